@@ -1,0 +1,36 @@
+# lifecircle — two commands on a fresh machine:  make demo   |   make test
+# Both set themselves up: a virtualenv in .venv, the Python packages from pyproject.toml,
+# and the Debian packages listed in .ci/apt-packages.txt (CJK fonts, Chromium for browser tests).
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.stamp-install
+
+.PHONY: setup demo test lint bench clean system-packages
+
+setup: $(STAMP) system-packages
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	touch $(STAMP)
+
+system-packages:
+	@bash .ci/install-system-packages
+
+demo: setup
+	$(VENV)/bin/lifecircle demo --out out
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks
+
+test: setup lint
+	$(VENV)/bin/python -m pytest -q
+
+bench: setup
+	$(PY) benchmarks/bench_access.py
+
+clean:
+	rm -rf $(VENV) out build *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,177 @@
+"""Walking accessibility: nearest distance to each category of source (outlets of a format) and
+the number of sources within given walking distances, from origins snapped to a network.
+
+Distances are metres along the network, including the walk from each point to its street.
+Unreachable is ``inf`` (never a sentinel number); convert to minutes with :func:`minutes`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+from numpy.typing import NDArray
+
+from lifecircle.network import kernels
+from lifecircle.network.graph import WalkNetwork
+from lifecircle.network.snap import Snapped
+
+
+def minutes(distance_m: NDArray | float, speed_kmh: float) -> NDArray | float:
+    """Walking time in minutes for ``distance_m`` metres at ``speed_kmh`` km/h."""
+    return np.asarray(distance_m, dtype=float) / (speed_kmh * 1000.0 / 60.0)
+
+
+def metres(minutes_: NDArray | float, speed_kmh: float) -> NDArray | float:
+    """Metres walked in ``minutes_`` minutes at ``speed_kmh`` km/h."""
+    return np.asarray(minutes_, dtype=float) * speed_kmh * 1000.0 / 60.0
+
+
+@dataclass
+class _Sources:
+    """Sources grouped two ways: by category (for multi-source seeds) and by edge."""
+
+    seed_node: NDArray[np.int32]
+    seed_dist: NDArray[np.float64]
+    seed_lab: NDArray[np.int64]
+    cat_ptr: NDArray[np.int64]
+    by_edge_ptr: NDArray[np.int64]
+    by_edge: NDArray[np.int64]
+    pos: NDArray[np.float64]
+    off: NDArray[np.float64]
+    cat: NDArray[np.int64]
+
+
+def _prepare_sources(net: WalkNetwork, sources: Snapped, category: NDArray, n_cat: int) -> _Sources:
+    cat = np.asarray(category, dtype=np.int64)
+    if len(cat) != len(sources):
+        raise ValueError("category must have one entry per source")
+    if len(cat) and (cat.min() < 0 or cat.max() >= n_cat):
+        raise ValueError("category values must be in 0..n_cat-1")
+    ok = sources.ok
+    idx = np.flatnonzero(ok)
+    e = sources.edge[idx]
+    pos = sources.pos_m[idx]
+    off = sources.offset_m[idx]
+    L = net.edge_len[e]
+    # two seeds per source: the u end and the v end of its edge
+    seed_node = np.concatenate([net.edge_u[e], net.edge_v[e]]).astype(np.int32)
+    seed_dist = np.concatenate([off + pos, off + (L - pos)])
+    seed_lab = np.concatenate([idx, idx]).astype(np.int64)
+    seed_cat = np.concatenate([cat[idx], cat[idx]])
+    order = np.argsort(seed_cat, kind="stable")
+    cat_ptr = np.searchsorted(seed_cat[order], np.arange(n_cat + 1)).astype(np.int64)
+    # sources grouped by edge (unsnapped sources are on no edge)
+    eorder = idx[np.argsort(e, kind="stable")]
+    counts = np.bincount(sources.edge[eorder], minlength=net.n_edges)
+    by_edge_ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    return _Sources(
+        seed_node[order], seed_dist[order], seed_lab[order], cat_ptr,
+        by_edge_ptr, eorder.astype(np.int64),
+        np.where(ok, sources.pos_m, 0.0), np.where(ok, sources.offset_m, 0.0), cat,
+    )
+
+
+def _origin_arrays(origins: Snapped) -> tuple[NDArray, NDArray, NDArray]:
+    edge = np.where(origins.ok, origins.edge, -1).astype(np.int64)
+    return edge, origins.pos_m.astype(np.float64), np.where(origins.ok, origins.offset_m, 0.0)
+
+
+def nearest_per_category(
+    net: WalkNetwork,
+    sources: Snapped,
+    category: NDArray[np.integer],
+    n_cat: int,
+    origins: Snapped | None = None,
+    *,
+    max_m: float = np.inf,
+) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """Nearest walking distance (metres) from each origin to a source of each category.
+
+    Returns ``(dist, source)`` of shape ``(n_origins, n_cat)``: the distance (``inf`` when no
+    source is reachable within ``max_m``) and the index of that nearest source (``-1``).
+    Without ``origins``, every network node is an origin (shape ``(n_nodes, n_cat)``).
+    """
+    indptr, adj_node, adj_w, _ = net.csr
+    src = _prepare_sources(net, sources, category, n_cat)
+    node_dist, node_lab = kernels.nearest_all_nodes(
+        indptr, adj_node, adj_w, net.n_nodes, src.seed_node, src.seed_dist, src.seed_lab, src.cat_ptr, float(max_m)
+    )
+    if origins is None:
+        # a node's own distance is exact, except that a source on an edge is reached through an
+        # end of that edge — which the seeds already express.
+        d, lab = node_dist.T.copy(), node_lab.T.copy()
+        d[d > max_m] = np.inf
+        lab[~np.isfinite(d)] = -1
+        return d, lab
+    o_edge, o_pos, o_off = _origin_arrays(origins)
+    return kernels.resolve_origins(
+        node_dist, node_lab, o_edge, o_pos, o_off, net.edge_u, net.edge_v, net.edge_len,
+        src.by_edge_ptr, src.by_edge, src.pos, src.off, src.cat, float(max_m),
+    )
+
+
+def nearest(net: WalkNetwork, sources: Snapped, origins: Snapped | None = None, *, max_m: float = np.inf) -> NDArray[np.float64]:
+    """Nearest walking distance (metres) from each origin to any source (one category)."""
+    d, _ = nearest_per_category(net, sources, np.zeros(len(sources), dtype=np.int64), 1, origins, max_m=max_m)
+    return d[:, 0]
+
+
+def count_within(
+    net: WalkNetwork,
+    sources: Snapped,
+    category: NDArray[np.integer],
+    n_cat: int,
+    origins: Snapped,
+    thresholds_m: NDArray[np.floating] | list[float],
+) -> NDArray[np.int32]:
+    """Number of distinct sources of each category within each walking distance (metres).
+
+    Returns ``counts[o, c, k]`` = sources of category ``c`` within ``thresholds_m[k]`` of origin
+    ``o``. Thresholds are sorted ascending internally and returned in the given order.
+    """
+    thr = np.asarray(thresholds_m, dtype=np.float64)
+    order = np.argsort(thr)
+    indptr, adj_node, adj_w, adj_edge = net.csr
+    src = _prepare_sources(net, sources, category, n_cat)
+    o_edge, o_pos, o_off = _origin_arrays(origins)
+    n_chunks = max(1, min(len(o_edge), 8 * numba.get_num_threads()))
+    counts = kernels.count_within_kernel(
+        indptr, adj_node, adj_w, adj_edge, net.n_nodes, net.edge_u, net.edge_v, net.edge_len,
+        o_edge, o_pos, o_off, src.by_edge_ptr, src.by_edge, src.pos, src.off, src.cat, n_cat,
+        thr[order], n_chunks,
+    )
+    out = np.empty_like(counts)
+    out[:, :, order] = counts
+    return out
+
+
+@dataclass
+class AccessResult:
+    """Accessibility of origins to categories: nearest metres, the nearest source, and counts.
+
+    ``nearest_m[o, c]`` (``inf`` = unreachable), ``nearest_source[o, c]`` (``-1``),
+    ``counts[o, c, k]`` within ``thresholds_m[k]``.
+    """
+
+    nearest_m: NDArray[np.float64]
+    nearest_source: NDArray[np.int64]
+    counts: NDArray[np.int32]
+    thresholds_m: NDArray[np.float64]
+
+
+def accessibility(
+    net: WalkNetwork,
+    sources: Snapped,
+    category: NDArray[np.integer],
+    n_cat: int,
+    origins: Snapped,
+    thresholds_m: list[float],
+    *,
+    max_m: float = np.inf,
+) -> AccessResult:
+    """Nearest distance and counts within thresholds, in one call."""
+    d, lab = nearest_per_category(net, sources, category, n_cat, origins, max_m=max_m)
+    c = count_within(net, sources, category, n_cat, origins, thresholds_m)
+    return AccessResult(d, lab, c, np.asarray(thresholds_m, dtype=float))

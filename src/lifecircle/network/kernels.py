@@ -1,0 +1,251 @@
+"""Compiled shortest-path kernels (numba). Plain arrays in, plain arrays out; no Python objects.
+
+Graph: CSR adjacency ``indptr, adj_node, adj_w (metres), adj_edge``. Distances are metres;
+``inf`` means unreachable (never a sentinel number). Points on edges are described by
+``edge, pos (metres from the edge's u end), off (metres from the street)``.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+INF = np.inf
+
+
+@nb.njit(cache=True, inline="always")
+def _push(hd, hn, size, d, node):
+    i = size
+    hd[i] = d
+    hn[i] = node
+    while i > 0:
+        p = (i - 1) >> 1
+        if hd[p] <= d:
+            break
+        hd[i] = hd[p]
+        hn[i] = hn[p]
+        i = p
+    hd[i] = d
+    hn[i] = node
+    return size + 1
+
+
+@nb.njit(cache=True, inline="always")
+def _pop(hd, hn, size):
+    d0 = hd[0]
+    n0 = hn[0]
+    size -= 1
+    if size > 0:
+        d = hd[size]
+        node = hn[size]
+        i = 0
+        while True:
+            c = 2 * i + 1
+            if c >= size:
+                break
+            if c + 1 < size and hd[c + 1] < hd[c]:
+                c += 1
+            if hd[c] >= d:
+                break
+            hd[i] = hd[c]
+            hn[i] = hn[c]
+            i = c
+        hd[i] = d
+        hn[i] = node
+    return d0, n0, size
+
+
+@nb.njit(cache=True)
+def dijkstra_seeded(indptr, adj_node, adj_w, seed_node, seed_dist, seed_lab, max_d, dist, lab, hd, hn, settled):
+    """Multi-source Dijkstra from seeds with initial distances, bounded by ``max_d`` metres.
+
+    ``dist`` and ``lab`` must hold ``inf`` / ``-1`` on entry for every node; on return they hold
+    the distance and the seed label of the nearest seed for every node within ``max_d``.
+    ``settled`` receives the settled nodes in order; returns their count. Nodes touched but not
+    settled (beyond ``max_d``) are left with a finite dist > max_d, so callers reset via the
+    returned ``touched`` count in ``settled`` too: entries after the settled ones list them.
+    """
+    size = 0
+    n_settled = 0
+    n_touched_extra = 0
+    cap = settled.shape[0]
+    for i in range(seed_node.shape[0]):
+        s = seed_node[i]
+        d = seed_dist[i]
+        if d < dist[s] and d <= max_d:
+            if dist[s] == INF:
+                # record first touch at the back of `settled` for resetting
+                n_touched_extra += 1
+                settled[cap - n_touched_extra] = s
+            dist[s] = d
+            lab[s] = seed_lab[i]
+            size = _push(hd, hn, size, d, s)
+    while size > 0:
+        d, u, size = _pop(hd, hn, size)
+        if d > dist[u]:
+            continue
+        settled[n_settled] = u
+        n_settled += 1
+        for k in range(indptr[u], indptr[u + 1]):
+            v = adj_node[k]
+            nd = d + adj_w[k]
+            if nd < dist[v] and nd <= max_d:
+                if dist[v] == INF:
+                    n_touched_extra += 1
+                    settled[cap - n_touched_extra] = v
+                dist[v] = nd
+                lab[v] = lab[u]
+                size = _push(hd, hn, size, nd, v)
+    return n_settled, n_touched_extra
+
+
+@nb.njit(cache=True, parallel=True)
+def nearest_all_nodes(indptr, adj_node, adj_w, n_nodes, seed_node, seed_dist, seed_lab, cat_ptr, max_d):
+    """For each category ``c`` (seeds ``cat_ptr[c]:cat_ptr[c+1]``), the distance from every node to
+    its nearest seed and that seed's label. Categories run in parallel."""
+    n_cat = cat_ptr.shape[0] - 1
+    dist = np.full((n_cat, n_nodes), INF)
+    lab = np.full((n_cat, n_nodes), -1, dtype=np.int64)
+    cap = adj_node.shape[0] + seed_node.shape[0] + 1
+    for c in nb.prange(n_cat):
+        a = cat_ptr[c]
+        b = cat_ptr[c + 1]
+        if b == a:
+            continue
+        hd = np.empty(cap, dtype=np.float64)
+        hn = np.empty(cap, dtype=np.int32)
+        settled = np.empty(2 * n_nodes + 1, dtype=np.int32)
+        dijkstra_seeded(indptr, adj_node, adj_w, seed_node[a:b], seed_dist[a:b], seed_lab[a:b], max_d,
+                        dist[c], lab[c], hd, hn, settled)
+    return dist, lab
+
+
+@nb.njit(cache=True, parallel=True)
+def resolve_origins(node_dist, node_lab, o_edge, o_pos, o_off, edge_u, edge_v, edge_len,
+                    s_by_edge_ptr, s_by_edge, s_pos, s_off, s_cat, max_d):
+    """Distance from each origin point to the nearest source of each category, given node
+    distances ``node_dist[c, node]``: through either end of the origin's edge, or straight along
+    the edge to a source on the same edge. Returns ``(dist[o, c], label[o, c])``."""
+    n_cat = node_dist.shape[0]
+    n_o = o_edge.shape[0]
+    out = np.full((n_o, n_cat), INF)
+    lab = np.full((n_o, n_cat), -1, dtype=np.int64)
+    for o in nb.prange(n_o):
+        e = o_edge[o]
+        if e < 0:
+            continue
+        u = edge_u[e]
+        v = edge_v[e]
+        p = o_pos[o]
+        f = o_off[o]
+        L = edge_len[e]
+        for c in range(n_cat):
+            du = node_dist[c, u] + p
+            dv = node_dist[c, v] + (L - p)
+            if du <= dv:
+                out[o, c] = du + f
+                lab[o, c] = node_lab[c, u]
+            else:
+                out[o, c] = dv + f
+                lab[o, c] = node_lab[c, v]
+        for k in range(s_by_edge_ptr[e], s_by_edge_ptr[e + 1]):
+            s = s_by_edge[k]
+            d = abs(p - s_pos[s]) + f + s_off[s]
+            c = s_cat[s]
+            if d < out[o, c]:
+                out[o, c] = d
+                lab[o, c] = s
+        for c in range(n_cat):
+            if out[o, c] > max_d:
+                out[o, c] = INF
+                lab[o, c] = -1
+    return out, lab
+
+
+@nb.njit(cache=True, parallel=True)
+def count_within_kernel(indptr, adj_node, adj_w, adj_edge, n_nodes, edge_u, edge_v, edge_len,
+                        o_edge, o_pos, o_off, s_by_edge_ptr, s_by_edge, s_pos, s_off, s_cat, n_cat,
+                        thresholds, n_chunks):
+    """For each origin, the number of distinct sources of each category within each threshold
+    (metres, ascending), by a Dijkstra bounded at the largest threshold. Origins are split into
+    ``n_chunks`` chunks run in parallel, each with its own work arrays."""
+    n_o = o_edge.shape[0]
+    n_t = thresholds.shape[0]
+    n_s = s_pos.shape[0]
+    counts = np.zeros((n_o, n_cat, n_t), dtype=np.int32)
+    max_d = thresholds[n_t - 1]
+    cap = adj_node.shape[0] + 3
+    chunk = (n_o + n_chunks - 1) // n_chunks
+    for ch in nb.prange(n_chunks):
+        lo = ch * chunk
+        hi = min(n_o, lo + chunk)
+        if lo >= hi:
+            continue
+        dist = np.full(n_nodes, INF)
+        lab = np.full(n_nodes, -1, dtype=np.int64)
+        hd = np.empty(cap, dtype=np.float64)
+        hn = np.empty(cap, dtype=np.int32)
+        settled = np.empty(2 * n_nodes + 1, dtype=np.int32)
+        best = np.full(n_s, INF)
+        stamp = np.full(n_s, -1, dtype=np.int64)
+        touched = np.empty(n_s, dtype=np.int64)
+        seed_node = np.empty(2, dtype=np.int32)
+        seed_dist = np.empty(2, dtype=np.float64)
+        seed_lab = np.zeros(2, dtype=np.int64)
+        for o in range(lo, hi):
+            e = o_edge[o]
+            if e < 0:
+                continue
+            L = edge_len[e]
+            p = o_pos[o]
+            f = o_off[o]
+            seed_node[0] = edge_u[e]
+            seed_node[1] = edge_v[e]
+            seed_dist[0] = f + p
+            seed_dist[1] = f + (L - p)
+            n_set, n_extra = dijkstra_seeded(indptr, adj_node, adj_w, seed_node, seed_dist, seed_lab, max_d,
+                                             dist, lab, hd, hn, settled)
+            n_touch = 0
+            for i in range(n_set):
+                a = settled[i]
+                da = dist[a]
+                for k in range(indptr[a], indptr[a + 1]):
+                    ee = adj_edge[k]
+                    for q in range(s_by_edge_ptr[ee], s_by_edge_ptr[ee + 1]):
+                        s = s_by_edge[q]
+                        if edge_u[ee] == a:
+                            along = s_pos[s]
+                        else:
+                            along = edge_len[ee] - s_pos[s]
+                        d = da + along + s_off[s]
+                        if stamp[s] != o:
+                            stamp[s] = o
+                            best[s] = d
+                            touched[n_touch] = s
+                            n_touch += 1
+                        elif d < best[s]:
+                            best[s] = d
+            for q in range(s_by_edge_ptr[e], s_by_edge_ptr[e + 1]):
+                s = s_by_edge[q]
+                d = abs(p - s_pos[s]) + f + s_off[s]
+                if stamp[s] != o:
+                    stamp[s] = o
+                    best[s] = d
+                    touched[n_touch] = s
+                    n_touch += 1
+                elif d < best[s]:
+                    best[s] = d
+            for i in range(n_touch):
+                s = touched[i]
+                d = best[s]
+                c = s_cat[s]
+                for k in range(n_t):
+                    if d <= thresholds[k]:
+                        counts[o, c, k] += 1
+            # reset the work arrays for the next origin: only what was touched
+            cap_s = settled.shape[0]
+            for i in range(n_extra):
+                a = settled[cap_s - 1 - i]
+                dist[a] = INF
+                lab[a] = -1
+    return counts

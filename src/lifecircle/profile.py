@@ -1,0 +1,268 @@
+"""City profiles: the format catalogue (M6) and walking settings, loaded from versioned TOML.
+
+A profile is named (``yichang-2022``, shipped in ``lifecircle/profiles/``) or a path to a TOML file.
+A city file may say ``extends = "yichang-2022"`` and override only what differs:
+
+```toml
+extends = "yichang-2022"
+[walking]
+speed_kmh = 4.5
+[[format]]            # same code: fields replace the parent's; new code: a new format
+code = "breakfast"
+layer_min = 10
+disable = ["forward_warehouse"]   # formats to drop
+```
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from functools import cached_property
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from lifecircle.errors import ConfigError
+from lifecircle.i18n import t
+
+FORMAT_CLASSES = ("basic", "quality", "smart")
+DEFAULT_PROFILE = "yichang-2022"
+
+
+@dataclass(frozen=True)
+class OsmRule:
+    """One OSM tag rule: every (key, value) must match; value ``*`` means any value."""
+
+    conditions: tuple[tuple[str, str], ...]
+
+    @classmethod
+    def parse(cls, text: str) -> OsmRule:
+        conds = []
+        for part in text.split("&"):
+            if "=" not in part:
+                raise ConfigError(t(f"OSM 规则 '{text}' 应写成 key=value", f"OSM rule '{text}' must read key=value"))
+            k, v = part.split("=", 1)
+            conds.append((k.strip(), v.strip()))
+        return cls(tuple(conds))
+
+    def matches(self, tags: dict[str, Any]) -> bool:
+        for k, v in self.conditions:
+            have = tags.get(k)
+            if have is None or have != have or have == "":  # missing or NaN
+                return False
+            if v != "*" and str(have) != v:
+                return False
+        return True
+
+
+@dataclass(frozen=True)
+class Format:
+    """A business format (业态) of the catalogue. ``layer_min`` is the walking layer in minutes."""
+
+    code: str
+    zh: str
+    en: str
+    cls: str
+    layer_min: float
+    osm: tuple[OsmRule, ...] = ()
+    amap_typecodes: tuple[str, ...] = ()
+    amap_types: tuple[str, ...] = ()
+    name_keywords: tuple[str, ...] = ()
+
+    def name(self) -> str:
+        """Display name in the current language."""
+        return t(self.zh, self.en)
+
+
+@dataclass(frozen=True)
+class Walking:
+    """Walking settings. Speeds in km/h, distances in metres."""
+
+    speed_kmh: float = 4.0
+    elderly_speed_kmh: float = 3.0
+    snap_max_m: float = 300.0
+    layers_min: tuple[float, ...] = (5.0, 10.0, 15.0)
+    isochrone_buffer_m: float = 40.0
+
+    def metres(self, minutes: float, speed_kmh: float | None = None) -> float:
+        """Walking distance in metres covered in ``minutes`` at ``speed_kmh`` (default speed)."""
+        return minutes * (speed_kmh or self.speed_kmh) * 1000.0 / 60.0
+
+
+@dataclass
+class Profile:
+    """A city's catalogue of formats and its walking settings."""
+
+    name: str
+    title_zh: str
+    title_en: str
+    version: str
+    walking: Walking
+    formats: list[Format]
+    source: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)  # other tables (grading, quotas ...)
+
+    @cached_property
+    def by_code(self) -> dict[str, Format]:
+        return {f.code: f for f in self.formats}
+
+    @property
+    def codes(self) -> list[str]:
+        return [f.code for f in self.formats]
+
+    def format(self, code: str) -> Format:
+        """The format with this code; a clear error listing the known codes otherwise."""
+        try:
+            return self.by_code[code]
+        except KeyError:
+            raise ConfigError(
+                t(
+                    f"未知业态代码 '{code}'（配置 {self.name}）；可用代码：{', '.join(self.codes)}",
+                    f"unknown format code '{code}' in profile {self.name}; known codes: {', '.join(self.codes)}",
+                )
+            ) from None
+
+    def of_class(self, cls: str) -> list[Format]:
+        return [f for f in self.formats if f.cls == cls]
+
+    def title(self) -> str:
+        return t(self.title_zh, self.title_en)
+
+
+def builtin_profiles() -> list[str]:
+    """Names of the profiles shipped with lifecircle."""
+    folder = resources.files("lifecircle") / "profiles"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def _read_toml(name_or_path: str | Path) -> tuple[dict[str, Any], str]:
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or path.exists():
+        if not path.is_file():
+            raise ConfigError(t(f"找不到配置文件 {path}", f"profile file {path} not found"))
+        src = str(path)
+        text = path.read_text(encoding="utf-8")
+    else:
+        res = resources.files("lifecircle") / "profiles" / f"{name_or_path}.toml"
+        if not res.is_file():
+            raise ConfigError(
+                t(
+                    f"未知配置 '{name_or_path}'；内置配置：{', '.join(builtin_profiles())}，或给出 .toml 文件路径",
+                    f"unknown profile '{name_or_path}'; built-in: {', '.join(builtin_profiles())}, or give a .toml path",
+                )
+            )
+        src = f"{name_or_path}.toml"
+        text = res.read_text(encoding="utf-8")
+    try:
+        return tomllib.loads(text), src
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(t(f"{src}: TOML 语法错误：{exc}", f"{src}: invalid TOML: {exc}")) from None
+
+
+def _merge(parent: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
+    out = dict(parent)
+    for key, val in child.items():
+        if key in ("extends", "format", "disable"):
+            continue
+        if isinstance(val, dict) and isinstance(out.get(key), dict):
+            out[key] = {**out[key], **val}
+        else:
+            out[key] = val
+    formats = [dict(f) for f in parent.get("format", [])]
+    index = {f.get("code"): i for i, f in enumerate(formats)}
+    for f in child.get("format", []):
+        code = f.get("code")
+        if code in index:
+            formats[index[code]].update(f)
+        else:
+            index[code] = len(formats)
+            formats.append(dict(f))
+    drop = set(child.get("disable", []))
+    out["format"] = [f for f in formats if f.get("code") not in drop]
+    return out
+
+
+def load_profile(name_or_path: str | Path = DEFAULT_PROFILE) -> Profile:
+    """Load a profile by built-in name or TOML path, following ``extends`` chains."""
+    raw, src = _read_toml(name_or_path)
+    seen = {src}
+    while "extends" in raw:
+        parent, psrc = _read_toml(raw["extends"])
+        if psrc in seen:
+            raise ConfigError(t(f"{src}: extends 循环引用", f"{src}: extends forms a cycle"))
+        seen.add(psrc)
+        raw = _merge(parent, raw)
+    return _build(raw, src)
+
+
+def _build(raw: dict[str, Any], src: str) -> Profile:
+    problems: list[str] = []
+    meta = raw.get("profile", {})
+    w = raw.get("walking", {})
+    try:
+        walking = Walking(
+            speed_kmh=float(w.get("speed_kmh", 4.0)),
+            elderly_speed_kmh=float(w.get("elderly_speed_kmh", 3.0)),
+            snap_max_m=float(w.get("snap_max_m", 300.0)),
+            layers_min=tuple(float(x) for x in w.get("layers_min", (5, 10, 15))),
+            isochrone_buffer_m=float(w.get("isochrone_buffer_m", 40.0)),
+        )
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(t(f"{src}: [walking] 数值无效：{exc}", f"{src}: invalid [walking] value: {exc}")) from None
+    if walking.speed_kmh <= 0 or walking.elderly_speed_kmh <= 0:
+        problems.append(t("[walking] 步行速度必须大于 0", "[walking] speeds must be > 0"))
+    formats: list[Format] = []
+    seen: set[str] = set()
+    for i, f in enumerate(raw.get("format", []), start=1):
+        code = f.get("code")
+        where = t(f"第 {i} 个业态", f"format #{i}") + (f" ({code})" if code else "")
+        if not code or not str(code).isascii() or not str(code).replace("_", "").isalnum():
+            problems.append(t(f"{where}: code 须为 ASCII 字母数字和下划线", f"{where}: code must be ASCII letters, digits, _"))
+            continue
+        if code in seen:
+            problems.append(t(f"{where}: 代码重复", f"{where}: duplicate code"))
+        seen.add(code)
+        cls = f.get("class")
+        if cls not in FORMAT_CLASSES:
+            problems.append(t(f"{where}: class 须为 {FORMAT_CLASSES} 之一", f"{where}: class must be one of {FORMAT_CLASSES}"))
+        try:
+            layer = float(f.get("layer_min", 15))
+            if layer <= 0:
+                raise ValueError
+        except (TypeError, ValueError):
+            problems.append(t(f"{where}: layer_min 须为正数（分钟）", f"{where}: layer_min must be a positive number of minutes"))
+            layer = 15.0
+        try:
+            rules = tuple(OsmRule.parse(r) for r in f.get("osm", []))
+        except ConfigError as exc:
+            problems.append(f"{where}: {exc}")
+            rules = ()
+        formats.append(
+            Format(
+                code=str(code),
+                zh=str(f.get("zh", code)),
+                en=str(f.get("en", code)),
+                cls=str(cls),
+                layer_min=layer,
+                osm=rules,
+                amap_typecodes=tuple(str(c) for c in f.get("amap_typecodes", [])),
+                amap_types=tuple(f.get("amap_types", [])),
+                name_keywords=tuple(f.get("name_keywords", [])),
+            )
+        )
+    if not formats:
+        problems.append(t("配置中没有任何业态 [[format]]", "the profile defines no [[format]]"))
+    if problems:
+        raise ConfigError(f"{src}: " + "; ".join(problems))
+    extra = {k: v for k, v in raw.items() if k not in ("profile", "walking", "format", "extends", "disable")}
+    return Profile(
+        name=str(meta.get("name", Path(src).stem)),
+        title_zh=str(meta.get("title_zh", "")),
+        title_en=str(meta.get("title_en", "")),
+        version=str(meta.get("version", "")),
+        source=str(meta.get("source", "")),
+        walking=walking,
+        formats=formats,
+        extra=extra,
+    )

@@ -1,0 +1,97 @@
+"""File helpers shared by readers and writers: existence and type checks with clear messages,
+and atomic output (a result file appears whole or not at all)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from lifecircle.errors import InputError, InputFileError
+from lifecircle.i18n import t
+
+# The first bytes of formats we read, to catch "a file that is not what its extension says".
+_MAGIC = {
+    ".parquet": [b"PAR1"],
+    ".gpkg": [b"SQLite format 3\x00"],
+    ".xlsx": [b"PK\x03\x04"],
+    ".zip": [b"PK\x03\x04"],
+}
+
+
+def check_input_file(path: str | Path, allowed: tuple[str, ...] | None = None) -> Path:
+    """Check that ``path`` exists, is a readable file with an allowed extension, and that its first
+    bytes agree with the extension. Returns the path; raises :class:`InputFileError` otherwise."""
+    p = Path(path)
+    if not p.exists():
+        raise InputFileError(t(f"{p}: 文件不存在，请检查路径", f"{p}: file not found; check the path"))
+    if not p.is_file():
+        raise InputFileError(t(f"{p}: 不是文件", f"{p}: not a file"))
+    if not os.access(p, os.R_OK):
+        raise InputFileError(t(f"{p}: 没有读取权限", f"{p}: not readable (permission denied)"))
+    suffix = "".join(p.suffixes[-2:]) if p.name.endswith(".osm.pbf") else p.suffix.lower()
+    if allowed is not None and suffix not in allowed and p.suffix.lower() not in allowed:
+        raise InputFileError(
+            t(f"{p}: 不支持的文件类型 '{p.suffix}'；支持：{', '.join(allowed)}",
+              f"{p}: unsupported file type '{p.suffix}'; supported: {', '.join(allowed)}")
+        )
+    if p.stat().st_size == 0:
+        raise InputFileError(t(f"{p}: 文件为空", f"{p}: the file is empty"))
+    magic = _MAGIC.get(p.suffix.lower())
+    if magic:
+        with p.open("rb") as fh:
+            head = fh.read(16)
+        if not any(head.startswith(m) for m in magic):
+            raise InputFileError(
+                t(f"{p}: 内容不是 {p.suffix} 格式（文件可能损坏或扩展名不对）",
+                  f"{p}: content is not a {p.suffix} file (corrupt, or the extension is wrong)")
+            )
+    if p.suffix.lower() == ".pbf":
+        _check_pbf(p)
+    return p
+
+
+def _check_pbf(p: Path) -> None:
+    """An OSM PBF starts with a 4-byte length then a BlobHeader whose type is 'OSMHeader'."""
+    with p.open("rb") as fh:
+        head = fh.read(64)
+    if len(head) < 16 or b"OSMHeader" not in head:
+        raise InputFileError(
+            t(f"{p}: 不是 OSM PBF 文件（缺少 OSMHeader）", f"{p}: not an OSM PBF file (no OSMHeader block)")
+        )
+
+
+OUTPUT_SUFFIXES = (".parquet", ".gpkg", ".csv", ".geojson", ".xlsx")
+
+
+def check_output_path(path: str | Path, allowed: tuple[str, ...] = OUTPUT_SUFFIXES) -> Path:
+    """Check an output path before any work is done: known extension, writable folder."""
+    p = Path(path)
+    if p.suffix.lower() not in allowed:
+        raise InputError(
+            t(f"{p}: 不支持的输出类型 '{p.suffix}'；支持：{', '.join(allowed)}",
+              f"{p}: unsupported output type '{p.suffix}'; use one of {', '.join(allowed)}")
+        )
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.exists():
+        raise InputError(t(f"{p}: 输出目录 {parent} 不存在", f"{p}: output folder {parent} does not exist"))
+    return p
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it is renamed onto ``path``, on any
+    error it is removed, so a half-written result never appears under the real name."""
+    p = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.stem}.", suffix=p.suffix, dir=p.parent if str(p.parent) else ".")
+    os.close(fd)
+    os.unlink(tmp)  # writers such as GDAL want to create the file themselves
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, p)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
