@@ -1,0 +1,1 @@
+"""Plans: delineate circles, recommend sites, one plan per circle, scenarios."""
