@@ -95,3 +95,31 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def write_table(df, path: str | Path, *, layer: str = "data") -> Path:  # noqa: ANN001 - DataFrame or GeoDataFrame
+    """Write a table by the extension of ``path`` (.parquet, .csv, .gpkg, .geojson, .xlsx), atomically.
+
+    Tables without geometry but with ``lon``/``lat`` get point geometry for .gpkg/.geojson.
+    CSV is written as UTF-8 with a BOM so that Excel shows Chinese correctly.
+    """
+    import geopandas as gpd
+
+    p = check_output_path(path)
+    suffix = p.suffix.lower()
+    if suffix in (".gpkg", ".geojson") and not isinstance(df, gpd.GeoDataFrame):
+        df = gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(df["lon"], df["lat"]), crs=4326)
+    with atomic_output(p) as tmp:
+        if suffix == ".parquet":
+            df.to_parquet(tmp, index=False)
+        elif suffix == ".csv":
+            out = df.drop(columns="geometry") if "geometry" in df.columns else df
+            out.to_csv(tmp, index=False, encoding="utf-8-sig")
+        elif suffix == ".gpkg":
+            df.to_file(tmp, layer=layer, driver="GPKG", engine="pyogrio")
+        elif suffix == ".geojson":
+            df.to_file(tmp, driver="GeoJSON", engine="pyogrio")
+        elif suffix == ".xlsx":
+            out = df.drop(columns="geometry") if "geometry" in df.columns else df
+            out.to_excel(tmp, index=False)
+    return p

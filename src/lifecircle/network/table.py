@@ -1,0 +1,108 @@
+"""The long accessibility table: one row per origin and format, as the ``access`` command writes.
+
+Columns: ``origin_id, lon, lat, format, format_zh, class, layer_min, nearest_m, nearest_min,
+n_5min, n_10min, n_15min (one per layer minute), within_layer, nearest_outlet``. ``nearest_m`` is
+empty (NaN) when no outlet of the format is reachable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from lifecircle.network.engine import count_within, metres, minutes, nearest_per_category
+from lifecircle.network.graph import WalkNetwork
+from lifecircle.network.snap import Snapped, snap_points
+from lifecircle.profile import Profile
+
+
+@dataclass
+class AccessTable:
+    """The table plus what was left out: points farther than the snap limit from every street."""
+
+    table: pd.DataFrame
+    unsnapped_origins: pd.DataFrame
+    unsnapped_outlets: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+
+
+def snap_lonlat(net: WalkNetwork, lon: np.ndarray, lat: np.ndarray, max_m: float) -> Snapped:
+    """Snap WGS-84 points to the network's edges (see :func:`lifecircle.network.snap_points`)."""
+    x, y = net.project(lon, lat)
+    return snap_points(net, x, y, max_m=max_m)
+
+
+def access_table(
+    net: WalkNetwork,
+    origins: pd.DataFrame | None,
+    outlets: pd.DataFrame,
+    profile: Profile,
+    *,
+    speed_kmh: float | None = None,
+    formats: list[str] | None = None,
+) -> AccessTable:
+    """Nearest walking distance and counts within each layer, per origin and format.
+
+    ``origins``: ``id, lon, lat`` (WGS-84) or None for every network node. ``outlets``: ``id, name,
+    format, lon, lat`` (one row per outlet and format). ``speed_kmh`` defaults to the profile's.
+    """
+    speed = speed_kmh or profile.walking.speed_kmh
+    fmts = [profile.format(c) for c in formats] if formats else list(profile.formats)
+    codes = [f.code for f in fmts]
+    cat_of = {c: i for i, c in enumerate(codes)}
+    outlets = outlets[outlets["format"].isin(codes)].reset_index(drop=True)
+    max_snap = profile.walking.snap_max_m
+
+    if origins is None:
+        lon, lat = net.node_lonlat()
+        origins = pd.DataFrame({"id": net.node_id.astype(str), "lon": lon, "lat": lat})
+        o_snap = Snapped.at_nodes(net, np.arange(net.n_nodes))
+    else:
+        o_snap = snap_lonlat(net, origins["lon"].to_numpy(float), origins["lat"].to_numpy(float), max_snap)
+    s_snap = snap_lonlat(net, outlets["lon"].to_numpy(float), outlets["lat"].to_numpy(float), max_snap)
+    cat = outlets["format"].map(cat_of).to_numpy(np.int64)
+
+    dist, src = nearest_per_category(net, s_snap, cat, len(codes), o_snap)
+    layer_min = sorted(set(profile.walking.layers_min))
+    counts = count_within(net, s_snap, cat, len(codes), o_snap, [float(metres(m, speed)) for m in layer_min])
+
+    keep = np.flatnonzero(o_snap.ok)
+    n_o, n_f = len(keep), len(codes)
+    d = dist[keep]
+    names = outlets["name"].astype(str).to_numpy() if "name" in outlets else outlets["id"].astype(str).to_numpy()
+    nearest_name = np.where(src[keep] >= 0, names[np.clip(src[keep], 0, None)] if len(names) else "", None)
+    table = pd.DataFrame({
+        "origin_id": np.repeat(origins["id"].astype(str).to_numpy()[keep], n_f),
+        "lon": np.repeat(origins["lon"].to_numpy(float)[keep], n_f),
+        "lat": np.repeat(origins["lat"].to_numpy(float)[keep], n_f),
+        "format": np.tile(codes, n_o),
+        "format_zh": np.tile([f.zh for f in fmts], n_o),
+        "class": np.tile([f.cls for f in fmts], n_o),
+        "layer_min": np.tile([f.layer_min for f in fmts], n_o),
+        "nearest_m": np.where(np.isfinite(d), d, np.nan).ravel(),
+    })
+    table["nearest_min"] = minutes(table["nearest_m"].to_numpy(), speed)
+    for k, m in enumerate(layer_min):
+        table[f"n_{m:g}min"] = counts[keep, :, k].ravel()
+    table["within_layer"] = table["nearest_min"] <= table["layer_min"]
+    table["nearest_outlet"] = nearest_name.ravel()
+    table["speed_kmh"] = speed
+    unsnapped_o = origins.iloc[np.flatnonzero(~o_snap.ok)].copy()
+    unsnapped_o["distance_to_street_m"] = o_snap.offset_m[~o_snap.ok]
+    unsnapped_s = outlets.iloc[np.flatnonzero(~s_snap.ok)].copy()
+    return AccessTable(table, unsnapped_o, unsnapped_s)
+
+
+def coverage_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Per format: origins reached within the layer (share), median nearest minutes, mean count
+    within 15 minutes."""
+    g = table.groupby(["format", "format_zh", "class", "layer_min"], sort=False)
+    last = [c for c in table.columns if c.startswith("n_") and c.endswith("min")][-1]
+    return g.agg(
+        origins=("origin_id", "size"),
+        share_within_layer=("within_layer", "mean"),
+        median_nearest_min=("nearest_min", "median"),
+        mean_count=(last, "mean"),
+    ).reset_index()

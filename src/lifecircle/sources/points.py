@@ -1,0 +1,114 @@
+"""Point files users bring as origins (homes, communities): CSV ``id,lon,lat`` or any vector file.
+
+Coordinates are converted to WGS-84 from ``crs`` (``wgs84``, ``gcj02`` or ``bd09``) explicitly.
+Every row is checked; all problems are reported together, naming file, row and field.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from lifecircle.errors import InputError, InputFileError, Problem, ProblemCollector
+from lifecircle.i18n import t
+from lifecircle.sources.coords import to_wgs84
+from lifecircle.sources.files import check_input_file
+
+LON_NAMES = ("lon", "lng", "longitude", "x", "经度")
+LAT_NAMES = ("lat", "latitude", "y", "纬度")
+ID_NAMES = ("id", "origin_id", "编号", "name", "名称")
+VECTOR_SUFFIXES = (".gpkg", ".geojson", ".json", ".parquet", ".shp", ".fgb")
+
+
+def _find(columns: list[str], names: tuple[str, ...]) -> str | None:
+    low = {c.lower().strip(): c for c in columns}
+    for n in names:
+        if n in low:
+            return low[n]
+    return None
+
+
+def read_points(path: str | Path, *, crs: str = "wgs84") -> pd.DataFrame:
+    """Read origins as a DataFrame ``id, lon, lat`` (WGS-84 degrees)."""
+    p = check_input_file(path, (".csv", ".txt", *VECTOR_SUFFIXES))
+    if p.suffix.lower() in (".csv", ".txt"):
+        df = _read_csv(p)
+        bag = ProblemCollector(file=str(p))
+        lon_c, lat_c = _find(list(df.columns), LON_NAMES), _find(list(df.columns), LAT_NAMES)
+        if lon_c is None:
+            bag.add(t("缺少经度列（lon/lng/longitude/经度）", "no longitude column (lon/lng/longitude)"), field="lon")
+        if lat_c is None:
+            bag.add(t("缺少纬度列（lat/latitude/纬度）", "no latitude column (lat/latitude)"), field="lat")
+        bag.raise_if_any()
+        id_c = _find(list(df.columns), ID_NAMES)
+        ids = df[id_c].astype(str).str.strip().tolist() if id_c else [str(i + 1) for i in range(len(df))]
+        lon = pd.to_numeric(df[lon_c], errors="coerce").to_numpy()
+        lat = pd.to_numeric(df[lat_c], errors="coerce").to_numpy()
+        for i in range(len(df)):
+            row = i + 2
+            for name, raw, v in ((lon_c, df[lon_c].iloc[i], lon[i]), (lat_c, df[lat_c].iloc[i], lat[i])):
+                if not np.isfinite(v):
+                    bag.add(t(f"'{raw}' 不是有效数字", f"'{raw}' is not a valid number"), row=row, field=name)
+            if np.isfinite(lon[i]) and np.isfinite(lat[i]):
+                if abs(lat[i]) > 90 and abs(lon[i]) <= 90:
+                    bag.add(t(f"纬度 {lat[i]} 超出 ±90：经纬度可能写反了", f"latitude {lat[i]} is beyond ±90: lon and lat look swapped"), row=row, field=lat_c)
+                elif abs(lat[i]) > 90 or abs(lon[i]) > 180:
+                    bag.add(t(f"坐标 ({lon[i]}, {lat[i]}) 超出经纬度范围", f"coordinate ({lon[i]}, {lat[i]}) is out of range"), row=row, field=lon_c)
+        seen: dict[str, int] = {}
+        for i, v in enumerate(ids):
+            if v in seen:
+                bag.add(t(f"编号 '{v}' 与第{seen[v]}行重复", f"id '{v}' repeats row {seen[v]}"), row=i + 2, field=id_c or "id")
+            seen.setdefault(v, i + 2)
+        bag.raise_if_any()
+    else:
+        try:
+            gdf = gpd.read_file(p) if p.suffix.lower() != ".parquet" else gpd.read_parquet(p)
+        except Exception as exc:
+            raise InputFileError(t(f"{p}: 无法读取矢量文件：{exc}", f"{p}: cannot read vector file: {exc}")) from None
+        if gdf.crs is None:
+            gdf = gdf.set_crs(4326)
+        gdf = gdf[~gdf.geometry.is_empty & gdf.geometry.notna()].to_crs(4326)
+        pts = shapely.point_on_surface(gdf.geometry.to_numpy())
+        lon, lat = shapely.get_x(pts), shapely.get_y(pts)
+        id_c = _find(list(gdf.columns), ID_NAMES)
+        ids = gdf[id_c].astype(str).tolist() if id_c else [str(i + 1) for i in range(len(gdf))]
+    if len(ids) == 0:
+        raise InputError(t(f"{p}: 文件中没有任何点", f"{p}: the file has no points"))
+    wlon, wlat = to_wgs84(lon, lat, crs)
+    return pd.DataFrame({"id": ids, "lon": wlon, "lat": wlat, "row": np.arange(len(ids)) + 2})
+
+
+def _read_csv(p: Path) -> pd.DataFrame:
+    for enc in ("utf-8-sig", "gb18030"):
+        try:
+            return pd.read_csv(p, encoding=enc, dtype=str, keep_default_na=False)
+        except UnicodeDecodeError:
+            continue
+        except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+            raise InputFileError(t(f"{p}: 不是有效的 CSV：{exc}", f"{p}: not a valid CSV: {exc}")) from None
+    raise InputFileError(t(f"{p}: 无法识别文本编码（应为 UTF-8 或 GBK）", f"{p}: unknown text encoding (expected UTF-8 or GBK)"))
+
+
+def check_extent(points: pd.DataFrame, bounds: tuple[float, float, float, float], *, file: str, margin_deg: float = 0.01) -> None:
+    """Raise if any point lies outside the network's extent (plus a margin), saying when the
+    point would fall inside with lon and lat swapped."""
+    x0, y0, x1, y1 = bounds
+    x0, y0, x1, y1 = x0 - margin_deg, y0 - margin_deg, x1 + margin_deg, y1 + margin_deg
+    lon, lat = points["lon"].to_numpy(), points["lat"].to_numpy()
+    inside = (lon >= x0) & (lon <= x1) & (lat >= y0) & (lat <= y1)
+    swapped = (lat >= x0) & (lat <= x1) & (lon >= y0) & (lon <= y1)
+    problems = []
+    rows = points["row"].to_numpy() if "row" in points else np.arange(len(points)) + 2
+    for i in np.flatnonzero(~inside):
+        if swapped[i]:
+            msg = t("经纬度写反了：交换后才落在路网范围内", "lon and lat are swapped: only swapped does the point fall inside the network")
+        else:
+            msg = t(f"点 ({lon[i]:.6f}, {lat[i]:.6f}) 在路网范围 ({x0:.4f},{y0:.4f})–({x1:.4f},{y1:.4f}) 之外",
+                    f"point ({lon[i]:.6f}, {lat[i]:.6f}) is outside the network's extent ({x0:.4f},{y0:.4f})–({x1:.4f},{y1:.4f})")
+        problems.append(Problem(msg, file=file, row=int(rows[i]), field="lon,lat"))
+    if problems:
+        raise InputError(problems)
