@@ -6,12 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from reference import reference_nearest
 
 from lifecircle.network import nearest_per_category
 from lifecircle.network.table import access_table, snap_lonlat
 from lifecircle.profile import load_profile
 from lifecircle.sources.osm import classify_osm, read_osm_network, read_osm_pois
+
+from reference import reference_nearest
 
 
 @pytest.fixture(scope="module")
