@@ -1,0 +1,184 @@
+"""Readers for the tabular and spatial files a city brings: CSV (UTF-8, UTF-8 with BOM, GBK/GB18030,
+UTF-16 with BOM — the encoding is detected), Excel (.xlsx), GeoJSON, GeoPackage and GeoParquet.
+
+Each reader returns a :class:`RawTable`: the data as read (CSV cells as text, so that validation can
+say exactly which value is wrong), the file name for messages, and how the file was read. A file
+that cannot be read raises :class:`~lifecircle.errors.InputFileError` naming the file.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from lifecircle.errors import InputFileError
+from lifecircle.i18n import t
+from lifecircle.sources.files import check_input_file
+
+CSV_SUFFIXES = (".csv", ".txt", ".tsv")
+EXCEL_SUFFIXES = (".xlsx",)
+GEO_SUFFIXES = (".geojson", ".json", ".gpkg", ".parquet", ".geoparquet")
+TABLE_SUFFIXES = CSV_SUFFIXES + EXCEL_SUFFIXES
+ALL_SUFFIXES = TABLE_SUFFIXES + GEO_SUFFIXES
+
+# Tried in order when a CSV has no byte-order mark. GB18030 is a superset of GBK and GB2312 (the
+# encodings of CSVs saved by Chinese Excel and WPS), so it reads all three.
+_ENCODINGS = ("utf-8", "gb18030")
+
+
+@dataclass
+class RawTable:
+    """A table as read from a file, before validation.
+
+    ``df`` has the file's own column names (stripped of spaces) and is indexed by the spreadsheet
+    row number of each row (header = row 1; blank rows are dropped, so numbers may skip);
+    ``file`` is the name used in messages.
+    ``encoding`` is set for CSV files; ``crs`` for spatial files (as declared in the file).
+    """
+
+    df: pd.DataFrame
+    file: str
+    encoding: str | None = None
+    crs: str | None = None
+
+
+def read_table(path: str | Path, *, allowed: tuple[str, ...] = ALL_SUFFIXES, layer: str | None = None) -> RawTable:
+    """Read a CSV, Excel or spatial file, chosen by extension (see the module docstring)."""
+    p = check_input_file(path, allowed)
+    suffix = p.suffix.lower()
+    if suffix in CSV_SUFFIXES:
+        return read_csv(p)
+    if suffix in EXCEL_SUFFIXES:
+        return read_excel(p)
+    return read_geo(p, layer=layer)
+
+
+def detect_encoding(data: bytes) -> str:
+    """The text encoding of CSV bytes: a byte-order mark decides; otherwise UTF-8 if the bytes
+    are valid UTF-8, else GB18030 (GBK). Raises ``UnicodeError`` when none fits."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        return "utf-8-sig"
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    for enc in _ENCODINGS:
+        try:
+            data.decode(enc)
+        except UnicodeDecodeError:
+            continue
+        return enc
+    raise UnicodeError("no known encoding fits")
+
+
+def _sniff_delimiter(text: str) -> str:
+    sample = "\n".join(text.splitlines()[:20])
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",\t;|").delimiter
+    except csv.Error:
+        return ","
+
+
+def read_csv(path: str | Path) -> RawTable:
+    """Read a CSV with a header row; every cell is text ('' for an empty cell)."""
+    p = check_input_file(path, CSV_SUFFIXES)
+    data = p.read_bytes()
+    try:
+        enc = detect_encoding(data)
+    except UnicodeError:
+        raise InputFileError(
+            t(f"{p.name}: 无法识别文件编码（支持 UTF-8、GBK/GB18030）；请在 Excel 中另存为“CSV UTF-8”",
+              f"{p.name}: unknown text encoding (UTF-8 and GBK/GB18030 are supported); save it as 'CSV UTF-8'")
+        ) from None
+    text = data.decode(enc)
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if not text.strip():
+        raise InputFileError(t(f"{p.name}: 文件没有内容", f"{p.name}: the file has no content"))
+    try:
+        df = pd.read_csv(
+            io.StringIO(text), sep=_sniff_delimiter(text), dtype=str, keep_default_na=False,
+            skipinitialspace=True, skip_blank_lines=False,
+        )
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as exc:
+        raise InputFileError(
+            t(f"{p.name}: 不是有效的 CSV：{exc}", f"{p.name}: not a valid CSV: {exc}")
+        ) from None
+    return RawTable(_clean_headers(df, p.name), p.name, encoding=enc)
+
+
+def read_excel(path: str | Path, *, sheet: str | int = 0) -> RawTable:
+    """Read the first (or the named) sheet of an .xlsx workbook, header in row 1."""
+    p = check_input_file(path, EXCEL_SUFFIXES)
+    try:
+        df = pd.read_excel(p, sheet_name=sheet, dtype=object, engine="openpyxl")
+    except ValueError as exc:  # unknown sheet
+        raise InputFileError(t(f"{p.name}: {exc}", f"{p.name}: {exc}")) from None
+    except Exception as exc:  # openpyxl raises many types for a damaged workbook
+        raise InputFileError(
+            t(f"{p.name}: 无法读取 Excel 文件（{type(exc).__name__}: {exc}）",
+              f"{p.name}: cannot read the Excel file ({type(exc).__name__}: {exc})")
+        ) from None
+    return RawTable(_clean_headers(df, p.name), p.name)
+
+
+def read_geo(path: str | Path, *, layer: str | None = None) -> RawTable:
+    """Read a GeoJSON, GeoPackage (first layer unless ``layer``) or GeoParquet file.
+
+    Geometry stays in the file's CRS (``RawTable.crs``); a file without a CRS is taken as
+    WGS-84 longitude/latitude, which is what GeoJSON means."""
+    import geopandas as gpd
+
+    p = check_input_file(path, GEO_SUFFIXES)
+    try:
+        if p.suffix.lower() in (".parquet", ".geoparquet"):
+            gdf = gpd.read_parquet(p)
+        else:
+            gdf = gpd.read_file(p, layer=layer) if layer else gpd.read_file(p)
+    except Exception as exc:  # pyogrio / pyarrow errors for damaged or non-spatial files
+        raise InputFileError(
+            t(f"{p.name}: 无法读取空间数据文件（{exc}）", f"{p.name}: cannot read the spatial file ({exc})")
+        ) from None
+    if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry.name not in gdf.columns:
+        raise InputFileError(t(f"{p.name}: 文件中没有几何列", f"{p.name}: the file has no geometry column"))
+    crs = gdf.crs.to_string() if gdf.crs is not None else None
+    if gdf.geometry.name != "geometry":
+        gdf = gdf.rename_geometry("geometry")
+    df = _clean_headers(pd.DataFrame(gdf), p.name)
+    return RawTable(gpd.GeoDataFrame(df, geometry="geometry", crs=gdf.crs), p.name, crs=crs)
+
+
+def _clean_headers(df: pd.DataFrame, name: str) -> pd.DataFrame:
+    """Strip spaces and stray byte-order marks from the column names, index the rows by their
+    spreadsheet row number (header = row 1) and drop rows with no value at all."""
+    df = df.copy()
+    df.columns = [str(c).strip().lstrip("\ufeff") for c in df.columns]
+    df.index = pd.RangeIndex(2, len(df) + 2)
+    if "geometry" in df.columns or not len(df.columns):
+        return df
+    blank = df.apply(lambda col: col.map(_is_blank)).all(axis=1)
+    if blank.any():
+        df = df[~blank]
+    return df
+
+
+def _is_blank(v: object) -> bool:
+    return v is None or (isinstance(v, float) and v != v) or (isinstance(v, str) and not v.strip())
+
+
+def rename_columns(df: pd.DataFrame, aliases: dict[str, str]) -> pd.DataFrame:
+    """Rename columns by ``aliases`` (header as found → our name; ASCII compared case-insensitively).
+
+    A column already named as the target keeps precedence: an alias is not applied when the
+    target exists, so a file with both ``name`` and ``名称`` keeps ``name``."""
+    lookup = {k.lower(): v for k, v in aliases.items()}
+    mapping: dict[str, str] = {}
+    taken = set(df.columns)
+    for col in df.columns:
+        target = lookup.get(str(col).lower())
+        if target and target != col and target not in taken:
+            mapping[col] = target
+            taken.add(target)
+    return df.rename(columns=mapping)
