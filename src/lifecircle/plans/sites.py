@@ -1,0 +1,705 @@
+"""Site recommendation (M8): choose ``k`` candidate sites for a missing format so that the most
+residents live within the format's walking layer — the maximal covering location problem (MCLP).
+
+Coverage is walking distance on the network (metres, including the walk from each point to its
+street), never a straight line. Existing outlets of the format are fixed: residents already within
+the walking layer of one need nothing and are not counted as newly covered. With a capacity per
+site (residents it can serve) the problem becomes an assignment model; a demand point's residents
+may then be split between sites.
+
+Two solvers:
+
+* **exact** — an integer programme solved by HiGHS (:func:`scipy.optimize.milp`) with a time
+  limit; the solver's own dual bound and gap are reported (0 gap = proven optimal).
+* **heuristic** — greedy, then a 1-opt swap (interchange) local search; the reported bound is the
+  best of the LP relaxation (when the size allows), the submodular bound ``f(S) + sum of the k
+  largest marginal gains`` and the greedy ``f / (1 - 1/e)`` bound, so the gap is honest.
+
+:func:`recommend_sites` works from the network; :func:`solve_mclp` from a coverage matrix.
+Residents are counts of people; distances are metres.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numba as nb
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy.optimize import Bounds, LinearConstraint, milp
+from scipy.sparse import coo_matrix, csr_matrix, diags, hstack, identity, vstack
+
+from lifecircle.errors import ConfigError, ProblemCollector
+from lifecircle.i18n import t
+from lifecircle.network import Snapped, WalkNetwork, nearest
+from lifecircle.network.kernels import INF, dijkstra_seeded
+from lifecircle.profile import Profile
+
+Method = Literal["auto", "exact", "heuristic"]
+
+
+# --------------------------------------------------------------------------------------- settings
+@dataclass(frozen=True)
+class SiteSettings:
+    """How site recommendation chooses and runs its solvers. Read from the profile's optional
+    ``[sites]`` table (:meth:`from_profile`); every key has the default shown here.
+
+    ``exact_max_nnz`` / ``exact_max_candidates``: ``method="auto"`` uses the exact solver when the
+    reduced instance has at most this many covered (demand, site) pairs and candidate sites.
+    ``time_limit_s``: seconds the exact solver may run before it returns its best answer and bound.
+    ``mip_rel_gap``: relative gap at which the exact solver stops (0 = prove optimality).
+    ``lp_bound_max_nnz``: the heuristic also solves the LP relaxation for its bound up to this size.
+    ``swap_max_rounds``: at most this many improving swaps in the local search.
+    """
+
+    exact_max_nnz: int = 400_000
+    exact_max_candidates: int = 5_000
+    time_limit_s: float = 60.0
+    mip_rel_gap: float = 0.0
+    lp_bound_max_nnz: int = 400_000
+    swap_max_rounds: int = 200
+
+    @classmethod
+    def from_profile(cls, profile: Profile) -> SiteSettings:
+        """Settings from ``profile.extra["sites"]`` (the ``[sites]`` TOML table), defaults otherwise."""
+        raw = profile.extra.get("sites", {})
+        if not isinstance(raw, dict):
+            raise ConfigError(t(f"{profile.name}: [sites] 应为表", f"{profile.name}: [sites] must be a table"))
+        known = cls.__dataclass_fields__
+        unknown = sorted(set(raw) - set(known))
+        problems = [t(f"未知设置 '{k}'", f"unknown setting '{k}'") for k in unknown]
+        vals: dict[str, Any] = {}
+        for key, fld in known.items():
+            if key not in raw:
+                continue
+            typ = int if fld.type in ("int", int) else float
+            try:
+                v = typ(raw[key])
+                if v < 0:
+                    raise ValueError
+                vals[key] = v
+            except (TypeError, ValueError):
+                problems.append(t(f"'{key}' 须为非负数", f"'{key}' must be a non-negative number"))
+        if problems:
+            raise ConfigError(f"{profile.name} [sites]: " + "; ".join(problems))
+        return cls(**vals)
+
+
+def layer_radius_m(profile: Profile, format_code: str, *, elderly: bool = False) -> float:
+    """Coverage radius in metres for a format: its walking layer (minutes) at the profile's walking
+    speed (km/h), or at the elderly speed when ``elderly``."""
+    fmt = profile.format(format_code)
+    w = profile.walking
+    return w.metres(fmt.layer_min, w.elderly_speed_kmh if elderly else w.speed_kmh)
+
+
+# --------------------------------------------------------------------------------- coverage matrix
+@nb.njit(cache=True, nogil=True)
+def _coverage_kernel(indptr, adj_node, adj_w, adj_edge, n_nodes, edge_u, edge_v, edge_len,
+                     c_edge, c_pos, c_off, lo, hi, d_by_edge_ptr, d_by_edge, d_pos, d_off, radius):
+    """Walking metres from candidates ``lo..hi-1`` to every demand point within ``radius``.
+    Returns ``(candidate, demand, metres)`` triples; pairs beyond the radius are absent."""
+    n_d = d_pos.shape[0]
+    cap = adj_node.shape[0] + 3
+    dist = np.full(n_nodes, INF)
+    lab = np.full(n_nodes, -1, dtype=np.int64)
+    hd = np.empty(cap, dtype=np.float64)
+    hn = np.empty(cap, dtype=np.int32)
+    settled = np.empty(2 * n_nodes + 1, dtype=np.int32)
+    best = np.full(n_d, INF)
+    stamp = np.full(n_d, -1, dtype=np.int64)
+    touched = np.empty(n_d, dtype=np.int64)
+    seed_node = np.empty(2, dtype=np.int32)
+    seed_dist = np.empty(2, dtype=np.float64)
+    seed_lab = np.zeros(2, dtype=np.int64)
+    out_c = np.empty(1024, dtype=np.int64)
+    out_d = np.empty(1024, dtype=np.int64)
+    out_m = np.empty(1024, dtype=np.float64)
+    n_out = 0
+    for j in range(lo, hi):
+        e = c_edge[j]
+        if e < 0:
+            continue
+        L = edge_len[e]
+        p = c_pos[j]
+        f = c_off[j]
+        seed_node[0] = edge_u[e]
+        seed_node[1] = edge_v[e]
+        seed_dist[0] = f + p
+        seed_dist[1] = f + (L - p)
+        n_set, n_extra = dijkstra_seeded(indptr, adj_node, adj_w, seed_node, seed_dist, seed_lab, radius,
+                                         dist, lab, hd, hn, settled)
+        n_touch = 0
+        for i in range(n_set):
+            a = settled[i]
+            da = dist[a]
+            for k in range(indptr[a], indptr[a + 1]):
+                ee = adj_edge[k]
+                for q in range(d_by_edge_ptr[ee], d_by_edge_ptr[ee + 1]):
+                    s = d_by_edge[q]
+                    along = d_pos[s] if edge_u[ee] == a else edge_len[ee] - d_pos[s]
+                    d = da + along + d_off[s]
+                    if stamp[s] != j:
+                        stamp[s] = j
+                        best[s] = d
+                        touched[n_touch] = s
+                        n_touch += 1
+                    elif d < best[s]:
+                        best[s] = d
+        for q in range(d_by_edge_ptr[e], d_by_edge_ptr[e + 1]):
+            s = d_by_edge[q]
+            d = abs(p - d_pos[s]) + f + d_off[s]
+            if stamp[s] != j:
+                stamp[s] = j
+                best[s] = d
+                touched[n_touch] = s
+                n_touch += 1
+            elif d < best[s]:
+                best[s] = d
+        if n_out + n_touch > out_c.shape[0]:
+            size = max(2 * out_c.shape[0], n_out + n_touch)
+            nc = np.empty(size, dtype=np.int64)
+            nd = np.empty(size, dtype=np.int64)
+            nm = np.empty(size, dtype=np.float64)
+            nc[:n_out] = out_c[:n_out]
+            nd[:n_out] = out_d[:n_out]
+            nm[:n_out] = out_m[:n_out]
+            out_c, out_d, out_m = nc, nd, nm
+        for i in range(n_touch):
+            s = touched[i]
+            if best[s] <= radius:
+                out_c[n_out] = j
+                out_d[n_out] = s
+                out_m[n_out] = best[s]
+                n_out += 1
+        cap_s = settled.shape[0]
+        for i in range(n_extra):
+            a = settled[cap_s - 1 - i]
+            dist[a] = INF
+            lab[a] = -1
+    return out_c[:n_out].copy(), out_d[:n_out].copy(), out_m[:n_out].copy()
+
+
+def coverage_matrix(net: WalkNetwork, demand: Snapped, candidates: Snapped, radius_m: float) -> csr_matrix:
+    """Which candidate sites cover which demand points: walking distance ``<= radius_m`` metres.
+
+    Returns a ``(n_demand, n_candidates)`` CSR matrix whose stored entries are exactly the covered
+    pairs; each value is the walking distance in metres (it can be ``0.0`` — a stored zero still
+    means covered, so read coverage from the sparsity pattern, not from the values). Pairs out of
+    reach, and points not snapped to the network, are simply absent (never ``NaN`` or ``inf``).
+    One Dijkstra bounded at ``radius_m`` runs per candidate, on as many threads as numba uses.
+    """
+    n_d, n_c = len(demand), len(candidates)
+    if n_d == 0 or n_c == 0 or not (radius_m >= 0):
+        return csr_matrix((n_d, n_c), dtype=np.float64)
+    indptr, adj_node, adj_w, adj_edge = net.csr
+    d_idx = np.flatnonzero(demand.ok)
+    d_edge = demand.edge[d_idx]
+    d_by_edge = d_idx[np.argsort(d_edge, kind="stable")].astype(np.int64)
+    counts = np.bincount(demand.edge[d_by_edge], minlength=net.n_edges)
+    d_by_edge_ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    d_pos = np.where(demand.ok, demand.pos_m, 0.0).astype(np.float64)
+    d_off = np.where(demand.ok, demand.offset_m, 0.0).astype(np.float64)
+    c_edge = np.where(candidates.ok, candidates.edge, -1).astype(np.int64)
+    c_pos = candidates.pos_m.astype(np.float64)
+    c_off = np.where(candidates.ok, candidates.offset_m, 0.0).astype(np.float64)
+
+    def run(lo: int, hi: int) -> tuple[NDArray, NDArray, NDArray]:
+        return _coverage_kernel(indptr, adj_node, adj_w, adj_edge, net.n_nodes, net.edge_u, net.edge_v,
+                                net.edge_len, c_edge, c_pos, c_off, lo, hi, d_by_edge_ptr, d_by_edge,
+                                d_pos, d_off, float(radius_m))
+
+    n_threads = max(1, nb.get_num_threads())
+    n_chunks = max(1, min(n_c, 4 * n_threads))
+    edges = np.linspace(0, n_c, n_chunks + 1).astype(int)
+    if n_chunks == 1:
+        parts = [run(0, n_c)]
+    else:
+        with ThreadPoolExecutor(n_threads) as pool:
+            parts = list(pool.map(run, edges[:-1], edges[1:]))
+    cc = np.concatenate([p[0] for p in parts])
+    dd = np.concatenate([p[1] for p in parts])
+    mm = np.concatenate([p[2] for p in parts])
+    out = coo_matrix((mm, (dd, cc)), shape=(n_d, n_c)).tocsr()  # pairs are unique: no summing
+    out.sort_indices()
+    return out
+
+
+# ------------------------------------------------------------------------------------------ result
+@dataclass
+class SiteResult:
+    """Recommended sites and how good the answer is. Residents are people; shares are 0..1.
+
+    ``chosen_idx``/``chosen_ids``: the recommended candidates (indices into the candidate list, and
+    the caller's ids), ordered by contribution; ``added[i]``: residents newly covered by site ``i``
+    that no outlet or earlier-listed site covers (with capacities: residents assigned to it), so
+    ``added.sum() == covered``. Sites that would add nobody are not recommended, so fewer than
+    ``k`` sites may be listed. ``covered``: residents newly within the walking layer.
+    ``already_covered``: residents already within the layer of an existing outlet.
+    ``share_before`` / ``share_after``: share of all residents within the layer before and after
+    (``None`` when there are no residents). ``bound``: an upper bound on the residents any ``k``
+    sites could newly cover; ``gap = (bound - covered) / bound`` (0 when ``bound`` is 0);
+    ``optimal``: the answer is proven optimal. ``solve_s``: seconds spent solving.
+    """
+
+    chosen_idx: NDArray[np.int64]
+    chosen_ids: list[Any]
+    added: NDArray[np.float64]
+    covered: float
+    already_covered: float
+    total_residents: float
+    share_before: float | None
+    share_after: float | None
+    k: int
+    method: str
+    optimal: bool
+    bound: float
+    gap: float
+    solve_s: float
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def covered_total(self) -> float:
+        """Residents within the walking layer after the plan (existing outlets and new sites)."""
+        return self.already_covered + self.covered
+
+
+# ------------------------------------------------------------------------------------- reductions
+@dataclass
+class _Reduced:
+    """The instance that matters: demand rows that are uncovered, weighted and coverable (identical
+    rows merged, weights summed), and candidate columns that cover at least one of them."""
+
+    A: csr_matrix  # rows x cols, ones
+    At: csr_matrix  # cols x rows
+    w: NDArray[np.float64]
+    cols: NDArray[np.int64]  # original candidate index of each column
+    cap: NDArray[np.float64] | None  # residents per column (inf = unlimited)
+
+    @property
+    def n_rows(self) -> int:
+        return self.A.shape[0]
+
+    @property
+    def n_cols(self) -> int:
+        return self.A.shape[1]
+
+
+def _reduce(cover: csr_matrix, w: NDArray, need: NDArray[np.bool_], cap: NDArray | None) -> _Reduced:
+    pat = csr_matrix((np.ones(cover.nnz), cover.indices, cover.indptr), shape=cover.shape)
+    rows = np.flatnonzero(need & (w > 0) & (np.diff(pat.indptr) > 0))
+    sub = pat[rows]
+    cols = np.flatnonzero(np.diff(sub.tocsc().indptr) > 0)
+    sub = sub[:, cols].tocsr()
+    sub.sort_indices()
+    # merge identical rows (e.g. homes on the same street): one row, summed residents
+    keys: dict[bytes, int] = {}
+    group = np.empty(sub.shape[0], dtype=np.int64)
+    for r in range(sub.shape[0]):
+        key = sub.indices[sub.indptr[r]:sub.indptr[r + 1]].tobytes()
+        group[r] = keys.setdefault(key, len(keys))
+    _, first = np.unique(group, return_index=True)
+    wr = np.bincount(group, weights=w[rows], minlength=len(keys)).astype(np.float64)
+    A = sub[first].tocsr() if len(keys) else csr_matrix((0, len(cols)))
+    A.sort_indices()
+    return _Reduced(A, A.T.tocsr(), wr, cols.astype(np.int64), None if cap is None else cap[cols])
+
+
+def _value(red: _Reduced, S: Sequence[int]) -> float:
+    """Residents covered by columns ``S`` (uncapacitated)."""
+    if len(S) == 0 or red.n_rows == 0:
+        return 0.0
+    cnt = red.A[:, list(S)].sum(axis=1).A1
+    return float(red.w[cnt > 0].sum())
+
+
+def _order_and_marginals(red: _Reduced, S: Sequence[int]) -> tuple[list[int], NDArray[np.float64]]:
+    """Order chosen columns greedily by marginal gain; drop those that add nobody."""
+    r = red.w.copy()
+    left = list(S)
+    order, gains = [], []
+    while left:
+        g = np.array([red.At[j] @ r for j in left]).ravel()
+        b = int(np.argmax(g))
+        if g[b] <= 0:
+            break
+        j = left.pop(b)
+        order.append(j)
+        gains.append(float(g[b]))
+        r[red.At[j].indices] = 0.0
+    return order, np.asarray(gains, dtype=np.float64)
+
+
+# ------------------------------------------------------------------------------- uncapacitated
+def _mclp_milp(red: _Reduced, k: int, *, integral: bool, time_limit_s: float, mip_rel_gap: float) -> Any:
+    """max w.y  s.t.  y_i <= sum_j a_ij x_j,  sum x <= k,  x binary (or [0,1]), y in [0,1]."""
+    nr, nc = red.n_rows, red.n_cols
+    c = np.concatenate([np.zeros(nc), -red.w])
+    cover = hstack([-red.A, identity(nr, format="csr")]).tocsr()
+    card = csr_matrix(np.concatenate([np.ones(nc), np.zeros(nr)])[None, :])
+    cons = [LinearConstraint(cover, -np.inf, 0.0), LinearConstraint(card, 0.0, float(k))]
+    integ = np.concatenate([np.ones(nc) if integral else np.zeros(nc), np.zeros(nr)])
+    opts: dict[str, Any] = {"time_limit": float(time_limit_s), "presolve": True}
+    if integral:
+        opts["mip_rel_gap"] = float(mip_rel_gap)
+    return milp(c, constraints=cons, integrality=integ, bounds=Bounds(0.0, 1.0), options=opts)
+
+
+def _greedy(red: _Reduced, k: int) -> tuple[list[int], float]:
+    r = red.w.copy()
+    S: list[int] = []
+    total = 0.0
+    for _ in range(min(k, red.n_cols)):
+        g = red.At @ r
+        if S:
+            g[S] = -1.0
+        j = int(np.argmax(g))
+        if g[j] <= 0:
+            break
+        S.append(j)
+        total += float(g[j])
+        r[red.At[j].indices] = 0.0
+    return S, total
+
+
+def _swap(red: _Reduced, S: list[int], max_rounds: int) -> tuple[list[int], int]:
+    """1-opt interchange: repeatedly make the best swap (one chosen site out, one other in) that
+    covers more residents, until none does. Returns the local optimum and the number of swaps."""
+    S = list(S)
+    if not S or len(S) >= red.n_cols:
+        return S, 0
+    tol = 1e-9 * max(1.0, float(red.w.sum()))
+    cnt = red.A[:, S].sum(axis=1).A1
+    swaps = 0
+    for _ in range(max_rounds):
+        one = red.w * (cnt == 1)
+        gain0 = red.At @ (red.w * (cnt == 0))  # residents a new site adds as things stand
+        AS = red.A[:, S]
+        loss = AS.T @ one  # residents only site s covers
+        overlap = (red.At @ AS.multiply(one[:, None]).tocsc()).toarray()  # cols x |S|
+        delta = gain0[:, None] + overlap - loss[None, :]
+        delta[S, :] = -np.inf
+        c, s = np.unravel_index(int(np.argmax(delta)), delta.shape)
+        if delta[c, s] <= tol:
+            break
+        out = S[s]
+        cnt[red.At[out].indices] -= 1
+        cnt[red.At[c].indices] += 1
+        S[s] = int(c)
+        swaps += 1
+    return S, swaps
+
+
+def _submodular_bound(red: _Reduced, S: Sequence[int], k: int) -> float:
+    """f(S) + the k largest marginal gains w.r.t. S: an upper bound on f(S*) for any |S*| <= k
+    (coverage is monotone submodular)."""
+    cnt = red.A[:, list(S)].sum(axis=1).A1 if len(S) else np.zeros(red.n_rows)
+    g = red.At @ (red.w * (cnt == 0))
+    g[list(S)] = 0.0
+    top = np.sort(g)[::-1][:k]
+    return float(red.w[cnt > 0].sum() + top.sum())
+
+
+# --------------------------------------------------------------------------------- capacitated
+def _cap_model(red: _Reduced, k: int, *, integral: bool, x_fixed: NDArray | None,
+               time_limit_s: float, mip_rel_gap: float) -> Any:
+    """Assignment model. Variables x_j (site open) and z_e for each covered pair e = (i, j): the
+    share of row i's residents served by site j.
+    max sum w_i z_e  s.t.  sum_j z_ij <= 1;  sum_i w_i z_ij <= cap_j x_j;  z_ij <= x_j;  sum x <= k.
+    """
+    A = red.A.tocoo()
+    rows, cols = A.row, A.col
+    ne, nr, nc = len(rows), red.n_rows, red.n_cols
+    assert red.cap is not None
+    capj = np.minimum(red.cap, np.asarray(red.At @ red.w).ravel())  # never more than it can reach
+    we = red.w[rows]
+    e_idx = np.arange(ne)
+    c = np.concatenate([np.zeros(nc), -we])
+    R = hstack([csr_matrix((nr, nc)), csr_matrix((np.ones(ne), (rows, e_idx)), shape=(nr, ne))])
+    C = hstack([-diags(capj), csr_matrix((we, (cols, e_idx)), shape=(nc, ne))])
+    Z = hstack([csr_matrix((-np.ones(ne), (e_idx, cols)), shape=(ne, nc)), identity(ne)])
+    K = csr_matrix(np.concatenate([np.ones(nc), np.zeros(ne)])[None, :])
+    M = vstack([R, C, Z, K]).tocsr()
+    ub = np.concatenate([np.ones(nr), np.zeros(nc), np.zeros(ne), [float(k)]])
+    lo_x = np.zeros(nc) if x_fixed is None else x_fixed
+    hi_x = np.ones(nc) if x_fixed is None else x_fixed
+    bounds = Bounds(np.concatenate([lo_x, np.zeros(ne)]), np.concatenate([hi_x, np.ones(ne)]))
+    integ = np.concatenate([np.ones(nc) if integral and x_fixed is None else np.zeros(nc), np.zeros(ne)])
+    opts: dict[str, Any] = {"time_limit": float(time_limit_s), "presolve": True}
+    if integ.any():
+        opts["mip_rel_gap"] = float(mip_rel_gap)
+    res = milp(c, constraints=LinearConstraint(M, -np.inf, ub), integrality=integ, bounds=bounds, options=opts)
+    res.edge_cols = cols
+    res.edge_w = we
+    return res
+
+
+def _cap_assignment(red: _Reduced, S: Sequence[int], time_limit_s: float) -> tuple[float, dict[int, float]]:
+    """Best assignment of residents to the open sites ``S`` (an LP): total and residents per site."""
+    if not S:
+        return 0.0, {}
+    x = np.zeros(red.n_cols)
+    x[list(S)] = 1.0
+    res = _cap_model(red, len(S), integral=False, x_fixed=x, time_limit_s=time_limit_s, mip_rel_gap=0.0)
+    if res.x is None:
+        return 0.0, {j: 0.0 for j in S}
+    per = np.bincount(res.edge_cols, weights=res.edge_w * res.x[red.n_cols:], minlength=red.n_cols)
+    return float(-res.fun), {int(j): float(per[j]) for j in S}
+
+
+def _cap_greedy(red: _Reduced, k: int) -> list[int]:
+    """Open the site serving the most still-unserved residents up to its capacity; serve first the
+    residents with the fewest alternatives."""
+    assert red.cap is not None
+    r = red.w.copy()
+    deg = np.diff(red.A.indptr)
+    S: list[int] = []
+    for _ in range(min(k, red.n_cols)):
+        g = np.minimum(red.cap, red.At @ r)
+        if S:
+            g[S] = -1.0
+        j = int(np.argmax(g))
+        if g[j] <= 0:
+            break
+        S.append(j)
+        left = float(red.cap[j])
+        rows = red.At[j].indices
+        for i in rows[np.argsort(deg[rows], kind="stable")]:
+            take = min(left, r[i])
+            r[i] -= take
+            left -= take
+            if left <= 0:
+                break
+    return S
+
+
+# -------------------------------------------------------------------------------------- solvers
+@dataclass
+class _Solution:
+    S: list[int]
+    value: float
+    bound: float
+    optimal: bool
+    method: str
+    notes: list[str]
+    per_site: dict[int, float] | None = None  # capacitated: residents assigned per column
+
+
+def _exact(red: _Reduced, k: int, st: SiteSettings) -> _Solution | None:
+    if red.cap is None:
+        res = _mclp_milp(red, k, integral=True, time_limit_s=st.time_limit_s, mip_rel_gap=st.mip_rel_gap)
+    else:
+        res = _cap_model(red, k, integral=True, x_fixed=None, time_limit_s=st.time_limit_s, mip_rel_gap=st.mip_rel_gap)
+    if res.x is None:
+        return None
+    S = [int(j) for j in np.flatnonzero(res.x[: red.n_cols] > 0.5)]
+    per = None
+    if red.cap is None:
+        value = _value(red, S)
+    else:
+        value, per = _cap_assignment(red, S, st.time_limit_s)
+    dual = getattr(res, "mip_dual_bound", None)
+    bound = -float(dual) if dual is not None and np.isfinite(dual) else value
+    bound = max(bound, value)
+    optimal = res.status == 0 and bound - value <= max(st.mip_rel_gap * bound, 1e-6 * max(1.0, bound))
+    notes = []
+    if res.status == 1:
+        notes.append(t(f"精确求解达到时间上限 {st.time_limit_s:g} 秒，给出当前最优解与上界",
+                       f"exact solver hit its {st.time_limit_s:g} s time limit; best answer and bound so far"))
+    return _Solution(S, value, bound, optimal, "exact", notes, per)
+
+
+def _heuristic(red: _Reduced, k: int, st: SiteSettings, *, lp_bound: bool = True) -> _Solution:
+    notes: list[str] = []
+    if red.cap is None:
+        S, g_val = _greedy(red, k)
+        S, swaps = _swap(red, S, st.swap_max_rounds)
+        value = _value(red, S)
+        bounds = {"submodular": _submodular_bound(red, S, k)}
+        if len(S) == min(k, red.n_cols) and g_val > 0:
+            bounds["greedy (1-1/e)"] = g_val / (1.0 - 1.0 / math.e)
+        notes.append(t(f"贪心后交换改进 {swaps} 次", f"greedy, then {swaps} improving swaps"))
+        per = None
+    else:
+        S = _cap_greedy(red, k)
+        value, per = _cap_assignment(red, S, st.time_limit_s)
+        reach = np.minimum(red.cap, red.At @ red.w)
+        bounds = {"capacity": float(min(red.w.sum(), np.sort(reach)[::-1][:k].sum()))}
+        notes.append(t("按容量贪心，再按线性规划重新分配居民", "capacitated greedy, residents then re-assigned by LP"))
+    if lp_bound and red.A.nnz <= st.lp_bound_max_nnz:
+        if red.cap is None:
+            lp = _mclp_milp(red, k, integral=False, time_limit_s=st.time_limit_s, mip_rel_gap=0.0)
+        else:
+            lp = _cap_model(red, k, integral=False, x_fixed=None, time_limit_s=st.time_limit_s, mip_rel_gap=0.0)
+        if lp.status == 0 and lp.fun is not None:
+            bounds["LP relaxation"] = -float(lp.fun) * (1 + 1e-9) + 1e-9
+    name, bound = min(bounds.items(), key=lambda kv: kv[1])
+    bound = max(bound, value)
+    notes.append(t(f"上界来自：{name}", f"bound from: {name}"))
+    optimal = bound - value <= 1e-6 * max(1.0, bound)
+    return _Solution(S, value, bound, optimal, "heuristic", notes, per)
+
+
+def _check_inputs(n_d: int, n_c: int, residents: NDArray, k: int, capacity: NDArray | None,
+                  candidate_ids: Sequence[Any] | None, covered_already: NDArray | None) -> None:
+    pc = ProblemCollector()
+    if len(residents) != n_d:
+        pc.add(t(f"居民数有 {len(residents)} 个，需求点有 {n_d} 个", f"{len(residents)} resident counts for {n_d} demand points"), field="residents")
+    bad = np.flatnonzero(~np.isfinite(residents) | (residents < 0))
+    for i in bad[:20]:
+        pc.add(t("居民数须为非负数", "residents must be a non-negative number"), row=int(i) + 2, field="residents")
+    if k < 0:
+        pc.add(t(f"选址数 k={k} 不能为负", f"number of sites k={k} cannot be negative"), field="k")
+    if capacity is not None:
+        if len(capacity) != n_c:
+            pc.add(t(f"容量有 {len(capacity)} 个，候选点有 {n_c} 个", f"{len(capacity)} capacities for {n_c} candidates"), field="capacity")
+        else:
+            for i in np.flatnonzero(np.isnan(capacity) | (capacity < 0))[:20]:
+                pc.add(t("容量须为非负数（人）", "capacity must be a non-negative number of residents"), row=int(i) + 2, field="capacity")
+    if candidate_ids is not None and len(candidate_ids) != n_c:
+        pc.add(t(f"候选点编号有 {len(candidate_ids)} 个，候选点有 {n_c} 个", f"{len(candidate_ids)} ids for {n_c} candidates"), field="id")
+    if covered_already is not None and len(covered_already) != n_d:
+        pc.add(t("已覆盖标记与需求点数量不一致", "covered_already must have one entry per demand point"))
+    pc.raise_if_any()
+
+
+def solve_mclp(
+    cover: csr_matrix,
+    residents: ArrayLike,
+    k: int,
+    *,
+    covered_already: ArrayLike | None = None,
+    capacity: ArrayLike | None = None,
+    candidate_ids: Sequence[Any] | None = None,
+    method: Method = "auto",
+    settings: SiteSettings | None = None,
+) -> SiteResult:
+    """Choose ``k`` sites from a coverage matrix to newly cover the most residents.
+
+    ``cover``: ``(n_demand, n_candidates)`` sparse matrix whose stored entries are the covered
+    pairs (as from :func:`coverage_matrix`; values are ignored). ``residents``: people at each demand
+    point. ``covered_already``: demand points already within the layer of an existing outlet (they
+    need nothing). ``capacity``: residents each site can serve (``inf`` = unlimited); with it,
+    residents are assigned to sites and may be split. ``method``: ``"exact"`` (HiGHS integer
+    programme, time-limited), ``"heuristic"`` (greedy + swap) or ``"auto"`` (exact when the reduced
+    instance is within ``settings.exact_max_*``).
+    """
+    st = settings or SiteSettings()
+    cover = csr_matrix(cover)
+    n_d, n_c = cover.shape
+    w = np.asarray(residents, dtype=np.float64).ravel()
+    cap = None if capacity is None else np.asarray(capacity, dtype=np.float64).ravel()
+    ca = None if covered_already is None else np.asarray(covered_already, dtype=bool).ravel()
+    _check_inputs(n_d, n_c, w, int(k), cap, candidate_ids, ca)
+    if method not in ("auto", "exact", "heuristic"):
+        raise ConfigError(t(f"未知求解方法 '{method}'：可用 auto、exact、heuristic", f"unknown method '{method}': use auto, exact or heuristic"))
+    k = int(k)
+    t0 = time.perf_counter()
+    need = np.ones(n_d, dtype=bool) if ca is None else ~ca
+    if cap is not None:
+        cap = np.where(np.isinf(cap), float(w.sum()), cap)
+    red = _reduce(cover, w, need, cap)
+    total = float(w.sum())
+    already = float(w[~need].sum())
+    notes: list[str] = []
+
+    if red.n_rows == 0 or k == 0:
+        why = t("没有需要且可被候选点覆盖的居民", "no residents need a site and can reach a candidate") if k else t("k = 0", "k = 0")
+        sol = _Solution([], 0.0, 0.0, True, "trivial", [why])
+    elif k >= red.n_cols:
+        every = list(range(red.n_cols))
+        why = [t("k 不少于有效候选点数：全部选用", "k is at least the number of useful candidates: all chosen")]
+        if red.cap is None:
+            sol = _Solution(every, float(red.w.sum()), float(red.w.sum()), True, "trivial", why)
+        else:
+            value, per = _cap_assignment(red, every, st.time_limit_s)
+            sol = _Solution(every, value, value, True, "trivial", why, per)
+    else:
+        small = red.A.nnz <= st.exact_max_nnz and red.n_cols <= st.exact_max_candidates
+        use_exact = method == "exact" or (method == "auto" and small)
+        sol = None
+        if use_exact:
+            heur = _heuristic(red, k, st, lp_bound=False) if method == "auto" else None
+            if heur is not None and heur.optimal:
+                sol = heur  # the heuristic's bound already proves it optimal
+                sol.notes.append(t("启发式解已被上界证明最优", "the heuristic answer is proven optimal by its bound"))
+            else:
+                sol = _exact(red, k, st)
+                if sol is not None and heur is not None and heur.value > sol.value:
+                    heur.bound = min(heur.bound, sol.bound)
+                    heur.optimal = heur.bound - heur.value <= 1e-6 * max(1.0, heur.bound)
+                    heur.notes += sol.notes
+                    sol = heur
+        if sol is None:
+            if use_exact:
+                notes.append(t("精确求解未给出可行解，改用启发式", "exact solver gave no answer; used the heuristic"))
+            sol = _heuristic(red, k, st)
+
+    if sol.per_site is not None:
+        order = sorted((j for j in sol.S if sol.per_site.get(j, 0.0) > 1e-9), key=lambda j: -sol.per_site[j])
+        added = np.array([sol.per_site[j] for j in order], dtype=np.float64)
+    else:
+        order, added = _order_and_marginals(red, sol.S)
+    chosen = red.cols[np.asarray(order, dtype=np.int64)] if order else np.zeros(0, dtype=np.int64)
+    ids = [candidate_ids[int(j)] for j in chosen] if candidate_ids is not None else [int(j) for j in chosen]
+    covered = float(added.sum())
+    bound = max(sol.bound, covered)
+    gap = (bound - covered) / bound if bound > 0 else 0.0
+    return SiteResult(
+        chosen_idx=chosen.astype(np.int64),
+        chosen_ids=ids,
+        added=added,
+        covered=covered,
+        already_covered=already,
+        total_residents=total,
+        share_before=already / total if total > 0 else None,
+        share_after=(already + covered) / total if total > 0 else None,
+        k=k,
+        method=sol.method,
+        optimal=sol.optimal,
+        bound=bound,
+        gap=gap,
+        solve_s=time.perf_counter() - t0,
+        notes=notes + sol.notes,
+    )
+
+
+def recommend_sites(
+    net: WalkNetwork,
+    demand: Snapped,
+    residents: ArrayLike,
+    candidates: Snapped,
+    k: int,
+    radius_m: float,
+    *,
+    existing: Snapped | None = None,
+    capacity: ArrayLike | None = None,
+    candidate_ids: Sequence[Any] | None = None,
+    method: Method = "auto",
+    settings: SiteSettings | None = None,
+) -> SiteResult:
+    """Recommend ``k`` candidate sites for a format so the most residents live within ``radius_m``
+    metres' walk (the format's walking layer, see :func:`layer_radius_m`).
+
+    ``demand``: homes or communities snapped to the network, with ``residents`` people each.
+    ``existing``: the format's existing outlets, fixed — residents within ``radius_m`` of one are
+    already covered. Points not snapped to the network reach nothing. See :func:`solve_mclp` for
+    ``capacity``, ``method`` and ``settings``.
+    """
+    if not (radius_m > 0 and np.isfinite(radius_m)):
+        raise ConfigError(t(f"覆盖半径须为正的米数，而不是 {radius_m}", f"the coverage radius must be a positive number of metres, not {radius_m}"))
+    cover = coverage_matrix(net, demand, candidates, radius_m)
+    covered_already = None
+    if existing is not None and len(existing) and len(demand):
+        covered_already = np.isfinite(nearest(net, existing, demand, max_m=radius_m))
+    result = solve_mclp(cover, residents, k, covered_already=covered_already, capacity=capacity,
+                        candidate_ids=candidate_ids, method=method, settings=settings)
+    n_bad = int((~demand.ok).sum())
+    if n_bad:
+        result.notes.append(t(f"{n_bad} 个需求点离路网太远，无法覆盖", f"{n_bad} demand points are too far from any street to be covered"))
+    return result
