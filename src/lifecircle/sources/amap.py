@@ -177,15 +177,28 @@ def _split_location(v: Any) -> tuple[Any, Any, str | None]:
 # --------------------------------------------------------------------------- classification
 
 
-@dataclass(frozen=True)
 class Classifier:
     """Matches Amap POIs to the formats of a profile (see the module docstring)."""
 
-    profile: Profile
-    ignore_name_words: tuple[str, ...] = ()
+    def __init__(self, profile: Profile, ignore_name_words: tuple[str, ...] = ()) -> None:
+        self.profile = profile
+        self.ignore_name_words = tuple(ignore_name_words)
+        self._keywords = [(f.code, f.name_keywords) for f in profile.formats if f.name_keywords]
+        self._order = {f.code: i for i, f in enumerate(profile.formats)}
+        self._by_type: dict[tuple[str, str], frozenset[str]] = {}  # many POIs share a type
 
     def formats(self, name: str, type_: str, typecode: str) -> list[str]:
         """Codes of every format this POI matches, in catalogue order (empty: no format)."""
+        key = (type_, typecode)
+        hit = self._by_type.get(key)
+        if hit is None:
+            hit = self._by_type[key] = frozenset(self._type_formats(type_, typecode))
+        found = set(hit)
+        if name and not any(w in name for w in self.ignore_name_words):
+            found.update(code for code, words in self._keywords if any(k in name for k in words))
+        return sorted(found, key=self._order.__getitem__)
+
+    def _type_formats(self, type_: str, typecode: str) -> list[str]:
         codes = [c.strip() for c in re.split(r"[|;,，]", typecode) if c.strip()]
         tokens: set[str] = set()
         for seg in re.split(r"[|;；]", type_):
@@ -193,14 +206,9 @@ class Classifier:
             if seg:
                 tokens.add(seg)
                 tokens.update(s.strip() for s in seg.split("/") if s.strip())
-        use_names = bool(name) and not any(w in name for w in self.ignore_name_words)
-        out = []
-        for f in self.profile.formats:
-            if (any(c.startswith(p) for p in f.amap_typecodes for c in codes)
-                    or any(word in tokens for word in f.amap_types)
-                    or (use_names and any(k in name for k in f.name_keywords))):
-                out.append(f.code)
-        return out
+        return [f.code for f in self.profile.formats
+                if any(c.startswith(p) for p in f.amap_typecodes for c in codes)
+                or any(word in tokens for word in f.amap_types)]
 
 
 # --------------------------------------------------------------------------- chains

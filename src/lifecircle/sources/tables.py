@@ -158,14 +158,13 @@ def _clean_headers(df: pd.DataFrame, name: str) -> pd.DataFrame:
     df.index = pd.RangeIndex(2, len(df) + 2)
     if "geometry" in df.columns or not len(df.columns):
         return df
-    blank = df.apply(lambda col: col.map(_is_blank)).all(axis=1)
+    blank = pd.Series(True, index=df.index)
+    for col in df.columns:
+        s = df[col]
+        blank &= s.isna() | s.astype("string").str.strip().eq("").fillna(True)
     if blank.any():
         df = df[~blank]
     return df
-
-
-def _is_blank(v: object) -> bool:
-    return v is None or (isinstance(v, float) and v != v) or (isinstance(v, str) and not v.strip())
 
 
 def rename_columns(df: pd.DataFrame, aliases: dict[str, str]) -> pd.DataFrame:
