@@ -24,7 +24,7 @@ demo: setup
 	$(VENV)/bin/lifecircle demo --out out
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff check src tests $(wildcard benchmarks scripts)
 
 test: setup lint
 	$(VENV)/bin/python -m pytest -q
