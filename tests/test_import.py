@@ -16,6 +16,7 @@ from pyproj import Geod
 from shapely.geometry import Polygon, box
 
 from lifecircle.errors import InputError, InputFileError
+from lifecircle.i18n import set_lang
 from lifecircle.profile import load_profile
 from lifecircle.sources.amap import Classifier, base_name, load_chains
 from lifecircle.sources.coords import gcj02_to_wgs84, wgs84_to_gcj02
@@ -286,3 +287,72 @@ def test_circles_from_csv_with_chinese_values(tmp_path, profile):
                   [["YC01", "东山生活圈", "420502", "试点", "已验收"]])
     df, _ = import_file("circles", f, profile=profile)
     assert df[["phase", "status"]].iloc[0].tolist() == ["pilot", "accepted"]
+
+
+# ------------------------------------------------------------------------------ the command
+
+
+class FakeStore:
+    """Stands in for lifecircle.city.store: records what the command stores."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, str, pd.DataFrame]] = []
+
+    def load_city(self, url, name):
+        raise LookupError(name)
+
+    def replace_table(self, url, city, table, df):
+        self.calls.append((url, city, table, df))
+
+
+@pytest.fixture
+def cli(monkeypatch):
+    import sys
+    import types
+
+    from typer.testing import CliRunner
+
+    from lifecircle.cli import _register
+    from lifecircle.cli.app import app
+
+    fake = FakeStore()
+    mod = types.ModuleType("lifecircle.city.store")
+    mod.load_city, mod.replace_table = fake.load_city, fake.replace_table
+    monkeypatch.setitem(sys.modules, "lifecircle.city.store", mod)
+    import lifecircle.city
+
+    monkeypatch.setattr(lifecircle.city, "store", mod, raising=False)
+    _register()
+    runner = CliRunner()
+    yield lambda *args: runner.invoke(app, ["--lang", "en", "import", *map(str, args)]), fake
+    set_lang(None)  # --lang en is process-wide
+
+
+def test_cli_stores_nothing_from_a_file_with_errors(tmp_path, cli):
+    run, fake = cli
+    f = write_csv(tmp_path / "poi.csv", AMAP_HEADER, [amap_row(1, "便利店A", "111.29,30.70"),
+                                                       amap_row(2, "便利店B", "30.70,111.29"),
+                                                       amap_row(3, "便利店C", "x,y")])
+    rep = tmp_path / "bad.csv"
+    res = run("outlets", f, "--db", tmp_path / "c.db", "--report", rep)
+    assert res.exit_code == 2 and fake.calls == []
+    assert "poi.csv, row 3, field 'location'" in res.output and "row 4" in res.output
+    assert "Traceback" not in res.output
+    assert pd.read_csv(rep, encoding="utf-8-sig")["row"].tolist() == [3, 4, 4]
+    res = run("outlets", f, "--db", tmp_path / "c.db", "--skip-bad-rows", "--report", rep, "--city", "宜昌")
+    assert res.exit_code == 0, res.output
+    [(url, city, table, df)] = fake.calls
+    assert city == "宜昌" and table == "outlets" and df["name"].tolist() == ["便利店A"]
+    assert url.endswith("c.db") and "convenience_store" in res.output
+    assert set(pd.read_csv(rep, encoding="utf-8-sig")["reason"]) == {"error"}
+
+
+def test_cli_imports_the_amap_sample_and_rejects_unknown_kinds(tmp_path, cli):
+    run, fake = cli
+    res = run("outlets", SAMPLE, "--db", tmp_path / "c.db")
+    assert res.exit_code == 0, res.output
+    assert len(fake.calls[0][3]) == 27 and "gcj02" in res.output and "skipped: no format" in res.output
+    res = run("shops", SAMPLE, "--db", tmp_path / "c.db")
+    assert res.exit_code == 2 and "unknown kind 'shops'" in res.output and len(fake.calls) == 1
+    res = run("outlets", tmp_path / "missing.csv")
+    assert res.exit_code == 2 and "file not found" in res.output
