@@ -62,9 +62,9 @@ def import_cmd(
 
 def _district_codes(db: Path | None, city: str) -> dict[str, str] | None:
     """District name → code of the city already in the store (to accept '西陵区' for 420502)."""
-    from lifecircle.city import store
-
     try:
+        from lifecircle.city import store
+
         c = store.load_city(_url(db), city)
     except Exception:  # no store or no such city yet: names stay as given
         return None
