@@ -385,15 +385,17 @@ def test_builtin_rules_file_can_be_copied_and_edited(profile, tmp_path):
     text = (resources.files("lifecircle") / "profiles" / "grading-yichang-2022.toml").read_text(encoding="utf-8")
     city = make_city()
     net = network_of(city)
-    base = evaluate_city(city, net, profile)  # default rules: basic needs basic_coverage >= 0.8
-    assert circle(base, "C1").grade_code == "none"
-    edited, n = re.subn(r'\{ indicator = "basic_coverage", op = ">=", value = 0\.8 \}',
-                        '{ indicator = "basic_coverage", op = ">=", value = 0.7 }', text)
+    base = evaluate_city(city, net, profile)  # default rules: C1 is 基础型 (chain share 50% >= 30%)
+    assert circle(base, "C1").grade_code == "basic"
+    assert circle(base, "C1").basic_format_coverage == pytest.approx((1 + 1 + 0.75) / 3)
+    edited, n = re.subn(r'\{ indicator = "chain_share", op = ">=", value = 0\.30 \}',
+                        '{ indicator = "chain_share", op = ">=", value = 0.60 }', text)
     assert n == 1
     path = tmp_path / "yichang-edited.toml"
     path.write_text(edited, encoding="utf-8")
     ev2 = evaluate_city(city, net, profile, rules=path)
-    assert circle(ev2, "C1").grade_code == "basic"
+    assert circle(ev2, "C1").grade_code == "none"
+    assert "连锁网点占比 50.0% < 60.0%" in circle(ev2, "C1").grade_reasons
 
 
 def test_bad_rules_file_names_every_problem(tmp_path):

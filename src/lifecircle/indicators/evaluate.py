@@ -9,6 +9,9 @@ left out of resident-weighted indicators):
 - community ``basic_complete``: every basic format within its layer.
 - ``basic_coverage``: population share of residents whose community is basic-complete;
   ``elderly_basic_coverage`` the same at the older residents' speed.
+- ``basic_format_coverage``: the mean over basic formats of the population share reaching the
+  format within its layer (gentler than ``basic_coverage``, which needs all formats at once);
+  ``elderly_basic_format_coverage`` the same at the older residents' speed.
 - ``basic_completeness`` (circle): share of basic formats that at least one community of the
   circle reaches within the format's layer.
 - ``quality_formats_present`` (circle): quality formats that at least one community reaches within
@@ -373,6 +376,8 @@ def evaluate_city(
         "basic_completeness": (G.any_within[:, is_basic].sum(axis=1) / n_basic) if n_basic else np.nan,
         "basic_coverage": G.basic_coverage,
         "elderly_basic_coverage": G.elderly_basic_coverage,
+        "basic_format_coverage": _mean_share(G.covered, G.pop, is_basic),
+        "elderly_basic_format_coverage": _mean_share(G.covered_old, G.pop, is_basic),
         "quality_formats_present": G.any_within_15[:, is_quality].sum(axis=1).astype(np.int64),
         "quality_coverage": G.quality_coverage,
         "chain_share": _ratio(n_chain, n_shops),
@@ -425,6 +430,8 @@ def evaluate_city(
         "basic_completeness": (D.any_within[:, is_basic].sum(axis=1) / n_basic) if n_basic else np.nan,
         "basic_coverage": D.basic_coverage,
         "elderly_basic_coverage": D.elderly_basic_coverage,
+        "basic_format_coverage": _mean_share(D.covered, D.pop, is_basic),
+        "elderly_basic_format_coverage": _mean_share(D.covered_old, D.pop, is_basic),
         "quality_coverage": D.quality_coverage,
         "chain_share": _ratio(d_chain, d_shops),
         "new_commercial_ok_share": D.new_commercial_ok_share,
@@ -458,6 +465,8 @@ def evaluate_city(
         "basic_completeness": float(C.any_within[0, is_basic].mean()) if n_basic else float("nan"),
         "basic_coverage": float(C.basic_coverage[0]),
         "elderly_basic_coverage": float(C.elderly_basic_coverage[0]),
+        "basic_format_coverage": float(_mean_share(C.covered, C.pop, is_basic)[0]),
+        "elderly_basic_format_coverage": float(_mean_share(C.covered_old, C.pop, is_basic)[0]),
         "quality_coverage": float(C.quality_coverage[0]),
         "smart_coverage": float(C.smart_coverage[0]),
         "chain_share": float(_ratio(is_chain[has_shop].sum(), has_shop.sum())),
@@ -497,6 +506,13 @@ def evaluate_city(
         unsnapped=unsnapped,
         notes=notes,
     )
+
+
+def _mean_share(covered: NDArray, pop: NDArray, mask: NDArray[np.bool_]) -> NDArray:
+    """Mean over the formats in ``mask`` of the population share covered (NaN without residents)."""
+    if not mask.any():
+        return np.full(len(pop), np.nan)
+    return _ratio(covered[:, mask].mean(axis=1), pop)
 
 
 def _format_coverage(level: str, ids: list[str], pop: NDArray, covered: NDArray, covered_old: NDArray,

@@ -32,6 +32,8 @@ NONE_EN = "Not graded"
 INDICATORS: dict[str, tuple[str, str, str]] = {
     "basic_coverage": ("基本保障类业态全覆盖居民比例", "residents reaching every basic format", "share"),
     "elderly_basic_coverage": ("老年步速下基本业态全覆盖居民比例", "basic coverage at older residents' speed", "share"),
+    "basic_format_coverage": ("基本保障类业态平均覆盖率", "mean coverage of the basic formats", "share"),
+    "elderly_basic_format_coverage": ("老年步速下基本业态平均覆盖率", "mean basic-format coverage at older residents' speed", "share"),
     "basic_completeness": ("基本保障类业态齐全度", "basic-format completeness", "share"),
     "quality_formats_present": ("15分钟内品质提升类业态数", "quality formats within 15 min", "count"),
     "quality_coverage": ("品质业态覆盖居民比例", "residents with enough quality formats", "share"),
