@@ -133,7 +133,11 @@ class Profile:
 def builtin_profiles() -> list[str]:
     """Names of the profiles shipped with lifecircle."""
     folder = resources.files("lifecircle") / "profiles"
-    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
+    # the folder also holds other versioned rule files (grading, plan quotas, chains ...):
+    # a profile is a file that defines formats
+    return sorted(
+        p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml") and "[[format]]" in p.read_text(encoding="utf-8")
+    )
 
 
 def _read_toml(name_or_path: str | Path) -> tuple[dict[str, Any], str]:
