@@ -286,3 +286,68 @@ def test_given_boundaries_assign_by_point_in_polygon():
     # another CRS is reprojected
     g2 = assign_to_given_circles(comm, circles.to_crs(CRS_M))
     assert list(g2.communities["circle_id"].fillna("-")) == ["X", "Y", "-"]
+
+
+# ------------------------------------------------------------------------------ community types (M4)
+def test_new_community_ten_percent_rule_gives_the_figures():
+    from lifecircle.plans.community_types import new_commercial_rule
+
+    comm = pd.DataFrame({"id": ["n1", "n2", "n3", "o1"], "name": ["甲", "乙", "丙", "丁"], "district": "A",
+                         "kind": ["new", "new", "new", "old"], "floor_area_m2": [10_000, 50_000, np.nan, 1000],
+                         "commercial_floor_area_m2": [900, 5_000, 100, 0]})
+    r = new_commercial_rule(comm, min_share=0.10).set_index("id")
+    assert list(r.index) == ["n1", "n2", "n3"]  # only new communities
+    assert r.loc["n1", "commercial_share"] == pytest.approx(0.09)
+    assert r.loc["n1", "required_m2"] == pytest.approx(1000) and r.loc["n1", "shortfall_m2"] == pytest.approx(100)
+    assert not r.loc["n1", "ok"] and "9.0%" in r.loc["n1", "message_zh"] and "100 m²" in r.loc["n1", "message_zh"]
+    assert r.loc["n2", "ok"] and r.loc["n2", "shortfall_m2"] == 0  # exactly 10% meets the rule
+    assert pd.isna(r.loc["n3", "ok"]) and "无法核对" in r.loc["n3", "message_zh"]
+
+
+def test_old_communities_get_sites_within_walking_reach_short_ones_first(net):
+    from lifecircle.plans.circles import CommunityTypeSettings
+    from lifecircle.plans.community_types import old_community_sites
+
+    comm = table("c", [100, 2100, 3800], [0, 0, 1900], district="A", population=[2000, 2000, 1000],
+                 kind="old", commercial_floor_area_m2=[2000.0, 100.0, np.nan])
+    sites = table("s", [300, 2300, 2200, 3400], [0, 0, 100, 1500], district="A",
+                  kind=["warehouse", "idle_factory", "vacant_shop", "public_housing"], floor_area_m2=[500, 800, 50, 300])
+    st_ = CommunityTypeSettings(old_site_walk_min=10)  # 666.7 m at 4 km/h
+    space, long = old_community_sites(comm, sites, net, settings=st_, speed_kmh=4.0)
+    sp = space.set_index("id")
+    assert not sp.loc["c0", "short"] and sp.loc["c1", "short"] and pd.isna(sp.loc["c2", "short"])
+    assert sp.loc["c1", "shortfall_m2"] == pytest.approx(1200 - 100)
+    # the short community is listed first; the vacant shop is not an old-community site kind
+    assert long.iloc[0]["community_id"] == "c1" and list(long.loc[long["community_id"] == "c1", "site_id"]) == ["s1"]
+    assert long.loc[long["community_id"] == "c1", "walk_m"].iloc[0] == pytest.approx(200.0)
+    assert list(long.loc[long["community_id"] == "c0", "site_id"]) == ["s0"]
+    # s3 is 566 m from c2 in a straight line but 800 m on the streets: out of walking reach
+    assert "c2" not in set(long["community_id"]) and sp.loc["c2", "n_sites_within"] == 0
+
+
+def test_complete_mix_and_industrial_workers(net):
+    from lifecircle.plans.circles import CommunityTypeSettings
+    from lifecircle.plans.community_types import community_types
+    from lifecircle.profile import load_profile
+
+    profile = load_profile()
+    comm = table("c", [200, 2000, 3800, 1000], [200, 1000, 1800, 1800], district="A",
+                 population=[3000, 3000, 3000, 800], kind=["complete", "complete", "complete", "industrial"], households=1000)
+    # eight convenience stores next to c0, one next to c1, none near c2; a pharmacy next to the park
+    ox = [200] * 8 + [2000, 1000]
+    oy = [250] * 8 + [1050, 1850]
+    outlets = table("o", ox, oy, formats=["convenience_store"] * 9 + ["pharmacy;convenience_store"])
+    sites = table("s", [0], [0], kind="warehouse")
+    rep = community_types(comm, net, profile, outlets=outlets, sites=sites,
+                          settings=CommunityTypeSettings(over_supply_factor=3, over_supply_min=6))
+    mix = rep.complete.set_index(["community_id", "format"])
+    assert mix.loc[("c0", "convenience_store"), "status"] == "over" and mix.loc[("c0", "convenience_store"), "n_within_layer"] == 8
+    assert mix.loc[("c1", "convenience_store"), "status"] == "ok"
+    assert mix.loc[("c2", "convenience_store"), "status"] == "under"
+    assert set(rep.complete["community_id"]) == {"c0", "c1", "c2"}  # the park is not a complete community
+    park = rep.industrial.set_index("id").loc["c3"]
+    assert park["workers"] == 800 and park["basic_within_layer"] == 2 and not park["basic_complete"]
+    assert "pharmacy" not in park["missing_basic"] and "supermarket" in park["missing_basic"]
+    s = rep.summary.set_index("kind")
+    assert s.loc["industrial", "population"] == 800 and "0%" in s.loc["industrial", "headline_zh"]
+    assert s.loc["complete", "communities"] == 3
