@@ -90,7 +90,7 @@ def test_obvious_centres_are_chosen_at_the_two_clusters(net):
     assert first["centre_id"] == "k0" and first["covers_within"] == 36_000
     assert "36,000" in first["reason_zh"] and "最多" in first["reason_zh"]
     assert "the most of any candidate" in first["reason_en"]
-    assert d.districts.iloc[0]["method"].startswith("exact") and d.districts.iloc[0]["gap"] < 1e-9
+    assert d.districts.iloc[0]["choice_method"] == "exact" and d.districts.iloc[0]["gap"] < 1e-9
     # 68,000 residents in 2 circles: 34,000 per circle, below 50,000 -> range scaled and said so
     assert d.districts.iloc[0]["size_max"] < 50_000 and any("规模区间" in n for n in d.notes)
 
@@ -351,3 +351,47 @@ def test_complete_mix_and_industrial_workers(net):
     s = rep.summary.set_index("kind")
     assert s.loc["industrial", "population"] == 800 and "0%" in s.loc["industrial", "headline_zh"]
     assert s.loc["complete", "communities"] == 3
+
+
+# ------------------------------------------------------------------------------ CLI
+def test_cli_plan_circles_on_the_demo_city(cli, tmp_path):
+    pytest.importorskip("lifecircle.city.demo")
+    import pyogrio
+
+    out = tmp_path / "circles.gpkg"
+    code, stdout, _ = cli("plan", "circles", "--demo", "--scale", "0.1", "--out", out)
+    assert code == 0, stdout
+    assert "合成数据" in stdout and "西陵区" in stdout and "合计" in stdout
+    layers = dict(pyogrio.list_layers(out))
+    assert set(layers) == {"circles", "communities", "centres"}
+    circles = gpd.read_file(out, layer="circles")
+    comm = gpd.read_file(out, layer="communities")
+    assert len(circles) == 30 and (circles["source"] == "synthetic").all()
+    assert circles.groupby("district").size().to_dict() == {"420502": 9, "420503": 9, "420504": 3, "420505": 3,
+                                                           "420506": 3, "gaoxin": 3}
+    assert comm["circle_id"].notna().all() and set(comm["circle_id"]) == set(circles["id"])
+
+    # pilots only: 10 circles, as in the full plan
+    pil = tmp_path / "pilot.geojson"
+    code, stdout, _ = cli("--lang", "en", "plan", "circles", "--demo", "--scale", "0.1", "--phase", "pilot", "--out", pil)
+    assert code == 0 and "total" in stdout
+    p = gpd.read_file(pil)
+    assert len(p) == 10 and set(p["id"]) <= set(circles["id"])
+    assert (tmp_path / "pilot.communities.geojson").exists()
+
+    # bring your own boundaries: the pilot polygons; the other communities are outside
+    own = tmp_path / "own.gpkg"
+    code, stdout, stderr = cli("--lang", "zh", "plan", "circles", "--demo", "--scale", "0.1", "--boundaries", pil, "--out", own)
+    assert code == 0, stderr
+    given = gpd.read_file(own, layer="communities")
+    assert given["circle_id"].notna().any() and given["circle_id"].isna().any()
+    assert "边界外" in stdout
+
+
+def test_cli_plan_circles_user_errors_are_one_line(cli, tmp_path):
+    code, _, err = cli("plan", "circles", "--out", tmp_path / "x.gpkg")
+    assert code == 2 and "--demo" in err and "Traceback" not in err
+    code, _, err = cli("plan", "circles", "--demo", "--phase", "later", "--out", tmp_path / "x.gpkg")
+    assert code == 2 and "--phase" in err
+    code, _, err = cli("plan", "circles", "--demo", "--out", tmp_path / "x.csv")
+    assert code == 2 and ".csv" in err

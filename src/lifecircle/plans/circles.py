@@ -516,8 +516,10 @@ class Delineation:
     walk_min, within_walk, flag`` (``""``, ``beyond_walk``, ``unreachable``, ``no_quota``).
     ``centres``: every candidate with ``chosen``, ``circle_id``, ``covers_within`` (residents
     within the walk), ``rank_in_district``.
-    ``districts``: per district: quotas, circles formed, residents, share within the walk, the
-    choice method, objective, bound and gap, and the size range used.
+    ``districts``: per district: ``quota_<phase>``, ``quota``, ``circles``, ``communities``,
+    ``population``, ``population_within``, ``share_within``, ``choice_method`` (exact / heuristic),
+    ``assign_method``, ``objective``, ``bound``, ``gap`` (of the last phase's choice), ``size_min``,
+    ``size_max`` (the range used), ``note``.
     """
 
     circles: gpd.GeoDataFrame
@@ -718,7 +720,7 @@ def delineate_circles(
             notes.append(t(f"区 {label} 有 {quota_total} 个生活圈配额，但没有小区数据，未形成生活圈",
                            f"district {label} has a quota of {quota_total} circles but no communities; none formed"))
             district_rows.append({**drow, "circles": 0, "communities": 0, "population": 0, "population_within": 0,
-                                  "share_within": np.nan, "method": "none", "objective": np.nan, "bound": np.nan, "gap": np.nan,
+                                  "share_within": np.nan, "choice_method": "none", "assign_method": "none", "objective": np.nan, "bound": np.nan, "gap": np.nan,
                                   "size_min": np.nan, "size_max": np.nan, "note": t("无小区", "no communities")})
             continue
         # quotas that cannot be met: never more circles than communities
@@ -884,7 +886,7 @@ def delineate_circles(
         district_rows.append({
             **drow, "circles": q_tot, "communities": n_m, "population": int(round(tot_w)),
             "population_within": int(round(wi)), "share_within": wi / tot_w if tot_w > 0 else np.nan,
-            "method": "+".join(sorted(set(methods))) + f"; {t('分配', 'assign')}: {a_method}",
+            "choice_method": "+".join(sorted(set(methods))), "assign_method": a_method,
             "objective": objective, "bound": bound,
             "gap": max(0.0, (bound - objective) / max(abs(bound), 1e-12)) if np.isfinite(bound) else np.nan,
             "size_min": lo, "size_max": hi, "note": size_note,
@@ -1004,13 +1006,13 @@ class GivenAssignment:
     ``communities``: ``id, name, district, population, circle_id`` (None outside every circle),
     ``n_circles`` (how many boundaries contain the point; >1 = overlapping boundaries, the first
     listed wins), ``district_mismatch`` (circle's district differs from the community's).
-    ``outside``: the communities in no circle. ``circles``: per circle ``id, name, district,
-    n_communities, population``.
+    ``outside``: the communities in no circle. ``circles``: GeoDataFrame (WGS-84) per circle
+    ``id, name, district, n_communities, population, geometry``.
     """
 
     communities: pd.DataFrame
     outside: pd.DataFrame
-    circles: pd.DataFrame
+    circles: gpd.GeoDataFrame
     notes: list[str] = field(default_factory=list)
 
 
@@ -1073,8 +1075,9 @@ def assign_to_given_circles(communities: pd.DataFrame, circles_gdf: gpd.GeoDataF
         notes.append(t(f"{int(out['district_mismatch'].sum())} 个小区所在生活圈属于其他区",
                        f"{int(out['district_mismatch'].sum())} communities fall in a circle of another district"))
     per = out.groupby("circle_id").agg(n_communities=("id", "size"), population=("population", "sum"))
-    circ = pd.DataFrame({"id": ids, "name": g["name"].astype(str) if "name" in g else ids,
-                         "district": g["district"].astype(str) if "district" in g else None})
+    circ = gpd.GeoDataFrame({"id": ids, "name": g["name"].astype(str) if "name" in g else ids,
+                             "district": g["district"].astype(str) if "district" in g else None},
+                            geometry=gpd.GeoSeries(list(geoms), crs=4326), crs=4326)
     circ = circ.join(per, on="id")
     circ[["n_communities", "population"]] = circ[["n_communities", "population"]].fillna(0).astype(np.int64)
     empty = circ[circ["n_communities"] == 0]
