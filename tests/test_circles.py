@@ -395,3 +395,14 @@ def test_cli_plan_circles_user_errors_are_one_line(cli, tmp_path):
     assert code == 2 and "--phase" in err
     code, _, err = cli("plan", "circles", "--demo", "--out", tmp_path / "x.csv")
     assert code == 2 and ".csv" in err
+
+
+def test_district_codes_match_whatever_their_type(net):
+    """Codes read from Excel come as numbers (420502 or 420502.0); they still match the quota."""
+    comm = table("c", [100, 300], [0, 0], district=[420502, 420502], population=[100, 200], kind="old")
+    cand = table("k", [200], [0], district=[420502.0], kind="health_centre")
+    districts = strips(["420502"])
+    districts["code"] = [420502]
+    d = delineate_circles(comm, cand, net, districts, quotas={"420502": (1, 0)}, max_walk_m=1000, size_range=(1, 1e9))
+    assert list(d.circles["centre_id"]) == ["k0"] and d.communities["circle_id"].notna().all()
+    assert d.circles.geometry.iloc[0] is not None

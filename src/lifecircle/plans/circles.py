@@ -105,7 +105,7 @@ class DelineationSettings:
     closeness_weight: float = 0.05
     outside_penalty: float = 5.0
     size_penalty: float = 2.0
-    exact_max_pairs: int = 20_000
+    exact_max_pairs: int = 200_000
     exact_time_limit_s: float = 10.0
     swap_max_rounds: int = 100
     cell_radius_m: float = 600.0
@@ -581,6 +581,17 @@ def _check_inputs(communities: pd.DataFrame, centres: pd.DataFrame, districts: p
     bag.raise_if_any()
 
 
+def _code(v: Any) -> str | None:
+    """A district code as text: ``420502``, ``420502.0`` and ``" 420502 "`` are all ``"420502"``;
+    empty / NaN is None."""
+    if v is None or (isinstance(v, float) and not np.isfinite(v)) or v is pd.NA:
+        return None
+    if isinstance(v, float | np.floating) and float(v).is_integer():
+        return str(int(v))
+    s = str(v).strip()
+    return s or None
+
+
 def _normalise_quotas(quotas: Mapping[str, int | Sequence[int]], phases: Sequence[str]) -> dict[str, tuple[int, ...]]:
     out: dict[str, tuple[int, ...]] = {}
     bag = ProblemCollector(file="quotas")
@@ -590,7 +601,7 @@ def _normalise_quotas(quotas: Mapping[str, int | Sequence[int]], phases: Sequenc
             bag.add(t(f"区 {code} 的配额 {q!r} 应为每个阶段一个非负整数（{', '.join(phases)}）",
                       f"district {code}: quota {q!r} must be one whole number >= 0 per phase ({', '.join(phases)})"), field=str(code))
             continue
-        out[str(code)] = tuple(int(v) for v in vals)
+        out[_code(code) or str(code)] = tuple(int(v) for v in vals)
     bag.raise_if_any()
     return out
 
@@ -637,7 +648,7 @@ def delineate_circles(
     R = float(max_walk_m)
     search_m = max(R * st.search_factor, R)
 
-    c_dist = comm["district"].astype(str).to_numpy(dtype=object)
+    c_dist = np.array([_code(v) or "" for v in comm["district"].tolist()], dtype=object)
     kind = comm["kind"].astype(str).to_numpy(dtype=object) if "kind" in comm else np.full(n_c, "", dtype=object)
     pop = pd.to_numeric(comm["population"], errors="coerce").fillna(0).to_numpy(float)
     resid = np.where(kind == INDUSTRIAL, 0.0, pop)
@@ -652,7 +663,7 @@ def delineate_circles(
     if districts is not None and len(districts):
         to_m = net.from_wgs84
         for _, row in districts.iterrows():
-            code = str(row["code"])
+            code = _code(row["code"]) or ""
             g = row.get("geometry")
             if g is not None and hasattr(g, "is_empty") and not g.is_empty:
                 # densify first (about 10 m) so straight edges in degrees stay on the boundary in metres
@@ -667,11 +678,7 @@ def delineate_circles(
     k_snap = snap_lonlat(net, k_lon, k_lat, snap_max_m)
     k_dist = np.full(n_k, None, dtype=object)
     if n_k and "district" in cand:
-        for i, v in enumerate(cand["district"].tolist()):
-            if isinstance(v, str) and v.strip():
-                k_dist[i] = v.strip()
-            elif v is not None and not (isinstance(v, float) and np.isnan(v)):
-                k_dist[i] = str(v)
+        k_dist[:] = [_code(v) for v in cand["district"].tolist()]
     if n_k and dgeom and (k_dist == None).any():  # noqa: E711 - elementwise
         pts = shapely.points(k_snap.x, k_snap.y)
         for code, g in dgeom.items():
