@@ -1,0 +1,26 @@
+"""Errors of the platform that a user causes; the web layer maps them to HTTP status codes
+(InputError → 422, PermissionDeniedError → 403, NotFoundError → 404, ThrottledError → 429, AuthRequiredError → 401)."""
+
+from __future__ import annotations
+
+from lifecircle.errors import LifecircleError
+
+
+class PermissionDeniedError(LifecircleError):
+    """The signed-in user's role or district does not allow this."""
+
+
+class NotFoundError(LifecircleError, LookupError):
+    """No such circle, report, file ..."""
+
+
+class ThrottledError(LifecircleError):
+    """Too many failed logins for this user and address; try again later."""
+
+    def __init__(self, message: str, retry_after_s: int):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class AuthRequiredError(LifecircleError):
+    """Not signed in, or the session expired."""

