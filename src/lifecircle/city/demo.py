@@ -636,7 +636,8 @@ class _Gen:
         cx, cy = self.fwd.transform(res["lon"].to_numpy(), res["lat"].to_numpy())
         dens = {dc["code"]: float(dc["outlet_density"]) for dc in self.dcfg}
         chain_share = {dc["code"]: float(dc["chain_share"]) for dc in self.dcfg}
-        w = res["population"].to_numpy(float) * res["district"].map(dens).to_numpy(float)
+        # sqrt(population): big estates get more outlets, small ones are not starved
+        w = np.sqrt(res["population"].to_numpy(float)) * res["district"].map(dens).to_numpy(float)
         circ_m = [self._to_m(g).buffer(150.0) for g in circles.geometry]
         for g in circ_m:
             shapely.prepare(g)
