@@ -292,67 +292,61 @@ def test_circles_from_csv_with_chinese_values(tmp_path, profile):
 # ------------------------------------------------------------------------------ the command
 
 
-class FakeStore:
-    """Stands in for lifecircle.city.store: records what the command stores."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, str, str, pd.DataFrame]] = []
-
-    def load_city(self, url, name):
-        raise LookupError(name)
-
-    def replace_table(self, url, city, table, df):
-        self.calls.append((url, city, table, df))
-
-
 @pytest.fixture
-def cli(monkeypatch):
-    import sys
-    import types
-
+def cli():
     from typer.testing import CliRunner
 
     from lifecircle.cli import _register
     from lifecircle.cli.app import app
 
-    fake = FakeStore()
-    mod = types.ModuleType("lifecircle.city.store")
-    mod.load_city, mod.replace_table = fake.load_city, fake.replace_table
-    monkeypatch.setitem(sys.modules, "lifecircle.city.store", mod)
-    import lifecircle.city
-
-    monkeypatch.setattr(lifecircle.city, "store", mod, raising=False)
     _register()
     runner = CliRunner()
-    yield lambda *args: runner.invoke(app, ["--lang", "en", "import", *map(str, args)]), fake
+    yield lambda *args: runner.invoke(app, ["--lang", "en", "import", *map(str, args)])
     set_lang(None)  # --lang en is process-wide
 
 
 def test_cli_stores_nothing_from_a_file_with_errors(tmp_path, cli):
-    run, fake = cli
+    from lifecircle.city import store
+
+    db = tmp_path / "c.db"
     f = write_csv(tmp_path / "poi.csv", AMAP_HEADER, [amap_row(1, "便利店A", "111.29,30.70"),
                                                        amap_row(2, "便利店B", "30.70,111.29"),
                                                        amap_row(3, "便利店C", "x,y")])
     rep = tmp_path / "bad.csv"
-    res = run("outlets", f, "--db", tmp_path / "c.db", "--report", rep)
-    assert res.exit_code == 2 and fake.calls == []
+    res = cli("outlets", f, "--db", db, "--report", rep, "--city", "宜昌")
+    assert res.exit_code == 2 and store.list_cities(db) == []
     assert "poi.csv, row 3, field 'location'" in res.output and "row 4" in res.output
     assert "Traceback" not in res.output
     assert pd.read_csv(rep, encoding="utf-8-sig")["row"].tolist() == [3, 4, 4]
-    res = run("outlets", f, "--db", tmp_path / "c.db", "--skip-bad-rows", "--report", rep, "--city", "宜昌")
+    res = cli("outlets", f, "--db", db, "--skip-bad-rows", "--report", rep, "--city", "宜昌")
     assert res.exit_code == 0, res.output
-    [(url, city, table, df)] = fake.calls
-    assert city == "宜昌" and table == "outlets" and df["name"].tolist() == ["便利店A"]
-    assert url.endswith("c.db") and "convenience_store" in res.output
+    assert store.load_city(db, "宜昌").outlets["name"].tolist() == ["便利店A"]
+    assert "convenience_store" in res.output
     assert set(pd.read_csv(rep, encoding="utf-8-sig")["reason"]) == {"error"}
+    # a later file with errors leaves the stored city as it was
+    res = cli("outlets", f, "--db", db, "--city", "宜昌")
+    assert res.exit_code == 2 and len(store.load_city(db, "宜昌").outlets) == 1
 
 
-def test_cli_imports_the_amap_sample_and_rejects_unknown_kinds(tmp_path, cli):
-    run, fake = cli
-    res = run("outlets", SAMPLE, "--db", tmp_path / "c.db")
+def test_cli_adds_tables_to_one_city_and_maps_district_names(tmp_path, cli):
+    from lifecircle.city import store
+
+    db = tmp_path / "c.db"
+    gdf = gpd.GeoDataFrame({"adcode": ["420502"], "name": ["西陵区"]}, geometry=[box(111.25, 30.68, 111.32, 30.74)],
+                           crs=4326)
+    gdf.to_file(tmp_path / "d.geojson", driver="GeoJSON")
+    assert cli("districts", tmp_path / "d.geojson", "--db", db).exit_code == 0
+    res = cli("outlets", SAMPLE, "--db", db)
     assert res.exit_code == 0, res.output
-    assert len(fake.calls[0][3]) == 27 and "gcj02" in res.output and "skipped: no format" in res.output
-    res = run("shops", SAMPLE, "--db", tmp_path / "c.db")
-    assert res.exit_code == 2 and "unknown kind 'shops'" in res.output and len(fake.calls) == 1
-    res = run("outlets", tmp_path / "missing.csv")
+    assert "gcj02" in res.output and "skipped: no format" in res.output
+    f = write_csv(tmp_path / "c.csv", ["小区名称", "所属区", "经度", "纬度", "人口", "户数", "小区类型"],
+                  [["桃花岭小区", "西陵区", 111.2915, 30.7067, 3200, 1100, "老旧"]])
+    res = cli("communities", f, "--db", db)
+    assert res.exit_code == 0, res.output
+    city = store.load_city(db, "yichang")
+    assert len(city.outlets) == 27 and len(city.districts) == 1
+    assert city.communities["district"].tolist() == ["420502"]  # 西陵区 → its code
+    res = cli("shops", SAMPLE, "--db", db)
+    assert res.exit_code == 2 and "unknown kind 'shops'" in res.output
+    res = cli("outlets", tmp_path / "missing.csv", "--db", db)
     assert res.exit_code == 2 and "file not found" in res.output

@@ -29,7 +29,7 @@ def import_cmd(
     kind: str = typer.Argument(..., help=f"数据类型 / kind: {'|'.join(KINDS)}"),
     file: Path = typer.Argument(..., help="CSV / Excel (.xlsx) / GeoJSON / GeoPackage / GeoParquet"),
     city: str = typer.Option("yichang", "--city", help="城市名称 / city name in the store"),
-    db: Path | None = typer.Option(None, "--db", help="数据库文件（SQLite）/ store database file"),
+    db: Path = typer.Option(Path("lifecircle.db"), "--db", help="城市数据库（SQLite 文件）/ city store database file"),
     crs: str | None = typer.Option(
         None, "--crs", help="文件坐标系 gcj02|bd09|wgs84（高德导出默认 gcj02，其余默认 wgs84）/ coordinates of the file"),
     profile: str = typer.Option(DEFAULT_PROFILE, "--profile", help="业态目录配置名或 .toml 路径 / format catalogue"),
@@ -52,7 +52,7 @@ def import_cmd(
         console.print(t("未导入任何数据（可用 --skip-bad-rows 跳过错误行）",
                         "nothing was stored (--skip-bad-rows leaves bad rows out)"), highlight=False)
         raise
-    _store(db, city, kind, table)
+    _store(db, city, kind, table, prof.name)
     if rep.errors:
         _print_problems(rep.errors)
     if report is not None:
@@ -60,33 +60,29 @@ def import_cmd(
     _print_summary(rep, city, prof)
 
 
-def _district_codes(db: Path | None, city: str) -> dict[str, str] | None:
+def _district_codes(db: Path, city: str) -> dict[str, str] | None:
     """District name → code of the city already in the store (to accept '西陵区' for 420502)."""
-    try:
-        from lifecircle.city import store
+    from lifecircle.city import store
 
-        c = store.load_city(_url(db), city)
-    except Exception:  # no store or no such city yet: names stay as given
+    if city not in {c.name for c in store.list_cities(db)}:
         return None
-    d = c.table("districts")
+    d = store.load_city(db, city).table("districts")
     if d.empty:
         return None
     return {str(n): str(code) for n, code in zip(d["name_zh"], d["code"], strict=True)}
 
 
-def _url(db: Path | None) -> str:
+def _store(db: Path, city: str, kind: str, table: pd.DataFrame, profile: str) -> None:
+    """Add or replace table ``kind`` of ``city`` (created if new) in one transaction."""
     from lifecircle.city import store
+    from lifecircle.city.model import City
 
-    if db is None:
-        return store.default_url() if hasattr(store, "default_url") else "sqlite:///lifecircle.db"
-    return f"sqlite:///{db}"
-
-
-def _store(db: Path | None, city: str, kind: str, table: pd.DataFrame) -> None:
-    """Add or replace table ``kind`` of ``city`` in one transaction."""
-    from lifecircle.city import store
-
-    store.replace_table(_url(db), city, kind, table)
+    if city in {c.name for c in store.list_cities(db)}:
+        c = store.load_city(db, city)
+    else:
+        c = City(name=city, profile=profile)
+    c.tables[kind] = table
+    store.save_city(c, db, replace=True)
 
 
 def _frame(problems: list[Problem], reason: str) -> pd.DataFrame:
