@@ -6,15 +6,20 @@ The language comes from ``LIFECIRCLE_LANG`` (``zh`` default, ``en``) or from :fu
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
+from contextvars import ContextVar
 
 _LANG: str | None = None
+# A per-request (per-context) language that wins over the process setting; used by the web app.
+_CTX_LANG: ContextVar[str | None] = ContextVar("lifecircle_lang", default=None)
 SUPPORTED = ("zh", "en")
 
 
 def get_lang() -> str:
     """Return the current message language, ``"zh"`` or ``"en"``."""
-    lang = _LANG or os.environ.get("LIFECIRCLE_LANG", "zh")
+    lang = _CTX_LANG.get() or _LANG or os.environ.get("LIFECIRCLE_LANG", "zh")
     return lang if lang in SUPPORTED else "zh"
 
 
@@ -29,3 +34,13 @@ def set_lang(lang: str | None) -> None:
 def t(zh: str, en: str) -> str:
     """Pick the Chinese or English text of a message by the current language."""
     return en if get_lang() == "en" else zh
+
+
+@contextlib.contextmanager
+def use_lang(lang: str | None) -> Iterator[None]:
+    """Use ``lang`` for messages in this context only (one web request), then restore."""
+    token = _CTX_LANG.set(lang if lang in SUPPORTED else None)
+    try:
+        yield
+    finally:
+        _CTX_LANG.reset(token)

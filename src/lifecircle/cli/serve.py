@@ -1,0 +1,77 @@
+"""``lifecircle serve`` and ``lifecircle platform init``: the officials' platform.
+
+``serve`` runs the database migrations, then starts the web app with uvicorn (default
+http://127.0.0.1:8000). ``--demo`` first loads the demo content and prints the demo accounts once.
+Settings come from the environment (see :mod:`lifecircle.platform.settings`); ``DATABASE_URL``
+selects PostgreSQL, the default is a SQLite file under ``LIFECIRCLE_DATA_DIR``.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from lifecircle.cli.app import app, command, console, out
+from lifecircle.i18n import t
+
+platform_app = typer.Typer(help="官员平台：数据库与演示数据 / officials' platform: database and demo content",
+                           no_args_is_help=True)
+app.add_typer(platform_app, name="platform")
+
+
+def _init(demo: bool, scale: float, seed: int) -> None:
+    from lifecircle.platform.db import make_engine, session_factory
+    from lifecircle.platform.programme import load_programme
+    from lifecircle.platform.seed import init_platform, seed_demo
+    from lifecircle.platform.settings import load_settings
+
+    settings = load_settings()
+    if settings.db_url.startswith("sqlite"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    prog = load_programme(settings.programme)
+    engine = make_engine(settings.db_url)
+    factory = session_factory(engine)
+    init_platform(engine, factory, prog)
+    url = engine.url.render_as_string(hide_password=True)
+    out.print(t(f"数据库已迁移到最新版本：{url}", f"database migrated to the newest schema: {url}"))
+    if demo:
+        res = seed_demo(factory, settings, prog, seed=seed, scale=scale)
+        for note in res.notes:
+            console.print(note)
+        out.print(t(f"演示生活圈：{res.circles} 个（来源：{res.source}，合成数据）",
+                    f"demo circles: {res.circles} (source: {res.source}, synthetic data)"))
+        if res.accounts:
+            out.print(t("演示账号（密码只显示这一次）：", "demo accounts (passwords shown only this once):"))
+            for user, pw in res.accounts.items():
+                out.print(f"  {user:<10} {pw}", highlight=False)
+    engine.dispose()
+
+
+@command("init", target=platform_app)
+def platform_init(
+    demo: bool = typer.Option(False, "--demo", help="加载演示城市并创建演示账号 / load the demo city and demo accounts"),
+    scale: float = typer.Option(0.05, "--scale", help="演示城市规模（1 约 160 万人）/ demo city size (1 = about 1.6 M residents)"),
+    seed: int = typer.Option(2022, "--seed", help="演示城市随机种子 / demo city seed"),
+) -> None:
+    """迁移数据库并写入计划配置（可选演示数据）。Migrate the database and write the programme (optionally demo data)."""
+    _init(demo, scale, seed)
+
+
+@command("serve")
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="监听地址 / address to listen on"),
+    port: int = typer.Option(8000, "--port", min=1, max=65535, help="端口 / port"),
+    demo: bool = typer.Option(False, "--demo", help="先加载演示数据与账号 / load demo data and accounts first"),
+    scale: float = typer.Option(0.05, "--scale", help="演示城市规模 / demo city size"),
+    workers: int = typer.Option(1, "--workers", min=1, max=32, help="工作进程数 / worker processes"),
+) -> None:
+    """启动官员平台（运行数据库迁移后提供网页与 API）。Start the officials' platform (migrates the database first)."""
+    import uvicorn
+
+    _init(demo, scale, 2022)
+    out.print(t(f"平台地址：http://{host}:{port}/  （API 文档：/api/docs）", f"platform at http://{host}:{port}/  (API docs: /api/docs)"))
+    if workers > 1:
+        uvicorn.run("lifecircle.web.asgi:app", host=host, port=port, workers=workers, log_level="warning")
+    else:
+        from lifecircle.web.app import create_app
+
+        uvicorn.run(create_app(migrate=False), host=host, port=port, log_level="warning")

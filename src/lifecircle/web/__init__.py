@@ -1,0 +1,1 @@
+"""The officials' web application (FastAPI): JSON API, server-rendered pages, offline map."""
