@@ -91,20 +91,21 @@ def nearest_per_category(
 
     Returns ``(dist, source)`` of shape ``(n_origins, n_cat)``: the distance (``inf`` when no
     source is reachable within ``max_m``) and the index of that nearest source (``-1``).
-    Without ``origins``, every network node is an origin (shape ``(n_nodes, n_cat)``).
+    Without ``origins``, every network node is an origin (shape ``(n_nodes, n_cat)``, returned
+    as Fortran-ordered arrays, i.e. transposed views of category-major results).
     """
     indptr, adj_node, adj_w, _ = net.csr
     src = _prepare_sources(net, sources, category, n_cat)
+    width, n_ring = kernels.bucket_width(adj_w)
     node_dist, node_lab = kernels.nearest_all_nodes(
-        indptr, adj_node, adj_w, net.n_nodes, src.seed_node, src.seed_dist, src.seed_lab, src.cat_ptr, float(max_m)
+        indptr, adj_node, adj_w, net.n_nodes, src.seed_node, src.seed_dist, src.seed_lab, src.cat_ptr,
+        float(max_m), width, n_ring, numba.get_num_threads(),
     )
     if origins is None:
-        # a node's own distance is exact, except that a source on an edge is reached through an
-        # end of that edge — which the seeds already express.
-        d, lab = node_dist.T.copy(), node_lab.T.copy()
-        d[d > max_m] = np.inf
-        lab[~np.isfinite(d)] = -1
-        return d, lab
+        # a node's own distance is exact: a source on an edge is reached through an end of that
+        # edge, which the seeds already express; the kernel never keeps a distance above max_m.
+        # Transposed views (Fortran order), not copies: copying 2 x n_nodes x n_cat is slow.
+        return node_dist.T, node_lab.T
     o_edge, o_pos, o_off = _origin_arrays(origins)
     return kernels.resolve_origins(
         node_dist, node_lab, o_edge, o_pos, o_off, net.edge_u, net.edge_v, net.edge_len,

@@ -15,11 +15,10 @@ INF = np.inf
 
 @nb.njit(cache=True, inline="always")
 def _push(hd, hn, size, d, node):
+    """Push ``(d, node)`` on a 4-ary min-heap held in ``hd`` (keys) and ``hn`` (nodes)."""
     i = size
-    hd[i] = d
-    hn[i] = node
     while i > 0:
-        p = (i - 1) >> 1
+        p = (i - 1) >> 2
         if hd[p] <= d:
             break
         hd[i] = hd[p]
@@ -32,6 +31,7 @@ def _push(hd, hn, size, d, node):
 
 @nb.njit(cache=True, inline="always")
 def _pop(hd, hn, size):
+    """Pop the smallest ``(d, node)`` of the 4-ary min-heap; returns ``(d, node, new_size)``."""
     d0 = hd[0]
     n0 = hn[0]
     size -= 1
@@ -40,16 +40,21 @@ def _pop(hd, hn, size):
         node = hn[size]
         i = 0
         while True:
-            c = 2 * i + 1
+            c = 4 * i + 1
             if c >= size:
                 break
-            if c + 1 < size and hd[c + 1] < hd[c]:
-                c += 1
-            if hd[c] >= d:
+            m = c
+            dm = hd[c]
+            e = min(c + 4, size)
+            for j in range(c + 1, e):
+                if hd[j] < dm:
+                    dm = hd[j]
+                    m = j
+            if dm >= d:
                 break
-            hd[i] = hd[c]
-            hn[i] = hn[c]
-            i = c
+            hd[i] = dm
+            hn[i] = hn[m]
+            i = m
         hd[i] = d
         hn[i] = node
     return d0, n0, size
@@ -99,25 +104,136 @@ def dijkstra_seeded(indptr, adj_node, adj_w, seed_node, seed_dist, seed_lab, max
     return n_settled, n_touched_extra
 
 
+@nb.njit(cache=True)
+def dial_seeded(indptr, adj_node, adj_w, seed_node, seed_dist, seed_lab, max_d, dist, lab,
+                pd, pn, pnext, head, width):
+    """Multi-source shortest paths with a bucket queue (Dial's buckets of ``width`` metres).
+
+    Within a bucket, nodes are taken in any order and a node improved after it was expanded is
+    expanded again (label-correcting), so the result is the exact fixed point
+    ``dist[v] = min(seed, min_u dist[u] + w(u, v))`` — bit for bit what Dijkstra computes — for
+    any ``width``; a width near the shortest edges keeps re-expansions rare. ``head`` is a ring of
+    at least ``ceil(max(adj_w) / width) + 2`` buckets; ``pd, pn, pnext`` are the entry pool.
+
+    ``dist`` / ``lab`` must hold ``inf`` / ``-1`` on entry. Returns the number of expansions, or
+    ``-1`` if the pool overflowed (``dist`` / ``lab`` are then partial: reset and use a heap).
+    """
+    n_ring = head.shape[0]
+    inv = 1.0 / width
+    cap = pd.shape[0]
+    for r in range(n_ring):
+        head[r] = -1
+    n_pool = 0
+    pending = 0
+    cur = np.int64(1) << 62
+    for i in range(seed_node.shape[0]):
+        s = seed_node[i]
+        d = seed_dist[i]
+        if d < dist[s] and d <= max_d:
+            dist[s] = d
+            lab[s] = seed_lab[i]
+            b = np.int64(d * inv)
+            cur = min(cur, b)
+    for i in range(seed_node.shape[0]):
+        s = seed_node[i]
+        d = seed_dist[i]
+        # one entry per seeded node: the seed that set its distance (the first such one)
+        if d == dist[s] and d <= max_d and lab[s] == seed_lab[i]:
+            if n_pool == cap:
+                return -1
+            r = np.int64(d * inv) % n_ring
+            pd[n_pool] = d
+            pn[n_pool] = s
+            pnext[n_pool] = head[r]
+            head[r] = n_pool
+            n_pool += 1
+            pending += 1
+    n_exp = 0
+    while pending > 0:
+        r = cur % n_ring
+        while head[r] >= 0:
+            k = head[r]
+            head[r] = pnext[k]
+            pending -= 1
+            d = pd[k]
+            u = pn[k]
+            if d > dist[u]:
+                continue  # stale entry: u was improved since
+            n_exp += 1
+            lu = lab[u]
+            for q in range(indptr[u], indptr[u + 1]):
+                v = adj_node[q]
+                nd = d + adj_w[q]
+                if nd < dist[v] and nd <= max_d:
+                    dist[v] = nd
+                    lab[v] = lu
+                    b = max(np.int64(nd * inv), cur)
+                    if n_pool == cap:
+                        return -1
+                    r2 = b % n_ring
+                    pd[n_pool] = nd
+                    pn[n_pool] = v
+                    pnext[n_pool] = head[r2]
+                    head[r2] = n_pool
+                    n_pool += 1
+                    pending += 1
+        cur += 1
+    return n_exp
+
+
 @nb.njit(cache=True, parallel=True)
-def nearest_all_nodes(indptr, adj_node, adj_w, n_nodes, seed_node, seed_dist, seed_lab, cat_ptr, max_d):
+def nearest_all_nodes(indptr, adj_node, adj_w, n_nodes, seed_node, seed_dist, seed_lab, cat_ptr, max_d,
+                      width, n_ring, n_threads):
     """For each category ``c`` (seeds ``cat_ptr[c]:cat_ptr[c+1]``), the distance from every node to
-    its nearest seed and that seed's label. Categories run in parallel."""
+    its nearest seed and that seed's label. Categories run in parallel.
+
+    ``n_threads`` workers each take every ``n_threads``-th category.
+    Uses :func:`dial_seeded` with buckets of ``width`` metres (``n_ring`` of them), falling back
+    to a heap Dijkstra in the rare case its entry pool overflows. Both give identical results.
+    """
     n_cat = cat_ptr.shape[0] - 1
-    dist = np.full((n_cat, n_nodes), INF)
-    lab = np.full((n_cat, n_nodes), -1, dtype=np.int64)
+    dist = np.empty((n_cat, n_nodes))
+    lab = np.empty((n_cat, n_nodes), dtype=np.int64)
     cap = adj_node.shape[0] + seed_node.shape[0] + 1
-    for c in nb.prange(n_cat):
-        a = cat_ptr[c]
-        b = cat_ptr[c + 1]
-        if b == a:
-            continue
-        hd = np.empty(cap, dtype=np.float64)
-        hn = np.empty(cap, dtype=np.int32)
-        settled = np.empty(2 * n_nodes + 1, dtype=np.int32)
-        dijkstra_seeded(indptr, adj_node, adj_w, seed_node[a:b], seed_dist[a:b], seed_lab[a:b], max_d,
-                        dist[c], lab[c], hd, hn, settled)
+    n_work = max(1, min(n_cat, n_threads))
+    for wk in nb.prange(n_work):
+        # one set of work arrays per worker, reused for its categories wk, wk + n_work, ...
+        pd = np.empty(cap, dtype=np.float64)
+        pn = np.empty(cap, dtype=np.int32)
+        pnext = np.empty(cap, dtype=np.int32)
+        head = np.empty(n_ring, dtype=np.int32)
+        for c in range(wk, n_cat, n_work):
+            dc = dist[c]
+            lc = lab[c]
+            dc[:] = INF  # first touch inside the parallel loop
+            lc[:] = -1
+            a = cat_ptr[c]
+            b = cat_ptr[c + 1]
+            if b == a:
+                continue
+            res = dial_seeded(indptr, adj_node, adj_w, seed_node[a:b], seed_dist[a:b], seed_lab[a:b],
+                              max_d, dc, lc, pd, pn, pnext, head, width)
+            if res < 0:
+                dc[:] = INF
+                lc[:] = -1
+                settled = np.empty(2 * n_nodes + 1, dtype=np.int32)
+                dijkstra_seeded(indptr, adj_node, adj_w, seed_node[a:b], seed_dist[a:b], seed_lab[a:b],
+                                max_d, dc, lc, pd, pn, settled)
     return dist, lab
+
+
+def bucket_width(adj_w: np.ndarray, max_buckets: int = 1 << 16) -> tuple[float, int]:
+    """Bucket width (metres) and ring size for :func:`nearest_all_nodes`: about the 5th percentile
+    of the edge lengths (re-expansions stay rare), but wide enough that the ring of
+    ``ceil(longest edge / width) + 2`` buckets stays under ``max_buckets``."""
+    step = max(1, adj_w.shape[0] // 8192)  # a regular sample is plenty: width only sets speed
+    pos = adj_w[::step]
+    pos = pos[pos > 0]
+    if pos.size == 0:
+        return 1.0, 3
+    w_max = float(adj_w.max())
+    width = max(float(np.quantile(pos, 0.05)), w_max / (max_buckets - 3), 1e-6)
+    return width, int(np.ceil(w_max / width)) + 3
 
 
 @nb.njit(cache=True, parallel=True)
@@ -213,10 +329,7 @@ def count_within_kernel(indptr, adj_node, adj_w, adj_edge, n_nodes, edge_u, edge
                     ee = adj_edge[k]
                     for q in range(s_by_edge_ptr[ee], s_by_edge_ptr[ee + 1]):
                         s = s_by_edge[q]
-                        if edge_u[ee] == a:
-                            along = s_pos[s]
-                        else:
-                            along = edge_len[ee] - s_pos[s]
+                        along = s_pos[s] if edge_u[ee] == a else edge_len[ee] - s_pos[s]
                         d = da + along + s_off[s]
                         if stamp[s] != o:
                             stamp[s] = o
