@@ -18,7 +18,7 @@ platform_app = typer.Typer(help="官员平台：数据库与演示数据 / offic
 app.add_typer(platform_app, name="platform")
 
 
-def _init(demo: bool, scale: float, seed: int) -> None:
+def _init(demo: bool, scale: float, seed: int, store: str | None = None, city_name: str | None = None) -> None:
     from lifecircle.platform.db import make_engine, session_factory
     from lifecircle.platform.programme import load_programme
     from lifecircle.platform.seed import init_platform, seed_demo
@@ -34,7 +34,12 @@ def _init(demo: bool, scale: float, seed: int) -> None:
     url = engine.url.render_as_string(hide_password=True)
     out.print(t(f"数据库已迁移到最新版本：{url}", f"database migrated to the newest schema: {url}"))
     if demo:
-        res = seed_demo(factory, settings, prog, seed=seed, scale=scale)
+        city = None
+        if store:
+            from lifecircle.city.store import load_city
+
+            city = load_city(store, city_name or "yichang-demo")
+        res = seed_demo(factory, settings, prog, seed=seed, scale=scale, city=city)
         for note in res.notes:
             console.print(note)
         out.print(t(f"演示生活圈：{res.circles} 个（来源：{res.source}，合成数据）",
@@ -51,9 +56,11 @@ def platform_init(
     demo: bool = typer.Option(False, "--demo", help="加载演示城市并创建演示账号 / load the demo city and demo accounts"),
     scale: float = typer.Option(0.05, "--scale", help="演示城市规模（1 约 160 万人）/ demo city size (1 = about 1.6 M residents)"),
     seed: int = typer.Option(2022, "--seed", help="演示城市随机种子 / demo city seed"),
+    store: str = typer.Option(None, "--store", help="从城市数据库读取生活圈与道路（代替演示城市）/ take circles and streets from a city store"),
+    city: str = typer.Option("yichang-demo", "--city", help="城市数据库中的城市名 / city name in the store"),
 ) -> None:
     """迁移数据库并写入计划配置（可选演示数据）。Migrate the database and write the programme (optionally demo data)."""
-    _init(demo, scale, seed)
+    _init(demo or bool(store), scale, seed, store, city)
 
 
 @command("serve")

@@ -86,11 +86,13 @@ def demo_password(username: str) -> str:
 
 def seed_demo(factory: sessionmaker[Session], settings: Settings, prog: Programme, *, seed: int = 2022,
               scale: float = 0.05, use_demo_city: bool = True, evaluate: bool = True,
-              passwords: dict[str, str] | None = None, today: dt.date | None = None) -> SeedResult:
+              passwords: dict[str, str] | None = None, today: dt.date | None = None,
+              city: Any = None) -> SeedResult:
     """Add demo accounts and circles if the database has none (idempotent).
 
     ``scale`` is the demo city's size (1 = about 1.6 million residents); small scales build in
-    seconds. ``passwords`` fixes the accounts' passwords (tests); otherwise :func:`demo_password`."""
+    seconds. ``city`` (a :class:`lifecircle.city.model.City`, e.g. from the store's
+    :func:`lifecircle.city.store.load_city`) is used instead of the demo city. ``passwords`` fixes the accounts' passwords (tests); otherwise :func:`demo_password`."""
     res = SeedResult()
     with transaction(factory) as s:
         have = set(s.scalars(select(User.username)))
@@ -105,8 +107,7 @@ def seed_demo(factory: sessionmaker[Session], settings: Settings, prog: Programm
     if n:
         res.circles, res.source = n, "existing"
         return res
-    city = None
-    if use_demo_city:
+    if city is None and use_demo_city:
         try:
             from lifecircle.city.demo import build_demo_city
 
