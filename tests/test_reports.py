@@ -329,7 +329,7 @@ def test_workbook_has_a_sheet_per_level_with_chinese_headers(fake, outputs):
     assert "基本业态齐全" in heads["小区"]
     circles = wb["生活圈"]
     assert circles.max_row == 2 + len(ev.circles)
-    col = heads["生活圈"].index("基本业态覆盖率（人口）") + 1
+    col = heads["生活圈"].index("全部基本业态可达的居民占比") + 1
     assert circles.cell(row=3, column=col).number_format == "0.0%"
     assert wb["小区"].max_row == 2 + len(ev.communities)
     assert wb["缺口"].max_row == 2 + len(ev.gaps)
@@ -428,3 +428,20 @@ def test_dashboard_renders_in_headless_chromium_with_the_map_drawn(fake, tmp_pat
     # the banner across the top is the synthetic red
     top = np.asarray(img.crop((0, 0, 1400, 40))).reshape(-1, 3).astype(int)
     assert ((top[:, 0] > 150) & (top[:, 1] < 90)).mean() > 0.5
+
+
+def test_english_outputs_use_the_english_grade_reasons_when_given(fake, tmp_path):
+    import dataclasses
+
+    ev, city = fake
+    circles = ev.circles.copy()
+    circles["grade_en"] = "Basic"
+    circles["grade_reasons_en"] = [f"meets basic: reason {i}" for i in range(len(circles))]
+    ev_en = dataclasses.replace(ev, circles=circles)
+    files = write_outputs(ev_en, tmp_path, city=city, lang="en")
+    html = files["html"].read_text(encoding="utf-8")
+    assert "meets basic: reason 0" in html and circles["grade_reasons"].iloc[0] not in html
+    ws = openpyxl.load_workbook(files["xlsx"])["Circles"]
+    heads = [c.value for c in ws[2]]
+    assert "Why this grade" in heads and heads.count("Grade") == 1
+    assert ws.cell(row=3, column=heads.index("Why this grade") + 1).value == "meets basic: reason 0"

@@ -100,18 +100,30 @@ COLUMN_LABELS: dict[str, tuple[str, str]] = {
     "quality_formats_within_15": ("15分钟内品质业态数", "Quality formats within 15 min"),
     "commercial_share": ("商业服务面积占比", "Commercial floor-area share"),
     "commercial_rule_ok": ("商业面积≥10%", "Commercial share rule met"),
-    "basic_completeness": ("基本业态完整度", "Basic-format completeness"),
-    "basic_coverage": ("基本业态覆盖率（人口）", "Basic coverage (residents)"),
+    "basic_completeness": ("基本业态齐全度", "Basic-format completeness"),
+    "basic_coverage": ("全部基本业态可达的居民占比", "Residents reaching every basic format"),
+    "basic_format_coverage": ("基本业态平均覆盖率", "Mean basic-format coverage"),
+    "elderly_basic_coverage": ("全部基本业态可达占比（老年步速）", "Residents reaching every basic format (elderly speed)"),
+    "elderly_basic_format_coverage": ("基本业态平均覆盖率（老年步速）", "Mean basic-format coverage (elderly speed)"),
     "quality_formats_present": ("品质业态数", "Quality formats present"),
+    "quality_coverage": ("品质业态平均覆盖率", "Mean quality-format coverage"),
     "chain_share": ("连锁化率", "Chain share"),
+    "n_chain_outlets": ("连锁网点数", "Chain outlets"),
     "service_area_per_100hh": ("每百户服务面积（m²）", "Service area per 100 households (m²)"),
     "smart_coverage": ("智能设施覆盖率", "Smart-facility coverage"),
-    "elderly_basic_coverage": ("适老覆盖率（3 km/h）", "Elderly basic coverage"),
+    "smart_within_layer": ("步行层内智能设施数", "Smart facilities within layer"),
     "satisfaction": ("居民满意度", "Resident satisfaction"),
+    "survey_respondents": ("满意度调查样本数", "Survey respondents"),
+    "new_commercial_ok_share": ("新建小区商业面积达标比例", "New communities meeting the commercial rule"),
+    "boundary_given": ("边界来自数据", "Boundary from data"),
+    "snapped": ("已接入路网", "On the network"),
+    "basic_complete_elderly": ("基本业态齐全（老年步速）", "All basic formats within layer (elderly speed)"),
     "grade": ("等级", "Grade"),
     "grade_code": ("等级代码", "Grade code"),
     "grade_reasons": ("定级依据", "Why this grade"),
-    "gaps": ("缺口业态", "Missing formats"),
+    "grade_en": ("等级（英文）", "Grade"),
+    "grade_reasons_en": ("定级依据（英文）", "Why this grade"),
+    "gaps": ("缺口业态代码", "Missing format codes"),
     "gaps_zh": ("缺口业态", "Missing formats"),
     "level": ("层级", "Level"),
     "unit_id": ("单元", "Unit"),
@@ -128,6 +140,17 @@ COLUMN_LABELS: dict[str, tuple[str, str]] = {
     "nearest_m": ("最近距离（米）", "Nearest (m)"),
     "nearest_min": ("最近步行（分钟）", "Nearest walk (min)"),
     # headline figures of the city dict
+    "synthetic": ("合成数据", "Synthetic data"),
+    "profile": ("业态配置", "Format profile"),
+    "rules": ("评级规则", "Grading rules"),
+    "speed_kmh": ("步行速度（km/h）", "Walking speed (km/h)"),
+    "elderly_speed_kmh": ("老年人步行速度（km/h）", "Older residents' speed (km/h)"),
+    "workers": ("产业园区从业人员（人）", "Industrial-park workers"),
+    "population_in_circles": ("生活圈内人口（人）", "Residents inside circles"),
+    "n_smart_facilities": ("智能设施数", "Smart facilities"),
+    "n_gaps": ("缺口项数", "Gap items"),
+    "n_unsnapped_communities": ("未接入路网的小区", "Communities off the network"),
+    "n_unsnapped_outlets": ("未接入路网的网点", "Outlets off the network"),
     "n_residents": ("人口（人）", "Population"),
     "n_districts": ("区数", "Districts"),
     "basic_coverage_elderly": ("适老覆盖率（3 km/h）", "Elderly basic coverage"),
@@ -225,9 +248,13 @@ def fmt_value(key: str, v: Any, lang: str = "zh") -> str:
 
 
 def flatten_headlines(city: Mapping[str, Any]) -> list[tuple[str, Any]]:
-    """The city's headline figures as ``(key, value)`` pairs; nested dicts become ``key.sub``."""
+    """The city's headline figures as ``(key, value)`` pairs; nested dicts become ``key.sub``.
+    ``n_<grade>`` counts are left out when ``grade_counts`` holds them."""
     items: list[tuple[str, Any]] = []
+    dup = {f"n_{g}" for g in GRADES} if isinstance(city.get("grade_counts"), Mapping) else set()
     for k, v in city.items():
+        if k in dup:
+            continue
         if isinstance(v, Mapping):
             items.extend((f"{k}.{sk}", sv) for sk, sv in v.items())
         else:

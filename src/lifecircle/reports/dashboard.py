@@ -50,15 +50,18 @@ if TYPE_CHECKING:
 
 # Headline figures shown as cards, in this order, when the evaluation's city dict has them.
 CARD_KEYS = (
-    "population", "n_circles", "n_communities", "n_outlets", "basic_coverage", "elderly_basic_coverage",
-    "basic_coverage_elderly", "chain_share", "smart_coverage", "service_area_per_100hh", "satisfaction",
-    "commercial_rule_share",
+    "population", "n_circles", "n_communities", "n_outlets", "basic_format_coverage", "basic_coverage",
+    "elderly_basic_format_coverage", "chain_share", "smart_coverage", "service_area_per_100hh", "satisfaction",
+    "new_commercial_ok_share",
 )
+# Headline keys that describe the run, shown in the page's header and footer instead.
+META_KEYS = {"name", "synthetic", "profile", "rules", "speed_kmh", "elderly_speed_kmh"}
 # Columns of the circle table, in order (those present are shown).
 CIRCLE_COLUMNS = (
     "name", "district", "phase", "status", "grade", "population", "n_communities", "n_outlets",
-    "basic_completeness", "basic_coverage", "elderly_basic_coverage", "quality_formats_present", "chain_share",
-    "service_area_per_100hh", "smart_coverage", "satisfaction", "grade_reasons",
+    "basic_completeness", "basic_format_coverage", "basic_coverage", "elderly_basic_format_coverage",
+    "elderly_basic_coverage", "quality_formats_present", "chain_share", "service_area_per_100hh", "smart_coverage",
+    "satisfaction",
 )
 
 
@@ -119,7 +122,7 @@ def _cards(evaluation: Any, lang: str) -> tuple[list[dict[str, str]], list[tuple
     others = [
         (headline_label(k, lang), fmt_value(k.split(".")[-1] if not is_share(k) else k, v, lang))
         for k, v in flatten_headlines(city)
-        if k not in shown and not k.endswith("_target") and not k.startswith("grade_counts")
+        if k not in shown and k not in META_KEYS and not k.endswith("_target") and not k.startswith("grade_counts")
     ]
     return cards, others
 
@@ -141,7 +144,10 @@ def _grade_bar(circles: pd.DataFrame, lang: str) -> list[dict[str, Any]]:
 
 def _grade_badge(row: Any, lang: str) -> Markup:
     st = grade_style(row.get("grade_code"), row.get("grade"))
-    name = tr(lang, st.zh, st.en) if lang == "en" or is_missing(row.get("grade")) else str(row.get("grade"))
+    if lang == "en":
+        name = str(row.get("grade_en")) if not is_missing(row.get("grade_en")) else st.en
+    else:
+        name = st.zh if is_missing(row.get("grade")) else str(row.get("grade"))
     return Markup('<span class="badge" style="background:{};color:{}">{}</span>').format(st.fill, st.ink, name)
 
 
@@ -164,13 +170,13 @@ def _circle_table(circles: pd.DataFrame, numbers: dict[str, int], dnames: dict[s
                 cells.append(Cell(dnames.get(str(v), str(v)), str(v), "nowrap"))
             elif c in ("phase", "status"):
                 cells.append(Cell(str(value_label(c, v, lang)) if not is_missing(v) else "—", str(v), "nowrap"))
-            elif c in ("name", "grade_reasons"):
-                cells.append(Cell("" if is_missing(v) else str(v), "" if is_missing(v) else str(v),
-                                  "reasons" if c == "grade_reasons" else "nowrap"))
+            elif c == "name":
+                cells.append(Cell("" if is_missing(v) else str(v), "" if is_missing(v) else str(v), "name"))
             else:
                 sort = None if is_missing(v) else float(v)
                 cells.append(Cell(fmt_value(c, v, lang), sort, "num"))
-        rows.append({"id": cid, "cells": cells})
+        reasons = r.get("grade_reasons_en") if lang == "en" and not is_missing(r.get("grade_reasons_en")) else r.get("grade_reasons")
+        rows.append({"id": cid, "cells": cells, "reasons": "" if is_missing(reasons) else str(reasons)})
     return head, rows
 
 
@@ -210,21 +216,19 @@ def _gap_rows(evaluation: Any, numbers: dict[str, int], dnames: dict[str, str], 
                 "cls": r.get("class") or "basic",
                 "share": fmt_pct(r.get("share_within_layer"), 0),
                 "uncovered": fmt_num(r.get("residents_uncovered")),
-                "priority": r.get("priority"),
+                "top": not is_missing(r.get("priority")) and int(r.get("priority")) <= 3,
             })
     rows = []
     for _, r in circles.iterrows():
         cid = str(r["id"])
         chips = by_circle.get(cid)
         if chips is None and not is_missing(r.get("gaps")) and str(r.get("gaps")).strip():
-            chips = [{"name": fnames.get(c, c), "cls": "basic", "share": "", "uncovered": "", "priority": None}
+            chips = [{"name": fnames.get(c, c), "cls": "basic", "share": "", "uncovered": "", "top": False}
                      for c in str(r["gaps"]).split(";") if c]
-        total = sum(int(str(c["uncovered"]).replace(",", "")) for c in chips or [] if str(c["uncovered"]).replace(",", "").isdigit())
         rows.append({
             "num": numbers.get(cid, ""), "id": cid, "name": r.get("name", cid),
             "district": dnames.get(str(r.get("district")), str(r.get("district", ""))),
             "badge": _grade_badge(r, lang), "chips": chips or [], "n": len(chips or []),
-            "uncovered": fmt_num(total) if chips else "—",
         })
     rows.sort(key=lambda x: (-x["n"], x["num"] if isinstance(x["num"], int) else 0))
     return rows

@@ -143,8 +143,14 @@ def _localise(df: pd.DataFrame, lang: str, dnames: dict[str, str], fnames: dict[
         out["gaps_zh"] = [gap_names(v, fnames) for v in out["gaps"]]
     if "format" in out and "format_zh" in out and lang == "en":
         out["format_zh"] = [fnames.get(c, z) for c, z in zip(out["format"], out["format_zh"], strict=True)]
-    if "grade" in out and "grade_code" in out and lang == "en":
-        out["grade"] = [grade_style(c, g).en for c, g in zip(out["grade_code"], out["grade"], strict=True)]
+    if lang == "en":
+        if "grade_en" in out:
+            out["grade"] = out["grade_en"]
+        elif "grade" in out and "grade_code" in out:
+            out["grade"] = [grade_style(c, g).en for c, g in zip(out["grade_code"], out["grade"], strict=True)]
+        if "grade_reasons_en" in out:
+            out["grade_reasons"] = out["grade_reasons_en"]
+        out = out.drop(columns=[c for c in ("grade_en", "grade_reasons_en") if c in out])
     return out
 
 

@@ -20,13 +20,17 @@
         var asc = !th.classList.contains("asc");
         heads.forEach(function (h) { h.classList.remove("asc", "desc"); });
         th.classList.add(asc ? "asc" : "desc");
-        var body = table.tBodies[0];
-        var rows = Array.prototype.slice.call(body.rows);
-        rows.sort(function (r1, r2) {
-          var c = compare(key(r1.cells[col]), key(r2.cells[col]));
+        // a table of groups (one <tbody> per item, e.g. a circle and its reasons) sorts whole groups
+        var grouped = table.classList.contains("grouped");
+        var items = grouped ? Array.prototype.slice.call(table.tBodies)
+                            : Array.prototype.slice.call(table.tBodies[0].rows);
+        var parent = grouped ? table : table.tBodies[0];
+        items.sort(function (a, b) {
+          var ra = grouped ? a.rows[0] : a, rb = grouped ? b.rows[0] : b;
+          var c = compare(key(ra.cells[col]), key(rb.cells[col]));
           return asc ? c : -c;
         });
-        rows.forEach(function (r) { body.appendChild(r); });
+        items.forEach(function (it) { parent.appendChild(it); });
       });
     });
   });
