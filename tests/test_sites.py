@@ -90,6 +90,9 @@ def test_exact_equals_brute_force_and_heuristic_is_honest(seed: int) -> None:
     assert heur.covered <= opt + 1e-9
     assert heur.bound >= opt - 1e-6
     assert 0.0 <= heur.gap <= 1.0
+    # without the LP, the bound comes from the Lagrangian / submodular / greedy bounds: still valid
+    fast = solve_mclp(A, w, k, method="heuristic", settings=SiteSettings(lp_bound_max_nnz=0))
+    assert fast.bound >= opt - 1e-6
     # marginals add up to the total and the chosen set really covers that many
     for r in (exact, heur):
         assert r.added.sum() == pytest.approx(r.covered)
@@ -124,6 +127,19 @@ def test_capacitated_exact_equals_brute_force_and_respects_capacity(seed: int) -
     assert np.all(heur.added <= cap[heur.chosen_idx] + 1e-6)
     uncapped = solve_mclp(A, w, k, method="exact")
     assert exact.covered <= uncapped.covered + 1e-6
+
+
+def test_exact_branches_when_the_lp_is_fractional() -> None:
+    # four sites, one home for each pair of sites, k = 2: the LP opens every site by half and
+    # covers all six homes (60); two whole sites cover five (50), so the solver must branch
+    pairs = list(itertools.combinations(range(4), 2))
+    A = csr_matrix(np.array([[1.0 if j in p else 0.0 for j in range(4)] for p in pairs]))
+    w = np.full(6, 10.0)
+    r = solve_mclp(A, w, 2, method="exact")
+    assert r.covered == 50 and r.optimal and r.bound == 50
+    assert not any("LP" in n or "线性松弛" in n for n in r.notes)
+    heur = solve_mclp(A, w, 2, method="heuristic")
+    assert heur.covered == 50 and 50 <= heur.bound <= 60 + 1e-6
 
 
 def test_capacity_binds() -> None:
@@ -221,6 +237,9 @@ def test_recommend_sites_on_network_with_existing_outlet_and_unsnapped_candidate
     assert both.share_after == pytest.approx(0.75)  # corner (1000, 0) is out of every site's reach
     with pytest.raises(ConfigError):
         recommend_sites(net, dem, [1, 1, 1, 1], can, 1, 0.0)
+    # a site standing exactly at a home covers it at 0 m: stored, not dropped as a zero
+    same = coverage_matrix(net, dem, dem, 10.0)
+    assert same.nnz == 4 and np.all(same.data == 0.0)
 
 
 def test_layer_radius_and_settings_from_profile() -> None:
