@@ -21,6 +21,9 @@ from lifecircle.errors import ConfigError, InputError
 from lifecircle.network import Snapped, WalkNetwork, snap_points
 from lifecircle.plans.sites import (
     SiteSettings,
+    _lagrangian_bound,
+    _mclp_milp,
+    _reduce,
     coverage_matrix,
     layer_radius_m,
     recommend_sites,
@@ -93,6 +96,12 @@ def test_exact_equals_brute_force_and_heuristic_is_honest(seed: int) -> None:
     # without the LP, the bound comes from the Lagrangian / submodular / greedy bounds: still valid
     fast = solve_mclp(A, w, k, method="heuristic", settings=SiteSettings(lp_bound_max_nnz=0))
     assert fast.bound >= opt - 1e-6
+    # the Lagrangian bound on its own is never below the LP relaxation, whatever it aims for
+    red = _reduce(A, w, np.ones(len(w), dtype=bool), None)
+    if red.n_rows and k < red.n_cols:
+        lp = -_mclp_milp(red, k, integral=False, time_limit_s=10, mip_rel_gap=0).fun
+        for aim in (0.0, opt):
+            assert _lagrangian_bound(red, k, aim, 300) >= lp - 1e-6 >= opt - 2e-6
     # marginals add up to the total and the chosen set really covers that many
     for r in (exact, heur):
         assert r.added.sum() == pytest.approx(r.covered)
