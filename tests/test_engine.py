@@ -334,3 +334,43 @@ def test_count_within_a_huge_threshold_is_the_number_of_reachable_sources(ns, ps
         oc = comp[net.edge_u[origins.edge[o]]]
         want = np.bincount(cat[s_comp == oc], minlength=3)
         assert c[o].tolist() == want.tolist()
+
+
+# ---------------------------------------------------------------------------- kernel internals
+@pytest.mark.parametrize("width", [0.5, 7.0, 60.0, 5000.0])
+def test_bucket_queue_equals_heap_dijkstra_bit_for_bit_at_any_bucket_width(width):
+    """Wide buckets force re-expansions (label-correcting); the result must not change at all."""
+    from lifecircle.network import kernels
+
+    net = random_streets(11, n=80)
+    indptr, adj, w, _ = net.csr
+    n = net.n_nodes
+    rng = np.random.default_rng(3)
+    seeds = rng.choice(n, 7, replace=False).astype(np.int32)
+    sd = rng.uniform(0, 50, 7)
+    sl = np.arange(7, dtype=np.int64)
+    want, want_lab = np.full(n, np.inf), np.full(n, -1, dtype=np.int64)
+    cap = len(adj) + 8
+    kernels.dijkstra_seeded(indptr, adj, w, seeds, sd, sl, np.inf, want, want_lab,
+                            np.empty(cap), np.empty(cap, np.int32), np.empty(2 * n + 1, np.int32))
+    n_ring = int(np.ceil(w.max() / width)) + 3
+    got, got_lab = np.full(n, np.inf), np.full(n, -1, dtype=np.int64)
+    res = kernels.dial_seeded(indptr, adj, w, seeds, sd, sl, np.inf, got, got_lab, np.full(n, -1.0),
+                              np.empty(50 * cap, np.int64), np.empty(n_ring, np.int64), width)
+    assert res >= np.isfinite(want).sum()
+    assert np.array_equal(got, want)
+    assert np.array_equal(got_lab, want_lab)
+    # a pool too small is reported, not overrun
+    small = kernels.dial_seeded(indptr, adj, w, seeds, sd, sl, np.inf, np.full(n, np.inf),
+                                np.full(n, -1, dtype=np.int64), np.full(n, -1.0),
+                                np.empty(5, np.int64), np.empty(n_ring, np.int64), width)
+    assert small == -1
+    # through the parallel driver too, where an overflowing pool falls back to the heap
+    cat_ptr = np.array([0, 3, 7], dtype=np.int64)
+    d2, l2 = kernels.nearest_all_nodes(indptr, adj, w, n, seeds, sd, sl, cat_ptr, np.inf, width, n_ring, 2)
+    for c in range(2):
+        a, b = cat_ptr[c], cat_ptr[c + 1]
+        wc, lc = np.full(n, np.inf), np.full(n, -1, dtype=np.int64)
+        kernels.dijkstra_seeded(indptr, adj, w, seeds[a:b], sd[a:b], sl[a:b], np.inf, wc, lc,
+                                np.empty(cap), np.empty(cap, np.int32), np.empty(2 * n + 1, np.int32))
+        assert np.array_equal(d2[c], wc) and np.array_equal(l2[c], lc)

@@ -105,22 +105,25 @@ def dijkstra_seeded(indptr, adj_node, adj_w, seed_node, seed_dist, seed_lab, max
 
 
 @nb.njit(cache=True)
-def dial_seeded(indptr, adj_node, adj_w, seed_node, seed_dist, seed_lab, max_d, dist, lab,
-                pd, pn, pnext, head, width):
+def dial_seeded(indptr, adj_node, adj_w, seed_node, seed_dist, seed_lab, max_d, dist, lab, done, pool, head,
+                width):
     """Multi-source shortest paths with a bucket queue (Dial's buckets of ``width`` metres).
 
     Within a bucket, nodes are taken in any order and a node improved after it was expanded is
     expanded again (label-correcting), so the result is the exact fixed point
     ``dist[v] = min(seed, min_u dist[u] + w(u, v))`` — bit for bit what Dijkstra computes — for
-    any ``width``; a width near the shortest edges keeps re-expansions rare. ``head`` is a ring of
-    at least ``ceil(max(adj_w) / width) + 2`` buckets; ``pd, pn, pnext`` are the entry pool.
+    any ``width``; a width near the shortest edges keeps re-expansions rare.
 
-    ``dist`` / ``lab`` must hold ``inf`` / ``-1`` on entry. Returns the number of expansions, or
-    ``-1`` if the pool overflowed (``dist`` / ``lab`` are then partial: reset and use a heap).
+    Work arrays: ``head`` (int64) is a ring of at least ``ceil(max(adj_w) / width) + 2`` buckets;
+    ``pool`` (int64) holds queue entries as ``next << 32 | node``; ``done`` (float64, one per node)
+    is the distance each node was last expanded at. ``dist`` / ``lab`` must hold ``inf`` / ``-1``
+    and ``done`` a negative number on entry. Returns the number of expansions, or ``-1`` if the
+    pool overflowed (``dist`` / ``lab`` are then partial: reset them and use a heap).
     """
     n_ring = head.shape[0]
     inv = 1.0 / width
-    cap = pd.shape[0]
+    cap = pool.shape[0]
+    low = np.int64(0xFFFFFFFF)
     for r in range(n_ring):
         head[r] = -1
     n_pool = 0
@@ -132,51 +135,46 @@ def dial_seeded(indptr, adj_node, adj_w, seed_node, seed_dist, seed_lab, max_d, 
         if d < dist[s] and d <= max_d:
             dist[s] = d
             lab[s] = seed_lab[i]
-            b = np.int64(d * inv)
-            cur = min(cur, b)
+            cur = min(cur, np.int64(d * inv))
     for i in range(seed_node.shape[0]):
         s = seed_node[i]
         d = seed_dist[i]
-        # one entry per seeded node: the seed that set its distance (the first such one)
-        if d == dist[s] and d <= max_d and lab[s] == seed_lab[i]:
+        if d == dist[s] and d <= max_d:
             if n_pool == cap:
                 return -1
             r = np.int64(d * inv) % n_ring
-            pd[n_pool] = d
-            pn[n_pool] = s
-            pnext[n_pool] = head[r]
+            pool[n_pool] = (head[r] << 32) | np.int64(s)
             head[r] = n_pool
             n_pool += 1
             pending += 1
     n_exp = 0
     while pending > 0:
         r = cur % n_ring
-        while head[r] >= 0:
-            k = head[r]
-            head[r] = pnext[k]
+        k = head[r]
+        while k >= 0:
+            e = pool[k]
+            head[r] = e >> 32
             pending -= 1
-            d = pd[k]
-            u = pn[k]
-            if d > dist[u]:
-                continue  # stale entry: u was improved since
-            n_exp += 1
-            lu = lab[u]
-            for q in range(indptr[u], indptr[u + 1]):
-                v = adj_node[q]
-                nd = d + adj_w[q]
-                if nd < dist[v] and nd <= max_d:
-                    dist[v] = nd
-                    lab[v] = lu
-                    b = max(np.int64(nd * inv), cur)
-                    if n_pool == cap:
-                        return -1
-                    r2 = b % n_ring
-                    pd[n_pool] = nd
-                    pn[n_pool] = v
-                    pnext[n_pool] = head[r2]
-                    head[r2] = n_pool
-                    n_pool += 1
-                    pending += 1
+            u = e & low
+            d = dist[u]
+            if d != done[u]:  # else: already expanded at this distance (a duplicate entry)
+                done[u] = d
+                n_exp += 1
+                lu = lab[u]
+                for q in range(indptr[u], indptr[u + 1]):
+                    v = adj_node[q]
+                    nd = d + adj_w[q]
+                    if nd < dist[v] and nd <= max_d:
+                        dist[v] = nd
+                        lab[v] = lu
+                        if n_pool == cap:
+                            return -1
+                        r2 = max(np.int64(nd * inv), cur) % n_ring
+                        pool[n_pool] = (head[r2] << 32) | np.int64(v)
+                        head[r2] = n_pool
+                        n_pool += 1
+                        pending += 1
+            k = head[r]
         cur += 1
     return n_exp
 
@@ -198,10 +196,9 @@ def nearest_all_nodes(indptr, adj_node, adj_w, n_nodes, seed_node, seed_dist, se
     n_work = max(1, min(n_cat, n_threads))
     for wk in nb.prange(n_work):
         # one set of work arrays per worker, reused for its categories wk, wk + n_work, ...
-        pd = np.empty(cap, dtype=np.float64)
-        pn = np.empty(cap, dtype=np.int32)
-        pnext = np.empty(cap, dtype=np.int32)
-        head = np.empty(n_ring, dtype=np.int32)
+        pool = np.empty(cap, dtype=np.int64)
+        head = np.empty(n_ring, dtype=np.int64)
+        done = np.empty(n_nodes, dtype=np.float64)
         for c in range(wk, n_cat, n_work):
             dc = dist[c]
             lc = lab[c]
@@ -211,14 +208,15 @@ def nearest_all_nodes(indptr, adj_node, adj_w, n_nodes, seed_node, seed_dist, se
             b = cat_ptr[c + 1]
             if b == a:
                 continue
+            done[:] = -1.0
             res = dial_seeded(indptr, adj_node, adj_w, seed_node[a:b], seed_dist[a:b], seed_lab[a:b],
-                              max_d, dc, lc, pd, pn, pnext, head, width)
+                              max_d, dc, lc, done, pool, head, width)
             if res < 0:
                 dc[:] = INF
                 lc[:] = -1
                 settled = np.empty(2 * n_nodes + 1, dtype=np.int32)
                 dijkstra_seeded(indptr, adj_node, adj_w, seed_node[a:b], seed_dist[a:b], seed_lab[a:b],
-                                max_d, dc, lc, pd, pn, settled)
+                                max_d, dc, lc, np.empty(cap), np.empty(cap, dtype=np.int32), settled)
     return dist, lab
 
 
