@@ -123,3 +123,15 @@ def test_delete_city(tmp_path, city):
     assert sqlite3.connect(db).execute("select count(*) from communities").fetchone()[0] == 0
     with pytest.raises(InputError):
         delete_city(db, city.name)
+
+
+def test_title_round_trips(tmp_path):
+    """The display name survives the store (the key stays ``name``)."""
+    from lifecircle.city.demo import build_demo_city
+    from lifecircle.city.store import load_city, save_city
+
+    city = build_demo_city(scale=0.02)
+    assert city.title == "宜昌市（演示）" and city.display_name == "宜昌市（演示）"
+    save_city(city, tmp_path / "s.db")
+    back = load_city(tmp_path / "s.db", city.name)
+    assert back.title == city.title and back.name == "yichang-demo"

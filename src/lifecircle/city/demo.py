@@ -782,5 +782,6 @@ def build_demo_city(seed: int = 2022, scale: float = 1.0) -> City:
         cols = [c.name for c in TABLES[name] if c.name in df.columns]
         tables[name] = validate_table(name, df[cols].reset_index(drop=True), file=f"demo:{name}")
     credits = [*CREDITS, f"seed={int(seed)}, scale={float(scale):g}"]
-    return City(name=demo_settings()["city"]["name"], profile=DEMO_PROFILE, synthetic=True, tables=tables,
-                credits=credits)
+    settings = demo_settings()["city"]
+    return City(name=settings["name"], profile=DEMO_PROFILE, synthetic=True, tables=tables,
+                credits=credits, title=settings.get("title", ""))

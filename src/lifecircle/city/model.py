@@ -21,6 +21,12 @@ class City:
     synthetic: bool = False
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     credits: list[str] = field(default_factory=list)  # data sources to credit wherever shown
+    title: str = ""  # display name, e.g. 宜昌市; ``name`` is the store key
+
+    @property
+    def display_name(self) -> str:
+        """The name to show people: the title, else the store name."""
+        return self.title or self.name
 
     def table(self, name: str) -> pd.DataFrame:
         """The table ``name`` (an empty frame with the schema's columns if the city has none)."""

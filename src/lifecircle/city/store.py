@@ -42,6 +42,7 @@ META = sa.Table(
     sa.Column("columns", sa.Text, nullable=False),  # JSON {table: [column, ...]} of the saved tables
     sa.Column("created", sa.Text, nullable=False),  # ISO 8601, UTC
     sa.Column("store_version", sa.Integer, nullable=False),
+    sa.Column("title", sa.Text, nullable=True),  # display name (City.title)
 )
 SQL_TABLES: dict[str, sa.Table] = {
     name: sa.Table(
@@ -156,6 +157,7 @@ def save_city(city: City, url_or_path: str | Path, *, replace: bool = False) -> 
                 "credits": json.dumps(list(city.credits), ensure_ascii=False),
                 "columns": json.dumps(columns, ensure_ascii=False),
                 "created": datetime.now(UTC).isoformat(timespec="seconds"), "store_version": STORE_VERSION,
+                "title": city.title or None,
             })
             for name, df in tables.items():
                 rows = _records(name, city.name, df)
@@ -221,7 +223,7 @@ def load_city(url_or_path: str | Path, name: str) -> City:
     finally:
         engine.dispose()
     return City(name=meta["city_name"], profile=meta["profile"], synthetic=bool(meta["synthetic"]), tables=tables,
-                credits=list(json.loads(meta["credits"])))
+                credits=list(json.loads(meta["credits"])), title=meta.get("title") or "")
 
 
 def _missing_city_nometa(name: str, where: str | Path) -> str:

@@ -490,7 +490,7 @@ def evaluate_city(
 
     return Evaluation(
         synthetic=bool(city.synthetic),
-        city_name=city.name,
+        city_name=city.display_name,
         profile=profile,
         speed_kmh=w.speed_kmh,
         elderly_speed_kmh=w.elderly_speed_kmh,
