@@ -226,7 +226,8 @@ def run_main(p: Problem, runs: int) -> tuple[float, float]:
           f"(csgraph.dijkstra, multi-source, min_only=True, one call per format; its matrix built once in {t_build:.3f} s)")
     print(f"      ratio scipy / ours = {t_sp / t_ours:.1f}x;  results identical to scipy: {same}")
     target = "MET" if t_ours < 0.5 else "MISSED"
-    print(f"      target < 0.5 s for all nearest distances: {target}")
+    print(f"      target < 0.5 s for all nearest distances: {target} by the median "
+          f"(best run {min(ts_ours):.3f} s; runs slowed by other work on this shared machine show above)")
 
     # (b) 15-minute counts for the community origins
     reset_peak()
