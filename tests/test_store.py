@@ -1,11 +1,14 @@
-"""The embedded store: a city saved and loaded comes back equal; a save is all or nothing."""
+"""The city store: a city saved and loaded comes back equal; a save is all or nothing — on SQLite
+and on a real PostgreSQL (``store_db`` runs each test once per backend; PostgreSQL in CI or with
+``LIFECIRCLE_TEST_PG=1``, in a fresh database per test)."""
 
 from __future__ import annotations
 
-import sqlite3
+from pathlib import Path
 
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 
 import lifecircle.city.store as store
 from lifecircle.city.demo import build_demo_city
@@ -19,6 +22,16 @@ def city() -> City:
     return build_demo_city(seed=3, scale=0.05)
 
 
+def _count(db: str | Path, sql: str) -> int:
+    """One number from the store ``db`` (either backend)."""
+    engine = sa.create_engine(store.store_url(db))
+    try:
+        with engine.connect() as c:
+            return int(c.exec_driver_sql(sql).scalar_one())
+    finally:
+        engine.dispose()
+
+
 def _assert_same(a: City, b: City) -> None:
     assert (a.name, a.profile, a.synthetic, a.credits) == (b.name, b.profile, b.synthetic, b.credits)
     assert set(a.tables) == set(b.tables)
@@ -26,8 +39,8 @@ def _assert_same(a: City, b: City) -> None:
         pd.testing.assert_frame_equal(pd.DataFrame(a.tables[name]), pd.DataFrame(b.tables[name]), obj=name)
 
 
-def test_round_trip_is_equal(tmp_path, city):
-    db = tmp_path / "store.db"
+def test_round_trip_is_equal(store_db, city):
+    db = store_db
     save_city(city, db)
     back = load_city(db, city.name)
     _assert_same(city, back)
@@ -40,10 +53,10 @@ def test_sqlite_url_and_path_are_the_same_store(tmp_path, city):
     assert [c.name for c in list_cities(db)] == [city.name]
 
 
-def test_list_cities_reports_metadata_and_row_counts(tmp_path, city):
-    db = tmp_path / "s.db"
+def test_list_cities_reports_metadata_and_row_counts(store_db, city):
+    db = store_db
     assert list_cities(db) == []  # no store yet: nothing, and no file created
-    assert not db.exists()
+    assert not (isinstance(db, Path) and db.exists())
     save_city(city, db)
     other = City(name="小城", profile=city.profile, synthetic=True, tables={"districts": city.districts.iloc[:2]},
                  credits=["test"])
@@ -57,8 +70,8 @@ def test_list_cities_reports_metadata_and_row_counts(tmp_path, city):
     assert set(load_city(db, "小城").tables) == {"districts"}
 
 
-def test_saving_twice_needs_replace(tmp_path, city):
-    db = tmp_path / "s.db"
+def test_saving_twice_needs_replace(store_db, city):
+    db = store_db
     save_city(city, db)
     with pytest.raises(InputError, match=city.name):
         save_city(city, db)
@@ -68,10 +81,11 @@ def test_saving_twice_needs_replace(tmp_path, city):
     _assert_same(smaller, load_city(db, city.name))
 
 
-def test_failing_save_leaves_the_store_unchanged(tmp_path, city, monkeypatch):
-    db = tmp_path / "s.db"
+def test_failing_save_leaves_the_store_unchanged(store_db, city, monkeypatch):
+    db = store_db
     save_city(city, db)
-    before = sqlite3.connect(db).execute("select count(*) from outlets").fetchone()[0]
+    before = _count(db, "select count(*) from outlets")
+    assert before == len(city.outlets) > 0
     real = store._records
 
     def boom(name, city_name, df):
@@ -90,18 +104,32 @@ def test_failing_save_leaves_the_store_unchanged(tmp_path, city, monkeypatch):
     monkeypatch.setattr(store, "_records", real)
     assert [c.name for c in list_cities(db)] == [city.name]
     _assert_same(city, load_city(db, city.name))
-    con = sqlite3.connect(db)
-    assert con.execute("select count(*) from outlets").fetchone()[0] == before
-    assert con.execute("select count(*) from streets where city_name = '新城'").fetchone()[0] == 0
+    assert _count(db, "select count(*) from outlets") == before
+    assert _count(db, "select count(*) from streets where city_name = '新城'") == 0
 
 
-def test_invalid_table_is_rejected_before_touching_the_store(tmp_path, city):
-    db = tmp_path / "s.db"
+def test_invalid_table_is_rejected_before_touching_the_store(store_db, city):
+    db = store_db
     bad = city.communities.copy()
     bad.loc[0, "population"] = -5
     with pytest.raises(InputError, match="population"):
         save_city(City(name="bad", tables={"communities": bad}), db)
     assert list_cities(db) == []
+
+
+def test_missing_city_in_an_empty_or_filled_store_is_a_user_error(store_db, city):
+    if isinstance(store_db, Path):
+        store_db.touch()  # an empty SQLite file: a database without tables, like a fresh PostgreSQL one
+    with pytest.raises(InputError, match="没有任何城市"):  # no tables at all yet
+        load_city(store_db, "x")
+    with pytest.raises(InputError, match="没有任何城市"):
+        delete_city(store_db, "x")
+    save_city(city, store_db)
+    with pytest.raises(InputError, match=city.name):  # the message lists the cities there are
+        load_city(store_db, "没有这个城市")
+    with pytest.raises(InputError, match=city.name):
+        delete_city(store_db, "没有这个城市")
+    assert [c.name for c in list_cities(store_db)] == [city.name]
 
 
 def test_missing_city_and_missing_store_are_user_errors(tmp_path, city):
@@ -115,23 +143,20 @@ def test_missing_city_and_missing_store_are_user_errors(tmp_path, city):
         save_city(city, tmp_path / "no" / "such" / "dir.db")
 
 
-def test_delete_city(tmp_path, city):
-    db = tmp_path / "s.db"
+def test_delete_city(store_db, city):
+    db = store_db
     save_city(city, db)
     delete_city(db, city.name)
     assert list_cities(db) == []
-    assert sqlite3.connect(db).execute("select count(*) from communities").fetchone()[0] == 0
+    assert _count(db, "select count(*) from communities") == 0
     with pytest.raises(InputError):
         delete_city(db, city.name)
 
 
-def test_title_round_trips(tmp_path):
+def test_title_round_trips(store_db):
     """The display name survives the store (the key stays ``name``)."""
-    from lifecircle.city.demo import build_demo_city
-    from lifecircle.city.store import load_city, save_city
-
     city = build_demo_city(scale=0.02)
     assert city.title == "宜昌市（演示）" and city.display_name == "宜昌市（演示）"
-    save_city(city, tmp_path / "s.db")
-    back = load_city(tmp_path / "s.db", city.name)
+    save_city(city, store_db)
+    back = load_city(store_db, city.name)
     assert back.title == city.title and back.name == "yichang-demo"

@@ -178,6 +178,8 @@ def delete_city(url_or_path: str | Path, name: str) -> None:
     engine = _open_existing(url_or_path)
     try:
         with engine.begin() as conn:
+            if not sa.inspect(conn).has_table("meta"):
+                raise InputError(_missing_city_nometa(name, url_or_path))
             if not conn.execute(sa.select(META.c.city_name).where(META.c.city_name == name)).first():
                 raise InputError(_missing_city(conn, name, url_or_path))
             _delete(conn, name)
