@@ -160,3 +160,77 @@ def test_title_round_trips(store_db):
     save_city(city, store_db)
     back = load_city(store_db, city.name)
     assert back.title == city.title and back.name == "yichang-demo"
+
+
+# ------------------------------------------------------------------------------ replace_table
+
+
+def _two_cities(db, city: City) -> City:
+    """``city`` and a small second city in the store; returns the second."""
+    save_city(city, db)
+    other = City(name="小城", profile=city.profile, synthetic=True,
+                 tables={"districts": city.districts.iloc[:2], "outlets": city.outlets.iloc[:4]}, credits=["test"])
+    save_city(other, db)
+    return other
+
+
+def test_replace_table_changes_one_table_of_one_city(store_db, city):
+    other = _two_cities(store_db, city)
+    fewer = city.outlets.iloc[2:7]  # not starting at row 0: saved in order, reindexed
+    store.replace_table(store_db, city.name, "outlets", fewer)
+    back = load_city(store_db, city.name)
+    pd.testing.assert_frame_equal(pd.DataFrame(back.outlets), pd.DataFrame(fewer.reset_index(drop=True)))
+    for name in city.tables:
+        if name != "outlets":  # every other table of the city as it was
+            pd.testing.assert_frame_equal(pd.DataFrame(back.tables[name]), pd.DataFrame(city.tables[name]), obj=name)
+    _assert_same(other, load_city(store_db, "小城"))  # the other city untouched, its outlets too
+    assert _count(store_db, "select count(*) from outlets") == 5 + 4
+    assert {c.name: c.tables["outlets"] for c in list_cities(store_db)} == {city.name: 5, "小城": 4}
+
+
+def test_replace_table_adds_a_table_and_records_its_columns(store_db, city):
+    other = _two_cities(store_db, city)
+    assert "communities" not in load_city(store_db, "小城").tables
+    few = city.communities.iloc[:3]
+    store.replace_table(store_db, "小城", "communities", few)
+    back = load_city(store_db, "小城")
+    assert set(back.tables) == {"districts", "outlets", "communities"}
+    pd.testing.assert_frame_equal(pd.DataFrame(back.communities), pd.DataFrame(city.communities.iloc[:3]))
+    assert back.credits == other.credits and back.synthetic is True
+    # a table without its optional columns comes back without them, and to none at all
+    store.replace_table(store_db, "小城", "communities", few.drop(columns=["build_year"]))
+    assert "build_year" not in load_city(store_db, "小城").communities.columns
+    store.replace_table(store_db, "小城", "communities", few.iloc[:0])
+    assert len(load_city(store_db, "小城").communities) == 0
+    _assert_same(city, load_city(store_db, city.name))
+
+
+def test_failing_replace_leaves_the_store_unchanged(store_db, city, monkeypatch):
+    _two_cities(store_db, city)
+    total = _count(store_db, "select count(*) from outlets")
+    real = store._records
+
+    def boom(name, city_name, df):  # fails after the old rows were deleted
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(store, "_records", boom)
+    with pytest.raises(RuntimeError):
+        store.replace_table(store_db, city.name, "outlets", city.outlets.iloc[:1])
+    monkeypatch.setattr(store, "_records", real)
+    bad = city.outlets.iloc[:3].copy()
+    bad.loc[bad.index[1], "lon"] = 500.0
+    with pytest.raises(InputError, match="lon"):  # invalid rows: rejected before the store is touched
+        store.replace_table(store_db, city.name, "outlets", bad)
+    with pytest.raises(InputError, match="小城"):  # no such city: the message lists the ones there are
+        store.replace_table(store_db, "无此城", "outlets", city.outlets.iloc[:1])
+    with pytest.raises(InputError, match="shops"):
+        store.replace_table(store_db, city.name, "shops", city.outlets.iloc[:1])
+    assert _count(store_db, "select count(*) from outlets") == total
+    _assert_same(city, load_city(store_db, city.name))
+    assert [c.name for c in list_cities(store_db)] == sorted([city.name, "小城"])
+
+
+def test_replace_table_needs_an_existing_store(tmp_path, city):
+    with pytest.raises(InputFileError):
+        store.replace_table(tmp_path / "none.db", city.name, "outlets", city.outlets)
+    assert not (tmp_path / "none.db").exists()

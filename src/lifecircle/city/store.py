@@ -167,6 +167,42 @@ def save_city(city: City, url_or_path: str | Path, *, replace: bool = False) -> 
         engine.dispose()
 
 
+def replace_table(url_or_path: str | Path, city_name: str, table_name: str, df: pd.DataFrame) -> None:
+    """Replace one table of the city ``city_name`` in the store with ``df``, in one transaction.
+
+    ``df`` is validated first (nothing is touched if it has problems); then that table's rows of
+    that city are deleted, the new rows inserted and the city's list of saved columns updated —
+    all or nothing. Other tables and other cities are left as they are. The city must exist
+    (create it with :func:`save_city`).
+    """
+    if table_name not in TABLES:
+        raise InputError(t(f"未知的表：{table_name}", f"unknown table: {table_name}"))
+    clean = validate_table(table_name, df.reset_index(drop=True), file=f"{city_name}:{table_name}")
+    known = {col.name for col in TABLES[table_name]}
+    cols = [c for c in clean.columns if c in known]
+    engine = _open_existing(url_or_path)
+    try:
+        with engine.begin() as conn:
+            if not sa.inspect(conn).has_table("meta"):
+                raise InputError(_missing_city_nometa(city_name, url_or_path))
+            # lock the city's meta row (PostgreSQL) so concurrent replaces of its tables queue up
+            q = sa.select(META.c.columns).where(META.c.city_name == city_name).with_for_update()
+            saved = conn.execute(q).scalar_one_or_none()
+            if saved is None:
+                raise InputError(_missing_city(conn, city_name, url_or_path))
+            columns: dict[str, list[str]] = json.loads(saved)
+            columns[table_name] = cols
+            tbl = SQL_TABLES[table_name]
+            conn.execute(tbl.delete().where(tbl.c.city_name == city_name))
+            rows = _records(table_name, city_name, clean)
+            if rows:
+                conn.execute(tbl.insert(), rows)
+            conn.execute(META.update().where(META.c.city_name == city_name)
+                         .values(columns=json.dumps(columns, ensure_ascii=False)))
+    finally:
+        engine.dispose()
+
+
 def _delete(conn: sa.Connection, name: str) -> None:
     for tbl in SQL_TABLES.values():
         conn.execute(tbl.delete().where(tbl.c.city_name == name))
