@@ -305,10 +305,10 @@ def cli():
     set_lang(None)  # --lang en is process-wide
 
 
-def test_cli_stores_nothing_from_a_file_with_errors(tmp_path, cli):
+def test_cli_stores_nothing_from_a_file_with_errors(tmp_path, store_db, cli):
     from lifecircle.city import store
 
-    db = tmp_path / "c.db"
+    db = store_db  # an SQLite file, then a fresh PostgreSQL database (CI / LIFECIRCLE_TEST_PG=1)
     f = write_csv(tmp_path / "poi.csv", AMAP_HEADER, [amap_row(1, "便利店A", "111.29,30.70"),
                                                        amap_row(2, "便利店B", "30.70,111.29"),
                                                        amap_row(3, "便利店C", "x,y")])
@@ -328,10 +328,10 @@ def test_cli_stores_nothing_from_a_file_with_errors(tmp_path, cli):
     assert res.exit_code == 2 and len(store.load_city(db, "宜昌").outlets) == 1
 
 
-def test_cli_adds_tables_to_one_city_and_maps_district_names(tmp_path, cli):
+def test_cli_adds_tables_to_one_city_and_maps_district_names(tmp_path, store_db, cli):
     from lifecircle.city import store
 
-    db = tmp_path / "c.db"
+    db = store_db
     gdf = gpd.GeoDataFrame({"adcode": ["420502"], "name": ["西陵区"]}, geometry=[box(111.25, 30.68, 111.32, 30.74)],
                            crs=4326)
     gdf.to_file(tmp_path / "d.geojson", driver="GeoJSON")
@@ -346,6 +346,14 @@ def test_cli_adds_tables_to_one_city_and_maps_district_names(tmp_path, cli):
     city = store.load_city(db, "yichang")
     assert len(city.outlets) == 27 and len(city.districts) == 1
     assert city.communities["district"].tolist() == ["420502"]  # 西陵区 → its code
+    # importing a table again replaces it in that city only; the city's other tables stay
+    assert cli("districts", tmp_path / "d.geojson", "--db", db, "--city", "别城").exit_code == 0
+    res = cli("outlets", write_csv(tmp_path / "one.csv", AMAP_HEADER, [amap_row(1, "便利店A", "111.29,30.70")]),
+              "--db", db)
+    assert res.exit_code == 0, res.output
+    city = store.load_city(db, "yichang")
+    assert city.outlets["name"].tolist() == ["便利店A"] and len(city.districts) == 1 and len(city.communities) == 1
+    assert {c.name: c.tables for c in store.list_cities(db)}["别城"] == {"districts": 1}
     res = cli("shops", SAMPLE, "--db", db)
     assert res.exit_code == 2 and "unknown kind 'shops'" in res.output
     res = cli("outlets", tmp_path / "missing.csv", "--db", db)

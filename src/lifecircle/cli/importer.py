@@ -29,7 +29,9 @@ def import_cmd(
     kind: str = typer.Argument(..., help=f"数据类型 / kind: {'|'.join(KINDS)}"),
     file: Path = typer.Argument(..., help="CSV / Excel (.xlsx) / GeoJSON / GeoPackage / GeoParquet"),
     city: str = typer.Option("yichang", "--city", help="城市名称 / city name in the store"),
-    db: Path = typer.Option(Path("lifecircle.db"), "--db", help="城市数据库（SQLite 文件）/ city store database file"),
+    # a str, not a Path: Path would fold the '//' of a database URL (postgresql://...)
+    db: str = typer.Option("lifecircle.db", "--db",
+                           help="城市数据库：SQLite 文件或数据库 URL / city store: SQLite file or database URL"),
     crs: str | None = typer.Option(
         None, "--crs", help="文件坐标系 gcj02|bd09|wgs84（高德导出默认 gcj02，其余默认 wgs84）/ coordinates of the file"),
     profile: str = typer.Option(DEFAULT_PROFILE, "--profile", help="业态目录配置名或 .toml 路径 / format catalogue"),
@@ -60,7 +62,7 @@ def import_cmd(
     _print_summary(rep, city, prof)
 
 
-def _district_codes(db: Path, city: str) -> dict[str, str] | None:
+def _district_codes(db: str, city: str) -> dict[str, str] | None:
     """District name → code of the city already in the store (to accept '西陵区' for 420502)."""
     from lifecircle.city import store
 
@@ -72,17 +74,16 @@ def _district_codes(db: Path, city: str) -> dict[str, str] | None:
     return {str(n): str(code) for n, code in zip(d["name_zh"], d["code"], strict=True)}
 
 
-def _store(db: Path, city: str, kind: str, table: pd.DataFrame, profile: str) -> None:
-    """Add or replace table ``kind`` of ``city`` (created if new) in one transaction."""
+def _store(db: str, city: str, kind: str, table: pd.DataFrame, profile: str) -> None:
+    """Add or replace table ``kind`` of ``city`` in one transaction; a new city is created with
+    just this table (its other tables are not read or rewritten)."""
     from lifecircle.city import store
     from lifecircle.city.model import City
 
     if city in {c.name for c in store.list_cities(db)}:
-        c = store.load_city(db, city)
+        store.replace_table(db, city, kind, table)
     else:
-        c = City(name=city, profile=profile)
-    c.tables[kind] = table
-    store.save_city(c, db, replace=True)
+        store.save_city(City(name=city, profile=profile, tables={kind: table}), db)
 
 
 def _frame(problems: list[Problem], reason: str) -> pd.DataFrame:
