@@ -63,12 +63,10 @@ def _prepare_sources(net: WalkNetwork, sources: Snapped, category: NDArray, n_ca
     order = np.argsort(seed_cat, kind="stable")
     cat_ptr = np.searchsorted(seed_cat[order], np.arange(n_cat + 1)).astype(np.int64)
     # sources grouped by edge (unsnapped sources are on no edge)
-    eorder = idx[np.argsort(e, kind="stable")]
-    counts = np.bincount(sources.edge[eorder], minlength=net.n_edges)
-    by_edge_ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    by_edge_ptr, eorder = sources.group_by_edge(net.n_edges)
     return _Sources(
         seed_node[order], seed_dist[order], seed_lab[order], cat_ptr,
-        by_edge_ptr, eorder.astype(np.int64),
+        by_edge_ptr, eorder,
         np.where(ok, sources.pos_m, 0.0), np.where(ok, sources.offset_m, 0.0), cat,
     )
 

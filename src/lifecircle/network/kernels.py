@@ -276,6 +276,65 @@ def resolve_origins(node_dist, node_lab, o_edge, o_pos, o_off, edge_u, edge_v, e
     return out, lab
 
 
+@nb.njit(cache=True, nogil=True)
+def points_within(indptr, adj_node, adj_w, adj_edge, edge_u, edge_v, edge_len, e, p, f, max_d,
+                  q_by_edge_ptr, q_by_edge, q_pos, q_off, stamp_id,
+                  dist, lab, hd, hn, settled, best, stamp, touched):
+    """The points on edges (``q_*``, grouped by edge) reachable from the point at ``pos = p``
+    metres along edge ``e``, ``f`` metres off the street, by a Dijkstra bounded at ``max_d``.
+
+    Fills ``best[q]`` with the walking metres of each point touched and lists them in
+    ``touched``; returns how many. A touched point may lie beyond ``max_d`` (callers compare).
+    ``stamp_id`` must differ between calls that share ``stamp``. The work arrays ``dist``/``lab``
+    are reset before returning, so the next call can reuse them.
+    """
+    L = edge_len[e]
+    seed_node = np.empty(2, dtype=np.int32)
+    seed_dist = np.empty(2, dtype=np.float64)
+    seed_lab = np.zeros(2, dtype=np.int64)
+    seed_node[0] = edge_u[e]
+    seed_node[1] = edge_v[e]
+    seed_dist[0] = f + p
+    seed_dist[1] = f + (L - p)
+    n_set, n_extra = dijkstra_seeded(indptr, adj_node, adj_w, seed_node, seed_dist, seed_lab, max_d,
+                                     dist, lab, hd, hn, settled)
+    n_touch = 0
+    for i in range(n_set + 1):
+        if i < n_set:  # through a settled street node, along each incident edge
+            a = settled[i]
+            da = dist[a]
+            k0 = indptr[a]
+            k1 = indptr[a + 1]
+        else:  # straight along the start edge itself
+            a = -1
+            da = 0.0
+            k0 = 0
+            k1 = 1
+        for k in range(k0, k1):
+            ee = adj_edge[k] if a >= 0 else e
+            for r in range(q_by_edge_ptr[ee], q_by_edge_ptr[ee + 1]):
+                q = q_by_edge[r]
+                if a < 0:
+                    d = abs(p - q_pos[q]) + f + q_off[q]
+                elif edge_u[ee] == a:
+                    d = da + q_pos[q] + q_off[q]
+                else:
+                    d = da + edge_len[ee] - q_pos[q] + q_off[q]
+                if stamp[q] != stamp_id:
+                    stamp[q] = stamp_id
+                    best[q] = d
+                    touched[n_touch] = q
+                    n_touch += 1
+                elif d < best[q]:
+                    best[q] = d
+    cap_s = settled.shape[0]
+    for i in range(n_extra):
+        a = settled[cap_s - 1 - i]
+        dist[a] = INF
+        lab[a] = -1
+    return n_touch
+
+
 @nb.njit(cache=True, parallel=True)
 def count_within_kernel(indptr, adj_node, adj_w, adj_edge, n_nodes, edge_u, edge_v, edge_len,
                         o_edge, o_pos, o_off, s_by_edge_ptr, s_by_edge, s_pos, s_off, s_cat, n_cat,
@@ -303,49 +362,13 @@ def count_within_kernel(indptr, adj_node, adj_w, adj_edge, n_nodes, edge_u, edge
         best = np.full(n_s, INF)
         stamp = np.full(n_s, -1, dtype=np.int64)
         touched = np.empty(n_s, dtype=np.int64)
-        seed_node = np.empty(2, dtype=np.int32)
-        seed_dist = np.empty(2, dtype=np.float64)
-        seed_lab = np.zeros(2, dtype=np.int64)
         for o in range(lo, hi):
             e = o_edge[o]
             if e < 0:
                 continue
-            L = edge_len[e]
-            p = o_pos[o]
-            f = o_off[o]
-            seed_node[0] = edge_u[e]
-            seed_node[1] = edge_v[e]
-            seed_dist[0] = f + p
-            seed_dist[1] = f + (L - p)
-            n_set, n_extra = dijkstra_seeded(indptr, adj_node, adj_w, seed_node, seed_dist, seed_lab, max_d,
-                                             dist, lab, hd, hn, settled)
-            n_touch = 0
-            for i in range(n_set):
-                a = settled[i]
-                da = dist[a]
-                for k in range(indptr[a], indptr[a + 1]):
-                    ee = adj_edge[k]
-                    for q in range(s_by_edge_ptr[ee], s_by_edge_ptr[ee + 1]):
-                        s = s_by_edge[q]
-                        along = s_pos[s] if edge_u[ee] == a else edge_len[ee] - s_pos[s]
-                        d = da + along + s_off[s]
-                        if stamp[s] != o:
-                            stamp[s] = o
-                            best[s] = d
-                            touched[n_touch] = s
-                            n_touch += 1
-                        elif d < best[s]:
-                            best[s] = d
-            for q in range(s_by_edge_ptr[e], s_by_edge_ptr[e + 1]):
-                s = s_by_edge[q]
-                d = abs(p - s_pos[s]) + f + s_off[s]
-                if stamp[s] != o:
-                    stamp[s] = o
-                    best[s] = d
-                    touched[n_touch] = s
-                    n_touch += 1
-                elif d < best[s]:
-                    best[s] = d
+            n_touch = points_within(indptr, adj_node, adj_w, adj_edge, edge_u, edge_v, edge_len,
+                                    e, o_pos[o], o_off[o], max_d, s_by_edge_ptr, s_by_edge, s_pos, s_off, o,
+                                    dist, lab, hd, hn, settled, best, stamp, touched)
             for i in range(n_touch):
                 s = touched[i]
                 d = best[s]
@@ -353,10 +376,4 @@ def count_within_kernel(indptr, adj_node, adj_w, adj_edge, n_nodes, edge_u, edge
                 for k in range(n_t):
                     if d <= thresholds[k]:
                         counts[o, c, k] += 1
-            # reset the work arrays for the next origin: only what was touched
-            cap_s = settled.shape[0]
-            for i in range(n_extra):
-                a = settled[cap_s - 1 - i]
-                dist[a] = INF
-                lab[a] = -1
     return counts

@@ -35,6 +35,14 @@ class Snapped:
     def subset(self, mask: NDArray[np.bool_]) -> Snapped:
         return Snapped(self.edge[mask], self.pos_m[mask], self.offset_m[mask], self.ok[mask], self.x[mask], self.y[mask])
 
+    def group_by_edge(self, n_edges: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """Snapped points grouped by edge, CSR style: the points on edge ``e`` are
+        ``idx[ptr[e]:ptr[e + 1]]`` (unsnapped points are on no edge)."""
+        on = np.flatnonzero(self.ok)
+        idx = on[np.argsort(self.edge[on], kind="stable")].astype(np.int64)
+        ptr = np.concatenate([[0], np.cumsum(np.bincount(self.edge[idx], minlength=n_edges))]).astype(np.int64)
+        return ptr, idx
+
     @classmethod
     def at_nodes(cls, net: WalkNetwork, nodes: NDArray[np.integer]) -> Snapped:
         """Points placed exactly on network nodes (no walk to the street)."""

@@ -37,7 +37,7 @@ from scipy.sparse import coo_matrix, csr_matrix, diags, hstack, identity, vstack
 from lifecircle.errors import ConfigError, ProblemCollector
 from lifecircle.i18n import t
 from lifecircle.network import Snapped, WalkNetwork, nearest
-from lifecircle.network.kernels import INF, dijkstra_seeded
+from lifecircle.network.kernels import INF, points_within
 from lifecircle.profile import Profile
 
 Method = Literal["auto", "exact", "heuristic"]
@@ -116,9 +116,6 @@ def _coverage_kernel(indptr, adj_node, adj_w, adj_edge, n_nodes, edge_u, edge_v,
     best = np.full(n_d, INF)
     stamp = np.full(n_d, -1, dtype=np.int64)
     touched = np.empty(n_d, dtype=np.int64)
-    seed_node = np.empty(2, dtype=np.int32)
-    seed_dist = np.empty(2, dtype=np.float64)
-    seed_lab = np.zeros(2, dtype=np.int64)
     out_c = np.empty(1024, dtype=np.int64)
     out_d = np.empty(1024, dtype=np.int64)
     out_m = np.empty(1024, dtype=np.float64)
@@ -127,42 +124,9 @@ def _coverage_kernel(indptr, adj_node, adj_w, adj_edge, n_nodes, edge_u, edge_v,
         e = c_edge[j]
         if e < 0:
             continue
-        L = edge_len[e]
-        p = c_pos[j]
-        f = c_off[j]
-        seed_node[0] = edge_u[e]
-        seed_node[1] = edge_v[e]
-        seed_dist[0] = f + p
-        seed_dist[1] = f + (L - p)
-        n_set, n_extra = dijkstra_seeded(indptr, adj_node, adj_w, seed_node, seed_dist, seed_lab, radius,
-                                         dist, lab, hd, hn, settled)
-        n_touch = 0
-        for i in range(n_set):
-            a = settled[i]
-            da = dist[a]
-            for k in range(indptr[a], indptr[a + 1]):
-                ee = adj_edge[k]
-                for q in range(d_by_edge_ptr[ee], d_by_edge_ptr[ee + 1]):
-                    s = d_by_edge[q]
-                    along = d_pos[s] if edge_u[ee] == a else edge_len[ee] - d_pos[s]
-                    d = da + along + d_off[s]
-                    if stamp[s] != j:
-                        stamp[s] = j
-                        best[s] = d
-                        touched[n_touch] = s
-                        n_touch += 1
-                    elif d < best[s]:
-                        best[s] = d
-        for q in range(d_by_edge_ptr[e], d_by_edge_ptr[e + 1]):
-            s = d_by_edge[q]
-            d = abs(p - d_pos[s]) + f + d_off[s]
-            if stamp[s] != j:
-                stamp[s] = j
-                best[s] = d
-                touched[n_touch] = s
-                n_touch += 1
-            elif d < best[s]:
-                best[s] = d
+        n_touch = points_within(indptr, adj_node, adj_w, adj_edge, edge_u, edge_v, edge_len,
+                                e, c_pos[j], c_off[j], radius, d_by_edge_ptr, d_by_edge, d_pos, d_off, j,
+                                dist, lab, hd, hn, settled, best, stamp, touched)
         if n_out + n_touch > out_c.shape[0]:
             size = max(2 * out_c.shape[0], n_out + n_touch)
             nc = np.empty(size, dtype=np.int64)
@@ -179,11 +143,6 @@ def _coverage_kernel(indptr, adj_node, adj_w, adj_edge, n_nodes, edge_u, edge_v,
                 out_d[n_out] = s
                 out_m[n_out] = best[s]
                 n_out += 1
-        cap_s = settled.shape[0]
-        for i in range(n_extra):
-            a = settled[cap_s - 1 - i]
-            dist[a] = INF
-            lab[a] = -1
     return out_c[:n_out].copy(), out_d[:n_out].copy(), out_m[:n_out].copy()
 
 
@@ -200,11 +159,7 @@ def coverage_matrix(net: WalkNetwork, demand: Snapped, candidates: Snapped, radi
     if n_d == 0 or n_c == 0 or not (radius_m >= 0):
         return csr_matrix((n_d, n_c), dtype=np.float64)
     indptr, adj_node, adj_w, adj_edge = net.csr
-    d_idx = np.flatnonzero(demand.ok)
-    d_edge = demand.edge[d_idx]
-    d_by_edge = d_idx[np.argsort(d_edge, kind="stable")].astype(np.int64)
-    counts = np.bincount(demand.edge[d_by_edge], minlength=net.n_edges)
-    d_by_edge_ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    d_by_edge_ptr, d_by_edge = demand.group_by_edge(net.n_edges)
     d_pos = np.where(demand.ok, demand.pos_m, 0.0).astype(np.float64)
     d_off = np.where(demand.ok, demand.offset_m, 0.0).astype(np.float64)
     c_edge = np.where(candidates.ok, candidates.edge, -1).astype(np.int64)
