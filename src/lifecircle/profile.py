@@ -16,13 +16,13 @@ disable = ["forward_warehouse"]   # formats to drop
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from lifecircle.config import read_config
 from lifecircle.errors import ConfigError
 from lifecircle.i18n import t
 
@@ -141,27 +141,7 @@ def builtin_profiles() -> list[str]:
 
 
 def _read_toml(name_or_path: str | Path) -> tuple[dict[str, Any], str]:
-    path = Path(name_or_path)
-    if path.suffix == ".toml" or path.exists():
-        if not path.is_file():
-            raise ConfigError(t(f"找不到配置文件 {path}", f"profile file {path} not found"))
-        src = str(path)
-        text = path.read_text(encoding="utf-8")
-    else:
-        res = resources.files("lifecircle") / "profiles" / f"{name_or_path}.toml"
-        if not res.is_file():
-            raise ConfigError(
-                t(
-                    f"未知配置 '{name_or_path}'；内置配置：{', '.join(builtin_profiles())}，或给出 .toml 文件路径",
-                    f"unknown profile '{name_or_path}'; built-in: {', '.join(builtin_profiles())}, or give a .toml path",
-                )
-            )
-        src = f"{name_or_path}.toml"
-        text = res.read_text(encoding="utf-8")
-    try:
-        return tomllib.loads(text), src
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(t(f"{src}: TOML 语法错误：{exc}", f"{src}: invalid TOML: {exc}")) from None
+    return read_config(name_or_path, what_zh="配置", what_en="profile", known=builtin_profiles())
 
 
 def _merge(parent: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:

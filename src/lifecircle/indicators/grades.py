@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import math
 import operator
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from lifecircle.config import builtin_configs, read_config
 from lifecircle.errors import ConfigError
 from lifecircle.i18n import t
 
@@ -212,8 +211,7 @@ def _value(values: Mapping[str, Any], key: str) -> float | None:
 # ---------------------------------------------------------------------------- loading
 def builtin_rules() -> list[str]:
     """Names of the grading rule files shipped with lifecircle."""
-    folder = resources.files("lifecircle") / "profiles"
-    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.startswith("grading-") and p.name.endswith(".toml"))
+    return builtin_configs("grading-")
 
 
 def load_rules(name_or_path: str | Path | None = None) -> GradingRules:
@@ -222,23 +220,7 @@ def load_rules(name_or_path: str | Path | None = None) -> GradingRules:
     Raises :class:`ConfigError` listing every problem in the file (unknown indicator, operator ...).
     """
     name_or_path = name_or_path or DEFAULT_RULES
-    path = Path(name_or_path)
-    if path.suffix == ".toml" or path.exists():
-        if not path.is_file():
-            raise ConfigError(t(f"找不到评定规则文件 {path}", f"grading rules file {path} not found"))
-        src, text = str(path), path.read_text(encoding="utf-8")
-    else:
-        res = resources.files("lifecircle") / "profiles" / f"{name_or_path}.toml"
-        if not res.is_file():
-            raise ConfigError(
-                t(f"未知评定规则 '{name_or_path}'；内置：{', '.join(builtin_rules())}，或给出 .toml 文件路径",
-                  f"unknown grading rules '{name_or_path}'; built-in: {', '.join(builtin_rules())}, or give a .toml path")
-            )
-        src, text = f"{name_or_path}.toml", res.read_text(encoding="utf-8")
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(t(f"{src}: TOML 语法错误：{exc}", f"{src}: invalid TOML: {exc}")) from None
+    raw, src = read_config(name_or_path, what_zh="评定规则", what_en="grading rules", prefix="grading-")
     return parse_rules(raw, src)
 
 

@@ -29,10 +29,8 @@ profile speed (km/h). Settings and quotas come from a versioned TOML (``plan-yic
 from __future__ import annotations
 
 import math
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +43,7 @@ from pyproj import Transformer
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import coo_matrix, csr_matrix
 
+from lifecircle.config import builtin_configs, read_config
 from lifecircle.errors import ConfigError, InputError, ProblemCollector
 from lifecircle.i18n import t
 from lifecircle.network import Snapped, WalkNetwork, nearest_per_category, snap_points
@@ -148,8 +147,7 @@ class PlanConfig:
 
 def builtin_plans() -> list[str]:
     """Names of the plan files shipped with lifecircle."""
-    folder = resources.files("lifecircle") / "profiles"
-    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.startswith("plan-") and p.name.endswith(".toml"))
+    return builtin_configs("plan-")
 
 
 def _settings(cls: type, raw: Any, table: str, src: str, bag: ProblemCollector) -> Any:
@@ -190,21 +188,7 @@ def _settings(cls: type, raw: Any, table: str, src: str, bag: ProblemCollector) 
 def load_plan(name_or_path: str | Path = DEFAULT_PLAN) -> PlanConfig:
     """Load a plan by built-in name (``plan-yichang-2022``) or TOML path; every problem in the file
     is reported at once as a :class:`ConfigError`."""
-    path = Path(name_or_path)
-    if path.suffix == ".toml" or path.exists():
-        if not path.is_file():
-            raise ConfigError(t(f"找不到规划文件 {path}", f"plan file {path} not found"))
-        src, text = str(path), path.read_text(encoding="utf-8")
-    else:
-        res = resources.files("lifecircle") / "profiles" / f"{name_or_path}.toml"
-        if not res.is_file():
-            raise ConfigError(t(f"未知规划 '{name_or_path}'；内置：{', '.join(builtin_plans())}，或给出 .toml 文件路径",
-                                f"unknown plan '{name_or_path}'; built-in: {', '.join(builtin_plans())}, or give a .toml path"))
-        src, text = f"{name_or_path}.toml", res.read_text(encoding="utf-8")
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(t(f"{src}: TOML 语法错误：{exc}", f"{src}: invalid TOML: {exc}")) from None
+    raw, src = read_config(name_or_path, what_zh="规划", what_en="plan", prefix="plan-")
     bag = ProblemCollector(file=src)
     meta = raw.get("plan", {})
     phases = tuple(str(p) for p in meta.get("phases", ["pilot", "rollout"]))

@@ -21,10 +21,8 @@ Residents are people, distances metres, walking layers minutes, speeds km/h.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +32,7 @@ from scipy.sparse import csr_matrix
 
 from lifecircle.city.model import City
 from lifecircle.city.schema import split_formats
+from lifecircle.config import read_config
 from lifecircle.errors import ConfigError, InputError
 from lifecircle.i18n import t
 from lifecircle.indicators.access import snap_lonlat
@@ -77,21 +76,8 @@ class PolicySettings:
 
 def load_policy(name_or_path: str | Path = DEFAULT_POLICY) -> PolicySettings:
     """Policy settings by built-in name or TOML path; every problem is reported at once."""
-    path = Path(name_or_path)
-    if path.suffix == ".toml" or path.exists():
-        if not path.is_file():
-            raise ConfigError(t(f"找不到一圈一策参数文件 {path}", f"policy file {path} not found"))
-        src, text = str(path), path.read_text(encoding="utf-8")
-    else:
-        res = resources.files("lifecircle") / "profiles" / f"{name_or_path}.toml"
-        if not res.is_file():
-            raise ConfigError(t(f"未知一圈一策参数 '{name_or_path}'；内置：{DEFAULT_POLICY}，或给出 .toml 路径",
-                                f"unknown policy '{name_or_path}'; built-in: {DEFAULT_POLICY}, or give a .toml path"))
-        src, text = f"{name_or_path}.toml", res.read_text(encoding="utf-8")
-    try:
-        raw = tomllib.loads(text).get("policy", {})
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(t(f"{src}: TOML 语法错误：{exc}", f"{src}: invalid TOML: {exc}")) from None
+    raw, src = read_config(name_or_path, what_zh="一圈一策参数", what_en="policy", prefix="policy-")
+    raw = raw.get("policy", {})
     problems: list[str] = []
     known = PolicySettings.__dataclass_fields__
     for k in sorted(set(raw) - set(known)):

@@ -4,16 +4,14 @@ targets, read from a versioned TOML profile (``profiles/programme-yichang.toml``
 from __future__ import annotations
 
 import datetime as dt
-import tomllib
 from dataclasses import dataclass, field
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from lifecircle.errors import ConfigError, ProblemCollector
+from lifecircle.config import read_config
+from lifecircle.errors import ProblemCollector
 from lifecircle.i18n import t
 from lifecircle.platform.db import ROLES, District, Phase
 
@@ -82,18 +80,7 @@ def _date(v: Any, bag: ProblemCollector, where: str) -> dt.date:
 
 def load_programme(name: str = "programme-yichang") -> Programme:
     """Load a programme by profile name (shipped) or TOML path; every problem is reported."""
-    p = Path(name)
-    if p.suffix == ".toml" and p.exists():
-        text, source = p.read_text(encoding="utf-8"), str(p)
-    else:
-        res = resources.files("lifecircle.profiles") / f"{name}.toml"
-        if not res.is_file():
-            raise ConfigError(t(f"未知的计划配置 '{name}'", f"unknown programme profile '{name}'"))
-        text, source = res.read_text(encoding="utf-8"), f"{name}.toml"
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(t(f"{source}: TOML 语法错误：{exc}", f"{source}: TOML syntax error: {exc}")) from None
+    raw, source = read_config(name, what_zh="计划配置", what_en="programme profile", prefix="programme-")
     bag = ProblemCollector(file=source)
     phases = []
     for i, ph in enumerate(raw.get("phase", [])):

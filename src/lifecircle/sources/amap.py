@@ -15,16 +15,15 @@ matches no format is not an error: it is skipped and counted. Chain brands come 
 from __future__ import annotations
 
 import re
-import tomllib
 from collections import Counter
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from lifecircle.config import read_config
 from lifecircle.errors import ConfigError, Problem
 from lifecircle.i18n import t
 from lifecircle.profile import Profile
@@ -245,20 +244,7 @@ class ChainList:
 
 def load_chains(name_or_path: str | Path = DEFAULT_CHAINS) -> ChainList:
     """Load a brand list by built-in name (``chains-yichang``) or TOML path."""
-    path = Path(name_or_path)
-    if path.suffix == ".toml" or path.exists():
-        if not path.is_file():
-            raise ConfigError(t(f"找不到连锁品牌文件 {path}", f"chain brand file {path} not found"))
-        src, text = str(path), path.read_text(encoding="utf-8")
-    else:
-        res = resources.files("lifecircle") / "profiles" / f"{name_or_path}.toml"
-        if not res.is_file():
-            raise ConfigError(t(f"未知连锁品牌名单 '{name_or_path}'", f"unknown chain brand list '{name_or_path}'"))
-        src, text = f"{name_or_path}.toml", res.read_text(encoding="utf-8")
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(t(f"{src}: TOML 语法错误：{exc}", f"{src}: invalid TOML: {exc}")) from None
+    raw, src = read_config(name_or_path, what_zh="连锁品牌名单", what_en="chain brand list", prefix="chains-")
     brands: dict[str, tuple[str, ...]] = {}
     for i, b in enumerate(raw.get("brand", []), start=1):
         name = str(b.get("name", "")).strip()
