@@ -1,0 +1,166 @@
+"""``lifecircle scale access`` and ``lifecircle scale cities``: the engine and city evaluations on
+a Dask cluster (a scheduler given by ``--scheduler`` / ``LIFECIRCLE_DASK_SCHEDULER``, else a local
+cluster of worker processes on this machine)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import typer
+from rich.table import Table
+
+from lifecircle.cli.app import app, command, console, out, progress, step
+from lifecircle.i18n import t
+from lifecircle.sources.files import check_output_path, write_table
+
+scale_app = typer.Typer(help="集群计算（Dask）：全省、全国规模 / on a Dask cluster: province or country scale",
+                        no_args_is_help=True)
+app.add_typer(scale_app, name="scale")
+
+_SCHED_HELP = "Dask 调度器地址（默认环境变量 LIFECIRCLE_DASK_SCHEDULER，否则本机集群）/ scheduler address"
+
+
+@contextmanager
+def _client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
+    from lifecircle.scale.cluster import close_client, get_client
+
+    client = get_client(scheduler, n_workers=workers)
+    try:
+        yield client
+    finally:
+        close_client(client)
+
+
+def _describe(client: Any) -> str:
+    info = client.scheduler_info()
+    ws = info.get("workers", {})
+    threads = sum(int(w.get("nthreads", 1)) for w in ws.values())
+    return t(f"集群 {info.get('address', '')}：{len(ws)} 个工作进程，{threads} 个线程",
+             f"cluster {info.get('address', '')}: {len(ws)} workers, {threads} threads")
+
+
+@command("access", target=scale_app)
+def scale_access_cmd(
+    osm: Path = typer.Option(..., "--osm", help="OSM PBF 文件（路网与商业网点）/ OSM PBF file"),
+    out_path: Path = typer.Option(..., "--out", help="输出文件 .parquet | .csv / output file"),
+    scheduler: str = typer.Option(None, "--scheduler", help=_SCHED_HELP),
+    workers: int = typer.Option(None, "--workers", help="本机集群的工作进程数（默认每核一个）/ local workers"),
+    chunk: int = typer.Option(None, "--chunk", help="每个任务的起点数（默认自动）/ origins per task"),
+    origins: Path = typer.Option(None, "--origins", help="起点 CSV（id,lon,lat）；缺省为全部路网节点 / origins"),
+    profile: str = typer.Option("yichang-2022", "--profile", help="业态配置名或 .toml 路径 / profile"),
+    speed: float = typer.Option(None, "--speed", help="步行速度 km/h（默认取配置）/ walking speed km/h"),
+    formats: str = typer.Option(None, "--formats", help="只计算这些业态代码，逗号分隔 / only these format codes"),
+) -> None:
+    """集群上的步行可达性：与 `lifecircle access` 结果相同，按起点分块并行。
+    Walking accessibility on a cluster: the same table as `lifecircle access`, origins in chunks."""
+    from lifecircle.cli.access import _check_speed, _osm_outlets, _print_summary
+    from lifecircle.errors import ConfigError
+    from lifecircle.profile import load_profile
+    from lifecircle.scale.access import access_table_dask
+    from lifecircle.sources.osm import read_osm_network
+
+    out_path = check_output_path(out_path, (".parquet", ".csv"))
+    prof = load_profile(profile)
+    _check_speed(speed)
+    if chunk is not None and chunk < 1:
+        raise ConfigError(t(f"--chunk 须至少为 1（收到 {chunk}）", f"--chunk must be at least 1 (got {chunk})"))
+    if workers is not None and workers < 1:
+        raise ConfigError(t(f"--workers 须至少为 1（收到 {workers}）", f"--workers must be at least 1 (got {workers})"))
+    codes = [c.strip() for c in formats.split(",") if c.strip()] if formats else None
+    for c in codes or []:
+        prof.format(c)
+    origin_df = None
+    if origins is not None:
+        from lifecircle.sources.points import read_points
+
+        origin_df = read_points(origins)
+    t0 = time.perf_counter()
+    with progress() as p:
+        with step(p, t("读取路网与商业网点", "reading the network and outlets")):
+            net = read_osm_network(osm)
+            outlets = _osm_outlets(osm, prof)
+        if origin_df is not None:
+            from lifecircle.sources.points import check_extent
+
+            check_extent(origin_df, net.bounds_wgs84(), file=str(origins))
+        with _client(scheduler, workers) as client:
+            console.print(_describe(client))
+            task = p.add_task(t("集群计算步行可达性", "computing walking access on the cluster"), total=None)
+            res = access_table_dask(net, origin_df, outlets, prof, client, speed_kmh=speed, formats=codes, chunk=chunk,
+                                    on_progress=lambda d, n: p.update(task, completed=d, total=n))
+        with step(p, t("写出结果", "writing the result")):
+            write_table(res.table, out_path, layer="access")
+    if len(res.unsnapped_origins):
+        console.print(t(f"警告：{len(res.unsnapped_origins)} 个起点距道路过远，已排除（未移动）",
+                        f"warning: {len(res.unsnapped_origins)} origins are too far from any street and were left out (not moved)"))
+    _print_summary(res.table, out_path, speed or prof.walking.speed_kmh)
+    out.print(t(f"用时 {time.perf_counter() - t0:.1f} 秒", f"took {time.perf_counter() - t0:.1f} s"))
+
+
+@command("cities", target=scale_app)
+def scale_cities_cmd(
+    out_path: Path = typer.Option(..., "--out", help="输出文件 .csv | .parquet | .xlsx / output file"),
+    demo: int = typer.Option(None, "--demo", help="评估 N 个演示城市（合成数据，种子与规模各不相同）/ N synthetic demo cities"),
+    demo_scale: float = typer.Option(0.05, "--demo-scale", help="演示城市基准规模 / base scale of the demo cities"),
+    db: str = typer.Option(None, "--db", help="数据库文件或 URL：评估其中的城市 / city store"),
+    cities: str = typer.Option(None, "--cities", help="与 --db 同用：城市名，逗号分隔（默认全部）/ city names"),
+    scheduler: str = typer.Option(None, "--scheduler", help=_SCHED_HELP),
+    workers: int = typer.Option(None, "--workers", help="本机集群的工作进程数 / local workers"),
+) -> None:
+    """并行评估多个城市（每城一个任务），输出各城市的总体指标。
+    Evaluate many cities in parallel (one task per city); write the city-level figures."""
+    from lifecircle.errors import ConfigError
+    from lifecircle.scale.cities import demo_sources, evaluate_many, store_sources
+
+    out_path = check_output_path(out_path, (".csv", ".parquet", ".xlsx"))
+    if (demo is None) == (db is None):
+        raise ConfigError(t("请给出 --demo N 或 --db 之一", "give exactly one of --demo N or --db"))
+    if workers is not None and workers < 1:
+        raise ConfigError(t(f"--workers 须至少为 1（收到 {workers}）", f"--workers must be at least 1 (got {workers})"))
+    if demo is not None:
+        sources = demo_sources(demo, scale=demo_scale)
+    else:
+        from lifecircle.city.store import list_cities
+
+        names = [c.strip() for c in cities.split(",") if c.strip()] if cities else [c.name for c in list_cities(db)]
+        if not names:
+            raise ConfigError(t(f"{db}: 库中没有城市", f"{db}: the store holds no city"))
+        sources = store_sources(db, names)
+    t0 = time.perf_counter()
+    with progress() as p:
+        with _client(scheduler, workers) as client:
+            console.print(_describe(client))
+            task = p.add_task(t("评估城市", "evaluating cities"), total=len(sources))
+            df = evaluate_many(sources, client, on_progress=lambda d, n: p.update(task, completed=d, total=n))
+        write_table(df, out_path, layer="cities")
+    _print_cities(df)
+    bad = df[df["error"].astype(str) != ""]
+    for r in bad.itertuples():
+        console.print(t(f"警告：{r.label} 未能评估：{r.error}", f"warning: {r.label} could not be evaluated: {r.error}"), highlight=False)
+    out.print(t(f"已写出 {len(df)} 个城市到 {out_path}，用时 {time.perf_counter() - t0:.1f} 秒",
+                f"wrote {len(df)} cities to {out_path} in {time.perf_counter() - t0:.1f} s"))
+
+
+def _print_cities(df: pd.DataFrame) -> None:
+    if df["synthetic"].any():
+        out.print(t("[bold yellow]※ 含合成数据（演示用，非真实统计）[/]", "[bold yellow]※ includes SYNTHETIC DATA (demo, not real statistics)[/]"))
+    tab = Table(title=t("各城市总体指标", "city-level figures"))
+    for col in (t("城市", "city"), t("人口", "residents"), t("路网节点", "nodes"), t("生活圈", "circles"),
+                t("基本业态平均覆盖", "mean basic coverage"), t("连锁化率", "chain share"), t("用时", "time")):
+        tab.add_column(col)
+
+    def pct(v: Any) -> str:
+        return "—" if v is None or pd.isna(v) else f"{float(v):.1%}"
+
+    def num(v: Any) -> str:
+        return "—" if v is None or pd.isna(v) else f"{int(v):,}"
+
+    for r in df.to_dict("records"):
+        tab.add_row(str(r["label"]), num(r.get("population")), num(r.get("n_nodes")), num(r.get("n_circles")),
+                    pct(r.get("basic_format_coverage")), pct(r.get("chain_share")), f"{r.get('seconds', 0):.1f} s")
+    out.print(tab)

@@ -1,0 +1,187 @@
+"""The Dask layer (M17): partitioned accessibility equals the single-machine table bit for bit,
+many cities evaluate in parallel with the same figures as one by one, and the CLI runs on a
+cluster. One real LocalCluster (2 worker processes, loopback only) serves the whole module."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import psutil
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from lifecircle.errors import ConfigError
+from lifecircle.network.table import access_table
+from lifecircle.profile import load_profile
+from lifecircle.scale import CitySource, access_table_dask, demo_sources, evaluate_many, get_client
+from lifecircle.scale.cluster import close_client
+from lifecircle.scale.synthetic import grid_network, random_outlets, random_points
+
+PROFILE = load_profile("yichang-2022")
+
+
+@pytest.fixture(scope="module")
+def client():
+    c = get_client(n_workers=2, threads_per_worker=1, memory_limit="2GiB")
+    yield c
+    close_client(c)
+
+
+@pytest.fixture(scope="module")
+def helsinki(helsinki_pbf):
+    from lifecircle.cli.access import _osm_outlets
+    from lifecircle.sources.osm import read_osm_network
+
+    return read_osm_network(helsinki_pbf), _osm_outlets(helsinki_pbf, PROFILE)
+
+
+@pytest.fixture(scope="module")
+def grid():
+    net = grid_network(40, 30, seed=3)
+    return net, random_outlets(net, PROFILE, 400, seed=3)
+
+
+def _same(a, b) -> None:
+    pd.testing.assert_frame_equal(a.table, b.table, check_exact=True)
+    pd.testing.assert_frame_equal(a.unsnapped_origins.reset_index(drop=True), b.unsnapped_origins.reset_index(drop=True))
+    pd.testing.assert_frame_equal(a.unsnapped_outlets.reset_index(drop=True), b.unsnapped_outlets.reset_index(drop=True))
+
+
+def test_local_cluster_has_two_processes_on_loopback_without_dashboard(client):
+    info = client.scheduler_info()
+    assert len(info["workers"]) == 2
+    assert info["address"].startswith("tcp://127.0.0.1:")
+    assert all(w.startswith("tcp://127.0.0.1:") for w in info["workers"])
+    me = psutil.Process()
+    listening = [c.laddr.ip for p in [me, *me.children(recursive=True)]
+                 for c in p.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN]
+    assert len(listening) >= 3  # scheduler, and each worker (+ nanny)
+    assert set(listening) == {"127.0.0.1"}
+
+
+def test_helsinki_every_node_equals_single_machine(client, helsinki):
+    net, outlets = helsinki
+    single = access_table(net, None, outlets, PROFILE)
+    dist = access_table_dask(net, None, outlets, PROFILE, client, chunk=1500)
+    assert len(dist.table) == net.n_nodes * len(PROFILE.formats)
+    assert dist.table["nearest_m"].notna().any() and (dist.table["n_15min"] > 0).any()
+    _same(single, dist)
+
+
+def test_helsinki_given_origins_with_unsnapped_equals_single_machine(client, helsinki):
+    net, outlets = helsinki
+    origins = random_points(net, 700, seed=5, margin_m=2000)  # some beyond the snap limit
+    codes = ["convenience_store", "pharmacy", "supermarket"]
+    single = access_table(net, origins, outlets, PROFILE, speed_kmh=4.0, formats=codes)
+    seen = []
+    dist = access_table_dask(net, origins, outlets, PROFILE, client, speed_kmh=4.0, formats=codes, chunk=97,
+                             on_progress=lambda d, n: seen.append((d, n)))
+    assert len(single.unsnapped_origins) > 0
+    _same(single, dist)
+    assert seen[-1][0] == seen[-1][1] and len(seen) == seen[-1][1]
+
+
+def test_grid_equals_single_machine_with_outlets_off_the_streets(client, grid):
+    net, outlets = grid
+    far = random_points(net, 20, seed=9, prefix="far", margin_m=5000)
+    far = far.assign(name="far", format="pharmacy")[outlets.columns]
+    outs = pd.concat([outlets, far], ignore_index=True)
+    single = access_table(net, None, outs, PROFILE)
+    dist = access_table_dask(net, None, outs, PROFILE, client, chunk=333)
+    _same(single, dist)
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(chunk=st.integers(1, 400), n_origins=st.integers(0, 300))
+def test_result_does_not_depend_on_the_chunk_size(client, grid, chunk, n_origins):
+    net, outlets = grid
+    origins = random_points(net, n_origins, seed=n_origins)
+    single = access_table(net, origins, outlets, PROFILE, formats=["pharmacy", "breakfast"])
+    dist = access_table_dask(net, origins, outlets, PROFILE, client, formats=["pharmacy", "breakfast"], chunk=chunk)
+    _same(single, dist)
+
+
+def test_chunk_below_one_is_a_config_error(client, grid):
+    net, outlets = grid
+    with pytest.raises(ConfigError):
+        access_table_dask(net, None, outlets, PROFILE, client, chunk=0)
+
+
+def test_evaluate_many_matches_one_by_one_and_is_labelled_synthetic(client):
+    from lifecircle.city.demo import build_demo_city
+    from lifecircle.indicators.evaluate import evaluate_city
+    from lifecircle.sources.network_loader import network_from_city
+
+    sources = demo_sources(3, scale=0.03)
+    df = evaluate_many(sources, client)
+    assert list(df["seed"]) == [1, 2, 3]
+    assert len(set(df["scale"])) == 3 and len(set(df["n_nodes"])) == 3
+    assert df["synthetic"].all() and (df["source"] == "synthetic").all()
+    assert all("合成" in lab for lab in df["label"])
+    assert (df["error"] == "").all()
+    for s, row in zip(sources, df.to_dict("records"), strict=True):
+        city = build_demo_city(seed=s.seed, scale=s.scale)
+        ev = evaluate_city(city, network_from_city(city), PROFILE)
+        for k in ("population", "n_communities", "n_circles", "basic_coverage", "basic_format_coverage", "chain_share"):
+            assert row[k] == pytest.approx(ev.city[k], nan_ok=True), k
+
+
+def test_evaluate_many_reports_a_bad_city_without_stopping_the_others(client, tmp_path):
+    sources = [*demo_sources(1, scale=0.02), CitySource("store", store=str(tmp_path / "missing.db"), name="宜昌")]
+    df = evaluate_many(sources, client)
+    assert df.loc[0, "error"] == "" and df.loc[0, "population"] > 0
+    assert "missing.db" in df.loc[1, "error"]
+
+
+def test_unreachable_scheduler_is_a_config_error():
+    with pytest.raises(ConfigError, match="127.0.0.1:9"):
+        get_client("tcp://127.0.0.1:9", timeout="2s")
+
+
+def test_scheduler_comes_from_the_environment(client, monkeypatch):
+    monkeypatch.setenv("LIFECIRCLE_DASK_SCHEDULER", client.scheduler.address)
+    c2 = get_client()
+    try:
+        assert c2.scheduler.address == client.scheduler.address
+    finally:
+        close_client(c2)
+    assert client.status == "running"  # closing the second client left the cluster up
+
+
+# ---------------------------------------------------------------------------- CLI
+def test_cli_scale_access_writes_the_single_machine_table(cli, client, helsinki, helsinki_pbf, tmp_path):
+    net, outlets = helsinki
+    out = tmp_path / "acc.parquet"
+    code, stdout, stderr = cli("scale", "access", "--osm", helsinki_pbf, "--out", out,
+                               "--scheduler", client.scheduler.address, "--chunk", "2500", "--formats", "pharmacy,supermarket")
+    assert code == 0, stderr
+    got = pd.read_parquet(out)
+    want = access_table(net, None, outlets, PROFILE, formats=["pharmacy", "supermarket"]).table
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
+    assert "已写出" in stdout
+
+
+def test_cli_scale_cities_writes_one_row_per_demo_city(cli, client, tmp_path):
+    out = tmp_path / "cities.csv"
+    code, stdout, stderr = cli("scale", "cities", "--demo", "2", "--demo-scale", "0.02", "--out", out,
+                               "--scheduler", client.scheduler.address)
+    assert code == 0, stderr
+    df = pd.read_csv(out)
+    assert len(df) == 2 and df["synthetic"].all()
+    assert "合成数据" in stdout
+    assert np.isfinite(df["basic_format_coverage"]).all()
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["scale", "access", "--osm", "nope.pbf", "--out", "x.txt"], "x.txt"),
+    (["scale", "cities", "--demo", "0", "--out", "c.csv"], "--demo"),
+    (["scale", "cities", "--out", "c.csv"], "--demo"),
+    (["scale", "cities", "--demo", "2", "--out", "c.csv", "--workers", "0"], "--workers"),
+])
+def test_cli_scale_user_errors_are_one_line(cli, tmp_path, monkeypatch, args, needle):
+    monkeypatch.chdir(tmp_path)
+    code, _, stderr = cli(*args)
+    assert code == 2
+    assert needle in stderr and "Traceback" not in stderr
+    assert len(stderr.strip().splitlines()) <= 2
