@@ -234,3 +234,14 @@ def test_replace_table_needs_an_existing_store(tmp_path, city):
     with pytest.raises(InputFileError):
         store.replace_table(tmp_path / "none.db", city.name, "outlets", city.outlets)
     assert not (tmp_path / "none.db").exists()
+
+
+def test_unreachable_server_is_a_one_line_error():
+    """A PostgreSQL URL pointing at no server is the user's to fix, not a traceback."""
+    from lifecircle.city.store import list_cities
+    from lifecircle.errors import InputError
+
+    with pytest.raises(InputError) as e:
+        list_cities("postgresql+psycopg://someone:secret@127.0.0.1:9/nowhere")
+    msg = str(e.value)
+    assert "127.0.0.1" in msg and "secret" not in msg

@@ -101,6 +101,13 @@ def _engine(url_or_path: str | Path) -> sa.Engine:
         def _begin(conn: sa.Connection) -> None:
             conn.exec_driver_sql("BEGIN")
 
+    try:  # a wrong host, port, password or database name is the user's to fix: say so in one line
+        engine.connect().close()
+    except sa.exc.OperationalError as exc:
+        engine.dispose()
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise InputError(t(f"无法连接数据库 {engine.url.render_as_string(hide_password=True)}：{reason}",
+                           f"cannot connect to the database {engine.url.render_as_string(hide_password=True)}: {reason}")) from None
     return engine
 
 

@@ -86,7 +86,7 @@ def demo_cmd(
     out_dir: Path = typer.Option(Path("out"), "--out", help="输出目录 / output folder"),
     scale: float = typer.Option(1.0, "--scale", help="演示城市规模（1 = 约160万人）/ demo city scale"),
     seed: int = typer.Option(2022, "--seed", help="随机种子 / random seed"),
-    db: Path = typer.Option(None, "--db", help="内嵌数据库文件（默认 OUT/lifecircle.db）/ store file"),
+    db: str = typer.Option(None, "--db", help="内嵌数据库文件（默认 OUT/lifecircle.db）/ store file"),
 ) -> None:
     """演示：生成宜昌演示城市（合成数据）入库、评估并输出报告。
     Demo: build the synthetic Yichang demo city into the store, evaluate it and write the reports."""
@@ -108,7 +108,7 @@ def demo_cmd(
 
 @command("evaluate")
 def evaluate_cmd(
-    db: Path = typer.Option(..., "--db", help="数据库文件或 URL / store file or URL"),
+    db: str = typer.Option(..., "--db", help="数据库文件或 URL / store file or URL"),
     city_name: str = typer.Option(..., "--city", help="城市名称 / city name"),
     out_dir: Path = typer.Option(Path("out"), "--out", help="输出目录 / output folder"),
     profile: str = typer.Option(None, "--profile", help="业态配置（默认取城市的配置）/ profile"),

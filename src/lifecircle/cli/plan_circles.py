@@ -16,7 +16,7 @@ from rich.table import Table
 from lifecircle.city.model import City
 from lifecircle.cli._plan_group import plan_app
 from lifecircle.cli.app import command, console, out, progress, step
-from lifecircle.errors import ConfigError, InputError
+from lifecircle.errors import InputError
 from lifecircle.i18n import t
 from lifecircle.plans.circles import (
     DEFAULT_PLAN,
@@ -35,7 +35,7 @@ from lifecircle.sources.tables import read_geo
 OUT_SUFFIXES = (".gpkg", ".geojson")
 
 
-def load_city_for_plan(db: Path | None, city: str, demo: bool, seed: int, scale: float) -> City:
+def load_city_for_plan(db: str | None, city: str, demo: bool, seed: int, scale: float) -> City:
     """The city from the store (``--db``/``--city``) or the synthetic demo city (``--demo``)."""
     if demo:
         if db is not None:
@@ -48,13 +48,9 @@ def load_city_for_plan(db: Path | None, city: str, demo: bool, seed: int, scale:
     if db is None:
         raise InputError(t("请给出 --db 数据库与 --city 城市名，或使用 --demo 演示城市",
                            "give --db and --city, or --demo for the demo city"))
-    if not db.exists():
-        raise InputError(t(f"{db}: 数据库文件不存在", f"{db}: database file not found"))
-    try:
-        from lifecircle.city import store
-    except ImportError:
-        raise ConfigError(t("此版本没有城市数据库模块，请使用 --demo", "this build has no city store; use --demo")) from None
-    return store.load_city(f"sqlite:///{db}", city)
+    from lifecircle.city import store
+
+    return store.load_city(db, city)  # a missing file or city is a one-line InputError there
 
 
 def network_for_city(city: City):  # -> WalkNetwork
@@ -151,7 +147,7 @@ def print_district_summary(d: Delineation, phases: tuple[str, ...], phase: str) 
 @command("circles", target=plan_app)
 def plan_circles_cmd(
     out_path: Path = typer.Option(..., "--out", help="输出文件 .gpkg | .geojson / output file"),
-    db: Path = typer.Option(None, "--db", help="城市数据库（SQLite）/ city store database"),
+    db: str = typer.Option(None, "--db", help="城市数据库文件或 URL / city store file or URL"),
     city: str = typer.Option("yichang", "--city", help="数据库中的城市名 / city name in the store"),
     demo: bool = typer.Option(False, "--demo", help="使用合成的宜昌演示城市 / use the synthetic Yichang demo city"),
     seed: int = typer.Option(2022, "--seed", help="演示城市随机种子 / demo city seed"),

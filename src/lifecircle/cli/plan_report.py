@@ -19,7 +19,7 @@ from lifecircle.i18n import t
 def plan_report_cmd(
     circle_id: str = typer.Argument(..., help="生活圈编号，或 all 表示全部 / circle id, or all"),
     out_dir: Path = typer.Option(..., "--out", help="输出文件夹 / output folder"),
-    db: Path = typer.Option(None, "--db", help="城市数据库（SQLite）/ city store database"),
+    db: str = typer.Option(None, "--db", help="城市数据库文件或 URL / city store file or URL"),
     city: str = typer.Option("yichang", "--city", help="数据库中的城市名 / city name in the store"),
     demo: bool = typer.Option(False, "--demo", help="使用合成的宜昌演示城市 / use the synthetic Yichang demo city"),
     seed: int = typer.Option(2022, "--seed", help="演示城市随机种子 / demo city seed"),

@@ -57,7 +57,7 @@ def plan_sites_cmd(
     circle: str = typer.Option(None, "--circle", help="生活圈编号（默认全市）/ circle id (default: the whole city)"),
     k: int = typer.Option(3, "--k", help="选址数量 / number of sites"),
     method: str = typer.Option("auto", "--method", help="求解方法 auto|exact|heuristic / solver"),
-    db: Path = typer.Option(None, "--db", help="城市数据库（SQLite）/ city store database"),
+    db: str = typer.Option(None, "--db", help="城市数据库文件或 URL / city store file or URL"),
     city: str = typer.Option("yichang", "--city", help="数据库中的城市名 / city name in the store"),
     demo: bool = typer.Option(False, "--demo", help="使用合成的宜昌演示城市 / use the synthetic Yichang demo city"),
     seed: int = typer.Option(2022, "--seed", help="演示城市随机种子 / demo city seed"),

@@ -52,7 +52,7 @@ def parse_link(spec: str) -> LineString:
     return LineString(pts)
 
 
-def _city_options(db: Path | None, demo: bool) -> bool:
+def _city_options(db: str | None, demo: bool) -> bool:
     return db is not None or demo
 
 
@@ -65,7 +65,7 @@ def scenario_create_cmd(
     close: list[str] = typer.Option(None, "--close", help="关闭网点编号（可多次）/ close an outlet by id"),
     link: list[str] = typer.Option(None, "--link", help="新增道路 '经度 纬度;经度 纬度;...'（可多次）/ new street link"),
     from_plan: str = typer.Option(None, "--from-plan", help="把该生活圈的一圈一策推荐选址存为情景 / save a circle's plan"),
-    db: Path = typer.Option(None, "--db", help="城市数据库（SQLite），用于核对 / city store, to check against"),
+    db: str = typer.Option(None, "--db", help="城市数据库（SQLite），用于核对 / city store, to check against"),
     city: str = typer.Option("yichang", "--city", help="数据库中的城市名 / city name in the store"),
     demo: bool = typer.Option(False, "--demo", help="使用合成的宜昌演示城市 / use the synthetic demo city"),
     seed: int = typer.Option(2022, "--seed", help="演示城市随机种子 / demo city seed"),
@@ -159,7 +159,7 @@ def scenario_compare_cmd(
     names: list[str] = typer.Argument(..., help="情景名称或 .json 文件 / scenario names or files"),
     folder: Path = typer.Option(DEFAULT_DIR, "--dir", help=_DIR_HELP),
     circle: list[str] = typer.Option(None, "--circle", help="只看这些生活圈（可多次）/ only these circles"),
-    db: Path = typer.Option(None, "--db", help="城市数据库（SQLite）/ city store database"),
+    db: str = typer.Option(None, "--db", help="城市数据库文件或 URL / city store file or URL"),
     city: str = typer.Option("yichang", "--city", help="数据库中的城市名 / city name in the store"),
     demo: bool = typer.Option(False, "--demo", help="使用合成的宜昌演示城市 / use the synthetic demo city"),
     seed: int = typer.Option(2022, "--seed", help="演示城市随机种子 / demo city seed"),
