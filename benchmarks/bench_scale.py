@@ -1,0 +1,139 @@
+"""Benchmark of the Dask layer (M17) on a generated (synthetic) street grid: the long accessibility
+table computed in one process vs. partitioned on a LocalCluster of worker processes.
+
+Problem (all synthetic): a ``side`` x ``side`` street grid (default 1000 x 1000 = 1,000,000
+nodes, blocks of about 90 m, 10 % of the links removed), 200,000 outlets in the profile's 25
+formats, 200,000 origins at random places; nearest distance per format and counts within
+5/10/15 minutes for every origin (``access_table``, 5,000,000 rows).
+
+Timed, median of ``--runs``:
+  single   ``lifecircle.network.table.access_table`` in this process (numba on every core)
+  single1  the same with numba on one thread (the work one worker thread does)
+  dask     ``lifecircle.scale.access_table_dask`` on LocalCluster(``--workers`` processes x 1
+           thread), including sending the network to the workers each run; the cluster start
+           is reported apart. The dask table is checked equal to the single-process one.
+Memory: peak RSS of this process and of each worker process (ru_maxrss).
+
+HONESTY: this machine has 2 cores, shared with other work. Two worker processes on two cores can
+at best match a single process whose numba kernels already use both cores; what this benchmark
+shows is the *mechanism* (partitioning, broadcast, gather, identical results, the overhead it
+costs), not cluster scaling, which needs more machines.
+
+Run:  .venv/bin/python benchmarks/bench_scale.py [--small] [--runs N] [--side N] [--origins N] [--workers N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import os
+import platform
+import resource
+import statistics
+import time
+
+import numba
+import pandas as pd
+
+from lifecircle.network.table import access_table
+from lifecircle.profile import load_profile
+from lifecircle.scale import access_table_dask, get_client
+from lifecircle.scale.cluster import close_client
+from lifecircle.scale.synthetic import grid_network, random_outlets, random_points
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return (f"{os.cpu_count()} cores, {model}; numba {numba.__version__}, {numba.config.NUMBA_NUM_THREADS} threads; "
+            f"Python {platform.python_version()}; load average {load} (others share this machine)")
+
+
+def peak_mb() -> float:
+    """Peak resident memory of the calling process, MB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def rss_mb() -> float:
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2**20
+
+
+def timed(fn, runs: int):  # noqa: ANN001, ANN201
+    times, out = [], None
+    for _ in range(runs):
+        out = None
+        gc.collect()
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), times, out
+
+
+def fmt(ts: list[float]) -> str:
+    return "[" + ", ".join(f"{x:.2f}" for x in ts) + "]"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--small", action="store_true", help="quick run: 300 x 300 grid, 20,000 origins")
+    ap.add_argument("--side", type=int, default=1000, help="grid side (nodes = side^2)")
+    ap.add_argument("--origins", type=int, default=200_000)
+    ap.add_argument("--outlets", type=int, default=200_000)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--runs", type=int, default=3, help="timed runs (median reported)")
+    ap.add_argument("--chunk", type=int, default=None, help="origins per task (default automatic)")
+    a = ap.parse_args(argv)
+    if a.small:
+        a.side, a.origins, a.outlets = 300, 20_000, 20_000
+    prof = load_profile("yichang-2022")
+    print(f"machine: {machine()}")
+    t0 = time.perf_counter()
+    net = grid_network(a.side, a.side, seed=1)
+    outlets = random_outlets(net, prof, a.outlets, seed=1)
+    origins = random_points(net, a.origins, seed=2, prefix="h")
+    print(f"synthetic grid: {net.n_nodes:,} nodes, {net.n_edges:,} edges; {len(outlets):,} outlets in "
+          f"{len(prof.formats)} formats; {len(origins):,} origins (built in {time.perf_counter() - t0:.1f} s)")
+    print(f"this process before any run: {rss_mb():.0f} MB resident")
+
+    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    t_single, ts_single, ref = timed(lambda: access_table(net, origins, outlets, prof), a.runs)
+    print(f"single  ({numba.get_num_threads()} numba threads)  median {t_single:.2f} s {fmt(ts_single)}; "
+          f"{len(ref.table):,} rows; peak {peak_mb():.0f} MB")
+    numba.set_num_threads(1)
+    t_one, ts_one, _ = timed(lambda: access_table(net, origins, outlets, prof), a.runs)
+    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    print(f"single1 (1 numba thread)   median {t_one:.2f} s {fmt(ts_one)}")
+
+    t0 = time.perf_counter()
+    client = get_client(n_workers=a.workers, threads_per_worker=1)
+    t_start = time.perf_counter() - t0
+    try:
+        # warm-up: compiles nothing new (kernels are cached on disk) but loads numba in the workers
+        access_table_dask(net, origins.head(1000), outlets, prof, client)
+        t_dask, ts_dask, res = timed(lambda: access_table_dask(net, origins, outlets, prof, client, chunk=a.chunk), a.runs)
+        pd.testing.assert_frame_equal(ref.table, res.table, check_exact=True)
+        peaks = client.run(peak_mb)
+        now = client.run(rss_mb)
+    finally:
+        close_client(client)
+    print(f"dask    ({a.workers} workers x 1 thread) median {t_dask:.2f} s {fmt(ts_dask)}; "
+          f"cluster start {t_start:.1f} s; table equal to single: yes")
+    for i, (w, pk) in enumerate(sorted(peaks.items())):
+        print(f"        worker {i} ({w}): peak {pk:.0f} MB, now {now[w]:.0f} MB")
+    print(f"client process peak {peak_mb():.0f} MB (holds the network, the origins and the gathered table)")
+    print(f"speed-up dask vs single: {t_single / t_dask:.2f}x; vs single on one thread: {t_one / t_dask:.2f}x")
+    print("note: 2 shared cores. This shows the mechanism (same result, partitioned work, its overhead), "
+          "not cluster scaling, which needs more machines.")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
