@@ -185,3 +185,17 @@ def test_cli_scale_user_errors_are_one_line(cli, tmp_path, monkeypatch, args, ne
     assert code == 2
     assert needle in stderr and "Traceback" not in stderr
     assert len(stderr.strip().splitlines()) <= 2
+
+
+def test_cli_scale_cities_from_a_store(cli, client, tmp_path):
+    from lifecircle.city.demo import build_demo_city
+    from lifecircle.city.store import save_city
+
+    db = tmp_path / "store.db"
+    save_city(build_demo_city(seed=7, scale=0.02), db)
+    out = tmp_path / "cities.parquet"
+    code, _, stderr = cli("--lang", "en", "scale", "cities", "--db", db, "--out", out, "--scheduler", client.scheduler.address)
+    assert code == 0, stderr
+    df = pd.read_parquet(out)
+    assert len(df) == 1 and df.loc[0, "kind"] == "store" and df.loc[0, "error"] == ""
+    assert df.loc[0, "synthetic"] and df.loc[0, "population"] > 0
