@@ -504,7 +504,7 @@ def circle_plan(
         notes.append(t("每业态选址数为 0：只列现状与缺口", "zero sites per format: current state and gaps only"))
     return CirclePlan(
         circle_id=cid, circle_name=str(base.get("name") or cid), district=district, district_name=dnames.get(district, district),
-        city_name=city.name, synthetic=bool(city.synthetic or evaluation.synthetic), circle=base, circle_after=after,
+        city_name=city.display_name, synthetic=bool(city.synthetic or evaluation.synthetic), circle=base, circle_after=after,
         communities=comm, outlets=outl,
         outlets_by_format=_outlets_by_format(profile, evaluation, ev_after, cid, gaps, sites),
         gaps=gaps, formats=results, sites=sites, indicators=pd.DataFrame(ind_rows), scenario=scenario,

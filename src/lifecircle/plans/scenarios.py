@@ -259,7 +259,7 @@ def apply_scenario(city: City, net: WalkNetwork, scenario: Scenario, *,
                                   "source": [SCENARIO_SOURCE] * len(lines)}, geometry=list(lines), crs=4326)
         tables["streets"] = pd.concat([streets, extra], ignore_index=True) if len(streets) else extra
     new_city = City(name=city.name, profile=city.profile, synthetic=city.synthetic, tables=tables,
-                    credits=list(city.credits))
+                    credits=list(city.credits), title=city.title)
     return new_city, new_net
 
 
