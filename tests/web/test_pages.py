@@ -205,3 +205,14 @@ def test_demo_seed_loads_the_demo_city_streets_and_scorecards(tmp_path):
     again = seed_demo(factory, settings, prog)
     assert again.accounts == {} and again.source == "existing"
     engine.dispose()
+
+
+def test_scorecard_gaps_show_format_names_not_codes():
+    """Officials read 菜市场 and 药店 on the circle page, not wet_market and pharmacy."""
+    from lifecircle.i18n import use_lang
+    from lifecircle.web.app import _format_names
+
+    assert _format_names("wet_market;pharmacy;spaceport") == "菜市场（生鲜超市）、药店、spaceport"
+    with use_lang("en"):
+        assert _format_names("wet_market;pharmacy") == "Wet market / fresh-food supermarket, Pharmacy"
+    assert _format_names(None) == ""

@@ -11,6 +11,7 @@ bad input → 422 naming the field, too many failed logins → 429, unknown id �
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import secrets
 from collections.abc import Iterator
@@ -31,6 +32,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from lifecircle.city.schema import split_formats
 from lifecircle.errors import InputError, LifecircleError, Problem
 from lifecircle.i18n import get_lang, t, use_lang
 from lifecircle.platform import audit, auth, service
@@ -52,6 +54,7 @@ from lifecircle.platform.errors import (
 from lifecircle.platform.programme import load_programme
 from lifecircle.platform.seed import init_platform
 from lifecircle.platform.settings import Settings, load_settings
+from lifecircle.profile import Profile, load_profile
 
 HERE = Path(__file__).resolve().parent
 SESSION_COOKIE = "lc_session"
@@ -234,7 +237,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
                                  grade_label=lambda g: t(*service.GRADES.get(g, (g or "—", g or "—"))),
                                  decision_label=lambda d: t(*service.DECISIONS.get(d, (d, d))),
                                  fund_label=lambda k: t(*service.FUND_KINDS.get(k, (k, k))),
-                                 status_label=prog.status_label, fmt_pct=_pct, fmt_num=_num, quote=quote)
+                                 status_label=prog.status_label, fmt_pct=_pct, fmt_num=_num, quote=quote,
+                                 format_names=_format_names)
     app.state.templates = templates
 
     # -------------------------------------------------------------- plumbing
@@ -746,6 +750,17 @@ def _report_json(s: Session, rep: Any) -> dict[str, Any]:
     versions = service.report_versions(s, rep.id)
     return {"id": rep.id, "district": rep.district, "period": rep.period, "created_at": rep.created_at,
             "versions": [audit.snapshot(v) for v in versions]}
+
+
+@functools.lru_cache(maxsize=1)
+def _catalogue() -> Profile:
+    return load_profile()
+
+
+def _format_names(codes: str | None) -> str:
+    """'a;b' format codes as display names in the current language (unknown codes as they are)."""
+    by_code = _catalogue().by_code
+    return t("、", ", ").join(by_code[c].name() if c in by_code else c for c in split_formats(codes or ""))
 
 
 def _pct(x: Any, nd: int = 0) -> str:
