@@ -342,9 +342,9 @@ def format_names(evaluation: Any, lang: str) -> dict[str, str]:
     return {f.code: (f.en if lang == "en" else f.zh) for f in fmts}
 
 
-def gap_names(gaps: Any, names: Mapping[str, str]) -> str:
-    """``"a;b"`` format codes → ``"名称a、名称b"``."""
+def gap_names(gaps: Any, names: Mapping[str, str], sep: str = "、") -> str:
+    """``"a;b"`` format codes → ``"名称a、名称b"`` (unknown codes as they are)."""
     if is_missing(gaps) or not str(gaps).strip():
         return ""
     codes = [c for c in str(gaps).split(";") if c.strip()]
-    return "、".join(names.get(c.strip(), c.strip()) for c in codes)
+    return sep.join(names.get(c.strip(), c.strip()) for c in codes)

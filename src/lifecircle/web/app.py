@@ -32,7 +32,6 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from lifecircle.city.schema import split_formats
 from lifecircle.errors import InputError, LifecircleError, Problem
 from lifecircle.i18n import get_lang, t, use_lang
 from lifecircle.platform import audit, auth, service
@@ -55,6 +54,7 @@ from lifecircle.platform.programme import load_programme
 from lifecircle.platform.seed import init_platform
 from lifecircle.platform.settings import Settings, load_settings
 from lifecircle.profile import Profile, load_profile
+from lifecircle.reports.common import gap_names
 
 HERE = Path(__file__).resolve().parent
 SESSION_COOKIE = "lc_session"
@@ -759,8 +759,8 @@ def _catalogue() -> Profile:
 
 def _format_names(codes: str | None) -> str:
     """'a;b' format codes as display names in the current language (unknown codes as they are)."""
-    by_code = _catalogue().by_code
-    return t("、", ", ").join(by_code[c].name() if c in by_code else c for c in split_formats(codes or ""))
+    names = {f.code: f.name() for f in _catalogue().formats}
+    return gap_names(codes, names, sep=t("、", ", "))
 
 
 def _pct(x: Any, nd: int = 0) -> str:
