@@ -4,11 +4,20 @@ country on a real cluster, the same code on a laptop with a local cluster.
 - :func:`get_client` connects to a scheduler or starts a local cluster (loopback only).
 - :func:`access_table_dask` is :func:`lifecircle.network.table.access_table` for one very large
   network, partitioned over the workers; the result is identical.
+- :func:`distribute_network` keeps a network on the workers across calls (:class:`DistributedNetwork`).
+- ``access_table_dask(..., out_dir=...)`` streams the table to parquet parts; :func:`read_parts` reads them.
 - :func:`evaluate_many` evaluates many cities in parallel, one task per city.
 """
 
-from lifecircle.scale.access import access_table_dask
+from lifecircle.scale.access import (
+    DistributedNetwork,
+    StreamedAccess,
+    access_table_dask,
+    distribute_network,
+    read_parts,
+)
 from lifecircle.scale.cities import CitySource, demo_sources, evaluate_many
 from lifecircle.scale.cluster import SCHEDULER_ENV, get_client
 
-__all__ = ["SCHEDULER_ENV", "CitySource", "access_table_dask", "demo_sources", "evaluate_many", "get_client"]
+__all__ = ["SCHEDULER_ENV", "CitySource", "DistributedNetwork", "StreamedAccess", "access_table_dask", "demo_sources",
+           "distribute_network", "evaluate_many", "get_client", "read_parts"]

@@ -24,14 +24,21 @@ single-machine table bit for bit (tested on the Helsinki extract and on generate
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import re
+import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import shapely
 
-from lifecircle.errors import ConfigError
+from lifecircle.errors import ConfigError, InputError
 from lifecircle.i18n import t
 from lifecircle.network.engine import count_within, metres, minutes, nearest_per_category
 from lifecircle.network.graph import WalkNetwork
@@ -39,6 +46,7 @@ from lifecircle.network.snap import Snapped, snap_points
 from lifecircle.network.table import AccessTable
 from lifecircle.profile import Profile
 from lifecircle.scale.cluster import use_worker_threads, wait_all
+from lifecircle.sources.files import atomic_output
 
 Progress = Callable[[int, int], None]
 
@@ -71,6 +79,80 @@ class NetworkPayload:
         self.net = WalkNetwork(crs=st["crs"], node_x=st["node_x"], node_y=st["node_y"],
                                edge_u=st["edge_u"], edge_v=st["edge_v"], edge_len=st["edge_len"], edge_geom=geoms,
                                node_id=st["node_id"], source=st["source"])
+        global _PAYLOADS_RECEIVED
+        _PAYLOADS_RECEIVED += 1
+
+
+_PAYLOADS_RECEIVED = 0  # networks unpickled in this process (a worker counts what it was sent)
+
+
+def payloads_received() -> int:
+    """How many networks this process has received (unpickled) so far; run on the workers with
+    ``client.run(payloads_received)`` to see whether a network was sent again."""
+    return _PAYLOADS_RECEIVED
+
+
+def network_hash(net: WalkNetwork) -> str:
+    """A content hash (BLAKE2b, 128 bits, hex) of the network's arrays: node coordinates (metres),
+    edges, edge lengths (metres), edge geometries, node ids, CRS and source label. Two networks with
+    the same hash are the same network for the engine."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(net.crs.to_wkt().encode())
+    h.update(str(net.source).encode())
+    coords, idx = shapely.get_coordinates(net.edge_geom, return_index=True)
+    for a in (net.node_x, net.node_y, net.edge_u, net.edge_v, net.edge_len, net.node_id, coords, idx):
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+@dataclass
+class DistributedNetwork:
+    """A network held in the memory of every worker of a cluster, under a key derived from its
+    content (``lifecircle-network-<hash>``).
+
+    Made by :func:`distribute_network`, which sends it once (``scatter(broadcast=True)``) and
+    remembers it on the client: passing the same network (same arrays) to
+    :func:`access_table_dask` again reuses the copy on the workers instead of sending it again,
+    and each worker keeps the adjacency and spatial index it built. :meth:`release` frees it.
+    """
+
+    net: WalkNetwork
+    key: str
+    future: Any = field(repr=False)
+
+    def release(self) -> None:
+        """Drop the workers' copy (and forget it on the client)."""
+        client = self.future.client
+        held = getattr(client, "_lifecircle_networks", {})
+        if held.get(self.key) is self:
+            del held[self.key]
+        self.future.release()
+
+
+KEEP_NETWORKS = 2  # distinct networks kept on the workers per client; the least recently used goes first
+
+
+def distribute_network(client: Any, net: WalkNetwork | DistributedNetwork) -> DistributedNetwork:
+    """The network on every worker of ``client``'s cluster, sent only if it is not there yet.
+
+    The client remembers the last ``KEEP_NETWORKS`` networks it sent (by content hash); older
+    ones are released from the workers."""
+    if isinstance(net, DistributedNetwork):
+        if net.future.status == "finished":
+            return net
+        net = net.net
+    key = "lifecircle-network-" + network_hash(net)
+    held: dict[str, DistributedNetwork] = client.__dict__.setdefault("_lifecircle_networks", {})
+    dn = held.pop(key, None)
+    if dn is None or dn.future.status != "finished":
+        futs = client.scatter({key: NetworkPayload(net)}, broadcast=True)
+        dn = DistributedNetwork(net, key, futs[key])
+    held[key] = dn  # most recently used last
+    while len(held) > KEEP_NETWORKS:
+        held.pop(next(iter(held))).future.release()
+    return dn
 
 
 def _snap_task(payload: NetworkPayload, lon: np.ndarray, lat: np.ndarray, max_m: float) -> Snapped:
@@ -107,6 +189,11 @@ def _nearest_task(payload: NetworkPayload, sources: Snapped, cat: np.ndarray, c:
     return np.ascontiguousarray(d[:, 0]), full
 
 
+def _slice_task(near: tuple[np.ndarray, np.ndarray], lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+    d, s = near
+    return d[lo:hi].copy(), s[lo:hi].copy()
+
+
 def concat_snapped(parts: list[Snapped]) -> Snapped:
     """One :class:`Snapped` from several, in order."""
     if not parts:
@@ -127,7 +214,7 @@ def _total_threads(client: Any) -> int:
 
 
 def access_table_dask(
-    net: WalkNetwork,
+    net: WalkNetwork | DistributedNetwork,
     origins: pd.DataFrame | None,
     outlets: pd.DataFrame,
     profile: Profile,
@@ -137,16 +224,29 @@ def access_table_dask(
     formats: list[str] | None = None,
     chunk: int | None = None,
     on_progress: Progress | None = None,
-) -> AccessTable:
+    out_dir: str | Path | None = None,
+) -> AccessTable | StreamedAccess:
     """:func:`lifecircle.network.table.access_table` on the cluster behind ``client``.
 
+    ``net``: a :class:`WalkNetwork` or a :class:`DistributedNetwork`; either way the network is
+    sent to the workers only if they do not hold it already (see :func:`distribute_network`).
     ``origins``: ``id, lon, lat`` (WGS-84) or None for every network node; ``outlets``: ``id, name,
     format, lon, lat``; ``speed_kmh`` (km/h) defaults to the profile's; ``chunk``: origins per task
     (default: about four tasks per worker thread). ``on_progress(done, total)`` is called as tasks
     finish. The returned table equals the single-machine one row for row.
+
+    ``out_dir``: stream the table to this folder instead of gathering it on the client: each chunk
+    task writes ``part-00000.parquet`` … itself (atomically) and returns a small summary; the
+    client writes ``_SUCCESS`` (listing the parts) only when every part is written, and removes
+    the parts if any chunk fails. The folder must be reachable by every worker (a shared file
+    system on a real cluster). Returns a :class:`StreamedAccess` then; read it with
+    :func:`read_parts`.
     """
     if chunk is not None and chunk < 1:
         raise ConfigError(t(f"--chunk 须至少为 1（收到 {chunk}）", f"--chunk must be at least 1 (got {chunk})"))
+    out = _prepare_out_dir(out_dir) if out_dir is not None else None
+    dnet = distribute_network(client, net)
+    net = dnet.net
     speed = speed_kmh or profile.walking.speed_kmh
     fmts = [profile.format(c) for c in formats] if formats else list(profile.formats)
     codes = [f.code for f in fmts]
@@ -167,7 +267,7 @@ def access_table_dask(
     size = chunk or auto_chunk(n, _total_threads(client))
     bounds = [(lo, min(n, lo + size)) for lo in range(0, n, size)] or [(0, 0)]
 
-    [net_f] = client.scatter([NetworkPayload(net)], broadcast=True, hash=False)
+    net_f = dnet.future
     s_f = client.submit(_snap_task, net_f, outlets["lon"].to_numpy(float), outlets["lat"].to_numpy(float), max_snap,
                         pure=False)
     if all_nodes:
@@ -175,41 +275,53 @@ def access_table_dask(
     else:
         o_fs = [client.submit(_snap_task, net_f, o_lon[lo:hi], o_lat[lo:hi], max_snap, pure=False) for lo, hi in bounds]
     o_all_f = client.submit(_concat_task, *o_fs, pure=False)
-    count_fs = [client.submit(_count_task, net_f, s_f, cat, len(codes), of, thresholds, pure=False) for of in o_fs]
     near_fs = [client.submit(_nearest_task, net_f, s_f, cat, c, o_all_f, pure=False) for c in range(len(codes))]
+    if out is not None:
+        return _stream(client, out, net_f, s_f, o_fs, o_all_f, near_fs, bounds, origins, outlets, fmts, cat,
+                       thresholds, layer_min, speed, on_progress)
+    count_fs = [client.submit(_count_task, net_f, s_f, cat, len(codes), of, thresholds, pure=False) for of in o_fs]
 
     watched = [s_f, *o_fs, o_all_f, *count_fs, *near_fs]
     wait_all(watched, on_progress)
     s_snap, o_snap = client.gather([s_f, o_all_f])
     counts = np.concatenate(client.gather(count_fs), axis=0) if count_fs else np.zeros((0, len(codes), len(thresholds)), np.int32)
     near = client.gather(near_fs)
-    client.cancel(watched + [net_f])
+    client.cancel(watched)  # the network stays on the workers for the next call
     if near:
         dist = np.stack([d for d, _ in near], axis=1)
         src = np.stack([s for _, s in near], axis=1)
     else:
         dist = np.zeros((n, 0))
         src = np.zeros((n, 0), dtype=np.int64)
-    return _assemble(origins, outlets, fmts, o_snap, s_snap, dist, src, counts, layer_min, speed)
+    table, unsnapped_o = _chunk_table(origins, _outlet_names(outlets), _fmt_cols(fmts), o_snap, dist, src, counts,
+                                      layer_min, speed)
+    return AccessTable(table, unsnapped_o, outlets.iloc[np.flatnonzero(~s_snap.ok)].copy())
 
 
-def _assemble(origins: pd.DataFrame, outlets: pd.DataFrame, fmts: list, o_snap: Snapped, s_snap: Snapped,
-              dist: np.ndarray, src: np.ndarray, counts: np.ndarray, layer_min: list[float], speed: float) -> AccessTable:
-    """The long table, column for column as :func:`lifecircle.network.table.access_table` builds it."""
-    codes = [f.code for f in fmts]
+def _outlet_names(outlets: pd.DataFrame) -> np.ndarray:
+    return outlets["name"].astype(str).to_numpy() if "name" in outlets else outlets["id"].astype(str).to_numpy()
+
+
+def _fmt_cols(fmts: list) -> dict[str, list]:
+    return {"format": [f.code for f in fmts], "format_zh": [f.zh for f in fmts], "class": [f.cls for f in fmts],
+            "layer_min": [f.layer_min for f in fmts]}
+
+
+def _chunk_table(origins: pd.DataFrame, names: np.ndarray, fcols: dict[str, list], o_snap: Snapped,
+                 dist: np.ndarray, src: np.ndarray, counts: np.ndarray, layer_min: list[float],
+                 speed: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The long table of ``origins`` (and those left out as too far from a street), column for
+    column as :func:`lifecircle.network.table.access_table` builds it. Distances in metres,
+    times in minutes, ``speed`` in km/h."""
     keep = np.flatnonzero(o_snap.ok)
-    n_o, n_f = len(keep), len(codes)
+    n_o, n_f = len(keep), len(fcols["format"])
     d = dist[keep]
-    names = outlets["name"].astype(str).to_numpy() if "name" in outlets else outlets["id"].astype(str).to_numpy()
     nearest_name = np.where(src[keep] >= 0, names[np.clip(src[keep], 0, None)] if len(names) else "", None)
     table = pd.DataFrame({
         "origin_id": np.repeat(origins["id"].astype(str).to_numpy()[keep], n_f),
         "lon": np.repeat(origins["lon"].to_numpy(float)[keep], n_f),
         "lat": np.repeat(origins["lat"].to_numpy(float)[keep], n_f),
-        "format": np.tile(codes, n_o),
-        "format_zh": np.tile([f.zh for f in fmts], n_o),
-        "class": np.tile([f.cls for f in fmts], n_o),
-        "layer_min": np.tile([f.layer_min for f in fmts], n_o),
+        **{k: np.tile(v, n_o) for k, v in fcols.items()},
         "nearest_m": np.where(np.isfinite(d), d, np.nan).ravel(),
     })
     table["nearest_min"] = minutes(table["nearest_m"].to_numpy(), speed)
@@ -220,5 +332,149 @@ def _assemble(origins: pd.DataFrame, outlets: pd.DataFrame, fmts: list, o_snap: 
     table["speed_kmh"] = speed
     unsnapped_o = origins.iloc[np.flatnonzero(~o_snap.ok)].copy()
     unsnapped_o["distance_to_street_m"] = o_snap.offset_m[~o_snap.ok]
-    unsnapped_s = outlets.iloc[np.flatnonzero(~s_snap.ok)].copy()
-    return AccessTable(table, unsnapped_o, unsnapped_s)
+    return table, unsnapped_o
+
+
+# ---------------------------------------------------------------------------- streaming to a folder
+SUCCESS = "_SUCCESS"
+ABORTED = "_ABORTED"
+_PART = re.compile(r"^part-\d{5,}\.parquet$")
+_TMP = re.compile(r"^\.part-\d{5,}\.parquet\..*\.tmp$")
+
+
+def _ours(name: str) -> bool:
+    return name in (SUCCESS, ABORTED) or bool(_PART.match(name) or _TMP.match(name))
+
+
+@dataclass
+class StreamedAccess:
+    """What :func:`access_table_dask` returns with ``out_dir``: the folder and its parts (the
+    table itself stays on disk), the number of rows, the origins left out as too far from a
+    street (with ``distance_to_street_m``), the outlets that could not be placed on a street, and
+    per format the number of origins and of those within the format's walking layer."""
+
+    out_dir: Path
+    parts: list[str]
+    n_rows: int
+    unsnapped_origins: pd.DataFrame
+    unsnapped_outlets: pd.DataFrame
+    per_format: pd.DataFrame
+
+
+def _prepare_out_dir(out_dir: str | Path) -> Path:
+    """An empty (or previously written) result folder; anything else in it is left alone and is an error."""
+    p = Path(out_dir)
+    if p.exists() and not p.is_dir():
+        raise InputError(t(f"{p}: 不是文件夹（分块输出需要一个文件夹）", f"{p}: not a folder (streamed output needs a folder)"))
+    if not p.parent.exists():
+        raise InputError(t(f"{p}: 上级目录 {p.parent} 不存在", f"{p}: parent folder {p.parent} does not exist"))
+    p.mkdir(exist_ok=True)
+    foreign = sorted(f.name for f in p.iterdir() if not _ours(f.name))
+    if foreign:
+        raise InputError(t(f"{p}: 文件夹中有其他文件（{', '.join(foreign[:3])}），请使用空文件夹",
+                           f"{p}: the folder holds other files ({', '.join(foreign[:3])}); use an empty folder"))
+    (p / SUCCESS).unlink(missing_ok=True)  # first: a reader must never take old parts for a result
+    _remove_parts(p)
+    (p / ABORTED).unlink(missing_ok=True)
+    return p
+
+
+def _remove_parts(p: Path) -> None:
+    for f in p.iterdir():
+        if _PART.match(f.name) or _TMP.match(f.name):
+            f.unlink(missing_ok=True)
+
+
+def _write_part(table: pd.DataFrame, path: Path) -> bool:
+    """Write one part atomically (a temporary name, then a rename). A run that was aborted
+    (``_ABORTED`` in the folder) keeps no part: checked before and after the rename, so a part
+    renamed while the client sweeps the folder is removed by one side or the other."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    abort = path.parent / ABORTED
+    try:
+        table.to_parquet(tmp, index=False)
+        if abort.exists():
+            return False
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    if abort.exists():
+        path.unlink(missing_ok=True)
+        return False
+    return True
+
+
+def _write_chunk_task(payload: NetworkPayload, sources: Snapped, cat: np.ndarray, n_cat: int, thresholds_m: list[float],
+                      o_snap: Snapped, origins: pd.DataFrame, names: np.ndarray, fcols: dict[str, list],
+                      layer_min: list[float], speed: float, path: str, *near_all: tuple) -> dict[str, Any]:
+    """Counts for one chunk of origins, its rows of the table written to ``path``; returns a summary."""
+    use_worker_threads()
+    counts = count_within(payload.net, sources, cat, n_cat, o_snap, thresholds_m)
+    if near_all:
+        dist = np.stack([d for d, _ in near_all], axis=1)
+        src = np.stack([s for _, s in near_all], axis=1)
+    else:
+        dist, src = np.zeros((len(origins), 0)), np.zeros((len(origins), 0), dtype=np.int64)
+    table, unsnapped = _chunk_table(origins, names, fcols, o_snap, dist, src, counts, layer_min, speed)
+    p = Path(path)
+    _write_part(table, p)
+    per = table.groupby("format", sort=False)["within_layer"].agg(["size", "sum"])
+    return {"part": p.name, "rows": len(table), "unsnapped_origins": unsnapped,
+            "n": per["size"].to_dict(), "within": per["sum"].to_dict()}
+
+
+def _stream(client: Any, out: Path, net_f: Any, s_f: Any, o_fs: list, o_all_f: Any, near_fs: list,
+            bounds: list[tuple[int, int]], origins: pd.DataFrame, outlets: pd.DataFrame, fmts: list,
+            cat: np.ndarray, thresholds: list[float], layer_min: list[float], speed: float,
+            on_progress: Progress | None) -> StreamedAccess:
+    from distributed import as_completed
+
+    [names_f] = client.scatter([_outlet_names(outlets)], broadcast=True, hash=False)
+    fcols = _fmt_cols(fmts)
+    parts = [f"part-{k:05d}.parquet" for k in range(len(bounds))]
+    # each chunk takes only its slice of every format's nearest distances (sliced where they lie),
+    # never the whole n_origins x n_formats field
+    slice_fs = [[client.submit(_slice_task, nf, lo, hi, pure=False) for nf in near_fs] for lo, hi in bounds]
+    write_fs = [client.submit(_write_chunk_task, net_f, s_f, cat, len(fmts), thresholds, of, origins.iloc[lo:hi], names_f,
+                              fcols, layer_min, speed, str(out / part), *sl, pure=False)
+                for (lo, hi), of, part, sl in zip(bounds, o_fs, parts, slice_fs, strict=True)]
+    watched = [s_f, *o_fs, o_all_f, *near_fs, *write_fs]
+    try:
+        for done, f in enumerate(as_completed(watched), start=1):
+            if f.status == "error":
+                f.result()  # raises the task's error here
+            if on_progress:
+                on_progress(done, len(watched))
+        summaries = client.gather(write_fs)
+        s_snap = client.gather(s_f)
+    except BaseException as exc:
+        (out / ABORTED).write_text(f"{type(exc).__name__}: {exc}\n", encoding="utf-8")
+        client.cancel(watched + [f for sl in slice_fs for f in sl] + [names_f])
+        _remove_parts(out)
+        raise
+    client.cancel(watched + [f for sl in slice_fs for f in sl] + [names_f])
+    rows = [s["rows"] for s in summaries]
+    with atomic_output(out / SUCCESS) as tmp:
+        tmp.write_text(json.dumps({"parts": parts, "rows": rows, "n_rows": int(sum(rows))}, indent=1) + "\n",
+                       encoding="utf-8")
+    uo = [s["unsnapped_origins"] for s in summaries if len(s["unsnapped_origins"])]
+    unsnapped_o = pd.concat(uo) if uo else summaries[0]["unsnapped_origins"]
+    codes = fcols["format"]
+    n_per = np.array([sum(int(s["n"].get(c, 0)) for s in summaries) for c in codes])
+    w_per = np.array([sum(int(s["within"].get(c, 0)) for s in summaries) for c in codes])
+    per_format = pd.DataFrame({**fcols, "n_origins": n_per, "n_within_layer": w_per})
+    return StreamedAccess(out, parts, int(sum(rows)), unsnapped_o, outlets.iloc[np.flatnonzero(~s_snap.ok)].copy(),
+                          per_format)
+
+
+def read_parts(out_dir: str | Path) -> pd.DataFrame:
+    """The table a streamed run wrote to ``out_dir``, parts in order; refused (InputError) unless
+    the run finished (``_SUCCESS`` present)."""
+    p = Path(out_dir)
+    marker = p / SUCCESS
+    if not marker.exists():
+        raise InputError(t(f"{p}: 没有 {SUCCESS} 标记，结果不完整或未写完", f"{p}: no {SUCCESS} marker; the result is incomplete"))
+    parts = json.loads(marker.read_text(encoding="utf-8"))["parts"]
+    frames = [pd.read_parquet(p / name) for name in parts]
+    non_empty = [f for f in frames if len(f)] or frames[:1]
+    return pd.concat(non_empty, ignore_index=True)
