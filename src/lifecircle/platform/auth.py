@@ -75,15 +75,16 @@ def _token_hash(token: str) -> str:
 MIN_PASSWORD = 10
 
 
-def validate_new_user(s: Session, username: str, password: str, role: str, district: str | None) -> None:
-    """Check a new account; raise :class:`InputError` naming every bad field."""
-    problems = []
-    if not username or len(username) > 64 or not all(c.isalnum() or c in "._-" for c in username):
-        problems.append(Problem(t("用户名只能含字母、数字和 . _ -，最长 64", "user name: letters, digits, . _ - only, at most 64"), field="username"))
-    elif s.scalar(select(User.id).where(User.username == username)) is not None:
-        problems.append(Problem(t(f"用户名 '{username}' 已存在", f"user name '{username}' is taken"), field="username"))
+def password_problems(password: str) -> list[Problem]:
+    """The strength rules of a new password (at least :data:`MIN_PASSWORD` characters)."""
     if len(password) < MIN_PASSWORD:
-        problems.append(Problem(t(f"密码至少 {MIN_PASSWORD} 个字符", f"password needs at least {MIN_PASSWORD} characters"), field="password"))
+        return [Problem(t(f"密码至少 {MIN_PASSWORD} 个字符", f"password needs at least {MIN_PASSWORD} characters"), field="password")]
+    return []
+
+
+def role_problems(s: Session, role: str, district: str | None) -> list[Problem]:
+    """The rules of a role and district: a known role; a district (valid code) for district officers only."""
+    problems = []
     if role not in ROLES:
         problems.append(Problem(t(f"未知角色 '{role}'", f"unknown role '{role}'"), field="role"))
     if role == "district_officer":
@@ -91,6 +92,23 @@ def validate_new_user(s: Session, username: str, password: str, role: str, distr
             problems.append(Problem(t("区级负责人必须指定有效的区代码", "a district officer needs a valid district code"), field="district"))
     elif district:
         problems.append(Problem(t("只有区级负责人有所属区", "only district officers have a district"), field="district"))
+    return problems
+
+
+def generate_password() -> str:
+    """A random initial password (16 URL-safe characters, ~96 bits), meeting :func:`password_problems`."""
+    return secrets.token_urlsafe(12)
+
+
+def validate_new_user(s: Session, username: str, password: str, role: str, district: str | None) -> None:
+    """Check a new account; raise :class:`InputError` naming every bad field."""
+    problems = []
+    if not username or len(username) > 64 or not all(c.isalnum() or c in "._-" for c in username):
+        problems.append(Problem(t("用户名只能含字母、数字和 . _ -，最长 64", "user name: letters, digits, . _ - only, at most 64"), field="username"))
+    elif s.scalar(select(User.id).where(User.username == username)) is not None:
+        problems.append(Problem(t(f"用户名 '{username}' 已存在", f"user name '{username}' is taken"), field="username"))
+    problems += password_problems(password)
+    problems += role_problems(s, role, district)
     if problems:
         raise InputError(problems)
 

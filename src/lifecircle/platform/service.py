@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from lifecircle.errors import InputError, Problem
 from lifecircle.i18n import t
-from lifecircle.platform import audit
+from lifecircle.platform import audit, auth
 from lifecircle.platform.db import (
     Circle,
     District,
@@ -36,12 +36,14 @@ from lifecircle.platform.db import (
     Evidence,
     Fund,
     GradeDecision,
+    LoginAttempt,
     MapLayer,
     Phase,
     Scorecard,
     StatusChange,
     SurveyCampaign,
     User,
+    UserSession,
     utcnow,
 )
 from lifecircle.platform.errors import NotFoundError, PermissionDeniedError
@@ -682,3 +684,87 @@ def circles_geojson(s: Session, user: User, prog: Programme) -> dict[str, Any]:
                                      "status_label": prog.status_label(c.status), "phase": c.phase,
                                      "synthetic": c.synthetic, "lon": c.lon, "lat": c.lat}})
     return {"type": "FeatureCollection", "features": feats}
+
+
+# ------------------------------------------------------------------ accounts (city administrator)
+
+@dataclass(frozen=True)
+class UserRow:
+    """One account in the administrator's list; ``last_login`` is naive UTC (None: never signed in)."""
+
+    user: User
+    last_login: dt.datetime | None
+
+
+def list_users(s: Session, actor: User) -> list[UserRow]:
+    """All accounts with their last successful sign-in (city administrator only)."""
+    require_role(actor, "city_admin")
+    q = (select(LoginAttempt.username, func.max(LoginAttempt.at))
+         .where(LoginAttempt.success.is_(True)).group_by(LoginAttempt.username))
+    last = {name: at for name, at in s.execute(q)}
+    return [UserRow(u, last.get(u.username)) for u in s.scalars(select(User).order_by(User.id))]
+
+
+def _account(s: Session, actor: User, user_id: int) -> User:
+    require_role(actor, "city_admin")
+    u = s.get(User, user_id)
+    if u is None:
+        raise NotFoundError(t(f"没有编号为 {user_id} 的账号", f"no account with id {user_id}"))
+    return u
+
+
+def _end_sessions(s: Session, user_id: int) -> None:
+    s.execute(delete(UserSession).where(UserSession.user_id == user_id))
+
+
+def set_user_active(s: Session, actor: User, user_id: int, active: bool) -> User:
+    """Deactivate (signs the user out everywhere) or reactivate an account, audited.
+    An administrator cannot deactivate their own account."""
+    u = _account(s, actor, user_id)
+    if not active and u.id == actor.id:
+        raise _problems(("active", "不能停用自己的账号（请由另一位管理员操作）",
+                         "you cannot deactivate your own account (ask another administrator)"))
+    if u.active == active:
+        return u
+    before = audit.snapshot(u)
+    u.active = active
+    if not active:
+        _end_sessions(s, u.id)
+    s.flush()
+    audit.record(s, actor, "reactivate" if active else "deactivate", "user", u.id, before, audit.snapshot(u))
+    return u
+
+
+def reset_password(s: Session, actor: User, settings: Settings, user_id: int, password: str) -> User:
+    """Set a new password (same strength rules as a new account), audited without the hash.
+    The user's other sessions end (the administrator's own current session is kept)."""
+    u = _account(s, actor, user_id)
+    problems = auth.password_problems(password)
+    if problems:
+        raise InputError(problems)
+    u.password_hash = auth.hash_password(password, settings)
+    if u.id != actor.id:
+        _end_sessions(s, u.id)
+    s.flush()
+    audit.record(s, actor, "reset_password", "user", u.id, None, {"username": u.username})
+    return u
+
+
+def change_user_role(s: Session, actor: User, user_id: int, role: str, district: str | None) -> User:
+    """Change an account's role and district (district officers only), audited before/after.
+    An administrator cannot demote their own account."""
+    u = _account(s, actor, user_id)
+    district = district or None
+    problems = auth.role_problems(s, role, district)
+    if u.id == actor.id and role != "city_admin":
+        problems.append(Problem(t("不能降低自己的角色（请由另一位管理员操作）",
+                                  "you cannot demote your own account (ask another administrator)"), field="role"))
+    if problems:
+        raise InputError(problems)
+    if (u.role, u.district) == (role, district):
+        return u
+    before = audit.snapshot(u)
+    u.role, u.district = role, district
+    s.flush()
+    audit.record(s, actor, "change_role", "user", u.id, before, audit.snapshot(u))
+    return u

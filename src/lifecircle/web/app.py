@@ -349,9 +349,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
 
     @app.get("/api/users", tags=["accounts"])
     def api_users(user: ApiUser) -> list[dict[str, Any]]:
-        service.require_role(user, "city_admin")
         with tx() as s:
-            return [_user_json(u) for u in s.scalars(select(User).order_by(User.id))]
+            return [_user_json(r.user) | {"active": r.user.active, "last_login": r.last_login}
+                    for r in service.list_users(s, user)]
 
     @app.post("/api/users", tags=["accounts"], status_code=201)
     def api_create_user(body: UserIn, user: ApiUser) -> dict[str, Any]:
@@ -685,6 +685,79 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         with tx() as s:
             rows = audit.recent(s, 200)
         return render(request, "audit.html", rows=rows)
+
+    # -------------------------------------------------------------- pages: accounts (city admin)
+
+    def _users_page(request: Request, user: User, status_code: int = 200, **ctx: Any) -> HTMLResponse:
+        with tx() as s:
+            rows = service.list_users(s, user)
+            dists = list(s.scalars(select(District).order_by(District.seq)))
+        ctx.setdefault("errors", {})
+        ctx.setdefault("form", {})
+        return render(request, "users.html", status_code=status_code, rows=rows, districts=dists, roles=ROLES,
+                      min_password=auth.MIN_PASSWORD,
+                      names={d.code: t(d.name_zh, d.name_en) for d in dists}, **ctx)
+
+    def _user_change(request: Request, user: User, change: Any, done: tuple[str, str], target: int | None = None,
+                     form: dict[str, Any] | None = None, shown_password: str | None = None) -> Response:
+        """Run ``change(s)`` in one transaction; a user mistake re-renders the page with the field's error."""
+        service.require_role(user, "city_admin")
+        try:
+            with tx() as s:
+                u = change(s)
+                name = u.username
+        except InputError as exc:
+            errors = {p.field or "input": p.message for p in exc.problems}
+            return _users_page(request, user, 422, errors=errors, target=target, form=form or {})
+        if shown_password is None:
+            return RedirectResponse(f"/users?msg={quote(t(done[0], done[1]))}", status_code=303)
+        resp = _users_page(request, user, msg=t(done[0], done[1]), shown_user=name, shown_password=shown_password)
+        resp.headers["Cache-Control"] = "no-store"  # the password is shown once and never cached
+        return resp
+
+    @app.get("/users", include_in_schema=False, response_class=HTMLResponse)
+    def users_page(request: Request, user: PageUser) -> HTMLResponse:
+        service.require_role(user, "city_admin")
+        return _users_page(request, user)
+
+    @app.post("/users", include_in_schema=False)
+    def users_create(request: Request, user: PageUser, username: Annotated[str, Form(max_length=64)],
+                     role: Annotated[str, Form(max_length=32)], csrf_token: Annotated[str, Form()],
+                     district: Annotated[str, Form(max_length=16)] = "",
+                     display_name: Annotated[str, Form(max_length=128)] = "",
+                     password: Annotated[str, Form(max_length=256)] = "") -> Response:
+        check_form_csrf(request, csrf_token)
+        generated = auth.generate_password() if not password else None
+        form = {"username": username, "role": role, "district": district, "display_name": display_name}
+        return _user_change(
+            request, user, lambda s: auth.create_user(s, user, settings, username=username.strip(),
+                                                      password=password or generated or "", role=role,
+                                                      district=district or None, display_name=display_name.strip()),
+            ("账号已创建", "account created"), target=None, form=form, shown_password=generated)
+
+    @app.post("/users/{user_id}/active", include_in_schema=False)
+    def users_active(request: Request, user_id: int, user: PageUser, active: Annotated[bool, Form()],
+                     csrf_token: Annotated[str, Form()]) -> Response:
+        check_form_csrf(request, csrf_token)
+        return _user_change(request, user, lambda s: service.set_user_active(s, user, user_id, active),
+                            ("账号已启用", "account reactivated") if active else ("账号已停用", "account deactivated"),
+                            target=user_id)
+
+    @app.post("/users/{user_id}/password", include_in_schema=False)
+    def users_password(request: Request, user_id: int, user: PageUser, csrf_token: Annotated[str, Form()],
+                       password: Annotated[str, Form(max_length=256)] = "") -> Response:
+        check_form_csrf(request, csrf_token)
+        generated = auth.generate_password() if not password else None
+        return _user_change(request, user,
+                            lambda s: service.reset_password(s, user, settings, user_id, password or generated or ""),
+                            ("密码已重置", "password reset"), target=user_id, shown_password=generated)
+
+    @app.post("/users/{user_id}/role", include_in_schema=False)
+    def users_role(request: Request, user_id: int, user: PageUser, role: Annotated[str, Form(max_length=32)],
+                   csrf_token: Annotated[str, Form()], district: Annotated[str, Form(max_length=16)] = "") -> Response:
+        check_form_csrf(request, csrf_token)
+        return _user_change(request, user, lambda s: service.change_user_role(s, user, user_id, role, district or None),
+                            ("角色已更新", "role updated"), target=user_id)
 
     # -------------------------------------------------------------- helpers needing prog
 
