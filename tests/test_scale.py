@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lifecircle.errors import ConfigError
+from lifecircle.errors import ConfigError, InputError
 from lifecircle.network.table import access_table
 from lifecircle.profile import load_profile
 from lifecircle.scale import CitySource, access_table_dask, demo_sources, evaluate_many, get_client
@@ -106,6 +106,120 @@ def test_chunk_below_one_is_a_config_error(client, grid):
     net, outlets = grid
     with pytest.raises(ConfigError):
         access_table_dask(net, None, outlets, PROFILE, client, chunk=0)
+
+
+# ---------------------------------------------------------------------------- network kept on the workers
+def test_second_call_with_the_same_network_does_not_send_it_again(client, grid, monkeypatch):
+    from lifecircle.scale.access import distribute_network, payloads_received
+
+    net, outlets = grid
+    origins = random_points(net, 150, seed=11)
+    fresh = grid_network(40, 30, seed=3)  # same content, another object: same key
+    first = access_table_dask(net, origins, outlets, PROFILE, client, formats=["pharmacy"], chunk=40)
+    handle = distribute_network(client, net)
+    assert handle.key == distribute_network(client, fresh).key and handle.key.startswith("lifecircle-network-")
+    received = client.run(payloads_received)
+    scatters = []
+    real = client.scatter
+    monkeypatch.setattr(client, "scatter", lambda *a, **k: scatters.append(a) or real(*a, **k))
+    again = access_table_dask(fresh, origins, outlets, PROFILE, client, formats=["pharmacy"], chunk=40)
+    via_handle = access_table_dask(handle, origins, outlets, PROFILE, client, formats=["pharmacy"], chunk=40)
+    assert scatters == []  # nothing scattered: the network was not sent again ...
+    assert client.run(payloads_received) == received  # ... and no worker received (unpickled) one
+    assert handle.key in client.who_has([handle.future])
+    _same(first, again)
+    _same(first, via_handle)
+
+
+def test_a_different_network_is_sent_and_released_networks_are_sent_again(client, grid):
+    from lifecircle.scale.access import distribute_network, payloads_received
+
+    net, _ = grid
+    other = grid_network(12, 10, seed=4)
+    before = sum(client.run(payloads_received).values())
+    h = distribute_network(client, other)
+    assert h.key != distribute_network(client, net).key
+    assert sum(client.run(payloads_received).values()) == before + 2 * 1  # broadcast: both workers, once
+    h.release()
+    h2 = distribute_network(client, other)
+    assert h2.future.status == "finished" and sum(client.run(payloads_received).values()) == before + 4
+
+
+# ---------------------------------------------------------------------------- streaming to a folder
+def test_streamed_parts_equal_the_single_machine_table(client, helsinki, tmp_path):
+    from lifecircle.scale import read_parts
+
+    net, outlets = helsinki
+    origins = random_points(net, 700, seed=5, margin_m=2000)
+    codes = ["convenience_store", "pharmacy", "supermarket"]
+    single = access_table(net, origins, outlets, PROFILE, formats=codes)
+    out = tmp_path / "acc"
+    res = access_table_dask(net, origins, outlets, PROFILE, client, formats=codes, chunk=97, out_dir=out)
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["_SUCCESS"] + [f"part-{k:05d}.parquet" for k in range(8)]
+    assert res.parts == names[1:] and res.n_rows == len(single.table)
+    got = pd.concat([pd.read_parquet(out / p) for p in res.parts], ignore_index=True)
+    pd.testing.assert_frame_equal(got, single.table, check_exact=True)
+    pd.testing.assert_frame_equal(read_parts(out), single.table, check_exact=True)
+    pd.testing.assert_frame_equal(res.unsnapped_origins.reset_index(drop=True),
+                                  single.unsnapped_origins.reset_index(drop=True))
+    pd.testing.assert_frame_equal(res.unsnapped_outlets.reset_index(drop=True),
+                                  single.unsnapped_outlets.reset_index(drop=True))
+    per = single.table.groupby("format")["within_layer"].sum()
+    assert dict(zip(res.per_format["format"], res.per_format["n_within_layer"], strict=True)) == per.to_dict()
+
+
+def _fail_part_one():
+    """Run on each worker: the part writer fails for part-00001 (a full disk, say)."""
+    import lifecircle.scale.access as acc
+
+    real = acc.__dict__.setdefault("_real_write_part", acc._write_part)
+
+    def failing(table, path):
+        if path.name == "part-00001.parquet":
+            raise OSError("disk full (injected)")
+        return real(table, path)
+
+    acc._write_part = failing
+
+
+def _restore_part_writer():
+    import lifecircle.scale.access as acc
+
+    acc._write_part = acc.__dict__.pop("_real_write_part", acc._write_part)
+
+
+def test_a_failing_chunk_leaves_no_success_marker_and_no_parts(client, grid, tmp_path):
+    from lifecircle.scale import read_parts
+
+    net, outlets = grid
+    origins = random_points(net, 600, seed=12)
+    out = tmp_path / "acc"
+    out.mkdir()
+    (out / "part-00042.parquet").write_bytes(b"old")  # left over from an earlier run: cleared
+    client.run(_fail_part_one)
+    try:
+        with pytest.raises(OSError, match="injected"):
+            access_table_dask(net, origins, outlets, PROFILE, client, formats=["pharmacy"], chunk=50, out_dir=out)
+    finally:
+        client.run(_restore_part_writer)
+    left = sorted(p.name for p in out.iterdir())
+    assert "_SUCCESS" not in left and not [n for n in left if "part-" in n], left
+    with pytest.raises(InputError, match="_SUCCESS"):
+        read_parts(out)
+    # the same folder then takes a good run
+    res = access_table_dask(net, origins, outlets, PROFILE, client, formats=["pharmacy"], chunk=50, out_dir=out)
+    pd.testing.assert_frame_equal(read_parts(out), access_table(net, origins, outlets, PROFILE, formats=["pharmacy"]).table,
+                                  check_exact=True)
+    assert len(res.parts) == 12 and not (out / "_ABORTED").exists()
+
+
+def test_out_dir_with_other_files_is_refused_untouched(client, grid, tmp_path):
+    net, outlets = grid
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(InputError, match="notes.txt"):
+        access_table_dask(net, None, outlets, PROFILE, client, out_dir=tmp_path)
+    assert (tmp_path / "notes.txt").read_text() == "mine"
 
 
 def test_evaluate_many_matches_one_by_one_and_is_labelled_synthetic(client):

@@ -110,7 +110,7 @@ def network_hash(net: WalkNetwork) -> str:
 @dataclass
 class DistributedNetwork:
     """A network held in the memory of every worker of a cluster, under a key derived from its
-    content (``lifecircle-network-<hash>``).
+    content (``lifecircle-network-<hash>-<suffix>``; ``digest`` is :func:`network_hash`).
 
     Made by :func:`distribute_network`, which sends it once (``scatter(broadcast=True)``) and
     remembers it on the client: passing the same network (same arrays) to
@@ -121,13 +121,14 @@ class DistributedNetwork:
     net: WalkNetwork
     key: str
     future: Any = field(repr=False)
+    digest: str = ""
 
     def release(self) -> None:
         """Drop the workers' copy (and forget it on the client)."""
         client = self.future.client
         held = getattr(client, "_lifecircle_networks", {})
-        if held.get(self.key) is self:
-            del held[self.key]
+        if held.get(self.digest) is self:
+            del held[self.digest]
         self.future.release()
 
 
@@ -143,13 +144,15 @@ def distribute_network(client: Any, net: WalkNetwork | DistributedNetwork) -> Di
         if net.future.status == "finished":
             return net
         net = net.net
-    key = "lifecircle-network-" + network_hash(net)
+    digest = network_hash(net)
     held: dict[str, DistributedNetwork] = client.__dict__.setdefault("_lifecircle_networks", {})
-    dn = held.pop(key, None)
+    dn = held.pop(digest, None)
     if dn is None or dn.future.status != "finished":
+        # a fresh suffix per sending: a key just released may still be being forgotten by the scheduler
+        key = f"lifecircle-network-{digest}-{uuid.uuid4().hex[:8]}"
         futs = client.scatter({key: NetworkPayload(net)}, broadcast=True)
-        dn = DistributedNetwork(net, key, futs[key])
-    held[key] = dn  # most recently used last
+        dn = DistributedNetwork(net, key, futs[key], digest)
+    held[digest] = dn  # most recently used last
     while len(held) > KEEP_NETWORKS:
         held.pop(next(iter(held))).future.release()
     return dn

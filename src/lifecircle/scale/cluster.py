@@ -62,7 +62,13 @@ def get_client(
     if threads_per_worker < 1:
         raise ConfigError(t(f"每个工作进程的线程数须至少为 1（收到 {threads_per_worker}）",
                             f"threads per worker must be at least 1 (got {threads_per_worker})"))
-    with warnings.catch_warnings():
+    import dask
+
+    # no Active Memory Manager: its ReduceReplicas policy would drop the broadcast copies of a
+    # network kept on the workers (DistributedNetwork), which would then travel again between
+    # workers. A remote scheduler should be started the same way
+    # (distributed.scheduler.active-memory-manager.start: false) for the same saving.
+    with warnings.catch_warnings(), dask.config.set({"distributed.scheduler.active-memory-manager.start": False}):
         # "port 8787 in use" of the scheduler's small HTTP endpoint (health checks, no dashboard):
         # it then takes another loopback port, which is fine
         warnings.simplefilter("ignore", UserWarning)
