@@ -276,6 +276,20 @@ def test_cli_scale_access_writes_the_single_machine_table(cli, client, helsinki,
     assert "已写出" in stdout
 
 
+def test_cli_scale_access_to_a_folder_streams_parts(cli, client, helsinki, helsinki_pbf, tmp_path):
+    from lifecircle.scale import read_parts
+
+    net, outlets = helsinki
+    out = tmp_path / "acc"
+    code, stdout, stderr = cli("scale", "access", "--osm", helsinki_pbf, "--out", f"{out}/",
+                               "--scheduler", client.scheduler.address, "--chunk", "2500", "--formats", "pharmacy,supermarket")
+    assert code == 0, stderr
+    assert (out / "_SUCCESS").exists() and (out / "part-00001.parquet").exists()
+    want = access_table(net, None, outlets, PROFILE, formats=["pharmacy", "supermarket"]).table
+    pd.testing.assert_frame_equal(read_parts(out), want, check_exact=True)
+    assert "已写出" in stdout and "_SUCCESS" in stdout
+
+
 def test_cli_scale_cities_writes_one_row_per_demo_city(cli, client, tmp_path):
     out = tmp_path / "cities.csv"
     code, stdout, stderr = cli("scale", "cities", "--demo", "2", "--demo-scale", "0.02", "--out", out,

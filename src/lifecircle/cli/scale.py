@@ -47,7 +47,8 @@ def _describe(client: Any) -> str:
 @command("access", target=scale_app)
 def scale_access_cmd(
     osm: Path = typer.Option(..., "--osm", help="OSM PBF 文件（路网与商业网点）/ OSM PBF file"),
-    out_path: Path = typer.Option(..., "--out", help="输出文件 .parquet | .csv / output file"),
+    out_path: Path = typer.Option(..., "--out", help="输出文件 .parquet | .csv，或文件夹（各任务直接写分块 parquet）/ "
+                                                   "output file, or a folder (each task writes its own parquet part)"),
     scheduler: str = typer.Option(None, "--scheduler", help=_SCHED_HELP),
     workers: int = typer.Option(None, "--workers", help="本机集群的工作进程数（默认每核一个）/ local workers"),
     chunk: int = typer.Option(None, "--chunk", help="每个任务的起点数（默认自动）/ origins per task"),
@@ -64,7 +65,15 @@ def scale_access_cmd(
     from lifecircle.scale.access import access_table_dask
     from lifecircle.sources.osm import read_osm_network
 
-    out_path = check_output_path(out_path, (".parquet", ".csv"))
+    to_folder = out_path.is_dir() or not out_path.suffix
+    if to_folder:
+        if not out_path.parent.exists():
+            from lifecircle.errors import InputError
+
+            raise InputError(t(f"{out_path}: 上级目录 {out_path.parent} 不存在",
+                               f"{out_path}: parent folder {out_path.parent} does not exist"))
+    else:
+        out_path = check_output_path(out_path, (".parquet", ".csv"))
     prof = load_profile(profile)
     _check_speed(speed)
     if chunk is not None and chunk < 1:
@@ -92,14 +101,32 @@ def scale_access_cmd(
             console.print(_describe(client))
             task = p.add_task(t("集群计算步行可达性", "computing walking access on the cluster"), total=None)
             res = access_table_dask(net, origin_df, outlets, prof, client, speed_kmh=speed, formats=codes, chunk=chunk,
-                                    on_progress=lambda d, n: p.update(task, completed=d, total=n))
-        with step(p, t("写出结果", "writing the result")):
-            write_table(res.table, out_path, layer="access")
+                                    on_progress=lambda d, n: p.update(task, completed=d, total=n),
+                                    out_dir=out_path if to_folder else None)
+        if not to_folder:
+            with step(p, t("写出结果", "writing the result")):
+                write_table(res.table, out_path, layer="access")
     if len(res.unsnapped_origins):
         console.print(t(f"警告：{len(res.unsnapped_origins)} 个起点距道路过远，已排除（未移动）",
                         f"warning: {len(res.unsnapped_origins)} origins are too far from any street and were left out (not moved)"))
-    _print_summary(res.table, out_path, speed or prof.walking.speed_kmh)
+    if to_folder:
+        _print_streamed(res, speed or prof.walking.speed_kmh)
+    else:
+        _print_summary(res.table, out_path, speed or prof.walking.speed_kmh)
     out.print(t(f"用时 {time.perf_counter() - t0:.1f} 秒", f"took {time.perf_counter() - t0:.1f} s"))
+
+
+def _print_streamed(res: Any, speed: float) -> None:
+    """Coverage by format of a result streamed to a folder (from the tasks' summaries; speed in km/h)."""
+    tab = Table(title=t(f"各业态覆盖（步速 {speed:g} km/h）", f"Coverage by format (walking {speed:g} km/h)"))
+    for col in (t("业态", "format"), t("类别", "class"), t("步行圈层", "layer"), t("圈层内覆盖", "within layer")):
+        tab.add_column(col)
+    for r in res.per_format.to_dict("records"):
+        share = "—" if not r["n_origins"] else f"{r['n_within_layer'] / r['n_origins']:.1%}"
+        tab.add_row(f"{r['format_zh']} ({r['format']})", r["class"], f"{r['layer_min']:g} min", share)
+    out.print(tab)
+    out.print(t(f"已写出 {res.n_rows} 行到 {res.out_dir}（{len(res.parts)} 个分块，完成标记 _SUCCESS）",
+                f"wrote {res.n_rows} rows to {res.out_dir} ({len(res.parts)} parts, marker _SUCCESS)"))
 
 
 @command("cities", target=scale_app)
