@@ -10,9 +10,13 @@ Timed, median of ``--runs``:
   single   ``lifecircle.network.table.access_table`` in this process (numba on every core)
   single1  the same with numba on one thread (the work one worker thread does)
   dask     ``lifecircle.scale.access_table_dask`` on LocalCluster(``--workers`` processes x 1
-           thread), including sending the network to the workers each run; the cluster start
-           is reported apart. The dask table is checked equal to the single-process one.
-Memory: peak RSS of this process and of each worker process (ru_maxrss).
+           thread); the network is sent once (warm-up) and kept on the workers; the cluster
+           start is reported apart. The dask table is checked equal to the single-process one.
+Memory: peak RSS of this process and of each worker process (ru_maxrss); and the client's peak
+RSS above its baseline during one dask run that gathers the table vs. one that streams it to
+parquet parts (``out_dir``; the parts are checked equal to the single-process table). Since the
+network stays on the workers between calls (DistributedNetwork), the timed dask runs after the
+warm-up do not send it again.
 
 HONESTY: this machine has 2 cores, shared with other work. Two worker processes on two cores can
 at best match a single process whose numba kernels already use both cores; what this benchmark
@@ -31,6 +35,8 @@ import os
 import platform
 import resource
 import statistics
+import tempfile
+import threading
 import time
 
 import numba
@@ -38,7 +44,7 @@ import pandas as pd
 
 from lifecircle.network.table import access_table
 from lifecircle.profile import load_profile
-from lifecircle.scale import access_table_dask, get_client
+from lifecircle.scale import access_table_dask, get_client, read_parts
 from lifecircle.scale.cluster import close_client
 from lifecircle.scale.synthetic import grid_network, random_outlets, random_points
 
@@ -64,6 +70,29 @@ def rss_mb() -> float:
     import psutil
 
     return psutil.Process().memory_info().rss / 2**20
+
+
+class PeakRss:
+    """Peak resident memory of this process while the block runs (sampled every 5 ms), MB."""
+
+    def __enter__(self) -> PeakRss:
+        import psutil
+
+        self._p = psutil.Process()
+        self.base_mb = self.peak_mb = self._p.memory_info().rss / 2**20
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.005):
+            self.peak_mb = max(self.peak_mb, self._p.memory_info().rss / 2**20)
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._t.join()
+        self.peak_mb = max(self.peak_mb, self._p.memory_info().rss / 2**20)
 
 
 def timed(fn, runs: int):  # noqa: ANN001, ANN201
@@ -120,6 +149,22 @@ def main(argv: list[str] | None = None) -> int:
         access_table_dask(net, origins.head(1000), outlets, prof, client)
         t_dask, ts_dask, res = timed(lambda: access_table_dask(net, origins, outlets, prof, client, chunk=a.chunk), a.runs)
         pd.testing.assert_frame_equal(ref.table, res.table, check_exact=True)
+        del res
+        # client memory: gathering the table vs streaming it to parquet parts (out_dir)
+        mem = {}
+        with tempfile.TemporaryDirectory() as tmp:
+            for mode in ("gather", "out_dir", "gather", "out_dir"):
+                gc.collect()
+                kw = {"out_dir": os.path.join(tmp, "parts")} if mode == "out_dir" else {}
+                t0 = time.perf_counter()
+                with PeakRss() as pk:
+                    r = access_table_dask(net, origins, outlets, prof, client, chunk=a.chunk, **kw)
+                mem.setdefault(mode, []).append((pk.peak_mb - pk.base_mb, time.perf_counter() - t0))
+                if mode == "out_dir":
+                    streamed = read_parts(r.out_dir)
+                    pd.testing.assert_frame_equal(ref.table, streamed, check_exact=True)
+                    del streamed
+                del r
         peaks = client.run(peak_mb)
         now = client.run(rss_mb)
     finally:
@@ -129,6 +174,9 @@ def main(argv: list[str] | None = None) -> int:
     for i, (w, pk) in enumerate(sorted(peaks.items())):
         print(f"        worker {i} ({w}): peak {pk:.0f} MB, now {now[w]:.0f} MB")
     print(f"client process peak {peak_mb():.0f} MB (holds the network, the origins and the gathered table)")
+    for mode, what in (("gather", "table gathered to the client"), ("out_dir", "parts written by the workers")):
+        print(f"client peak above its baseline, {mode:7s} ({what}): "
+              f"{max(m for m, _ in mem[mode]):.0f} MB; times {fmt([s for _, s in mem[mode]])} s")
     print(f"speed-up dask vs single: {t_single / t_dask:.2f}x; vs single on one thread: {t_one / t_dask:.2f}x")
     print("note: 2 shared cores. This shows the mechanism (same result, partitioned work, its overhead), "
           "not cluster scaling, which needs more machines.")
