@@ -131,3 +131,32 @@ def test_plan_cli_commands(cli, plan, tmp_path):
     assert (tmp_path / "r" / f"{circle}.html").exists()
     code, out, err = cli("plan", "report", "NOPE", "--demo", "--scale", SCALE, "--out", tmp_path / "r")
     assert code == 2 and "NOPE" in err and "Traceback" not in err
+
+
+def test_plan_report_in_english_has_its_notes_in_english_too(cli, plan, tmp_path):
+    """--report-lang en with Chinese terminal messages: the document's notes follow the document."""
+    code, out, err = cli("plan", "report", plan.circle_id, "--demo", "--scale", SCALE, "--out", tmp_path / "en",
+                         "--no-pdf", "--k", "0", "--report-lang", "en")
+    assert code == 0, err
+    html = (tmp_path / "en" / f"{plan.circle_id}.html").read_text(encoding="utf-8")
+    assert "zero sites per format" in html
+    assert "每业态选址数为 0" not in html
+
+
+def test_plan_report_all_writes_nothing_when_one_circle_fails(cli, world, tmp_path, monkeypatch):
+    """``plan report all``: a user error on a later circle leaves no partial set of documents."""
+    from lifecircle.errors import InputError
+    from lifecircle.plans import policy
+
+    real = policy.circle_plan
+    first = str(world[3].circles["id"].iloc[0])
+
+    def failing(city, net, prof, ev, cid, **kw):
+        if str(cid) != first:
+            raise InputError("boom")
+        return real(city, net, prof, ev, cid, **kw)
+
+    monkeypatch.setattr(policy, "circle_plan", failing)
+    code, out, err = cli("plan", "report", "all", "--demo", "--scale", SCALE, "--out", tmp_path / "all", "--no-pdf")
+    assert code == 2 and "boom" in err
+    assert not list((tmp_path / "all").glob("*.html")) if (tmp_path / "all").exists() else True

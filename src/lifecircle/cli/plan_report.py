@@ -12,7 +12,7 @@ from lifecircle.cli._plan_group import plan_app
 from lifecircle.cli.app import command, console, out, progress, step
 from lifecircle.cli.plan_sites import DEMO_SCALE
 from lifecircle.errors import InputError
-from lifecircle.i18n import t
+from lifecircle.i18n import t, use_lang
 
 
 @command("report", target=plan_app)
@@ -49,17 +49,17 @@ def plan_report_cmd(
         with step(p, t("读取城市数据", "loading the city")):
             c = load_city_for_plan(db, city, demo, seed, scale)
         prof = load_profile(profile or c.profile)
-        with step(p, t("构建步行路网并评估", "building the network and evaluating")):
+        with step(p, t("构建步行路网并评估", "building the network and evaluating")), use_lang(report_lang):
             net = network_for_city(c)
             ev = evaluate_city(c, net, prof)
         ids = [str(x) for x in ev.circles["id"]] if circle_id == "all" else [circle_id]
         task = p.add_task(t("编制一圈一策", "drawing up the plans"), total=len(ids))
-        written = []
-        for cid in ids:
-            plan = circle_plan(c, net, prof, ev, cid, k_per_format=k, formats=codes, method=method, policy=policy)
-            paths = write_plan_report(plan, out_dir, city=c, lang=report_lang, pdf=pdf)
-            written.append((plan, paths))
+        plans = []
+        for cid in ids:  # every plan first (the document's language), so a user error leaves no partial output
+            with use_lang(report_lang):
+                plans.append(circle_plan(c, net, prof, ev, cid, k_per_format=k, formats=codes, method=method, policy=policy))
             p.advance(task)
+        written = [(plan, write_plan_report(plan, out_dir, city=c, lang=report_lang, pdf=pdf)) for plan in plans]
     if c.synthetic:
         out.print(t("[yellow]合成数据[/yellow]：演示城市，不是真实统计", "[yellow]synthetic data[/yellow]: the demo city, not real statistics"))
     for plan, paths in written:
