@@ -77,6 +77,10 @@ def check_output_path(path: str | Path, allowed: tuple[str, ...] = OUTPUT_SUFFIX
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.exists():
         raise InputError(t(f"{p}: 输出目录 {parent} 不存在", f"{p}: output folder {parent} does not exist"))
+    if not parent.is_dir():
+        raise InputError(t(f"{p}: {parent} 不是目录", f"{p}: {parent} is not a folder"))
+    if p.is_dir():
+        raise InputError(t(f"{p}: 已存在同名目录，请给出文件名", f"{p}: is an existing folder; give a file name"))
     return p
 
 
