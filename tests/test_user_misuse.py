@@ -32,3 +32,17 @@ def test_isochrone_out_is_existing_folder_exits_2(cli, helsinki_pbf, tmp_path: P
     assert code == 2
     assert "Traceback" not in err and "iso.geojson" in err
     assert list(tmp_path.iterdir()) == [d] and not list(d.iterdir())
+
+
+def test_origin_csv_row_numbers_count_blank_lines(tmp_path: Path) -> None:
+    from lifecircle.sources.points import read_points
+
+    p = tmp_path / "起点 文件.csv"
+    p.write_text("id,lon,lat\na,24.94,60.17\n\nb,24.94,abc\n", encoding="utf-8")
+    with pytest.raises(InputError) as exc:
+        read_points(p)
+    (prob,) = exc.value.problems
+    assert (prob.row, prob.field) == (4, "lat")  # line 4 of the file, not 3
+    p.write_text("id,lon,lat\na,24.94,60.17\n\n\nb,24.95,60.18\n", encoding="utf-8")
+    pts = read_points(p)
+    assert pts["id"].tolist() == ["a", "b"] and pts["row"].tolist() == [2, 5]

@@ -37,6 +37,10 @@ def read_points(path: str | Path, *, crs: str = "wgs84") -> pd.DataFrame:
     p = check_input_file(path, (".csv", ".txt", *VECTOR_SUFFIXES))
     if p.suffix.lower() in (".csv", ".txt"):
         df = _read_csv(p)
+        # spreadsheet row numbers (header = row 1), kept across blank lines, which are dropped
+        df.index = pd.RangeIndex(2, len(df) + 2)
+        df = df[~df.apply(lambda c: c.astype(str).str.strip().eq("")).all(axis=1)]
+        rows = df.index.to_numpy()
         bag = ProblemCollector(file=str(p))
         lon_c, lat_c = _find(list(df.columns), LON_NAMES), _find(list(df.columns), LAT_NAMES)
         if lon_c is None:
@@ -49,7 +53,7 @@ def read_points(path: str | Path, *, crs: str = "wgs84") -> pd.DataFrame:
         lon = pd.to_numeric(df[lon_c], errors="coerce").to_numpy()
         lat = pd.to_numeric(df[lat_c], errors="coerce").to_numpy()
         for i in range(len(df)):
-            row = i + 2
+            row = int(rows[i])
             for name, raw, v in ((lon_c, df[lon_c].iloc[i], lon[i]), (lat_c, df[lat_c].iloc[i], lat[i])):
                 if not np.isfinite(v):
                     bag.add(t(f"'{raw}' 不是有效数字", f"'{raw}' is not a valid number"), row=row, field=name)
@@ -61,8 +65,8 @@ def read_points(path: str | Path, *, crs: str = "wgs84") -> pd.DataFrame:
         seen: dict[str, int] = {}
         for i, v in enumerate(ids):
             if v in seen:
-                bag.add(t(f"编号 '{v}' 与第{seen[v]}行重复", f"id '{v}' repeats row {seen[v]}"), row=i + 2, field=id_c or "id")
-            seen.setdefault(v, i + 2)
+                bag.add(t(f"编号 '{v}' 与第{seen[v]}行重复", f"id '{v}' repeats row {seen[v]}"), row=int(rows[i]), field=id_c or "id")
+            seen.setdefault(v, int(rows[i]))
         bag.raise_if_any()
     else:
         try:
@@ -76,16 +80,17 @@ def read_points(path: str | Path, *, crs: str = "wgs84") -> pd.DataFrame:
         lon, lat = shapely.get_x(pts), shapely.get_y(pts)
         id_c = _find(list(gdf.columns), ID_NAMES)
         ids = gdf[id_c].astype(str).tolist() if id_c else [str(i + 1) for i in range(len(gdf))]
+        rows = np.arange(len(ids)) + 2
     if len(ids) == 0:
         raise InputError(t(f"{p}: 文件中没有任何点", f"{p}: the file has no points"))
     wlon, wlat = to_wgs84(lon, lat, crs)
-    return pd.DataFrame({"id": ids, "lon": wlon, "lat": wlat, "row": np.arange(len(ids)) + 2})
+    return pd.DataFrame({"id": ids, "lon": wlon, "lat": wlat, "row": rows})
 
 
 def _read_csv(p: Path) -> pd.DataFrame:
     for enc in ("utf-8-sig", "gb18030"):
         try:
-            return pd.read_csv(p, encoding=enc, dtype=str, keep_default_na=False)
+            return pd.read_csv(p, encoding=enc, dtype=str, keep_default_na=False, skip_blank_lines=False)
         except UnicodeDecodeError:
             continue
         except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
