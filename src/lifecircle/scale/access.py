@@ -28,6 +28,7 @@ import hashlib
 import json
 import os
 import re
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -388,12 +389,25 @@ def _remove_parts(p: Path) -> None:
             f.unlink(missing_ok=True)
 
 
+def _sweep_after_abort(p: Path, *, grace_s: float = 60.0) -> None:
+    """Remove every part of an aborted run. Cancelled tasks may still be inside a write (Dask
+    cannot stop a running function): wait until their temporary files are gone — each task,
+    seeing ``_ABORTED``, removes its own — and sweep again, so the caller returns to a clean folder."""
+    deadline = time.monotonic() + grace_s
+    _remove_parts(p)
+    while any(_TMP.match(f.name) for f in p.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    _remove_parts(p)
+
+
 def _write_part(table: pd.DataFrame, path: Path) -> bool:
     """Write one part atomically (a temporary name, then a rename). A run that was aborted
     (``_ABORTED`` in the folder) keeps no part: checked before and after the rename, so a part
     renamed while the client sweeps the folder is removed by one side or the other."""
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     abort = path.parent / ABORTED
+    if abort.exists():  # the run already failed: write nothing at all
+        return False
     try:
         table.to_parquet(tmp, index=False)
         if abort.exists():
@@ -453,7 +467,7 @@ def _stream(client: Any, out: Path, net_f: Any, s_f: Any, o_fs: list, o_all_f: A
     except BaseException as exc:
         (out / ABORTED).write_text(f"{type(exc).__name__}: {exc}\n", encoding="utf-8")
         client.cancel(watched + [f for sl in slice_fs for f in sl] + [names_f])
-        _remove_parts(out)
+        _sweep_after_abort(out)
         raise
     client.cancel(watched + [f for sl in slice_fs for f in sl] + [names_f])
     rows = [s["rows"] for s in summaries]
