@@ -46,3 +46,22 @@ def test_origin_csv_row_numbers_count_blank_lines(tmp_path: Path) -> None:
     p.write_text("id,lon,lat\na,24.94,60.17\n\n\nb,24.95,60.18\n", encoding="utf-8")
     pts = read_points(p)
     assert pts["id"].tolist() == ["a", "b"] and pts["row"].tolist() == [2, 5]
+
+
+@pytest.mark.parametrize("minutes", ["nan", "5,inf", "-5", "0"])
+def test_isochrone_minutes_not_finite_positive_exit_2_no_output(cli, helsinki_pbf, tmp_path: Path, minutes: str) -> None:
+    out = tmp_path / "iso.geojson"
+    code, _, err = cli("isochrone", "--osm", helsinki_pbf, "--lon", "24.944", "--lat", "60.17", "--out", out,
+                       "--minutes", minutes)
+    assert code == 2 and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_isochrone_repeated_minutes_give_one_polygon_each(cli, helsinki_pbf, tmp_path: Path) -> None:
+    import geopandas as gpd
+
+    out = tmp_path / "iso.geojson"
+    code, _, _ = cli("isochrone", "--osm", helsinki_pbf, "--lon", "24.944", "--lat", "60.17", "--out", out,
+                     "--minutes", "5,5,10")
+    assert code == 0
+    assert sorted(gpd.read_file(out)["minutes"]) == [5.0, 10.0]

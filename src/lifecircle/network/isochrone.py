@@ -70,9 +70,10 @@ def isochrones(
     """Polygons reachable from ``(lon, lat)`` (WGS-84) within each of ``minutes_list`` minutes at
     ``speed_kmh``; one row per minute value with ``minutes, distance_m, area_m2, geometry``
     (WGS-84). ``buffer_m`` metres either side of each reached street stretch."""
-    mins = sorted(float(m) for m in minutes_list)
-    if not mins or mins[0] <= 0:
-        raise InputError(t("分钟数必须为正数", "minutes must be positive numbers"))
+    mins = sorted({float(m) for m in minutes_list})  # a repeated value is one isochrone
+    if not mins or not all(np.isfinite(m) and m > 0 for m in mins):
+        raise InputError(t(f"分钟数必须为有限正数，而不是 {minutes_list}",
+                           f"minutes must be finite positive numbers, not {minutes_list}"))
     x, y = net.project(np.array([lon]), np.array([lat]))
     radii = [float(metres(m, speed_kmh)) for m in mins]
     dist, e, p, f = network_distances_from(net, float(x[0]), float(y[0]), max_m=radii[-1], snap_max_m=snap_max_m)
