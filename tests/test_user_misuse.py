@@ -65,3 +65,41 @@ def test_isochrone_repeated_minutes_give_one_polygon_each(cli, helsinki_pbf, tmp
                      "--minutes", "5,5,10")
     assert code == 0
     assert sorted(gpd.read_file(out)["minutes"]) == [5.0, 10.0]
+
+
+@pytest.mark.parametrize("walking", [
+    "speed_kmh = 67",          # metres per minute written as km/h
+    "speed_kmh = nan",
+    "elderly_speed_kmh = 0",
+    "snap_max_m = -1",         # crashed the snapper with a traceback
+    "isochrone_buffer_m = -40",
+    "layers_min = [5, 0, 15]",
+    "layers_min = []",
+])
+def test_profile_walking_values_out_of_range_are_config_errors(tmp_path: Path, walking: str) -> None:
+    from lifecircle.errors import ConfigError
+    from lifecircle.profile import load_profile
+
+    p = tmp_path / "我的 配置.toml"
+    p.write_text(f'extends = "yichang-2022"\n[walking]\n{walking}\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="walking"):
+        load_profile(p)
+
+
+def test_profile_format_layer_nan_is_a_config_error(tmp_path: Path) -> None:
+    from lifecircle.errors import ConfigError
+    from lifecircle.profile import load_profile
+
+    p = tmp_path / "p.toml"
+    p.write_text('extends = "yichang-2022"\n[[format]]\ncode = "breakfast"\nlayer_min = nan\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="breakfast"):
+        load_profile(p)
+
+
+def test_profile_snap_negative_exits_2_on_the_cli(cli, helsinki_pbf, tmp_path: Path) -> None:
+    p = tmp_path / "p.toml"
+    p.write_text('extends = "yichang-2022"\n[walking]\nsnap_max_m = -1\n', encoding="utf-8")
+    out = tmp_path / "i.geojson"
+    code, _, err = cli("isochrone", "--osm", helsinki_pbf, "--lon", "24.944", "--lat", "60.17", "--out", out,
+                       "--profile", p)
+    assert code == 2 and "snap_max_m" in err and not out.exists()

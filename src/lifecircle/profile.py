@@ -16,6 +16,7 @@ disable = ["forward_warehouse"]   # formats to drop
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from functools import cached_property
 from importlib import resources
@@ -194,8 +195,19 @@ def _build(raw: dict[str, Any], src: str) -> Profile:
         )
     except (TypeError, ValueError) as exc:
         raise ConfigError(t(f"{src}: [walking] 数值无效：{exc}", f"{src}: invalid [walking] value: {exc}")) from None
-    if walking.speed_kmh <= 0 or walking.elderly_speed_kmh <= 0:
-        problems.append(t("[walking] 步行速度必须大于 0", "[walking] speeds must be > 0"))
+    for key, v in (("speed_kmh", walking.speed_kmh), ("elderly_speed_kmh", walking.elderly_speed_kmh)):
+        if not (0 < v <= 20):  # also NaN; 67 would be metres per minute, not km/h
+            problems.append(t(f"[walking] {key} = {v:g} 不合理：步行速度应在 0–20 km/h 之间",
+                              f"[walking] {key} = {v:g} is not a walking speed (0–20 km/h)"))
+    if not (0 < walking.snap_max_m < math.inf):
+        problems.append(t(f"[walking] snap_max_m = {walking.snap_max_m:g} 须为正数（米）",
+                          f"[walking] snap_max_m = {walking.snap_max_m:g} must be a positive number of metres"))
+    if not (0 <= walking.isochrone_buffer_m < math.inf):
+        problems.append(t(f"[walking] isochrone_buffer_m = {walking.isochrone_buffer_m:g} 须为非负数（米）",
+                          f"[walking] isochrone_buffer_m = {walking.isochrone_buffer_m:g} must be ≥ 0 metres"))
+    if not walking.layers_min or not all(0 < m < math.inf for m in walking.layers_min):
+        problems.append(t(f"[walking] layers_min = {list(walking.layers_min)} 须为正的分钟数",
+                          f"[walking] layers_min = {list(walking.layers_min)} must be positive minutes"))
     formats: list[Format] = []
     seen: set[str] = set()
     for i, f in enumerate(raw.get("format", []), start=1):
@@ -212,7 +224,7 @@ def _build(raw: dict[str, Any], src: str) -> Profile:
             problems.append(t(f"{where}: class 须为 {FORMAT_CLASSES} 之一", f"{where}: class must be one of {FORMAT_CLASSES}"))
         try:
             layer = float(f.get("layer_min", 15))
-            if layer <= 0:
+            if not (0 < layer < math.inf):
                 raise ValueError
         except (TypeError, ValueError):
             problems.append(t(f"{where}: layer_min 须为正数（分钟）", f"{where}: layer_min must be a positive number of minutes"))
