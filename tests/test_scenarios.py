@@ -235,3 +235,15 @@ def test_scenario_cli_create_list_compare(cli, tmp_path):
     assert "基准" in out and "加菜场" in out
     tab = pd.read_csv(tmp_path / "c.csv")
     assert list(tab.columns[-2:]) == [BASE_COLUMN, "加菜场"]
+
+
+def test_an_outlet_added_outside_the_city_is_refused(base, cli, tmp_path):
+    """An outlet at (0, 0) is nowhere near the city's streets: a user error naming the field, not
+    a scenario that silently serves no one."""
+    scn = Scenario("far", added_outlets=make_outlets([{"id": "F-1", "name": "x", "formats": "wet_market", "lon": 0.0, "lat": 0.0}]))
+    with pytest.raises(InputError) as exc:
+        apply_scenario(base.city, base.net, scn, profile=base.profile)
+    assert {p.field for p in exc.value.problems} == {"added_outlets.lon/lat"}
+    code, out, err = cli("scenario", "create", "far", "--dir", tmp_path, "--add", "wet_market,0,0", "--demo", "--scale", SCALE)
+    assert code == 2 and "lon/lat" in err and "Traceback" not in err
+    assert not list(tmp_path.glob("*.json"))

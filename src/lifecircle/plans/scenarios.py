@@ -225,6 +225,7 @@ def apply_scenario(city: City, net: WalkNetwork, scenario: Scenario, *,
                 if bad:
                     bag.add(t(f"未知业态代码 {', '.join(bad)}（配置 {profile.name}）", f"unknown format codes {', '.join(bad)} (profile {profile.name})"),
                             row=i + 1, field="added_outlets.formats")
+        _check_added_reachable(added, net, profile, bag)
     for i, g in enumerate(scenario.new_links):
         problem = link_problem(g)
         if problem:
@@ -261,6 +262,26 @@ def apply_scenario(city: City, net: WalkNetwork, scenario: Scenario, *,
     new_city = City(name=city.name, profile=city.profile, synthetic=city.synthetic, tables=tables,
                     credits=list(city.credits), title=city.title)
     return new_city, new_net
+
+
+def _check_added_reachable(added: pd.DataFrame, net: WalkNetwork, profile: Profile | None, bag: ProblemCollector) -> None:
+    """An added outlet farther than the profile's snap limit (metres; 300 m without a profile)
+    from every street is outside the city's walking network: no resident could walk to it."""
+    from lifecircle.network.snap import snap_points
+
+    max_m = profile.walking.snap_max_m if profile is not None else 300.0
+    lon = pd.to_numeric(added["lon"], errors="coerce").to_numpy(float)
+    lat = pd.to_numeric(added["lat"], errors="coerce").to_numpy(float)
+    ok = np.isfinite(lon) & np.isfinite(lat)
+    if not ok.any() or net.n_edges == 0:
+        return
+    x, y = net.project(lon[ok], lat[ok])
+    snapped = snap_points(net, x, y, max_m=max_m)
+    for i, good in zip(np.flatnonzero(ok), snapped.ok, strict=True):
+        if not good:
+            bag.add(t(f"新增网点 ({lon[i]:.5f}, {lat[i]:.5f}) 距最近道路超过 {max_m:g} 米，不在城市步行路网范围内",
+                      f"added outlet ({lon[i]:.5f}, {lat[i]:.5f}) is more than {max_m:g} m from any street: outside the city's walking network"),
+                    row=int(i) + 1, field="added_outlets.lon/lat")
 
 
 def connect_links(net: WalkNetwork, links: Sequence[LineString], *, max_m: float = 300.0,
