@@ -103,3 +103,29 @@ def test_profile_snap_negative_exits_2_on_the_cli(cli, helsinki_pbf, tmp_path: P
     code, _, err = cli("isochrone", "--osm", helsinki_pbf, "--lon", "24.944", "--lat", "60.17", "--out", out,
                        "--profile", p)
     assert code == 2 and "snap_max_m" in err and not out.exists()
+
+
+def _titled_workbook(path: Path) -> None:
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws["A1"] = "宜昌市小区统计表（2024）"
+    ws.merge_cells("A1:G1")
+    ws.append(["小区名称", "人口", "户数", "区", "类型", "经度", "纬度"])
+    ws.append(["桃花岭", "1,234人", 500, "420502", "老旧", 111.30, 30.70])
+    ws.append(["夷陵", "很多", 600, "420502", "新建", 111.31, 30.71])
+    wb.save(path)
+
+
+def test_excel_with_merged_title_row_reads_header_from_row_2_and_names_real_rows(tmp_path: Path) -> None:
+    from lifecircle.sources.importer import import_file
+
+    p = tmp_path / "小区 统计.xlsx"
+    _titled_workbook(p)
+    with pytest.raises(InputError) as exc:
+        import_file("communities", p)
+    (prob,) = exc.value.problems
+    assert (prob.row, prob.field) == (4, "population")  # the spreadsheet's own row 4
+    df, rep = import_file("communities", p, skip_bad_rows=True)
+    assert df["population"].tolist() == [1234] and rep.rows_read == 2

@@ -121,7 +121,18 @@ def read_excel(path: str | Path, *, sheet: str | int = 0) -> RawTable:
             t(f"{p.name}: 无法读取 Excel 文件（{type(exc).__name__}: {exc}）",
               f"{p.name}: cannot read the Excel file ({type(exc).__name__}: {exc})")
         ) from None
-    return RawTable(_clean_headers(df, p.name), p.name)
+    header_row = 1
+    if _is_title_row(df):  # a merged title across the top (宜昌市……统计表): the header is row 2
+        df = pd.read_excel(p, sheet_name=sheet, dtype=object, engine="openpyxl", header=1)
+        header_row = 2
+    return RawTable(_clean_headers(df, p.name, first_row=header_row + 1), p.name)
+
+
+def _is_title_row(df: pd.DataFrame) -> bool:
+    """True when row 1 holds one title cell (merged across the columns) and nothing else."""
+    cols = [str(c) for c in df.columns]
+    return len(cols) > 1 and not cols[0].startswith("Unnamed:") and all(c.startswith("Unnamed:") for c in cols[1:]) \
+        and len(df) > 0 and df.iloc[0].notna().sum() > 1
 
 
 def read_geo(path: str | Path, *, layer: str | None = None) -> RawTable:
@@ -150,12 +161,13 @@ def read_geo(path: str | Path, *, layer: str | None = None) -> RawTable:
     return RawTable(gpd.GeoDataFrame(df, geometry="geometry", crs=gdf.crs), p.name, crs=crs)
 
 
-def _clean_headers(df: pd.DataFrame, name: str) -> pd.DataFrame:
+def _clean_headers(df: pd.DataFrame, name: str, *, first_row: int = 2) -> pd.DataFrame:
     """Strip spaces and stray byte-order marks from the column names, index the rows by their
-    spreadsheet row number (header = row 1) and drop rows with no value at all."""
+    spreadsheet row number (``first_row`` is the first data row; header = row 1 by default) and
+    drop rows with no value at all."""
     df = df.copy()
     df.columns = [str(c).strip().lstrip("\ufeff") for c in df.columns]
-    df.index = pd.RangeIndex(2, len(df) + 2)
+    df.index = pd.RangeIndex(first_row, len(df) + first_row)
     if "geometry" in df.columns or not len(df.columns):
         return df
     blank = pd.Series(True, index=df.index)
