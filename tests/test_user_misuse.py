@@ -129,3 +129,32 @@ def test_excel_with_merged_title_row_reads_header_from_row_2_and_names_real_rows
     assert (prob.row, prob.field) == (4, "population")  # the spreadsheet's own row 4
     df, rep = import_file("communities", p, skip_bad_rows=True)
     assert df["population"].tolist() == [1234] and rep.rows_read == 2
+
+
+def test_vector_origins_duplicate_ids_and_missing_geometry_are_reported_not_dropped(tmp_path: Path) -> None:
+    import geopandas as gpd
+    import shapely
+
+    from lifecircle.sources.points import read_points
+
+    p = tmp_path / "小区 面.geojson"
+    boxes = [shapely.box(24.940, 60.170, 24.941, 60.171), shapely.box(24.942, 60.170, 24.943, 60.171), None]
+    gpd.GeoDataFrame({"id": ["a", "a", "b"]}, geometry=boxes, crs=4326).to_file(p)
+    with pytest.raises(InputError) as exc:
+        read_points(p)
+    got = {(q.row, q.field) for q in exc.value.problems}
+    assert got == {(3, "id"), (4, "geometry")}
+
+
+def test_vector_origins_polygons_become_points_inside_them(tmp_path: Path) -> None:
+    import geopandas as gpd
+    import shapely
+
+    from lifecircle.sources.points import read_points
+
+    p = tmp_path / "poly.geojson"
+    boxes = [shapely.box(24.940, 60.170, 24.941, 60.171), shapely.box(24.942, 60.170, 24.943, 60.171)]
+    gpd.GeoDataFrame({"id": ["a", "b"]}, geometry=boxes, crs=4326).to_file(p)
+    pts = read_points(p)
+    assert pts["id"].tolist() == ["a", "b"] and pts["row"].tolist() == [2, 3]
+    assert all(b.contains(shapely.Point(x, y)) for b, x, y in zip(boxes, pts["lon"], pts["lat"], strict=True))

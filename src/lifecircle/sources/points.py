@@ -75,12 +75,29 @@ def read_points(path: str | Path, *, crs: str = "wgs84") -> pd.DataFrame:
             raise InputFileError(t(f"{p}: 无法读取矢量文件：{exc}", f"{p}: cannot read vector file: {exc}")) from None
         if gdf.crs is None:
             gdf = gdf.set_crs(4326)
-        gdf = gdf[~gdf.geometry.is_empty & gdf.geometry.notna()].to_crs(4326)
-        pts = shapely.point_on_surface(gdf.geometry.to_numpy())
-        lon, lat = shapely.get_x(pts), shapely.get_y(pts)
+        # features are numbered like CSV rows (first feature = row 2); nothing is dropped silently
+        gdf.index = pd.RangeIndex(2, len(gdf) + 2)
+        bag = ProblemCollector(file=str(p))
+        for row in gdf.index[(gdf.geometry.isna() | gdf.geometry.is_empty).to_numpy()]:
+            bag.add(t("该要素没有几何（坐标为空）", "this feature has no geometry"), row=int(row), field="geometry")
         id_c = _find(list(gdf.columns), ID_NAMES)
-        ids = gdf[id_c].astype(str).tolist() if id_c else [str(i + 1) for i in range(len(gdf))]
-        rows = np.arange(len(ids)) + 2
+        if id_c:
+            raw_ids = gdf[id_c].tolist()
+            ids = ["" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v).strip() for v in raw_ids]
+        else:
+            ids = [str(i + 1) for i in range(len(gdf))]
+        seen: dict[str, int] = {}
+        for row, v in zip(gdf.index, ids, strict=True):
+            if id_c and v == "":
+                bag.add(t("编号为空", "the id is empty"), row=int(row), field=id_c)
+            elif v in seen:
+                bag.add(t(f"编号 '{v}' 与第{seen[v]}行重复", f"id '{v}' repeats row {seen[v]}"), row=int(row), field=id_c or "id")
+            seen.setdefault(v, int(row))
+        bag.raise_if_any()
+        gdf = gdf.to_crs(4326)
+        pts = shapely.point_on_surface(gdf.geometry.to_numpy())  # a polygon (e.g. a 小区) → a point inside it
+        lon, lat = shapely.get_x(pts), shapely.get_y(pts)
+        rows = gdf.index.to_numpy()
     if len(ids) == 0:
         raise InputError(t(f"{p}: 文件中没有任何点", f"{p}: the file has no points"))
     wlon, wlat = to_wgs84(lon, lat, crs)
