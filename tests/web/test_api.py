@@ -219,6 +219,20 @@ def test_scorecards_stored_per_circle_and_date(platform):
     assert fields(c.post(url, json={"indicators": {}}, headers=platform.h("admin"))) == ["as_of"]
 
 
+def test_scorecard_refuses_shares_above_100_percent_negative_counts_and_a_mismatched_grade(platform):
+    c, url, a = platform.client, f"/api/circles/{XL}/scorecards", platform.h("admin")
+    n0 = audit_count(platform)
+    bad = {"as_of": "2024-06-30", "indicators": {"basic_coverage": 5, "chain_share": -0.1, "population": -3}}
+    assert sorted(fields(c.post(url, json=bad, headers=a))) == ["indicators.basic_coverage", "indicators.chain_share",
+                                                               "indicators.population"]
+    mismatch = {"as_of": "2024-06-30", "indicators": {"grade_code": "none"}, "grade_code": "quality"}
+    assert fields(c.post(url, json=mismatch, headers=a)) == ["grade_code"]
+    assert audit_count(platform) == n0 and c.get(url, headers=a).json() == []
+    ok = {"as_of": "2024-06-30", "indicators": {"basic_coverage": 1.0, "chain_share": 0, "population": 0, "grade_code": "basic"},
+          "grade_code": "basic"}
+    assert c.post(url, json=ok, headers=a).status_code == 201
+
+
 def test_evaluator_scores_and_comments(platform):
     c, url = platform.client, f"/api/circles/{XL}/scores"
     assert c.post(url, json={"score": 88, "comment": "业态较全"}, headers=platform.h("evaluator")).status_code == 201

@@ -236,6 +236,7 @@ def put_scorecard(s: Session, user: User | None, circle_id: str, as_of: dt.date,
     if grade_code is not None and grade_code not in GRADES:
         raise _problems(("grade_code", f"等级应为 {'/'.join(GRADES)}", f"grade must be one of {'/'.join(GRADES)}"))
     clean = {k: _json_safe(v) for k, v in indicators.items()}
+    _check_scorecard(clean, grade_code)
     row = s.scalar(select(Scorecard).where(Scorecard.circle_id == c.id, Scorecard.as_of == as_of))
     before = audit.snapshot(row)
     if row is None:
@@ -245,6 +246,29 @@ def put_scorecard(s: Session, user: User | None, circle_id: str, as_of: dt.date,
     s.flush()
     audit.record(s, user, "put", "scorecard", row.id, before, audit.snapshot(row))
     return row
+
+
+_SHARE_SUFFIXES = ("share", "coverage", "completeness", "satisfaction")
+
+
+def _check_scorecard(indicators: dict[str, Any], grade_code: str | None) -> None:
+    """Shares (keys ending in share/coverage/completeness, and satisfaction) are fractions 0–1;
+    counts (``population``, ``n_*``) are not negative; a ``grade_code`` inside the indicators
+    agrees with the card's. Every problem is reported together, naming ``indicators.<key>``."""
+    problems = []
+    for k, v in indicators.items():
+        if not isinstance(v, int | float) or isinstance(v, bool):
+            continue
+        if k.endswith(_SHARE_SUFFIXES) and not 0 <= v <= 1:
+            problems.append((f"indicators.{k}", f"{k} = {v} 应为 0–1 之间的比例", f"{k} = {v} must be a fraction between 0 and 1"))
+        elif (k == "population" or k.startswith("n_")) and v < 0:
+            problems.append((f"indicators.{k}", f"{k} = {v} 不能为负", f"{k} = {v} cannot be negative"))
+    inner = indicators.get("grade_code")
+    if grade_code is not None and inner is not None and inner != grade_code:
+        problems.append(("grade_code", f"等级 {grade_code} 与指标中的 grade_code {inner} 不一致",
+                         f"grade {grade_code} disagrees with the indicators' grade_code {inner}"))
+    if problems:
+        raise _problems(*problems)
 
 
 def _json_safe(v: Any) -> Any:
