@@ -158,3 +158,11 @@ def test_vector_origins_polygons_become_points_inside_them(tmp_path: Path) -> No
     pts = read_points(p)
     assert pts["id"].tolist() == ["a", "b"] and pts["row"].tolist() == [2, 3]
     assert all(b.contains(shapely.Point(x, y)) for b, x, y in zip(boxes, pts["lon"], pts["lat"], strict=True))
+
+
+@pytest.mark.parametrize(("lon", "lat"), [("nan", "60.17"), ("200", "60.17"), ("111.29", "30.69")])
+def test_isochrone_point_bad_or_outside_names_no_row_zero(cli, helsinki_pbf, tmp_path: Path, lon: str, lat: str) -> None:
+    out = tmp_path / "i.geojson"
+    code, _, err = cli("isochrone", "--osm", helsinki_pbf, "--lon", lon, "--lat", lat, "--out", out)
+    assert code == 2 and "Traceback" not in err and not out.exists()
+    assert "第0行" not in err and "第" not in err.split("错误")[-1].split(":")[0]

@@ -149,13 +149,15 @@ def isochrone_cmd(
         mins = [float(m) for m in minutes.split(",") if m.strip()]
     except ValueError:
         raise InputError(t(f"--minutes '{minutes}' 应为逗号分隔的数字", f"--minutes '{minutes}' must be comma-separated numbers")) from None
+    if not (np.isfinite(lon) and np.isfinite(lat)) or abs(lon) > 180:
+        raise InputError(t(f"--lon {lon} --lat {lat} 不是有效的经纬度（度）", f"--lon {lon} --lat {lat} is not a valid longitude/latitude in degrees"))
     if abs(lat) > 90:
         raise InputError(t(f"--lat {lat} 超出 ±90：经纬度可能写反了", f"--lat {lat} is beyond ±90: lon and lat may be swapped"))
     wlon, wlat = to_wgs84(np.array([lon]), np.array([lat]), crs)
     with progress() as p:
         with step(p, t("读取路网", "reading the network")):
             net = _network(osm, streets)
-        pts = pd.DataFrame({"id": ["point"], "lon": wlon, "lat": wlat, "row": [0]})
+        pts = pd.DataFrame({"id": ["point"], "lon": wlon, "lat": wlat})
         from lifecircle.sources.points import check_extent
 
         check_extent(pts, net.bounds_wgs84(), file="--lon/--lat")

@@ -124,13 +124,14 @@ def check_extent(points: pd.DataFrame, bounds: tuple[float, float, float, float]
     inside = (lon >= x0) & (lon <= x1) & (lat >= y0) & (lat <= y1)
     swapped = (lat >= x0) & (lat <= x1) & (lon >= y0) & (lon <= y1)
     problems = []
-    rows = points["row"].to_numpy() if "row" in points else np.arange(len(points)) + 2
+    # a table without a "row" column (one point given on the command line) names no row
+    rows = points["row"].to_numpy() if "row" in points else [None] * len(points)
     for i in np.flatnonzero(~inside):
         if swapped[i]:
             msg = t("经纬度写反了：交换后才落在路网范围内", "lon and lat are swapped: only swapped does the point fall inside the network")
         else:
             msg = t(f"点 ({lon[i]:.6f}, {lat[i]:.6f}) 在路网范围 ({x0:.4f},{y0:.4f})–({x1:.4f},{y1:.4f}) 之外",
                     f"point ({lon[i]:.6f}, {lat[i]:.6f}) is outside the network's extent ({x0:.4f},{y0:.4f})–({x1:.4f},{y1:.4f})")
-        problems.append(Problem(msg, file=file, row=int(rows[i]), field="lon,lat"))
+        problems.append(Problem(msg, file=file, row=None if rows[i] is None else int(rows[i]), field="lon,lat"))
     if problems:
         raise InputError(problems)
