@@ -247,3 +247,18 @@ def test_an_outlet_added_outside_the_city_is_refused(base, cli, tmp_path):
     code, out, err = cli("scenario", "create", "far", "--dir", tmp_path, "--add", "wet_market,0,0", "--demo", "--scale", SCALE)
     assert code == 2 and "lon/lat" in err and "Traceback" not in err
     assert not list(tmp_path.glob("*.json"))
+
+
+def test_scenario_compare_in_english_labels_indicators_in_english(cli, tmp_path):
+    from lifecircle.i18n import set_lang
+
+    d = tmp_path / "scn"
+    assert cli("scenario", "create", "plus", "--dir", d, "--add", "wet_market,111.30,30.70")[0] == 0
+    try:
+        code, out, err = cli("--lang", "en", "scenario", "compare", "plus", "--dir", d, "--demo", "--scale", SCALE,
+                             "--out", tmp_path / "c.csv")
+    finally:
+        set_lang(None)
+    assert code == 0, err
+    assert "residents" in out.lower() and "常住人口" not in out
+    assert "常住人口" not in (tmp_path / "c.csv").read_text(encoding="utf-8-sig")

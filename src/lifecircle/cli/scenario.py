@@ -15,7 +15,7 @@ from shapely.geometry import LineString
 from lifecircle.cli.app import app, command, console, out, progress, step
 from lifecircle.cli.plan_sites import DEMO_SCALE
 from lifecircle.errors import InputError, ProblemCollector
-from lifecircle.i18n import t
+from lifecircle.i18n import get_lang, t
 from lifecircle.profile import load_profile
 
 scenario_app = typer.Typer(help="情景：保存规划方案并对比指标 / scenarios: save plans and compare them", no_args_is_help=True)
@@ -181,7 +181,8 @@ def scenario_compare_cmd(
             c = load_city_for_plan(db, city, demo, seed, scale)
             net = network_for_city(c)
         with step(p, t("评估基准与各情景", "evaluating the base and each scenario")):
-            table = compare_scenarios(BaseCase(c, net, load_profile(profile or c.profile)), scns, circles=circle or None)
+            table = compare_scenarios(BaseCase(c, net, load_profile(profile or c.profile)), scns, circles=circle or None,
+                                      lang=get_lang())
     if c.synthetic:
         out.print(t("[yellow]合成数据[/yellow]：演示城市，不是真实统计", "[yellow]synthetic data[/yellow]: the demo city, not real statistics"))
     cols = [BASE_COLUMN, *[s.name for s in scns]]
