@@ -166,3 +166,25 @@ def test_isochrone_point_bad_or_outside_names_no_row_zero(cli, helsinki_pbf, tmp
     code, _, err = cli("isochrone", "--osm", helsinki_pbf, "--lon", lon, "--lat", lat, "--out", out)
     assert code == 2 and "Traceback" not in err and not out.exists()
     assert "第0行" not in err and "第" not in err.split("错误")[-1].split(":")[0]
+
+
+def test_demo_out_is_an_existing_file_exits_2(cli, tmp_path: Path) -> None:
+    f = tmp_path / "结果 out"
+    f.write_text("keep me", encoding="utf-8")
+    code, _, err = cli("demo", "--out", f, "--scale", "0.05")
+    assert code == 2 and "Traceback" not in err and "结果 out" in err
+    assert f.read_text(encoding="utf-8") == "keep me"
+
+
+def test_demo_bad_scale_creates_no_output_folder(cli, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    code, _, err = cli("demo", "--out", out, "--scale", "0")
+    assert code == 2 and "scale" in err
+    assert not out.exists()
+
+
+def test_evaluate_out_is_an_existing_file_exits_2_before_loading(cli, tmp_path: Path) -> None:
+    f = tmp_path / "out"
+    f.write_text("x")
+    code, _, err = cli("evaluate", "--db", tmp_path / "missing.db", "--city", "x", "--out", f)
+    assert code == 2 and "--out" in err and "Traceback" not in err

@@ -18,6 +18,14 @@ from lifecircle.cli.app import command, out, progress, step
 from lifecircle.i18n import get_lang, t
 
 
+def _check_out_dir(out_dir: Path) -> None:
+    """An output folder must be a folder (or not exist yet): checked before any work."""
+    from lifecircle.errors import InputError
+
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(t(f"{out_dir}: 已存在同名文件，--out 须为目录", f"{out_dir}: is an existing file; --out must be a folder"))
+
+
 def _evaluate_and_write(city, out_dir: Path, profile: str | None, rules: str | None, p) -> tuple:  # noqa: ANN001
     from lifecircle.indicators.evaluate import evaluate_city
     from lifecircle.profile import load_profile
@@ -94,11 +102,12 @@ def demo_cmd(
     from lifecircle.city.store import load_city, save_city
 
     t0 = time.perf_counter()
-    out_dir.mkdir(parents=True, exist_ok=True)
+    _check_out_dir(out_dir)
     db = db or out_dir / "lifecircle.db"
     with progress() as p:
         with step(p, t("生成宜昌演示城市（合成数据）", "building the Yichang demo city (synthetic)")):
             city = build_demo_city(seed=seed, scale=scale)
+        out_dir.mkdir(parents=True, exist_ok=True)  # only once the arguments proved good
         with step(p, t(f"写入内嵌数据库 {db}", f"saving into the embedded store {db}")):
             save_city(city, db, replace=True)
             city = load_city(db, city.name)
@@ -119,6 +128,7 @@ def evaluate_cmd(
     from lifecircle.city.store import load_city
 
     t0 = time.perf_counter()
+    _check_out_dir(out_dir)
     city = load_city(str(db), city_name)
     with progress() as p:
         net, ev, files = _evaluate_and_write(city, out_dir, profile, rules, p)
