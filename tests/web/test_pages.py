@@ -216,3 +216,16 @@ def test_scorecard_gaps_show_format_names_not_codes():
     with use_lang("en"):
         assert _format_names("wet_market;pharmacy") == "Wet market / fresh-food supermarket, Pharmacy"
     assert _format_names(None) == ""
+
+
+def test_survey_form_with_a_huge_respondent_count_is_422_naming_the_field(platform):
+    """A 40-digit head count overflows a database integer: a 422 naming respondents, not a 500."""
+    c = platform.client
+    page_login(c, "admin")
+    token = csrf_of(c.get(f"/circles/{XL}").text)
+    r = c.post(f"/circles/{XL}/surveys", data={"period": "2030", "respondents": "9" * 40, "satisfied": "1", "csrf_token": token},
+               follow_redirects=False)
+    assert r.status_code == 422 and "respondents" in r.text
+    r = c.post(f"/circles/{XL}/surveys", data={"period": "2030", "respondents": "10000001", "satisfied": "1", "csrf_token": token},
+               follow_redirects=False)
+    assert r.status_code == 422 and "respondents" in r.text

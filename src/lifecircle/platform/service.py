@@ -451,6 +451,9 @@ def create_survey(s: Session, user: User | None, circle_id: str, *, period: str,
     return row
 
 
+MAX_RESPONDENTS = 10_000_000  # people in one survey (the API limit too); keeps every count a database integer
+
+
 def _result_problems(respondents: int | None, satisfied: int | None) -> list[tuple[str, str, str]]:
     out = []
     if (respondents is None) != (satisfied is None):
@@ -458,6 +461,8 @@ def _result_problems(respondents: int | None, satisfied: int | None) -> list[tup
     elif respondents is not None and satisfied is not None:
         if respondents < 1:
             out.append(("respondents", "受访人数至少为 1", "respondents must be at least 1"))
+        elif respondents > MAX_RESPONDENTS:
+            out.append(("respondents", f"受访人数不能超过 {MAX_RESPONDENTS:,}", f"respondents cannot exceed {MAX_RESPONDENTS:,}"))
         if satisfied < 0 or satisfied > respondents:
             out.append(("satisfied", "满意人数应在 0 到受访人数之间", "satisfied must be between 0 and respondents"))
     return out
