@@ -188,3 +188,30 @@ def test_evaluate_out_is_an_existing_file_exits_2_before_loading(cli, tmp_path: 
     f.write_text("x")
     code, _, err = cli("evaluate", "--db", tmp_path / "missing.db", "--city", "x", "--out", f)
     assert code == 2 and "--out" in err and "Traceback" not in err
+
+
+def test_csv_with_a_column_given_twice_is_refused_not_half_read(tmp_path: Path) -> None:
+    from lifecircle.sources.importer import import_file
+
+    p = tmp_path / "小区.csv"
+    p.write_text("小区名称,人口,人口,户数,区,类型,经度,纬度\n桃花岭,1234,999,500,420502,老旧,111.30,30.70\n", encoding="utf-8")
+    with pytest.raises(InputError) as exc:
+        import_file("communities", p)
+    (prob,) = exc.value.problems
+    assert (prob.row, prob.field) == (1, "人口")
+
+
+def test_excel_with_a_column_given_twice_is_refused(tmp_path: Path) -> None:
+    import openpyxl
+
+    from lifecircle.sources.importer import import_file
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["小区名称", "人口", "户数", "区", "类型", "经度", "纬度", "人口"])
+    ws.append(["桃花岭", 1234, 500, "420502", "老旧", 111.30, 30.70, 999])
+    p = tmp_path / "c.xlsx"
+    wb.save(p)
+    with pytest.raises(InputError) as exc:
+        import_file("communities", p)
+    assert (exc.value.problems[0].row, exc.value.problems[0].field) == (1, "人口")

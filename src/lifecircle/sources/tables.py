@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from lifecircle.errors import InputFileError
+from lifecircle.errors import InputFileError, Problem
 from lifecircle.i18n import t
 from lifecircle.sources.files import check_input_file
 
@@ -97,9 +97,11 @@ def read_csv(path: str | Path) -> RawTable:
         text = text[1:]
     if not text.strip():
         raise InputFileError(t(f"{p.name}: 文件没有内容", f"{p.name}: the file has no content"))
+    sep = _sniff_delimiter(text)
+    _check_unique_headers(next(csv.reader(io.StringIO(text), delimiter=sep), []), p.name, 1)
     try:
         df = pd.read_csv(
-            io.StringIO(text), sep=_sniff_delimiter(text), dtype=str, keep_default_na=False,
+            io.StringIO(text), sep=sep, dtype=str, keep_default_na=False,
             skipinitialspace=True, skip_blank_lines=False,
         )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as exc:
@@ -125,7 +127,22 @@ def read_excel(path: str | Path, *, sheet: str | int = 0) -> RawTable:
     if _is_title_row(df):  # a merged title across the top (宜昌市……统计表): the header is row 2
         df = pd.read_excel(p, sheet_name=sheet, dtype=object, engine="openpyxl", header=1)
         header_row = 2
+    if any(str(c).rsplit(".", 1)[0] in {str(x) for x in df.columns} for c in df.columns if "." in str(c)):
+        head = pd.read_excel(p, sheet_name=sheet, header=None, nrows=header_row, engine="openpyxl")
+        _check_unique_headers(list(head.iloc[header_row - 1]), p.name, header_row)
     return RawTable(_clean_headers(df, p.name, first_row=header_row + 1), p.name)
+
+
+def _check_unique_headers(names: list, file: str, row: int) -> None:
+    """A column name given twice would silently lose one of the two columns: refuse it."""
+    seen: set[str] = set()
+    for n in names:
+        s = "" if n is None or (isinstance(n, float) and n != n) else str(n).strip().lstrip("\ufeff")
+        if s and s in seen:
+            raise InputFileError(Problem(t(f"列名 '{s}' 出现了两次：请删除或改名其中一列",
+                                           f"column '{s}' appears twice: remove or rename one of them"),
+                                         file=file, row=row, field=s))
+        seen.add(s)
 
 
 def _is_title_row(df: pd.DataFrame) -> bool:
