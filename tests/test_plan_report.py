@@ -160,3 +160,15 @@ def test_plan_report_all_writes_nothing_when_one_circle_fails(cli, world, tmp_pa
     code, out, err = cli("plan", "report", "all", "--demo", "--scale", SCALE, "--out", tmp_path / "all", "--no-pdf")
     assert code == 2 and "boom" in err
     assert not list((tmp_path / "all").glob("*.html")) if (tmp_path / "all").exists() else True
+
+
+def test_many_gaps_note_in_english_names_the_formats_in_english(world):
+    from lifecircle.i18n import use_lang
+
+    city, net, prof, ev = world
+    cid = str(ev.gaps["circle_id"].value_counts().index[0])
+    with use_lang("en"):
+        p = circle_plan(city, net, prof, ev, cid, k_per_format=0, policy=PolicySettings(max_formats=1))
+    note = next(n for n in p.notes if n.startswith("many gaps"))
+    later = note.split("later: ", 1)[1].split(", ")
+    assert later and all(x in {f.en for f in prof.formats} for x in later), note

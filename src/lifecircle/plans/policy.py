@@ -458,7 +458,7 @@ def circle_plan(
         if len(eligible) > pol.max_formats:
             rest = "、".join(str(z) for z in eligible["format_zh"].iloc[pol.max_formats:])
             notes.append(t(f"缺口较多，本期按优先级为前 {pol.max_formats} 项选址；其余留待下期：{rest}",
-                           f"many gaps: sites for the first {pol.max_formats} by priority; later: {', '.join(eligible['format'].iloc[pol.max_formats:])}"))
+                           f"many gaps: sites for the first {pol.max_formats} by priority; later: {', '.join(profile.by_code[str(c)].en if str(c) in profile.by_code else str(c) for c in eligible['format'].iloc[pol.max_formats:])}"))
 
     ctx = _context(city, net, profile, cid)
     st = SiteSettings.from_profile(profile)
