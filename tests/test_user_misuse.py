@@ -215,3 +215,18 @@ def test_excel_with_a_column_given_twice_is_refused(tmp_path: Path) -> None:
     with pytest.raises(InputError) as exc:
         import_file("communities", p)
     assert (exc.value.problems[0].row, exc.value.problems[0].field) == (1, "人口")
+
+
+def test_access_on_a_pbf_without_shops_warns(cli, helsinki_pbf, tmp_path: Path, monkeypatch) -> None:
+    import pandas as pd
+
+    import lifecircle.cli.access as acc
+
+    empty = pd.DataFrame({"id": [], "name": [], "format": [], "lon": [], "lat": []})
+    monkeypatch.setattr(acc, "_osm_outlets", lambda osm, prof: empty.astype({"lon": float, "lat": float}))
+    o = tmp_path / "o.csv"
+    o.write_text("id,lon,lat\na,24.944,60.17\n", encoding="utf-8")
+    out = tmp_path / "a.csv"
+    code, _, err = cli("access", "--osm", helsinki_pbf, "--origins", o, "--out", out)
+    assert code == 0 and out.exists()
+    assert "没有任何属于业态目录的商业网点" in err

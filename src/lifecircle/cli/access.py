@@ -79,6 +79,10 @@ def access_cmd(
             check_extent(origin_df, net.bounds_wgs84(), file=str(origins))
         with step(p, t("读取并分类商业网点", "reading and classifying outlets")):
             outlets = _osm_outlets(osm, prof)
+        if outlets.empty:  # a PBF without shops: every distance would be empty, say so
+            console.print(t(f"警告：{osm} 中没有任何属于业态目录的商业网点，所有距离均为空",
+                            f"warning: {osm} has no outlet of any catalogue format; every distance is empty"),
+                          highlight=False, soft_wrap=True)
         with step(p, t("计算步行可达性", "computing walking access")):
             res = access_table(net, origin_df, outlets, prof, speed_kmh=speed, formats=codes)
         with step(p, t("写出结果", "writing the result")):
