@@ -230,3 +230,25 @@ def test_access_on_a_pbf_without_shops_warns(cli, helsinki_pbf, tmp_path: Path, 
     code, _, err = cli("access", "--osm", helsinki_pbf, "--origins", o, "--out", out)
     assert code == 0 and out.exists()
     assert "没有任何属于业态目录的商业网点" in err
+
+
+@pytest.mark.parametrize("sep", [";", "\t"])
+def test_origin_csv_with_semicolons_or_tabs_is_read(tmp_path: Path, sep: str) -> None:
+    from lifecircle.sources.points import read_points
+
+    p = tmp_path / "o.csv"
+    p.write_text(sep.join(["id", "lon", "lat"]) + "\n" + sep.join(["a", "24.94", "60.17"]) + "\n", encoding="utf-8")
+    assert read_points(p)["id"].tolist() == ["a"]
+
+
+def test_origin_csv_empty_id_and_repeated_column_are_reported(tmp_path: Path) -> None:
+    from lifecircle.sources.points import read_points
+
+    p = tmp_path / "o.csv"
+    p.write_text("id,lon,lat\na,24.94,60.17\n,24.95,60.17\n", encoding="utf-8")
+    with pytest.raises(InputError) as exc:
+        read_points(p)
+    assert [(q.row, q.field) for q in exc.value.problems] == [(3, "id")]
+    p.write_text("id,lon,lat,lon\na,24.94,60.17,1\n", encoding="utf-8")
+    with pytest.raises(InputError, match="lon"):
+        read_points(p)

@@ -36,10 +36,11 @@ def read_points(path: str | Path, *, crs: str = "wgs84") -> pd.DataFrame:
     """Read origins as a DataFrame ``id, lon, lat`` (WGS-84 degrees)."""
     p = check_input_file(path, (".csv", ".txt", *VECTOR_SUFFIXES))
     if p.suffix.lower() in (".csv", ".txt"):
-        df = _read_csv(p)
-        # spreadsheet row numbers (header = row 1), kept across blank lines, which are dropped
-        df.index = pd.RangeIndex(2, len(df) + 2)
-        df = df[~df.apply(lambda c: c.astype(str).str.strip().eq("")).all(axis=1)]
+        from lifecircle.sources.tables import read_csv
+
+        # the shared reader: encoding and delimiter (, ; tab |) detected, a repeated column name
+        # refused, rows indexed by spreadsheet row number (header = row 1), blank lines dropped
+        df = read_csv(p).df
         rows = df.index.to_numpy()
         bag = ProblemCollector(file=str(p))
         lon_c, lat_c = _find(list(df.columns), LON_NAMES), _find(list(df.columns), LAT_NAMES)
@@ -64,7 +65,9 @@ def read_points(path: str | Path, *, crs: str = "wgs84") -> pd.DataFrame:
                     bag.add(t(f"坐标 ({lon[i]}, {lat[i]}) 超出经纬度范围", f"coordinate ({lon[i]}, {lat[i]}) is out of range"), row=row, field=lon_c)
         seen: dict[str, int] = {}
         for i, v in enumerate(ids):
-            if v in seen:
+            if v == "":
+                bag.add(t("编号为空", "the id is empty"), row=int(rows[i]), field=id_c or "id")
+            elif v in seen:
                 bag.add(t(f"编号 '{v}' 与第{seen[v]}行重复", f"id '{v}' repeats row {seen[v]}"), row=int(rows[i]), field=id_c or "id")
             seen.setdefault(v, int(rows[i]))
         bag.raise_if_any()
@@ -102,17 +105,6 @@ def read_points(path: str | Path, *, crs: str = "wgs84") -> pd.DataFrame:
         raise InputError(t(f"{p}: 文件中没有任何点", f"{p}: the file has no points"))
     wlon, wlat = to_wgs84(lon, lat, crs)
     return pd.DataFrame({"id": ids, "lon": wlon, "lat": wlat, "row": rows})
-
-
-def _read_csv(p: Path) -> pd.DataFrame:
-    for enc in ("utf-8-sig", "gb18030"):
-        try:
-            return pd.read_csv(p, encoding=enc, dtype=str, keep_default_na=False, skip_blank_lines=False)
-        except UnicodeDecodeError:
-            continue
-        except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-            raise InputFileError(t(f"{p}: 不是有效的 CSV：{exc}", f"{p}: not a valid CSV: {exc}")) from None
-    raise InputFileError(t(f"{p}: 无法识别文本编码（应为 UTF-8 或 GBK）", f"{p}: unknown text encoding (expected UTF-8 or GBK)"))
 
 
 def check_extent(points: pd.DataFrame, bounds: tuple[float, float, float, float], *, file: str, margin_deg: float = 0.01) -> None:
