@@ -252,3 +252,37 @@ def test_origin_csv_empty_id_and_repeated_column_are_reported(tmp_path: Path) ->
     p.write_text("id,lon,lat,lon\na,24.94,60.17,1\n", encoding="utf-8")
     with pytest.raises(InputError, match="lon"):
         read_points(p)
+
+
+def test_access_formats_given_twice_counts_once_not_zero(cli, helsinki_pbf, tmp_path: Path) -> None:
+    import pandas as pd
+
+    o = tmp_path / "o.csv"
+    o.write_text("id,lon,lat\na,24.944,60.17\n", encoding="utf-8")
+    out = tmp_path / "a.csv"
+    code, _, _ = cli("access", "--osm", helsinki_pbf, "--origins", o, "--out", out, "--formats", "tea_cafe, tea_cafe")
+    assert code == 0
+    df = pd.read_csv(out)
+    assert len(df) == 1 and df["n_15min"].iloc[0] > 0 and df["nearest_m"].notna().all()
+
+
+def test_access_table_formats_given_twice_library(helsinki_pbf) -> None:
+    import pandas as pd
+
+    from lifecircle.network.table import access_table
+    from lifecircle.profile import load_profile
+    from lifecircle.sources.osm import read_osm_network
+
+    net = read_osm_network(helsinki_pbf)
+    o = pd.DataFrame({"id": ["a"], "lon": [24.944], "lat": [60.17]})
+    s = pd.DataFrame({"id": ["s"], "name": ["Cafe"], "format": ["tea_cafe"], "lon": [24.9441], "lat": [60.1701]})
+    t = access_table(net, o, s, load_profile(), formats=["tea_cafe", "tea_cafe"]).table
+    assert len(t) == 1 and t["n_15min"].iloc[0] == 1
+
+
+def test_access_formats_without_any_code_exits_2(cli, helsinki_pbf, tmp_path: Path) -> None:
+    o = tmp_path / "o.csv"
+    o.write_text("id,lon,lat\na,24.944,60.17\n", encoding="utf-8")
+    out = tmp_path / "a.csv"
+    code, _, err = cli("access", "--osm", helsinki_pbf, "--origins", o, "--out", out, "--formats", ",")
+    assert code == 2 and "--formats" in err and not out.exists()

@@ -60,7 +60,9 @@ def access_cmd(
     prof = load_profile(profile)
     crs = _check_crs(crs)
     _check_speed(speed)
-    codes = [c.strip() for c in formats.split(",") if c.strip()] if formats else None
+    codes = list(dict.fromkeys(c.strip() for c in formats.split(",") if c.strip())) if formats is not None else None
+    if codes == []:
+        raise InputError(t(f"--formats '{formats}' 中没有业态代码", f"--formats '{formats}' names no format code"))
     for c in codes or []:
         prof.format(c)  # unknown code → clear error before any work
     if osm is None and streets is not None:

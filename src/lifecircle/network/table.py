@@ -49,7 +49,8 @@ def access_table(
     format, lon, lat`` (one row per outlet and format). ``speed_kmh`` defaults to the profile's.
     """
     speed = speed_kmh or profile.walking.speed_kmh
-    fmts = [profile.format(c) for c in formats] if formats else list(profile.formats)
+    # a code given twice would leave its first column empty (the outlets go to the last): once each
+    fmts = [profile.format(c) for c in dict.fromkeys(formats)] if formats else list(profile.formats)
     codes = [f.code for f in fmts]
     cat_of = {c: i for i, c in enumerate(codes)}
     outlets = outlets[outlets["format"].isin(codes)].reset_index(drop=True)
