@@ -286,3 +286,14 @@ def test_access_formats_without_any_code_exits_2(cli, helsinki_pbf, tmp_path: Pa
     out = tmp_path / "a.csv"
     code, _, err = cli("access", "--osm", helsinki_pbf, "--origins", o, "--out", out, "--formats", ",")
     assert code == 2 and "--formats" in err and not out.exists()
+
+
+@pytest.mark.parametrize("args", [("evaluate", "--city", "x"), ("import", "communities", "FILE")])
+def test_db_that_is_not_a_database_exits_2(cli, tmp_path: Path, args: tuple[str, ...]) -> None:
+    db = tmp_path / "笔记 notes.db"
+    db.write_text("this is not sqlite\n" * 10, encoding="utf-8")
+    c = tmp_path / "c.csv"
+    c.write_text("小区名称,人口,户数,区,类型,经度,纬度\n桃花岭,1234,500,420502,老旧,111.30,30.70\n", encoding="utf-8")
+    code, _, err = cli(*[str(c) if a == "FILE" else a for a in args], "--db", db)
+    assert code == 2 and "Traceback" not in err and "notes.db" in err
+    assert db.read_text(encoding="utf-8").startswith("this is not sqlite")

@@ -102,8 +102,10 @@ def _engine(url_or_path: str | Path) -> sa.Engine:
             conn.exec_driver_sql("BEGIN")
 
     try:  # a wrong host, port, password or database name is the user's to fix: say so in one line
-        engine.connect().close()
-    except sa.exc.OperationalError as exc:
+        with engine.connect() as conn:
+            if engine.dialect.name == "sqlite":  # sqlite reads the file lazily: a non-database file fails here
+                conn.exec_driver_sql("PRAGMA schema_version")
+    except sa.exc.DatabaseError as exc:  # OperationalError, and sqlite's "file is not a database"
         engine.dispose()
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
         raise InputError(t(f"无法连接数据库 {engine.url.render_as_string(hide_password=True)}：{reason}",
