@@ -297,3 +297,18 @@ def test_db_that_is_not_a_database_exits_2(cli, tmp_path: Path, args: tuple[str,
     code, _, err = cli(*[str(c) if a == "FILE" else a for a in args], "--db", db)
     assert code == 2 and "Traceback" not in err and "notes.db" in err
     assert db.read_text(encoding="utf-8").startswith("this is not sqlite")
+
+
+def test_csv_with_a_title_line_above_the_header_names_real_rows(tmp_path: Path) -> None:
+    from lifecircle.sources.importer import import_file
+
+    p = tmp_path / "小区 统计.csv"
+    p.write_text("宜昌市小区统计表,,,,,,\n小区名称,人口,户数,区,类型,经度,纬度\n"
+                 "桃花岭,\"1,234人\",500,420502,老旧,111.30,30.70\n夷陵,很多,600,420502,新建,111.31,30.71\n",
+                 encoding="utf-8")
+    with pytest.raises(InputError) as exc:
+        import_file("communities", p)
+    (prob,) = exc.value.problems
+    assert (prob.row, prob.field) == (4, "population")
+    df, _ = import_file("communities", p, skip_bad_rows=True)
+    assert df["population"].tolist() == [1234]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,17 +99,21 @@ def read_csv(path: str | Path) -> RawTable:
     if not text.strip():
         raise InputFileError(t(f"{p.name}: 文件没有内容", f"{p.name}: the file has no content"))
     sep = _sniff_delimiter(text)
-    _check_unique_headers(next(csv.reader(io.StringIO(text), delimiter=sep), []), p.name, 1)
+    head = list(itertools.islice(csv.reader(io.StringIO(text), delimiter=sep), 2))
+    # a title line (宜昌市……统计表,,,,) above the header, as a merged title exports: header in row 2
+    skip = int(len(head) == 2 and len(head[0]) > 1 and bool(head[0][0].strip())
+               and not any(c.strip() for c in head[0][1:]) and sum(bool(c.strip()) for c in head[1]) > 1)
+    _check_unique_headers(head[skip] if head else [], p.name, 1 + skip)
     try:
         df = pd.read_csv(
             io.StringIO(text), sep=sep, dtype=str, keep_default_na=False,
-            skipinitialspace=True, skip_blank_lines=False,
+            skipinitialspace=True, skip_blank_lines=False, skiprows=skip,
         )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as exc:
         raise InputFileError(
             t(f"{p.name}: 不是有效的 CSV：{exc}", f"{p.name}: not a valid CSV: {exc}")
         ) from None
-    return RawTable(_clean_headers(df, p.name), p.name, encoding=enc)
+    return RawTable(_clean_headers(df, p.name, first_row=2 + skip), p.name, encoding=enc)
 
 
 def read_excel(path: str | Path, *, sheet: str | int = 0) -> RawTable:
