@@ -312,3 +312,12 @@ def test_csv_with_a_title_line_above_the_header_names_real_rows(tmp_path: Path) 
     assert (prob.row, prob.field) == (4, "population")
     df, _ = import_file("communities", p, skip_bad_rows=True)
     assert df["population"].tolist() == [1234]
+
+
+def test_access_when_every_origin_is_off_the_streets_exits_2_and_writes_nothing(cli, helsinki_pbf, tmp_path: Path) -> None:
+    o = tmp_path / "海上 起点.csv"
+    o.write_text("id,lon,lat\nsea,24.9600,60.1560\n", encoding="utf-8")  # in the harbour, inside the extent
+    out = tmp_path / "a.csv"
+    code, _, err = cli("access", "--osm", helsinki_pbf, "--origins", o, "--out", out)
+    assert code == 2 and "sea" in err and "第2行" in err
+    assert not out.exists()

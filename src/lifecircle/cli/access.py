@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from lifecircle.cli.app import command, console, out, progress, step
-from lifecircle.errors import InputError
+from lifecircle.errors import InputError, Problem
 from lifecircle.i18n import t
 from lifecircle.network.isochrone import isochrones
 from lifecircle.network.table import access_table, coverage_summary
@@ -87,6 +87,15 @@ def access_cmd(
                           highlight=False, soft_wrap=True)
         with step(p, t("计算步行可达性", "computing walking access")):
             res = access_table(net, origin_df, outlets, prof, speed_kmh=speed, formats=codes)
+        if res.table.empty and len(res.unsnapped_origins):  # nothing to write: say why, write nothing
+            u = res.unsnapped_origins
+            rows = u["row"].tolist() if "row" in u else [None] * len(u)
+            raise InputError([
+                Problem(t(f"起点 '{i}' 距最近道路 {d:.0f} 米，超过 {prof.walking.snap_max_m:g} 米",
+                          f"origin '{i}' is {d:.0f} m from the nearest street, beyond {prof.walking.snap_max_m:g} m"),
+                        file=str(origins), row=None if r is None else int(r), field="lon,lat")
+                for i, d, r in zip(u["id"], u["distance_to_street_m"], rows, strict=True)
+            ])
         with step(p, t("写出结果", "writing the result")):
             write_table(res.table, out_path, layer="access")
     comp = net.component_summary()
