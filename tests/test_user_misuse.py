@@ -321,3 +321,9 @@ def test_access_when_every_origin_is_off_the_streets_exits_2_and_writes_nothing(
     code, _, err = cli("access", "--osm", helsinki_pbf, "--origins", o, "--out", out)
     assert code == 2 and "sea" in err and "第2行" in err
     assert not out.exists()
+
+
+def test_isochrone_point_off_the_streets_names_the_point(cli, helsinki_pbf, tmp_path: Path) -> None:
+    out = tmp_path / "i.geojson"
+    code, _, err = cli("isochrone", "--osm", helsinki_pbf, "--lon", "24.96", "--lat", "60.156", "--out", out)
+    assert code == 2 and "--lon 24.96 --lat 60.156" in err and not out.exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -177,8 +178,11 @@ def isochrone_cmd(
 
         check_extent(pts, net.bounds_wgs84(), file="--lon/--lat")
         with step(p, t("计算等时圈", "computing isochrones")):
-            gdf = isochrones(net, float(wlon[0]), float(wlat[0]), mins, speed_kmh=speed or prof.walking.speed_kmh,
-                             buffer_m=prof.walking.isochrone_buffer_m, snap_max_m=prof.walking.snap_max_m)
+            try:
+                gdf = isochrones(net, float(wlon[0]), float(wlat[0]), mins, speed_kmh=speed or prof.walking.speed_kmh,
+                                 buffer_m=prof.walking.isochrone_buffer_m, snap_max_m=prof.walking.snap_max_m)
+            except InputError as exc:  # name the input: the point off the streets is the user's --lon/--lat
+                raise InputError([replace(q, file=q.file or f"--lon {lon:g} --lat {lat:g}") for q in exc.problems]) from None
         write_table(gdf, out_path, layer="isochrones")
     for r in gdf.itertuples():
         out.print(t(f"{r.minutes:g} 分钟：{r.area_m2 / 1e6:.3f} km²", f"{r.minutes:g} min: {r.area_m2 / 1e6:.3f} km²"))
