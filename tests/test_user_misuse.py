@@ -327,3 +327,13 @@ def test_isochrone_point_off_the_streets_names_the_point(cli, helsinki_pbf, tmp_
     out = tmp_path / "i.geojson"
     code, _, err = cli("isochrone", "--osm", helsinki_pbf, "--lon", "24.96", "--lat", "60.156", "--out", out)
     assert code == 2 and "--lon 24.96 --lat 60.156" in err and not out.exists()
+
+
+def test_outlet_formats_listed_with_the_chinese_enumeration_comma(tmp_path: Path) -> None:
+    from lifecircle.sources.importer import import_file
+
+    p = tmp_path / "网点.csv"
+    p.write_text("名称,业态,经度,纬度,区\n甲,便利店、综合超市,111.30,30.70,420502\n", encoding="utf-8")
+    df, rep = import_file("outlets", p)
+    assert df["formats"].tolist() == ["convenience_store;supermarket"]
+    assert rep.format_counts == {"convenience_store": 1, "supermarket": 1}

@@ -232,7 +232,7 @@ def validate_table(name: str, df: pd.DataFrame, *, file: str | None = None, row_
 
 
 def split_formats(value: str) -> list[str]:
-    """Format codes of an outlet's ``formats`` field ('a;b' or 'a,b' or 'a；b')."""
-    for sep in ("；", ",", "，", "|"):
+    """Format codes of an outlet's ``formats`` field ('a;b', 'a,b', 'a；b' or 'a、b')."""
+    for sep in ("；", ",", "，", "|", "、"):
         value = value.replace(sep, ";")
     return [s.strip() for s in value.split(";") if s.strip()]
