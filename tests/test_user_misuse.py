@@ -337,3 +337,12 @@ def test_outlet_formats_listed_with_the_chinese_enumeration_comma(tmp_path: Path
     df, rep = import_file("outlets", p)
     assert df["formats"].tolist() == ["convenience_store;supermarket"]
     assert rep.format_counts == {"convenience_store": 1, "supermarket": 1}
+
+
+def test_error_line_keeps_square_brackets_of_the_message(cli, helsinki_pbf, tmp_path: Path) -> None:
+    p = tmp_path / "p[1].toml"
+    p.write_text('extends = "yichang-2022"\n[walking]\nspeed_kmh = 67\n', encoding="utf-8")
+    code, _, err = cli("isochrone", "--osm", helsinki_pbf, "--lon", "24.944", "--lat", "60.17",
+                       "--out", tmp_path / "i.geojson", "--profile", p)
+    assert code == 2
+    assert "[walking] speed_kmh = 67" in err and "p[1].toml" in err

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from lifecircle.errors import LifecircleError
@@ -52,7 +53,8 @@ def _root(
 
 def fail(message: str, code: int = 2) -> None:
     """Print a one-line error and exit with ``code``."""
-    console.print(f"[bold red]{t('错误', 'error')}:[/bold red] {message}", highlight=False, soft_wrap=True)
+    # the message is plain text: '[walking]' or a file named 'a[1].csv' must not be read as markup
+    console.print(f"[bold red]{t('错误', 'error')}:[/bold red] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
