@@ -346,3 +346,9 @@ def test_error_line_keeps_square_brackets_of_the_message(cli, helsinki_pbf, tmp_
                        "--out", tmp_path / "i.geojson", "--profile", p)
     assert code == 2
     assert "[walking] speed_kmh = 67" in err and "p[1].toml" in err
+
+
+def test_access_crs_spelled_like_import_accepts_it() -> None:
+    from lifecircle.cli.access import _check_crs
+
+    assert _check_crs("GCJ_02") == _check_crs("gcj-02") == "gcj02"

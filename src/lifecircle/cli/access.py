@@ -33,7 +33,7 @@ def _network(osm: Path | None, streets: Path | None):  # -> WalkNetwork
 
 
 def _check_crs(crs: str) -> str:
-    c = crs.lower().replace("-", "")
+    c = crs.lower().replace("-", "").replace("_", "")  # GCJ-02, gcj_02, GCJ02 as in `import`
     if c not in SYSTEMS:
         raise InputError(t(f"--crs 须为 {'|'.join(SYSTEMS)} 之一，而不是 '{crs}'", f"--crs must be one of {'|'.join(SYSTEMS)}, not '{crs}'"))
     return c
