@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import platform
 import resource
 import statistics
 import sys
@@ -28,7 +27,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 import shapely
 from numpy.typing import NDArray
@@ -38,24 +36,14 @@ from scipy.sparse.csgraph import dijkstra
 
 from lifecircle.network import Snapped, WalkNetwork, count_within, nearest_per_category
 
+from _machine import describe_machine
+
 N_FORMATS = 25
 OUTLETS_PER_NODE = 50_000 / 250_000
 WALK_15_MIN_M = 1000.0  # 15 minutes at 4.0 km/h (GB 50180)
 
 
 # ---------------------------------------------------------------------------- machine, memory
-def machine() -> str:
-    model = "unknown CPU"
-    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as f:
-        for line in f:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    return (f"{os.cpu_count()} cores, {model}; numba {numba.__version__} with {numba.get_num_threads()} threads; "
-            f"Python {platform.python_version()}; load average {load} (others share this machine)")
-
-
 def _status_kb(field: str) -> int:
     with open("/proc/self/status", encoding="utf-8") as f:
         for line in f:
@@ -357,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     pside = a.pandana_size or (60 if a.small else 200)
 
     print("lifecircle walking-engine benchmark (SYNTHETIC street grid and outlets)")
-    print(f"machine: {machine()}")
+    print(f"machine: {describe_machine()}")
     t = time.perf_counter()
     p = make_problem(side, n_orig)
     t_gen = time.perf_counter() - t

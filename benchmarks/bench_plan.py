@@ -32,16 +32,7 @@ from lifecircle.network import WalkNetwork, snap_points
 from lifecircle.plans.sites import SiteSettings, coverage_matrix, solve_mclp
 from lifecircle.profile import load_profile
 
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+from _machine import cpu_model
 
 
 def grid_network(n: int, spacing_m: float) -> WalkNetwork:
@@ -87,7 +78,7 @@ def main() -> None:
     prof = load_profile()
     radius = prof.walking.metres(args.layer_min)
     print("lifecircle site recommendation benchmark (MCLP) — SYNTHETIC data")
-    print(f"machine: {cpu_name()}, {os.cpu_count()} logical cores, numba threads {numba.get_num_threads()}, "
+    print(f"machine: {cpu_model()}, {os.cpu_count()} logical cores, numba threads {numba.get_num_threads()}, "
           f"Python {platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}")
 
     rng = np.random.default_rng(args.seed)

@@ -29,10 +29,8 @@ Run:  .venv/bin/python benchmarks/bench_scale.py [--small] [--runs N] [--side N]
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gc
 import os
-import platform
 import resource
 import statistics
 import tempfile
@@ -48,17 +46,7 @@ from lifecircle.scale import access_table_dask, get_client, read_parts
 from lifecircle.scale.cluster import close_client
 from lifecircle.scale.synthetic import grid_network, random_outlets, random_points
 
-
-def machine() -> str:
-    model = "unknown CPU"
-    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as f:
-        for line in f:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    return (f"{os.cpu_count()} cores, {model}; numba {numba.__version__}, {numba.config.NUMBA_NUM_THREADS} threads; "
-            f"Python {platform.python_version()}; load average {load} (others share this machine)")
+from _machine import describe_machine
 
 
 def peak_mb() -> float:
@@ -123,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.small:
         a.side, a.origins, a.outlets = 300, 20_000, 20_000
     prof = load_profile("yichang-2022")
-    print(f"machine: {machine()}")
+    print(f"machine: {describe_machine()}")
     t0 = time.perf_counter()
     net = grid_network(a.side, a.side, seed=1)
     outlets = random_outlets(net, prof, a.outlets, seed=1)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import socket
 import statistics
 import tempfile
@@ -28,23 +27,13 @@ from lifecircle.platform.seed import seed_demo
 from lifecircle.platform.settings import load_settings
 from lifecircle.web.app import create_app
 
+from _machine import describe_machine
+
 
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} logical CPUs, Python {platform.python_version()}, {platform.system()} {platform.release()}"
 
 
 def run(path: str, base: str, cookies: dict[str, str], n: int, conc: int) -> dict[str, float]:
@@ -100,7 +89,7 @@ def main() -> None:
     r.raise_for_status()
     cookies = {"lc_session": r.json()["token"]}
     circle = httpx.get(f"{base}/api/circles", cookies=cookies).json()[0]["id"]
-    print(f"machine: {_machine()}")
+    print(f"machine: {describe_machine()}")
     print(f"database: {app.state.engine.url.get_backend_name()}; {n} requests per page, concurrency {a.concurrency}, "
           f"uvicorn 1 worker on 127.0.0.1")
     for label, path in (("dashboard", "/dashboard"), ("circle scorecard", f"/circles/{circle}"),
