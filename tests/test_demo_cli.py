@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import geopandas as gpd
 import openpyxl
+import pandas as pd
 
 from lifecircle.city.store import list_cities
 
@@ -57,3 +58,26 @@ def test_outlets_without_district_get_one_from_the_boundaries():
     got = ev.outlets["district"].to_numpy()
     assert (got[::2] == truth.to_numpy()[::2]).mean() > 0.95
     assert city.tables["outlets"]["district"].isna().sum() == len(outlets.index[::2])  # input untouched
+
+
+def test_district_names_meet_their_codes():
+    """Communities imported before the district boundaries say 西陵区, not 420502: the
+    evaluation counts them in the right district instead of inventing a second one."""
+    from lifecircle.city.demo import build_demo_city
+    from lifecircle.indicators.evaluate import evaluate_city
+    from lifecircle.profile import load_profile
+    from lifecircle.sources.network_loader import network_from_city
+
+    city = build_demo_city(scale=0.03)
+    net, prof = network_from_city(city), load_profile()
+    base = evaluate_city(city, net, prof)
+    names = dict(zip(city.districts["code"].astype(str), city.districts["name_zh"], strict=True))
+    comm = city.tables["communities"].copy()
+    comm["district"] = [names[str(d)] for d in comm["district"]]  # 西陵区 ...
+    outl = city.tables["outlets"].copy()
+    outl["district"] = [names.get(str(d), d)[:-1] if isinstance(d, str) else d for d in outl["district"]]  # 西陵 ...
+    city.tables["communities"], city.tables["outlets"] = comm, outl
+    ev = evaluate_city(city, net, prof)
+    assert list(ev.districts["code"]) == list(base.districts["code"])
+    pd.testing.assert_series_equal(ev.districts["population"], base.districts["population"])
+    pd.testing.assert_series_equal(ev.districts["chain_share"], base.districts["chain_share"])

@@ -212,6 +212,31 @@ def _groups(idx: NDArray[np.int64], n: int, c: dict[str, NDArray]) -> _Groups:
 
 
 # ---------------------------------------------------------------------------- main entry
+def district_aliases(districts: pd.DataFrame) -> dict[str, str]:
+    """Every way a table may name a district → its code: the code itself, the Chinese name
+    (西陵区) and the name without its 区 suffix (西陵). Data imported before the district
+    boundaries keeps names like 西陵区; this is how they meet the codes again."""
+    out: dict[str, str] = {}
+    if not len(districts):
+        return out
+    for code, name in zip(districts["code"].astype(str), districts["name_zh"].astype(str), strict=True):
+        out[name] = code
+        if name.endswith("区") and len(name) > 2:
+            out.setdefault(name[:-1], code)
+    for code in districts["code"].astype(str):
+        out[code] = code  # a code always wins over a name that looks the same
+    return out
+
+
+def with_district_codes(df: pd.DataFrame, aliases: dict[str, str]) -> pd.DataFrame:
+    """A copy of ``df`` whose ``district`` values are district codes where a name was given."""
+    if "district" not in df.columns or not aliases:
+        return df
+    out = df.copy()
+    out["district"] = [aliases.get(str(v).strip(), v) if isinstance(v, str) else v for v in df["district"]]
+    return out
+
+
 def evaluate_city(
     city: City,
     net: WalkNetwork,
@@ -228,8 +253,9 @@ def evaluate_city(
     rules = resolve_rules(rules, profile)
     w = profile.walking
     notes: list[str] = []
-    comm = city.communities.reset_index(drop=True)
-    outl = city.outlets.reset_index(drop=True)
+    aliases = district_aliases(city.districts)
+    comm = with_district_codes(city.communities.reset_index(drop=True), aliases)
+    outl = with_district_codes(city.outlets.reset_index(drop=True), aliases)
     n_c, n_o = len(comm), len(outl)
     cls = np.array([f.cls for f in profile.formats])
     is_basic, is_quality, is_smart = cls == "basic", cls == "quality", cls == "smart"
@@ -294,7 +320,7 @@ def evaluate_city(
     })
 
     # --- circles: table rows, plus ids named by communities but missing from the table
-    ctab = city.circles.reset_index(drop=True)
+    ctab = with_district_codes(city.circles.reset_index(drop=True), aliases)
     circle_ids = [str(x) for x in ctab["id"]] if len(ctab) else []
     extra = sorted({str(x) for x in communities["circle_id"] if isinstance(x, str) and x and str(x) not in set(circle_ids)})
     if extra:
