@@ -94,6 +94,13 @@ def test_login_missing_field_is_422_naming_it(platform):
     assert fields(platform.client.post("/api/login", json={"username": "admin"})) == ["password"]
 
 
+def test_422_explains_in_chinese_first_and_english_on_request(platform):
+    r = platform.client.post("/api/login", json={"username": "admin"})
+    assert r.json()["detail"][0]["message"] == "必填"
+    r = platform.client.post("/api/login?lang=en", json={"username": "admin"})
+    assert r.json()["detail"][0]["message"] == "required"
+
+
 def test_login_sets_httponly_samesite_cookie_and_logout_ends_the_session(platform):
     r = platform.client.post("/api/login", json={"username": "admin", "password": "correct-horse-battery"})
     cookie = r.headers["set-cookie"].lower()

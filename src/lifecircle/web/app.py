@@ -278,10 +278,11 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
-        detail = [{"loc": list(e.get("loc", [])), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()]
+        detail = [{"loc": list(e.get("loc", [])), "msg": e.get("msg", ""), "type": e.get("type", ""),
+                   "message": validation_message(e)} for e in exc.errors()]
         if is_api(request):
             return JSONResponse({"detail": jsonable_encoder(detail)}, status_code=422)
-        fields = ", ".join(str(d["loc"][-1]) for d in detail if d["loc"])
+        fields = t("；", "; ").join(f"{d['loc'][-1]}: {d['message']}" for d in detail if d["loc"])
         return _error_page(request, 422, t(f"输入有误：{fields}", f"invalid input: {fields}"), detail)
 
     @app.exception_handler(AuthRequiredError)
@@ -823,6 +824,30 @@ def _report_json(s: Session, rep: Any) -> dict[str, Any]:
     versions = service.report_versions(s, rep.id)
     return {"id": rep.id, "district": rep.district, "period": rep.period, "created_at": rep.created_at,
             "versions": [audit.snapshot(v) for v in versions]}
+
+
+def validation_message(err: dict[str, Any]) -> str:
+    """A pydantic validation error in the user's language (Chinese first), with its limit."""
+    kind, ctx = err.get("type", ""), err.get("ctx") or {}
+    if kind == "missing":
+        return t("必填", "required")
+    if kind in ("int_parsing", "float_parsing", "int_type", "float_type", "finite_number"):
+        return t("应为数字", "must be a number")
+    if kind in ("greater_than_equal", "greater_than"):
+        lim = ctx.get("ge", ctx.get("gt"))
+        return t(f"不能小于 {lim}", f"must be at least {lim}")
+    if kind in ("less_than_equal", "less_than"):
+        lim = ctx.get("le", ctx.get("lt"))
+        return t(f"不能大于 {lim}", f"must be at most {lim}")
+    if kind == "string_too_long":
+        return t(f"过长（最多 {ctx.get('max_length')} 个字符）", f"too long (at most {ctx.get('max_length')} characters)")
+    if kind == "string_too_short":
+        return t(f"过短（至少 {ctx.get('min_length')} 个字符）", f"too short (at least {ctx.get('min_length')} characters)")
+    if kind in ("literal_error", "enum"):
+        return t(f"应为以下之一：{ctx.get('expected', '')}", f"must be one of: {ctx.get('expected', '')}")
+    if kind in ("date_parsing", "date_from_datetime_parsing", "datetime_parsing"):
+        return t("日期格式应为 YYYY-MM-DD", "dates are written YYYY-MM-DD")
+    return str(err.get("msg", ""))
 
 
 @functools.lru_cache(maxsize=1)
