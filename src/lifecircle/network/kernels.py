@@ -277,6 +277,17 @@ def resolve_origins(node_dist, node_lab, o_edge, o_pos, o_off, edge_u, edge_v, e
 
 
 @nb.njit(cache=True, nogil=True)
+def within_work_arrays(n_nodes, n_adj, n_points):
+    """Fresh work arrays for :func:`points_within` (one set per thread):
+    ``(dist, lab, hd, hn, settled, best, stamp, touched)``."""
+    cap = n_adj + 3
+    return (np.full(n_nodes, INF), np.full(n_nodes, -1, dtype=np.int64),
+            np.empty(cap, dtype=np.float64), np.empty(cap, dtype=np.int32),
+            np.empty(2 * n_nodes + 1, dtype=np.int32),
+            np.full(n_points, INF), np.full(n_points, -1, dtype=np.int64), np.empty(n_points, dtype=np.int64))
+
+
+@nb.njit(cache=True, nogil=True)
 def points_within(indptr, adj_node, adj_w, adj_edge, edge_u, edge_v, edge_len, e, p, f, max_d,
                   q_by_edge_ptr, q_by_edge, q_pos, q_off, stamp_id,
                   dist, lab, hd, hn, settled, best, stamp, touched):
@@ -347,21 +358,13 @@ def count_within_kernel(indptr, adj_node, adj_w, adj_edge, n_nodes, edge_u, edge
     n_s = s_pos.shape[0]
     counts = np.zeros((n_o, n_cat, n_t), dtype=np.int32)
     max_d = thresholds[n_t - 1]
-    cap = adj_node.shape[0] + 3
     chunk = (n_o + n_chunks - 1) // n_chunks
     for ch in nb.prange(n_chunks):
         lo = ch * chunk
         hi = min(n_o, lo + chunk)
         if lo >= hi:
             continue
-        dist = np.full(n_nodes, INF)
-        lab = np.full(n_nodes, -1, dtype=np.int64)
-        hd = np.empty(cap, dtype=np.float64)
-        hn = np.empty(cap, dtype=np.int32)
-        settled = np.empty(2 * n_nodes + 1, dtype=np.int32)
-        best = np.full(n_s, INF)
-        stamp = np.full(n_s, -1, dtype=np.int64)
-        touched = np.empty(n_s, dtype=np.int64)
+        dist, lab, hd, hn, settled, best, stamp, touched = within_work_arrays(n_nodes, adj_node.shape[0], n_s)
         for o in range(lo, hi):
             e = o_edge[o]
             if e < 0:

@@ -37,7 +37,7 @@ from scipy.sparse import coo_matrix, csr_matrix, diags, hstack, identity, vstack
 from lifecircle.errors import ConfigError, ProblemCollector
 from lifecircle.i18n import t
 from lifecircle.network import Snapped, WalkNetwork, nearest
-from lifecircle.network.kernels import INF, points_within
+from lifecircle.network.kernels import points_within, within_work_arrays
 from lifecircle.profile import Profile
 
 Method = Literal["auto", "exact", "heuristic"]
@@ -106,16 +106,7 @@ def _coverage_kernel(indptr, adj_node, adj_w, adj_edge, n_nodes, edge_u, edge_v,
                      c_edge, c_pos, c_off, lo, hi, d_by_edge_ptr, d_by_edge, d_pos, d_off, radius):
     """Walking metres from candidates ``lo..hi-1`` to every demand point within ``radius``.
     Returns ``(candidate, demand, metres)`` triples; pairs beyond the radius are absent."""
-    n_d = d_pos.shape[0]
-    cap = adj_node.shape[0] + 3
-    dist = np.full(n_nodes, INF)
-    lab = np.full(n_nodes, -1, dtype=np.int64)
-    hd = np.empty(cap, dtype=np.float64)
-    hn = np.empty(cap, dtype=np.int32)
-    settled = np.empty(2 * n_nodes + 1, dtype=np.int32)
-    best = np.full(n_d, INF)
-    stamp = np.full(n_d, -1, dtype=np.int64)
-    touched = np.empty(n_d, dtype=np.int64)
+    dist, lab, hd, hn, settled, best, stamp, touched = within_work_arrays(n_nodes, adj_node.shape[0], d_pos.shape[0])
     out_c = np.empty(1024, dtype=np.int64)
     out_d = np.empty(1024, dtype=np.int64)
     out_m = np.empty(1024, dtype=np.float64)
