@@ -319,7 +319,7 @@ def test_map_without_a_city_still_draws_circles(fake, tmp_path):
 def test_workbook_has_a_sheet_per_level_with_chinese_headers(fake, outputs):
     ev, _ = fake
     wb = openpyxl.load_workbook(outputs["xlsx"])
-    assert wb.sheetnames == ["城市", "区", "生活圈", "小区", "业态覆盖", "缺口", "说明"]
+    assert wb.sheetnames == ["城市", "区", "生活圈", "小区", "业态覆盖", "缺口", "路网孤岛", "说明"]
     for ws in wb.worksheets:
         assert "SYNTHETIC DATA" in str(ws["A1"].value)  # the note on every sheet
         assert ws.freeze_panes == "A3"

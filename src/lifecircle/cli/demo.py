@@ -14,7 +14,7 @@ import pandas as pd
 import typer
 from rich.table import Table
 
-from lifecircle.cli.app import command, out, progress, step
+from lifecircle.cli.app import command, console, out, progress, step
 from lifecircle.i18n import get_lang, t
 
 
@@ -84,6 +84,8 @@ def _print_summary(city, net, ev, files: dict, seconds: float) -> None:  # noqa:
         dt.add_row(str(r.get("name_zh", r.get("code"))), f"{int(r.get('population', 0) or 0):,}", str(r.get("n_circles", "")),
                    pct(r.get("basic_format_coverage")), pct(r.get("chain_share")))
     out.print(dt)
+    for note in ev.notes:  # islands, unknown codes, ...: data problems the user should see
+        console.print(note, highlight=False, soft_wrap=True, markup=False)
     for kind, path in files.items():
         out.print(f"{kind}: {path}")
     out.print(t(f"用时 {seconds:.1f} 秒", f"took {seconds:.1f} s"))

@@ -54,22 +54,30 @@ def load_city_for_plan(db: str | None, city: str, demo: bool, seed: int, scale: 
 
 
 def network_for_city(city: City):  # -> WalkNetwork
-    """The walking network of a city (its ``streets`` table, WGS-84 lines, in a local UTM CRS)."""
-    try:
-        from lifecircle.sources.network_loader import network_from_city
-    except ImportError:  # the shared loader is not in this build: the same thing, minimally
-        import shapely
+    """The walking network of a city (its ``streets`` table, WGS-84 lines, in a local UTM CRS),
+    with its islands reported on the terminal: short pieces dropped, communities and outlets on
+    pieces apart from the main network named (see :mod:`lifecircle.network.islands`)."""
+    from lifecircle.sources.network_loader import network_from_city
 
-        from lifecircle.network import WalkNetwork
-        from lifecircle.network.graph import local_metric_crs
+    net = network_from_city(city)
+    report_islands(net, city)
+    return net
 
-        streets = city.streets
-        if len(streets) == 0:
-            raise InputError(t(f"城市 {city.name} 没有道路数据（streets）", f"city {city.name} has no streets")) from None
-        cen = shapely.centroid(shapely.envelope(shapely.union_all(streets.geometry.to_numpy())))
-        crs = local_metric_crs(cen.x, cen.y)
-        return WalkNetwork.from_lines(streets.to_crs(crs).geometry.to_numpy(), crs, source=f"{city.name} streets")
-    return network_from_city(city)
+
+def report_islands(net, city: City) -> None:  # noqa: ANN001
+    """Print the islands of ``net`` with the city's communities and outlets on them (stderr)."""
+    from lifecircle.indicators.access import snap_lonlat
+    from lifecircle.indicators.evaluate import network_islands
+    from lifecircle.profile import load_profile
+
+    max_m = load_profile(city.profile).walking.snap_max_m
+    points = {}
+    for name in ("communities", "outlets"):
+        df = city.table(name).reset_index(drop=True)
+        if len(df):
+            points[name] = (df, snap_lonlat(net, df["lon"].to_numpy(float), df["lat"].to_numpy(float), max_m))
+    for line in network_islands(net, points).lines():
+        console.print(line, highlight=False, soft_wrap=True, markup=False)
 
 
 def _layers(d: Delineation | None, given: GivenAssignment | None, communities: pd.DataFrame, synthetic: bool) -> dict[str, gpd.GeoDataFrame]:

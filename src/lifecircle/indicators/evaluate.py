@@ -55,6 +55,7 @@ from lifecircle.indicators.membership import (
 )
 from lifecircle.network import WalkNetwork
 from lifecircle.network.engine import metres
+from lifecircle.network.islands import Islands, find_islands
 from lifecircle.profile import Profile
 
 INDUSTRIAL = "industrial"
@@ -82,6 +83,7 @@ class Evaluation:
     outlets: pd.DataFrame = field(default_factory=pd.DataFrame)  # outlets with circle_id, district, snapped
     unsnapped: pd.DataFrame = field(default_factory=pd.DataFrame)  # points too far from every street
     notes: list[str] = field(default_factory=list)  # data problems worth showing (unknown codes ...)
+    islands: Islands | None = None  # network pieces apart from the main one, and who sits on them
 
 
 def resolve_rules(rules: GradingRules | str | Path | None, profile: Profile) -> GradingRules:
@@ -267,6 +269,9 @@ def evaluate_city(
         notes.append(t(f"{len(acc.exploded.unknown)} 处网点业态代码不在配置 {profile.name} 中，已忽略：{', '.join(bad)}",
                        f"{len(acc.exploded.unknown)} outlet format codes are not in profile {profile.name} and were ignored: {', '.join(bad)}"))
     unsnapped = unsnapped_report(acc, comm, outl, w.snap_max_m)
+    islands = network_islands(net, {"communities": (comm, acc.communities), "outlets": (outl, acc.outlets)})
+    notes.extend(islands.lines())
+    comm_piece = _pieces_of(net, acc.communities)
     q_layer = max(w.layers_min) if w.layers_min else 15.0
     with np.errstate(invalid="ignore"):
         within15 = acc.nearest_m <= metres(q_layer, w.speed_kmh) * (1 + 1e-9)
@@ -310,6 +315,8 @@ def evaluate_city(
         "lon": _col(comm, "lon", n_c),
         "lat": _col(comm, "lat", n_c),
         "snapped": acc.communities.ok,
+        "network_piece": comm_piece,
+        "on_island": comm_piece > 0,
         "basic_formats_within_layer": basic_n.astype(np.int64),
         "basic_complete": cvals["basic_complete"],
         "basic_complete_elderly": cvals["basic_complete_old"],
@@ -414,6 +421,9 @@ def evaluate_city(
         "survey_respondents": resp.astype(np.int64),
     })
     circles["name"] = [n if isinstance(n, str) and n else i for n, i in zip(circles["name"], circles["id"], strict=True)]
+    on_isl = comm_piece > 0  # stranded communities are named with their circle, never silently uncovered
+    circles["n_communities_on_islands"] = np.bincount(c_idx[(c_idx >= 0) & on_isl], minlength=n_k)[:n_k].astype(np.int64)
+    circles["communities_on_islands"] = [";".join(comm_ids[(c_idx == i) & on_isl].astype(str)) for i in range(n_k)]
 
     # --- gaps (缺什么) and grades
     gaps = _gaps(circles, G, profile, rules)
@@ -503,6 +513,11 @@ def evaluate_city(
         "n_gaps": int(len(gaps)),
         "n_unsnapped_communities": int((~acc.communities.ok).sum()),
         "n_unsnapped_outlets": int((~acc.outlets.ok).sum()),
+        "n_network_islands": islands.n_islands,
+        "n_dropped_pieces": int(len(islands.dropped)),
+        "n_communities_on_islands": int((comm_piece > 0).sum()),
+        "population_on_islands": int(population[comm_piece > 0].sum()),
+        "n_outlets_on_islands": int(len(islands.on_island("outlets"))),
     }
     for code, k in grade_counts.items():
         city_fig[f"n_{code}"] = k
@@ -531,7 +546,23 @@ def evaluate_city(
         outlets=outlets,
         unsnapped=unsnapped,
         notes=notes,
+        islands=islands,
     )
+
+
+def network_islands(net: WalkNetwork, points: dict[str, tuple[pd.DataFrame, Any]]) -> Islands:
+    """The islands of ``net`` with the given snapped points on them, and the pieces dropped when
+    the network was built (see :func:`lifecircle.sources.network_loader.prune_network`)."""
+    dropped = net.dropped_pieces if net.dropped_pieces is not None else pd.DataFrame(columns=["piece", "nodes", "edges", "length_m"])
+    return find_islands(net, dropped, net.min_piece_m, points)
+
+
+def _pieces_of(net: WalkNetwork, snapped: Any) -> NDArray[np.int64]:
+    """Network piece of each snapped point (0 = the main network; -1 = not snapped)."""
+    if len(snapped) == 0:
+        return np.zeros(0, dtype=np.int64)
+    piece = net.components[net.edge_u[snapped.edge]].astype(np.int64)
+    return np.where(snapped.ok, piece, -1)
 
 
 def _mean_share(covered: NDArray, pop: NDArray, mask: NDArray[np.bool_]) -> NDArray:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 import shapely
@@ -45,6 +46,9 @@ class WalkNetwork:
     edge_geom: NDArray[np.object_]
     node_id: NDArray[np.int64] = field(default=None)  # type: ignore[assignment]
     source: str = ""
+    # pieces removed by lifecircle.network.islands.drop_small_pieces (a DataFrame), and the limit used
+    dropped_pieces: Any = None
+    min_piece_m: float = 0.0
 
     def __post_init__(self) -> None:
         n = len(self.node_x)

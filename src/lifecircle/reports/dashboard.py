@@ -329,6 +329,7 @@ def render_dashboard(evaluation: Any, *, city: City | None = None, lang: str = "
         "district_head": d_head,
         "district_rows": d_rows,
         "credits": credits(bool(evaluation.synthetic), city, lang),
+        "notes": list(getattr(evaluation, "notes", []) or []),
         "generated_at": generated_at(),
         "profile_title": (prof.title_en if lang == "en" else prof.title_zh) if prof is not None else "",
         "profile_name": getattr(prof, "name", ""),

@@ -51,6 +51,7 @@ SHEETS: list[tuple[str, str, str]] = [
     ("community", "小区", "Communities"),
     ("format_coverage", "业态覆盖", "Format coverage"),
     ("gaps", "缺口", "Gaps"),
+    ("islands", "路网孤岛", "Network islands"),
     ("about", "说明", "About"),
 ]
 
@@ -211,6 +212,9 @@ def build_workbook(evaluation: Any, *, city: City | None = None, lang: str = "zh
         cols = [c for c in df.columns if c != "geometry"]
         _write_table(wb.create_sheet(names[key]), df, cols, lang=lang, synthetic=synthetic)
 
+    # 路网孤岛: who sits on a piece apart from the main network, and which short pieces were dropped
+    _write_table(wb.create_sheet(names["islands"]), *_islands_frame(evaluation, lang), lang=lang, synthetic=synthetic)
+
     # 说明
     prof = getattr(evaluation, "profile", None)
     about = [
@@ -226,9 +230,30 @@ def build_workbook(evaluation: Any, *, city: City | None = None, lang: str = "zh
         (tr(lang, "生成时间", "Generated"), generated_at()),
         (tr(lang, "软件", "Software"), f"lifecircle {lifecircle.__version__}"),
     ] + [(tr(lang, "数据来源", "Credit"), c) for c in credits(synthetic, city, lang)]
+    about += [(tr(lang, "数据提示", "Data note"), n) for n in getattr(evaluation, "notes", [])]
     _write_table(wb.create_sheet(names["about"]), pd.DataFrame(about, columns=["k", "v"]), ["k", "v"],
                  lang=lang, synthetic=synthetic, headers=[tr(lang, "项目", "Item"), tr(lang, "内容", "Value")])
     return wb
+
+
+def _islands_frame(evaluation: Any, lang: str) -> tuple[pd.DataFrame, list[str]]:
+    """The islands sheet: points on islands, then the dropped pieces (one row each)."""
+    cols = ["table", "id", "name", "piece", "piece_nodes", "piece_length_m"]
+    isl = getattr(evaluation, "islands", None)
+    if isl is None:
+        return pd.DataFrame(columns=cols), cols
+    pts = isl.points[cols].copy()
+    pts["table"] = [tr(lang, {"communities": "小区", "outlets": "网点"}.get(x, x), x) for x in pts["table"]]
+    dropped = isl.dropped
+    if len(dropped):
+        extra = pd.DataFrame({
+            "table": tr(lang, f"已剔除路段（< {isl.min_piece_m:g} 米）", f"dropped piece (< {isl.min_piece_m:g} m)"),
+            "id": [f"{lon:.5f},{lat:.5f}" for lon, lat in zip(dropped["lon"], dropped["lat"], strict=True)],
+            "name": None, "piece": dropped["piece"].to_numpy(), "piece_nodes": dropped["nodes"].to_numpy(),
+            "piece_length_m": dropped["length_m"].round(1).to_numpy(),
+        })
+        pts = pd.concat([pts, extra], ignore_index=True) if len(pts) else extra
+    return pts, cols
 
 
 def write_workbook(evaluation: Any, path: str | Path, *, city: City | None = None, lang: str = "zh") -> Path:

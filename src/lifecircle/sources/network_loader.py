@@ -35,7 +35,25 @@ def network_from_streets(streets: gpd.GeoDataFrame, *, source: str = "streets") 
     return WalkNetwork.from_lines(projected, crs, source=source)
 
 
-def network_from_city(city: City) -> WalkNetwork:
-    """The walking network of ``city`` (from its ``streets`` table)."""
+def network_from_city(city: City, *, min_piece_m: float | None = None) -> WalkNetwork:
+    """The walking network of ``city`` (from its ``streets`` table), without the pieces holding
+    less than ``min_piece_m`` metres of street (default: the city profile's ``[walking]
+    min_piece_m``); the dropped pieces are kept on ``net.dropped_pieces`` to be reported."""
     label = f"{city.name}（合成数据 / synthetic）" if city.synthetic else city.name
-    return network_from_streets(city.table("streets"), source=label)
+    net = network_from_streets(city.table("streets"), source=label)
+    if min_piece_m is None:
+        from lifecircle.profile import load_profile
+
+        min_piece_m = load_profile(city.profile).walking.min_piece_m
+    return prune_network(net, min_piece_m)
+
+
+def prune_network(net: WalkNetwork, min_piece_m: float) -> WalkNetwork:
+    """``net`` without its pieces shorter than ``min_piece_m`` metres; what was dropped is on
+    ``dropped_pieces`` of the result (see :mod:`lifecircle.network.islands`)."""
+    from lifecircle.network.islands import drop_small_pieces
+
+    kept, dropped = drop_small_pieces(net, min_piece_m)
+    kept.dropped_pieces = dropped
+    kept.min_piece_m = float(min_piece_m)
+    return kept
