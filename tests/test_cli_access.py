@@ -46,11 +46,14 @@ def test_access_writes_long_table(cli, helsinki_pbf, origins_csv, tmp_path):
 
 def test_access_every_node_and_formats_and_speed(cli, helsinki_pbf, tmp_path):
     out = tmp_path / "acc.csv"
-    code, _, _ = cli("access", "--osm", helsinki_pbf, "--formats", "pharmacy,tea_cafe", "--speed", "3", "--out", out)
+    code, _, stderr = cli("access", "--osm", helsinki_pbf, "--formats", "pharmacy,tea_cafe", "--speed", "3", "--out", out)
     assert code == 0
     df = pd.read_csv(out, encoding="utf-8-sig")
-    net = read_osm_network(helsinki_pbf)
-    assert len(df) == 2 * net.n_nodes
+    from lifecircle.network.islands import drop_small_pieces
+
+    net, dropped = drop_small_pieces(read_osm_network(helsinki_pbf), 200.0)  # the profile's min_piece_m
+    assert len(df) == 2 * net.n_nodes and len(dropped) > 0  # every node of the pieces kept, none of the dropped
+    assert f"{len(dropped)} 个不足 200 米的孤立路段已剔除" in stderr
     assert set(df["format"]) == {"pharmacy", "tea_cafe"}
     ok = df["nearest_m"].notna()
     np.testing.assert_allclose(df.loc[ok, "nearest_min"], df.loc[ok, "nearest_m"] / (3000 / 60))

@@ -42,8 +42,12 @@ def _init(demo: bool, scale: float, seed: int, store: str | None = None, city_na
         res = seed_demo(factory, settings, prog, seed=seed, scale=scale, city=city)
         for note in res.notes:
             console.print(note)
-        out.print(t(f"演示生活圈：{res.circles} 个（来源：{res.source}，合成数据）",
-                    f"demo circles: {res.circles} (source: {res.source}, synthetic data)"))
+        if res.source == "store" and city is not None and not city.synthetic:
+            out.print(t(f"生活圈：{res.circles} 个（来源：城市数据库 {store} 中的 {city.name}）",
+                        f"circles: {res.circles} (from city {city.name} of the store {store})"))
+        else:
+            out.print(t(f"演示生活圈：{res.circles} 个（来源：{res.source}，合成数据）",
+                        f"demo circles: {res.circles} (source: {res.source}, synthetic data)"))
         if res.accounts:
             out.print(t("演示账号（密码只显示这一次）：", "demo accounts (passwords shown only this once):"))
             for user, pw in res.accounts.items():
@@ -70,11 +74,13 @@ def serve(
     demo: bool = typer.Option(False, "--demo", help="先加载演示数据与账号 / load demo data and accounts first"),
     scale: float = typer.Option(0.05, "--scale", help="演示城市规模 / demo city size"),
     workers: int = typer.Option(1, "--workers", min=1, max=32, help="工作进程数 / worker processes"),
+    store: str = typer.Option(None, "--store", help="先从城市数据库载入生活圈、道路与评估 / load circles, streets and scorecards from a city store first"),
+    city: str = typer.Option("yichang-demo", "--city", help="城市数据库中的城市名 / city name in the store"),
 ) -> None:
     """启动官员平台（运行数据库迁移后提供网页与 API）。Start the officials' platform (migrates the database first)."""
     import uvicorn
 
-    _init(demo, scale, 2022)
+    _init(demo or bool(store), scale, 2022, store, city)
     out.print(t(f"平台地址：http://{host}:{port}/  （API 文档：/api/docs）", f"platform at http://{host}:{port}/  (API docs: /api/docs)"))
     if workers > 1:
         uvicorn.run("lifecircle.web.asgi:app", host=host, port=port, workers=workers, log_level="warning")

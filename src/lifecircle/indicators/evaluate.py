@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from lifecircle.city.check import check_city
 from lifecircle.city.model import City
 from lifecircle.i18n import t
 from lifecircle.indicators.access import CityAccess, access_table, compute_access, unsnapped_report
@@ -254,7 +255,7 @@ def evaluate_city(
     """
     rules = resolve_rules(rules, profile)
     w = profile.walking
-    notes: list[str] = []
+    notes: list[str] = check_city(city).indicator_notes()  # what a partial city cannot give yet, and why
     aliases = district_aliases(city.districts)
     comm = with_district_codes(city.communities.reset_index(drop=True), aliases)
     outl = with_district_codes(city.outlets.reset_index(drop=True), aliases)

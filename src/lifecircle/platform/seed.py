@@ -107,6 +107,7 @@ def seed_demo(factory: sessionmaker[Session], settings: Settings, prog: Programm
     if n:
         res.circles, res.source = n, "existing"
         return res
+    given = city is not None
     if city is None and use_demo_city:
         try:
             from lifecircle.city.demo import build_demo_city
@@ -117,7 +118,7 @@ def seed_demo(factory: sessionmaker[Session], settings: Settings, prog: Programm
                                f"demo city unavailable ({exc}); using synthetic circles from the quotas"))
     if city is not None:
         res.circles = _seed_from_city(factory, prog, city, evaluate=evaluate, res=res, today=today)
-        res.source = "demo-city"
+        res.source = "store" if given else "demo-city"
     else:
         res.circles = _seed_from_quotas(factory, prog, seed)
         res.source = "quotas"
