@@ -49,7 +49,10 @@ def _init(demo: bool, scale: float, seed: int, store: str | None = None, city_na
             out.print(t(f"演示生活圈：{res.circles} 个（来源：{res.source}，合成数据）",
                         f"demo circles: {res.circles} (source: {res.source}, synthetic data)"))
         if res.accounts:
-            out.print(t("演示账号（密码只显示这一次）：", "demo accounts (passwords shown only this once):"))
+            if res.source == "store":
+                out.print(t("初始账号（密码只显示这一次，请登录后修改）：", "first accounts (passwords shown only this once; change them after signing in):"))
+            else:
+                out.print(t("演示账号（密码只显示这一次）：", "demo accounts (passwords shown only this once):"))
             for user, pw in res.accounts.items():
                 out.print(f"  {user:<10} {pw}", highlight=False)
     engine.dispose()

@@ -187,9 +187,13 @@ def streets_geojson(streets: Any, tolerance_m: float = 3.0) -> dict[str, Any]:
 def _seed_from_city(factory: sessionmaker[Session], prog: Programme, city: Any, *, evaluate: bool,
                     res: SeedResult, today: dt.date | None) -> int:
     """Circles, streets, surveys and (when the engine runs) scorecards from a City."""
-    circles = city.circles
+    from lifecircle.indicators.evaluate import district_aliases, with_district_codes
+
+    aliases = district_aliases(city.districts)  # 西陵区 / 西陵 → 420502 for data imported before its districts
+    circles = with_district_codes(city.circles.reset_index(drop=True), aliases)
     comm = city.communities
     known = {d.code for d in prog.districts}
+    aliases_prog = {d.name_zh: d.code for d in prog.districts} | {d.name_zh.removesuffix("区"): d.code for d in prog.districts}
     today = today or dt.date.today()
     scorecards: dict[str, dict[str, Any]] = {}
     if evaluate:
@@ -202,7 +206,8 @@ def _seed_from_city(factory: sessionmaker[Session], prog: Programme, city: Any, 
         s.merge(MapLayer(name="streets", geojson=streets_geojson(city.streets), synthetic=bool(city.synthetic),
                          source="; ".join(city.credits), at=utcnow()))
         for row in circles.itertuples(index=False):
-            if row.district not in known:
+            district = aliases_prog.get(str(row.district), str(row.district))
+            if district not in known:
                 res.notes.append(f"circle {row.id}: district {row.district} not in the programme; skipped")
                 continue
             members = comm[comm["circle_id"] == row.id] if "circle_id" in comm.columns else comm.iloc[0:0]
@@ -214,8 +219,9 @@ def _seed_from_city(factory: sessionmaker[Session], prog: Programme, city: Any, 
             else:
                 lon = lat = None
             boundary = _round_coords(geom.__geo_interface__) if geom is not None and not geom.is_empty else None
-            status = row.status if isinstance(row.status, str) and row.status in prog.statuses else "planned"
-            service.create_circle(s, None, prog, id=str(row.id), name=str(row.name), district=str(row.district),
+            status = getattr(row, "status", None)  # an imported circles table may have no status column
+            status = status if isinstance(status, str) and status in prog.statuses else "planned"
+            service.create_circle(s, None, prog, id=str(row.id), name=str(row.name), district=district,
                                   phase=str(row.phase), lon=lon, lat=lat, synthetic=bool(city.synthetic),
                                   boundary=boundary, status=status)
             n += 1
