@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 from lifecircle.city.schema import split_formats
 from lifecircle.i18n import t
 from lifecircle.network import Snapped, WalkNetwork, count_within, nearest_per_category, snap_points
-from lifecircle.network.engine import metres
+from lifecircle.network.engine import metres, within
 from lifecircle.profile import Profile
 
 
@@ -131,14 +131,10 @@ def compute_access(net: WalkNetwork, communities: pd.DataFrame, outlets: pd.Data
         counts = np.zeros((n_c, n_fmt, len(layers)), dtype=np.int32)
     dist = np.where(np.isfinite(dist), dist, np.nan)
     layer_min = np.array([f.layer_min for f in profile.formats])
-    # a hair of tolerance so an outlet exactly at the layer's distance counts (float rounding)
-    lim = metres(layer_min, w.speed_kmh) * (1 + 1e-9)
-    lim_old = metres(layer_min, w.elderly_speed_kmh) * (1 + 1e-9)
-    with np.errstate(invalid="ignore"):
-        within = dist <= lim[None, :]
-        within_old = dist <= lim_old[None, :]
+    in_layer = within(dist, metres(layer_min, w.speed_kmh)[None, :])
+    in_layer_old = within(dist, metres(layer_min, w.elderly_speed_kmh)[None, :])
     return CityAccess(profile.codes, w.speed_kmh, w.elderly_speed_kmh, layers, dist, counts,
-                      within, within_old, comm, outl, ex)
+                      in_layer, in_layer_old, comm, outl, ex)
 
 
 def access_table(acc: CityAccess, community_ids: NDArray | list) -> pd.DataFrame:

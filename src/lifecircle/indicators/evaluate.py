@@ -55,7 +55,7 @@ from lifecircle.indicators.membership import (
     valid_geom,
 )
 from lifecircle.network import WalkNetwork
-from lifecircle.network.engine import metres
+from lifecircle.network.engine import metres, within
 from lifecircle.network.islands import Islands, find_islands
 from lifecircle.profile import Profile
 
@@ -274,8 +274,7 @@ def evaluate_city(
     notes.extend(islands.lines())
     comm_piece = _pieces_of(net, acc.communities)
     q_layer = max(w.layers_min) if w.layers_min else 15.0
-    with np.errstate(invalid="ignore"):
-        within15 = acc.nearest_m <= metres(q_layer, w.speed_kmh) * (1 + 1e-9)
+    within15 = within(acc.nearest_m, metres(q_layer, w.speed_kmh))
 
     # --- community indicators
     kind = _col(comm, "kind", n_c, "object")

@@ -28,6 +28,19 @@ def metres(minutes_: NDArray | float, speed_kmh: float) -> NDArray | float:
     return np.asarray(minutes_, dtype=float) * speed_kmh * 1000.0 / 60.0
 
 
+# Relative tolerance of every "within a walk" test: an outlet exactly at a layer's distance counts
+# as within, whatever the float rounding of metres ↔ minutes. The one place this rule lives.
+WITHIN_RTOL = 1e-9
+
+
+def within(distance_m: NDArray | float, limit_m: NDArray | float) -> NDArray[np.bool_]:
+    """True where ``distance_m`` (metres; NaN or inf = unreachable) is at most ``limit_m`` metres,
+    with the relative tolerance :data:`WITHIN_RTOL`. Broadcasts like ``<=``."""
+    d = np.asarray(distance_m, dtype=float)
+    with np.errstate(invalid="ignore"):
+        return d <= np.asarray(limit_m, dtype=float) * (1.0 + WITHIN_RTOL)
+
+
 @dataclass
 class _Sources:
     """Sources grouped two ways: by category (for multi-source seeds) and by edge."""

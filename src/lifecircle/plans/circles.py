@@ -47,6 +47,7 @@ from lifecircle.config import builtin_configs, read_config
 from lifecircle.errors import ConfigError, InputError, ProblemCollector
 from lifecircle.i18n import t
 from lifecircle.network import Snapped, WalkNetwork, nearest_per_category, snap_points
+from lifecircle.network.engine import within
 
 DEFAULT_PLAN = "plan-yichang-2022"
 INDUSTRIAL = "industrial"
@@ -747,12 +748,12 @@ def delineate_circles(
         m_snap = c_snap.subset(members)
         w = resid[members]
         D = walk_matrix(net, m_snap, pool_snap, max_m=search_m)
-        within = D <= R * (1 + 1e-9)
+        in_walk = within(D, R)
         close = np.where(np.isfinite(D), np.clip(1.0 - D / search_m, 0.0, 1.0), 0.0)
-        G = w[:, None] * (within + st.closeness_weight * close)
+        G = w[:, None] * (in_walk + st.closeness_weight * close)
         is_real = np.array([s == "cand" for s, _ in pool_src])
         bonus = np.where(is_real, float(w.sum()) + 1.0, 0.0) if short else np.zeros(len(pool_src))
-        cover = (w[:, None] * within).sum(axis=0)
+        cover = (w[:, None] * in_walk).sum(axis=0)
 
         # choose phase by phase, earlier phases fixed
         chosen: list[int] = []
@@ -777,18 +778,18 @@ def delineate_circles(
         best = np.zeros(n_m)
         avail = np.ones(len(pool_src), bool)
         for j in chosen:
-            gains_cov = (np.maximum(w[:, None] * within - best[:, None], 0.0)).sum(axis=0)
+            gains_cov = (np.maximum(w[:, None] * in_walk - best[:, None], 0.0)).sum(axis=0)
             marg.append(float(gains_cov[j]))
             avail[j] = False
             alt = gains_cov.copy()
             alt[~avail] = -np.inf
             best_alt.append(float(alt.max()) if avail.any() else 0.0)
-            best = np.maximum(best, w * within[:, j])
+            best = np.maximum(best, w * in_walk[:, j])
         uniq = []
-        W = within[:, chosen]
+        W = in_walk[:, chosen]
         for pos, j in enumerate(chosen):
             others = np.delete(W, pos, axis=1).any(axis=1) if q_tot > 1 else np.zeros(n_m, bool)
-            uniq.append(float((w * (within[:, j] & ~others)).sum()))
+            uniq.append(float((w * (in_walk[:, j] & ~others)).sum()))
         order_real = np.argsort(-cover[is_real], kind="stable") if is_real.any() else np.zeros(0, int)
         rank_of = np.zeros(len(pool_src), dtype=np.int64)
         rank_of[np.flatnonzero(is_real)[order_real]] = np.arange(1, len(order_real) + 1)
@@ -807,7 +808,7 @@ def delineate_circles(
             cost_d[unreach] = straight + 10 * search_m
         cost_d = np.where(np.isfinite(cost_d), cost_d, 10 * search_m + R * 100)
         wt = np.maximum(w, 1.0)
-        cost = wt[:, None] * (cost_d / R + st.outside_penalty * (cost_d > R * (1 + 1e-9)))
+        cost = wt[:, None] * (cost_d / R + st.outside_penalty * ~within(cost_d, R))
         # size range, scaled when the district's residents per circle fall outside it
         per = float(w.sum()) / max(q_tot, 1)
         lo, hi = lo_nom, hi_nom
@@ -838,7 +839,7 @@ def delineate_circles(
                 centre_id, centre_name, centre_kind = f"community:{comm['id'].iloc[src_i]}", str(names_c[src_i]), "community"
             mem = a == pos
             cpop = float(w[mem].sum())
-            cwithin = float(w[mem & (walk <= R * (1 + 1e-9))].sum())
+            cwithin = float(w[mem & within(walk, R)].sum())
             share = cwithin / cpop if cpop > 0 else np.nan
             reason_zh, reason_en = _reason(
                 p, phase_count[p], centre_kind, marg[pos], best_alt[pos], float(cover[j]), int(rank_of[j]),
@@ -852,7 +853,7 @@ def delineate_circles(
                 "centre_lat": float(k_lat[src_i]) if s == "cand" else float(c_lat[src_i]),
                 "population": int(round(cpop)), "workers": int(pop[members][mem & (kind[members] == INDUSTRIAL)].sum()),
                 "n_communities": int(mem.sum()), "population_within": int(round(cwithin)), "share_within": share,
-                "n_beyond_walk": int((mem & ~(walk <= R * (1 + 1e-9))).sum()),
+                "n_beyond_walk": int((mem & ~within(walk, R)).sum()),
                 "covers_within": int(round(cover[j])), "adds_within": int(round(marg[pos])),
                 "size_min": lo, "size_max": hi, "size_ok": bool(lo - 1e-6 <= cpop <= hi + 1e-6),
                 "reason_zh": reason_zh, "reason_en": reason_en, "reason": t(reason_zh, reason_en),
@@ -863,7 +864,7 @@ def delineate_circles(
             comm_circle[mem] = ids[pos]
             comm_centre[mem] = circle_rows[len(circle_rows) - q_tot + pos]["centre_id"]
         comm_walk[members] = walk
-        flag = np.where(unreach, "unreachable", np.where(walk <= R * (1 + 1e-9), "", "beyond_walk"))
+        flag = np.where(unreach, "unreachable", np.where(within(walk, R), "", "beyond_walk"))
         comm_flag[members] = flag
         circle_geoms += _district_cells(cx[members], cy[members], a, q_tot, dgeom.get(code), st.cell_radius_m)
         if code not in dgeom and districts is not None:
@@ -873,7 +874,7 @@ def delineate_circles(
             notes.append(t(f"区 {label} 有 {int(unreach.sum())} 个小区在路网上无法到达任何已选中心（未接入路网或孤立路段），按直线距离划入最近的生活圈并标记",
                            f"district {label}: {int(unreach.sum())} communities cannot reach any chosen centre on the network (not snapped, or a disconnected piece); assigned by straight-line distance and flagged"))
         tot_w = float(w.sum())
-        wi = float(w[walk <= R * (1 + 1e-9)].sum())
+        wi = float(w[within(walk, R)].sum())
         district_rows.append({
             **drow, "circles": q_tot, "communities": n_m, "population": int(round(tot_w)),
             "population_within": int(round(wi)), "share_within": wi / tot_w if tot_w > 0 else np.nan,
@@ -895,7 +896,7 @@ def delineate_circles(
         "id": comm["id"].astype(str).to_numpy(), "name": names_c, "district": c_dist, "kind": kind,
         "population": pop.astype(np.int64), "lon": c_lon, "lat": c_lat,
         "circle_id": comm_circle, "centre_id": comm_centre, "walk_m": comm_walk,
-        "walk_min": comm_walk / speed_m_per_min, "within_walk": np.isfinite(comm_walk) & (comm_walk <= R * (1 + 1e-9)),
+        "walk_min": comm_walk / speed_m_per_min, "within_walk": np.isfinite(comm_walk) & within(comm_walk, R),
         "flag": comm_flag,
     })
     centres_out = pd.DataFrame({

@@ -27,7 +27,7 @@ import pandas as pd
 from lifecircle.i18n import t
 from lifecircle.indicators.access import CityAccess, compute_access
 from lifecircle.network import WalkNetwork
-from lifecircle.network.engine import metres
+from lifecircle.network.engine import metres, within
 from lifecircle.plans.circles import CommunityTypeSettings, snap_lonlat, walk_matrix
 from lifecircle.profile import Profile
 
@@ -221,7 +221,7 @@ def industrial_access(communities: pd.DataFrame, acc: CityAccess, profile: Profi
     basic, quality, smart = cls == "basic", cls == "quality", cls == "smart"
     q_layer = max(acc.layers_min) if acc.layers_min else 15.0
     with np.errstate(invalid="ignore"):
-        within15 = acc.nearest_m <= metres(q_layer, acc.speed_kmh) * (1 + 1e-9)
+        within15 = within(acc.nearest_m, metres(q_layer, acc.speed_kmh))
     codes = np.array(profile.codes, dtype=object)
     zh = np.array([f.zh for f in profile.formats], dtype=object)
     rows = []

@@ -41,7 +41,7 @@ import shapely
 
 from lifecircle.errors import ConfigError, InputError
 from lifecircle.i18n import t
-from lifecircle.network.engine import count_within, metres, minutes, nearest_per_category
+from lifecircle.network.engine import count_within, metres, minutes, nearest_per_category, within
 from lifecircle.network.graph import WalkNetwork
 from lifecircle.network.snap import Snapped, snap_points
 from lifecircle.network.table import AccessTable
@@ -331,7 +331,7 @@ def _chunk_table(origins: pd.DataFrame, names: np.ndarray, fcols: dict[str, list
     table["nearest_min"] = minutes(table["nearest_m"].to_numpy(), speed)
     for k, m in enumerate(layer_min):
         table[f"n_{m:g}min"] = counts[keep, :, k].ravel()
-    table["within_layer"] = table["nearest_min"] <= table["layer_min"]
+    table["within_layer"] = within(table["nearest_m"].to_numpy(), metres(table["layer_min"].to_numpy(), speed))
     table["nearest_outlet"] = nearest_name.ravel()
     table["speed_kmh"] = speed
     unsnapped_o = origins.iloc[np.flatnonzero(~o_snap.ok)].copy()
