@@ -30,10 +30,9 @@ def client():
 
 @pytest.fixture(scope="module")
 def helsinki(helsinki_pbf):
-    from lifecircle.cli.access import _osm_outlets
-    from lifecircle.sources.osm import read_osm_network
+    from lifecircle.sources.osm import osm_outlets, read_osm_network
 
-    return read_osm_network(helsinki_pbf), _osm_outlets(helsinki_pbf, PROFILE)
+    return read_osm_network(helsinki_pbf), osm_outlets(helsinki_pbf, PROFILE)
 
 
 @pytest.fixture(scope="module")

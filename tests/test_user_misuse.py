@@ -220,10 +220,10 @@ def test_excel_with_a_column_given_twice_is_refused(tmp_path: Path) -> None:
 def test_access_on_a_pbf_without_shops_warns(cli, helsinki_pbf, tmp_path: Path, monkeypatch) -> None:
     import pandas as pd
 
-    import lifecircle.cli.access as acc
+    import lifecircle.sources.osm as osm
 
     empty = pd.DataFrame({"id": [], "name": [], "format": [], "lon": [], "lat": []})
-    monkeypatch.setattr(acc, "_osm_outlets", lambda osm, prof: empty.astype({"lon": float, "lat": float}))
+    monkeypatch.setattr(osm, "osm_outlets", lambda osm, prof: empty.astype({"lon": float, "lat": float}))
     o = tmp_path / "o.csv"
     o.write_text("id,lon,lat\na,24.944,60.17\n", encoding="utf-8")
     out = tmp_path / "a.csv"

@@ -159,7 +159,9 @@ def access_cmd(
             elif city is not None:
                 outlets = _outlet_rows(city.outlets, prof)
             else:
-                outlets = _osm_outlets(osm, prof)
+                from lifecircle.sources.osm import osm_outlets
+
+                outlets = osm_outlets(osm, prof)
         where = outlets_file or (f"{db} {city.name}" if city is not None else osm)
         if outlets.empty:  # no shops: every distance would be empty, say so
             console.print(t(f"警告：{where} 中没有任何属于业态目录的商业网点，所有距离均为空",
@@ -211,21 +213,6 @@ def _report_network(net, origins: pd.DataFrame | None, outlets: pd.DataFrame, pr
     ), highlight=False, soft_wrap=True, markup=False)
     for line in lines:
         console.print(line, highlight=False, soft_wrap=True, markup=False)
-
-
-def _osm_outlets(osm: Path, prof) -> pd.DataFrame:  # noqa: ANN001
-    from lifecircle.sources.osm import classify_osm, read_osm_pois
-
-    pois = read_osm_pois(osm)
-    cls = classify_osm(pois, prof)
-    sel = pois.iloc[cls["poi"].to_numpy()]
-    return pd.DataFrame({
-        "id": sel["id"].astype(str).to_numpy(),
-        "name": sel["name"].fillna("").astype(str).to_numpy(),
-        "format": cls["format"].to_numpy(),
-        "lon": sel.geometry.x.to_numpy(),
-        "lat": sel.geometry.y.to_numpy(),
-    })
 
 
 def _print_summary(table: pd.DataFrame, path: Path, speed: float) -> None:

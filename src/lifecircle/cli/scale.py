@@ -59,11 +59,11 @@ def scale_access_cmd(
 ) -> None:
     """集群上的步行可达性：与 `lifecircle access` 结果相同，按起点分块并行。
     Walking accessibility on a cluster: the same table as `lifecircle access`, origins in chunks."""
-    from lifecircle.cli.access import _check_speed, _osm_outlets, _print_summary
+    from lifecircle.cli.access import _check_speed, _print_summary
     from lifecircle.errors import ConfigError
     from lifecircle.profile import load_profile
     from lifecircle.scale.access import access_table_dask
-    from lifecircle.sources.osm import read_osm_network
+    from lifecircle.sources.osm import osm_outlets, read_osm_network
 
     to_folder = out_path.is_dir() or not out_path.suffix
     if to_folder:
@@ -92,7 +92,7 @@ def scale_access_cmd(
     with progress() as p:
         with step(p, t("读取路网与商业网点", "reading the network and outlets")):
             net = read_osm_network(osm)
-            outlets = _osm_outlets(osm, prof)
+            outlets = osm_outlets(osm, prof)
         if origin_df is not None:
             from lifecircle.sources.points import check_extent
 

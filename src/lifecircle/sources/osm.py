@@ -93,3 +93,18 @@ def classify_osm(pois: pd.DataFrame, profile: Profile) -> pd.DataFrame:
                 rows_i.append(i)
                 rows_f.append(fmt.code)
     return pd.DataFrame({"poi": np.asarray(rows_i, dtype=np.int64), "format": rows_f})
+
+
+def osm_outlets(path: str | Path, profile: Profile) -> pd.DataFrame:
+    """The outlets of an OSM PBF, one row per element and format it matches (一店多能 counts in
+    each): ``id, name, format, lon, lat`` (WGS-84), as the access table takes them."""
+    pois = read_osm_pois(path)
+    cls = classify_osm(pois, profile)
+    sel = pois.iloc[cls["poi"].to_numpy()]
+    return pd.DataFrame({
+        "id": sel["id"].astype(str).to_numpy(),
+        "name": sel["name"].fillna("").astype(str).to_numpy(),
+        "format": cls["format"].to_numpy(),
+        "lon": sel.geometry.x.to_numpy(),
+        "lat": sel.geometry.y.to_numpy(),
+    })
