@@ -55,20 +55,8 @@ def load_city_for_plan(db: str | None, city: str, demo: bool, seed: int, scale: 
 
 def network_for_city(city: City):  # -> WalkNetwork
     """The walking network of a city (its ``streets`` table, WGS-84 lines, in a local UTM CRS)."""
-    try:
-        from lifecircle.sources.network_loader import network_from_city
-    except ImportError:  # the shared loader is not in this build: the same thing, minimally
-        import shapely
+    from lifecircle.sources.network_loader import network_from_city
 
-        from lifecircle.network import WalkNetwork
-        from lifecircle.network.graph import local_metric_crs
-
-        streets = city.streets
-        if len(streets) == 0:
-            raise InputError(t(f"城市 {city.name} 没有道路数据（streets）", f"city {city.name} has no streets")) from None
-        cen = shapely.centroid(shapely.envelope(shapely.union_all(streets.geometry.to_numpy())))
-        crs = local_metric_crs(cen.x, cen.y)
-        return WalkNetwork.from_lines(streets.to_crs(crs).geometry.to_numpy(), crs, source=f"{city.name} streets")
     return network_from_city(city)
 
 
