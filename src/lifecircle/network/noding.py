@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -105,13 +106,14 @@ def vertex_keys(coords: NDArray[np.float64], is_end: NDArray[np.bool_], level: N
     return inv.ravel(), uniq[:, :2].astype(np.float64) * precision_m
 
 
-def _explode(lines: NDArray[np.object_], level: NDArray[np.int16]) -> tuple[NDArray[np.object_], NDArray[np.int16]]:
+def _explode(lines: NDArray[np.object_], level: NDArray[np.int16]) -> tuple[NDArray[np.object_], NDArray[np.int16], NDArray[np.int64]]:
+    """The LineStrings of ``lines`` (parts of multi-lines; empty, zero-length and non-line
+    geometries dropped), their levels and the index of the input line each came from."""
     lines = np.asarray(lines, dtype=object)
-    ok = ~shapely.is_missing(lines) & ~shapely.is_empty(lines)
+    ok = np.flatnonzero(~shapely.is_missing(lines) & ~shapely.is_empty(lines))
     parts, pi = shapely.get_parts(lines[ok], return_index=True)
-    lev = level[ok][pi]
     keep = (shapely.get_type_id(parts) == 1) & (shapely.length(parts) > 0)
-    return parts[keep], lev[keep]
+    return parts[keep], level[ok][pi][keep], ok[pi][keep].astype(np.int64)
 
 
 def _cluster_ends(ends: NDArray[np.float64], end_line: NDArray[np.int64], radius: float, precision_m: float) -> NDArray[np.int64]:
@@ -180,24 +182,35 @@ def _choose_t(c, j, d, precision_m):
     return c[keep], j[keep], d[keep]
 
 
+class Noded(NamedTuple):
+    """The result of :func:`node_lines`: LineStrings (metres), their level codes, the index of the
+    input line each piece came from, and the report."""
+
+    lines: NDArray[np.object_]
+    level: NDArray[np.int16]
+    origin: NDArray[np.int64]
+    report: NodingReport
+
+
 def node_lines(
     lines: NDArray[np.object_] | Sequence,
     *,
     level: NDArray[np.integer] | None = None,
     tolerance_m: float = DEFAULT_TOLERANCE_M,
     precision_m: float = 0.01,
-) -> tuple[NDArray[np.object_], NDArray[np.int16], NodingReport]:
+) -> Noded:
     """Node projected street lines (metres): see the module docstring for the rules.
 
-    ``level``: one code per line (:func:`line_levels`), None = all on the ground. Returns the noded
-    LineStrings, their level codes and a :class:`NodingReport`. Lines meet exactly where they share
-    an end or (same level) a vertex, to ``precision_m``."""
+    ``level``: one code per line (:func:`line_levels`), None = all on the ground. Lines of the
+    result meet exactly where they share an end or (same level) a vertex, to ``precision_m``
+    metres; build the network with ``WalkNetwork.from_lines(noded.lines, crs, level=noded.level)``.
+    """
     lines = np.asarray(lines, dtype=object)
     lev_in = np.zeros(len(lines), np.int16) if level is None else np.asarray(level, np.int16)
-    parts, lev = _explode(lines, lev_in)
+    parts, lev, src = _explode(lines, lev_in)
     n = len(parts)
     if n == 0:
-        return parts, lev, NodingReport(tolerance_m, len(lines), 0, 0, 0, 0, ())
+        return Noded(parts, lev, src, NodingReport(float(tolerance_m), len(lines), 0, 0, 0, 0, ()))
     radius = max(float(tolerance_m), precision_m)
     coords, cidx = shapely.get_coordinates(parts, return_index=True)
     first = np.searchsorted(cidx, np.arange(n))
@@ -227,13 +240,14 @@ def node_lines(
     ends_joined = int((np.hypot(*(new_ends - ends).T) > precision_m).sum())
     coords = coords.copy()
     coords[end_row] = new_ends
-    out, out_lev = _cut(coords, cidx, glob, lev, split_xy, split_glob, on_vertex, j)
+    out, piece_line = _cut(coords, cidx, glob, split_xy, split_glob, on_vertex, j)
+    out_lev = lev[piece_line]
     key = np.unique(np.column_stack([j, np.round(split_glob / precision_m)]), axis=0)
     report = NodingReport(
         tolerance_m=float(tolerance_m), lines_in=len(lines), lines_out=len(out), ends_joined=ends_joined,
         t_joins=len(key), lines_split=len(np.unique(j)), piece_m=piece_lengths(out, out_lev, precision_m),
     )
-    return out, out_lev, report
+    return Noded(out, out_lev, src[piece_line], report)
 
 
 def _split_points(parts, coords, glob, cidx, j, m, glob0, precision_m):
@@ -265,9 +279,9 @@ def _merge_close_splits(j, xy, g, on_vertex, precision_m):
     return xy[out].copy(), g[out].copy(), on_vertex[out].copy()
 
 
-def _cut(coords, cidx, glob, lev, split_xy, split_glob, on_vertex, split_line):
+def _cut(coords, cidx, glob, split_xy, split_glob, on_vertex, split_line):
     """Cut the lines at the split points (each becomes the end of one piece and the start of the
-    next). Returns the pieces and their levels."""
+    next). Returns the pieces and the line each came from."""
     is_split = np.zeros(len(coords), bool)
     is_split[on_vertex[on_vertex >= 0]] = True
     uniq = np.unique(np.column_stack([split_line, split_glob]), axis=0, return_index=True)[1]
@@ -285,21 +299,26 @@ def _cut(coords, cidx, glob, lev, split_xy, split_glob, on_vertex, split_line):
     start = np.r_[True, line[1:] != line[:-1]] | (flag & (copy == 1))
     piece = np.cumsum(start) - 1
     out = shapely.linestrings(xy, indices=piece)
-    return out, lev[line[start]]
+    return out, line[start]
 
 
-def piece_lengths(lines: NDArray[np.object_], level: NDArray[np.integer], precision_m: float = 0.01) -> tuple[float, ...]:
-    """Street metres of each connected piece of noded lines (largest first): lines meet where
-    they share an end or, on the same level, a vertex (see :func:`vertex_keys`)."""
-    if len(lines) == 0:
-        return ()
+def piece_labels(lines: NDArray[np.object_], level: NDArray[np.integer] | None, precision_m: float = 0.01) -> NDArray[np.int64]:
+    """Connected piece of every noded line: lines meet where they share an end or, on the same
+    level, a vertex (see :func:`vertex_keys`)."""
     coords, cidx = shapely.get_coordinates(lines, return_index=True)
     n = len(lines)
     is_end = np.r_[True, cidx[1:] != cidx[:-1]] | np.r_[cidx[1:] != cidx[:-1], True]
-    node, _ = vertex_keys(coords, is_end, level[cidx], precision_m)
+    node, _ = vertex_keys(coords, is_end, None if level is None else np.asarray(level)[cidx], precision_m)
     k = int(node.max()) + 1
     g = coo_matrix((np.ones(len(node)), (cidx, n + node)), shape=(n + k, n + k))
-    lab = connected_components(g, directed=False)[1][:n]
+    return connected_components(g, directed=False)[1][:n].astype(np.int64)
+
+
+def piece_lengths(lines: NDArray[np.object_], level: NDArray[np.integer] | None, precision_m: float = 0.01) -> tuple[float, ...]:
+    """Street metres of each connected piece of noded lines (largest first)."""
+    if len(lines) == 0:
+        return ()
+    lab = piece_labels(lines, level, precision_m)
     metres = np.bincount(lab, shapely.length(lines))
     metres = metres[np.bincount(lab) > 0]
     return tuple(float(x) for x in np.sort(metres)[::-1])

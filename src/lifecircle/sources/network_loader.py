@@ -49,9 +49,9 @@ def network_from_lines(
     projected = ll.to_crs(crs).to_numpy()
     cols = {c: gdf[c].to_numpy() if c in gdf.columns else None for c in LEVEL_COLUMNS} if levels else {}
     level = line_levels(len(gdf), **cols) if any(v is not None for v in cols.values()) else None
-    noded, noded_level, report = node_lines(projected, level=level, tolerance_m=tolerance_m)
-    net = WalkNetwork.from_lines(noded, crs, source=source, level=None if level is None else noded_level, simplify=simplify)
-    net.noding = report
+    noded = node_lines(projected, level=level, tolerance_m=tolerance_m)
+    net = WalkNetwork.from_lines(noded.lines, crs, source=source, level=None if level is None else noded.level, simplify=simplify)
+    net.noding = noded.report
     return net
 
 
