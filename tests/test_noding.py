@@ -57,7 +57,8 @@ def test_without_noding_the_same_t_stays_apart():
 
 def test_two_ends_a_little_apart_join():
     net, noded = build(lines([(0, 0), (100, 0)], [(100.3, 0), (200, 0)]))
-    assert (noded.report.ends_joined, noded.report.t_joins, noded.report.n_pieces) == (1, 0, 1)
+    assert shapely.get_coordinates(noded.lines)[[1, 2]].tolist() == [[100.15, 0], [100.15, 0]]
+    assert (noded.report.ends_joined, noded.report.t_joins, noded.report.n_pieces) == (2, 0, 1)  # both meet halfway
     assert net.n_nodes == 2 and net.n_edges == 1  # one straight street after simplification
     assert walk(net, (0, 0), (200, 0)) == pytest.approx(200.0, abs=1e-9)
 
@@ -92,6 +93,13 @@ def test_a_bridge_passes_over_the_road_it_shares_a_vertex_with_but_its_ends_join
     assert not np.isfinite(walk(net, (0, 0), (100, 200)))
     # the same lines all on the ground join at the shared vertex
     assert build(ls)[1].report.n_pieces == 1
+
+
+def test_an_existing_junction_stays_put_when_a_stray_end_joins_it():
+    ls = lines([(0, 0), (100, 0)], [(100, 0), (100, 100)], [(101, 0.5), (200, 0)])
+    _, noded = build(ls)
+    assert noded.report.ends_joined == 1
+    assert [100.0, 0.0] in shapely.get_coordinates(noded.lines).tolist()
 
 
 def test_a_road_ending_near_a_bridge_middle_is_not_lifted_onto_it():
@@ -145,7 +153,7 @@ def test_report_counts_on_a_small_town():
     net, noded = build(ls)
     r = noded.report
     assert r.lines_in == 6 and r.t_joins == 2 and r.lines_split == 1
-    assert r.ends_joined == 4  # two T ends, one of the 0.45 m pair, one of the 1 m pair
+    assert r.ends_joined == 6  # two T ends, and both ends of each pair (they meet halfway)
     assert r.n_pieces == 2 and r.piece_m[1] == pytest.approx(100.0)
     assert r.lines_out == 8  # the main street in three pieces
     assert len(r.lines()) == 2 and "T" in r.lines()[0]
@@ -163,7 +171,7 @@ def test_network_from_streets_nodes_with_levels_and_without(tmp_path):
                           crs=32649).to_crs(4326)
     plain = gpd.GeoDataFrame({"name": ["a", "b", "c"]}, geometry=to_ll.values, crs=4326)
     net = network_from_streets(plain)
-    assert net.noding is not None and net.noding.n_pieces == 1 and net.noding.ends_joined == 1
+    assert net.noding is not None and net.noding.n_pieces == 1 and net.noding.ends_joined == 2
     assert net.component_summary()["n_components"] == 1
     bridged = plain.assign(bridge=[None, "yes", None], layer=[None, "1", None])
     net2 = network_from_streets(bridged)

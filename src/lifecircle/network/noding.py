@@ -5,7 +5,9 @@ exactly: an end stops 0.4 m short of the street it meets, or two ends of a junct
 apart. :func:`node_lines` repairs that within a tolerance (metres) and reports what it did:
 
 * lines that share a vertex join there (as OSM ways that share a node do);
-* an END within the tolerance of another END: the ends move to one point and join;
+* an END within the tolerance of another END (transitively): the ends move to one point and join,
+  the point that at least two of them already share (an existing junction stays put), else their
+  mean;
 * an END within the tolerance of another line's MIDDLE: that line is split there and joined (T);
 * two lines that merely cross (no shared vertex) stay apart: an underpass, a footbridge;
 * levels (OSM ``bridge`` / ``tunnel`` / ``layer``): a vertex shared by two lines on different
@@ -131,16 +133,19 @@ def _cluster_ends(ends: NDArray[np.float64], end_line: NDArray[np.int64], radius
     return connected_components(g, directed=False)[1].astype(np.int64)
 
 
-def _medoids(ends: NDArray[np.float64], label: NDArray[np.int64]) -> NDArray[np.float64]:
-    """Per cluster, the member end nearest the cluster's mean (an existing point, so exact
-    shared points stay exact)."""
+def _cluster_points(ends: NDArray[np.float64], label: NDArray[np.int64]) -> NDArray[np.float64]:
+    """Where each cluster of ends meets: the point most of its ends already share, if at least two
+    share one (an existing junction stays where it is), else the mean of the ends."""
     k = int(label.max()) + 1
     cnt = np.bincount(label, minlength=k)
-    mean = np.column_stack([np.bincount(label, ends[:, i], minlength=k) / cnt for i in range(2)])
-    d = np.hypot(*(ends - mean[label]).T)
-    order = np.lexsort((d, label))
-    first = order[np.r_[True, label[order][1:] != label[order][:-1]]]
-    return ends[first]
+    point = np.column_stack([np.bincount(label, ends[:, i], minlength=k) / cnt for i in range(2)])
+    key, first, times = np.unique(np.column_stack([label, ends.view(np.int64).reshape(-1, 2)]), axis=0,
+                                  return_index=True, return_counts=True)
+    order = np.lexsort((-times, key[:, 0]))
+    top = order[np.r_[True, key[order, 0][1:] != key[order, 0][:-1]]]
+    shared = times[top] >= 2
+    point[key[top[shared], 0]] = ends[first[top[shared]]]
+    return point
 
 
 def _measures(coords: NDArray[np.float64], cidx: NDArray[np.int64], n: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -219,7 +224,7 @@ def node_lines(
     end_line = np.concatenate([np.arange(n), np.arange(n)])
     ends = coords[end_row]
     label = _cluster_ends(ends, end_line, radius, precision_m)
-    centre = _medoids(ends, label)
+    centre = _cluster_points(ends, label)
     # T-joins: an end cluster near the middle of a line that has no end in the cluster
     cl_line_keys = np.unique(label * n + end_line)
     cl_levels = np.unique(label * 64 + (lev[end_line].astype(np.int64) + 32))
