@@ -9,6 +9,7 @@ import networkx as nx
 import numpy as np
 import pytest
 import shapely
+import shapely.affinity
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyproj import CRS
@@ -238,3 +239,33 @@ def test_noding_never_joins_lines_farther_apart_than_the_tolerance(case):
     # the network built from the result has the same pieces
     net = WalkNetwork.from_lines(noded.lines, UTM, level=noded.level)
     assert net.component_summary()["n_components"] == noded.report.n_pieces
+
+
+# ------------------------------------------------------------------ configuration and the command
+def test_the_tolerance_comes_from_the_profile(tmp_path):
+    from lifecircle.errors import ConfigError
+    from lifecircle.profile import load_profile
+
+    assert load_profile().walking.join_ends_m == 2.0
+    f = tmp_path / "city.toml"
+    f.write_text('extends = "yichang-2022"\n[walking]\njoin_ends_m = 5\n', encoding="utf-8")
+    assert load_profile(f).walking.join_ends_m == 5.0
+    f.write_text('extends = "yichang-2022"\n[walking]\njoin_ends_m = -1\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="join_ends_m"):
+        load_profile(f)
+
+
+def test_isochrone_on_street_lines_prints_the_noding_report(cli, tmp_path):
+    utm = lines([(0, 0), (400, 0)], [(200, 0.6), (200, 400)], [(400.5, 0.3), (800, 0)])
+    ll = gpd.GeoSeries(list(shapely.affinity.translate(g, 500000, 3400000) for g in utm), crs=32649).to_crs(4326)
+    p = tmp_path / "streets.gpkg"
+    gpd.GeoDataFrame({"name": ["a", "b", "c"]}, geometry=ll.values, crs=4326).to_file(p, engine="pyogrio")
+    lon, lat = ll.iloc[1].coords[-1]
+    code, stdout, stderr = cli("isochrone", "--streets", p, "--lon", lon, "--lat", lat, "--minutes", "10",
+                               "--out", tmp_path / "i.geojson")
+    assert code == 0, stderr
+    text = stdout + stderr
+    assert "1 处 T 形接合" in text and "3 个线端移动接合" in text  # the T end and both of the pair and "1 块" in text
+    iso = gpd.read_file(tmp_path / "i.geojson")
+    # 667 m in 10 min: up the side street (400 m) and 267 m along the main street both ways
+    assert iso.to_crs(32649).area.iloc[0] > 0.9 * (400 + 2 * 266) * 80

@@ -20,7 +20,9 @@ from lifecircle.sources.coords import SYSTEMS, to_wgs84
 from lifecircle.sources.files import check_output_path, write_table
 
 
-def _network(osm: Path | None, streets: Path | None):  # -> WalkNetwork
+def _network(osm: Path | None, streets: Path | None, join_ends_m: float):  # -> WalkNetwork
+    """The network of ``--osm`` (ways share nodes: exact) or ``--streets`` (lines noded: ends
+    within ``join_ends_m`` metres of another end or line are joined; the report is printed)."""
     if (osm is None) == (streets is None):
         raise InputError(t("请给出 --osm 或 --streets 之一作为路网", "give exactly one of --osm or --streets for the network"))
     if osm is not None:
@@ -29,7 +31,11 @@ def _network(osm: Path | None, streets: Path | None):  # -> WalkNetwork
         return read_osm_network(osm)
     from lifecircle.sources.streets import read_streets_network
 
-    return read_streets_network(streets)
+    net = read_streets_network(streets, tolerance_m=join_ends_m)
+    if net.noding is not None:
+        for line in net.noding.lines():
+            console.print(line, highlight=False, soft_wrap=True)
+    return net
 
 
 def _check_crs(crs: str) -> str:
@@ -75,7 +81,7 @@ def access_cmd(
         origin_df = read_points(origins, crs=crs)
     with progress() as p:
         with step(p, t("读取路网", "reading the network")):
-            net = _network(osm, streets)
+            net = _network(osm, streets, prof.walking.join_ends_m)
         if origin_df is not None:
             from lifecircle.sources.points import check_extent
 
@@ -172,7 +178,7 @@ def isochrone_cmd(
     wlon, wlat = to_wgs84(np.array([lon]), np.array([lat]), crs)
     with progress() as p:
         with step(p, t("读取路网", "reading the network")):
-            net = _network(osm, streets)
+            net = _network(osm, streets, prof.walking.join_ends_m)
         pts = pd.DataFrame({"id": ["point"], "lon": wlon, "lat": wlat})
         from lifecircle.sources.points import check_extent
 

@@ -67,10 +67,14 @@ def network_from_streets(streets: gpd.GeoDataFrame, *, source: str = "streets",
     return network_from_lines(streets, source=source, tolerance_m=tolerance_m)
 
 
-def network_from_city(city: City, *, tolerance_m: float = DEFAULT_TOLERANCE_M) -> WalkNetwork:
-    """The walking network of ``city`` (from its ``streets`` table)."""
+def network_from_city(city: City, *, tolerance_m: float | None = None) -> WalkNetwork:
+    """The walking network of ``city`` (from its ``streets`` table); ends are joined within
+    ``tolerance_m`` metres, by default the city profile's ``[walking] join_ends_m``."""
+    from lifecircle.profile import load_profile
+
     label = f"{city.name}（合成数据 / synthetic）" if city.synthetic else city.name
-    return network_from_streets(city.table("streets"), source=label, tolerance_m=tolerance_m)
+    tol = load_profile(city.profile).walking.join_ends_m if tolerance_m is None else tolerance_m
+    return network_from_streets(city.table("streets"), source=label, tolerance_m=tol)
 
 
 __all__ = ["LEVEL_COLUMNS", "network_from_city", "network_from_lines", "network_from_streets"]
