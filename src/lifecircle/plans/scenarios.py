@@ -289,8 +289,8 @@ def connect_links(net: WalkNetwork, links: Sequence[LineString], *, max_m: float
     """Each link with its two ends joined to the nearest vertex of a street (a straight connector,
     in WGS-84), so that a link drawn between two streets is walkable; the network joins lines only
     where they share a vertex. Vertices, not nodes: in a simplified network a node is only a
-    junction or a dead end, and a link may meet a street between junctions. An end farther than ``max_m`` metres from every node is an
-    :class:`InputError` (all such ends reported together)."""
+    junction or a dead end, and a link may meet a street between junctions. An end farther than
+    ``max_m`` metres from every vertex is an :class:`InputError` (all such ends reported together)."""
     from scipy.spatial import cKDTree
 
     vertices = shapely.get_coordinates(net.edge_geom)
@@ -302,7 +302,7 @@ def connect_links(net: WalkNetwork, links: Sequence[LineString], *, max_m: float
         px, py = net.project(xy[[0, -1], 0], xy[[0, -1], 1])
         dist, idx = tree.query(np.column_stack([px, py]))
         if np.any(dist > max_m):
-            bag.add(t(f"新增道路端点距最近道路节点 {dist.max():,.0f} 米，超过 {max_m:g} 米", f"a link end is {dist.max():,.0f} m from the nearest street node (more than {max_m:g} m)"),
+            bag.add(t(f"新增道路端点距最近道路 {dist.max():,.0f} 米，超过 {max_m:g} 米", f"a link end is {dist.max():,.0f} m from the nearest street (more than {max_m:g} m)"),
                     row=i + 1, field="new_links")
             continue
         nlon, nlat = net.to_wgs84.transform(vertices[idx, 0], vertices[idx, 1])
