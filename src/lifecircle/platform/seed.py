@@ -233,21 +233,13 @@ def _seed_from_city(factory: sessionmaker[Session], prog: Programme, city: Any, 
 
 def _engine_scorecards(city: Any) -> dict[str, dict[str, Any]]:
     """Run the evaluation engine on ``city`` and return each circle's indicators (JSON-ready)."""
-    import numpy as np
-    import shapely
-    from pyproj import Transformer
-
     from lifecircle.indicators.evaluate import evaluate_city
-    from lifecircle.network.graph import WalkNetwork, local_metric_crs
     from lifecircle.profile import load_profile
+    from lifecircle.sources.network_loader import network_from_streets
 
-    streets = city.streets
-    c = streets.geometry.union_all().centroid
-    crs = local_metric_crs(c.x, c.y)
-    tr = Transformer.from_crs(4326, crs, always_xy=True)
-    lines = shapely.transform(streets.geometry.to_numpy(), lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))
-    net = WalkNetwork.from_lines(lines, crs, source="demo city")
-    ev = evaluate_city(city, net, load_profile(city.profile))
+    profile = load_profile(city.profile)
+    net = network_from_streets(city.streets, source="demo city", tolerance_m=profile.walking.join_ends_m)
+    ev = evaluate_city(city, net, profile)
     out = {}
     table = ev.circles.drop(columns="geometry") if "geometry" in ev.circles.columns else ev.circles
     for rec in table.to_dict(orient="records"):
