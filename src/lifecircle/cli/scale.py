@@ -52,7 +52,7 @@ def scale_access_cmd(
     scheduler: str = typer.Option(None, "--scheduler", help=_SCHED_HELP),
     workers: int = typer.Option(None, "--workers", help="本机集群的工作进程数（默认每核一个）/ local workers"),
     chunk: int = typer.Option(None, "--chunk", help="每个任务的起点数（默认自动）/ origins per task"),
-    origins: Path = typer.Option(None, "--origins", help="起点 CSV（id,lon,lat）；缺省为全部路网节点 / origins"),
+    origins: Path = typer.Option(None, "--origins", help="起点 CSV（id,lon,lat）；缺省为全部路网节点（路口与尽端）/ origins (default: every junction and dead end)"),
     profile: str = typer.Option("yichang-2022", "--profile", help="业态配置名或 .toml 路径 / profile"),
     speed: float = typer.Option(None, "--speed", help="步行速度 km/h（默认取配置）/ walking speed km/h"),
     formats: str = typer.Option(None, "--formats", help="只计算这些业态代码，逗号分隔 / only these format codes"),

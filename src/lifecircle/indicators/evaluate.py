@@ -271,6 +271,8 @@ def evaluate_city(
                        f"{len(acc.exploded.unknown)} outlet format codes are not in profile {profile.name} and were ignored: {', '.join(bad)}"))
     unsnapped = unsnapped_report(acc, comm, outl, w.snap_max_m)
     islands = network_islands(net, {"communities": (comm, acc.communities), "outlets": (outl, acc.outlets)})
+    if net.noding is not None and (net.noding.ends_joined or net.noding.t_joins):
+        notes.append(net.noding.lines()[0])  # what was repaired in the street lines
     notes.extend(islands.lines())
     comm_piece = _pieces_of(net, acc.communities)
     q_layer = max(w.layers_min) if w.layers_min else 15.0

@@ -102,7 +102,7 @@ def nearest_per_category(
 
     Returns ``(dist, source)`` of shape ``(n_origins, n_cat)``: the distance (``inf`` when no
     source is reachable within ``max_m``) and the index of that nearest source (``-1``).
-    Without ``origins``, every network node is an origin (shape ``(n_nodes, n_cat)``, returned
+    Without ``origins``, every network node (junction, dead end) is an origin (shape ``(n_nodes, n_cat)``, returned
     as Fortran-ordered arrays, i.e. transposed views of category-major results).
     """
     indptr, adj_node, adj_w, _ = net.csr

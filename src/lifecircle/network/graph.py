@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import shapely
@@ -19,6 +19,9 @@ from scipy.sparse.csgraph import connected_components
 
 from lifecircle.errors import InputError
 from lifecircle.i18n import t
+
+if TYPE_CHECKING:
+    from lifecircle.network.noding import NodingReport
 
 
 def local_metric_crs(lon: float, lat: float) -> CRS:
@@ -49,6 +52,8 @@ class WalkNetwork:
     # pieces removed by lifecircle.network.islands.drop_small_pieces (a DataFrame), and the limit used
     dropped_pieces: Any = None
     min_piece_m: float = 0.0
+    edge_level: NDArray[np.int16] | None = None
+    noding: NodingReport | None = None
 
     def __post_init__(self) -> None:
         n = len(self.node_x)
@@ -64,46 +69,90 @@ class WalkNetwork:
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def from_lines(cls, lines: NDArray[np.object_], crs: CRS, *, source: str = "", precision_m: float = 0.01) -> WalkNetwork:
+    def from_lines(
+        cls,
+        lines: NDArray[np.object_],
+        crs: CRS,
+        *,
+        source: str = "",
+        precision_m: float = 0.01,
+        level: NDArray[np.integer] | None = None,
+        simplify: bool = True,
+    ) -> WalkNetwork:
         """Build a network from projected LineStrings (metres in ``crs``).
 
-        Lines are split at every vertex; vertices closer than ``precision_m`` are one node, so lines
-        connect where they share a vertex (a bridge over a street without a shared vertex does not).
+        Lines are split at every vertex; vertices closer than ``precision_m`` metres are one node,
+        so lines connect where they share a vertex (a bridge over a street without a shared vertex
+        does not). With ``level`` (one code per line, 0 = ground; see
+        :func:`lifecircle.network.noding.line_levels`) an interior vertex of a line off the ground
+        joins only lines of its level, or line ends. Exact duplicate segments are kept once.
+
+        With ``simplify`` (the default) every chain of degree-2 nodes becomes one edge whose
+        geometry is the whole chain: fewer nodes, the same distances (see
+        :mod:`lifecircle.network.simplify`). Nodes are then only junctions, dead ends, level
+        changes and one extra node on each ring.
         """
         lines = np.asarray(lines, dtype=object)
-        lines = lines[~shapely.is_empty(lines) & ~shapely.is_missing(lines)]
-        parts = shapely.get_parts(lines)
-        parts = parts[shapely.get_type_id(parts) == 1]  # LineStrings only
+        ok = ~shapely.is_empty(lines) & ~shapely.is_missing(lines)
+        parts, pidx = shapely.get_parts(lines[ok], return_index=True)
+        lev = None if level is None else np.asarray(level, np.int64)[ok][pidx]
+        line = shapely.get_type_id(parts) == 1  # LineStrings only
+        parts = parts[line]
+        lev = None if lev is None else lev[line]
         if len(parts) == 0:
             raise InputError(t(f"{source}: 没有线要素可作为路网", f"{source}: no line features to build a network from"))
+        from lifecircle.network.noding import vertex_keys
+
         coords, idx = shapely.get_coordinates(parts, return_index=True)
-        same = idx[1:] == idx[:-1]
-        a = coords[:-1][same]
-        b = coords[1:][same]
-        keys = np.round(np.vstack([a, b]) / precision_m).astype(np.int64)
-        uniq, inv = np.unique(keys, axis=0, return_inverse=True)
-        inv = inv.ravel()
-        m = len(a)
-        u, v = inv[:m], inv[m:]
+        brk = idx[1:] != idx[:-1]
+        is_end = np.r_[True, brk] | np.r_[brk, True]
+        node, node_xy = vertex_keys(coords, is_end, None if lev is None else lev[idx], precision_m)
+        same = ~brk
+        u, v = node[:-1][same], node[1:][same]
+        a, b = coords[:-1][same], coords[1:][same]
+        seg_lev = None if lev is None else lev[idx[:-1][same]]
         keep = u != v
-        u, v, a, b = u[keep], v[keep], a[keep], b[keep]
         # merge parallel duplicates (same pair of nodes): keep one
-        pair = np.sort(np.stack([u, v], axis=1), axis=1)
+        pair = np.sort(np.stack([u[keep], v[keep]], axis=1), axis=1)
         _, first = np.unique(pair, axis=0, return_index=True)
-        first.sort()
+        first = np.flatnonzero(keep)[np.sort(first)]
         u, v, a, b = u[first], v[first], a[first], b[first]
-        node_xy = uniq.astype(np.float64) * precision_m
-        geoms = shapely.linestrings(np.stack([a, b], axis=1))
-        return cls(
-            crs=crs,
-            node_x=node_xy[:, 0].copy(),
-            node_y=node_xy[:, 1].copy(),
-            edge_u=u,
-            edge_v=v,
-            edge_len=shapely.length(geoms),
-            edge_geom=geoms,
-            source=source,
-        )
+        seg_lev = None if seg_lev is None else seg_lev[first]
+        if not simplify:
+            used, inv = np.unique(np.concatenate([u, v]), return_inverse=True)
+            node_xy = node_xy[used]
+            u, v = inv[: len(u)], inv[len(u):]
+            geoms = shapely.linestrings(np.stack([a, b], axis=1))
+            return cls(crs=crs, node_x=node_xy[:, 0].copy(), node_y=node_xy[:, 1].copy(), edge_u=u, edge_v=v,
+                       edge_len=shapely.length(geoms), edge_geom=geoms, source=source,
+                       edge_level=None if seg_lev is None else seg_lev.astype(np.int16))
+        return cls._from_chains(crs, node_xy, u, v, a, b, seg_lev, source)
+
+    @classmethod
+    def _from_chains(cls, crs: CRS, node_xy: NDArray, u: NDArray, v: NDArray, a: NDArray, b: NDArray,
+                     seg_lev: NDArray | None, source: str) -> WalkNetwork:
+        """One edge per chain of degree-2 nodes; nodes renumbered to the kept ones."""
+        from lifecircle.network.simplify import chain_edges
+
+        ptr, seg, fwd, e_u, e_v, kept = chain_edges(len(node_xy), u, v, seg_lev)
+        start = np.where(fwd, 0, 1)  # oriented: the segment's first point along the edge
+        ab = np.stack([a, b], axis=1)
+        p_start = ab[seg, start]
+        p_end = ab[seg, 1 - start]
+        eid = np.repeat(np.arange(len(e_u)), np.diff(ptr))
+        heads = ptr[:-1]
+        xy = np.insert(p_end, heads, p_start[heads], axis=0)
+        gid = np.insert(eid, heads, np.arange(len(e_u)))
+        geoms = shapely.linestrings(xy, indices=gid)
+        used = np.flatnonzero(kept)
+        deg = np.bincount(np.concatenate([u, v]), minlength=len(node_xy)) if len(u) else np.zeros(len(node_xy), int)
+        has = deg[used] > 0
+        used = used[has]
+        new_id = np.full(len(node_xy), -1, np.int64)
+        new_id[used] = np.arange(len(used))
+        return cls(crs=crs, node_x=node_xy[used, 0].copy(), node_y=node_xy[used, 1].copy(),
+                   edge_u=new_id[e_u], edge_v=new_id[e_v], edge_len=shapely.length(geoms), edge_geom=geoms,
+                   source=source, edge_level=None if seg_lev is None else seg_lev[seg[heads]].astype(np.int16))
 
     # ------------------------------------------------------------------ derived structures
     @property
@@ -180,4 +229,7 @@ class WalkNetwork:
         The original is not changed."""
         proj = shapely.transform(np.asarray(lines_wgs84, dtype=object), lambda xy: np.column_stack(self.project(xy[:, 0], xy[:, 1])))
         allg = np.concatenate([self.edge_geom, proj])
-        return WalkNetwork.from_lines(allg, self.crs, source=self.source)
+        # the new links are on the ground; existing edges keep their levels, so a planned path
+        # does not join a bridge's middle
+        level = None if self.edge_level is None else np.concatenate([self.edge_level, np.zeros(len(proj), np.int16)])
+        return WalkNetwork.from_lines(allg, self.crs, source=self.source, level=level)

@@ -68,6 +68,8 @@ def drop_small_pieces(net: WalkNetwork, min_piece_m: float) -> tuple[WalkNetwork
         edge_geom=net.edge_geom[keep_edge],
         node_id=net.node_id[keep_node].copy(),
         source=net.source,
+        edge_level=None if net.edge_level is None else net.edge_level[keep_edge].copy(),
+        noding=net.noding,
     )
     return kept, dropped
 

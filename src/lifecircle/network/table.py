@@ -45,7 +45,9 @@ def access_table(
 ) -> AccessTable:
     """Nearest walking distance and counts within each layer, per origin and format.
 
-    ``origins``: ``id, lon, lat`` (WGS-84) or None for every network node. ``outlets``: ``id, name,
+    ``origins``: ``id, lon, lat`` (WGS-84) or None for every network node — in the lean network
+    built from street lines that is every junction, dead end and level change (not every vertex
+    of a street), so shares over nodes weigh junctions, not metres of street. ``outlets``: ``id, name,
     format, lon, lat`` (one row per outlet and format). ``speed_kmh`` defaults to the profile's.
     """
     speed = speed_kmh or profile.walking.speed_kmh

@@ -286,13 +286,15 @@ def _check_added_reachable(added: pd.DataFrame, net: WalkNetwork, profile: Profi
 
 def connect_links(net: WalkNetwork, links: Sequence[LineString], *, max_m: float = 300.0,
                   scenario: str = "") -> list[LineString]:
-    """Each link with its two ends joined to the nearest network node (a straight connector, in
-    WGS-84), so that a link drawn between two streets is walkable; the network joins lines only
-    where they share a vertex. An end farther than ``max_m`` metres from every node is an
-    :class:`InputError` (all such ends reported together)."""
+    """Each link with its two ends joined to the nearest vertex of a street (a straight connector,
+    in WGS-84), so that a link drawn between two streets is walkable; the network joins lines only
+    where they share a vertex. Vertices, not nodes: in a simplified network a node is only a
+    junction or a dead end, and a link may meet a street between junctions. An end farther than
+    ``max_m`` metres from every vertex is an :class:`InputError` (all such ends reported together)."""
     from scipy.spatial import cKDTree
 
-    tree = cKDTree(np.column_stack([net.node_x, net.node_y]))
+    vertices = shapely.get_coordinates(net.edge_geom)
+    tree = cKDTree(vertices)
     bag = ProblemCollector(file=t(f"情景 {scenario}", f"scenario {scenario}"))
     out: list[LineString] = []
     for i, g in enumerate(links):
@@ -300,10 +302,10 @@ def connect_links(net: WalkNetwork, links: Sequence[LineString], *, max_m: float
         px, py = net.project(xy[[0, -1], 0], xy[[0, -1], 1])
         dist, idx = tree.query(np.column_stack([px, py]))
         if np.any(dist > max_m):
-            bag.add(t(f"新增道路端点距最近道路节点 {dist.max():,.0f} 米，超过 {max_m:g} 米", f"a link end is {dist.max():,.0f} m from the nearest street node (more than {max_m:g} m)"),
+            bag.add(t(f"新增道路端点距最近道路 {dist.max():,.0f} 米，超过 {max_m:g} 米", f"a link end is {dist.max():,.0f} m from the nearest street (more than {max_m:g} m)"),
                     row=i + 1, field="new_links")
             continue
-        nlon, nlat = net.to_wgs84.transform(net.node_x[idx], net.node_y[idx])
+        nlon, nlat = net.to_wgs84.transform(vertices[idx, 0], vertices[idx, 1])
         pts = [tuple(p) for p in xy]
         if dist[0] > 0.01:
             pts.insert(0, (float(nlon[0]), float(nlat[0])))

@@ -17,7 +17,7 @@ import shapely
 
 from lifecircle.errors import InputError, InputFileError
 from lifecircle.i18n import t
-from lifecircle.network.graph import WalkNetwork, local_metric_crs
+from lifecircle.network.graph import WalkNetwork
 from lifecircle.profile import Profile
 from lifecircle.sources.files import check_input_file
 
@@ -35,7 +35,8 @@ def _open(path: str | Path):  # -> pyrosm.OSM
 
 
 def read_osm_network(path: str | Path) -> WalkNetwork:
-    """Walking network of an OSM PBF, projected to the local UTM zone (metres)."""
+    """Walking network of an OSM PBF, projected to the local UTM zone (metres). OSM ways that
+    meet share a node, so they are joined exactly (no tolerance) and levels need no help."""
     osm, p = _open(path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -45,11 +46,9 @@ def read_osm_network(path: str | Path) -> WalkNetwork:
             raise InputFileError(t(f"{p}: 读取路网失败：{exc}", f"{p}: failed to read the network: {exc}")) from None
     if edges is None or len(edges) == 0:
         raise InputError(t(f"{p}: 该区域内没有可步行的道路", f"{p}: the area has no walkable streets"))
-    geoms = edges.geometry.to_numpy()
-    cx, cy = shapely.get_coordinates(shapely.centroid(shapely.union_all(shapely.envelope(geoms)))).ravel()
-    crs = local_metric_crs(cx, cy)
-    proj = gpd.GeoSeries(geoms, crs=4326).to_crs(crs).to_numpy()
-    return WalkNetwork.from_lines(proj, crs, source=str(p))
+    from lifecircle.sources.network_loader import network_from_lines
+
+    return network_from_lines(gpd.GeoSeries(edges.geometry.to_numpy(), crs=4326), source=str(p), tolerance_m=0.0, levels=False)
 
 
 def read_osm_pois(path: str | Path) -> gpd.GeoDataFrame:

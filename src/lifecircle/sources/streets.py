@@ -5,16 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import geopandas as gpd
-import shapely
 
 from lifecircle.errors import InputError, InputFileError
 from lifecircle.i18n import t
-from lifecircle.network.graph import WalkNetwork, local_metric_crs
+from lifecircle.network.graph import WalkNetwork
+from lifecircle.network.noding import DEFAULT_TOLERANCE_M
 from lifecircle.sources.files import check_input_file
+from lifecircle.sources.network_loader import network_from_lines
 
 
-def read_streets_network(path: str | Path) -> WalkNetwork:
-    """Read street lines and build the walking network (lines connect where they share a vertex)."""
+def read_streets_network(path: str | Path, *, tolerance_m: float = DEFAULT_TOLERANCE_M) -> WalkNetwork:
+    """Read street lines and build the walking network: lines connect where they share a vertex,
+    and where an end comes within ``tolerance_m`` metres of another end or line (optional
+    ``bridge`` / ``tunnel`` / ``layer`` columns keep levels apart); see
+    :func:`lifecircle.sources.network_loader.network_from_lines`."""
     p = check_input_file(path, (".gpkg", ".parquet", ".geojson", ".json", ".shp", ".fgb"))
     try:
         gdf = gpd.read_parquet(p) if p.suffix.lower() == ".parquet" else gpd.read_file(p, engine="pyogrio")
@@ -25,7 +29,4 @@ def read_streets_network(path: str | Path) -> WalkNetwork:
     lines = gdf[gdf.geom_type.isin(["LineString", "MultiLineString"])]
     if len(lines) == 0:
         raise InputError(t(f"{p}: 文件中没有线要素", f"{p}: the file has no line features"))
-    ll = lines.to_crs(4326)
-    c = shapely.centroid(shapely.envelope(shapely.union_all(shapely.envelope(ll.geometry.to_numpy()))))
-    crs = local_metric_crs(c.x, c.y)
-    return WalkNetwork.from_lines(ll.to_crs(crs).geometry.to_numpy(), crs, source=str(p))
+    return network_from_lines(lines, source=str(p), tolerance_m=tolerance_m)
