@@ -82,6 +82,8 @@ class Evaluation:
     outlets: pd.DataFrame = field(default_factory=pd.DataFrame)  # outlets with circle_id, district, snapped
     unsnapped: pd.DataFrame = field(default_factory=pd.DataFrame)  # points too far from every street
     notes: list[str] = field(default_factory=list)  # data problems worth showing (unknown codes ...)
+    city_key: str = ""  # the city's store name (``City.name``); ``city_name`` is its display name
+    city_provenance: dict[str, Any] = field(default_factory=dict)  # how the city was made (City.provenance)
 
 
 def resolve_rules(rules: GradingRules | str | Path | None, profile: Profile) -> GradingRules:
@@ -531,6 +533,8 @@ def evaluate_city(
         outlets=outlets,
         unsnapped=unsnapped,
         notes=notes,
+        city_key=city.name,
+        city_provenance=dict(getattr(city, "provenance", None) or {}),
     )
 
 

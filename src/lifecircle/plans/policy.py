@@ -483,6 +483,7 @@ def circle_plan(
     scenario = Scenario(
         name=f"plan-{cid}", description=t(f"{base.get('name', cid)} 一圈一策：新增 {len(added)} 处网点", f"plan of {cid}: {len(added)} new outlets"),
         added_outlets=make_outlets(added, file=f"plan {cid}"), city=city.name, origin=f"plan {cid}",
+        city_provenance=dict(city.provenance),
     )
     city_after, net_after = apply_scenario(city, net, scenario)
     ev_after = evaluate_city(city_after, net_after, profile, rules=evaluation.rules) if len(added) else evaluation

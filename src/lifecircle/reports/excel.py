@@ -24,6 +24,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 import lifecircle
 from lifecircle.reports.common import (
     check_lang,
+    city_origin,
     credits,
     flatten_headlines,
     format_names,
@@ -215,6 +216,7 @@ def build_workbook(evaluation: Any, *, city: City | None = None, lang: str = "zh
     prof = getattr(evaluation, "profile", None)
     about = [
         (tr(lang, "城市", "City"), str(getattr(evaluation, "city_name", ""))),
+        (tr(lang, "城市来源", "City made from"), city_origin(evaluation, lang)),
         (tr(lang, "数据性质", "Data"), tr(lang, "合成数据（演示）", "SYNTHETIC (demonstration)") if synthetic else tr(lang, "真实数据", "real data")),
         (tr(lang, "评估配置", "Profile"), f"{getattr(prof, 'name', '')} {getattr(prof, 'version', '')}".strip()),
         (tr(lang, "依据", "Basis"), (getattr(prof, "title_en", "") if lang == "en" else getattr(prof, "title_zh", "")) or ""),

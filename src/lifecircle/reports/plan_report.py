@@ -42,6 +42,7 @@ from lifecircle.reports.common import (
     CLASS_NAMES,
     SYNTHETIC_TITLE,
     check_lang,
+    city_origin,
     credits,
     fmt_num,
     fmt_pct,
@@ -396,6 +397,7 @@ def plan_context(plan: CirclePlan, *, city: City | None = None, lang: str = "zh"
         "speed_kmh": float(ev.speed_kmh),
         "elderly_speed_kmh": float(ev.elderly_speed_kmh),
         "credits": credits(plan.synthetic, city, lang),
+        "city_origin": city_origin(plan.evaluation, lang),
         "generated_at": generated_at(),
         "version": lifecircle.__version__,
     }
