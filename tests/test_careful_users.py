@@ -37,3 +37,105 @@ def test_valid_polygonal_repairs_a_bowtie_and_drops_lines() -> None:
     assert valid_polygonal(None) is None
     sq = shapely.box(0, 0, 1, 1)
     assert valid_polygonal(sq) is sq
+
+
+# ------------------------------------------------------------------ 1. read-only --out
+@pytest.fixture
+def read_only(tmp_path: Path) -> Path:
+    """A folder we may not write in: a chmod 555 folder, or — as root, who ignores permission
+    bits — /sys (sysfs refuses new files even to root); skipped where neither works."""
+    import os
+    import tempfile
+
+    def writable(d: Path) -> bool:
+        try:
+            fd, p = tempfile.mkstemp(dir=d)
+        except OSError:
+            return False
+        os.close(fd)
+        os.unlink(p)
+        return True
+
+    d = tmp_path / "只读"
+    d.mkdir()
+    d.chmod(0o555)
+    if not writable(d):
+        yield d
+        d.chmod(0o755)
+        return
+    d.chmod(0o755)
+    if Path("/sys").is_dir() and not writable(Path("/sys")):
+        yield Path("/sys")
+        return
+    pytest.skip("no read-only location: running as root without a read-only /sys")
+
+
+def _one_line_error(code: int, err: str, name: str) -> None:
+    assert code == 2, err
+    assert "Traceback" not in err and "PermissionError" not in err
+    assert name in " ".join(err.split())
+
+
+def test_access_read_only_out_is_one_line(cli, helsinki_pbf, read_only: Path) -> None:
+    out = read_only / "lc-acc.csv"
+    code, _, err = cli("access", "--osm", helsinki_pbf, "--formats", "pharmacy", "--out", out)
+    _one_line_error(code, err, "lc-acc.csv")
+    assert not out.exists()
+
+
+def test_evaluate_read_only_out_is_one_line(cli, read_only: Path, tmp_path: Path) -> None:
+    code, _, err = cli("evaluate", "--db", tmp_path / "none.db", "--city", "c", "--out", read_only / "lc-eval")
+    _one_line_error(code, err, "lc-eval")  # the output is checked first, before the store
+
+
+def test_plan_report_read_only_out_is_one_line(cli, read_only: Path) -> None:
+    code, _, err = cli("plan", "report", "XL-01", "--demo", "--scale", "0.05", "--out", read_only / "lc-rep" / "sub", "--no-pdf")
+    _one_line_error(code, err, "lc-rep")
+
+
+def test_scenario_create_read_only_dir_is_one_line(cli, read_only: Path) -> None:
+    code, _, err = cli("scenario", "create", "s1", "--dir", read_only / "lc-scn", "--add", "wet_market,111.3,30.7")
+    _one_line_error(code, err, "lc-scn")
+
+
+def test_scale_cities_read_only_out_is_one_line(cli, read_only: Path) -> None:
+    code, _, err = cli("scale", "cities", "--demo", "1", "--demo-scale", "0.02", "--out", read_only / "lc-cities.csv")
+    _one_line_error(code, err, "lc-cities.csv")
+
+
+def test_atomic_output_that_cannot_create_its_temp_file_is_an_input_error(tmp_path: Path, monkeypatch) -> None:
+    import tempfile
+
+    import pandas as pd
+
+    from lifecircle.errors import InputError
+    from lifecircle.sources import files
+
+    real = tempfile.mkstemp
+    calls = []
+
+    def deny(*a, **k):
+        calls.append(1)
+        if len(calls) > 1:  # the check passes, the write itself is refused (e.g. a race, a quota)
+            raise PermissionError(13, "Permission denied", str(k.get("dir")))
+        return real(*a, **k)
+
+    monkeypatch.setattr(files.tempfile, "mkstemp", deny)
+    with pytest.raises(InputError, match="t.csv"):
+        files.write_table(pd.DataFrame({"a": [1]}), tmp_path / "t.csv")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_guard_turns_a_permission_error_into_one_line(capsys) -> None:
+    import typer
+
+    from lifecircle.cli.app import guarded
+
+    def cmd() -> None:
+        raise PermissionError(13, "Permission denied", "/data/out.xlsx")
+
+    with pytest.raises(typer.Exit) as exc:
+        guarded(cmd)()
+    assert exc.value.exit_code == 2
+    assert "/data/out.xlsx" in capsys.readouterr().err
+

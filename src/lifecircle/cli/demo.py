@@ -21,10 +21,9 @@ from lifecircle.i18n import get_lang, t
 
 def _check_out_dir(out_dir: Path) -> None:
     """An output folder must be a folder (or not exist yet): checked before any work."""
-    from lifecircle.errors import InputError
+    from lifecircle.sources.files import check_output_dir
 
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError(t(f"{out_dir}: 已存在同名文件，--out 须为目录", f"{out_dir}: is an existing file; --out must be a folder"))
+    check_output_dir(out_dir)
 
 
 def _evaluate_and_write(city, out_dir: Path, profile: str | None, rules: str | None, p) -> tuple:  # noqa: ANN001

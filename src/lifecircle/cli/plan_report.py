@@ -11,7 +11,6 @@ import typer
 from lifecircle.city.demo import DEMO_SCALE, DEMO_SEED
 from lifecircle.cli._plan_group import plan_app
 from lifecircle.cli.app import command, console, out, progress, step
-from lifecircle.errors import InputError
 from lifecircle.i18n import t, use_lang
 
 
@@ -40,10 +39,10 @@ def plan_report_cmd(
     from lifecircle.profile import load_profile
     from lifecircle.reports.common import check_lang
     from lifecircle.reports.plan_report import write_plan_report
+    from lifecircle.sources.files import check_output_dir
 
     check_lang(report_lang)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError(t(f"{out_dir}: 已存在且不是文件夹", f"{out_dir}: exists and is not a folder"))
+    check_output_dir(out_dir)
     codes = [c.strip() for c in formats.split(",") if c.strip()] if formats else None
     with progress() as p:
         with step(p, t("读取城市数据", "loading the city")):

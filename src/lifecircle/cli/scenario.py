@@ -75,6 +75,9 @@ def scenario_create_cmd(
     """新建情景：新增/关闭网点、新增道路，或保存某生活圈的规划方案。
     Create a scenario: outlets added or closed, new street links, or a circle's plan."""
     from lifecircle.plans.scenarios import Scenario, apply_scenario, make_outlets, save_scenario
+    from lifecircle.sources.files import check_output_dir
+
+    check_output_dir(folder)  # before the city is built
 
     bag = ProblemCollector(file="--add/--link")
     rows, links = [], []

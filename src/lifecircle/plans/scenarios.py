@@ -45,7 +45,7 @@ from lifecircle.indicators.evaluate import Evaluation, evaluate_city
 from lifecircle.indicators.grades import GradingRules
 from lifecircle.network import WalkNetwork
 from lifecircle.profile import Profile
-from lifecircle.sources.files import atomic_output
+from lifecircle.sources.files import atomic_output, make_output_dir
 
 FORMAT_VERSION = 1
 SCENARIO_SOURCE = "scenario"
@@ -360,10 +360,7 @@ def scenario_filename(name: str) -> str:
 
 def save_scenario(scenario: Scenario, folder: str | Path, *, overwrite: bool = False) -> Path:
     """Write ``scenario`` as ``<folder>/<name>.json`` (UTF-8, atomically); the folder is created."""
-    d = Path(folder)
-    if d.exists() and not d.is_dir():
-        raise InputError(t(f"{d}: 已存在且不是文件夹", f"{d}: exists and is not a folder"))
-    d.mkdir(parents=True, exist_ok=True)
+    d = make_output_dir(folder)
     p = d / scenario_filename(scenario.name)
     if p.exists() and not overwrite:
         raise InputError(t(f"{p}: 同名情景已存在（可用 --overwrite 覆盖）", f"{p}: a scenario of that name exists (use --overwrite)"))

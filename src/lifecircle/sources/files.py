@@ -4,6 +4,7 @@ and atomic output (a result file appears whole or not at all)."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from collections.abc import Iterator
@@ -81,7 +82,52 @@ def check_output_path(path: str | Path, allowed: tuple[str, ...] = OUTPUT_SUFFIX
         raise InputError(t(f"{p}: {parent} 不是目录", f"{p}: {parent} is not a folder"))
     if p.is_dir():
         raise InputError(t(f"{p}: 已存在同名目录，请给出文件名", f"{p}: is an existing folder; give a file name"))
+    _check_writable(parent, p)
     return p
+
+
+def output_error(path: str | Path, exc: OSError) -> InputError:
+    """The one-line user error for an output that cannot be written (read-only folder, full disk)."""
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return InputError(t(f"{path}: 没有写入权限，请换一个输出位置", f"{path}: not writable (permission denied); choose another output"))
+    reason = exc.strerror or type(exc).__name__
+    return InputError(t(f"{path}: 无法写入（{reason}）", f"{path}: cannot be written ({reason})"))
+
+
+def _check_writable(folder: Path, shown: Path) -> None:
+    """Create and remove a probe file in ``folder``: permission bits alone do not tell (root
+    ignores them, read-only mounts do not show in them)."""
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".lifecircle-probe.", dir=folder)
+    except OSError as exc:
+        raise output_error(shown, exc) from None
+    os.close(fd)
+    os.unlink(probe)
+
+
+def check_output_dir(path: str | Path) -> Path:
+    """Check an output folder before any work: not an existing file, and writable — the folder
+    itself, or the nearest existing folder above it (where it will be created)."""
+    d = Path(path)
+    if d.exists() and not d.is_dir():
+        raise InputError(t(f"{d}: 已存在且不是文件夹，--out 须为文件夹", f"{d}: exists and is not a folder; --out must be a folder"))
+    base = d
+    while not base.exists() and base != base.parent:
+        base = base.parent
+    if not base.is_dir():
+        raise InputError(t(f"{d}: {base} 不是文件夹", f"{d}: {base} is not a folder"))
+    _check_writable(base, d)
+    return d
+
+
+def make_output_dir(path: str | Path) -> Path:
+    """:func:`check_output_dir`, then create the folder (and its parents)."""
+    d = check_output_dir(path)
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise output_error(d, exc) from None
+    return d
 
 
 @contextlib.contextmanager
@@ -89,13 +135,19 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it is renamed onto ``path``, on any
     error it is removed, so a half-written result never appears under the real name."""
     p = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.stem}.", suffix=p.suffix, dir=p.parent if str(p.parent) else ".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{p.stem}.", suffix=p.suffix, dir=p.parent if str(p.parent) else ".")
+    except OSError as exc:
+        raise output_error(p, exc) from None
     os.close(fd)
     os.unlink(tmp)  # writers such as GDAL want to create the file themselves
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        os.replace(tmp_path, p)
+        try:
+            os.replace(tmp_path, p)
+        except OSError as exc:
+            raise output_error(p, exc) from None
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
