@@ -139,3 +139,40 @@ def test_cli_guard_turns_a_permission_error_into_one_line(capsys) -> None:
     assert exc.value.exit_code == 2
     assert "/data/out.xlsx" in capsys.readouterr().err
 
+
+# ------------------------------------------------------------------ 2. axis-aligned streets
+def _grid_geojson(path: Path, n: int = 6, step: float = 0.002) -> Path:
+    """A small street grid of perfectly horizontal and vertical lines (WGS-84), as GeoJSON."""
+    import json
+
+    lon0, lat0 = 114.30, 30.59
+    feats = []
+    for i in range(n):
+        for coords in ([[lon0, lat0 + i * step], [lon0 + (n - 1) * step, lat0 + i * step]],
+                       [[lon0 + i * step, lat0], [lon0 + i * step, lat0 + (n - 1) * step]]):
+            feats.append({"type": "Feature", "properties": {"highway": "residential"},
+                          "geometry": {"type": "LineString", "coordinates": coords}})
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": feats}), encoding="utf-8")
+    return path
+
+
+def test_isochrone_on_axis_aligned_streets(cli, tmp_path: Path) -> None:
+    import geopandas as gpd
+
+    grid = _grid_geojson(tmp_path / "网格 街道.geojson")
+    out = tmp_path / "iso.geojson"
+    code, _, err = cli("isochrone", "--streets", grid, "--lon", "114.305", "--lat", "30.595", "--out", out,
+                       "--minutes", "2,5")
+    assert code == 0, err  # was: GEOSException getX called on empty Point
+    g = gpd.read_file(out)
+    assert g.is_valid.all() and (g.to_crs(32650).area > 0).all()
+
+
+def test_metric_crs_of_a_single_horizontal_line() -> None:
+    import numpy as np
+    from shapely.geometry import LineString
+
+    from lifecircle.sources.network_loader import metric_crs_of
+
+    assert metric_crs_of(np.array([LineString([(114.3, 30.5), (114.4, 30.5)])])).to_epsg() == 32650
+

@@ -5,11 +5,22 @@ from __future__ import annotations
 
 import geopandas as gpd
 import shapely
+from pyproj import CRS
 
 from lifecircle.city.model import City
 from lifecircle.errors import InputError
 from lifecircle.i18n import t
 from lifecircle.network.graph import WalkNetwork, local_metric_crs
+
+
+def metric_crs_of(geoms) -> CRS:  # noqa: ANN001 - an array of WGS-84 geometries
+    """The local UTM zone of WGS-84 geometries: the zone of the middle of their total bounds.
+
+    From the bounds, not from the union of envelopes: the envelope of a perfectly horizontal or
+    vertical street is a zero-area polygon, the union of those is empty, and its centroid crashed
+    ``isochrone --streets`` with a GEOSException (getX called on empty Point)."""
+    x0, y0, x1, y1 = shapely.total_bounds(geoms)
+    return local_metric_crs((x0 + x1) / 2, (y0 + y1) / 2)
 
 
 def network_from_streets(streets: gpd.GeoDataFrame, *, source: str = "streets") -> WalkNetwork:
@@ -29,8 +40,7 @@ def network_from_streets(streets: gpd.GeoDataFrame, *, source: str = "streets") 
     geoms = geoms[~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)]
     if len(geoms) == 0:
         raise InputError(t(f"{source}: 道路几何全部为空", f"{source}: every street geometry is empty"))
-    x0, y0, x1, y1 = shapely.total_bounds(geoms)
-    crs = local_metric_crs((x0 + x1) / 2, (y0 + y1) / 2)
+    crs = metric_crs_of(geoms)
     projected = gpd.GeoSeries(geoms, crs=4326).to_crs(crs).to_numpy()
     return WalkNetwork.from_lines(projected, crs, source=source)
 

@@ -17,9 +17,10 @@ import shapely
 
 from lifecircle.errors import InputError, InputFileError
 from lifecircle.i18n import t
-from lifecircle.network.graph import WalkNetwork, local_metric_crs
+from lifecircle.network.graph import WalkNetwork
 from lifecircle.profile import Profile
 from lifecircle.sources.files import check_input_file
+from lifecircle.sources.network_loader import metric_crs_of
 
 POI_KEYS = ("shop", "amenity", "craft", "office", "leisure", "healthcare", "tourism", "social_facility")
 
@@ -46,8 +47,7 @@ def read_osm_network(path: str | Path) -> WalkNetwork:
     if edges is None or len(edges) == 0:
         raise InputError(t(f"{p}: 该区域内没有可步行的道路", f"{p}: the area has no walkable streets"))
     geoms = edges.geometry.to_numpy()
-    cx, cy = shapely.get_coordinates(shapely.centroid(shapely.union_all(shapely.envelope(geoms)))).ravel()
-    crs = local_metric_crs(cx, cy)
+    crs = metric_crs_of(geoms)
     proj = gpd.GeoSeries(geoms, crs=4326).to_crs(crs).to_numpy()
     return WalkNetwork.from_lines(proj, crs, source=str(p))
 

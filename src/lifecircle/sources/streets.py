@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import geopandas as gpd
-import shapely
 
 from lifecircle.errors import InputError, InputFileError
 from lifecircle.i18n import t
-from lifecircle.network.graph import WalkNetwork, local_metric_crs
+from lifecircle.network.graph import WalkNetwork
 from lifecircle.sources.files import check_input_file
+from lifecircle.sources.network_loader import metric_crs_of
 
 
 def read_streets_network(path: str | Path) -> WalkNetwork:
@@ -26,6 +26,5 @@ def read_streets_network(path: str | Path) -> WalkNetwork:
     if len(lines) == 0:
         raise InputError(t(f"{p}: 文件中没有线要素", f"{p}: the file has no line features"))
     ll = lines.to_crs(4326)
-    c = shapely.centroid(shapely.envelope(shapely.union_all(shapely.envelope(ll.geometry.to_numpy()))))
-    crs = local_metric_crs(c.x, c.y)
+    crs = metric_crs_of(ll.geometry.to_numpy())
     return WalkNetwork.from_lines(ll.to_crs(crs).geometry.to_numpy(), crs, source=str(p))
