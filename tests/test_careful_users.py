@@ -176,3 +176,138 @@ def test_metric_crs_of_a_single_horizontal_line() -> None:
 
     assert metric_crs_of(np.array([LineString([(114.3, 30.5), (114.4, 30.5)])])).to_epsg() == 32650
 
+
+# ------------------------------------------------------------------ 4. floor area per format
+SIX = ["wet_market", "supermarket", "convenience_store", "pharmacy", "breakfast", "hair_beauty"]
+
+
+@pytest.fixture(scope="module")
+def one_shop_city():
+    """The small demo city with every outlet closed and one candidate site, a 370 m² shop at the
+    biggest community of the first circle: every format would want it."""
+    import dataclasses
+
+    from lifecircle.city.demo import build_demo_city
+    from lifecircle.cli.plan_circles import network_for_city
+    from lifecircle.profile import load_profile
+
+    city = build_demo_city(2022, 0.05)
+    cid = str(city.circles["id"].iloc[0])
+    comm = city.communities[city.communities["circle_id"] == cid]
+    big = comm.loc[comm["population"].idxmax()]  # the shop is at the biggest community's door
+    site = city.candidate_sites.iloc[:1].copy()
+    site[["id", "name", "kind", "lon", "lat", "district", "floor_area_m2"]] = [
+        "SHOP-370", "空置商铺 370", "vacant_shop", float(big["lon"]), float(big["lat"]), str(big["district"]), 370.0]
+    tables = {**city.tables, "candidate_sites": site.reset_index(drop=True), "outlets": city.outlets.iloc[0:0]}
+    city = dataclasses.replace(city, tables=tables)
+    return city, network_for_city(city), load_profile(city.profile), cid
+
+
+def _plan(one_shop_city, area: float | None):
+    from lifecircle.indicators.evaluate import evaluate_city
+    from lifecircle.plans.policy import circle_plan
+
+    city, net, prof, cid = one_shop_city
+    if area is None or area != 370.0:
+        import dataclasses
+
+        sites = city.candidate_sites.copy()
+        sites["floor_area_m2"] = area
+        city = dataclasses.replace(city, tables={**city.tables, "candidate_sites": sites})
+    ev = evaluate_city(city, net, prof)
+    return circle_plan(city, net, prof, ev, cid, formats=SIX, k_per_format=1)
+
+
+def test_profile_gives_a_typical_floor_area_per_format() -> None:
+    from lifecircle.profile import load_profile
+
+    p = load_profile()
+    areas = {f.code: f.typical_floor_area_m2 for f in p.formats}
+    assert all(a is not None and a > 0 for a in areas.values())
+    assert areas["convenience_store"] < areas["supermarket"] < areas["wet_market"]
+
+
+def test_a_370_m2_shop_gets_only_the_formats_it_can_hold(one_shop_city) -> None:
+    from lifecircle.profile import load_profile
+
+    plan = _plan(one_shop_city, 370.0)
+    placed = plan.sites.loc[plan.sites["site_id"] == "SHOP-370", "format"].tolist()
+    need = {f.code: f.typical_floor_area_m2 for f in load_profile().formats}
+    assert placed, "the only site should still be used"
+    assert sum(need[c] for c in placed) <= 370.0
+    assert "wet_market" not in placed  # 750 m² does not fit in 370 m²
+    assert len(placed) < len(SIX)
+    added = plan.scenario.added_outlets
+    assert len(added) == 1 and sorted(added["formats"].iloc[0].split(";")) == sorted(placed)
+
+
+def test_a_site_without_floor_area_keeps_every_format_but_says_so(one_shop_city) -> None:
+    plan = _plan(one_shop_city, None)
+    placed = plan.sites.loc[plan.sites["site_id"] == "SHOP-370", "format"].tolist()
+    assert sorted(placed) == sorted(SIX)  # today's behaviour
+    assert any("面积未知" in n for n in plan.notes)
+
+
+# ------------------------------------------------------------------ 5. unknown profile keys
+@pytest.mark.parametrize(("text", "key", "near"), [
+    ('extends = "yichang-2022"\n[walkin]\nspeed_kmh = 4.5\n', "walkin", "walking"),
+    ('extends = "yichang-2022"\n[walking]\nspeed_km = 4.5\n', "speed_km", "speed_kmh"),
+    ('extends = "yichang-2022"\n[[format]]\ncode = "breakfast"\nlayer_mins = 10\n', "layer_mins", "layer_min"),
+    ('extends = "yichang-2022"\n[profile]\ntitle = "x"\n', "title", "title_zh"),
+    ('extend = "yichang-2022"\n', "extend", "extends"),
+])
+def test_profile_unknown_key_is_refused_naming_the_nearest(tmp_path: Path, text: str, key: str, near: str) -> None:
+    from lifecircle.errors import ConfigError
+    from lifecircle.profile import load_profile
+
+    p = tmp_path / "我的 配置.toml"
+    p.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as exc:
+        load_profile(p)
+    msg = str(exc.value)
+    assert "我的 配置.toml" in msg and f"'{key}'" in msg and f"'{near}'" in msg
+
+
+def test_profile_unknown_key_exits_2_on_the_cli(cli, helsinki_pbf, tmp_path: Path) -> None:
+    p = tmp_path / "p.toml"
+    p.write_text('extends = "yichang-2022"\n[walking]\nspeed_km = 5\n', encoding="utf-8")
+    out = tmp_path / "i.geojson"
+    code, _, err = cli("--lang", "en", "isochrone", "--osm", helsinki_pbf, "--lon", "24.944", "--lat", "60.17",
+                       "--out", out, "--profile", p)
+    assert code == 2 and "Traceback" not in err and not out.exists()
+    assert "did you mean 'speed_kmh'" in " ".join(err.split())
+
+
+def test_shipped_configs_still_load() -> None:
+    from lifecircle.indicators.grades import load_rules
+    from lifecircle.plans.circles import load_plan
+    from lifecircle.plans.policy import load_policy
+    from lifecircle.plans.sites import SiteSettings
+    from lifecircle.profile import builtin_profiles, load_profile
+
+    for name in builtin_profiles():
+        SiteSettings.from_profile(load_profile(name))
+    load_plan()
+    load_policy()
+    load_rules(None)
+
+
+def test_other_config_readers_use_the_same_unknown_key_rule(tmp_path: Path) -> None:
+    from lifecircle.errors import ConfigError, InputError
+    from lifecircle.plans.policy import load_policy
+
+    p = tmp_path / "policy.toml"
+    p.write_text("[policy]\nk_per_formats = 2\n", encoding="utf-8")
+    with pytest.raises((ConfigError, InputError), match="k_per_format'"):
+        load_policy(p)
+
+
+def test_typical_floor_area_must_be_positive(tmp_path: Path) -> None:
+    from lifecircle.errors import ConfigError
+    from lifecircle.profile import load_profile
+
+    p = tmp_path / "p.toml"
+    p.write_text('extends = "yichang-2022"\n[[format]]\ncode = "breakfast"\ntypical_floor_area_m2 = -5\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="typical_floor_area_m2"):
+        load_profile(p)
+

@@ -43,7 +43,7 @@ from pyproj import Transformer
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import coo_matrix, csr_matrix
 
-from lifecircle.config import builtin_configs, read_config
+from lifecircle.config import builtin_configs, read_config, unknown_keys
 from lifecircle.errors import ConfigError, InputError, ProblemCollector
 from lifecircle.i18n import t
 from lifecircle.network import Snapped, WalkNetwork, nearest_per_category, snap_points
@@ -157,8 +157,8 @@ def _settings(cls: type, raw: Any, table: str, src: str, bag: ProblemCollector) 
         bag.add(t(f"[{table}] 应为表", f"[{table}] must be a table"), field=table)
         return cls()
     known = cls.__dataclass_fields__
-    for k in sorted(set(raw) - set(known)):
-        bag.add(t(f"[{table}] 未知设置 '{k}'", f"[{table}] unknown setting '{k}'"), field=f"{table}.{k}")
+    for k, msg in unknown_keys(raw, known, table=table):
+        bag.add(msg, field=f"{table}.{k}")
     vals: dict[str, Any] = {}
     for key, fld in known.items():
         if key not in raw:
