@@ -311,3 +311,72 @@ def test_typical_floor_area_must_be_positive(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="typical_floor_area_m2"):
         load_profile(p)
 
+
+# ------------------------------------------------------------------ 6. formulas in CSV / Excel
+FORMULA = '=HYPERLINK("http://x","点我")'
+
+
+def test_spreadsheet_safe_prefixes_formula_text_only() -> None:
+    from lifecircle.sources.files import spreadsheet_safe
+
+    for bad in (FORMULA, "+1+2", "-2+3", "@SUM(A1)", "\t=1", "\r=1", "-cmd|' /C calc'!A0"):
+        assert spreadsheet_safe(bad) == "'" + bad
+    for good in ("西陵区", "a=b", "-3", "+1.5", "-2.5e3", -3, -2.5, None, "", "O-12"):
+        assert spreadsheet_safe(good) == good
+
+
+def test_write_table_neutralises_formulas_in_csv_and_xlsx(tmp_path: Path) -> None:
+    import openpyxl
+    import pandas as pd
+
+    from lifecircle.sources.files import write_table
+
+    df = pd.DataFrame({"name": [FORMULA, "普通", "-3"], "value": [-5.0, 1.0, 2.0]})
+    write_table(df, tmp_path / "t.csv")
+    back = pd.read_csv(tmp_path / "t.csv", encoding="utf-8-sig", dtype={"name": str})
+    assert back["name"].tolist() == ["'" + FORMULA, "普通", "-3"]
+    assert back["value"].tolist() == [-5.0, 1.0, 2.0]  # a negative number stays a number
+    write_table(df, tmp_path / "t.xlsx")
+    ws = openpyxl.load_workbook(tmp_path / "t.xlsx").active
+    cells = [c for row in ws.iter_rows() for c in row]
+    assert not any(c.data_type == "f" for c in cells)
+    assert ws["A2"].value == "'" + FORMULA and ws["B2"].value == -5
+
+
+def test_formula_names_through_import_evaluate_excel(cli, tmp_path: Path) -> None:
+    import openpyxl
+
+    from lifecircle.city.demo import build_demo_city
+    from lifecircle.city.store import save_city
+
+    city = build_demo_city(2022, 0.05)
+    city.communities.loc[0, "name"] = "@SUM(A1)"
+    db = tmp_path / "s.db"
+    save_city(city, db)
+    outlets = city.outlets.drop(columns="geometry", errors="ignore").head(8).copy()
+    outlets.loc[outlets.index[0], "name"] = FORMULA
+    outlets.to_csv(tmp_path / "outlets.csv", index=False)
+    code, _, err = cli("import", "outlets", tmp_path / "outlets.csv", "--db", db, "--city", city.name, "--crs", "wgs84")
+    assert code == 0, err
+    code, _, err = cli("evaluate", "--db", db, "--city", city.name, "--out", tmp_path / "ev")
+    assert code == 0, err
+    wb = openpyxl.load_workbook(tmp_path / "ev" / "evaluation.xlsx")
+    cells = [c for ws in wb for row in ws.iter_rows() for c in row]
+    assert not any(c.data_type == "f" for c in cells)
+    assert "'@SUM(A1)" in {c.value for c in cells}
+
+
+def test_access_csv_neutralises_formula_origin_ids(cli, helsinki_pbf, tmp_path: Path) -> None:
+    import pandas as pd
+
+    origins = tmp_path / "origins.csv"
+    origins.write_text('id,lon,lat\n"=HYPERLINK(""http://x"")",24.944,60.17\n-3,24.945,60.171\n', encoding="utf-8")
+    out = tmp_path / "acc.csv"
+    code, _, err = cli("access", "--osm", helsinki_pbf, "--origins", origins, "--formats", "pharmacy", "--out", out)
+    assert code == 0, err
+    text = out.read_text(encoding="utf-8-sig")
+    assert '"\'=HYPERLINK(""http://x"")"' in text and "\n=" not in text
+    df = pd.read_csv(out, encoding="utf-8-sig", dtype={"origin_id": str})
+    assert df["origin_id"].tolist() == ['\'=HYPERLINK("http://x")', "-3"]
+    assert (df["nearest_m"] > 0).all()
+

@@ -18,7 +18,7 @@ from lifecircle.i18n import t
 from lifecircle.plans.circles import DEFAULT_PLAN, load_plan
 from lifecircle.plans.community_types import community_types
 from lifecircle.profile import load_profile
-from lifecircle.sources.files import atomic_output, check_output_path
+from lifecircle.sources.files import atomic_output, check_output_path, spreadsheet_safe_frame
 
 SHEETS = {  # attribute of CommunityTypeReport -> (sheet zh, sheet en)
     "summary": ("概况", "summary"),
@@ -60,7 +60,7 @@ def plan_types_cmd(
                     df = df.drop(columns="geometry")
                 if c.synthetic:
                     df = df.assign(**{t("数据", "data"): t("合成数据", "synthetic")})
-                df.to_excel(xl, sheet_name=t(zh, en), index=False)
+                spreadsheet_safe_frame(df).to_excel(xl, sheet_name=t(zh, en), index=False)
     if c.synthetic:
         out.print(t("[bold yellow]※ 合成数据（演示用）[/]", "[bold yellow]※ synthetic data (demo)[/]"))
     tab = Table(title=t("小区类型与施策要点", "community types and what they need"))

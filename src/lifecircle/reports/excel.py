@@ -39,7 +39,7 @@ from lifecircle.reports.common import (
     tr,
     value_label,
 )
-from lifecircle.sources.files import atomic_output
+from lifecircle.sources.files import atomic_output, spreadsheet_safe
 
 if TYPE_CHECKING:
     from lifecircle.city.model import City
@@ -83,8 +83,8 @@ def _cell_value(v: Any) -> Any:
     if isinstance(v, np.floating):
         return None if math.isnan(float(v)) else float(v)
     if isinstance(v, list | tuple | set | dict):
-        return str(v)
-    return v
+        return spreadsheet_safe(str(v))
+    return spreadsheet_safe(v)
 
 
 def _write_table(ws: Worksheet, df: pd.DataFrame, cols: Sequence[str], *, lang: str, synthetic: bool,

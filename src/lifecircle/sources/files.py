@@ -6,9 +6,11 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from lifecircle.errors import InputError, InputFileError
 from lifecircle.i18n import t
@@ -153,6 +155,32 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
             tmp_path.unlink()
 
 
+# A text cell starting with one of these is run as a formula by Excel / LibreOffice / WPS
+# (CSV injection, e.g. an outlet named =HYPERLINK("http://...")).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """``value`` as a spreadsheet will show it, never run it: text that starts like a formula
+    (``=``, ``+``, ``-``, ``@``, tab, CR) gets a leading ``'``; numbers (also the text ``-3``)
+    and everything else are unchanged. The one rule of every CSV and Excel writer."""
+    if isinstance(value, str) and value.startswith(FORMULA_START) and not _PLAIN_NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
+def spreadsheet_safe_frame(df: Any) -> Any:
+    """A copy of ``df`` with :func:`spreadsheet_safe` applied to its text columns (and headers)."""
+    import pandas as pd
+
+    out = df.copy()
+    for c in out.columns:
+        if out[c].dtype == object or pd.api.types.is_string_dtype(out[c].dtype):
+            out[c] = out[c].map(spreadsheet_safe, na_action="ignore")
+    return out.rename(columns=lambda c: spreadsheet_safe(c) if isinstance(c, str) else c)
+
+
 def write_table(df, path: str | Path, *, layer: str = "data") -> Path:  # noqa: ANN001 - DataFrame or GeoDataFrame
     """Write a table by the extension of ``path`` (.parquet, .csv, .gpkg, .geojson, .xlsx), atomically.
 
@@ -169,13 +197,13 @@ def write_table(df, path: str | Path, *, layer: str = "data") -> Path:  # noqa: 
         if suffix == ".parquet":
             df.to_parquet(tmp, index=False)
         elif suffix == ".csv":
-            out = df.drop(columns="geometry") if "geometry" in df.columns else df
+            out = spreadsheet_safe_frame(df.drop(columns="geometry") if "geometry" in df.columns else df)
             out.to_csv(tmp, index=False, encoding="utf-8-sig")
         elif suffix == ".gpkg":
             df.to_file(tmp, layer=layer, driver="GPKG", engine="pyogrio")
         elif suffix == ".geojson":
             df.to_file(tmp, driver="GeoJSON", engine="pyogrio")
         elif suffix == ".xlsx":
-            out = df.drop(columns="geometry") if "geometry" in df.columns else df
+            out = spreadsheet_safe_frame(df.drop(columns="geometry") if "geometry" in df.columns else df)
             out.to_excel(tmp, index=False)
     return p
