@@ -380,3 +380,50 @@ def test_access_csv_neutralises_formula_origin_ids(cli, helsinki_pbf, tmp_path: 
     assert df["origin_id"].tolist() == ['\'=HYPERLINK("http://x")', "-3"]
     assert (df["nearest_m"] > 0).all()
 
+
+# ------------------------------------------------------------------ 7. origins like import
+def test_origins_from_xlsx_with_a_title_row(tmp_path: Path) -> None:
+    import openpyxl
+
+    from lifecircle.sources.points import read_points
+
+    p = tmp_path / "起点.xlsx"
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws["A1"] = "起点清单（2024）"
+    ws.merge_cells("A1:C1")
+    ws.append(["编号", "经度", "纬度"])
+    ws.append(["a", 24.944, 60.170])
+    ws.append(["b", "24.945", "60.171"])
+    wb.save(p)
+    pts = read_points(p)
+    assert pts["id"].tolist() == ["a", "b"]
+    assert pts["lon"].tolist() == pytest.approx([24.944, 24.945]) and pts["lat"].tolist() == pytest.approx([60.170, 60.171])
+
+
+def test_origins_with_an_amap_location_column(tmp_path: Path) -> None:
+    from lifecircle.errors import InputError
+    from lifecircle.sources.points import read_points
+
+    p = tmp_path / "amap.csv"
+    p.write_text('name,location\n小区A,"111.2865,30.6920"\n小区B,"111.2870，30.6925"\n', encoding="utf-8")
+    pts = read_points(p)
+    assert pts["id"].tolist() == ["小区A", "小区B"]
+    assert pts["lon"].tolist() == pytest.approx([111.2865, 111.2870])
+    gcj = read_points(p, crs="gcj02")  # converted like the importer does
+    assert abs(gcj["lon"].iloc[0] - 111.2865) > 1e-4
+    p.write_text('name,location\n小区A,"111.2865"\n', encoding="utf-8")
+    with pytest.raises(InputError) as exc:
+        read_points(p)
+    assert [(q.row, q.field) for q in exc.value.problems] == [(2, "location")]
+
+
+def test_access_reads_xlsx_origins(cli, helsinki_pbf, tmp_path: Path) -> None:
+    import pandas as pd
+
+    p = tmp_path / "o.xlsx"
+    pd.DataFrame({"id": ["a", "b"], "lon": [24.944, 24.945], "lat": [60.170, 60.171]}).to_excel(p, index=False)
+    out = tmp_path / "acc.csv"
+    code, _, err = cli("access", "--osm", helsinki_pbf, "--origins", p, "--formats", "pharmacy", "--out", out)
+    assert code == 0, err
+    assert sorted(pd.read_csv(out, encoding="utf-8-sig")["origin_id"]) == ["a", "b"]

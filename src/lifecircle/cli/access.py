@@ -49,7 +49,7 @@ def access_cmd(
     out_path: Path = typer.Option(..., "--out", help="输出文件 .parquet | .gpkg | .csv / output file"),
     osm: Path = typer.Option(None, "--osm", help="OSM PBF 文件（路网与商业网点）/ OSM PBF file"),
     streets: Path = typer.Option(None, "--streets", help="自有道路线文件 .gpkg/.parquet/.geojson / your own street lines"),
-    origins: Path = typer.Option(None, "--origins", help="起点 CSV（id,lon,lat）或矢量文件；缺省为全部路网节点 / origins"),
+    origins: Path = typer.Option(None, "--origins", help="起点表 CSV/Excel（id,lon,lat 或高德 location 列）或矢量文件；缺省为全部路网节点 / origins: CSV/Excel (id,lon,lat or an Amap location column) or a vector file"),
     profile: str = typer.Option("yichang-2022", "--profile", help="业态配置名或 .toml 路径 / profile name or path"),
     speed: float = typer.Option(None, "--speed", help="步行速度 km/h（默认取配置）/ walking speed km/h"),
     crs: str = typer.Option("wgs84", "--crs", help="输入坐标系 wgs84|gcj02|bd09 / input coordinates"),
