@@ -7,7 +7,9 @@ a :class:`ConfigError` that says which file and how to fix it.
 
 from __future__ import annotations
 
+import difflib
 import tomllib
+from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,22 @@ def builtin_configs(prefix: str = "") -> list[str]:
     """Names (without ``.toml``) of the shipped configuration files starting with ``prefix``."""
     folder = resources.files("lifecircle") / "profiles"
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml") and p.name.startswith(prefix))
+
+
+def unknown_keys(found: Iterable[str], allowed: Iterable[str], *, table: str = "") -> list[tuple[str, str]]:
+    """``(key, message)`` for every key of ``found`` not in ``allowed``, naming the nearest allowed
+    key (a typo such as ``speed_km`` or ``[walkin]`` must not be silently ignored). ``table`` is
+    the TOML table the keys are in (``walking``, ``format #3`` ...), empty at the top level.
+    The one rule for unknown keys of every configuration file."""
+    allowed = sorted(set(allowed))
+    where = f"[{table}] " if table else ""
+    out = []
+    for key in sorted(set(found) - set(allowed)):
+        near = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+        hint_zh = f"（是否应为 '{near[0]}'？）" if near else f"（可用：{', '.join(allowed)}）"
+        hint_en = f" (did you mean '{near[0]}'?)" if near else f" (known: {', '.join(allowed)})"
+        out.append((key, t(f"{where}未知设置 '{key}'{hint_zh}", f"{where}unknown setting '{key}'{hint_en}")))
+    return out
 
 
 def read_config(name_or_path: str | Path, *, what_zh: str, what_en: str, prefix: str = "",

@@ -23,7 +23,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from lifecircle.config import read_config
+from lifecircle.config import read_config, unknown_keys
 from lifecircle.errors import ConfigError
 from lifecircle.i18n import t
 
@@ -70,6 +70,7 @@ class Format:
     amap_typecodes: tuple[str, ...] = ()
     amap_types: tuple[str, ...] = ()
     name_keywords: tuple[str, ...] = ()
+    typical_floor_area_m2: float | None = None  # floor area an outlet of this format typically needs
 
     def name(self) -> str:
         """Display name in the current language."""
@@ -145,8 +146,32 @@ def builtin_profiles() -> list[str]:
     )
 
 
+# The keys a profile file may hold; anything else is a typo to report, not to ignore.
+TOP_KEYS = ("profile", "walking", "format", "extends", "disable", "grading", "sites")
+PROFILE_KEYS = ("name", "title_zh", "title_en", "version", "source")
+FORMAT_KEYS = ("code", "zh", "en", "class", "layer_min", "osm", "amap_typecodes", "amap_types", "name_keywords",
+               "typical_floor_area_m2")
+
+
+def _check_keys(raw: dict[str, Any], src: str) -> None:
+    """Refuse unknown keys (``[walkin]``, ``speed_km`` ...) naming the nearest valid one."""
+    problems = [msg for _, msg in unknown_keys(raw, TOP_KEYS)]
+    for table, allowed in (("profile", PROFILE_KEYS), ("walking", Walking.__dataclass_fields__)):
+        if isinstance(raw.get(table), dict):
+            problems += [msg for _, msg in unknown_keys(raw[table], allowed, table=table)]
+    formats = raw.get("format", [])
+    for i, f in enumerate(formats if isinstance(formats, list) else [], start=1):
+        if isinstance(f, dict):
+            where = f"format #{i}" + (f" {f['code']}" if f.get("code") else "")
+            problems += [msg for _, msg in unknown_keys(f, FORMAT_KEYS, table=where)]
+    if problems:
+        raise ConfigError(f"{src}: " + "; ".join(problems))
+
+
 def _read_toml(name_or_path: str | Path) -> tuple[dict[str, Any], str]:
-    return read_config(name_or_path, what_zh="配置", what_en="profile", known=builtin_profiles())
+    raw, src = read_config(name_or_path, what_zh="配置", what_en="profile", known=builtin_profiles())
+    _check_keys(raw, src)
+    return raw, src
 
 
 def _merge(parent: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
@@ -241,6 +266,16 @@ def _build(raw: dict[str, Any], src: str) -> Profile:
         except (TypeError, ValueError):
             problems.append(t(f"{where}: layer_min 须为正数（分钟）", f"{where}: layer_min must be a positive number of minutes"))
             layer = 15.0
+        area = f.get("typical_floor_area_m2")
+        if area is not None:
+            try:
+                area = float(area)
+                if not (0 < area < math.inf):
+                    raise ValueError
+            except (TypeError, ValueError):
+                problems.append(t(f"{where}: typical_floor_area_m2 须为正数（平方米）",
+                                  f"{where}: typical_floor_area_m2 must be a positive number of m²"))
+                area = None
         try:
             rules = tuple(OsmRule.parse(r) for r in f.get("osm", []))
         except ConfigError as exc:
@@ -257,6 +292,7 @@ def _build(raw: dict[str, Any], src: str) -> Profile:
                 amap_typecodes=tuple(str(c) for c in f.get("amap_typecodes", [])),
                 amap_types=tuple(f.get("amap_types", [])),
                 name_keywords=tuple(f.get("name_keywords", [])),
+                typical_floor_area_m2=area,
             )
         )
     if not formats:

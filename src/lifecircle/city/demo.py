@@ -165,6 +165,10 @@ def demo_settings() -> dict[str, Any]:
     return tomllib.loads(_data("demo.toml"))
 
 
+DEMO_SCALE: float = float(demo_settings()["city"]["default_scale"])  # the one default of every --demo command
+DEMO_SEED: int = int(demo_settings()["city"]["default_seed"])
+
+
 def bridge_names() -> list[str]:
     """Names of the streets allowed to cross the Yangtze in the demo city."""
     return [b["name"] for b in demo_settings()["bridge"]]
@@ -746,7 +750,7 @@ def _cn_num(n: int) -> str:
     return digits[n] if n <= 10 else str(n)
 
 
-def build_demo_city(seed: int = 2022, scale: float = 1.0) -> City:
+def build_demo_city(seed: int = DEMO_SEED, scale: float = DEMO_SCALE) -> City:
     """Build the synthetic Yichang demo city (deterministic for a seed).
 
     ``scale`` (0.01–4) multiplies residents (about 1.6 million at 1) and the counts of communities,
@@ -784,4 +788,5 @@ def build_demo_city(seed: int = 2022, scale: float = 1.0) -> City:
     credits = [*CREDITS, f"seed={int(seed)}, scale={float(scale):g}"]
     settings = demo_settings()["city"]
     return City(name=settings["name"], profile=DEMO_PROFILE, synthetic=True, tables=tables,
-                credits=credits, title=settings.get("title", ""))
+                credits=credits, title=settings.get("title", ""),
+                provenance={"generator": "demo", "scale": float(scale), "seed": int(seed)})

@@ -120,7 +120,7 @@ def access_cmd(
     db: str = typer.Option(None, "--db", help="城市数据库：用库中城市的道路、网点与小区 / city store: its streets, outlets, communities"),
     city_name: str = typer.Option(None, "--city", help="数据库中的城市名（库中只有一个城市时可省略）/ city in the store"),
     outlets_file: Path = typer.Option(None, "--outlets", help="网点文件（高德导出或网点表 CSV/Excel/矢量）/ outlets file (Amap export or outlets table)"),
-    origins: Path = typer.Option(None, "--origins", help="起点 CSV（id,lon,lat）或矢量文件；缺省为库中小区或全部路网节点（路口与尽端）/ origins (default: the stored communities, or every junction and dead end)"),
+    origins: Path = typer.Option(None, "--origins", help="起点表 CSV/Excel（id,lon,lat 或高德 location 列）或矢量文件；缺省为库中小区或全部路网节点（路口与尽端）/ origins: CSV/Excel (id,lon,lat or an Amap location column) or a vector file (default: the stored communities, or every junction and dead end)"),
     profile: str = typer.Option(None, "--profile", help="业态配置名或 .toml 路径（默认取城市的配置）/ profile name or path"),
     speed: float = typer.Option(None, "--speed", help="步行速度 km/h（默认取配置）/ walking speed km/h"),
     crs: str = typer.Option("wgs84", "--crs", help="起点坐标系 wgs84|gcj02|bd09 / coordinates of --origins"),

@@ -67,6 +67,9 @@ def guarded(fn: F) -> F:
             return fn(*args, **kwargs)
         except LifecircleError as exc:
             fail(str(exc))
+        except PermissionError as exc:  # a file or folder the user pointed at that we may not touch
+            where = exc.filename or t("文件", "a file")
+            fail(t(f"{where}: 没有权限（{exc.strerror}），请换一个位置", f"{where}: permission denied ({exc.strerror}); choose another location"))
         except KeyboardInterrupt:
             console.print(t("已中断", "interrupted"))
             sys.exit(130)

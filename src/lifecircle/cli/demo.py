@@ -14,16 +14,16 @@ import pandas as pd
 import typer
 from rich.table import Table
 
+from lifecircle.city.demo import DEMO_SCALE, DEMO_SEED
 from lifecircle.cli.app import command, console, out, progress, step
 from lifecircle.i18n import get_lang, t
 
 
 def _check_out_dir(out_dir: Path) -> None:
     """An output folder must be a folder (or not exist yet): checked before any work."""
-    from lifecircle.errors import InputError
+    from lifecircle.sources.files import check_output_dir
 
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError(t(f"{out_dir}: 已存在同名文件，--out 须为目录", f"{out_dir}: is an existing file; --out must be a folder"))
+    check_output_dir(out_dir)
 
 
 def _evaluate_and_write(city, out_dir: Path, profile: str | None, rules: str | None, p) -> tuple:  # noqa: ANN001
@@ -94,8 +94,8 @@ def _print_summary(city, net, ev, files: dict, seconds: float) -> None:  # noqa:
 @command("demo")
 def demo_cmd(
     out_dir: Path = typer.Option(Path("out"), "--out", help="输出目录 / output folder"),
-    scale: float = typer.Option(1.0, "--scale", help="演示城市规模（1 = 约160万人）/ demo city scale"),
-    seed: int = typer.Option(2022, "--seed", help="随机种子 / random seed"),
+    scale: float = typer.Option(DEMO_SCALE, "--scale", help="演示城市规模（1 = 约160万人）/ demo city scale"),
+    seed: int = typer.Option(DEMO_SEED, "--seed", help="随机种子 / random seed"),
     db: str = typer.Option(None, "--db", help="内嵌数据库文件（默认 OUT/lifecircle.db）/ store file"),
 ) -> None:
     """演示：生成宜昌演示城市（合成数据）入库、评估并输出报告。
@@ -112,7 +112,8 @@ def demo_cmd(
         out_dir.mkdir(parents=True, exist_ok=True)  # only once the arguments proved good
         with step(p, t(f"写入内嵌数据库 {db}", f"saving into the embedded store {db}")):
             save_city(city, db, replace=True)
-            city = load_city(db, city.name)
+            built, city = city, load_city(db, city.name)
+            city.provenance = city.provenance or dict(built.provenance)  # a store without the field
         net, ev, files = _evaluate_and_write(city, out_dir, None, None, p)
     _print_summary(city, net, ev, files, time.perf_counter() - t0)
 

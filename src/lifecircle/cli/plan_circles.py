@@ -13,6 +13,7 @@ import pandas as pd
 import typer
 from rich.table import Table
 
+from lifecircle.city.demo import DEMO_SCALE, DEMO_SEED
 from lifecircle.city.model import City
 from lifecircle.cli._plan_group import plan_app
 from lifecircle.cli.app import command, console, out, progress, step
@@ -106,13 +107,15 @@ def _layers(d: Delineation | None, given: GivenAssignment | None, communities: p
     return layers
 
 
-def write_layers(layers: dict[str, gpd.GeoDataFrame], path: Path) -> list[Path]:
-    """GeoPackage: one file with a layer each; GeoJSON: the circles in ``path`` and the other
-    layers beside it as ``<stem>.<layer>.geojson``. Every file is written atomically."""
+def write_layers(layers: dict[str, gpd.GeoDataFrame], path: Path, city: City | None = None) -> list[Path]:
+    """GeoPackage: one file with a layer each (their metadata name the ``city`` they were made
+    on); GeoJSON: the circles in ``path`` and the other layers beside it as
+    ``<stem>.<layer>.geojson``. Every file is written atomically."""
     if path.suffix.lower() == ".gpkg":
+        meta = {"lifecircle_city": city.origin_label} if city is not None else None
         with atomic_output(path) as tmp:
             for name, g in layers.items():
-                g.to_file(tmp, layer=name, driver="GPKG", engine="pyogrio")
+                g.to_file(tmp, layer=name, driver="GPKG", engine="pyogrio", layer_metadata=meta)
         return [path]
     written = []
     for name, g in layers.items():
@@ -159,8 +162,8 @@ def plan_circles_cmd(
     db: str = typer.Option(None, "--db", help="城市数据库文件或 URL / city store file or URL"),
     city: str = typer.Option("yichang", "--city", help="数据库中的城市名 / city name in the store"),
     demo: bool = typer.Option(False, "--demo", help="使用合成的宜昌演示城市 / use the synthetic Yichang demo city"),
-    seed: int = typer.Option(2022, "--seed", help="演示城市随机种子 / demo city seed"),
-    scale: float = typer.Option(1.0, "--scale", help="演示城市规模（1 = 约160万人）/ demo city scale (1 = about 1.6 M residents)"),
+    seed: int = typer.Option(DEMO_SEED, "--seed", help="演示城市随机种子 / demo city seed"),
+    scale: float = typer.Option(DEMO_SCALE, "--scale", help="演示城市规模（1 = 约160万人）/ demo city scale (1 = about 1.6 M residents)"),
     phase: str = typer.Option("all", "--phase", help="输出阶段 pilot|rollout|all / phase to write"),
     boundaries: Path = typer.Option(None, "--boundaries", help="自带生活圈边界 .geojson/.gpkg（按点落面划入）/ your own circle boundaries"),
     plan: str = typer.Option(DEFAULT_PLAN, "--plan", help="规划配额文件名或 .toml 路径 / plan quotas name or path"),
@@ -190,7 +193,7 @@ def plan_circles_cmd(
         if given_gdf is not None:
             with step(p, t("按自带边界划入小区", "assigning communities to the given boundaries")):
                 g = assign_to_given_circles(communities, given_gdf)
-            written = write_layers(_layers(None, g, communities, c.synthetic), out_path)
+            written = write_layers(_layers(None, g, communities, c.synthetic), out_path, c)
             _print_given(g)
             for n in g.notes:
                 console.print(f"[yellow]{t('注意', 'note')}:[/yellow] {n}", highlight=False)
@@ -205,7 +208,7 @@ def plan_circles_cmd(
                     settings=cfg.delineation, snap_max_m=prof.walking.snap_max_m, district_names=cfg.district_names(),
                 )
                 d = d.for_phase(phase)
-            written = write_layers(_layers(d, None, communities, c.synthetic), out_path)
+            written = write_layers(_layers(d, None, communities, c.synthetic), out_path, c)
             print_district_summary(d, cfg.phases, phase)
             for n in d.notes:
                 console.print(f"[yellow]{t('注意', 'note')}:[/yellow] {n}", highlight=False)

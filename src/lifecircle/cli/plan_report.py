@@ -8,10 +8,9 @@ from pathlib import Path
 
 import typer
 
+from lifecircle.city.demo import DEMO_SCALE, DEMO_SEED
 from lifecircle.cli._plan_group import plan_app
 from lifecircle.cli.app import command, console, out, progress, step
-from lifecircle.cli.plan_sites import DEMO_SCALE
-from lifecircle.errors import InputError
 from lifecircle.i18n import t, use_lang
 
 
@@ -22,7 +21,7 @@ def plan_report_cmd(
     db: str = typer.Option(None, "--db", help="城市数据库文件或 URL / city store file or URL"),
     city: str = typer.Option("yichang", "--city", help="数据库中的城市名 / city name in the store"),
     demo: bool = typer.Option(False, "--demo", help="使用合成的宜昌演示城市 / use the synthetic Yichang demo city"),
-    seed: int = typer.Option(2022, "--seed", help="演示城市随机种子 / demo city seed"),
+    seed: int = typer.Option(DEMO_SEED, "--seed", help="演示城市随机种子 / demo city seed"),
     scale: float = typer.Option(DEMO_SCALE, "--scale", help="演示城市规模（1 = 约160万人）/ demo city scale"),
     k: int = typer.Option(None, "--k", help="每个缺口业态的选址数（默认按编制参数）/ sites per gap format"),
     formats: str = typer.Option(None, "--formats", help="只为这些业态选址，逗号分隔 / plan only these formats (comma-separated)"),
@@ -40,10 +39,10 @@ def plan_report_cmd(
     from lifecircle.profile import load_profile
     from lifecircle.reports.common import check_lang
     from lifecircle.reports.plan_report import write_plan_report
+    from lifecircle.sources.files import check_output_dir
 
     check_lang(report_lang)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError(t(f"{out_dir}: 已存在且不是文件夹", f"{out_dir}: exists and is not a folder"))
+    check_output_dir(out_dir)
     codes = [c.strip() for c in formats.split(",") if c.strip()] if formats else None
     with progress() as p:
         with step(p, t("读取城市数据", "loading the city")):

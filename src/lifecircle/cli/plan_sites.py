@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from lifecircle.city.demo import DEMO_SCALE, DEMO_SEED
 from lifecircle.cli._plan_group import plan_app
 from lifecircle.cli.app import command, console, out, progress, step
 from lifecircle.errors import InputError
@@ -16,8 +17,6 @@ from lifecircle.i18n import t
 from lifecircle.plans.policy import SITE_KIND_NAMES, FormatSites, recommend_format_sites
 from lifecircle.profile import load_profile
 from lifecircle.sources.files import check_output_path, write_table
-
-DEMO_SCALE = 0.5  # default --scale of the demo city here: about 800,000 residents, builds in a second or two
 
 
 def print_format_sites(fs: FormatSites, where: str) -> None:
@@ -60,7 +59,7 @@ def plan_sites_cmd(
     db: str = typer.Option(None, "--db", help="城市数据库文件或 URL / city store file or URL"),
     city: str = typer.Option("yichang", "--city", help="数据库中的城市名 / city name in the store"),
     demo: bool = typer.Option(False, "--demo", help="使用合成的宜昌演示城市 / use the synthetic Yichang demo city"),
-    seed: int = typer.Option(2022, "--seed", help="演示城市随机种子 / demo city seed"),
+    seed: int = typer.Option(DEMO_SEED, "--seed", help="演示城市随机种子 / demo city seed"),
     scale: float = typer.Option(DEMO_SCALE, "--scale", help="演示城市规模（1 = 约160万人）/ demo city scale"),
     old_first: bool = typer.Option(True, "--old-first/--any-site", help="老旧小区周边场地优先 / old communities' sites first"),
     profile: str = typer.Option(None, "--profile", help="业态配置（默认取城市的）/ profile (default: the city's)"),

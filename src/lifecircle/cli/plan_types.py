@@ -10,6 +10,7 @@ import pandas as pd
 import typer
 from rich.table import Table
 
+from lifecircle.city.demo import DEMO_SCALE, DEMO_SEED
 from lifecircle.cli._plan_group import plan_app
 from lifecircle.cli.app import command, out, progress, step
 from lifecircle.cli.plan_circles import load_city_for_plan, network_for_city
@@ -17,7 +18,7 @@ from lifecircle.i18n import t
 from lifecircle.plans.circles import DEFAULT_PLAN, load_plan
 from lifecircle.plans.community_types import community_types
 from lifecircle.profile import load_profile
-from lifecircle.sources.files import atomic_output, check_output_path
+from lifecircle.sources.files import atomic_output, check_output_path, spreadsheet_safe_frame
 
 SHEETS = {  # attribute of CommunityTypeReport -> (sheet zh, sheet en)
     "summary": ("概况", "summary"),
@@ -35,8 +36,8 @@ def plan_types_cmd(
     db: str = typer.Option(None, "--db", help="城市数据库文件或 URL / city store file or URL"),
     city: str = typer.Option("yichang", "--city", help="数据库中的城市名 / city name in the store"),
     demo: bool = typer.Option(False, "--demo", help="使用合成的宜昌演示城市 / use the synthetic demo city"),
-    seed: int = typer.Option(2022, "--seed", help="演示城市随机种子 / demo city seed"),
-    scale: float = typer.Option(1.0, "--scale", help="演示城市规模 / demo city scale"),
+    seed: int = typer.Option(DEMO_SEED, "--seed", help="演示城市随机种子 / demo city seed"),
+    scale: float = typer.Option(DEMO_SCALE, "--scale", help="演示城市规模 / demo city scale"),
     plan: str = typer.Option(DEFAULT_PLAN, "--plan", help="规划参数文件名或 .toml 路径 / plan settings"),
     profile: str = typer.Option(None, "--profile", help="业态配置（默认取城市的）/ profile"),
 ) -> None:
@@ -59,7 +60,7 @@ def plan_types_cmd(
                     df = df.drop(columns="geometry")
                 if c.synthetic:
                     df = df.assign(**{t("数据", "data"): t("合成数据", "synthetic")})
-                df.to_excel(xl, sheet_name=t(zh, en), index=False)
+                spreadsheet_safe_frame(df).to_excel(xl, sheet_name=t(zh, en), index=False)
     if c.synthetic:
         out.print(t("[bold yellow]※ 合成数据（演示用）[/]", "[bold yellow]※ synthetic data (demo)[/]"))
     tab = Table(title=t("小区类型与施策要点", "community types and what they need"))

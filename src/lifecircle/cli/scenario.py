@@ -12,8 +12,8 @@ import typer
 from rich.table import Table
 from shapely.geometry import LineString
 
+from lifecircle.city.demo import DEMO_SCALE, DEMO_SEED
 from lifecircle.cli.app import app, command, console, out, progress, step
-from lifecircle.cli.plan_sites import DEMO_SCALE
 from lifecircle.errors import InputError, ProblemCollector
 from lifecircle.i18n import get_lang, t
 from lifecircle.profile import load_profile
@@ -68,13 +68,16 @@ def scenario_create_cmd(
     db: str = typer.Option(None, "--db", help="城市数据库（SQLite），用于核对 / city store, to check against"),
     city: str = typer.Option("yichang", "--city", help="数据库中的城市名 / city name in the store"),
     demo: bool = typer.Option(False, "--demo", help="使用合成的宜昌演示城市 / use the synthetic demo city"),
-    seed: int = typer.Option(2022, "--seed", help="演示城市随机种子 / demo city seed"),
+    seed: int = typer.Option(DEMO_SEED, "--seed", help="演示城市随机种子 / demo city seed"),
     scale: float = typer.Option(DEMO_SCALE, "--scale", help="演示城市规模 / demo city scale"),
     overwrite: bool = typer.Option(False, "--overwrite", help="覆盖同名情景 / replace a scenario of that name"),
 ) -> None:
     """新建情景：新增/关闭网点、新增道路，或保存某生活圈的规划方案。
     Create a scenario: outlets added or closed, new street links, or a circle's plan."""
     from lifecircle.plans.scenarios import Scenario, apply_scenario, make_outlets, save_scenario
+    from lifecircle.sources.files import check_output_dir
+
+    check_output_dir(folder)  # before the city is built
 
     bag = ProblemCollector(file="--add/--link")
     rows, links = [], []
@@ -109,7 +112,8 @@ def scenario_create_cmd(
                 added = pd.concat([plan_rows, added], ignore_index=True) if len(added) else plan_rows
                 description = description or plan.scenario.description
             scn = Scenario(name=name, description=description, added_outlets=added, closed_outlets=list(close or []),
-                           new_links=links, city=city_name, origin=f"plan {from_plan}" if from_plan else "")
+                           new_links=links, city=city_name, origin=f"plan {from_plan}" if from_plan else "",
+                           city_provenance=dict(c.provenance))
             apply_scenario(c, net, scn, profile=load_profile(c.profile))  # every problem now, not at compare time
     else:
         scn = Scenario(name=name, description=description, added_outlets=added, closed_outlets=list(close or []), new_links=links)
@@ -162,7 +166,7 @@ def scenario_compare_cmd(
     db: str = typer.Option(None, "--db", help="城市数据库文件或 URL / city store file or URL"),
     city: str = typer.Option("yichang", "--city", help="数据库中的城市名 / city name in the store"),
     demo: bool = typer.Option(False, "--demo", help="使用合成的宜昌演示城市 / use the synthetic demo city"),
-    seed: int = typer.Option(2022, "--seed", help="演示城市随机种子 / demo city seed"),
+    seed: int = typer.Option(DEMO_SEED, "--seed", help="演示城市随机种子 / demo city seed"),
     scale: float = typer.Option(DEMO_SCALE, "--scale", help="演示城市规模 / demo city scale"),
     profile: str = typer.Option(None, "--profile", help="业态配置（默认取城市的）/ profile"),
     out_path: Path = typer.Option(None, "--out", help="完整对比表 .csv | .xlsx | .parquet / full table"),

@@ -16,9 +16,12 @@ from lifecircle.i18n import t
 platform_app = typer.Typer(help="官员平台：数据库与演示数据 / officials' platform: database and demo content",
                            no_args_is_help=True)
 app.add_typer(platform_app, name="platform")
+_SCALE_HELP = ("演示城市规模（1 约 160 万人；默认与 lifecircle demo 相同）/ "
+               "demo city size (1 = about 1.6 M residents; default: the same city as lifecircle demo)")
+_SEED_HELP = "演示城市随机种子（默认与 lifecircle demo 相同）/ demo city seed (default: as lifecircle demo)"
 
 
-def _init(demo: bool, scale: float, seed: int, store: str | None = None, city_name: str | None = None) -> None:
+def _init(demo: bool, scale: float | None, seed: int | None, store: str | None = None, city_name: str | None = None) -> None:
     from lifecircle.platform.db import make_engine, session_factory
     from lifecircle.platform.programme import load_programme
     from lifecircle.platform.seed import init_platform, seed_demo
@@ -61,8 +64,8 @@ def _init(demo: bool, scale: float, seed: int, store: str | None = None, city_na
 @command("init", target=platform_app)
 def platform_init(
     demo: bool = typer.Option(False, "--demo", help="加载演示城市并创建演示账号 / load the demo city and demo accounts"),
-    scale: float = typer.Option(0.05, "--scale", help="演示城市规模（1 约 160 万人）/ demo city size (1 = about 1.6 M residents)"),
-    seed: int = typer.Option(2022, "--seed", help="演示城市随机种子 / demo city seed"),
+    scale: float = typer.Option(None, "--scale", help=_SCALE_HELP),
+    seed: int = typer.Option(None, "--seed", help=_SEED_HELP),
     store: str = typer.Option(None, "--store", help="从城市数据库读取生活圈与道路（代替演示城市）/ take circles and streets from a city store"),
     city: str = typer.Option("yichang-demo", "--city", help="城市数据库中的城市名 / city name in the store"),
 ) -> None:
@@ -75,7 +78,7 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="监听地址 / address to listen on"),
     port: int = typer.Option(8000, "--port", min=1, max=65535, help="端口 / port"),
     demo: bool = typer.Option(False, "--demo", help="先加载演示数据与账号 / load demo data and accounts first"),
-    scale: float = typer.Option(0.05, "--scale", help="演示城市规模 / demo city size"),
+    scale: float = typer.Option(None, "--scale", help=_SCALE_HELP),
     workers: int = typer.Option(1, "--workers", min=1, max=32, help="工作进程数 / worker processes"),
     store: str = typer.Option(None, "--store", help="先从城市数据库载入生活圈、道路与评估 / load circles, streets and scorecards from a city store first"),
     city: str = typer.Option("yichang-demo", "--city", help="城市数据库中的城市名 / city name in the store"),
@@ -83,7 +86,7 @@ def serve(
     """启动官员平台（运行数据库迁移后提供网页与 API）。Start the officials' platform (migrates the database first)."""
     import uvicorn
 
-    _init(demo or bool(store), scale, 2022, store, city)
+    _init(demo or bool(store), scale, None, store, city)
     out.print(t(f"平台地址：http://{host}:{port}/  （API 文档：/api/docs）", f"platform at http://{host}:{port}/  (API docs: /api/docs)"))
     if workers > 1:
         uvicorn.run("lifecircle.web.asgi:app", host=host, port=port, workers=workers, log_level="warning")

@@ -85,6 +85,8 @@ class Evaluation:
     unsnapped: pd.DataFrame = field(default_factory=pd.DataFrame)  # points too far from every street
     notes: list[str] = field(default_factory=list)  # data problems worth showing (unknown codes ...)
     islands: Islands | None = None  # network pieces apart from the main one, and who sits on them
+    city_key: str = ""  # the city's store name (``City.name``); ``city_name`` is its display name
+    city_provenance: dict[str, Any] = field(default_factory=dict)  # how the city was made (City.provenance)
 
 
 def resolve_rules(rules: GradingRules | str | Path | None, profile: Profile) -> GradingRules:
@@ -549,6 +551,8 @@ def evaluate_city(
         unsnapped=unsnapped,
         notes=notes,
         islands=islands,
+        city_key=city.name,
+        city_provenance=dict(getattr(city, "provenance", None) or {}),
     )
 
 

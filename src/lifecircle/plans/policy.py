@@ -10,7 +10,10 @@ For one circle, :func:`circle_plan`:
    format's walking layer (minutes) at the profile speed (km/h), demand = the circle's residents,
    existing outlets of the format fixed. Old communities first (M4): sites near the circle's old
    communities are chosen first when they do nearly as well as the best unrestricted choice
-   (``old_first_min_ratio``);
+   (``old_first_min_ratio``). Formats are sited in priority order and a site takes no more formats
+   than its floor area holds: the formats' ``typical_floor_area_m2`` (profile) placed on a site
+   add up to at most its ``floor_area_m2`` (a site without a floor area is not limited, and the
+   plan says 面积未知);
 3. re-evaluates the city with the recommended sites added as outlets — on a copy, through a
    :class:`~lifecircle.plans.scenarios.Scenario`, the base data untouched — and reports the
    indicators and the grade now and after.
@@ -32,7 +35,7 @@ from scipy.sparse import csr_matrix
 
 from lifecircle.city.model import City
 from lifecircle.city.schema import split_formats
-from lifecircle.config import read_config
+from lifecircle.config import read_config, unknown_keys
 from lifecircle.errors import ConfigError, InputError
 from lifecircle.i18n import t
 from lifecircle.indicators.access import snap_lonlat
@@ -80,8 +83,7 @@ def load_policy(name_or_path: str | Path = DEFAULT_POLICY) -> PolicySettings:
     raw = raw.get("policy", {})
     problems: list[str] = []
     known = PolicySettings.__dataclass_fields__
-    for k in sorted(set(raw) - set(known)):
-        problems.append(t(f"[policy] 未知设置 '{k}'", f"[policy] unknown setting '{k}'"))
+    problems.extend(msg for _, msg in unknown_keys(raw, known, table="policy"))
     vals: dict[str, Any] = {}
     for key, fld in known.items():
         if key not in raw:
@@ -222,8 +224,26 @@ def _site_rows(ctx: _Context, cover: csr_matrix, already: np.ndarray, chosen: li
     return pd.DataFrame(rows, columns=_SITE_COLS)
 
 
+def site_room(sites: pd.DataFrame) -> np.ndarray:
+    """Floor area (m²) of each candidate site, NaN where unknown (no ``floor_area_m2``)."""
+    if "floor_area_m2" not in sites.columns:
+        return np.full(len(sites), np.nan)
+    return pd.to_numeric(sites["floor_area_m2"], errors="coerce").to_numpy(dtype=float, copy=True)
+
+
+def fits(room: np.ndarray, need: float | None) -> np.ndarray:
+    """Which sites have room (m² left, NaN = unknown) for one more outlet needing ``need`` m²:
+    the one rule of how many formats a site takes. Unknown room or need fits."""
+    if need is None or not np.isfinite(need):
+        return np.ones(len(room), dtype=bool)
+    return np.isnan(room) | (room >= need - 1e-9)
+
+
 def _solve_format(ctx: _Context, net: WalkNetwork, profile: Profile, code: str, k: int, method: str,
-                  old_first: bool, min_ratio: float, settings: SiteSettings) -> FormatSites:
+                  old_first: bool, min_ratio: float, settings: SiteSettings,
+                  room: np.ndarray | None = None) -> FormatSites:
+    """Sites for one format; ``room`` (m² left per site, NaN unknown) limits them to the sites
+    with room for the format's typical floor area (default: each site's whole floor area)."""
     fmt = profile.format(code)
     radius = layer_radius_m(profile, code)
     total = float(ctx.weights.sum())
@@ -241,7 +261,12 @@ def _solve_format(ctx: _Context, net: WalkNetwork, profile: Profile, code: str, 
         return solve_mclp(cover[:, cols], ctx.weights, kk, covered_already=done, candidate_ids=[ids[c] for c in cols],
                           method=method, settings=settings)  # type: ignore[arg-type]
 
-    all_cols = np.arange(n_s)
+    ok = fits(site_room(ctx.sites) if room is None else room, fmt.typical_floor_area_m2) if n_s else np.zeros(0, dtype=bool)
+    all_cols = np.flatnonzero(ok)
+    if n_s and not ok.all():
+        notes.append(t(f"{int((~ok).sum())} 处候选场地面积小于{fmt.zh}通常所需的 {fmt.typical_floor_area_m2:,.0f} 平方米（或已用于其他业态），未选用",
+                       f"{int((~ok).sum())} candidate sites have less floor area than a {fmt.en.lower()} typically needs "
+                       f"({fmt.typical_floor_area_m2:,.0f} m², or it went to other formats); not used"))
     best = run(all_cols, k, already)
     chosen: list[int] = [int(c) for c in best.chosen_ids]
     added: list[float] = [float(a) for a in best.added]
@@ -249,7 +274,7 @@ def _solve_format(ctx: _Context, net: WalkNetwork, profile: Profile, code: str, 
     notes += best.notes
     used_old = False
     if old_first and k > 0 and ctx.old_first.any() and best.covered > 0:
-        old_cols = np.flatnonzero(ctx.old_first)
+        old_cols = np.flatnonzero(ctx.old_first & ok)
         first = run(old_cols, k, already)
         if first.covered > 0 and first.covered >= min_ratio * best.covered - 1e-9:
             used_old = True
@@ -462,7 +487,20 @@ def circle_plan(
 
     ctx = _context(city, net, profile, cid)
     st = SiteSettings.from_profile(profile)
-    results = [_solve_format(ctx, net, profile, c, k, how, True, pol.old_first_min_ratio, st) for c in codes]
+    room = site_room(ctx.sites)  # m² left per site, taken by each format placed there in priority order
+    results = []
+    for c in codes:
+        r = _solve_format(ctx, net, profile, c, k, how, True, pol.old_first_min_ratio, st, room=room)
+        need = profile.by_code[c].typical_floor_area_m2 or 0.0
+        pos = ctx.sites["id"].astype(str).reset_index(drop=True)
+        for sid in r.sites["site_id"]:
+            room[(pos == str(sid)).to_numpy()] -= need
+        results.append(r)
+    unknown_area = sorted({str(s) for r in results for s in r.sites["site_id"]}
+                          & set(ctx.sites.loc[np.isnan(site_room(ctx.sites)), "id"].astype(str)))
+    if unknown_area:
+        notes.append(t(f"场地 {'、'.join(unknown_area)} 面积未知：未按面积核对安排的业态数",
+                       f"sites {', '.join(unknown_area)}: floor area unknown (面积未知); the formats placed there were not checked against it"))
 
     # the sites as outlets of a scenario (one outlet per site, serving every format chosen there)
     by_site: dict[str, dict[str, Any]] = {}
@@ -483,6 +521,7 @@ def circle_plan(
     scenario = Scenario(
         name=f"plan-{cid}", description=t(f"{base.get('name', cid)} 一圈一策：新增 {len(added)} 处网点", f"plan of {cid}: {len(added)} new outlets"),
         added_outlets=make_outlets(added, file=f"plan {cid}"), city=city.name, origin=f"plan {cid}",
+        city_provenance=dict(city.provenance),
     )
     city_after, net_after = apply_scenario(city, net, scenario)
     ev_after = evaluate_city(city_after, net_after, profile, rules=evaluation.rules) if len(added) else evaluation

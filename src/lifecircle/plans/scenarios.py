@@ -7,7 +7,8 @@ objects where something changed) and a new :class:`WalkNetwork` (``with_edges``)
 added. Scenarios are saved as JSON files (UTF-8, one file per scenario, written atomically):
 
 ```json
-{"lifecircle_scenario": 1, "name": "西陵补菜市场", "description": "...", "city": "宜昌市",
+{"lifecircle_scenario": 1, "name": "西陵补菜市场", "description": "...", "city": "yichang-demo",
+ "city_provenance": {"generator": "demo", "scale": 1.0, "seed": 2022},
  "created": "2024-05-01T10:00:00+08:00", "origin": "plan XL-01",
  "added_outlets": [{"id": "S-1", "name": "...", "formats": "wet_market", "lon": 111.3, "lat": 30.7}],
  "closed_outlets": ["O000123"],
@@ -15,7 +16,9 @@ added. Scenarios are saved as JSON files (UTF-8, one file per scenario, written 
 ```
 
 Coordinates are WGS-84 degrees; the added outlets follow the ``outlets`` table schema
-(:mod:`lifecircle.city.schema`) and are validated like an import.
+(:mod:`lifecircle.city.schema`) and are validated like an import. ``city`` and ``city_provenance``
+record the base city the scenario was made on (``City.name`` and ``City.provenance``); a scenario
+is refused on another city — another name, or the demo city at another scale or seed.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ import pandas as pd
 import shapely
 from shapely.geometry import LineString, mapping, shape
 
-from lifecircle.city.model import City
+from lifecircle.city.model import City, city_label, same_city
 from lifecircle.city.schema import TABLES, split_formats, validate_table
 from lifecircle.errors import InputError, InputFileError, ProblemCollector
 from lifecircle.i18n import t
@@ -42,7 +45,7 @@ from lifecircle.indicators.evaluate import Evaluation, evaluate_city
 from lifecircle.indicators.grades import GradingRules
 from lifecircle.network import WalkNetwork
 from lifecircle.profile import Profile
-from lifecircle.sources.files import atomic_output
+from lifecircle.sources.files import atomic_output, make_output_dir
 
 FORMAT_VERSION = 1
 SCENARIO_SOURCE = "scenario"
@@ -81,8 +84,8 @@ class Scenario:
     """A named set of changes. ``added_outlets``: rows of the ``outlets`` schema (id, name,
     formats, lon, lat, ...; WGS-84); ``closed_outlets``: ids of existing outlets that close;
     ``new_links``: new street links as WGS-84 LineStrings (walkable both ways). ``city`` names
-    the city it was made for (checked when applied, if given); ``origin`` says where it came from
-    (e.g. ``plan XL-01``)."""
+    the city it was made for and ``city_provenance`` how that city was made (both checked when
+    applied, if given); ``origin`` says where it came from (e.g. ``plan XL-01``)."""
 
     name: str
     description: str = ""
@@ -92,6 +95,7 @@ class Scenario:
     city: str | None = None
     created: str = ""
     origin: str = ""
+    city_provenance: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
@@ -103,7 +107,8 @@ class Scenario:
 
     def summary(self) -> dict[str, Any]:
         """Name, description and the number of each kind of change."""
-        return {"name": self.name, "description": self.description, "city": self.city or "",
+        return {"name": self.name, "description": self.description,
+                "city": city_label(self.city, self.city_provenance) if self.city else "",
                 "n_added": len(self.added_outlets), "n_closed": len(self.closed_outlets),
                 "n_links": len(self.new_links), "created": self.created, "origin": self.origin}
 
@@ -123,6 +128,7 @@ class Scenario:
             "name": self.name,
             "description": self.description,
             "city": self.city,
+            "city_provenance": dict(self.city_provenance),
             "created": self.created,
             "origin": self.origin,
             "added_outlets": added,
@@ -149,6 +155,9 @@ class Scenario:
         for key, val in (("added_outlets", added_raw), ("closed_outlets", closed), ("new_links", links_raw)):
             if not isinstance(val, list):
                 bag.add(t("应为列表", "must be a list"), field=key)
+        prov = data.get("city_provenance") or {}
+        if not isinstance(prov, dict):
+            bag.add(t("应为 JSON 对象", "must be a JSON object"), field="city_provenance")
         bag.raise_if_any()
         links: list[LineString] = []
         for i, g in enumerate(links_raw):
@@ -171,7 +180,8 @@ class Scenario:
         bag.raise_if_any()
         return cls(name=str(name), description=str(data.get("description") or ""), added_outlets=added,
                    closed_outlets=[str(x) for x in closed], new_links=links, city=data.get("city") or None,
-                   created=str(data.get("created") or ""), origin=str(data.get("origin") or ""))
+                   created=str(data.get("created") or ""), origin=str(data.get("origin") or ""),
+                   city_provenance=dict(prov))
 
 
 def link_problem(geom: Any) -> str | None:
@@ -205,9 +215,9 @@ def apply_scenario(city: City, net: WalkNetwork, scenario: Scenario, *,
     does not know (when given) and bad links are reported together (:class:`InputError`). Added
     outlets without a district get the district whose boundary contains them."""
     bag = ProblemCollector(file=t(f"情景 {scenario.name}", f"scenario {scenario.name}"))
-    if scenario.city and scenario.city != city.name:
-        bag.add(t(f"情景为城市 {scenario.city} 制作，不能用于 {city.name}",
-                  f"the scenario was made for {scenario.city}, not {city.name}"), field="city")
+    problem = city_problem(scenario, city)
+    if problem:
+        bag.add(problem, field="city")
     outlets = city.outlets
     ids = outlets["id"].astype(str) if len(outlets) else pd.Series([], dtype=str)
     known = set(ids)
@@ -260,8 +270,17 @@ def apply_scenario(city: City, net: WalkNetwork, scenario: Scenario, *,
                                   "source": [SCENARIO_SOURCE] * len(lines)}, geometry=list(lines), crs=4326)
         tables["streets"] = pd.concat([streets, extra], ignore_index=True) if len(streets) else extra
     new_city = City(name=city.name, profile=city.profile, synthetic=city.synthetic, tables=tables,
-                    credits=list(city.credits), title=city.title)
+                    credits=list(city.credits), title=city.title, provenance=dict(city.provenance))
     return new_city, new_net
+
+
+def city_problem(scenario: Scenario, city: City) -> str | None:
+    """Why ``scenario`` cannot be used on ``city`` (None when it can): it was made on another city —
+    another name, or the same generator at another scale or seed. Both cities are named."""
+    if not scenario.city or same_city(scenario.city, scenario.city_provenance, city.name, city.provenance):
+        return None
+    made, here = city_label(scenario.city, scenario.city_provenance), city_label(city.name, city.provenance)
+    return t(f"情景为城市 {made} 制作，不能用于 {here}", f"the scenario was made on {made}, not on {here}")
 
 
 def _check_added_reachable(added: pd.DataFrame, net: WalkNetwork, profile: Profile | None, bag: ProblemCollector) -> None:
@@ -343,10 +362,7 @@ def scenario_filename(name: str) -> str:
 
 def save_scenario(scenario: Scenario, folder: str | Path, *, overwrite: bool = False) -> Path:
     """Write ``scenario`` as ``<folder>/<name>.json`` (UTF-8, atomically); the folder is created."""
-    d = Path(folder)
-    if d.exists() and not d.is_dir():
-        raise InputError(t(f"{d}: 已存在且不是文件夹", f"{d}: exists and is not a folder"))
-    d.mkdir(parents=True, exist_ok=True)
+    d = make_output_dir(folder)
     p = d / scenario_filename(scenario.name)
     if p.exists() and not overwrite:
         raise InputError(t(f"{p}: 同名情景已存在（可用 --overwrite 覆盖）", f"{p}: a scenario of that name exists (use --overwrite)"))
@@ -455,6 +471,9 @@ def compare_scenarios(
     dup = sorted({n for n in names if names.count(n) > 1} | ({BASE_COLUMN} & set(names)))
     if dup:
         raise InputError(t(f"情景名称重复或与保留名冲突：{', '.join(dup)}", f"scenario names repeat or are reserved: {', '.join(dup)}"))
+    wrong = [f"{s.name}: {p}" for s in scenarios if (p := city_problem(s, base.city))]
+    if wrong:  # before the (slow) base evaluation
+        raise InputError("; ".join(wrong))
     table = indicator_rows(base.evaluation, circles=circles, lang=lang).rename(columns={"value": BASE_COLUMN})
     key = ["level", "unit_id", "indicator"]
     for s in scenarios:

@@ -34,6 +34,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 from scipy.sparse import coo_matrix, csr_matrix, diags, hstack, identity, vstack
 
+from lifecircle.config import unknown_keys
 from lifecircle.errors import ConfigError, ProblemCollector
 from lifecircle.i18n import t
 from lifecircle.network import Snapped, WalkNetwork, nearest
@@ -73,8 +74,7 @@ class SiteSettings:
         if not isinstance(raw, dict):
             raise ConfigError(t(f"{profile.name}: [sites] 应为表", f"{profile.name}: [sites] must be a table"))
         known = cls.__dataclass_fields__
-        unknown = sorted(set(raw) - set(known))
-        problems = [t(f"未知设置 '{k}'", f"unknown setting '{k}'") for k in unknown]
+        problems = [msg for _, msg in unknown_keys(raw, known)]
         vals: dict[str, Any] = {}
         for key, fld in known.items():
             if key not in raw:

@@ -84,14 +84,14 @@ def demo_password(username: str) -> str:
     return os.environ.get("LIFECIRCLE_DEMO_PASSWORD") or secrets.token_urlsafe(12)
 
 
-def seed_demo(factory: sessionmaker[Session], settings: Settings, prog: Programme, *, seed: int = 2022,
-              scale: float = 0.05, use_demo_city: bool = True, evaluate: bool = True,
+def seed_demo(factory: sessionmaker[Session], settings: Settings, prog: Programme, *, seed: int | None = None,
+              scale: float | None = None, use_demo_city: bool = True, evaluate: bool = True,
               passwords: dict[str, str] | None = None, today: dt.date | None = None,
               city: Any = None) -> SeedResult:
     """Add demo accounts and circles if the database has none (idempotent).
 
-    ``scale`` is the demo city's size (1 = about 1.6 million residents); small scales build in
-    seconds. ``city`` (a :class:`lifecircle.city.model.City`, e.g. from the store's
+    ``scale`` and ``seed`` default to the one demo city of every ``--demo`` command
+    (:data:`lifecircle.city.demo.DEMO_SCALE`, ``DEMO_SEED``; 1 = about 1.6 million residents). ``city`` (a :class:`lifecircle.city.model.City`, e.g. from the store's
     :func:`lifecircle.city.store.load_city`) is used instead of the demo city. ``passwords`` fixes the accounts' passwords (tests); otherwise :func:`demo_password`."""
     res = SeedResult()
     with transaction(factory) as s:
@@ -110,9 +110,9 @@ def seed_demo(factory: sessionmaker[Session], settings: Settings, prog: Programm
     given = city is not None
     if city is None and use_demo_city:
         try:
-            from lifecircle.city.demo import build_demo_city
+            from lifecircle.city.demo import DEMO_SCALE, DEMO_SEED, build_demo_city
 
-            city = build_demo_city(seed, scale)
+            city = build_demo_city(DEMO_SEED if seed is None else seed, DEMO_SCALE if scale is None else scale)
         except Exception as exc:  # noqa: BLE001 - the demo city is optional; fall back to quotas
             res.notes.append(t(f"演示城市不可用（{exc}），改用按配额生成的合成生活圈",
                                f"demo city unavailable ({exc}); using synthetic circles from the quotas"))
@@ -120,7 +120,7 @@ def seed_demo(factory: sessionmaker[Session], settings: Settings, prog: Programm
         res.circles = _seed_from_city(factory, prog, city, evaluate=evaluate, res=res, today=today)
         res.source = "store" if given else "demo-city"
     else:
-        res.circles = _seed_from_quotas(factory, prog, seed)
+        res.circles = _seed_from_quotas(factory, prog, 2022 if seed is None else seed)
         res.source = "quotas"
     return res
 

@@ -10,9 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lifecircle.errors import InputError
-from lifecircle.i18n import t
 from lifecircle.reports.common import check_lang
+from lifecircle.sources.files import make_output_dir
 
 if TYPE_CHECKING:
     from lifecircle.city.model import City
@@ -35,13 +34,7 @@ def write_outputs(evaluation: Any, out_dir: str | Path, *, city: City | None = N
     from lifecircle.reports.geopackage import write_geopackage
 
     check_lang(lang)
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise InputError(t(f"{out}: 输出位置已存在且不是文件夹", f"{out}: exists and is not a folder"))
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(t(f"{out}: 无法创建输出文件夹（{exc.strerror}）", f"{out}: cannot create the output folder ({exc.strerror})")) from None
+    out = make_output_dir(out_dir)
     return {
         "html": write_dashboard(evaluation, out / OUTPUT_NAMES["html"], city=city, lang=lang),
         "xlsx": write_workbook(evaluation, out / OUTPUT_NAMES["xlsx"], city=city, lang=lang),

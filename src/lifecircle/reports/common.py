@@ -326,6 +326,16 @@ def _sources(city: City | None) -> set[str]:
     return found
 
 
+def city_origin(evaluation: Any, lang: str) -> str:
+    """Which city a result was computed on — name, and for a generated city its generator, scale
+    and seed — so that two outputs can be told apart (or matched) at a glance."""
+    from lifecircle.city.model import city_label
+
+    name = str(getattr(evaluation, "city_key", "") or getattr(evaluation, "city_name", "") or "")
+    label = city_label(name, getattr(evaluation, "city_provenance", None))
+    return tr(lang, f"计算所用城市：{label}", f"Computed on the city: {label}")
+
+
 def credits(synthetic: bool, city: City | None, lang: str) -> list[str]:
     """Data credits to show: district boundaries and OSM where used, then the city's own."""
     own = [str(c) for c in (getattr(city, "credits", None) or [])]

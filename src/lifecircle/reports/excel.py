@@ -24,6 +24,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 import lifecircle
 from lifecircle.reports.common import (
     check_lang,
+    city_origin,
     credits,
     flatten_headlines,
     format_names,
@@ -38,7 +39,7 @@ from lifecircle.reports.common import (
     tr,
     value_label,
 )
-from lifecircle.sources.files import atomic_output
+from lifecircle.sources.files import atomic_output, spreadsheet_safe
 
 if TYPE_CHECKING:
     from lifecircle.city.model import City
@@ -83,8 +84,8 @@ def _cell_value(v: Any) -> Any:
     if isinstance(v, np.floating):
         return None if math.isnan(float(v)) else float(v)
     if isinstance(v, list | tuple | set | dict):
-        return str(v)
-    return v
+        return spreadsheet_safe(str(v))
+    return spreadsheet_safe(v)
 
 
 def _write_table(ws: Worksheet, df: pd.DataFrame, cols: Sequence[str], *, lang: str, synthetic: bool,
@@ -219,6 +220,7 @@ def build_workbook(evaluation: Any, *, city: City | None = None, lang: str = "zh
     prof = getattr(evaluation, "profile", None)
     about = [
         (tr(lang, "城市", "City"), str(getattr(evaluation, "city_name", ""))),
+        (tr(lang, "城市来源", "City made from"), city_origin(evaluation, lang)),
         (tr(lang, "数据性质", "Data"), tr(lang, "合成数据（演示）", "SYNTHETIC (demonstration)") if synthetic else tr(lang, "真实数据", "real data")),
         (tr(lang, "评估配置", "Profile"), f"{getattr(prof, 'name', '')} {getattr(prof, 'version', '')}".strip()),
         (tr(lang, "依据", "Basis"), (getattr(prof, "title_en", "") if lang == "en" else getattr(prof, "title_zh", "")) or ""),

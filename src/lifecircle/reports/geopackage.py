@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pyogrio
 
+from lifecircle.reports.common import city_origin
 from lifecircle.sources.files import atomic_output
 
 if TYPE_CHECKING:
@@ -89,11 +90,13 @@ def write_geopackage(evaluation: Any, path: str | Path, *, city: City | None = N
         "communities": communities_layer(evaluation),
         "districts": districts_layer(evaluation, city),
     }
+    meta = {"lifecircle_city": city_origin(evaluation, "en"), "synthetic": str(bool(evaluation.synthetic))}
     with atomic_output(p) as tmp:
         for name, df in layers.items():
             if isinstance(df, gpd.GeoDataFrame):
                 # polygons as MultiPolygon so one layer holds both kinds; points stay points
-                pyogrio.write_dataframe(df, tmp, layer=name, driver="GPKG", promote_to_multi=name != "communities")
+                pyogrio.write_dataframe(df, tmp, layer=name, driver="GPKG", promote_to_multi=name != "communities",
+                                        layer_metadata=meta)
             else:
-                pyogrio.write_dataframe(df, tmp, layer=name, driver="GPKG")
+                pyogrio.write_dataframe(df, tmp, layer=name, driver="GPKG", layer_metadata=meta)
     return p

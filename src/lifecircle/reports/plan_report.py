@@ -32,7 +32,7 @@ from markupsafe import Markup
 from pyproj import Transformer
 
 import lifecircle
-from lifecircle.errors import InputError, LifecircleError
+from lifecircle.errors import LifecircleError
 from lifecircle.i18n import t
 from lifecircle.network.graph import local_metric_crs
 from lifecircle.plans.policy import SITE_KIND_NAMES
@@ -42,6 +42,7 @@ from lifecircle.reports.common import (
     CLASS_NAMES,
     SYNTHETIC_TITLE,
     check_lang,
+    city_origin,
     credits,
     fmt_num,
     fmt_pct,
@@ -53,7 +54,7 @@ from lifecircle.reports.common import (
     tr,
     value_label,
 )
-from lifecircle.sources.files import atomic_output
+from lifecircle.sources.files import atomic_output, make_output_dir
 
 if TYPE_CHECKING:
     from lifecircle.city.model import City
@@ -396,6 +397,7 @@ def plan_context(plan: CirclePlan, *, city: City | None = None, lang: str = "zh"
         "speed_kmh": float(ev.speed_kmh),
         "elderly_speed_kmh": float(ev.elderly_speed_kmh),
         "credits": credits(plan.synthetic, city, lang),
+        "city_origin": city_origin(plan.evaluation, lang),
         "generated_at": generated_at(),
         "version": lifecircle.__version__,
     }
@@ -473,13 +475,7 @@ def write_plan_report(plan: CirclePlan, out_dir: str | Path, *, city: City | Non
     """Write ``<out_dir>/<circle>.html`` and (with ``pdf``) ``<out_dir>/<circle>.pdf``, atomically;
     the folder is created. Returns ``{"html": path, "pdf": path}``."""
     check_lang(lang)
-    d = Path(out_dir)
-    if d.exists() and not d.is_dir():
-        raise InputError(t(f"{d}: 输出位置已存在且不是文件夹", f"{d}: exists and is not a folder"))
-    try:
-        d.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(t(f"{d}: 无法创建输出文件夹（{exc.strerror}）", f"{d}: cannot create the output folder ({exc.strerror})")) from None
+    d = make_output_dir(out_dir)
     stem = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in plan.circle_id) or "circle"
     html_path = d / f"{stem}.html"
     html = render_plan_html(plan, city=city, lang=lang)

@@ -96,14 +96,15 @@ def _in_china(lon: float, lat: float) -> bool:
 
 
 def points_from_columns(
-    df: pd.DataFrame, *, crs: str, file: str
+    df: pd.DataFrame, *, crs: str, file: str, china_only: bool = True
 ) -> tuple[pd.Series, pd.Series, list[Problem]]:
     """WGS-84 longitude and latitude (degrees) for every row of ``df``, from a ``location``
     column ("lng,lat") or from ``lng``/``lat`` (or ``lon``/``lat``) columns given in ``crs``.
 
     Rows with an unreadable, swapped or out-of-China coordinate get NaN and a problem naming
     file, row (the frame's index) and field. A missing coordinate column is one problem without a
-    row. Checks are done on the coordinates as given, before conversion."""
+    row. Checks are done on the coordinates as given, before conversion. ``china_only=False``
+    (origins of ``access``, which may be anywhere) checks only the range of degrees."""
     crs = crs.lower().replace("-", "").replace("_", "")
     if crs not in SYSTEMS:
         raise ConfigError(t(f"未知坐标系 '{crs}'；可选 {', '.join(SYSTEMS)}",
@@ -143,7 +144,16 @@ def points_from_columns(
                 problems.append(Problem(t(f"纬度 '{b}' 不是数字", f"latitude '{b}' is not a number"),
                                         file=file, row=int(row), field=fields[1]))
             continue
-        if not _in_china(x, y):
+        if not china_only:
+            if abs(y) > 90 and abs(x) <= 90:
+                problems.append(Problem(t(f"纬度 {y:g} 超出 ±90：经纬度可能写反了", f"latitude {y:g} is beyond ±90: lon and lat look swapped"),
+                                        file=file, row=int(row), field=fields[1]))
+                continue
+            if abs(y) > 90 or abs(x) > 180:
+                problems.append(Problem(t(f"坐标 ({x:g}, {y:g}) 超出经纬度范围", f"coordinate ({x:g}, {y:g}) is out of range"),
+                                        file=file, row=int(row), field=fields[0]))
+                continue
+        elif not _in_china(x, y):
             if _in_china(y, x):
                 msg = t(f"经纬度可能颠倒（经度 {x:g}，纬度 {y:g}）：请交换两者",
                         f"longitude and latitude look swapped (lng {x:g}, lat {y:g}); swap them")

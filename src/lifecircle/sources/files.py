@@ -4,10 +4,13 @@ and atomic output (a result file appears whole or not at all)."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from lifecircle.errors import InputError, InputFileError
 from lifecircle.i18n import t
@@ -81,7 +84,52 @@ def check_output_path(path: str | Path, allowed: tuple[str, ...] = OUTPUT_SUFFIX
         raise InputError(t(f"{p}: {parent} 不是目录", f"{p}: {parent} is not a folder"))
     if p.is_dir():
         raise InputError(t(f"{p}: 已存在同名目录，请给出文件名", f"{p}: is an existing folder; give a file name"))
+    _check_writable(parent, p)
     return p
+
+
+def output_error(path: str | Path, exc: OSError) -> InputError:
+    """The one-line user error for an output that cannot be written (read-only folder, full disk)."""
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return InputError(t(f"{path}: 没有写入权限，请换一个输出位置", f"{path}: not writable (permission denied); choose another output"))
+    reason = exc.strerror or type(exc).__name__
+    return InputError(t(f"{path}: 无法写入（{reason}）", f"{path}: cannot be written ({reason})"))
+
+
+def _check_writable(folder: Path, shown: Path) -> None:
+    """Create and remove a probe file in ``folder``: permission bits alone do not tell (root
+    ignores them, read-only mounts do not show in them)."""
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".lifecircle-probe.", dir=folder)
+    except OSError as exc:
+        raise output_error(shown, exc) from None
+    os.close(fd)
+    os.unlink(probe)
+
+
+def check_output_dir(path: str | Path) -> Path:
+    """Check an output folder before any work: not an existing file, and writable — the folder
+    itself, or the nearest existing folder above it (where it will be created)."""
+    d = Path(path)
+    if d.exists() and not d.is_dir():
+        raise InputError(t(f"{d}: 已存在且不是文件夹，--out 须为文件夹", f"{d}: exists and is not a folder; --out must be a folder"))
+    base = d
+    while not base.exists() and base != base.parent:
+        base = base.parent
+    if not base.is_dir():
+        raise InputError(t(f"{d}: {base} 不是文件夹", f"{d}: {base} is not a folder"))
+    _check_writable(base, d)
+    return d
+
+
+def make_output_dir(path: str | Path) -> Path:
+    """:func:`check_output_dir`, then create the folder (and its parents)."""
+    d = check_output_dir(path)
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise output_error(d, exc) from None
+    return d
 
 
 @contextlib.contextmanager
@@ -89,16 +137,48 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it is renamed onto ``path``, on any
     error it is removed, so a half-written result never appears under the real name."""
     p = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.stem}.", suffix=p.suffix, dir=p.parent if str(p.parent) else ".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{p.stem}.", suffix=p.suffix, dir=p.parent if str(p.parent) else ".")
+    except OSError as exc:
+        raise output_error(p, exc) from None
     os.close(fd)
     os.unlink(tmp)  # writers such as GDAL want to create the file themselves
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        os.replace(tmp_path, p)
+        try:
+            os.replace(tmp_path, p)
+        except OSError as exc:
+            raise output_error(p, exc) from None
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+# A text cell starting with one of these is run as a formula by Excel / LibreOffice / WPS
+# (CSV injection, e.g. an outlet named =HYPERLINK("http://...")).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """``value`` as a spreadsheet will show it, never run it: text that starts like a formula
+    (``=``, ``+``, ``-``, ``@``, tab, CR) gets a leading ``'``; numbers (also the text ``-3``)
+    and everything else are unchanged. The one rule of every CSV and Excel writer."""
+    if isinstance(value, str) and value.startswith(FORMULA_START) and not _PLAIN_NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
+def spreadsheet_safe_frame(df: Any) -> Any:
+    """A copy of ``df`` with :func:`spreadsheet_safe` applied to its text columns (and headers)."""
+    import pandas as pd
+
+    out = df.copy()
+    for c in out.columns:
+        if out[c].dtype == object or pd.api.types.is_string_dtype(out[c].dtype):
+            out[c] = out[c].map(spreadsheet_safe, na_action="ignore")
+    return out.rename(columns=lambda c: spreadsheet_safe(c) if isinstance(c, str) else c)
 
 
 def write_table(df, path: str | Path, *, layer: str = "data") -> Path:  # noqa: ANN001 - DataFrame or GeoDataFrame
@@ -117,13 +197,13 @@ def write_table(df, path: str | Path, *, layer: str = "data") -> Path:  # noqa: 
         if suffix == ".parquet":
             df.to_parquet(tmp, index=False)
         elif suffix == ".csv":
-            out = df.drop(columns="geometry") if "geometry" in df.columns else df
+            out = spreadsheet_safe_frame(df.drop(columns="geometry") if "geometry" in df.columns else df)
             out.to_csv(tmp, index=False, encoding="utf-8-sig")
         elif suffix == ".gpkg":
             df.to_file(tmp, layer=layer, driver="GPKG", engine="pyogrio")
         elif suffix == ".geojson":
             df.to_file(tmp, driver="GeoJSON", engine="pyogrio")
         elif suffix == ".xlsx":
-            out = df.drop(columns="geometry") if "geometry" in df.columns else df
+            out = spreadsheet_safe_frame(df.drop(columns="geometry") if "geometry" in df.columns else df)
             out.to_excel(tmp, index=False)
     return p

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import geopandas as gpd
 import shapely
+from pyproj import CRS
 
 from lifecircle.city.model import City
 from lifecircle.errors import InputError
@@ -15,6 +16,16 @@ from lifecircle.network.noding import DEFAULT_TOLERANCE_M, line_levels, node_lin
 
 LEVEL_COLUMNS = ("bridge", "tunnel", "layer")
 """Optional OSM-style columns of a streets frame that put a line on another level."""
+
+
+def metric_crs_of(geoms) -> CRS:  # noqa: ANN001 - an array of WGS-84 geometries
+    """The local UTM zone of WGS-84 geometries: the zone of the middle of their total bounds.
+
+    From the bounds, not from the union of envelopes: the envelope of a perfectly horizontal or
+    vertical street is a zero-area polygon, the union of those is empty, and its centroid crashed
+    ``isochrone --streets`` with a GEOSException (getX called on empty Point)."""
+    x0, y0, x1, y1 = shapely.total_bounds(geoms)
+    return local_metric_crs((x0 + x1) / 2, (y0 + y1) / 2)
 
 
 def network_from_lines(
@@ -44,8 +55,7 @@ def network_from_lines(
         raise InputError(t(f"{source}: 道路几何全部为空", f"{source}: every street geometry is empty"))
     gdf = gdf[keep]
     ll = gdf.geometry if gdf.crs.to_epsg() == 4326 else gdf.geometry.to_crs(4326)
-    x0, y0, x1, y1 = shapely.total_bounds(ll.to_numpy())
-    crs = local_metric_crs((x0 + x1) / 2, (y0 + y1) / 2)
+    crs = metric_crs_of(ll.to_numpy())
     projected = ll.to_crs(crs).to_numpy()
     cols = {c: gdf[c].to_numpy() if c in gdf.columns else None for c in LEVEL_COLUMNS} if levels else {}
     level = line_levels(len(gdf), **cols) if any(v is not None for v in cols.values()) else None

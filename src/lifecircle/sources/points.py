@@ -1,4 +1,7 @@
-"""Point files users bring as origins (homes, communities): CSV ``id,lon,lat`` or any vector file.
+"""Point files users bring as origins (homes, communities): a table (CSV, TXT/TSV, Excel ``.xlsx``)
+with ``id`` and ``lon``/``lat`` columns or an Amap ``location`` column ("lng,lat") — read by the
+importer's own readers (:func:`lifecircle.sources.tables.read_table`,
+:func:`lifecircle.sources.amap.points_from_columns`) — or any vector file.
 
 Coordinates are converted to WGS-84 from ``crs`` (``wgs84``, ``gcj02`` or ``bd09``) explicitly.
 Every row is checked; all problems are reported together, naming file, row and field.
@@ -6,6 +9,7 @@ Every row is checked; all problems are reported together, naming file, row and f
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import geopandas as gpd
@@ -15,11 +19,15 @@ import shapely
 
 from lifecircle.errors import InputError, InputFileError, Problem, ProblemCollector
 from lifecircle.i18n import t
+from lifecircle.sources.amap import is_empty as amap_empty
+from lifecircle.sources.amap import points_from_columns
 from lifecircle.sources.coords import to_wgs84
 from lifecircle.sources.files import check_input_file
+from lifecircle.sources.tables import TABLE_SUFFIXES, read_table
 
 LON_NAMES = ("lon", "lng", "longitude", "x", "经度")
 LAT_NAMES = ("lat", "latitude", "y", "纬度")
+LOCATION_NAMES = ("location", "坐标", "经纬度")  # Amap exports: "lng,lat" in one column
 ID_NAMES = ("id", "origin_id", "编号", "name", "名称")
 VECTOR_SUFFIXES = (".gpkg", ".geojson", ".json", ".parquet", ".shp", ".fgb")
 
@@ -34,35 +42,34 @@ def _find(columns: list[str], names: tuple[str, ...]) -> str | None:
 
 def read_points(path: str | Path, *, crs: str = "wgs84") -> pd.DataFrame:
     """Read origins as a DataFrame ``id, lon, lat`` (WGS-84 degrees)."""
-    p = check_input_file(path, (".csv", ".txt", *VECTOR_SUFFIXES))
-    if p.suffix.lower() in (".csv", ".txt"):
-        from lifecircle.sources.tables import read_csv
-
-        # the shared reader: encoding and delimiter (, ; tab |) detected, a repeated column name
-        # refused, rows indexed by spreadsheet row number (header = row 1), blank lines dropped
-        df = read_csv(p).df
+    p = check_input_file(path, (*TABLE_SUFFIXES, *VECTOR_SUFFIXES))
+    if p.suffix.lower() in TABLE_SUFFIXES:
+        # the importer's readers: encoding and delimiter (, ; tab |) detected, Excel with a title
+        # row, a repeated column name refused, rows indexed by spreadsheet row number (header =
+        # row 1), blank lines dropped; coordinates as lon/lat columns or one Amap "lng,lat" column
+        df = read_table(p, allowed=TABLE_SUFFIXES).df
         rows = df.index.to_numpy()
         bag = ProblemCollector(file=str(p))
-        lon_c, lat_c = _find(list(df.columns), LON_NAMES), _find(list(df.columns), LAT_NAMES)
-        if lon_c is None:
-            bag.add(t("缺少经度列（lon/lng/longitude/经度）", "no longitude column (lon/lng/longitude)"), field="lon")
-        if lat_c is None:
-            bag.add(t("缺少纬度列（lat/latitude/纬度）", "no latitude column (lat/latitude)"), field="lat")
-        bag.raise_if_any()
-        id_c = _find(list(df.columns), ID_NAMES)
-        ids = df[id_c].astype(str).str.strip().tolist() if id_c else [str(i + 1) for i in range(len(df))]
-        lon = pd.to_numeric(df[lon_c], errors="coerce").to_numpy()
-        lat = pd.to_numeric(df[lat_c], errors="coerce").to_numpy()
-        for i in range(len(df)):
-            row = int(rows[i])
-            for name, raw, v in ((lon_c, df[lon_c].iloc[i], lon[i]), (lat_c, df[lat_c].iloc[i], lat[i])):
-                if not np.isfinite(v):
-                    bag.add(t(f"'{raw}' 不是有效数字", f"'{raw}' is not a valid number"), row=row, field=name)
-            if np.isfinite(lon[i]) and np.isfinite(lat[i]):
-                if abs(lat[i]) > 90 and abs(lon[i]) <= 90:
-                    bag.add(t(f"纬度 {lat[i]} 超出 ±90：经纬度可能写反了", f"latitude {lat[i]} is beyond ±90: lon and lat look swapped"), row=row, field=lat_c)
-                elif abs(lat[i]) > 90 or abs(lon[i]) > 180:
-                    bag.add(t(f"坐标 ({lon[i]}, {lat[i]}) 超出经纬度范围", f"coordinate ({lon[i]}, {lat[i]}) is out of range"), row=row, field=lon_c)
+        cols = list(df.columns)
+        lon_c, lat_c, loc_c = _find(cols, LON_NAMES), _find(cols, LAT_NAMES), _find(cols, LOCATION_NAMES)
+        if lon_c is not None and lat_c is not None:
+            coords = pd.DataFrame({"lon": df[lon_c], "lat": df[lat_c]}, index=df.index)
+            named = {"lon": lon_c, "lat": lat_c}
+        elif loc_c is not None:
+            coords = pd.DataFrame({"location": df[loc_c]}, index=df.index)
+            named = {"location": loc_c}
+        else:
+            if lon_c is None:
+                bag.add(t("缺少经度列（lon/lng/longitude/经度，或 location \"经度,纬度\"）",
+                          "no longitude column (lon/lng/longitude, or location \"lng,lat\")"), field="lon")
+            if lat_c is None:
+                bag.add(t("缺少纬度列（lat/latitude/纬度）", "no latitude column (lat/latitude)"), field="lat")
+            bag.raise_if_any()
+        lon_s, lat_s, coord_problems = points_from_columns(coords, crs="wgs84", file=str(p), china_only=False)
+        bag.problems.extend(replace(q, field=named.get(q.field or "", q.field)) for q in coord_problems)
+        lon, lat = lon_s.to_numpy(), lat_s.to_numpy()
+        id_c = _find(cols, ID_NAMES)
+        ids = ["" if amap_empty(v) else str(v).strip() for v in df[id_c]] if id_c else [str(i + 1) for i in range(len(df))]
         seen: dict[str, int] = {}
         for i, v in enumerate(ids):
             if v == "":
@@ -70,6 +77,7 @@ def read_points(path: str | Path, *, crs: str = "wgs84") -> pd.DataFrame:
             elif v in seen:
                 bag.add(t(f"编号 '{v}' 与第{seen[v]}行重复", f"id '{v}' repeats row {seen[v]}"), row=int(rows[i]), field=id_c or "id")
             seen.setdefault(v, int(rows[i]))
+        bag.problems.sort(key=lambda q: (q.row or 0, q.field or ""))
         bag.raise_if_any()
     else:
         try:
