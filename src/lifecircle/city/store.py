@@ -474,6 +474,10 @@ def _city_columns(conn: sa.Connection, city_name: str, where: str | Path, *, cre
     city is still to be created."""
     q = sa.select(META.c.columns).where(META.c.city_name == city_name)
     saved = conn.execute(q.with_for_update() if lock else q).scalar_one_or_none()
+    if saved is None and lock and conn.dialect.name == "postgresql":
+        # no row to lock yet: two first imports of a new city queue on the store lock instead
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+        saved = conn.execute(q.with_for_update()).scalar_one_or_none()
     if saved is not None:
         return json.loads(saved), False
     if create is None:
