@@ -527,9 +527,28 @@ def _stored_key(table_name: str, rec: dict[str, Any], key: tuple[str, ...]) -> t
     return tuple(rec.get(c) for c in key)
 
 
+_FLOAT_TOL = 1e-9  # relative: 1e-9 × 111° is 0.01 mm — above the noise of coordinate conversions only
+
+
+def _same(kind: str, a: Any, b: Any) -> bool:
+    """Stored value ``a`` equals new value ``b`` (both as :func:`_records` makes them). Numbers
+    and geometries may differ in the last bits (GCJ-02 is undone by iteration over the batch)."""
+    if a == b:
+        return True
+    if a is None or b is None:
+        return False
+    if kind == "float":
+        return abs(a - b) <= _FLOAT_TOL * max(1.0, abs(a), abs(b))
+    if kind == "geometry":
+        ga, gb = shapely.from_wkt(a), shapely.from_wkt(b)
+        return ga.geom_type == gb.geom_type and bool(shapely.equals_exact(ga, gb, tolerance=1e-8))
+    return False
+
+
 def _diff(table_name: str, stored: list[dict[str, Any]], new_rows: list[dict[str, Any]], new_cols: list[str], *,
           replace: bool, saved: dict[str, list[str]]) -> _Plan:
     key = table_key(table_name)
+    kinds = {c.name: c.kind for c in TABLES[table_name]}
     by_key = {_stored_key(table_name, r, key): r for r in stored}
     added, updated, row_nos = [], [], []
     unchanged = 0
@@ -540,7 +559,7 @@ def _diff(table_name: str, stored: list[dict[str, Any]], new_rows: list[dict[str
         old = by_key.get(k)
         if old is None:
             added.append(i)
-        elif any(old.get(c) != rec.get(c) for c in new_cols):
+        elif not all(_same(kinds[c], old.get(c), rec.get(c)) for c in new_cols):
             updated.append(i)
             row_nos.append(old["row_no"])
         else:
