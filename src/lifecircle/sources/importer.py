@@ -1,9 +1,12 @@
 """Import one file of real data as one validated city table (``lifecircle import``).
 
-:func:`import_file` reads a CSV/Excel/GeoJSON/GeoPackage/GeoParquet file, maps common Chinese
-headers and values onto the schema (:mod:`lifecircle.city.schema`), converts coordinates to
-WGS-84, validates every row and returns the clean table with a report. It stores nothing: the
-caller adds the table to a city in one transaction.
+:func:`import_file` reads a CSV/Excel/GeoJSON/GeoPackage/GeoParquet/Shapefile file (streets also
+from an OSM PBF, :func:`import_streets`), maps common Chinese headers and values onto the schema
+(:mod:`lifecircle.city.schema`), converts coordinates to WGS-84, validates every row and returns the
+clean table with a report. It stores nothing: the caller merges the table into a city in one
+transaction (:func:`lifecircle.city.store.merge_table`). A file without an id column gets ids made
+from each row's content (name + coordinates, or a street's geometry), never from row numbers, so a
+second file adds to the first and the same file twice changes nothing.
 
 The all-or-nothing rule: if any row has a problem, :class:`~lifecircle.errors.InputError` lists
 every problem (file, row, field) and no table is returned — unless ``skip_bad_rows=True``, in
