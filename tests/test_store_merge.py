@@ -284,3 +284,14 @@ def test_importing_the_same_file_twice_changes_nothing(tmp_path_factory, rows):
     second = store.merge_table(db, "c", "outlets", again)
     assert counts(first) == (len(df), 0, 0, 0)
     assert counts(second) == (0, 0, len(df), 0)
+
+
+def test_streets_without_ids_are_keyed_by_their_geometry(store_db):
+    from shapely.geometry import LineString
+
+    lines = [LineString([(111.30, 30.70), (111.31, 30.70)]), LineString([(111.30, 30.71), (111.31, 30.71)])]
+    df = pd.DataFrame({"id": pd.array(["a", pd.NA], dtype="string"), "geometry": lines, "highway": ["primary", None]})
+    assert counts(store.merge_table(store_db, "c", "streets", df)) == (2, 0, 0, 0)
+    assert counts(store.merge_table(store_db, "c", "streets", df.drop(columns=["id"]).iloc[1:])) == (0, 0, 1, 0)
+    ids = store.load_city(store_db, "c").streets["id"].tolist()
+    assert ids[0] == "a" and ids[1].startswith("g-")

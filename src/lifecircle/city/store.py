@@ -444,12 +444,17 @@ def _dry_run(url_or_path: str | Path, city_name: str, table_name: str, new_rows:
         engine.dispose()
 
 
+def _blank(v: Any) -> bool:
+    """None, NaN, pd.NA or blank text."""
+    return v is None or (not isinstance(v, str) and bool(pd.isna(v))) or str(v).strip() == ""
+
+
 def _clean_for_merge(table_name: str, df: pd.DataFrame, *, file: str) -> pd.DataFrame:
     """Validate ``df``; streets without an id get one from their geometry; keys must be unique."""
     if table_name == "streets" and "geometry" in df.columns:
         ids = df["id"].tolist() if "id" in df.columns else [None] * len(df)
         df = df.copy()
-        df["id"] = [geometry_id(g) if (v is None or v != v or str(v).strip() == "") and hasattr(g, "wkb") else v
+        df["id"] = [geometry_id(g) if _blank(v) and hasattr(g, "wkb") else v
                     for v, g in zip(ids, df["geometry"].tolist(), strict=True)]
     clean = validate_table(table_name, df, file=file)
     key = table_key(table_name)
