@@ -295,3 +295,23 @@ def test_streets_without_ids_are_keyed_by_their_geometry(store_db):
     assert counts(store.merge_table(store_db, "c", "streets", df.drop(columns=["id"]).iloc[1:])) == (0, 0, 1, 0)
     ids = store.load_city(store_db, "c").streets["id"].tolist()
     assert ids[0] == "a" and ids[1].startswith("g-")
+
+
+def test_two_import_processes_at_the_same_moment_both_land(tmp_path):
+    """Two `lifecircle import` processes into one SQLite store at once: both files land."""
+    import os
+    import subprocess
+    import sys
+
+    db = tmp_path / "s.db"
+    files = [amap(tmp_path / f"{k}.csv", [(f"B{k}{i:03d}", f"店{k}-{i}", 111.2 + i * 1e-3, 30.6 + k * 1e-2)
+                                          for i in range(300)]) for k in range(2)]
+    store.merge_table(db, "宜昌", "outlets", outlets(1))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    procs = [subprocess.Popen([sys.executable, "-c", "from lifecircle.cli import main; main()", "import", "outlets",
+                               str(f), "--db", str(db), "--city", "宜昌"], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for f in files]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert all("新增 300，更新 0，未变 0，删除 0" in o for o, _ in outs)
+    assert len(store.load_city(db, "宜昌").outlets) == 601
