@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from pyproj import Geod
 from shapely.geometry import Polygon, box
 
+from lifecircle.city.ids import point_ids
 from lifecircle.errors import InputError, InputFileError
 from lifecircle.i18n import set_lang
 from lifecircle.profile import load_profile
@@ -62,7 +63,9 @@ def test_gbk_csv_with_chinese_headers_is_detected_and_read(tmp_path, profile):
     assert list(df["build_year"]) == [1995, 2015]
     assert list(df["kind"]) == ["old", "new"]
     assert df["floor_area_m2"].iloc[0] == 86000.0
-    assert list(df["id"]) == ["c-r2", "c-r3"]  # made from row numbers, and the report says so
+    # no id column: ids made from name + coordinates (stable across files), and the report says so
+    assert list(df["id"]) == point_ids("c", ["桃花岭小区", "万达华府"], [111.2915, 111.2881], [30.7067, 30.6929])
+    assert all(i.startswith("c-") for i in df["id"])
     assert rep.notes and rep.crs == "wgs84"
 
 
@@ -346,11 +349,16 @@ def test_cli_adds_tables_to_one_city_and_maps_district_names(tmp_path, store_db,
     city = store.load_city(db, "yichang")
     assert len(city.outlets) == 27 and len(city.districts) == 1
     assert city.communities["district"].tolist() == ["420502"]  # 西陵区 → its code
-    # importing a table again replaces it in that city only; the city's other tables stay
-    assert cli("districts", tmp_path / "d.geojson", "--db", db, "--city", "别城").exit_code == 0
-    res = cli("outlets", write_csv(tmp_path / "one.csv", AMAP_HEADER, [amap_row(1, "便利店A", "111.29,30.70")]),
-              "--db", db)
-    assert res.exit_code == 0, res.output
+    # a second city in a store that has one needs --create
+    res = cli("districts", tmp_path / "d.geojson", "--db", db, "--city", "别城")
+    assert res.exit_code == 2 and "yichang" in res.output and "--create" in res.output
+    assert cli("districts", tmp_path / "d.geojson", "--db", db, "--city", "别城", "--create").exit_code == 0
+    # importing a table again with --replace replaces it in that city only; the city's other tables stay
+    one = write_csv(tmp_path / "one.csv", AMAP_HEADER, [amap_row(1, "便利店A", "111.29,30.70")])
+    res = cli("outlets", one, "--db", db)  # by default: added to the 27
+    assert res.exit_code == 0 and "added 1, updated 0, unchanged 0, deleted 0" in res.output, res.output
+    res = cli("outlets", one, "--db", db, "--replace")
+    assert res.exit_code == 0 and "added 0, updated 0, unchanged 1, deleted 27" in res.output, res.output
     city = store.load_city(db, "yichang")
     assert city.outlets["name"].tolist() == ["便利店A"] and len(city.districts) == 1 and len(city.communities) == 1
     assert {c.name: c.tables for c in store.list_cities(db)}["别城"] == {"districts": 1}

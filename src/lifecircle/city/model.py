@@ -23,6 +23,7 @@ class City:
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     credits: list[str] = field(default_factory=list)  # data sources to credit wherever shown
     title: str = ""  # display name, e.g. 宜昌市; ``name`` is the store key
+    # how the city was made, e.g. {"name": "yichang-demo", "scale": 0.1, "seed": 7}; stored as JSON
     provenance: dict[str, Any] = field(default_factory=dict)
 
     @property

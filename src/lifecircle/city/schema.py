@@ -124,6 +124,11 @@ TABLES: dict[str, list[Column]] = {
         Column("geometry", "geometry", doc="LineString, WGS-84"),
         Column("highway", "str", required=False, doc="OSM-style class: primary, residential, footway ..."),
         Column("name", "str", required=False),
+        Column("id", "str", required=False,
+               doc="the file's id / osm_id / fid, else a hash of the line's WKB (see lifecircle.city.ids)"),
+        Column("bridge", "bool", required=False, doc="on a bridge (OSM bridge=*, 桥梁)"),
+        Column("tunnel", "bool", required=False, doc="in a tunnel (OSM tunnel=*, 隧道)"),
+        Column("layer", "int", required=False, min=-10, max=10, doc="vertical order, OSM layer=* (0 = ground)"),
         SOURCE,
     ],
 }

@@ -1,14 +1,18 @@
 """``lifecircle import KIND FILE``: add one file of real data to a city in the store.
 
 A thin shell over :func:`lifecircle.sources.importer.import_file` (read, convert, validate) and
-the city store (one transaction). Nothing is stored from a file with errors unless
-``--skip-bad-rows`` is given; every problem is printed on its own line and, with ``--report``,
-written to a CSV together with the skipped rows.
+:func:`lifecircle.city.store.merge_table` (one transaction). By default an import adds rows and
+updates rows with the same id (districts: code; surveys: circle + period), and says so:
+"新增 N，更新 M，未变 K，删除 0"; ``--replace`` makes the table exactly the file; ``--dry-run``
+prints the same counts and stores nothing. Nothing is stored from a file with errors unless
+``--skip-bad-rows`` is given; every problem is printed once, on its own line, and with
+``--report`` written to a CSV together with the skipped rows.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import typer
@@ -21,13 +25,17 @@ from lifecircle.profile import DEFAULT_PROFILE, Profile, load_profile
 from lifecircle.sources.files import atomic_output, check_output_path
 from lifecircle.sources.importer import KINDS, ImportReport, import_file
 
+if TYPE_CHECKING:
+    from lifecircle.city.store import MergeResult
+
 MAX_LINES = 50  # problems printed on the terminal; the --report file has all of them
 
 
 @command("import")
 def import_cmd(
     kind: str = typer.Argument(..., help=f"数据类型 / kind: {'|'.join(KINDS)}"),
-    file: Path = typer.Argument(..., help="CSV / Excel (.xlsx) / GeoJSON / GeoPackage / GeoParquet"),
+    file: Path = typer.Argument(..., help="CSV / Excel (.xlsx) / GeoJSON / GeoPackage / GeoParquet / Shapefile (.shp, .zip) "
+                                          "/ OSM PBF (streets)"),
     city: str = typer.Option("yichang", "--city", help="城市名称 / city name in the store"),
     # a str, not a Path: Path would fold the '//' of a database URL (postgresql://...)
     db: str = typer.Option("lifecircle.db", "--db",
@@ -38,8 +46,13 @@ def import_cmd(
     chains: str | None = typer.Option(None, "--chains", help="连锁品牌名单 .toml（默认 chains-yichang）/ chain brand list"),
     skip_bad_rows: bool = typer.Option(False, "--skip-bad-rows", help="跳过有错误的行，导入其余行 / leave bad rows out"),
     report: Path | None = typer.Option(None, "--report", help="跳过行清单 CSV / CSV of skipped rows and problems"),
+    replace: bool = typer.Option(False, "--replace",
+                                 help="用本文件替换该表（默认按 id 新增和更新）/ replace the table instead of adding to it"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="只统计将新增、更新多少行，不写入 / count, store nothing"),
+    create: bool = typer.Option(False, "--create", help="数据库中没有该城市时新建 / start a new city in the store"),
 ) -> None:
-    """导入真实数据（高德 POI 导出、小区表、区界、生活圈……）。Import real data into a city."""
+    """导入真实数据（高德 POI 导出、小区表、区界、道路……）：默认按 id 新增和更新。
+    Import real data into a city: rows are added, or updated by id."""
     if report is not None:
         check_output_path(report, (".csv",))
     prof = load_profile(profile)
@@ -47,43 +60,40 @@ def import_cmd(
     try:
         table, rep = import_file(kind, file, crs=crs, profile=prof, skip_bad_rows=skip_bad_rows,
                                  chains=chains, district_codes=codes)
-    except InputError as exc:
+    except InputError as exc:  # printed here, each problem once; not re-raised to the guard
         _print_problems(exc.problems)
         if report is not None:
             _write_report(report, _frame(exc.problems, "error"))
-        console.print(t("未导入任何数据（可用 --skip-bad-rows 跳过错误行）",
-                        "nothing was stored (--skip-bad-rows leaves bad rows out)"), highlight=False)
-        raise
-    _store(db, city, kind, table, prof.name)
+        hint = any(p.row is not None for p in exc.problems) and not skip_bad_rows
+        console.print(t("未导入任何数据（可用 --skip-bad-rows 跳过错误行）", "nothing was stored (--skip-bad-rows leaves bad rows out)")
+                      if hint else t("未导入任何数据", "nothing was stored"), highlight=False)
+        raise typer.Exit(2) from None
+    result = _store(db, city, kind, table, prof.name, replace=replace, dry_run=dry_run, create=create)
     if rep.errors:
         _print_problems(rep.errors)
     if report is not None:
         _write_report(report, rep.to_frame())
-    _print_summary(rep, city, prof)
+    _print_summary(rep, city, prof, result)
 
 
 def _district_codes(db: str, city: str) -> dict[str, str] | None:
     """District name → code of the city already in the store (to accept '西陵区' for 420502)."""
     from lifecircle.city import store
 
-    if city not in {c.name for c in store.list_cities(db)}:
-        return None
-    d = store.load_city(db, city).table("districts")
-    if d.empty:
+    d = store.load_table(db, city, "districts")
+    if d is None or d.empty:
         return None
     return {str(n): str(code) for n, code in zip(d["name_zh"], d["code"], strict=True)}
 
 
-def _store(db: str, city: str, kind: str, table: pd.DataFrame, profile: str) -> None:
-    """Add or replace table ``kind`` of ``city`` in one transaction; a new city is created with
-    just this table (its other tables are not read or rewritten)."""
+def _store(db: str, city: str, kind: str, table: pd.DataFrame, profile: str, *, replace: bool, dry_run: bool,
+           create: bool) -> MergeResult:
+    """Merge table ``kind`` into ``city`` (one transaction; see :func:`lifecircle.city.store.merge_table`):
+    add new rows, update rows with a known id, or with ``replace`` make the table exactly this file.
+    The first city of an empty store is created; another new city needs ``create``."""
     from lifecircle.city import store
-    from lifecircle.city.model import City
 
-    if city in {c.name for c in store.list_cities(db)}:
-        store.replace_table(db, city, kind, table)
-    else:
-        store.save_city(City(name=city, profile=profile, tables={kind: table}), db)
+    return store.merge_table(db, city, kind, table, replace=replace, dry_run=dry_run, create=create, profile=profile)
 
 
 def _frame(problems: list[Problem], reason: str) -> pd.DataFrame:
@@ -104,17 +114,19 @@ def _print_problems(problems: list[Problem]) -> None:
         console.print(t(f"……另有 {more} 处问题（用 --report 导出全部）", f"... {more} more problems (--report lists all)"))
 
 
-def _print_summary(rep: ImportReport, city: str, prof: Profile) -> None:
+def _print_summary(rep: ImportReport, city: str, prof: Profile, result: MergeResult) -> None:
     tab = Table(title=t(f"导入 {rep.file} → {city}.{rep.kind}", f"import {rep.file} → {city}.{rep.kind}"))
     tab.add_column(t("项目", "item"))
     tab.add_column(t("数量", "count"), justify="right")
     tab.add_row(t("读取行数", "rows read"), str(rep.rows_read))
-    tab.add_row(t("已导入", "stored"), str(rep.rows_kept))
+    tab.add_row(t("有效行", "rows kept") if result.dry_run else t("已导入", "stored"), str(rep.rows_kept))
     tab.add_row(t("跳过：有错误", "skipped: errors"), str(len({p.row for p in rep.errors})))
     if rep.kind == "outlets":
         tab.add_row(t("跳过：不属于任何业态", "skipped: no format"), str(len(rep.unclassified)))
         if rep.chain_outlets is not None:
             tab.add_row(t("连锁网点", "chain outlets"), str(rep.chain_outlets))
+    if rep.length_km is not None:
+        tab.add_row(t("道路总长（公里）", "total length (km)"), f"{rep.length_km:.1f}")
     tab.add_row(t("坐标系（已转为 WGS-84）", "coordinates (converted to WGS-84)"), rep.crs)
     if rep.encoding:
         tab.add_row(t("文件编码", "file encoding"), rep.encoding)
@@ -129,3 +141,14 @@ def _print_summary(rep: ImportReport, city: str, prof: Profile) -> None:
         out.print(ft)
     for note in rep.notes:
         out.print(note, highlight=False)
+    _print_result(result, city)
+
+
+def _print_result(result: MergeResult, city: str) -> None:
+    """One line: what the import did to the stored table (or would do, with --dry-run)."""
+    line = result.summary()
+    if result.created_city:
+        line = t(f"新建城市 '{city}'；", f"new city '{city}'; ") + line
+    if result.dry_run:
+        line = t(f"试运行（未写入）：{line}", f"dry run (nothing stored): {line}")
+    out.print(line, highlight=False)

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lifecircle.city.ids import point_ids
 from lifecircle.config import read_config
 from lifecircle.errors import ConfigError, Problem
 from lifecircle.i18n import t
@@ -338,8 +339,10 @@ def outlets_from_amap(
     problems.extend(coord_problems)
     kept_names = [n for n, k in zip(names, keep, strict=True) if k]
     out = pd.DataFrame(index=sub.index)
-    out["id"] = [_text(v) or f"amap-r{r}" for r, v in zip(sub.index, sub["id"].tolist(), strict=True)] \
-        if "id" in sub.columns else [f"amap-r{r}" for r in sub.index]
+    # rows without an Amap id get one from name + coordinates: stable, so a second export adds
+    made = point_ids("amap", kept_names, lon, lat)
+    given_ids = [_text(v) for v in sub["id"].tolist()] if "id" in sub.columns else [""] * len(sub)
+    out["id"] = [g or m for g, m in zip(given_ids, made, strict=True)]
     out["name"] = kept_names
     out["formats"] = [";".join(f) for f, k in zip(formats, keep, strict=True) if k]
     out["lon"], out["lat"] = lon, lat

@@ -21,6 +21,7 @@ _MAGIC = {
     ".gpkg": [b"SQLite format 3\x00"],
     ".xlsx": [b"PK\x03\x04"],
     ".zip": [b"PK\x03\x04"],
+    ".shp": [b"\x00\x00\x27\x0a"],
 }
 
 

@@ -1,9 +1,12 @@
 """Import one file of real data as one validated city table (``lifecircle import``).
 
-:func:`import_file` reads a CSV/Excel/GeoJSON/GeoPackage/GeoParquet file, maps common Chinese
-headers and values onto the schema (:mod:`lifecircle.city.schema`), converts coordinates to
-WGS-84, validates every row and returns the clean table with a report. It stores nothing: the
-caller adds the table to a city in one transaction.
+:func:`import_file` reads a CSV/Excel/GeoJSON/GeoPackage/GeoParquet/Shapefile file (streets also
+from an OSM PBF, :func:`import_streets`), maps common Chinese headers and values onto the schema
+(:mod:`lifecircle.city.schema`), converts coordinates to WGS-84, validates every row and returns the
+clean table with a report. It stores nothing: the caller merges the table into a city in one
+transaction (:func:`lifecircle.city.store.merge_table`). A file without an id column gets ids made
+from each row's content (name + coordinates, or a street's geometry), never from row numbers, so a
+second file adds to the first and the same file twice changes nothing.
 
 The all-or-nothing rule: if any row has a problem, :class:`~lifecircle.errors.InputError` lists
 every problem (file, row, field) and no table is returned — unless ``skip_bad_rows=True``, in
@@ -22,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lifecircle.city.ids import point_ids
 from lifecircle.city.schema import TABLES, split_formats, validate_table
 from lifecircle.errors import ConfigError, InputError, Problem
 from lifecircle.i18n import t
@@ -45,8 +49,10 @@ from lifecircle.sources.tables import (
     rename_columns,
 )
 
-KINDS = ("outlets", "communities", "districts", "circles", "candidate_sites", "centre_candidates", "surveys")
-_ALLOWED = {k: TABLE_SUFFIXES for k in KINDS} | {"districts": GEO_SUFFIXES, "circles": TABLE_SUFFIXES + GEO_SUFFIXES}
+KINDS = ("outlets", "communities", "districts", "circles", "candidate_sites", "centre_candidates", "surveys",
+         "streets")
+_ALLOWED = {k: TABLE_SUFFIXES for k in KINDS} | {"districts": GEO_SUFFIXES, "circles": TABLE_SUFFIXES + GEO_SUFFIXES,
+                                                 "streets": GEO_SUFFIXES + (".pbf",)}
 _ID_PREFIX = {"outlets": "o", "communities": "c", "candidate_sites": "s", "centre_candidates": "cc"}
 
 # Common Chinese (and English) headers → schema columns. Schema names map to themselves.
@@ -130,6 +136,7 @@ class ImportReport:
     format_counts: dict[str, int] = field(default_factory=dict)
     chain_outlets: int | None = None
     notes: list[str] = field(default_factory=list)
+    length_km: float | None = None  # streets: total length of the lines kept, km
 
     @property
     def rows_skipped(self) -> int:
@@ -167,6 +174,8 @@ def import_file(
     if crs is not None and crs.lower().replace("-", "").replace("_", "") not in SYSTEMS:
         raise ConfigError(t(f"未知坐标系 '{crs}'；可选 {', '.join(SYSTEMS)}",
                             f"unknown coordinate system '{crs}'; use one of {', '.join(SYSTEMS)}"))
+    if kind == "streets":
+        return import_streets(path, crs=crs, skip_bad_rows=skip_bad_rows, layer=layer)
     prof = profile if isinstance(profile, Profile) else load_profile(profile or DEFAULT_PROFILE)
     raw = read_table(path, allowed=_ALLOWED[kind], layer=layer)
     unclassified: list[Problem] = []
@@ -259,8 +268,10 @@ def _prepare(kind: str, raw: RawTable, *, crs: str, profile: Profile, notes: lis
         df["geometry"] = geoms
         problems += gp
     if "id" in spec and "id" not in df.columns and kind in _ID_PREFIX:
-        df["id"] = [f"{_ID_PREFIX[kind]}-r{r}" for r in df.index]
-        notes.append(t("文件没有 id 列：已按行号生成 id", "the file has no id column; ids were made from row numbers"))
+        names = df["name"].tolist() if "name" in df.columns else [None] * len(df)
+        df["id"] = point_ids(_ID_PREFIX[kind], names, df["lon"].tolist(), df["lat"].tolist())
+        notes.append(t("文件没有 id 列：已按名称和坐标生成 id（同一行每次导入得到同一 id）",
+                       "the file has no id column; ids were made from name and coordinates (the same row always gets the same id)"))
     for (k, col), mapping in VALUES.items():
         if k == kind and col in df.columns:
             df[col] = [mapping.get(str(v).strip(), v) if not is_empty(v) else v for v in df[col].tolist()]
@@ -368,3 +379,68 @@ def _geometry_to_wgs84(kind: str, raw: RawTable, geoms: pd.Series, crs: str) -> 
                 file=raw.file, row=int(row), field="geometry"))
         out.append(g)
     return out, problems
+
+
+def import_streets(
+    path: str | Path, *, crs: str | None = None, skip_bad_rows: bool = False, layer: str | None = None,
+) -> tuple[pd.DataFrame, ImportReport]:
+    """Read street lines as the ``streets`` table: GeoPackage, Shapefile (.shp or zipped .zip),
+    GeoJSON, GeoParquet, or the walkable ways of an OSM PBF (with their OSM id and the tags
+    highway, name, bridge, tunnel, layer).
+
+    Geometry comes back in WGS-84 degrees: the file's declared CRS is honoured, a file without one
+    is taken as WGS-84 only when its coordinates look like degrees in China, and ``crs`` (``gcj02``
+    / ``bd09``) converts Chinese map coordinates. MultiLineStrings are split into their parts;
+    other geometry types are problems naming the row. Rows without an id get a hash of their
+    geometry, so importing the same file again gives the same ids. The report carries lines read
+    and kept and their total length (km)."""
+    from lifecircle.sources import streets as st
+    from lifecircle.sources.osm import read_osm_street_table
+
+    crs = (crs or "wgs84").lower().replace("-", "").replace("_", "")
+    is_pbf = Path(path).suffix.lower() == ".pbf"
+    if is_pbf:
+        raw = read_osm_street_table(path)
+    else:
+        raw = read_table(path, allowed=_ALLOWED["streets"], layer=layer)
+    if "geometry" not in raw.df.columns:
+        raise InputError(Problem(t("文件没有几何列：道路需要线几何", "the file has no geometry column; streets need lines"),
+                                 file=raw.file))
+    notes: list[str] = []
+    df = rename_columns(raw.df, {**st.STREET_HEADERS, **{c.name: c.name for c in TABLES["streets"]}})
+    geoms, whole = st.lines_to_wgs84(df["geometry"].tolist(), raw.crs, crs, raw.file, notes)
+    if whole:
+        raise InputError(whole)
+    df = pd.DataFrame(df.drop(columns=["geometry"]))
+    df["geometry"] = list(geoms)
+    df, problems, split = st.explode_lines(df, geoms, raw.file)
+    if split:
+        notes.append(t(f"{split} 条多段线（MultiLineString）已拆成单独的线", f"{split} MultiLineStrings were split into their parts"))
+    df["id"] = st.street_ids(df)
+    for col in ("bridge", "tunnel"):
+        if col in df.columns:
+            df[col] = [st.yes_no(v) for v in df[col].tolist()]
+    if "layer" in df.columns:
+        df["layer"] = [st.osm_layer(v) for v in df["layer"].tolist()] if is_pbf else df["layer"].tolist()
+    if "highway" in df.columns:
+        df["highway"] = [st.HIGHWAY_VALUES.get(str(v).strip(), v) if not is_empty(v) else None
+                         for v in df["highway"].tolist()]
+    src = df["source"].tolist() if "source" in df.columns else [None] * len(df)
+    df["source"] = [("osm" if is_pbf else "import") if is_empty(v) else v for v in src]
+    df = df.drop(columns=["_part"])
+    clean, problems = _validate_all("streets", df, raw.file, problems)
+    report = ImportReport(kind="streets", file=raw.file, crs=crs, encoding=raw.encoding, rows_read=len(raw.df),
+                          notes=notes)
+    if problems:
+        if not skip_bad_rows:
+            raise InputError(problems)
+        report.errors = problems
+        bad = {p.row for p in problems}
+        clean, more = _validate_all("streets", df[~df.index.isin(bad)], raw.file, [])
+        if more:
+            raise InputError(more)
+    if clean is None or clean.empty:
+        raise InputError(Problem(t("没有可导入的道路", "no streets left to import"), file=raw.file))
+    report.rows_kept = len(clean)
+    report.length_km = st.length_km(clean.geometry.tolist())
+    return clean.reset_index(drop=True), report

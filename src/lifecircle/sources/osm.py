@@ -20,6 +20,7 @@ from lifecircle.i18n import t
 from lifecircle.network.graph import WalkNetwork
 from lifecircle.profile import Profile
 from lifecircle.sources.files import check_input_file
+from lifecircle.sources.tables import RawTable
 
 POI_KEYS = ("shop", "amenity", "craft", "office", "leisure", "healthcare", "tourism", "social_facility")
 
@@ -49,6 +50,33 @@ def read_osm_network(path: str | Path) -> WalkNetwork:
     from lifecircle.sources.network_loader import network_from_lines
 
     return network_from_lines(gpd.GeoSeries(edges.geometry.to_numpy(), crs=4326), source=str(p), tolerance_m=0.0, levels=False)
+
+
+STREET_TAGS = ("highway", "name", "bridge", "tunnel", "layer")
+
+
+def read_osm_street_table(path: str | Path) -> RawTable:
+    """The walkable ways of an OSM PBF (pyrosm's ``walking`` network, as :func:`read_osm_network`
+    reads them) as a table of WGS-84 LineStrings with ``id`` (the OSM way id) and the tags
+    ``highway``, ``name``, ``bridge``, ``tunnel`` and ``layer`` (text as tagged; a missing tag is
+    None). Rows are numbered from 2 in pyrosm's order, like a spreadsheet under its header."""
+    osm, p = _open(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            edges = osm.get_network(network_type="walking", extra_attributes=["tunnel", "layer"])
+        except Exception as exc:
+            raise InputFileError(t(f"{p}: 读取路网失败：{exc}", f"{p}: failed to read the network: {exc}")) from None
+    if edges is None or len(edges) == 0:
+        raise InputError(t(f"{p}: 该区域内没有可步行的道路", f"{p}: the area has no walkable streets"))
+    n = len(edges)
+    data: dict[str, list] = {"id": [str(v) for v in edges["id"].tolist()]}
+    for tag in STREET_TAGS:
+        col = edges[tag].tolist() if tag in edges.columns else [None] * n
+        data[tag] = [v if isinstance(v, str) and v.strip() else None for v in col]
+    df = gpd.GeoDataFrame(data, geometry=edges.geometry.to_numpy(), crs=4326)
+    df.index = pd.RangeIndex(2, n + 2)
+    return RawTable(df, p.name, crs="EPSG:4326")
 
 
 def read_osm_pois(path: str | Path) -> gpd.GeoDataFrame:

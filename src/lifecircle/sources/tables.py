@@ -22,7 +22,7 @@ from lifecircle.sources.files import check_input_file
 
 CSV_SUFFIXES = (".csv", ".txt", ".tsv")
 EXCEL_SUFFIXES = (".xlsx",)
-GEO_SUFFIXES = (".geojson", ".json", ".gpkg", ".parquet", ".geoparquet")
+GEO_SUFFIXES = (".geojson", ".json", ".gpkg", ".parquet", ".geoparquet", ".shp", ".zip")  # .zip: a zipped shapefile
 TABLE_SUFFIXES = CSV_SUFFIXES + EXCEL_SUFFIXES
 ALL_SUFFIXES = TABLE_SUFFIXES + GEO_SUFFIXES
 
@@ -158,7 +158,8 @@ def _is_title_row(df: pd.DataFrame) -> bool:
 
 
 def read_geo(path: str | Path, *, layer: str | None = None) -> RawTable:
-    """Read a GeoJSON, GeoPackage (first layer unless ``layer``) or GeoParquet file.
+    """Read a GeoJSON, GeoPackage (first layer unless ``layer``), GeoParquet or Shapefile (``.shp``
+    with its ``.dbf``/``.shx``/``.prj`` beside it, or all of them in one ``.zip``).
 
     Geometry stays in the file's CRS (``RawTable.crs``); a file without a CRS is taken as
     WGS-84 longitude/latitude, which is what GeoJSON means."""
