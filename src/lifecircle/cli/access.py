@@ -215,10 +215,11 @@ def _report_network(net, origins: pd.DataFrame | None, outlets: pd.DataFrame, pr
     if not lines:
         return
     comp = net.component_summary()
-    console.print(t(
-        f"提示：路网有 {comp['n_components']} 个互不连通的部分，最大部分之外有 {comp['nodes_outside_largest']} 个节点（{comp['share_outside_largest']:.1%}）",
-        f"note: the network has {comp['n_components']} disconnected pieces; {comp['nodes_outside_largest']} nodes ({comp['share_outside_largest']:.1%}) lie outside the largest",
-    ), highlight=False, soft_wrap=True, markup=False)
+    if comp["n_components"] > 1:
+        console.print(t(
+            f"提示：路网有 {comp['n_components']} 个互不连通的部分，最大部分之外有 {comp['nodes_outside_largest']} 个节点（{comp['share_outside_largest']:.1%}）",
+            f"note: the network has {comp['n_components']} disconnected pieces; {comp['nodes_outside_largest']} nodes ({comp['share_outside_largest']:.1%}) lie outside the largest",
+        ), highlight=False, soft_wrap=True, markup=False)
     for line in lines:
         console.print(line, highlight=False, soft_wrap=True, markup=False)
 

@@ -28,7 +28,8 @@ from lifecircle.sources.tables import TABLE_SUFFIXES, read_table
 LON_NAMES = ("lon", "lng", "longitude", "x", "经度")
 LAT_NAMES = ("lat", "latitude", "y", "纬度")
 LOCATION_NAMES = ("location", "坐标", "经纬度")  # Amap exports: "lng,lat" in one column
-ID_NAMES = ("id", "origin_id", "编号", "name", "名称")
+# an id column as `import` recognises it (小区编号, 小区代码 ...), before a name as the last resort
+ID_NAMES = ("id", "origin_id", "编号", "小区编号", "小区代码", "社区编号", "起点编号", "name", "名称", "小区名称")
 VECTOR_SUFFIXES = (".gpkg", ".geojson", ".json", ".parquet", ".shp", ".fgb")
 
 

@@ -40,7 +40,20 @@ def read_streets_network(path: str | Path, *, tolerance_m: float = DEFAULT_TOLER
     lines = gdf[gdf.geom_type.isin(["LineString", "MultiLineString"])]
     if len(lines) == 0:
         raise InputError(t(f"{p}: 文件中没有线要素", f"{p}: the file has no line features"))
-    return network_from_lines(lines, source=str(p), tolerance_m=tolerance_m)
+    return network_from_lines(street_levels(lines), source=str(p), tolerance_m=tolerance_m)
+
+
+def street_levels(lines: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """``lines`` with the headers ``import streets`` recognises (桥梁, 图层高度 ...) renamed, so a
+    street file read directly keeps its bridges and tunnels apart exactly as an imported one."""
+    from lifecircle.sources.tables import rename_columns
+
+    renamed = rename_columns(pd.DataFrame(lines.drop(columns=lines.geometry.name)), STREET_HEADERS)
+    out = gpd.GeoDataFrame(renamed, geometry=lines.geometry.to_numpy(), crs=lines.crs)
+    for col in ("bridge", "tunnel"):
+        if col in out.columns:
+            out[col] = [yes_no(v) for v in out[col].tolist()]
+    return out
 
 
 # ------------------------------------------------------------------------------ streets into the store
