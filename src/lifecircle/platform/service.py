@@ -162,7 +162,7 @@ def change_status(s: Session, user: User, prog: Programme, circle_id: str, to_st
                          f"cannot go from {c.status} to {to_status}; allowed: {nxt}"))
     if user.role not in roles:
         raise deny(f"此状态变更（{c.status} → {to_status}）需要角色：{', '.join(roles)}",
-                    f"this change ({c.status} → {to_status}) needs role: {', '.join(roles)}")
+                   f"this change ({c.status} → {to_status}) needs role: {', '.join(roles)}")
     if len(note) > 2000:
         raise _problems(("note", "备注最长 2000 字", "note is at most 2000 characters"))
     before = audit.snapshot(c)
