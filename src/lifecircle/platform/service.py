@@ -6,9 +6,8 @@ Every function takes the caller's SQLAlchemy session (opened with
 validates the input (raising :class:`InputError` whose problems name the field), makes the change
 and adds the audit row in the same transaction.
 
-Roles: ``city_admin`` does everything; ``district_officer`` sees and edits only their district;
-``evaluator`` reads everything, scores, comments, attaches evidence and recommends grades, but
-cannot change plans or status; ``leader`` reads only.
+The role and district rules themselves live in :mod:`lifecircle.platform.permissions` (re-exported
+here: ``can_see_district``, ``require_see``, ``require_edit``, ``require_role``).
 """
 
 from __future__ import annotations
@@ -46,7 +45,20 @@ from lifecircle.platform.db import (
     UserSession,
     utcnow,
 )
-from lifecircle.platform.errors import NotFoundError, PermissionDeniedError
+from lifecircle.platform.errors import NotFoundError
+from lifecircle.platform.permissions import (
+    can_see_district,
+    deny,
+    require_account_admin,
+    require_audit_reader,
+    require_edit,
+    require_grade_decision,
+    require_role,
+    require_scorer,
+    require_see,
+    require_status_change,
+    require_upload,
+)
 from lifecircle.platform.programme import Programme
 from lifecircle.platform.settings import Settings
 
@@ -58,36 +70,11 @@ FUND_KINDS = {"fund": ("建设资金", "Construction funds"), "award": ("奖补�
 PERIOD_RE = re.compile(r"^\d{4}(H[12]|Q[1-4]|M(0[1-9]|1[0-2]))?$")
 
 
-# ------------------------------------------------------------------ permissions
+# ------------------------------------------------------------------ permissions (rules in permissions.py)
 
-def _deny(zh: str, en: str) -> PermissionDeniedError:
-    return PermissionDeniedError(t(zh, en))
-
-
-def can_see_district(user: User, district: str) -> bool:
-    """District officers see only their district; everyone else sees all."""
-    return user.role != "district_officer" or user.district == district
-
-
-def require_see(user: User, district: str) -> None:
-    if not can_see_district(user, district):
-        raise _deny("区级负责人只能查看本区数据", "district officers can only see their own district")
-
-
-def require_edit(user: User, district: str) -> None:
-    """Plans, status, funds, surveys and reports: city admin, or the district's own officer."""
-    if user.role == "city_admin":
-        return
-    if user.role == "district_officer":
-        if user.district == district:
-            return
-        raise _deny("区级负责人只能修改本区数据", "district officers can only edit their own district")
-    raise _deny("当前角色无权修改计划或状态", "this role cannot change plans or status")
-
-
-def require_role(user: User, *roles: str) -> None:
-    if user.role not in roles:
-        raise _deny("当前角色无权执行此操作", "this role may not do this")
+def visible_districts(s: Session, user: User) -> list[District]:
+    """The districts ``user`` may see, in the programme's order."""
+    return [d for d in s.scalars(select(District).order_by(District.seq)) if can_see_district(user, d.code)]
 
 
 def _problems(*items: tuple[str, str, str]) -> InputError:
@@ -164,9 +151,7 @@ def create_circle(s: Session, user: User | None, prog: Programme, *, id: str, na
 def change_status(s: Session, user: User, prog: Programme, circle_id: str, to_status: str, note: str = "") -> Circle:
     """Move a circle along the status workflow (transitions and roles are data in the programme)."""
     c = get_circle(s, user, circle_id)
-    if user.role in ("evaluator", "leader"):
-        raise _deny("评估员和领导不能修改生活圈状态", "evaluators and leaders cannot change a circle's status")
-    require_edit(user, c.district)
+    require_status_change(user, c.district)
     if to_status not in prog.statuses:
         raise _problems(("status", f"未知状态 '{to_status}'；可选：{', '.join(prog.statuses)}",
                          f"unknown status '{to_status}'; one of {', '.join(prog.statuses)}"))
@@ -176,8 +161,8 @@ def change_status(s: Session, user: User, prog: Programme, circle_id: str, to_st
         raise _problems(("status", f"不能从“{prog.status_label(c.status)}”直接变为“{prog.status_label(to_status)}”；可变为：{nxt}",
                          f"cannot go from {c.status} to {to_status}; allowed: {nxt}"))
     if user.role not in roles:
-        raise _deny(f"此状态变更（{c.status} → {to_status}）需要角色：{', '.join(roles)}",
-                    f"this change ({c.status} → {to_status}) needs role: {', '.join(roles)}")
+        raise deny(f"此状态变更（{c.status} → {to_status}）需要角色：{', '.join(roles)}",
+                   f"this change ({c.status} → {to_status}) needs role: {', '.join(roles)}")
     if len(note) > 2000:
         raise _problems(("note", "备注最长 2000 字", "note is at most 2000 characters"))
     before = audit.snapshot(c)
@@ -303,7 +288,7 @@ def scorecards(s: Session, circle_id: str) -> list[Scorecard]:
 
 def add_score(s: Session, user: User, circle_id: str, *, score: float, comment: str = "") -> EvaluatorScore:
     """An evaluator's (or the city admin's) score 0–100 and comment on a circle."""
-    require_role(user, "evaluator", "city_admin")
+    require_scorer(user)
     c = get_circle(s, user, circle_id)
     problems = []
     if not (isinstance(score, int | float) and math.isfinite(score) and 0 <= score <= 100):
@@ -340,10 +325,7 @@ def save_evidence(s: Session, user: User, settings: Settings, prog: Programme, c
     from lifecircle.sources.files import atomic_output
 
     c = get_circle(s, user, circle_id)
-    if user.role == "leader":
-        raise _deny("领导账号只读", "the leader account is read-only")
-    if user.role == "district_officer":
-        require_edit(user, c.district)
+    require_upload(user, c.district)
     name = Path((filename or "").replace("\\", "/")).name[:200]
     ext = name.rsplit(".", 1)[-1].lower() if "." in name else ""
     ext = "jpg" if ext == "jpeg" else ext
@@ -395,7 +377,7 @@ def evidence_file(s: Session, user: User, settings: Settings, evidence_id: int) 
 def record_grade(s: Session, user: User, circle_id: str, *, grade_code: str, decision: str, reason: str = "") -> GradeDecision:
     """Record a grade and decision with who made it. Evaluators may only ``recommend``; the city
     admin records ``accept`` / ``return`` (the acceptance decision)."""
-    require_role(user, "evaluator", "city_admin")
+    require_scorer(user)
     c = get_circle(s, user, circle_id)
     problems = []
     if grade_code not in GRADES:
@@ -404,8 +386,7 @@ def record_grade(s: Session, user: User, circle_id: str, *, grade_code: str, dec
         problems.append(("decision", f"结论应为 {'/'.join(DECISIONS)}", f"decision must be one of {'/'.join(DECISIONS)}"))
     if problems:
         raise _problems(*problems)
-    if user.role == "evaluator" and decision != "recommend":
-        raise _deny("评估员只能提出评估建议，验收结论由市商务局作出", "evaluators recommend; the bureau decides acceptance")
+    require_grade_decision(user, decision)
     row = GradeDecision(circle_id=c.id, grade_code=grade_code, decision=decision, reason=reason, user_id=user.id, at=utcnow())
     s.add(row)
     s.flush()
@@ -492,7 +473,10 @@ def surveys(s: Session, circle_id: str) -> list[SurveyCampaign]:
 def satisfaction_trend(s: Session, user: User, prog: Programme, *, circle_id: str | None = None,
                        district: str | None = None) -> list[dict[str, Any]]:
     """Satisfaction rate (satisfied / respondents, 0..1) per period, pooled over the circles the
-    user may see (or one circle / district), against the target."""
+    user may see (or one circle / district), against the target. An unknown ``district`` is an
+    :class:`InputError` naming the field."""
+    if district is not None and s.get(District, district) is None:
+        raise _problems(("district", f"未知的区代码 '{district}'", f"unknown district code '{district}'"))
     q = (select(SurveyCampaign.period, func.sum(SurveyCampaign.respondents), func.sum(SurveyCampaign.satisfied),
                 func.count(SurveyCampaign.id), func.max(SurveyCampaign.synthetic.cast(_int_type())))
          .join(Circle, Circle.id == SurveyCampaign.circle_id).where(SurveyCampaign.respondents.is_not(None)))
@@ -542,7 +526,7 @@ def dashboard(s: Session, user: User, prog: Programme, today: dt.date | None = N
     circles = list_circles(s, user, prog)
     done = [c for c in circles if c.status in prog.done_statuses]
     by_status = {st: sum(1 for c in circles if c.status == st) for st in prog.statuses}
-    dists = [d for d in s.scalars(select(District).order_by(District.seq)) if can_see_district(user, d.code)]
+    dists = visible_districts(s, user)
     rows = []
     for d in dists:
         mine = [c for c in circles if c.district == d.code]
@@ -715,6 +699,15 @@ def circles_geojson(s: Session, user: User, prog: Programme) -> dict[str, Any]:
     return {"type": "FeatureCollection", "features": feats}
 
 
+# ------------------------------------------------------------------ audit log
+
+def audit_log(s: Session, user: User, limit: int = 50, entity: str | None = None,
+              entity_id: str | None = None) -> list[Any]:
+    """The newest audit rows (the city admin and leaders only)."""
+    require_audit_reader(user)
+    return audit.recent(s, limit, entity, entity_id)
+
+
 # ------------------------------------------------------------------ accounts (city administrator)
 
 @dataclass(frozen=True)
@@ -727,15 +720,23 @@ class UserRow:
 
 def list_users(s: Session, actor: User) -> list[UserRow]:
     """All accounts with their last successful sign-in (city administrator only)."""
-    require_role(actor, "city_admin")
+    require_account_admin(actor)
     q = (select(LoginAttempt.username, func.max(LoginAttempt.at))
          .where(LoginAttempt.success.is_(True)).group_by(LoginAttempt.username))
     last = {name: at for name, at in s.execute(q)}
     return [UserRow(u, last.get(u.username)) for u in s.scalars(select(User).order_by(User.id))]
 
 
+def create_account(s: Session, actor: User, settings: Settings, *, username: str, password: str, role: str,
+                   district: str | None = None, display_name: str = "") -> User:
+    """The administrator's account form: a city admin creates an account (audited)."""
+    require_account_admin(actor)
+    return auth.create_user(s, actor, settings, username=username, password=password, role=role,
+                            district=district, display_name=display_name)
+
+
 def _account(s: Session, actor: User, user_id: int) -> User:
-    require_role(actor, "city_admin")
+    require_account_admin(actor)
     u = s.get(User, user_id)
     if u is None:
         raise NotFoundError(t(f"没有编号为 {user_id} 的账号", f"no account with id {user_id}"))

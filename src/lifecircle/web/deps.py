@@ -1,0 +1,169 @@
+"""FastAPI dependencies of the routes: settings, programme, the database, the signed-in user, CSRF,
+the language and the page renderer. Everything comes from ``request.app.state`` (set by
+:func:`lifecircle.web.app.create_app`), so the route modules hold no state of their own.
+
+- :data:`Db` — one transaction per request: it commits after the route returns and before the
+  response is sent (``scope="function"``), and rolls back when the route raises; the audit row
+  commits with the change.
+- :data:`ApiUser` / :data:`PageUser` — the signed-in user (401; pages redirect to the login page).
+  The session is looked up in its own short transaction, as before the route's work starts.
+- :data:`FormCsrf` — checks a form's ``csrf_token`` against the session's token (403). The check
+  runs when the route calls it, i.e. after the form has been validated (a bad form stays a 422).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+from sqlalchemy.orm import Session, sessionmaker
+
+from lifecircle.i18n import get_lang, t
+from lifecircle.platform import auth
+from lifecircle.platform.db import User, transaction
+from lifecircle.platform.errors import PermissionDeniedError
+from lifecircle.platform.programme import Programme
+from lifecircle.platform.settings import Settings
+
+# The trivial dependencies are ``async`` (no thread hop); those that touch the database are not.
+
+SESSION_COOKIE = "lc_session"
+LOGIN_NONCE_COOKIE = "lc_login_nonce"
+LANG_COOKIE = "lang"
+
+
+# ------------------------------------------------------------------ application state
+
+async def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+async def get_prog(request: Request) -> Programme:
+    return request.app.state.prog
+
+
+async def get_factory(request: Request) -> sessionmaker[Session]:
+    return request.app.state.factory
+
+
+async def get_templates(request: Request) -> Jinja2Templates:
+    return request.app.state.templates
+
+
+async def get_language() -> str:
+    """The request's language (``zh`` or ``en``), chosen by :class:`~lifecircle.web.middleware.LanguageMiddleware`."""
+    return get_lang()
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+Prog = Annotated[Programme, Depends(get_prog)]
+Factory = Annotated[sessionmaker[Session], Depends(get_factory)]
+Templates = Annotated[Jinja2Templates, Depends(get_templates)]
+Lang = Annotated[str, Depends(get_language)]
+
+
+# ------------------------------------------------------------------ database
+
+def get_db(factory: Factory) -> Iterator[Session]:
+    """One unit of work around the route: commit when it returns, roll back when it raises."""
+    with transaction(factory) as s:
+        yield s
+
+
+Db = Annotated[Session, Depends(get_db, scope="function")]
+
+
+# ------------------------------------------------------------------ authentication
+
+def session_token(request: Request) -> tuple[str | None, bool]:
+    """The session token from ``Authorization: Bearer`` or the session cookie (and which it was)."""
+    h = request.headers.get("authorization", "")
+    if h.lower().startswith("bearer "):
+        return h[7:].strip(), False
+    return request.cookies.get(SESSION_COOKIE), True
+
+
+def current(request: Request) -> tuple[User, str]:
+    """The signed-in user and the session's CSRF token; API writes by cookie need X-CSRF-Token."""
+    token, by_cookie = session_token(request)
+    with transaction(request.app.state.factory) as s:
+        user, sess = auth.session_user(s, token)
+        csrf = sess.csrf_token
+    unsafe = request.method not in ("GET", "HEAD", "OPTIONS") and request.url.path.startswith("/api/")
+    if by_cookie and unsafe and not auth.check_csrf(csrf, request.headers.get("x-csrf-token")):
+        raise PermissionDeniedError(t("缺少或错误的 CSRF 令牌（X-CSRF-Token）", "missing or wrong CSRF token (X-CSRF-Token)"))
+    request.state.user, request.state.csrf = user, csrf
+    return user, csrf
+
+
+def api_user(request: Request) -> User:
+    """Dependency: the signed-in user (401 when not signed in)."""
+    return current(request)[0]
+
+
+def page_user(request: Request) -> User:
+    """Dependency of pages: the signed-in user (pages redirect to the login page otherwise)."""
+    return current(request)[0]
+
+
+ApiUser = Annotated[User, Depends(api_user)]
+PageUser = Annotated[User, Depends(page_user)]
+
+
+# ------------------------------------------------------------------ CSRF of forms
+
+class CsrfGuard:
+    """The signed-in session's CSRF token; :meth:`check` a form's token against it (403 if wrong)."""
+
+    def __init__(self, expected: str | None) -> None:
+        self.expected = expected
+
+    def check(self, given: str) -> None:
+        if not auth.check_csrf(self.expected, given):
+            raise PermissionDeniedError(t("表单已过期或 CSRF 令牌错误，请刷新页面后重试",
+                                          "the form expired or its CSRF token is wrong; reload and retry"))
+
+
+async def form_csrf(request: Request, user: PageUser) -> CsrfGuard:
+    """Dependency of page forms (after :data:`PageUser`): the guard of the session's CSRF token."""
+    return csrf_guard(request)
+
+
+def csrf_guard(request: Request) -> CsrfGuard:
+    """The guard of the request's session (once the user is known, see :func:`current`)."""
+    return CsrfGuard(getattr(request.state, "csrf", None))
+
+
+FormCsrf = Annotated[CsrfGuard, Depends(form_csrf)]
+
+
+# ------------------------------------------------------------------ pages
+
+class Renderer:
+    """A page renderer bound to the request: ``render("name.html", **context)`` with the context
+    every template gets (user, CSRF token, language, programme, settings, path, ``?msg=`` notice)."""
+
+    def __init__(self, request: Request, templates: Jinja2Templates, lang: str) -> None:
+        self.request, self.templates, self.lang = request, templates, lang
+
+    def __call__(self, name: str, status_code: int = 200, **ctx: Any) -> HTMLResponse:
+        request, state = self.request, self.request.app.state
+        ctx.update(request=request, user=getattr(request.state, "user", None), csrf=getattr(request.state, "csrf", ""),
+                   lang=self.lang, prog=state.prog, settings=state.settings, path=request.url.path,
+                   msg=request.query_params.get("msg"))
+        return self.templates.TemplateResponse(request, name, ctx, status_code=status_code)
+
+
+async def get_renderer(request: Request, templates: Templates, lang: Lang) -> Renderer:
+    return Renderer(request, templates, lang)
+
+
+def render(request: Request, name: str, status_code: int = 200, **ctx: Any) -> HTMLResponse:
+    """Render a page outside a route (the error handlers)."""
+    return Renderer(request, request.app.state.templates, get_lang())(name, status_code, **ctx)
+
+
+Render = Annotated[Renderer, Depends(get_renderer)]

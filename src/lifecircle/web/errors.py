@@ -1,0 +1,125 @@
+"""Exception handlers: the platform's errors as HTTP answers — JSON under ``/api``, an error page
+(or a redirect to the login page) elsewhere.
+
+Not signed in → 401 (pages redirect to the login page), wrong role or district → 403, bad input →
+422 naming the field, too many failed logins → 429 with Retry-After, unknown id → 404.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+
+from lifecircle.errors import InputError, LifecircleError
+from lifecircle.i18n import t
+from lifecircle.platform.errors import (
+    AuthRequiredError,
+    NotFoundError,
+    PermissionDeniedError,
+    ThrottledError,
+)
+from lifecircle.web.deps import render
+
+
+def is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def error_page(request: Request, code: int, message: str, problems: list[dict[str, Any]] | None = None) -> Response:
+    try:
+        return render(request, "error.html", status_code=code, code=code, message=message, problems=problems or [])
+    except Exception:  # noqa: BLE001 - never fail while reporting an error
+        return HTMLResponse(f"<h1>{code}</h1><p>{message}</p>", status_code=code)
+
+
+async def input_error(request: Request, exc: InputError) -> Response:
+    detail = [{"loc": ["body", p.field or "input"], "msg": p.message, "type": "value_error"} for p in exc.problems]
+    if is_api(request):
+        return JSONResponse({"detail": detail}, status_code=422)
+    return error_page(request, 422, str(exc), detail)
+
+
+async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+    detail = [{"loc": list(e.get("loc", [])), "msg": e.get("msg", ""), "type": e.get("type", ""),
+               "message": validation_message(e)} for e in exc.errors()]
+    if is_api(request):
+        return JSONResponse({"detail": jsonable_encoder(detail)}, status_code=422)
+    fields = t("；", "; ").join(f"{d['loc'][-1]}: {d['message']}" for d in detail if d["loc"])
+    return error_page(request, 422, t(f"输入有误：{fields}", f"invalid input: {fields}"), detail)
+
+
+async def auth_error(request: Request, exc: AuthRequiredError) -> Response:
+    if is_api(request):
+        return JSONResponse({"detail": str(exc)}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
+    if request.url.path == "/login":
+        return error_page(request, 401, str(exc))
+    return RedirectResponse(f"/login?next={quote(str(request.url.path))}", status_code=303)
+
+
+async def permission_error(request: Request, exc: PermissionDeniedError) -> Response:
+    if is_api(request):
+        return JSONResponse({"detail": str(exc)}, status_code=403)
+    return error_page(request, 403, str(exc))
+
+
+async def not_found_error(request: Request, exc: NotFoundError) -> Response:
+    if is_api(request):
+        return JSONResponse({"detail": str(exc)}, status_code=404)
+    return error_page(request, 404, str(exc))
+
+
+async def throttled_error(request: Request, exc: ThrottledError) -> Response:
+    headers = {"Retry-After": str(exc.retry_after_s)}
+    if is_api(request):
+        return JSONResponse({"detail": str(exc)}, status_code=429, headers=headers)
+    r = error_page(request, 429, str(exc))
+    r.headers.update(headers)
+    return r
+
+
+async def other_user_error(request: Request, exc: LifecircleError) -> Response:
+    if is_api(request):
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+    return error_page(request, 422, str(exc))
+
+
+HANDLERS: list[tuple[type[Exception], Any]] = [
+    (InputError, input_error), (RequestValidationError, validation_error), (AuthRequiredError, auth_error),
+    (PermissionDeniedError, permission_error), (NotFoundError, not_found_error), (ThrottledError, throttled_error),
+    (LifecircleError, other_user_error),
+]
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register :data:`HANDLERS` on ``app`` (in this order)."""
+    for exc_type, handler in HANDLERS:
+        app.add_exception_handler(exc_type, handler)
+
+
+def validation_message(err: dict[str, Any]) -> str:
+    """A pydantic validation error in the user's language (Chinese first), with its limit."""
+    kind, ctx = err.get("type", ""), err.get("ctx") or {}
+    if kind == "missing":
+        return t("必填", "required")
+    if kind in ("int_parsing", "float_parsing", "int_type", "float_type", "finite_number"):
+        return t("应为数字", "must be a number")
+    if kind in ("greater_than_equal", "greater_than"):
+        lim = ctx.get("ge", ctx.get("gt"))
+        return t(f"不能小于 {lim}", f"must be at least {lim}")
+    if kind in ("less_than_equal", "less_than"):
+        lim = ctx.get("le", ctx.get("lt"))
+        return t(f"不能大于 {lim}", f"must be at most {lim}")
+    if kind == "string_too_long":
+        return t(f"过长（最多 {ctx.get('max_length')} 个字符）", f"too long (at most {ctx.get('max_length')} characters)")
+    if kind == "string_too_short":
+        return t(f"过短（至少 {ctx.get('min_length')} 个字符）", f"too short (at least {ctx.get('min_length')} characters)")
+    if kind in ("literal_error", "enum"):
+        return t(f"应为以下之一：{ctx.get('expected', '')}", f"must be one of: {ctx.get('expected', '')}")
+    if kind in ("date_parsing", "date_from_datetime_parsing", "datetime_parsing"):
+        return t("日期格式应为 YYYY-MM-DD", "dates are written YYYY-MM-DD")
+    return str(err.get("msg", ""))

@@ -1,0 +1,48 @@
+"""The programme and its progress: ``/api/programme``, ``/api/dashboard``, the dashboard page, the
+site root and the health check."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from lifecircle.platform import service
+from lifecircle.web.deps import ApiUser, Db, PageUser, Prog, Render
+
+router = APIRouter()
+
+
+@router.get("/api/programme", tags=["programme"])
+def api_programme(user: ApiUser, prog: Prog) -> dict[str, Any]:
+    return {
+        "city": prog.city, "target_circles": prog.target_circles, "satisfaction_target": prog.satisfaction_target,
+        "phases": [{"code": p.code, "name_zh": p.name_zh, "name_en": p.name_en, "start": p.start, "end": p.end} for p in prog.phases],
+        "districts": [{"code": d.code, "name_zh": d.name_zh, "name_en": d.name_en, "quota_pilot": d.pilot,
+                       "quota_rollout": d.rollout} for d in prog.districts],
+        "statuses": list(prog.statuses),
+        "transitions": [{"from": a, "to": b, "roles": list(r)} for (a, b), r in prog.transitions.items()],
+    }
+
+
+@router.get("/api/dashboard", tags=["programme"])
+def api_dashboard(user: ApiUser, s: Db, prog: Prog, today: dt.date | None = None) -> Any:
+    return jsonable_encoder(service.dashboard(s, user, prog, today))
+
+
+@router.get("/healthz", include_in_schema=False)
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/", include_in_schema=False)
+def root() -> RedirectResponse:
+    return RedirectResponse("/dashboard", status_code=303)
+
+
+@router.get("/dashboard", include_in_schema=False, response_class=HTMLResponse)
+def dashboard_page(user: PageUser, s: Db, prog: Prog, render: Render) -> HTMLResponse:
+    return render("dashboard.html", d=service.dashboard(s, user, prog))

@@ -1,0 +1,84 @@
+"""The request bodies of the JSON API (pydantic models; the limits are the 422 rules)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+class LoginIn(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=256)
+
+
+class StatusIn(BaseModel):
+    status: str = Field(min_length=1, max_length=16, description="new status: building, self_assessed, ...")
+    note: str = Field("", max_length=2000)
+
+
+class CircleIn(BaseModel):
+    id: str = Field(min_length=1, max_length=32)
+    name: str = Field(min_length=1, max_length=128)
+    district: str = Field(min_length=1, max_length=16)
+    phase: Literal["pilot", "rollout"]
+    lon: float | None = Field(None, ge=-180, le=180, description="WGS-84 longitude, degrees")
+    lat: float | None = Field(None, ge=-90, le=90, description="WGS-84 latitude, degrees")
+
+
+class FundIn(BaseModel):
+    kind: Literal["fund", "award"]
+    amount_yuan: float = Field(gt=0, lt=1e11, description="amount in yuan (元)")
+    date: dt.date
+    source: str = Field("", max_length=128)
+    note: str = Field("", max_length=2000)
+
+
+class ScorecardIn(BaseModel):
+    as_of: dt.date
+    indicators: dict[str, Any]
+    grade_code: Literal["basic", "upgraded", "quality", "none"] | None = None
+    synthetic: bool = False
+
+
+class ScoreIn(BaseModel):
+    score: float = Field(ge=0, le=100, description="evaluator's score, 0–100")
+    comment: str = Field("", max_length=5000)
+
+
+class GradeIn(BaseModel):
+    grade_code: Literal["basic", "upgraded", "quality", "none"]
+    decision: Literal["recommend", "accept", "return"]
+    reason: str = Field("", max_length=5000)
+
+
+class SurveyIn(BaseModel):
+    period: str = Field(min_length=4, max_length=16, description="2024, 2024H1, 2024Q3 or 2024M05")
+    start: dt.date | None = None
+    end: dt.date | None = None
+    respondents: int | None = Field(None, ge=1, le=10_000_000)
+    satisfied: int | None = Field(None, ge=0, le=10_000_000)
+
+
+class SurveyResultsIn(BaseModel):
+    respondents: int = Field(ge=1, le=10_000_000)
+    satisfied: int = Field(ge=0, le=10_000_000)
+
+
+class ReportIn(BaseModel):
+    district: str = Field(min_length=1, max_length=16)
+    period: str = Field(min_length=4, max_length=16)
+
+
+class ReportEditIn(BaseModel):
+    body: str = Field(min_length=1, max_length=200_000)
+
+
+class UserIn(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=256)
+    role: Literal["city_admin", "district_officer", "evaluator", "leader"]
+    district: str | None = Field(None, max_length=16)
+    display_name: str = Field("", max_length=128)
+

@@ -1,0 +1,61 @@
+"""The Jinja templates of the pages and the helpers they call (labels, numbers, format names)."""
+
+from __future__ import annotations
+
+import functools
+import math
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi.templating import Jinja2Templates
+
+from lifecircle.i18n import get_lang, t
+from lifecircle.platform import service
+from lifecircle.platform.db import ROLE_LABELS
+from lifecircle.platform.programme import Programme
+from lifecircle.profile import Profile, load_profile
+from lifecircle.reports.common import gap_names
+
+HERE = Path(__file__).resolve().parent
+
+
+def make_templates(prog: Programme) -> Jinja2Templates:
+    """The page templates with their globals (translation, labels, number formats)."""
+    templates = Jinja2Templates(directory=HERE / "templates")
+    templates.env.globals.update(t=t, get_lang=get_lang, role_label=lambda r: t(*ROLE_LABELS.get(r, (r, r))),
+                                 grade_label=lambda g: t(*service.GRADES.get(g, (g or "—", g or "—"))),
+                                 decision_label=lambda d: t(*service.DECISIONS.get(d, (d, d))),
+                                 fund_label=lambda k: t(*service.FUND_KINDS.get(k, (k, k))),
+                                 status_label=prog.status_label, fmt_pct=fmt_pct, fmt_num=fmt_num, quote=quote,
+                                 format_names=format_names)
+    return templates
+
+
+@functools.lru_cache(maxsize=1)
+def _catalogue() -> Profile:
+    return load_profile()
+
+
+def format_names(codes: str | None) -> str:
+    """'a;b' format codes as display names in the current language (unknown codes as they are)."""
+    names = {f.code: f.name() for f in _catalogue().formats}
+    return gap_names(codes, names, sep=t("、", ", "))
+
+
+def fmt_pct(x: Any, nd: int = 0) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "—"
+    return f"{x * 100:.{nd}f}%"
+
+
+def fmt_num(x: Any, nd: int = 2) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "—"
+    if isinstance(x, bool):
+        return t("是", "yes") if x else t("否", "no")
+    if isinstance(x, int):
+        return f"{x:,}"
+    if isinstance(x, float):
+        return f"{x:,.{nd}f}"
+    return str(x)
