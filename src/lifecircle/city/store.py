@@ -413,7 +413,7 @@ def _merge(url_or_path: str | Path, city_name: str, table_name: str, df: pd.Data
     def work(conn: sa.Connection) -> MergeResult:
         pl, created = plan(conn, lock=True)
         if created:
-            _insert_meta(conn, City(name=city_name, **({"profile": profile} if profile else {})), {})
+            _insert_meta(conn, City(name=city_name, profile=profile) if profile else City(name=city_name), {})
         _apply(conn, table_name, city_name, pl, new_rows, replace=replace)
         return pl.result(table_name, created=created, dry_run=False)
 

@@ -49,6 +49,7 @@ def _read_network(osm: Path | None, streets: Path | None, city, join_ends_m: flo
     else:
         from lifecircle.sources.streets import read_streets_network
 
+        assert streets is not None  # exactly one source was checked above
         net = read_streets_network(streets, tolerance_m=join_ends_m)
     if net.noding is not None:
         for line in net.noding.lines():

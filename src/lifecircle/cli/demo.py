@@ -105,7 +105,7 @@ def demo_cmd(
 
     t0 = time.perf_counter()
     _check_out_dir(out_dir)
-    db = db or out_dir / "lifecircle.db"
+    db = db or str(out_dir / "lifecircle.db")
     with progress() as p:
         with step(p, t("生成宜昌演示城市（合成数据）", "building the Yichang demo city (synthetic)")):
             city = build_demo_city(seed=seed, scale=scale)

@@ -61,6 +61,7 @@ def scale_access_cmd(
     Walking accessibility on a cluster: the same table as `lifecircle access`, origins in chunks."""
     from lifecircle.cli.access import _check_speed, _print_summary
     from lifecircle.errors import ConfigError
+    from lifecircle.network.table import AccessTable
     from lifecircle.profile import load_profile
     from lifecircle.scale.access import access_table_dask
     from lifecircle.sources.osm import osm_outlets, read_osm_network
@@ -103,16 +104,16 @@ def scale_access_cmd(
             res = access_table_dask(net, origin_df, outlets, prof, client, speed_kmh=speed, formats=codes, chunk=chunk,
                                     on_progress=lambda d, n: p.update(task, completed=d, total=n),
                                     out_dir=out_path if to_folder else None)
-        if not to_folder:
+        if isinstance(res, AccessTable):
             with step(p, t("写出结果", "writing the result")):
                 write_table(res.table, out_path, layer="access")
     if len(res.unsnapped_origins):
         console.print(t(f"警告：{len(res.unsnapped_origins)} 个起点距道路过远，已排除（未移动）",
                         f"warning: {len(res.unsnapped_origins)} origins are too far from any street and were left out (not moved)"))
-    if to_folder:
-        _print_streamed(res, speed or prof.walking.speed_kmh)
-    else:
+    if isinstance(res, AccessTable):
         _print_summary(res.table, out_path, speed or prof.walking.speed_kmh)
+    else:
+        _print_streamed(res, speed or prof.walking.speed_kmh)
     out.print(t(f"用时 {time.perf_counter() - t0:.1f} 秒", f"took {time.perf_counter() - t0:.1f} s"))
 
 

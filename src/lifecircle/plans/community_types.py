@@ -81,7 +81,7 @@ def new_commercial_rule(communities: pd.DataFrame, *, min_share: float = 0.10) -
         "id": _str(new, "id"), "name": _str(new, "name"), "district": _str(new, "district"),
         "floor_area_m2": floor, "commercial_floor_area_m2": comm, "commercial_share": share,
         "required_m2": required, "shortfall_m2": shortfall,
-        "ok": pd.array(np.where(known, ok, None), dtype="boolean"),
+        "ok": pd.array(np.where(known, ok, np.array(None)), dtype="boolean"),
         "message_zh": msg_zh, "message_en": msg_en,
     })
 
@@ -104,7 +104,7 @@ def old_commercial_space(communities: pd.DataFrame, *, m2_per_1000: float = 600.
         "id": _str(old, "id"), "name": _str(old, "name"), "district": _str(old, "district"),
         "population": pop.astype(np.int64), "commercial_floor_area_m2": comm, "commercial_m2_per_1000": per,
         "needed_m2": needed, "shortfall_m2": shortfall,
-        "short": pd.array(np.where(known, short, None), dtype="boolean"),
+        "short": pd.array(np.where(known, short, np.array(None)), dtype="boolean"),
     })
 
 

@@ -61,6 +61,7 @@ def verify_password(stored: str | None, password: str, settings: Settings) -> bo
     (same cost) and False returned, so timing does not reveal which user names exist."""
     ph = hasher(settings.argon2_time_cost, settings.argon2_memory_kib)
     target = stored or _dummy_hash(settings.argon2_time_cost, settings.argon2_memory_kib)
+    ok: bool
     try:
         ok = ph.verify(target, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):

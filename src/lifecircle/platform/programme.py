@@ -132,9 +132,9 @@ def sync_programme(s: Session, prog: Programme) -> None:
         row.name_zh, row.name_en, row.start, row.end, row.seq = ph.name_zh, ph.name_en, ph.start, ph.end, i
         s.add(row)
     for i, d in enumerate(prog.districts):
-        row = s.get(District, d.code) or District(code=d.code)
-        row.name_zh, row.name_en, row.quota_pilot, row.quota_rollout, row.seq = d.name_zh, d.name_en, d.pilot, d.rollout, i
-        s.add(row)
+        drow = s.get(District, d.code) or District(code=d.code)
+        drow.name_zh, drow.name_en, drow.quota_pilot, drow.quota_rollout, drow.seq = d.name_zh, d.name_en, d.pilot, d.rollout, i
+        s.add(drow)
     s.flush()
 
 

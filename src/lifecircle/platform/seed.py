@@ -212,6 +212,8 @@ def _seed_from_city(factory: sessionmaker[Session], prog: Programme, city: Any, 
                 continue
             members = comm[comm["circle_id"] == row.id] if "circle_id" in comm.columns else comm.iloc[0:0]
             geom = getattr(row, "geometry", None)
+            lon: float | None
+            lat: float | None
             if len(members):
                 lon, lat = float(members["lon"].mean()), float(members["lat"].mean())
             elif geom is not None and not geom.is_empty:

@@ -215,9 +215,10 @@ def put_scorecard(s: Session, user: User | None, circle_id: str, as_of: dt.date,
         require_role(user, "city_admin")
         c = get_circle(s, user, circle_id)
     else:
-        c = s.get(Circle, circle_id)
-        if c is None:
+        found = s.get(Circle, circle_id)
+        if found is None:
             raise NotFoundError(circle_id)
+        c = found
     if grade_code is not None and grade_code not in GRADES:
         raise _problems(("grade_code", f"等级应为 {'/'.join(GRADES)}", f"grade must be one of {'/'.join(GRADES)}"))
     clean = {k: _json_safe(v) for k, v in indicators.items()}
@@ -411,9 +412,10 @@ def create_survey(s: Session, user: User | None, circle_id: str, *, period: str,
         c = get_circle(s, user, circle_id)
         require_edit(user, c.district)
     else:
-        c = s.get(Circle, circle_id)
-        if c is None:
+        found = s.get(Circle, circle_id)
+        if found is None:
             raise NotFoundError(circle_id)
+        c = found
     problems = []
     if not PERIOD_RE.match(period or ""):
         problems.append(("period", "周期格式应为 2024、2024H1、2024Q3 或 2024M05", "period must look like 2024, 2024H1, 2024Q3 or 2024M05"))
@@ -527,7 +529,7 @@ def dashboard(s: Session, user: User, prog: Programme, today: dt.date | None = N
     done = [c for c in circles if c.status in prog.done_statuses]
     by_status = {st: sum(1 for c in circles if c.status == st) for st in prog.statuses}
     dists = visible_districts(s, user)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for d in dists:
         mine = [c for c in circles if c.district == d.code]
         rows.append({

@@ -82,7 +82,7 @@ def get_client(
             silence_logs=logging.ERROR,
         )
     client = Client(cluster)
-    client._lifecircle_owns_cluster = True  # close() of the client then also closes the cluster
+    client._lifecircle_owns_cluster = True  # type: ignore[attr-defined]  # close() of the client then also closes the cluster
     return client
 
 
@@ -110,7 +110,8 @@ def use_worker_threads() -> None:
     processes sharing a machine must not each take every core."""
     import numba
 
-    numba.set_num_threads(max(1, min(worker_threads(), numba.config.NUMBA_NUM_THREADS)))
+    limit = int(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]
+    numba.set_num_threads(max(1, min(worker_threads(), limit)))
 
 
 def wait_all(futures: list, on_progress: Any = None) -> None:

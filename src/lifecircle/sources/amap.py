@@ -118,7 +118,7 @@ def points_from_columns(
     if lon_col and "lat" in df.columns:
         pairs = zip(df[lon_col].tolist(), df["lat"].tolist(), strict=True)
         fields = (lon_col, "lat")
-        raw = [(a, b, None) for a, b in pairs]
+        raw: list[tuple[Any, Any, str | None]] = [(a, b, None) for a, b in pairs]
     elif "location" in df.columns:
         fields = ("location", "location")
         raw = [_split_location(v) for v in df["location"].tolist()]

@@ -275,8 +275,8 @@ def _prepare(kind: str, raw: RawTable, *, crs: str, profile: Profile, notes: lis
     for (k, col), mapping in VALUES.items():
         if k == kind and col in df.columns:
             df[col] = [mapping.get(str(v).strip(), v) if not is_empty(v) else v for v in df[col].tolist()]
-    for name, col in spec.items():
-        if col.kind in ("int", "float") and name in df.columns and name not in ("lon", "lat"):
+    for name, column in spec.items():
+        if column.kind in ("int", "float") and name in df.columns and name not in ("lon", "lat"):
             df[name] = [_strip_units(v, share=name.endswith("_share")) for v in df[name].tolist()]
     if kind == "outlets" and "formats" in df.columns:
         df["formats"], fp = _format_codes(df, profile, file)

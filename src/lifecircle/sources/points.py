@@ -98,7 +98,7 @@ def read_points(path: str | Path, *, crs: str = "wgs84") -> pd.DataFrame:
             ids = ["" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v).strip() for v in raw_ids]
         else:
             ids = [str(i + 1) for i in range(len(gdf))]
-        seen: dict[str, int] = {}
+        seen = {}
         for row, v in zip(gdf.index, ids, strict=True):
             if id_c and v == "":
                 bag.add(t("编号为空", "the id is empty"), row=int(row), field=id_c)
@@ -114,6 +114,11 @@ def read_points(path: str | Path, *, crs: str = "wgs84") -> pd.DataFrame:
         raise InputError(t(f"{p}: 文件中没有任何点", f"{p}: the file has no points"))
     wlon, wlat = to_wgs84(lon, lat, crs)
     return pd.DataFrame({"id": ids, "lon": wlon, "lat": wlat, "row": rows})
+
+
+def _row(v: object) -> int | None:
+    """A spreadsheet row number, or None when the point has none."""
+    return None if v is None else int(v)  # type: ignore[call-overload]
 
 
 def check_extent(points: pd.DataFrame, bounds: tuple[float, float, float, float], *, file: str, margin_deg: float = 0.01) -> None:
@@ -133,6 +138,6 @@ def check_extent(points: pd.DataFrame, bounds: tuple[float, float, float, float]
         else:
             msg = t(f"点 ({lon[i]:.6f}, {lat[i]:.6f}) 在路网范围 ({x0:.4f},{y0:.4f})–({x1:.4f},{y1:.4f}) 之外",
                     f"point ({lon[i]:.6f}, {lat[i]:.6f}) is outside the network's extent ({x0:.4f},{y0:.4f})–({x1:.4f},{y1:.4f})")
-        problems.append(Problem(msg, file=file, row=None if rows[i] is None else int(rows[i]), field="lon,lat"))
+        problems.append(Problem(msg, file=file, row=_row(rows[i]), field="lon,lat"))
     if problems:
         raise InputError(problems)
