@@ -9,13 +9,14 @@ import copy
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from shapely.geometry import LineString
 
 from lifecircle.city.demo import build_demo_city
 from lifecircle.cli.plan_circles import network_for_city
 from lifecircle.errors import InputError
+from lifecircle.network.snap import snap_points
 from lifecircle.plans.scenarios import (
     BASE_COLUMN,
     COMPARE_INDICATORS,
@@ -101,8 +102,11 @@ def test_any_added_outlet_never_lengthens_a_walk_nor_lowers_a_coverage(base, i, 
     comm = base.city.communities
     c = comm.iloc[i % len(comm)]
     code = base.profile.codes[j % len(base.profile.codes)]
-    scn = Scenario("h", added_outlets=make_outlets([{"id": "H-1", "name": "h", "formats": code,
-                                                     "lon": c["lon"] + dx, "lat": c["lat"] + dy}]))
+    lon, lat = c["lon"] + dx, c["lat"] + dy
+    x, y = base.net.project(np.array([lon]), np.array([lat]))
+    # a scenario refuses an outlet farther than snap_max_m from every street (tested elsewhere)
+    assume(bool(snap_points(base.net, x, y, max_m=base.profile.walking.snap_max_m).ok[0]))
+    scn = Scenario("h", added_outlets=make_outlets([{"id": "H-1", "name": "h", "formats": code, "lon": lon, "lat": lat}]))
     ev1 = evaluate_scenario(base, scn)
     assert (_nearest(ev1) <= _nearest(ev0) + 1e-6).all()
     f0 = ev0.format_coverage["share_within_layer"].fillna(0).to_numpy()

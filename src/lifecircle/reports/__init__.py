@@ -8,20 +8,21 @@ and a GeoPackage (circles, communities, districts).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from lifecircle.reports.common import check_lang
 from lifecircle.sources.files import make_output_dir
 
 if TYPE_CHECKING:
     from lifecircle.city.model import City
+    from lifecircle.indicators.evaluate import Evaluation
 
 OUTPUT_NAMES = {"html": "dashboard.html", "xlsx": "evaluation.xlsx", "gpkg": "evaluation.gpkg"}
 
 __all__ = ["OUTPUT_NAMES", "write_outputs"]
 
 
-def write_outputs(evaluation: Any, out_dir: str | Path, *, city: City | None = None, lang: str = "zh") -> dict[str, Path]:
+def write_outputs(evaluation: Evaluation, out_dir: str | Path, *, city: City | None = None, lang: str = "zh") -> dict[str, Path]:
     """Write the dashboard, workbook and GeoPackage of ``evaluation`` into ``out_dir``.
 
     ``evaluation`` is a :class:`lifecircle.indicators.evaluate.Evaluation`; ``city`` (optional)

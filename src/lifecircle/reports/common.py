@@ -20,6 +20,7 @@ from lifecircle.i18n import t
 
 if TYPE_CHECKING:
     from lifecircle.city.model import City
+    from lifecircle.indicators.evaluate import Evaluation
 
 LANGS = ("zh", "en")
 
@@ -326,19 +327,18 @@ def _sources(city: City | None) -> set[str]:
     return found
 
 
-def city_origin(evaluation: Any, lang: str) -> str:
+def city_origin(evaluation: Evaluation, lang: str) -> str:
     """Which city a result was computed on — name, and for a generated city its generator, scale
     and seed — so that two outputs can be told apart (or matched) at a glance."""
     from lifecircle.city.model import city_label
 
-    name = str(getattr(evaluation, "city_key", "") or getattr(evaluation, "city_name", "") or "")
-    label = city_label(name, getattr(evaluation, "city_provenance", None))
+    label = city_label(evaluation.city_key or evaluation.city_name, evaluation.city_provenance)
     return tr(lang, f"计算所用城市：{label}", f"Computed on the city: {label}")
 
 
 def credits(synthetic: bool, city: City | None, lang: str) -> list[str]:
     """Data credits to show: district boundaries and OSM where used, then the city's own."""
-    own = [str(c) for c in (getattr(city, "credits", None) or [])]
+    own = [str(c) for c in city.credits] if city is not None else []
     own_text = " ".join(own).lower()
     sources = _sources(city)
     has_districts = city is None or len(city.table("districts")) > 0
@@ -360,11 +360,9 @@ def generated_at() -> str:
     return datetime.now().astimezone().isoformat(timespec="seconds")
 
 
-def format_names(evaluation: Any, lang: str) -> dict[str, str]:
+def format_names(evaluation: Evaluation, lang: str) -> dict[str, str]:
     """Format code → display name, from the evaluation's profile."""
-    prof = getattr(evaluation, "profile", None)
-    fmts = getattr(prof, "formats", None) or []
-    return {f.code: (f.en if lang == "en" else f.zh) for f in fmts}
+    return {f.code: (f.en if lang == "en" else f.zh) for f in evaluation.profile.formats}
 
 
 def gap_names(gaps: Any, names: Mapping[str, str], sep: str = "、") -> str:

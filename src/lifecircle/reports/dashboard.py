@@ -48,6 +48,7 @@ from lifecircle.sources.files import atomic_output
 
 if TYPE_CHECKING:
     from lifecircle.city.model import City
+    from lifecircle.indicators.evaluate import Evaluation
 
 # Headline figures shown as cards, in this order, when the evaluation's city dict has them.
 CARD_KEYS = (
@@ -90,15 +91,15 @@ def _static(name: str) -> str:
     return (resources.files("lifecircle.reports") / "static" / name).read_text(encoding="utf-8")
 
 
-def _district_names(evaluation: Any, city: City | None, lang: str) -> dict[str, str]:
+def _district_names(evaluation: Evaluation, city: City | None, lang: str) -> dict[str, str]:
     names: dict[str, str] = {}
     if city is not None:
         d = city.table("districts")
         col = "name_en" if lang == "en" and "name_en" in d else "name_zh"
         for code, n, nz in zip(d.get("code", []), d.get(col, []), d.get("name_zh", []), strict=False):
             names[str(code)] = str(n if not is_missing(n) else nz)
-    dd = getattr(evaluation, "districts", None)
-    if dd is not None and len(dd) and "code" in dd and "name_zh" in dd:
+    dd = evaluation.districts
+    if len(dd):
         for code, n in zip(dd["code"], dd["name_zh"], strict=True):
             names.setdefault(str(code), str(n))
     return names
@@ -109,8 +110,8 @@ def circle_numbers(circles: pd.DataFrame) -> dict[str, int]:
     return {str(cid): i + 1 for i, cid in enumerate(circles["id"])} if len(circles) else {}
 
 
-def _cards(evaluation: Any, lang: str) -> tuple[list[dict[str, str]], list[tuple[str, str]]]:
-    city = dict(getattr(evaluation, "city", {}) or {})
+def _cards(evaluation: Evaluation, lang: str) -> tuple[list[dict[str, str]], list[tuple[str, str]]]:
+    city = dict(evaluation.city)
     cards = []
     for k in CARD_KEYS:
         if k in city and not isinstance(city[k], dict):
@@ -181,9 +182,9 @@ def _circle_table(circles: pd.DataFrame, numbers: dict[str, int], dnames: dict[s
     return head, rows
 
 
-def _district_table(evaluation: Any, dnames: dict[str, str], lang: str):
-    dd = getattr(evaluation, "districts", None)
-    if dd is None or not len(dd):
+def _district_table(evaluation: Evaluation, dnames: dict[str, str], lang: str):
+    dd = evaluation.districts
+    if not len(dd):
         return [], []
     cols = [c for c in dd.columns if c not in ("geometry", "name_en")]
     head = [{"label": label(c, lang), "num": c not in ("code", "name_zh", "name")} for c in cols]
@@ -204,11 +205,11 @@ def _district_table(evaluation: Any, dnames: dict[str, str], lang: str):
     return head, rows
 
 
-def _gap_rows(evaluation: Any, numbers: dict[str, int], dnames: dict[str, str], fnames: dict[str, str], lang: str):
+def _gap_rows(evaluation: Evaluation, numbers: dict[str, int], dnames: dict[str, str], fnames: dict[str, str], lang: str):
     circles = evaluation.circles
-    gaps = getattr(evaluation, "gaps", None)
+    gaps = evaluation.gaps
     by_circle: dict[str, list[dict[str, Any]]] = {}
-    if gaps is not None and len(gaps):
+    if len(gaps):
         g = gaps.sort_values(["circle_id", "priority"]) if "priority" in gaps else gaps
         for _, r in g.iterrows():
             code = str(r.get("format"))
@@ -235,13 +236,12 @@ def _gap_rows(evaluation: Any, numbers: dict[str, int], dnames: dict[str, str], 
     return rows
 
 
-def _heatmaps(evaluation: Any, dnames: dict[str, str], fnames: dict[str, str], lang: str) -> tuple[str, str]:
-    fc = getattr(evaluation, "format_coverage", None)
-    if fc is None or not len(fc):
+def _heatmaps(evaluation: Evaluation, dnames: dict[str, str], fnames: dict[str, str], lang: str) -> tuple[str, str]:
+    fc = evaluation.format_coverage
+    if not len(fc):
         return "", ""
-    prof = getattr(evaluation, "profile", None)
-    order = [f.code for f in getattr(prof, "formats", [])] or list(dict.fromkeys(fc["format"]))
-    classes = {f.code: f.cls for f in getattr(prof, "formats", [])}
+    order = evaluation.profile.codes
+    classes = {f.code: f.cls for f in evaluation.profile.formats}
     codes = [c for c in order if c in set(fc["format"])]
     col_labels = [fnames.get(c, c) for c in codes]
     col_classes = [classes.get(c, str(fc.loc[fc["format"] == c, "class"].iloc[0])) for c in codes]
@@ -274,7 +274,7 @@ def _heatmaps(evaluation: Any, dnames: dict[str, str], fnames: dict[str, str], l
     return out[0], out[1]
 
 
-def render_dashboard(evaluation: Any, *, city: City | None = None, lang: str = "zh") -> str:
+def render_dashboard(evaluation: Evaluation, *, city: City | None = None, lang: str = "zh") -> str:
     """The dashboard of an evaluation as one self-contained HTML document (a string).
 
     ``city`` supplies the base map (district boundaries, streets) and credits; without it the map
@@ -293,8 +293,8 @@ def render_dashboard(evaluation: Any, *, city: City | None = None, lang: str = "
         streets=streets if streets is not None and len(streets) else None,
         numbers=numbers, district_names=dnames, lang=lang,
     )
-    fc = getattr(evaluation, "format_coverage", None)
-    city_fc = fc[fc["level"] == "city"].copy() if fc is not None and len(fc) else pd.DataFrame()
+    fc = evaluation.format_coverage
+    city_fc = fc[fc["level"] == "city"].copy() if len(fc) else pd.DataFrame()
     if len(city_fc):
         city_fc["format_name"] = [fnames.get(c, z) for c, z in zip(city_fc["format"], city_fc.get("format_zh", city_fc["format"]), strict=True)]
     bars = svg.coverage_bars(city_fc, lang, speed_kmh=float(evaluation.speed_kmh),
@@ -303,8 +303,8 @@ def render_dashboard(evaluation: Any, *, city: City | None = None, lang: str = "
     cards, others = _cards(evaluation, lang)
     c_head, c_rows = _circle_table(circles, numbers, dnames, lang)
     d_head, d_rows = _district_table(evaluation, dnames, lang)
-    prof = getattr(evaluation, "profile", None)
-    city_name = str(getattr(evaluation, "city_name", "") or (city.name if city is not None else ""))
+    prof = evaluation.profile
+    city_name = evaluation.city_name or (city.name if city is not None else "")
     title = tr(lang, f"{city_name}一刻钟便民生活圈评估", f"{city_name} 15-minute convenient living circles: evaluation")
     ctx = {
         "lang": lang,
@@ -330,13 +330,13 @@ def render_dashboard(evaluation: Any, *, city: City | None = None, lang: str = "
         "district_head": d_head,
         "district_rows": d_rows,
         "credits": credits(bool(evaluation.synthetic), city, lang),
-        "notes": list(getattr(evaluation, "notes", []) or []),
+        "notes": list(evaluation.notes),
         "city_origin": city_origin(evaluation, lang),
         "generated_at": generated_at(),
-        "profile_title": (prof.title_en if lang == "en" else prof.title_zh) if prof is not None else "",
-        "profile_name": getattr(prof, "name", ""),
-        "profile_version": getattr(prof, "version", ""),
-        "profile_source": getattr(prof, "source", ""),
+        "profile_title": prof.title_en if lang == "en" else prof.title_zh,
+        "profile_name": prof.name,
+        "profile_version": prof.version,
+        "profile_source": prof.source,
         "speed_kmh": float(evaluation.speed_kmh),
         "elderly_speed_kmh": float(evaluation.elderly_speed_kmh),
         "version": lifecircle.__version__,
@@ -344,7 +344,7 @@ def render_dashboard(evaluation: Any, *, city: City | None = None, lang: str = "
     return _env().get_template("dashboard.html.j2").render(**ctx)
 
 
-def write_dashboard(evaluation: Any, path: str | Path, *, city: City | None = None, lang: str = "zh") -> Path:
+def write_dashboard(evaluation: Evaluation, path: str | Path, *, city: City | None = None, lang: str = "zh") -> Path:
     """Write the dashboard to ``path`` (UTF-8 HTML, atomically); return the path."""
     html = render_dashboard(evaluation, city=city, lang=lang)
     p = Path(path)

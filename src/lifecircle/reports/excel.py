@@ -43,6 +43,7 @@ from lifecircle.sources.files import atomic_output, spreadsheet_safe
 
 if TYPE_CHECKING:
     from lifecircle.city.model import City
+    from lifecircle.indicators.evaluate import Evaluation
 
 # (sheet key, 中文 name, English name)
 SHEETS: list[tuple[str, str, str]] = [
@@ -156,10 +157,10 @@ def _localise(df: pd.DataFrame, lang: str, dnames: dict[str, str], fnames: dict[
     return out
 
 
-def _district_names(evaluation: Any, city: City | None) -> dict[str, str]:
+def _district_names(evaluation: Evaluation, city: City | None) -> dict[str, str]:
     names: dict[str, str] = {}
-    dd = getattr(evaluation, "districts", None)
-    if dd is not None and len(dd) and "name_zh" in dd:
+    dd = evaluation.districts
+    if len(dd):
         names.update(zip(dd["code"].astype(str), dd["name_zh"].astype(str), strict=True))
     if city is not None:
         d = city.table("districts")
@@ -168,7 +169,7 @@ def _district_names(evaluation: Any, city: City | None) -> dict[str, str]:
     return names
 
 
-def build_workbook(evaluation: Any, *, city: City | None = None, lang: str = "zh") -> Workbook:
+def build_workbook(evaluation: Evaluation, *, city: City | None = None, lang: str = "zh") -> Workbook:
     """The workbook of an evaluation (not yet saved)."""
     check_lang(lang)
     synthetic = bool(evaluation.synthetic)
@@ -179,13 +180,13 @@ def build_workbook(evaluation: Any, *, city: City | None = None, lang: str = "zh
     names = dict(zip([k for k, _, _ in SHEETS], sheet_names(lang), strict=True))
 
     # 城市
-    pairs = [(headline_label(k, lang), _cell_value(v)) for k, v in flatten_headlines(dict(evaluation.city or {}))]
+    pairs = [(headline_label(k, lang), _cell_value(v)) for k, v in flatten_headlines(evaluation.city)]
     city_df = pd.DataFrame(pairs, columns=["k", "v"])
     ws = wb.create_sheet(names["city"])
     _write_table(ws, city_df, ["k", "v"], lang=lang, synthetic=synthetic,
                  headers=[tr(lang, "指标", "Figure"), tr(lang, "数值", "Value")])
     top = 3 if synthetic else 2
-    keys = [k for k, _ in flatten_headlines(dict(evaluation.city or {}))]
+    keys = [k for k, _ in flatten_headlines(evaluation.city)]
     for i, k in enumerate(keys):
         c = ws.cell(row=top + i, column=2)
         if isinstance(c.value, float) and is_share(k.split(".")[0]):
@@ -193,11 +194,11 @@ def build_workbook(evaluation: Any, *, city: City | None = None, lang: str = "zh
 
     # 区, 生活圈, 小区, 业态覆盖, 缺口
     tables: list[tuple[str, pd.DataFrame]] = [
-        ("district", getattr(evaluation, "districts", pd.DataFrame())),
+        ("district", evaluation.districts),
         ("circle", pd.DataFrame(evaluation.circles.drop(columns="geometry", errors="ignore"))),
         ("community", evaluation.communities),
-        ("format_coverage", getattr(evaluation, "format_coverage", pd.DataFrame())),
-        ("gaps", getattr(evaluation, "gaps", pd.DataFrame())),
+        ("format_coverage", evaluation.format_coverage),
+        ("gaps", evaluation.gaps),
     ]
     cnames = dict(zip(evaluation.circles["id"].astype(str), evaluation.circles["name"].astype(str), strict=True))
     for key, df in tables:
@@ -206,7 +207,7 @@ def build_workbook(evaluation: Any, *, city: City | None = None, lang: str = "zh
             unit_names = {"city": {}, "district": dnames, "circle": cnames}
             df = df.copy()
             df.insert(list(df.columns).index("unit_id") + 1, "unit_name", [
-                str(getattr(evaluation, "city_name", "")) if lvl == "city" else unit_names.get(lvl, {}).get(str(u), u)
+                evaluation.city_name if lvl == "city" else unit_names.get(lvl, {}).get(str(u), u)
                 for lvl, u in zip(df["level"], df["unit_id"], strict=True)
             ])
         df = _localise(df, lang, dnames, fnames)
@@ -217,14 +218,14 @@ def build_workbook(evaluation: Any, *, city: City | None = None, lang: str = "zh
     _write_table(wb.create_sheet(names["islands"]), *_islands_frame(evaluation, lang), lang=lang, synthetic=synthetic)
 
     # 说明
-    prof = getattr(evaluation, "profile", None)
+    prof = evaluation.profile
     about = [
-        (tr(lang, "城市", "City"), str(getattr(evaluation, "city_name", ""))),
+        (tr(lang, "城市", "City"), evaluation.city_name),
         (tr(lang, "城市来源", "City made from"), city_origin(evaluation, lang)),
         (tr(lang, "数据性质", "Data"), tr(lang, "合成数据（演示）", "SYNTHETIC (demonstration)") if synthetic else tr(lang, "真实数据", "real data")),
-        (tr(lang, "评估配置", "Profile"), f"{getattr(prof, 'name', '')} {getattr(prof, 'version', '')}".strip()),
-        (tr(lang, "依据", "Basis"), (getattr(prof, "title_en", "") if lang == "en" else getattr(prof, "title_zh", "")) or ""),
-        (tr(lang, "文件", "Documents"), getattr(prof, "source", "") or ""),
+        (tr(lang, "评估配置", "Profile"), f"{prof.name} {prof.version}".strip()),
+        (tr(lang, "依据", "Basis"), prof.title_en if lang == "en" else prof.title_zh),
+        (tr(lang, "文件", "Documents"), prof.source),
         (tr(lang, "步行速度（km/h）", "Walking speed (km/h)"), float(evaluation.speed_kmh)),
         (tr(lang, "老年人步行速度（km/h）", "Older residents' speed (km/h)"), float(evaluation.elderly_speed_kmh)),
         (tr(lang, "距离", "Distances"), tr(lang, "沿步行路网计算（非直线）", "along the walking network (not straight lines)")),
@@ -232,16 +233,16 @@ def build_workbook(evaluation: Any, *, city: City | None = None, lang: str = "zh
         (tr(lang, "生成时间", "Generated"), generated_at()),
         (tr(lang, "软件", "Software"), f"lifecircle {lifecircle.__version__}"),
     ] + [(tr(lang, "数据来源", "Credit"), c) for c in credits(synthetic, city, lang)]
-    about += [(tr(lang, "数据提示", "Data note"), n) for n in getattr(evaluation, "notes", [])]
+    about += [(tr(lang, "数据提示", "Data note"), n) for n in evaluation.notes]
     _write_table(wb.create_sheet(names["about"]), pd.DataFrame(about, columns=["k", "v"]), ["k", "v"],
                  lang=lang, synthetic=synthetic, headers=[tr(lang, "项目", "Item"), tr(lang, "内容", "Value")])
     return wb
 
 
-def _islands_frame(evaluation: Any, lang: str) -> tuple[pd.DataFrame, list[str]]:
+def _islands_frame(evaluation: Evaluation, lang: str) -> tuple[pd.DataFrame, list[str]]:
     """The islands sheet: points on islands, then the dropped pieces (one row each)."""
     cols = ["table", "id", "name", "piece", "piece_nodes", "piece_length_m"]
-    isl = getattr(evaluation, "islands", None)
+    isl = evaluation.islands
     if isl is None:
         return pd.DataFrame(columns=cols), cols
     pts = isl.points[cols].copy()
@@ -258,7 +259,7 @@ def _islands_frame(evaluation: Any, lang: str) -> tuple[pd.DataFrame, list[str]]
     return pts, cols
 
 
-def write_workbook(evaluation: Any, path: str | Path, *, city: City | None = None, lang: str = "zh") -> Path:
+def write_workbook(evaluation: Evaluation, path: str | Path, *, city: City | None = None, lang: str = "zh") -> Path:
     """Write the workbook to ``path`` (.xlsx, atomically); return the path."""
     wb = build_workbook(evaluation, city=city, lang=lang)
     p = Path(path)

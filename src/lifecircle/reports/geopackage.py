@@ -10,7 +10,7 @@ to a temporary name and renamed when complete.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
@@ -22,6 +22,7 @@ from lifecircle.sources.files import atomic_output
 
 if TYPE_CHECKING:
     from lifecircle.city.model import City
+    from lifecircle.indicators.evaluate import Evaluation
 
 LAYERS = ("circles", "communities", "districts")
 
@@ -42,21 +43,21 @@ def _plain(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def circles_layer(evaluation: Any) -> gpd.GeoDataFrame:
+def circles_layer(evaluation: Evaluation) -> gpd.GeoDataFrame:
     """Circle boundaries (WGS-84) with every indicator, grade and gap list."""
     g = gpd.GeoDataFrame(evaluation.circles.copy(), geometry="geometry", crs=evaluation.circles.crs or 4326).to_crs(4326)
     g["synthetic"] = int(bool(evaluation.synthetic))
     return gpd.GeoDataFrame(_plain(g), geometry="geometry", crs=4326)
 
 
-def communities_layer(evaluation: Any) -> gpd.GeoDataFrame:
+def communities_layer(evaluation: Evaluation) -> gpd.GeoDataFrame:
     """Community points (WGS-84) with indicators and ``min_<format>``: minutes to the nearest
     outlet of each format at the usual walking speed (empty when unreachable)."""
     comm = evaluation.communities.copy()
-    acc = getattr(evaluation, "access", None)
-    if acc is not None and len(acc) and "nearest_min" in acc:
+    acc = evaluation.access
+    if len(acc):
         wide = acc.pivot_table(index="community_id", columns="format", values="nearest_min", aggfunc="first", dropna=False)
-        order = [f.code for f in getattr(evaluation.profile, "formats", [])] or list(wide.columns)
+        order = evaluation.profile.codes
         wide = wide.reindex(columns=[c for c in order if c in wide.columns])
         wide.columns = [f"min_{c}" for c in wide.columns]
         comm = comm.merge(wide.round(2), left_on="id", right_index=True, how="left")
@@ -65,9 +66,9 @@ def communities_layer(evaluation: Any) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(_plain(comm), geometry=geom, crs=4326)
 
 
-def districts_layer(evaluation: Any, city: City | None) -> pd.DataFrame:
+def districts_layer(evaluation: Evaluation, city: City | None) -> pd.DataFrame:
     """District indicators, with the city's district polygons when ``city`` is given."""
-    dd = pd.DataFrame(getattr(evaluation, "districts", pd.DataFrame())).copy()
+    dd = evaluation.districts.copy()
     poly = city.table("districts") if city is not None else None
     if poly is not None and len(poly):
         base = poly[["code", "name_zh", "geometry"]].copy()
@@ -82,7 +83,7 @@ def districts_layer(evaluation: Any, city: City | None) -> pd.DataFrame:
     return _plain(dd)
 
 
-def write_geopackage(evaluation: Any, path: str | Path, *, city: City | None = None) -> Path:
+def write_geopackage(evaluation: Evaluation, path: str | Path, *, city: City | None = None) -> Path:
     """Write layers circles, communities and districts to ``path`` (.gpkg, atomically)."""
     p = Path(path)
     layers = {
