@@ -25,6 +25,7 @@ from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
@@ -127,39 +128,61 @@ def circle_map_svg(plan: CirclePlan, city: City | None, lang: str, *, max_street
         st = grade_style(plan.circle.get("grade_code"), plan.circle.get("grade"))
         layers.append(f'<path d="{me_d}" fill="{st.fill}" fill-opacity="0.16"/>')
     if city is not None and len(city.table("streets")):
-        sp = city.table("streets").to_crs(crs)
-        g = shapely.clip_by_rect(sp.geometry.to_numpy(), fminx, fminy, fmaxx, fmaxy)
-        keep = ~shapely.is_empty(g)
-        g = g[keep]
-        hw = sp["highway"].astype("string").fillna("").to_numpy()[keep] if "highway" in sp else np.full(len(g), "")
-        known = {c for _, cs, _, _ in svg.STREET_TIERS for c in cs}
-        parts_out, n_vert = [], 0
-        for name, classes, width, colour in [*svg.STREET_TIERS, svg.OTHER_TIER, ("planned", ("planned",), 2.4, SITE_COLOUR)]:
-            sel = np.isin(hw, classes) if classes else ~np.isin(hw, [*known, "planned"])
-            if not sel.any():
-                continue
-            merged = shapely.get_parts(shapely.line_merge(shapely.multilinestrings(
-                [p for p in shapely.get_parts(g[sel]) if p.geom_type == "LineString"] or [shapely.LineString()])))
-            gg = shapely.simplify(merged, unit * 0.5)
-            nv = int(shapely.get_num_coordinates(gg).sum())
-            if parts_out and n_vert + nv > max_street_vertices and name != "planned":
-                continue
-            n_vert += nv
-            dash = ' stroke-dasharray="8 4"' if name == "planned" else ""
-            parts_out.append(f'<path d="{svg._lines_d(gg, frame)}" stroke="{colour}" stroke-width="{width}"{dash}/>')
-        layers.append('<g fill="none" stroke-linecap="round" stroke-linejoin="round">' + "".join(reversed(parts_out)) + "</g>")
+        layers.append(_plan_streets(city.table("streets"), crs, frame, unit, max_street_vertices))
     if me_d:
         layers.append(f'<path d="{me_d}" fill="none" stroke="#ffffff" stroke-width="5"/>'
                       f'<path d="{me_d}" fill="none" stroke="#0b3d6b" stroke-width="2.4"/>')
+
+    layers += _plan_points(ev.outlets, comm, sites, tr_, frame, unit)
+    layers.append(svg._scale_bar(W, H, unit, lang))
+    layers.append(
+        f'<g class="north" transform="translate({W - unit * 40:.0f},{unit * 50:.0f})">'
+        f'<path d="M0 {-unit * 30:.0f}L{unit * 10:.0f} {unit * 5:.0f}L0 0L{-unit * 10:.0f} {unit * 5:.0f}z"/>'
+        f'<text y="{unit * 26:.0f}" font-size="{unit * 16:.0f}">N</text></g>'
+    )
+    title = tr(lang, f"{plan.circle_name}范围、小区、网点与推荐选址", f"{plan.circle_name}: communities, outlets and recommended sites")
+    return (f'<svg class="map" viewBox="0 0 {W} {H}" preserveAspectRatio="xMidYMid meet" role="img" '
+            f'aria-label="{escape(title)}">' + "".join(layers) + "</svg>")
+
+
+def _plan_streets(streets: gpd.GeoDataFrame, crs: Any, frame: svg._Frame, unit: float, max_street_vertices: int) -> str:
+    """The streets in the frame by tier (planned links dashed), at most ``max_street_vertices``."""
+    sp = streets.to_crs(crs)
+    g = shapely.clip_by_rect(sp.geometry.to_numpy(), frame.minx, frame.miny, frame.maxx, frame.maxy)
+    keep = ~shapely.is_empty(g)
+    g = g[keep]
+    hw = sp["highway"].astype("string").fillna("").to_numpy()[keep] if "highway" in sp else np.full(len(g), "")
+    known = {c for _, cs, _, _ in svg.STREET_TIERS for c in cs}
+    parts_out, n_vert = [], 0
+    for name, classes, width, colour in [*svg.STREET_TIERS, svg.OTHER_TIER, ("planned", ("planned",), 2.4, SITE_COLOUR)]:
+        sel = np.isin(hw, classes) if classes else ~np.isin(hw, [*known, "planned"])
+        if not sel.any():
+            continue
+        merged = shapely.get_parts(shapely.line_merge(shapely.multilinestrings(
+            [p for p in shapely.get_parts(g[sel]) if p.geom_type == "LineString"] or [shapely.LineString()])))
+        gg = shapely.simplify(merged, unit * 0.5)
+        nv = int(shapely.get_num_coordinates(gg).sum())
+        if parts_out and n_vert + nv > max_street_vertices and name != "planned":
+            continue
+        n_vert += nv
+        dash = ' stroke-dasharray="8 4"' if name == "planned" else ""
+        parts_out.append(f'<path d="{svg._lines_d(gg, frame)}" stroke="{colour}" stroke-width="{width}"{dash}/>')
+    return '<g fill="none" stroke-linecap="round" stroke-linejoin="round">' + "".join(reversed(parts_out)) + "</g>"
+
+
+def _plan_points(outl: pd.DataFrame, comm: pd.DataFrame, sites: pd.DataFrame, tr_: Transformer, frame: svg._Frame,
+                 unit: float) -> list[str]:
+    """Existing outlets (small dots), communities (size by residents; dark = every basic format
+    within its layer, red = not; named when few) and the numbered recommended sites."""
+    layers: list[str] = []
 
     def pts(lo: Any, la: Any) -> np.ndarray:
         x, y = tr_.transform(np.asarray(lo, float), np.asarray(la, float))
         return frame.xy(np.column_stack([x, y]))
 
-    outl = ev.outlets
     if len(outl):
         ox, oy = tr_.transform(outl["lon"].to_numpy(float), outl["lat"].to_numpy(float))
-        inside = (ox > fminx) & (ox < fmaxx) & (oy > fminy) & (oy < fmaxy)
+        inside = (ox > frame.minx) & (ox < frame.maxx) & (oy > frame.miny) & (oy < frame.maxy)
         if inside.any():
             sub = outl[inside]
             xy = frame.xy(np.column_stack([ox[inside], oy[inside]]))
@@ -193,15 +216,7 @@ def circle_map_svg(plan: CirclePlan, city: City | None, lang: str, *, max_street
                 f'<text y="{s * 0.35:.0f}" font-size="{s * 1.25:.0f}" fill="#fff" stroke="none" font-weight="700">{num}</text></g>'
             )
         layers.append('<g class="sites">' + "".join(marks) + "</g>")
-    layers.append(svg._scale_bar(W, H, unit, lang))
-    layers.append(
-        f'<g class="north" transform="translate({W - unit * 40:.0f},{unit * 50:.0f})">'
-        f'<path d="M0 {-unit * 30:.0f}L{unit * 10:.0f} {unit * 5:.0f}L0 0L{-unit * 10:.0f} {unit * 5:.0f}z"/>'
-        f'<text y="{unit * 26:.0f}" font-size="{unit * 16:.0f}">N</text></g>'
-    )
-    title = tr(lang, f"{plan.circle_name}范围、小区、网点与推荐选址", f"{plan.circle_name}: communities, outlets and recommended sites")
-    return (f'<svg class="map" viewBox="0 0 {W} {H}" preserveAspectRatio="xMidYMid meet" role="img" '
-            f'aria-label="{escape(title)}">' + "".join(layers) + "</svg>")
+    return layers
 
 
 # ------------------------------------------------------------------------------------ chart
@@ -270,49 +285,54 @@ def _delta(key: str, a: Any, b: Any, lang: str) -> tuple[str, str]:
     return txt, "up" if d > 0 else "down"
 
 
-def plan_context(plan: CirclePlan, *, city: City | None = None, lang: str = "zh") -> dict[str, Any]:
-    """Everything the template shows, as plain values (for tests and other renderers)."""
-    check_lang(lang)
-    c0, c1 = plan.circle, plan.circle_after
-    g0, g1 = plan.grade_now, plan.grade_after
-    # sites: one marker number per site, in order of first appearance
+def _numbered_sites(plan: CirclePlan) -> tuple[pd.DataFrame, dict[str, int]]:
+    """The plan's sites with one marker number per site, in order of first appearance."""
     sites = plan.sites.copy()
     markers: dict[str, int] = {}
     for sid in sites.get("site_id", []):
         markers.setdefault(str(sid), len(markers) + 1)
     sites["marker"] = [markers[str(s)] for s in sites.get("site_id", [])]
-    sites = sites.sort_values("marker", kind="stable")
-    plan_for_map = plan
-    if len(sites):
-        plan_for_map = _with_sites(plan, sites)
-    map_svg = circle_map_svg(plan_for_map, city, lang)
-    obf = plan.outlets_by_format
-    fmt_rows = []
+    return sites.sort_values("marker", kind="stable"), markers
+
+
+def _format_rows(obf: pd.DataFrame, lang: str) -> list[dict[str, Any]]:
+    """Outlets and coverage per format, grouped by class (basic, quality, smart)."""
+    rows = []
     for cls in ("basic", "quality", "smart"):
         part = obf[obf["class"] == cls]
         for i, (_, r) in enumerate(part.iterrows()):
-            fmt_rows.append({
+            rows.append({
                 "cls": cls, "cls_name": tr(lang, *CLASS_NAMES[cls]), "first": i == 0, "n_in_class": len(part),
                 "name": r["format_en"] if lang == "en" else r["format_zh"], "layer": f"{r['layer_min']:g}",
                 "n": int(r["n_outlets"]), "share_now": fmt_pct(r["share_now"], 0), "share_after": fmt_pct(r["share_after"], 0),
                 "gap": bool(r["is_gap"]), "changed": not is_missing(r["share_now"]) and abs(float(r["share_after"]) - float(r["share_now"])) > 1e-9,
             })
-    fnames = {f.code: (f.en if lang == "en" else f.zh) for f in plan.evaluation.profile.formats}
+    return rows
+
+
+def _gap_rows(plan: CirclePlan, fnames: dict[str, str], lang: str) -> list[dict[str, Any]]:
+    """The circle's gaps in priority order, with whether the plan places sites for each."""
     planned = {f.format: f for f in plan.formats}
-    gap_rows = []
+    rows = []
     for _, r in plan.gaps.iterrows():
         code = str(r["format"])
         fs = planned.get(code)
-        gap_rows.append({
+        rows.append({
             "priority": int(r["priority"]), "name": fnames.get(code, code), "cls": str(r["class"]),
             "cls_name": tr(lang, *CLASS_NAMES.get(str(r["class"]), (str(r["class"]), str(r["class"])))),
             "share": fmt_pct(r["share_within_layer"], 0), "uncovered": fmt_num(r["residents_uncovered"]),
             "planned": fs is not None, "n_sites": len(fs.sites) if fs is not None else 0,
         })
-    site_rows = []
+    return rows
+
+
+def _site_rows(plan: CirclePlan, sites: pd.DataFrame, fnames: dict[str, str], lang: str) -> list[dict[str, Any]]:
+    """One row per recommended site (marker, format, kind, residents added, coverage before → after)."""
+    planned = {f.format: f for f in plan.formats}
+    rows = []
     for _, r in sites.iterrows():
         fs = planned.get(str(r["format"]))
-        site_rows.append({
+        rows.append({
             "marker": int(r["marker"]), "format": fnames.get(str(r["format"]), str(r["format"])), "cls": str(r["class"]),
             "name": str(r["site_name"]), "id": str(r["site_id"]),
             "kind": tr(lang, *SITE_KIND_NAMES.get(str(r["site_kind"]), (str(r["site_kind"]),) * 2)),
@@ -320,30 +340,52 @@ def plan_context(plan: CirclePlan, *, city: City | None = None, lang: str = "zh"
             "communities": str(r["communities"]), "old_first": bool(r["old_first"]),
             "share": f"{fmt_pct(fs.share_before, 0)} → {fmt_pct(fs.share_after, 0)}" if fs is not None else "",
         })
-    solver_rows = []
-    for f in plan.formats:
-        solver_rows.append({
-            "name": f.format_en if lang == "en" else f.format_zh, "k": f.k, "n": len(f.sites), "radius": fmt_num(round(f.radius_m)),
-            "covered": fmt_num(round(f.covered)), "bound": fmt_num(round(f.bound)), "gap": fmt_pct(f.gap, 1),
-            "method": f.method, "optimal": f.optimal, "notes": "；".join(f.notes) if lang == "zh" else "; ".join(f.notes),
-        })
-    ind_rows = []
+    return rows
+
+
+def _solver_rows(plan: CirclePlan, lang: str) -> list[dict[str, Any]]:
+    """How each format's sites were chosen: k, covered residents, bound, gap, method."""
+    return [{
+        "name": f.format_en if lang == "en" else f.format_zh, "k": f.k, "n": len(f.sites), "radius": fmt_num(round(f.radius_m)),
+        "covered": fmt_num(round(f.covered)), "bound": fmt_num(round(f.bound)), "gap": fmt_pct(f.gap, 1),
+        "method": f.method, "optimal": f.optimal, "notes": "；".join(f.notes) if lang == "zh" else "; ".join(f.notes),
+    } for f in plan.formats]
+
+
+def _indicator_rows(plan: CirclePlan, lang: str) -> list[dict[str, Any]]:
+    """The circle's indicators now and after the plan, with the change (the grade is shown apart)."""
+    rows = []
     for _, r in plan.indicators.iterrows():
         key = str(r["indicator"])
         a, b = r["now"], r["after"]
         if key == "grade":
             continue
         d, dcls = _delta(key, a, b, lang)
-        ind_rows.append({"label": r["label_en"] if lang == "en" else r["label_zh"], "now": fmt_value(key, a, lang),
-                         "after": fmt_value(key, b, lang), "delta": d, "dcls": dcls})
+        rows.append({"label": r["label_en"] if lang == "en" else r["label_zh"], "now": fmt_value(key, a, lang),
+                     "after": fmt_value(key, b, lang), "delta": d, "dcls": dcls})
+    return rows
+
+
+def _community_rows(plan: CirclePlan, lang: str) -> list[dict[str, Any]]:
+    """The circle's communities, largest first."""
+    return [{"name": str(r["name"]), "kind": value_label("kind", r["kind"], lang), "population": fmt_num(r["population"]),
+             "hh": fmt_num(r.get("households")), "basic_n": int(r["basic_formats_within_layer"]),
+             "ok": bool(r["basic_complete"])}
+            for _, r in plan.communities.sort_values("population", ascending=False).iterrows()]
+
+
+def plan_context(plan: CirclePlan, *, city: City | None = None, lang: str = "zh") -> dict[str, Any]:
+    """Everything the template shows, as plain values (for tests and other renderers)."""
+    check_lang(lang)
+    c0, c1 = plan.circle, plan.circle_after
+    g0, g1 = plan.grade_now, plan.grade_after
+    sites, markers = _numbered_sites(plan)
+    map_svg = circle_map_svg(_with_sites(plan, sites) if len(sites) else plan, city, lang)
+    obf = plan.outlets_by_format
+    fnames = {f.code: (f.en if lang == "en" else f.zh) for f in plan.evaluation.profile.formats}
     chart_rows = obf[obf["is_gap"] | (obf["n_sites"] > 0)].copy()
     chart_rows["_p"] = chart_rows["priority"].fillna(99)
     chart = before_after_bars(chart_rows.sort_values("_p"), lang)
-    comm_rows = []
-    for _, r in plan.communities.sort_values("population", ascending=False).iterrows():
-        comm_rows.append({"name": str(r["name"]), "kind": value_label("kind", r["kind"], lang), "population": fmt_num(r["population"]),
-                          "hh": fmt_num(r.get("households")), "basic_n": int(r["basic_formats_within_layer"]),
-                          "ok": bool(r["basic_complete"])})
     n_basic = int((obf["class"] == "basic").sum())
     n_sites = len(markers)
     ev = plan.evaluation
@@ -378,14 +420,14 @@ def plan_context(plan: CirclePlan, *, city: City | None = None, lang: str = "zh"
             (tr(lang, "推荐选址", "Sites recommended"), str(n_sites)),
         ],
         "map_svg": Markup(map_svg),
-        "fmt_rows": fmt_rows,
+        "fmt_rows": _format_rows(obf, lang),
         "n_basic": n_basic,
-        "gap_rows": gap_rows,
-        "site_rows": site_rows,
-        "solver_rows": solver_rows,
-        "ind_rows": ind_rows,
+        "gap_rows": _gap_rows(plan, fnames, lang),
+        "site_rows": _site_rows(plan, sites, fnames, lang),
+        "solver_rows": _solver_rows(plan, lang),
+        "ind_rows": _indicator_rows(plan, lang),
         "chart": Markup(chart),
-        "comm_rows": comm_rows,
+        "comm_rows": _community_rows(plan, lang),
         "notes": list(plan.notes) + list(ev.notes),
         "k": plan.formats[0].k if plan.formats else plan.settings.k_per_format,
         "chain_assumed": plan.settings.new_outlets_chain,

@@ -150,6 +150,53 @@ def map_svg(
     ``max_street_vertices`` bounds the base map's size (about 8 bytes per vertex).
     """
     circles = circles[~circles.geometry.isna() & ~circles.geometry.is_empty] if len(circles) else circles
+    view = _map_view(circles, communities, districts)
+    if view is None:
+        return "", MapStats(0, 0, [], 0, 0.0, 0.0)
+    layers: list[str] = []
+    dist_layer, dist_labels = _district_layer(districts, view, district_names)
+    layers += dist_layer
+    fills, outlines, labels = _circle_layers(view, numbers, district_names, lang)
+    if len(view.circles):
+        layers.append('<g id="circles">' + "".join(fills) + "</g>")
+    street_layer, tiers_kept, n_vert = _street_layer(streets, view, max_street_vertices)
+    layers += street_layer
+    if outlines:
+        layers.append('<g id="circle-outlines" fill="none" stroke="#ffffff" stroke-width="2.2">' + "".join(outlines) + "</g>")
+        layers.append('<g fill="none" stroke="#3b3b3b" stroke-width="0.9">' + "".join(outlines) + "</g>")
+    layers += _community_layer(communities, view)
+    layers.append('<g id="district-labels">' + "".join(dist_labels) + "</g>")
+    layers.append('<g id="circle-labels">' + "".join(labels) + "</g>")
+    layers += _decorations(view, lang)
+    W, H = view.W, view.H
+    title = tr(lang, "生活圈分布与等级", "Living circles by grade")
+    svg = (
+        f'<svg id="map" class="map" viewBox="0 0 {W} {H}" '
+        f'preserveAspectRatio="xMidYMid meet" role="img" aria-label="{escape(title)}">'
+        f'<rect class="sea" width="{W}" height="{H}"/>' + "".join(layers) + "</svg>"
+    )
+    return svg, MapStats(len(fills), len(view.comm_xy), tiers_kept, n_vert, view.frame.w, view.frame.h)
+
+
+@dataclass
+class _MapView:
+    """What every layer of the map needs: the projected frame (metres in ``crs``), its size in
+    SVG units, one "map pixel" (``unit``, metres at 1000 px wide), and the projected circles and
+    community points."""
+
+    crs: Any
+    frame: _Frame
+    W: int
+    H: int
+    unit: float
+    circles: gpd.GeoDataFrame
+    comm_xy: np.ndarray
+
+
+def _map_view(circles: gpd.GeoDataFrame, communities: pd.DataFrame,
+              districts: gpd.GeoDataFrame | None) -> _MapView | None:
+    """The map's frame around the circles and communities (else the districts), padded by 5%;
+    None when there is nothing to draw."""
     lon = communities["lon"].to_numpy(float) if len(communities) else np.array([])
     lat = communities["lat"].to_numpy(float) if len(communities) else np.array([])
     boxes = []
@@ -160,7 +207,7 @@ def map_svg(
     if not boxes and districts is not None and len(districts):
         boxes.append(districts.total_bounds)
     if not boxes:
-        return "", MapStats(0, 0, [], 0, 0.0, 0.0)
+        return None
     b = np.vstack(boxes)
     lon0 = float((b[:, 0].min() + b[:, 2].max()) / 2)
     lat0 = float((b[:, 1].min() + b[:, 3].max()) / 2)
@@ -181,128 +228,143 @@ def map_svg(
     e = np.vstack(ext)
     minx, miny, maxx, maxy = e[:, 0].min(), e[:, 1].min(), e[:, 2].max(), e[:, 3].max()
     pad = 0.05 * max(maxx - minx, maxy - miny, 500.0)
-    minx, miny, maxx, maxy = minx - pad, miny - pad, maxx + pad, maxy + pad
-    frame = _Frame(crs, minx, miny, maxx, maxy)
+    frame = _Frame(crs, minx - pad, miny - pad, maxx + pad, maxy + pad)
     W, H = int(math.ceil(frame.w)), int(math.ceil(frame.h))
-    unit = max(W, H) / 1000.0  # one "map pixel" at 1000 px wide, in metres
+    return _MapView(crs, frame, W, H, max(W, H) / 1000.0, circ_p, comm_xy)
 
-    layers: list[str] = []
-    # districts
-    dist_labels: list[str] = []
-    if districts is not None and len(districts):
-        dp = districts.to_crs(crs)
-        geoms = shapely.clip_by_rect(dp.geometry.to_numpy(), minx, miny, maxx, maxy)
-        geoms = shapely.simplify(geoms, unit * 0.8)
-        ds = _pieces_d(geoms, frame, close=True)
-        codes = dp["code"].astype(str).tolist() if "code" in dp else [""] * len(dp)
-        paths = []
-        for i, (d, code) in enumerate(zip(ds, codes, strict=True)):
-            if not d:
-                continue
-            name = district_names.get(code, code)
-            fill = "#f4f1ea" if i % 2 == 0 else "#eef1f4"
-            paths.append(f'<path class="district" data-code="{escape(code)}" d="{d}" fill="{fill}"><title>{escape(name)}</title></path>')
-            pt = shapely.point_on_surface(geoms[i])
-            if not pt.is_empty:
-                (px, py), = frame.xy(np.array([[pt.x, pt.y]]))
-                dist_labels.append(
-                    f'<text class="district-label" x="{px}" y="{py}" font-size="{unit * 22:.0f}">{escape(name)}</text>'
-                )
-        layers.append('<g id="districts">' + "".join(paths) + "</g>")
 
-    # circles (fills below the streets, outlines above)
-    fills, outlines, labels = [], [], []
-    if len(circ_p):
-        cgeoms = shapely.simplify(circ_p.geometry.to_numpy(), unit * 0.5)
-        ds = _pieces_d(cgeoms, frame, close=True)
-        for (_, row), d, g in zip(circ_p.iterrows(), ds, cgeoms, strict=True):
-            if not d:
-                continue
-            st = grade_style(row.get("grade_code"), row.get("grade"))
-            cid = str(row["id"])
-            num = numbers.get(cid, 0)
-            tip = (
-                f"{num}. {row.get('name', cid)}（{district_names.get(str(row.get('district')), row.get('district', ''))}）\n"
-                f"{tr(lang, '等级', 'Grade')}: {tr(lang, st.zh, st.en)}\n"
-                f"{tr(lang, '基本业态覆盖率', 'Basic coverage')}: {fmt_pct(row.get('basic_coverage'))}\n"
-                f"{tr(lang, '人口', 'Population')}: {fmt_num(row.get('population'))}"
-            )
-            fills.append(
-                f'<a href="#circle-{escape(cid)}"><path class="circle grade-{st.code}" data-id="{escape(cid)}" '
-                f'data-grade="{st.code}" d="{d}" fill="{st.fill}"><title>{escape(tip)}</title></path></a>'
-            )
-            outlines.append(f'<path d="{d}"/>')
-            pt = shapely.point_on_surface(g)
+def _bbox(view: _MapView) -> tuple[float, float, float, float]:
+    f = view.frame
+    return f.minx, f.miny, f.maxx, f.maxy
+
+
+def _district_layer(districts: gpd.GeoDataFrame | None, view: _MapView,
+                    district_names: dict[str, str]) -> tuple[list[str], list[str]]:
+    """District polygons (alternating fills, names as tooltips) and their labels."""
+    if districts is None or not len(districts):
+        return [], []
+    frame, unit = view.frame, view.unit
+    dp = districts.to_crs(view.crs)
+    geoms = shapely.clip_by_rect(dp.geometry.to_numpy(), *_bbox(view))
+    geoms = shapely.simplify(geoms, unit * 0.8)
+    ds = _pieces_d(geoms, frame, close=True)
+    codes = dp["code"].astype(str).tolist() if "code" in dp else [""] * len(dp)
+    paths, labels = [], []
+    for i, (d, code) in enumerate(zip(ds, codes, strict=True)):
+        if not d:
+            continue
+        name = district_names.get(code, code)
+        fill = "#f4f1ea" if i % 2 == 0 else "#eef1f4"
+        paths.append(f'<path class="district" data-code="{escape(code)}" d="{d}" fill="{fill}"><title>{escape(name)}</title></path>')
+        pt = shapely.point_on_surface(geoms[i])
+        if not pt.is_empty:
             (px, py), = frame.xy(np.array([[pt.x, pt.y]]))
-            labels.append(f'<text x="{px}" y="{py}" font-size="{unit * 15:.0f}">{num}</text>')
-        layers.append('<g id="circles">' + "".join(fills) + "</g>")
+            labels.append(
+                f'<text class="district-label" x="{px}" y="{py}" font-size="{unit * 22:.0f}">{escape(name)}</text>'
+            )
+    return ['<g id="districts">' + "".join(paths) + "</g>"], labels
 
-    # streets
+
+def _circle_layers(view: _MapView, numbers: dict[str, int], district_names: dict[str, str],
+                   lang: str) -> tuple[list[str], list[str], list[str]]:
+    """Circle fills (coloured by grade, linked to their table row), outlines and number labels."""
+    fills: list[str] = []
+    outlines: list[str] = []
+    labels: list[str] = []
+    circ_p, frame, unit = view.circles, view.frame, view.unit
+    if not len(circ_p):
+        return fills, outlines, labels
+    cgeoms = shapely.simplify(circ_p.geometry.to_numpy(), unit * 0.5)
+    ds = _pieces_d(cgeoms, frame, close=True)
+    for (_, row), d, g in zip(circ_p.iterrows(), ds, cgeoms, strict=True):
+        if not d:
+            continue
+        st = grade_style(row.get("grade_code"), row.get("grade"))
+        cid = str(row["id"])
+        num = numbers.get(cid, 0)
+        tip = (
+            f"{num}. {row.get('name', cid)}（{district_names.get(str(row.get('district')), row.get('district', ''))}）\n"
+            f"{tr(lang, '等级', 'Grade')}: {tr(lang, st.zh, st.en)}\n"
+            f"{tr(lang, '基本业态覆盖率', 'Basic coverage')}: {fmt_pct(row.get('basic_coverage'))}\n"
+            f"{tr(lang, '人口', 'Population')}: {fmt_num(row.get('population'))}"
+        )
+        fills.append(
+            f'<a href="#circle-{escape(cid)}"><path class="circle grade-{st.code}" data-id="{escape(cid)}" '
+            f'data-grade="{st.code}" d="{d}" fill="{st.fill}"><title>{escape(tip)}</title></path></a>'
+        )
+        outlines.append(f'<path d="{d}"/>')
+        pt = shapely.point_on_surface(g)
+        (px, py), = frame.xy(np.array([[pt.x, pt.y]]))
+        labels.append(f'<text x="{px}" y="{py}" font-size="{unit * 15:.0f}">{num}</text>')
+    return fills, outlines, labels
+
+
+def _street_layer(streets: gpd.GeoDataFrame | None, view: _MapView,
+                  max_street_vertices: int) -> tuple[list[str], list[str], int]:
+    """Streets by tier, major first, until ``max_street_vertices`` vertices; returns the layer,
+    the tiers kept and the number of vertices drawn."""
     tiers_kept: list[str] = []
     n_vert = 0
-    if streets is not None and len(streets):
-        sp = streets.to_crs(crs)
-        geoms = shapely.clip_by_rect(sp.geometry.to_numpy(), minx, miny, maxx, maxy)
-        keep = ~shapely.is_empty(geoms)
-        geoms = geoms[keep]
-        hw = (sp["highway"].astype("string").fillna("").to_numpy()[keep] if "highway" in sp else np.full(len(geoms), ""))
-        known = {c for _, cs, _, _ in STREET_TIERS for c in cs}
-        street_layers = []
-        for name, classes, width, colour in [*STREET_TIERS, OTHER_TIER]:
-            sel = np.isin(hw, classes) if classes else ~np.isin(hw, list(known))
-            if not sel.any():
-                continue
-            parts = shapely.get_parts(geoms[sel])
-            parts = parts[shapely.get_type_id(parts) == 1]
-            if len(parts) == 0:
-                continue
-            # join the network's edge pieces into long lines, then drop sub-pixel detail
-            merged = shapely.get_parts(shapely.line_merge(shapely.multilinestrings(parts)))
-            g = shapely.simplify(merged, unit * 0.6)
+    if streets is None or not len(streets):
+        return [], tiers_kept, n_vert
+    frame, unit = view.frame, view.unit
+    sp = streets.to_crs(view.crs)
+    geoms = shapely.clip_by_rect(sp.geometry.to_numpy(), *_bbox(view))
+    keep = ~shapely.is_empty(geoms)
+    geoms = geoms[keep]
+    hw = (sp["highway"].astype("string").fillna("").to_numpy()[keep] if "highway" in sp else np.full(len(geoms), ""))
+    known = {c for _, cs, _, _ in STREET_TIERS for c in cs}
+    street_layers = []
+    for name, classes, width, colour in [*STREET_TIERS, OTHER_TIER]:
+        sel = np.isin(hw, classes) if classes else ~np.isin(hw, list(known))
+        if not sel.any():
+            continue
+        parts = shapely.get_parts(geoms[sel])
+        parts = parts[shapely.get_type_id(parts) == 1]
+        if len(parts) == 0:
+            continue
+        # join the network's edge pieces into long lines, then drop sub-pixel detail
+        merged = shapely.get_parts(shapely.line_merge(shapely.multilinestrings(parts)))
+        g = shapely.simplify(merged, unit * 0.6)
+        nv = int(shapely.get_num_coordinates(g).sum())
+        if tiers_kept and n_vert + nv > max_street_vertices:
+            break
+        if not tiers_kept and nv > max_street_vertices:  # even the main roads are too many: coarser
+            g = shapely.simplify(merged, unit * 2.0)
             nv = int(shapely.get_num_coordinates(g).sum())
-            if tiers_kept and n_vert + nv > max_street_vertices:
-                break
-            if not tiers_kept and nv > max_street_vertices:  # even the main roads are too many: coarser
-                g = shapely.simplify(merged, unit * 2.0)
-                nv = int(shapely.get_num_coordinates(g).sum())
-            n_vert += nv
-            tiers_kept.append(name)
-            street_layers.append(
-                f'<path class="street street-{name}" d="{_lines_d(g, frame)}" stroke="{colour}" stroke-width="{width}"/>'
-            )
-        layers.append('<g id="streets" fill="none" stroke-linecap="round" stroke-linejoin="round">'
-                      + "".join(reversed(street_layers)) + "</g>")
+        n_vert += nv
+        tiers_kept.append(name)
+        street_layers.append(
+            f'<path class="street street-{name}" d="{_lines_d(g, frame)}" stroke="{colour}" stroke-width="{width}"/>'
+        )
+    layer = ('<g id="streets" fill="none" stroke-linecap="round" stroke-linejoin="round">'
+             + "".join(reversed(street_layers)) + "</g>")
+    return [layer], tiers_kept, n_vert
 
-    if outlines:
-        layers.append('<g id="circle-outlines" fill="none" stroke="#ffffff" stroke-width="2.2">' + "".join(outlines) + "</g>")
-        layers.append('<g fill="none" stroke="#3b3b3b" stroke-width="0.9">' + "".join(outlines) + "</g>")
 
-    # communities
-    if len(comm_xy):
-        pts = frame.xy(comm_xy)
-        ok = communities["basic_complete"].to_numpy() if "basic_complete" in communities else np.ones(len(pts), bool)
-        r = unit * 2.6
-        dots = []
-        for (x, y), good, name in zip(pts, ok, communities.get("name", pd.Series([""] * len(pts))), strict=True):
-            cls = "ok" if (not is_missing(good) and bool(good)) else "gap"
-            dots.append(f'<circle class="community {cls}" cx="{x}" cy="{y}" r="{r:.0f}"><title>{escape(str(name))}</title></circle>')
-        layers.append('<g id="communities">' + "".join(dots) + "</g>")
+def _community_layer(communities: pd.DataFrame, view: _MapView) -> list[str]:
+    """Community dots: green when every basic format is within its layer, red otherwise."""
+    if not len(view.comm_xy):
+        return []
+    pts = view.frame.xy(view.comm_xy)
+    ok = communities["basic_complete"].to_numpy() if "basic_complete" in communities else np.ones(len(pts), bool)
+    r = view.unit * 2.6
+    dots = []
+    for (x, y), good, name in zip(pts, ok, communities.get("name", pd.Series([""] * len(pts))), strict=True):
+        cls = "ok" if (not is_missing(good) and bool(good)) else "gap"
+        dots.append(f'<circle class="community {cls}" cx="{x}" cy="{y}" r="{r:.0f}"><title>{escape(str(name))}</title></circle>')
+    return ['<g id="communities">' + "".join(dots) + "</g>"]
 
-    layers.append('<g id="district-labels">' + "".join(dist_labels) + "</g>")
-    layers.append('<g id="circle-labels">' + "".join(labels) + "</g>")
-    layers.append(_scale_bar(W, H, unit, lang))
-    layers.append(
+
+def _decorations(view: _MapView, lang: str) -> list[str]:
+    """The scale bar and the north arrow."""
+    W, H, unit = view.W, view.H, view.unit
+    return [
+        _scale_bar(W, H, unit, lang),
         f'<g class="north" transform="translate({W - unit * 40:.0f},{unit * 50:.0f})">'
         f'<path d="M0 {-unit * 30:.0f}L{unit * 10:.0f} {unit * 5:.0f}L0 0L{-unit * 10:.0f} {unit * 5:.0f}z"/>'
-        f'<text y="{unit * 26:.0f}" font-size="{unit * 16:.0f}">N</text></g>'
-    )
-    title = tr(lang, "生活圈分布与等级", "Living circles by grade")
-    svg = (
-        f'<svg id="map" class="map" viewBox="0 0 {W} {H}" '
-        f'preserveAspectRatio="xMidYMid meet" role="img" aria-label="{escape(title)}">'
-        f'<rect class="sea" width="{W}" height="{H}"/>' + "".join(layers) + "</svg>"
-    )
-    return svg, MapStats(len(fills), len(comm_xy), tiers_kept, n_vert, frame.w, frame.h)
+        f'<text y="{unit * 26:.0f}" font-size="{unit * 16:.0f}">N</text></g>',
+    ]
 
 
 def _scale_bar(W: int, H: int, unit: float, lang: str) -> str:
