@@ -33,3 +33,30 @@ def test_communities_before_districts_get_the_district_codes_when_districts_arri
     assert "communities 4 行" in out and "circles 2 行" in out
     assert set(load_table(db, "mini", "communities")["district"]) == {"420502"}
     assert set(load_table(db, "mini", "circles")["district"]) == {"420502"}
+
+
+def _gbk_shapefile_without_cpg(files: Path, folder: Path) -> Path:
+    """The sample streets as a desktop GIS in China writes them: GBK .dbf, no .cpg."""
+    import geopandas as gpd
+
+    folder.mkdir()
+    gpd.read_file(files / "streets.geojson").to_file(folder / "道路.shp", encoding="gbk")
+    (folder / "道路.cpg").unlink()
+    return folder / "道路.shp"
+
+
+def test_gbk_shapefile_without_cpg_keeps_its_bridge_apart(cli, files: Path, tmp_path: Path) -> None:
+    from lifecircle.city.store import load_table
+
+    shp = _gbk_shapefile_without_cpg(files, tmp_path / "shp")
+    db = tmp_path / "city.db"
+    code, out, err = cli("import", "streets", shp, "--db", db, "--city", "mini")
+    assert code == 0, out + err
+    st = load_table(db, "mini", "streets")
+    assert "东山大桥" in set(st["name"])  # the names read as GBK, not as Latin-1 mojibake
+    assert st.loc[st["name"] == "东山大桥", "bridge"].astype(bool).all()
+    # the same file read directly (access --streets) keeps the bridge off the main street too
+    code, out, err = cli("access", "--streets", shp, "--outlets", files / "amap_export_1.csv",
+                         "--origins", files / "communities.xlsx", "--out", tmp_path / "a.csv")
+    assert code == 0, out + err
+    assert "孤岛" in err and "C4" in err
