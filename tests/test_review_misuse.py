@@ -60,3 +60,31 @@ def test_gbk_shapefile_without_cpg_keeps_its_bridge_apart(cli, files: Path, tmp_
                          "--origins", files / "communities.xlsx", "--out", tmp_path / "a.csv")
     assert code == 0, out + err
     assert "孤岛" in err and "C4" in err
+
+
+def test_evaluate_a_city_with_only_streets_is_refused_naming_what_to_import(cli, files: Path, tmp_path: Path) -> None:
+    db = tmp_path / "city.db"
+    assert cli("import", "streets", files / "streets.geojson", "--db", db, "--city", "mini")[0] == 0
+    out_dir = tmp_path / "ev"
+    code, out, err = cli("evaluate", "--db", db, "--city", "mini", "--out", out_dir)
+    assert code == 2 and "Traceback" not in err
+    assert "outlets" in err and "communities" in err and "lifecircle import outlets" in err
+    assert len(err.strip().splitlines()) == 1
+    assert not out_dir.exists()  # no empty dashboard
+    code, _, err = cli("--lang", "en", "evaluate", "--db", db, "--city", "mini", "--out", out_dir)
+    assert code == 2 and "cannot be evaluated" in err and "评估" not in err
+
+
+def test_evaluate_without_service_areas_shows_a_dash_not_nan(cli, files: Path, tmp_path: Path) -> None:
+    import pandas as pd
+
+    db = tmp_path / "city.db"
+    comm = pd.read_excel(files / "communities.xlsx").drop(columns=["社区服务用房面积"])
+    comm.to_excel(tmp_path / "c.xlsx", index=False)
+    for kind, f in (("streets", files / "streets.geojson"), ("communities", tmp_path / "c.xlsx"),
+                    ("outlets", files / "amap_export_1.csv")):
+        assert cli("import", kind, f, "--db", db, "--city", "mini")[0] == 0
+    code, out, err = cli("evaluate", "--db", db, "--city", "mini", "--out", tmp_path / "ev")
+    assert code == 0, out + err
+    line = next(x for x in out.splitlines() if "每百户社区服务面积" in x)
+    assert "nan" not in line and "—" in line
