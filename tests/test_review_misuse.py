@@ -88,3 +88,17 @@ def test_evaluate_without_service_areas_shows_a_dash_not_nan(cli, files: Path, t
     assert code == 0, out + err
     line = next(x for x in out.splitlines() if "每百户社区服务面积" in x)
     assert "nan" not in line and "—" in line
+
+
+def test_missing_population_column_names_the_chinese_headers_it_accepts(cli, files: Path, tmp_path: Path) -> None:
+    import pandas as pd
+
+    comm = pd.read_excel(files / "communities.xlsx").drop(columns=["常住人口"])
+    comm = comm[list(comm.columns)[::-1]]  # columns in another order do not matter; a missing one does
+    comm.to_excel(tmp_path / "无人口.xlsx", index=False)
+    db = tmp_path / "city.db"
+    code, out, err = cli("import", "communities", tmp_path / "无人口.xlsx", "--db", db, "--city", "mini")
+    assert code == 2 and "Traceback" not in err
+    line = next(x for x in (out + err).splitlines() if "population" in x)
+    assert "无人口.xlsx" in line and "常住人口" in line
+    assert not db.exists()
