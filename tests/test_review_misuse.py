@@ -102,3 +102,12 @@ def test_missing_population_column_names_the_chinese_headers_it_accepts(cli, fil
     line = next(x for x in (out + err).splitlines() if "population" in x)
     assert "无人口.xlsx" in line and "常住人口" in line
     assert not db.exists()
+
+
+def test_access_names_the_network_pieces_once_like_evaluate(cli, files: Path, tmp_path: Path) -> None:
+    code, out, err = cli("access", "--streets", files / "streets.geojson", "--outlets", files / "amap_export_1.csv",
+                         "--origins", files / "communities.xlsx", "--out", tmp_path / "a.csv")
+    assert code == 0, out + err
+    # before: '路网分为 3 块…', '提示：路网有 2 个…' and '主网之外还有 1 个…' for the same network
+    assert "互不连通" in err and err.count("互不连通") == 1, err
+    assert "1 处 T 形接合" in err and "剔除" in err and "C4" in err
