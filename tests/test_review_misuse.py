@@ -111,3 +111,19 @@ def test_access_names_the_network_pieces_once_like_evaluate(cli, files: Path, tm
     # before: '路网分为 3 块…', '提示：路网有 2 个…' and '主网之外还有 1 个…' for the same network
     assert "互不连通" in err and err.count("互不连通") == 1, err
     assert "1 处 T 形接合" in err and "剔除" in err and "C4" in err
+
+
+@pytest.mark.parametrize("city", ["mnii", "mini"])  # misspelt; a city without circles
+def test_platform_init_refuses_a_city_it_cannot_show_before_making_any_file(cli, files: Path, tmp_path: Path,
+                                                                           monkeypatch, city: str) -> None:
+    db = tmp_path / "city.db"
+    for kind, f in (("streets", files / "streets.geojson"), ("communities", files / "communities.xlsx"),
+                    ("outlets", files / "amap_export_1.csv")):
+        assert cli("import", kind, f, "--db", db, "--city", "mini")[0] == 0
+    data = tmp_path / "platform"
+    monkeypatch.setenv("LIFECIRCLE_DATA_DIR", str(data))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    code, out, err = cli("platform", "init", "--store", db, "--city", city)
+    assert code == 2 and "Traceback" not in err
+    assert ("mnii" in err) if city == "mnii" else ("circles" in err and "lifecircle import circles" in err)
+    assert not data.exists()  # no platform database made for a city it cannot show
