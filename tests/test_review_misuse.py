@@ -127,3 +127,20 @@ def test_platform_init_refuses_a_city_it_cannot_show_before_making_any_file(cli,
     assert code == 2 and "Traceback" not in err
     assert ("mnii" in err) if city == "mnii" else ("circles" in err and "lifecircle import circles" in err)
     assert not data.exists()  # no platform database made for a city it cannot show
+
+
+def test_scenario_compare_on_another_city_is_refused_before_the_network_is_built(cli, files: Path, tmp_path: Path,
+                                                                                monkeypatch) -> None:
+    db = tmp_path / "city.db"
+    for name in ("mini", "other"):
+        for kind, f in (("streets", files / "streets.geojson"), ("communities", files / "communities.xlsx"),
+                        ("outlets", files / "amap_export_1.csv")):
+            assert cli("import", kind, f, "--db", db, "--city", name, "--create")[0] == 0
+    sc = tmp_path / "sc"
+    assert cli("scenario", "create", "新药店", "--db", db, "--city", "mini", "--dir", sc,
+               "--add", "pharmacy,111.21394,30.64266,新药店")[0] == 0
+    code, out, err = cli("scenario", "compare", "新药店", "--db", db, "--city", "other", "--dir", sc,
+                         "--out", tmp_path / "cmp.csv")
+    assert code == 2 and "Traceback" not in err
+    assert err.strip().splitlines() == [err.strip()] and "mini" in err and "other" in err  # only the refusal
+    assert not (tmp_path / "cmp.csv").exists()
