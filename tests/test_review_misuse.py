@@ -144,3 +144,22 @@ def test_scenario_compare_on_another_city_is_refused_before_the_network_is_built
     assert code == 2 and "Traceback" not in err
     assert err.strip().splitlines() == [err.strip()] and "mini" in err and "other" in err  # only the refusal
     assert not (tmp_path / "cmp.csv").exists()
+
+
+@pytest.mark.parametrize("kind,source", [("outlets", "amap_export_1.csv"), ("circles", "circles.csv")])
+def test_a_file_with_only_its_header_says_so(cli, files: Path, tmp_path: Path, kind: str, source: str) -> None:
+    f = tmp_path / "表头.csv"
+    f.write_text((files / source).read_text(encoding="utf-8-sig").splitlines()[0] + "\n", encoding="utf-8")
+    code, out, err = cli("import", kind, f, "--db", tmp_path / "city.db", "--city", "mini")
+    assert code == 2 and "Traceback" not in err
+    text = out + err
+    assert "表头.csv" in text and "没有数据行" in text and "缺少坐标列" not in text
+    assert not (tmp_path / "city.db").exists()
+
+
+def test_an_excel_workbook_named_csv_is_named_as_a_workbook(cli, files: Path, tmp_path: Path) -> None:
+    f = tmp_path / "小区.csv"
+    shutil.copy(files / "communities.xlsx", f)
+    code, out, err = cli("import", "communities", f, "--db", tmp_path / "city.db", "--city", "mini")
+    assert code == 2 and "Traceback" not in err
+    assert "Excel" in out + err and ".xlsx" in out + err and "编码" not in out + err

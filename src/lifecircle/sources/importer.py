@@ -178,6 +178,8 @@ def import_file(
         return import_streets(path, crs=crs, skip_bad_rows=skip_bad_rows, layer=layer)
     prof = profile if isinstance(profile, Profile) else load_profile(profile or DEFAULT_PROFILE)
     raw = read_table(path, allowed=_ALLOWED[kind], layer=layer)
+    if raw.df.empty:  # a header and nothing under it: say so, not "column missing"
+        raise InputError(Problem(t("文件只有表头，没有数据行", "the file has a header but no data rows"), file=raw.file))
     unclassified: list[Problem] = []
     notes: list[str] = []
     if kind == "outlets" and is_amap_shape(raw.df):
