@@ -163,3 +163,17 @@ def test_an_excel_workbook_named_csv_is_named_as_a_workbook(cli, files: Path, tm
     code, out, err = cli("import", "communities", f, "--db", tmp_path / "city.db", "--city", "mini")
     assert code == 2 and "Traceback" not in err
     assert "Excel" in out + err and ".xlsx" in out + err and "编码" not in out + err
+
+
+def test_ctrl_c_while_the_command_is_still_starting_is_one_line_exit_130(monkeypatch, capsys) -> None:
+    import lifecircle.cli as cli_pkg
+
+    def interrupted() -> None:  # Ctrl-C during the seconds of imports before any command runs
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_pkg, "_register", interrupted)
+    with pytest.raises(SystemExit) as exc:
+        cli_pkg.main()
+    assert exc.value.code == 130
+    err = capsys.readouterr().err
+    assert err.strip() == "已中断" and "Traceback" not in err
