@@ -177,3 +177,17 @@ def test_ctrl_c_while_the_command_is_still_starting_is_one_line_exit_130(monkeyp
     assert exc.value.code == 130
     err = capsys.readouterr().err
     assert err.strip() == "已中断" and "Traceback" not in err
+
+
+def test_plan_report_under_lang_en_is_english_on_the_terminal_and_in_the_document(cli, files: Path, tmp_path: Path) -> None:
+    db = tmp_path / "city.db"
+    for kind, f in (("streets", files / "streets.geojson"), ("districts", files / "districts.geojson"),
+                    ("communities", files / "communities.xlsx"), ("circles", files / "circles.csv"),
+                    ("outlets", files / "amap_export_1.csv")):
+        assert cli("import", kind, f, "--db", db, "--city", "mini")[0] == 0
+    code, out, err = cli("--lang", "en", "plan", "report", "Q1", "--db", db, "--city", "mini",
+                         "--out", tmp_path / "plans", "--no-pdf", "--k", "0")
+    assert code == 0, out + err
+    assert "written:" in out and "已写出" not in out
+    assert "路网" not in err and "noding" in err  # the network notes too
+    assert '<html lang="en">' in (tmp_path / "plans" / "Q1.html").read_text(encoding="utf-8")
