@@ -191,3 +191,17 @@ def test_plan_report_under_lang_en_is_english_on_the_terminal_and_in_the_documen
     assert "written:" in out and "已写出" not in out
     assert "路网" not in err and "noding" in err  # the network notes too
     assert '<html lang="en">' in (tmp_path / "plans" / "Q1.html").read_text(encoding="utf-8")
+
+
+def test_plan_circles_size_range_of_a_small_city_is_not_rounded_away(cli, files: Path, tmp_path: Path) -> None:
+    from lifecircle.cli.plan_circles import _people
+
+    assert [_people(500), _people(5000), _people(50_000), _people(100_000)] == ["500", "5,000", "5.0万", "10.0万"]
+    db = tmp_path / "city.db"
+    for kind, f in (("streets", files / "streets.geojson"), ("districts", files / "districts.geojson"),
+                    ("communities", files / "communities.xlsx"), ("centre_candidates", files / "centres.csv")):
+        assert cli("import", kind, f, "--db", db, "--city", "mini")[0] == 0
+    code, out, err = cli("plan", "circles", "--db", db, "--city", "mini", "--plan", files / "plan-mini.toml",
+                         "--phase", "pilot", "--out", tmp_path / "c.gpkg")
+    assert code == 0, out + err
+    assert "500–5,000" in out and "0.1–0.5万" not in out  # plan-mini.toml: 500 to 5,000 residents
