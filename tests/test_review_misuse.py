@@ -205,3 +205,17 @@ def test_plan_circles_size_range_of_a_small_city_is_not_rounded_away(cli, files:
                          "--phase", "pilot", "--out", tmp_path / "c.gpkg")
     assert code == 0, out + err
     assert "500–5,000" in out and "0.1–0.5万" not in out  # plan-mini.toml: 500 to 5,000 residents
+
+
+def test_city_check_without_city_takes_the_only_city_or_names_them(cli, files: Path, tmp_path: Path) -> None:
+    db = tmp_path / "city.db"
+    code, _, err = cli("city", "check", "--db", db)  # a brand-new store: no file yet
+    assert code == 2 and "city.db" in err and "不存在" in err and "Missing option" not in err
+    assert not db.exists()
+    assert cli("import", "streets", files / "streets.geojson", "--db", db, "--city", "mini")[0] == 0
+    code, out, err = cli("city", "check", "--db", db)
+    assert code == 0, out + err
+    assert "城市 mini 的数据" in out and "lifecircle import outlets FILE --db STORE --city mini" in out
+    assert cli("import", "streets", files / "streets.geojson", "--db", db, "--city", "other", "--create")[0] == 0
+    code, _, err = cli("--lang", "en", "city", "check", "--db", db)
+    assert code == 2 and "--city" in err and "mini, other" in err
