@@ -622,6 +622,40 @@ def delete_city(url_or_path: str | Path, name: str) -> None:
     _write(url_or_path, work, may_create=False)
 
 
+def recode_districts(url_or_path: str | Path, city_name: str, codes: dict[str, str]) -> dict[str, int]:
+    """Replace district *names* stored in the ``district`` column of the city's tables by their
+    codes (``codes``: name → code, e.g. 西陵区 → 420502), in one transaction. A table imported
+    before the districts keeps the names as given; this makes it match the districts imported
+    later. Returns rows changed per table (tables with no change are left out)."""
+    pairs: dict[str, str] = {}
+    for name, code in codes.items():
+        n, c = str(name).strip(), str(code).strip()
+        if n and c and n != c:
+            pairs[n] = c
+            if n.endswith("区"):
+                pairs.setdefault(n.removesuffix("区"), c)
+    if not pairs:
+        return {}
+
+    def work(conn: sa.Connection) -> dict[str, int]:
+        if not conn.execute(sa.select(META.c.city_name).where(META.c.city_name == city_name)).first():
+            return {}
+        changed: dict[str, int] = {}
+        for tname, tbl in SQL_TABLES.items():
+            if tname == "districts" or "district" not in tbl.c:
+                continue
+            n = 0
+            for name, code in pairs.items():
+                res = conn.execute(tbl.update().where(tbl.c.city_name == city_name, tbl.c.district == name)
+                                   .values(district=code))
+                n += res.rowcount or 0
+            if n:
+                changed[tname] = n
+        return changed
+
+    return _write(url_or_path, work, may_create=False)
+
+
 def city_names(url_or_path: str | Path) -> list[str]:
     """The names of the cities in a store, sorted (empty for a store that does not exist yet)."""
     return [c.name for c in list_cities(url_or_path)]

@@ -20,7 +20,14 @@ def _register() -> None:
 
 def main() -> None:
     """Entry point of the ``lifecircle`` console script."""
-    _register()
+    try:
+        _register()  # seconds of imports (pandas, geopandas ...): Ctrl-C here is no bug either
+    except KeyboardInterrupt:
+        from lifecircle.cli.app import console
+        from lifecircle.i18n import t
+
+        console.print(t("已中断", "interrupted"))
+        raise SystemExit(130) from None
     app()
 
 

@@ -51,8 +51,8 @@ def _read_network(osm: Path | None, streets: Path | None, city, join_ends_m: flo
 
         assert streets is not None  # exactly one source was checked above
         net = read_streets_network(streets, tolerance_m=join_ends_m)
-    if net.noding is not None:
-        for line in net.noding.lines():
+    if net.noding is not None:  # the joins; pieces and islands are named once, by _report_network
+        for line in net.noding.lines()[:1]:
             console.print(line, highlight=False, soft_wrap=True)
     return net
 
@@ -212,16 +212,7 @@ def _report_network(net, origins: pd.DataFrame | None, outlets: pd.DataFrame, pr
     if len(outlets):
         uniq = outlets.drop_duplicates("id").reset_index(drop=True)
         points["outlets"] = (uniq, snap_lonlat(net, uniq["lon"].to_numpy(float), uniq["lat"].to_numpy(float), prof.walking.snap_max_m))
-    lines = network_islands(net, points).lines()
-    if not lines:
-        return
-    comp = net.component_summary()
-    if comp["n_components"] > 1:
-        console.print(t(
-            f"提示：路网有 {comp['n_components']} 个互不连通的部分，最大部分之外有 {comp['nodes_outside_largest']} 个节点（{comp['share_outside_largest']:.1%}）",
-            f"note: the network has {comp['n_components']} disconnected pieces; {comp['nodes_outside_largest']} nodes ({comp['share_outside_largest']:.1%}) lie outside the largest",
-        ), highlight=False, soft_wrap=True, markup=False)
-    for line in lines:
+    for line in network_islands(net, points).lines():  # dropped pieces, islands and who is on them
         console.print(line, highlight=False, soft_wrap=True, markup=False)
 
 

@@ -6,6 +6,8 @@ A thin shell over :func:`lifecircle.city.store.list_cities` and
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 from rich.table import Table
 
@@ -39,13 +41,22 @@ def city_list_cmd(db: str = typer.Option(..., "--db", help=_DB_HELP)) -> None:
 @command("check", target=city_app)
 def city_check_cmd(
     db: str = typer.Option(..., "--db", help=_DB_HELP),
-    city: str = typer.Option(..., "--city", help="城市名称 / city name"),
+    city: str = typer.Option(None, "--city", help="城市名称（库中只有一个城市时可省略）/ city name (may be left out when the store has one)"),
 ) -> None:
     """检查城市数据：已有哪些表，每项输出还缺什么。
     Check a city: which tables it has, and what each output still lacks."""
     from lifecircle.city import store
     from lifecircle.city.check import IMPORT_HINT, check_city
+    from lifecircle.errors import InputError
 
+    if city is None:  # as access does: the store's only city, else name them
+        if "://" not in db and not Path(db).exists():
+            raise InputError(t(f"{db}: 数据库文件不存在", f"{db}: the store file does not exist"))
+        names = [c.name for c in store.list_cities(db)]
+        if len(names) != 1:
+            listed = t("、", ", ").join(names) if names else t("（无）", "(none)")
+            raise InputError(t(f"{db}: 请用 --city 指定城市；已有：{listed}", f"{db}: name the city with --city; the store has: {listed}"))
+        city = names[0]
     c = store.load_city(db, city)
     rep = check_city(c)
     tt = Table(title=t(f"城市 {c.display_name} 的数据", f"data of city {c.display_name}"))

@@ -53,6 +53,9 @@ def _print_summary(city, net, ev, files: dict, seconds: float) -> None:  # noqa:
     def pct(v) -> str:  # noqa: ANN001
         return "—" if v is None or pd.isna(v) else f"{float(v):.1%}"
 
+    def area(v) -> str:  # noqa: ANN001
+        return "—" if v is None or pd.isna(v) else f"{float(v):.1f} m²"
+
     rows = [
         (t("常住人口（小区）", "residents (communities)"), f"{int(c.get('population', 0)):,}"),
         (t("小区数", "communities"), f"{len(ev.communities):,}"),
@@ -64,7 +67,7 @@ def _print_summary(city, net, ev, files: dict, seconds: float) -> None:  # noqa:
         (t("老年步速下基本业态平均覆盖", "same at older residents' speed"), pct(c.get("elderly_basic_format_coverage"))),
         (t("连锁化率（目标≥30%）", "chain share (target ≥30%)"), pct(c.get("chain_share"))),
         (t("智能设施覆盖", "smart-facility coverage"), pct(c.get("smart_coverage"))),
-        (t("每百户社区服务面积（目标≥30 m²）", "service area per 100 households (target ≥30 m²)"), f"{float(c.get('service_area_per_100hh') or 0):.1f} m²"),
+        (t("每百户社区服务面积（目标≥30 m²）", "service area per 100 households (target ≥30 m²)"), area(c.get("service_area_per_100hh"))),
         (t("满意度（目标≥90%）", "satisfaction (target ≥90%)"), pct(c.get("satisfaction"))),
     ]
     for k, v in rows:
@@ -89,6 +92,19 @@ def _print_summary(city, net, ev, files: dict, seconds: float) -> None:  # noqa:
     for kind, path in files.items():
         out.print(f"{kind}: {path}")
     out.print(t(f"用时 {seconds:.1f} 秒", f"took {seconds:.1f} s"))
+
+
+def _check_can_evaluate(city, db: str) -> None:  # noqa: ANN001
+    """A city without streets, outlets or communities has nothing to evaluate: say which tables
+    to import (as ``city check`` does) instead of writing an empty dashboard."""
+    from lifecircle.city.check import IMPORT_HINT, check_city
+    from lifecircle.errors import InputError
+
+    missing = check_city(city).missing_for("evaluate")
+    if missing:
+        first = IMPORT_HINT.format(table=missing[0].split(".")[0], city=city.name).replace("STORE", db)
+        raise InputError(t(f"城市 {city.name} 还不能评估：缺少 {'、'.join(missing)}；请先导入，例如 {first}",
+                           f"city {city.name} cannot be evaluated yet: {', '.join(missing)} missing; import first, e.g. {first}"))
 
 
 @command("demo")
@@ -133,6 +149,7 @@ def evaluate_cmd(
     t0 = time.perf_counter()
     _check_out_dir(out_dir)
     city = load_city(str(db), city_name)
+    _check_can_evaluate(city, str(db))
     with progress() as p:
         net, ev, files = _evaluate_and_write(city, out_dir, profile, rules, p)
     _print_summary(city, net, ev, files, time.perf_counter() - t0)

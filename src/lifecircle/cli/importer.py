@@ -74,6 +74,21 @@ def import_cmd(
     if report is not None:
         _write_report(report, rep.to_frame())
     _print_summary(rep, city, prof, result)
+    if kind == "districts" and not dry_run:
+        _recode_districts(db, city, table)
+
+
+def _recode_districts(db: str, city: str, table: pd.DataFrame) -> None:
+    """Tables imported before the districts hold district names (西陵区): store the codes instead, and say so."""
+    from lifecircle.city import store
+
+    codes = {str(n): str(c) for n, c in zip(table["name_zh"], table["code"], strict=True) if not pd.isna(n)}
+    changed = store.recode_districts(db, city, codes)
+    if changed:
+        done = "，".join(f"{k} {n} 行" for k, n in changed.items())
+        done_en = ", ".join(f"{k} {n} rows" for k, n in changed.items())
+        out.print(t(f"已将先前导入的区名改为区划代码：{done}", f"district names imported earlier now carry their codes: {done_en}"),
+                  highlight=False)
 
 
 def _district_codes(db: str, city: str) -> dict[str, str] | None:

@@ -147,13 +147,20 @@ def print_district_summary(d: Delineation, phases: tuple[str, ...], phase: str) 
         within = int(mine["population_within"].sum()) if len(mine) else 0
         quota = "+".join(str(int(r.get(f"quota_{p}", 0))) for p in phases)
         lo, hi = r["size_min"], r["size_max"]
-        size = "—" if not np.isfinite(lo) else t(f"{lo / 1e4:.1f}–{hi / 1e4:.1f}万", f"{lo / 1e3:.0f}k–{hi / 1e3:.0f}k")
+        size = "—" if not np.isfinite(lo) else f"{_people(lo)}–{_people(hi)}"
         how = f"{r['choice_method']}/{r['assign_method']}"
         tab.add_row(str(r["district_name"]), quota, str(len(mine)), f"{pop:,}", _pct(within / pop if pop else np.nan), size, how)
     pop = int(circles["population"].sum()) if len(circles) else 0
     within = int(circles["population_within"].sum()) if len(circles) else 0
     tab.add_row(t("合计", "total"), "", str(len(circles)), f"{pop:,}", _pct(within / pop if pop else np.nan), "", "")
     out.print(tab)
+
+
+def _people(v: float) -> str:
+    """A circle size for the table: 5.0万 / 50k from ten thousand up, else the number (500, not 0.1万 or 0k)."""
+    if v < 1e4:
+        return f"{v:,.0f}"
+    return t(f"{v / 1e4:.1f}万", f"{v / 1e3:.0f}k")
 
 
 @command("circles", target=plan_app)

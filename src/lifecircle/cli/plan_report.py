@@ -11,7 +11,7 @@ import typer
 from lifecircle.city.demo import DEMO_SCALE, DEMO_SEED
 from lifecircle.cli._plan_group import plan_app
 from lifecircle.cli.app import command, console, out, progress, step
-from lifecircle.i18n import t, use_lang
+from lifecircle.i18n import get_lang, t, use_lang
 
 
 @command("report", target=plan_app)
@@ -28,7 +28,7 @@ def plan_report_cmd(
     method: str = typer.Option(None, "--method", help="求解方法 auto|exact|heuristic / solver"),
     policy: str = typer.Option(None, "--policy", help="一圈一策编制参数 .toml（默认内置）/ plan settings"),
     profile: str = typer.Option(None, "--profile", help="业态配置（默认取城市的）/ profile (default: the city's)"),
-    report_lang: str = typer.Option("zh", "--report-lang", help="报告语言 zh|en / document language"),
+    report_lang: str = typer.Option(None, "--report-lang", help="报告语言 zh|en（默认与 --lang 相同）/ document language (default: as --lang)"),
     pdf: bool = typer.Option(True, "--pdf/--no-pdf", help="同时生成 PDF（需 chromium）/ also print the PDF"),
 ) -> None:
     """一圈一策：生成生活圈建设方案（HTML 与 PDF）。
@@ -41,6 +41,7 @@ def plan_report_cmd(
     from lifecircle.reports.plan_report import write_plan_report
     from lifecircle.sources.files import check_output_dir
 
+    report_lang = report_lang or get_lang()  # `--lang en plan report` writes (and says) English
     check_lang(report_lang)
     check_output_dir(out_dir)
     codes = [c.strip() for c in formats.split(",") if c.strip()] if formats else None
@@ -48,9 +49,10 @@ def plan_report_cmd(
         with step(p, t("读取城市数据", "loading the city")):
             c = load_city_for_plan(db, city, demo, seed, scale)
         prof = load_profile(profile or c.profile)
-        with step(p, t("构建步行路网并评估", "building the network and evaluating")), use_lang(report_lang):
-            net = network_for_city(c)
-            ev = evaluate_city(c, net, prof)
+        with step(p, t("构建步行路网并评估", "building the network and evaluating")):
+            net = network_for_city(c)  # its notes go to the terminal, in the message language
+            with use_lang(report_lang):
+                ev = evaluate_city(c, net, prof)
         ids = [str(x) for x in ev.circles["id"]] if circle_id == "all" else [circle_id]
         task = p.add_task(t("编制一圈一策", "drawing up the plans"), total=len(ids))
         plans = []

@@ -174,7 +174,13 @@ def scenario_compare_cmd(
     """对比情景：基准与各情景的同一组指标并列（全市与生活圈）。
     Compare scenarios: the same indicators for the base and each scenario, side by side."""
     from lifecircle.cli.plan_circles import load_city_for_plan, network_for_city
-    from lifecircle.plans.scenarios import BASE_COLUMN, BaseCase, compare_scenarios, load_scenario
+    from lifecircle.plans.scenarios import (
+        BASE_COLUMN,
+        BaseCase,
+        city_problem,
+        compare_scenarios,
+        load_scenario,
+    )
     from lifecircle.sources.files import check_output_path, write_table
 
     if out_path is not None:
@@ -183,6 +189,9 @@ def scenario_compare_cmd(
     with progress() as p:
         with step(p, t("读取城市数据", "loading the city")):
             c = load_city_for_plan(db, city, demo, seed, scale)
+            wrong = [f"{s.name}: {why}" for s in scns if (why := city_problem(s, c))]
+            if wrong:  # another city's scenario: refused before the network is built and reported
+                raise InputError("; ".join(wrong))
             net = network_for_city(c)
         with step(p, t("评估基准与各情景", "evaluating the base and each scenario")):
             table = compare_scenarios(BaseCase(c, net, load_profile(profile or c.profile)), scns, circles=circle or None,

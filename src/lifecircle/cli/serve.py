@@ -27,6 +27,7 @@ def _init(demo: bool, scale: float | None, seed: int | None, store: str | None =
     from lifecircle.platform.seed import init_platform, seed_demo
     from lifecircle.platform.settings import load_settings
 
+    city = _store_city(store, city_name) if demo and store else None  # before any platform file is made
     settings = load_settings()
     if settings.db_url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -37,11 +38,6 @@ def _init(demo: bool, scale: float | None, seed: int | None, store: str | None =
     url = engine.url.render_as_string(hide_password=True)
     out.print(t(f"数据库已迁移到最新版本：{url}", f"database migrated to the newest schema: {url}"))
     if demo:
-        city = None
-        if store:
-            from lifecircle.city.store import load_city
-
-            city = load_city(store, city_name or "yichang-demo")
         res = seed_demo(factory, settings, prog, seed=seed, scale=scale, city=city)
         for note in res.notes:
             console.print(note)
@@ -59,6 +55,21 @@ def _init(demo: bool, scale: float | None, seed: int | None, store: str | None =
             for user, pw in res.accounts.items():
                 out.print(f"  {user:<10} {pw}", highlight=False)
     engine.dispose()
+
+
+def _store_city(store: str, city_name: str | None):  # noqa: ANN202 - a City
+    """The city of the store, refused (one line, nothing created) when it lacks what the platform shows."""
+    from lifecircle.city.check import IMPORT_HINT, check_city
+    from lifecircle.city.store import load_city
+    from lifecircle.errors import InputError
+
+    city = load_city(store, city_name or "yichang-demo")
+    missing = check_city(city).missing_for("platform")
+    if missing:
+        first = IMPORT_HINT.format(table=missing[0].split(".")[0], city=city.name).replace("STORE", store)
+        raise InputError(t(f"城市 {city.name} 还不能用于管理平台：缺少 {'、'.join(missing)}；请先导入，例如 {first}",
+                           f"city {city.name} cannot feed the platform yet: {', '.join(missing)} missing; import first, e.g. {first}"))
+    return city
 
 
 @command("init", target=platform_app)

@@ -52,9 +52,23 @@ def check_input_file(path: str | Path, allowed: tuple[str, ...] | None = None) -
                 t(f"{p}: 内容不是 {p.suffix} 格式（文件可能损坏或扩展名不对）",
                   f"{p}: content is not a {p.suffix} file (corrupt, or the extension is wrong)")
             )
+    if p.suffix.lower() in (".csv", ".txt", ".tsv"):
+        _check_text_not_workbook(p)
     if p.suffix.lower() == ".pbf":
         _check_pbf(p)
     return p
+
+
+def _check_text_not_workbook(p: Path) -> None:
+    """A workbook saved (or renamed) as .csv is named as such, not as an unknown text encoding."""
+    with p.open("rb") as fh:
+        head = fh.read(8)
+    if head.startswith(b"PK\x03\x04"):
+        raise InputFileError(t(f"{p}: 内容是 Excel 工作簿（.xlsx），不是 CSV 文本：请把扩展名改为 .xlsx，或在 Excel 中另存为“CSV UTF-8”",
+                               f"{p}: this is an Excel workbook (.xlsx), not CSV text: rename it to .xlsx, or save it as 'CSV UTF-8'"))
+    if head.startswith(b"\xd0\xcf\x11\xe0"):
+        raise InputFileError(t(f"{p}: 内容是旧版 Excel 工作簿（.xls）：请在 Excel 中另存为 .xlsx 或“CSV UTF-8”",
+                               f"{p}: this is an old Excel workbook (.xls): save it as .xlsx or 'CSV UTF-8'"))
 
 
 def _check_pbf(p: Path) -> None:

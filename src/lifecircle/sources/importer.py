@@ -178,6 +178,8 @@ def import_file(
         return import_streets(path, crs=crs, skip_bad_rows=skip_bad_rows, layer=layer)
     prof = profile if isinstance(profile, Profile) else load_profile(profile or DEFAULT_PROFILE)
     raw = read_table(path, allowed=_ALLOWED[kind], layer=layer)
+    if raw.df.empty:  # a header and nothing under it: say so, not "column missing"
+        raise InputError(Problem(t("文件只有表头，没有数据行", "the file has a header but no data rows"), file=raw.file))
     unclassified: list[Problem] = []
     notes: list[str] = []
     if kind == "outlets" and is_amap_shape(raw.df):
@@ -198,6 +200,7 @@ def import_file(
     if district_codes and "district" in df.columns:
         df["district"] = [_district_code(v, district_codes) for v in df["district"].tolist()]
     clean, problems = _validate_all(kind, df, raw.file, problems)
+    problems = [_with_headers(kind, p) for p in problems]
     report = ImportReport(kind=kind, file=raw.file, crs=crs, encoding=raw.encoding, rows_read=len(raw.df),
                           unclassified=unclassified, notes=notes)
     if problems:
@@ -217,6 +220,19 @@ def import_file(
         if "is_chain" in clean.columns:
             report.chain_outlets = int(clean["is_chain"].fillna(False).astype(bool).sum())
     return clean.reset_index(drop=True), report
+
+
+def _with_headers(kind: str, p: Problem) -> Problem:
+    """A missing required column named by the headers a bureau's file would have for it:
+    'population' → 'population'（表头可写 人口、常住人口……）."""
+    if p.row is not None or not p.field or p.field not in {c.name for c in TABLES[kind]}:
+        return p
+    if not (p.message.startswith("缺少必填列") or p.message.startswith("required column")):
+        return p
+    names = [k for k, v in {**_COMMON, **HEADERS.get(kind, {})}.items() if v == p.field and not k.isascii()]
+    if not names:
+        return p
+    return replace(p, message=p.message + t(f"（表头可写：{'、'.join(names)}）", f" (headers accepted: {', '.join(names)})"))
 
 
 def _district_code(v: Any, codes: dict[str, str]) -> Any:

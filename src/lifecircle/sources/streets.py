@@ -23,6 +23,7 @@ from lifecircle.network.noding import DEFAULT_TOLERANCE_M
 from lifecircle.sources.coords import to_wgs84
 from lifecircle.sources.files import check_input_file
 from lifecircle.sources.network_loader import network_from_lines
+from lifecircle.sources.tables import read_vector
 
 
 def read_streets_network(path: str | Path, *, tolerance_m: float = DEFAULT_TOLERANCE_M) -> WalkNetwork:
@@ -32,7 +33,7 @@ def read_streets_network(path: str | Path, *, tolerance_m: float = DEFAULT_TOLER
     :func:`lifecircle.sources.network_loader.network_from_lines`."""
     p = check_input_file(path, (".gpkg", ".parquet", ".geojson", ".json", ".shp", ".fgb"))
     try:
-        gdf = gpd.read_parquet(p) if p.suffix.lower() == ".parquet" else gpd.read_file(p, engine="pyogrio")
+        gdf = gpd.read_parquet(p) if p.suffix.lower() == ".parquet" else read_vector(p)
     except Exception as exc:
         raise InputFileError(t(f"{p}: 无法读取道路文件：{exc}", f"{p}: cannot read the street file: {exc}")) from None
     if gdf.crs is None:

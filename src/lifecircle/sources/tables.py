@@ -170,7 +170,7 @@ def read_geo(path: str | Path, *, layer: str | None = None) -> RawTable:
         if p.suffix.lower() in (".parquet", ".geoparquet"):
             gdf = gpd.read_parquet(p)
         else:
-            gdf = gpd.read_file(p, layer=layer) if layer else gpd.read_file(p)
+            gdf = read_vector(p, layer=layer)
     except Exception as exc:  # pyogrio / pyarrow errors for damaged or non-spatial files
         raise InputFileError(
             t(f"{p.name}: 无法读取空间数据文件（{exc}）", f"{p.name}: cannot read the spatial file ({exc})")
@@ -182,6 +182,46 @@ def read_geo(path: str | Path, *, layer: str | None = None) -> RawTable:
         gdf = gdf.rename_geometry("geometry")
     df = _clean_headers(pd.DataFrame(gdf), p.name)
     return RawTable(gpd.GeoDataFrame(df, geometry="geometry", crs=gdf.crs), p.name, crs=crs)
+
+
+def read_vector(p: Path, *, layer: str | None = None):  # noqa: ANN201 - a GeoDataFrame
+    """``gpd.read_file``, except that a Shapefile whose ``.dbf`` has no ``.cpg`` beside it (Chinese
+    desktop GIS writes GBK and often no ``.cpg``) is not read as Latin-1 mojibake: when every
+    non-ASCII header and text reads as UTF-8 or GBK with Chinese characters, it is read again in
+    that encoding (else the 桥梁 / 图层高度 columns would be lost without a word)."""
+    import geopandas as gpd
+
+    gdf = gpd.read_file(p, layer=layer) if layer else gpd.read_file(p)
+    if p.suffix.lower() not in (".shp", ".zip"):
+        return gdf
+    enc = _mojibake_encoding(gdf)
+    if enc is None:
+        return gdf
+    return gpd.read_file(p, layer=layer, encoding=enc) if layer else gpd.read_file(p, encoding=enc)
+
+
+def _mojibake_encoding(gdf: pd.DataFrame) -> str | None:
+    """'utf-8' or 'gbk' when the non-ASCII headers and texts of ``gdf`` are Latin-1 mojibake of
+    Chinese text in that encoding; None otherwise."""
+    texts = [str(c) for c in gdf.columns]
+    for col in gdf.columns:
+        if col != getattr(gdf, "_geometry_column_name", "geometry") and gdf[col].dtype == object:
+            texts += [v for v in gdf[col].head(1000).tolist() if isinstance(v, str)]
+    raw = [s for s in texts if any(ord(ch) > 127 for ch in s)]
+    if not raw:
+        return None
+    try:
+        data = [s.encode("latin-1") for s in raw]
+    except UnicodeEncodeError:  # real non-Latin text: decoded correctly already
+        return None
+    for enc in ("utf-8", "gbk"):
+        try:
+            decoded = [b.decode(enc) for b in data]
+        except UnicodeDecodeError:
+            continue
+        if any("\u4e00" <= ch <= "\u9fff" for s in decoded for ch in s):
+            return enc
+    return None
 
 
 def _clean_headers(df: pd.DataFrame, name: str, *, first_row: int = 2) -> pd.DataFrame:
