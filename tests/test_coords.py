@@ -56,7 +56,7 @@ def test_to_wgs84_dispatch_and_arrays():
     lon = np.array([111.28, 111.30])
     lat = np.array([30.69, 30.70])
     for crs in ("wgs84", "GCJ-02", "bd09"):
-        x, y = to_wgs84(lon, lat, crs)
+        x, _y = to_wgs84(lon, lat, crs)
         assert x.shape == (2,)
     with pytest.raises(ConfigError, match="wgs84"):
         to_wgs84(lon, lat, "cgcs2000x")

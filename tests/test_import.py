@@ -259,7 +259,7 @@ def test_districts_from_geojson_and_projected_geopackage(tmp_path, profile):
                            geometry=[box(111.25, 30.68, 111.32, 30.74), box(111.30, 30.62, 111.40, 30.70)], crs=4326)
     gj = tmp_path / "d.geojson"
     gdf.to_file(gj, driver="GeoJSON")
-    df, rep = import_file("districts", gj, profile=profile)
+    df, _rep = import_file("districts", gj, profile=profile)
     assert df["code"].tolist() == ["420502", "420503"] and df["name_zh"].tolist() == ["西陵区", "伍家岗区"]
     assert df.crs.to_epsg() == 4326
     gp = tmp_path / "d.gpkg"

@@ -67,7 +67,7 @@ def test_two_ends_a_little_apart_join():
 def test_ends_farther_than_the_tolerance_stay_apart_and_the_tolerance_is_configurable():
     ls = lines([(0, 0), (100, 0)], [(103, 0), (200, 0)])
     assert build(ls)[1].report.n_pieces == 2
-    net, noded = build(ls, tol=5.0)
+    _net, noded = build(ls, tol=5.0)
     assert noded.report.n_pieces == 1 and noded.report.tolerance_m == 5.0
 
 
@@ -151,7 +151,7 @@ def test_report_counts_on_a_small_town():
         [(150, -50), (150, 50)],  # crosses the main street: stays apart
         [(100, 101.0), (0, 101.0)],  # 1 m from the first T's far end: end to end
     )
-    net, noded = build(ls)
+    _net, noded = build(ls)
     r = noded.report
     assert r.lines_in == 6 and r.t_joins == 2 and r.lines_split == 1
     assert r.ends_joined == 6  # two T ends, and both ends of each pair (they meet halfway)

@@ -135,7 +135,7 @@ def test_plan_cli_commands(cli, plan, tmp_path):
 
 def test_plan_report_in_english_has_its_notes_in_english_too(cli, plan, tmp_path):
     """--report-lang en with Chinese terminal messages: the document's notes follow the document."""
-    code, out, err = cli("plan", "report", plan.circle_id, "--demo", "--scale", SCALE, "--out", tmp_path / "en",
+    code, _out, err = cli("plan", "report", plan.circle_id, "--demo", "--scale", SCALE, "--out", tmp_path / "en",
                          "--no-pdf", "--k", "0", "--report-lang", "en")
     assert code == 0, err
     html = (tmp_path / "en" / f"{plan.circle_id}.html").read_text(encoding="utf-8")
@@ -157,7 +157,7 @@ def test_plan_report_all_writes_nothing_when_one_circle_fails(cli, world, tmp_pa
         return real(city, net, prof, ev, cid, **kw)
 
     monkeypatch.setattr(policy, "circle_plan", failing)
-    code, out, err = cli("plan", "report", "all", "--demo", "--scale", SCALE, "--out", tmp_path / "all", "--no-pdf")
+    code, _out, err = cli("plan", "report", "all", "--demo", "--scale", SCALE, "--out", tmp_path / "all", "--no-pdf")
     assert code == 2 and "boom" in err
     assert not list((tmp_path / "all").glob("*.html")) if (tmp_path / "all").exists() else True
 

@@ -66,7 +66,7 @@ def test_evaluate_a_city_with_only_streets_is_refused_naming_what_to_import(cli,
     db = tmp_path / "city.db"
     assert cli("import", "streets", files / "streets.geojson", "--db", db, "--city", "mini")[0] == 0
     out_dir = tmp_path / "ev"
-    code, out, err = cli("evaluate", "--db", db, "--city", "mini", "--out", out_dir)
+    code, _out, err = cli("evaluate", "--db", db, "--city", "mini", "--out", out_dir)
     assert code == 2 and "Traceback" not in err
     assert "outlets" in err and "communities" in err and "lifecircle import outlets" in err
     assert len(err.strip().splitlines()) == 1
@@ -123,7 +123,7 @@ def test_platform_init_refuses_a_city_it_cannot_show_before_making_any_file(cli,
     data = tmp_path / "platform"
     monkeypatch.setenv("LIFECIRCLE_DATA_DIR", str(data))
     monkeypatch.delenv("DATABASE_URL", raising=False)
-    code, out, err = cli("platform", "init", "--store", db, "--city", city)
+    code, _out, err = cli("platform", "init", "--store", db, "--city", city)
     assert code == 2 and "Traceback" not in err
     assert ("mnii" in err) if city == "mnii" else ("circles" in err and "lifecircle import circles" in err)
     assert not data.exists()  # no platform database made for a city it cannot show
@@ -139,7 +139,7 @@ def test_scenario_compare_on_another_city_is_refused_before_the_network_is_built
     sc = tmp_path / "sc"
     assert cli("scenario", "create", "新药店", "--db", db, "--city", "mini", "--dir", sc,
                "--add", "pharmacy,111.21394,30.64266,新药店")[0] == 0
-    code, out, err = cli("scenario", "compare", "新药店", "--db", db, "--city", "other", "--dir", sc,
+    code, _out, err = cli("scenario", "compare", "新药店", "--db", db, "--city", "other", "--dir", sc,
                          "--out", tmp_path / "cmp.csv")
     assert code == 2 and "Traceback" not in err
     assert err.strip().splitlines() == [err.strip()] and "mini" in err and "other" in err  # only the refusal

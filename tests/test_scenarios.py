@@ -248,7 +248,7 @@ def test_an_outlet_added_outside_the_city_is_refused(base, cli, tmp_path):
     with pytest.raises(InputError) as exc:
         apply_scenario(base.city, base.net, scn, profile=base.profile)
     assert {p.field for p in exc.value.problems} == {"added_outlets.lon/lat"}
-    code, out, err = cli("scenario", "create", "far", "--dir", tmp_path, "--add", "wet_market,0,0", "--demo", "--scale", SCALE)
+    code, _out, err = cli("scenario", "create", "far", "--dir", tmp_path, "--add", "wet_market,0,0", "--demo", "--scale", SCALE)
     assert code == 2 and "lon/lat" in err and "Traceback" not in err
     assert not list(tmp_path.glob("*.json"))
 

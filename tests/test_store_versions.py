@@ -52,10 +52,8 @@ def _exec(db: str | Path, statements: list[str]) -> None:
     engine = sa.create_engine(store.store_url(db))
     try:
         with engine.begin() as c:
-            for s in statements:
-                if c.dialect.name == "postgresql":
-                    s = s.replace("DOUBLE", "DOUBLE PRECISION")
-                c.exec_driver_sql(s)
+            for stmt in statements:
+                c.exec_driver_sql(stmt.replace("DOUBLE", "DOUBLE PRECISION") if c.dialect.name == "postgresql" else stmt)
     finally:
         engine.dispose()
 

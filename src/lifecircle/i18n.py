@@ -25,7 +25,7 @@ def get_lang() -> str:
 
 def set_lang(lang: str | None) -> None:
     """Set the message language for this process (``None`` goes back to the environment)."""
-    global _LANG
+    global _LANG  # noqa: PLW0603 - the language is one setting of the process, as the CLI's --lang sets it
     if lang is not None and lang not in SUPPORTED:
         raise ValueError(f"unknown language {lang!r}; use one of {SUPPORTED}")
     _LANG = lang

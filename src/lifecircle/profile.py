@@ -210,10 +210,9 @@ def load_profile(name_or_path: str | Path = DEFAULT_PROFILE) -> Profile:
     return _build(raw, src)
 
 
-def _build(raw: dict[str, Any], src: str) -> Profile:
-    problems: list[str] = []
-    meta = raw.get("profile", {})
-    w = raw.get("walking", {})
+def _walking(w: dict[str, Any], src: str, problems: list[str]) -> Walking:
+    """The ``[walking]`` table as :class:`Walking`; every out-of-range value is added to
+    ``problems`` (speeds km/h, distances metres, layers minutes)."""
     try:
         walking = Walking(
             speed_kmh=float(w.get("speed_kmh", 4.0)),
@@ -245,6 +244,13 @@ def _build(raw: dict[str, Any], src: str) -> Profile:
     if not walking.layers_min or not all(0 < m < math.inf for m in walking.layers_min):
         problems.append(t(f"[walking] layers_min = {list(walking.layers_min)} 须为正的分钟数",
                           f"[walking] layers_min = {list(walking.layers_min)} must be positive minutes"))
+    return walking
+
+
+def _build(raw: dict[str, Any], src: str) -> Profile:
+    problems: list[str] = []
+    meta = raw.get("profile", {})
+    walking = _walking(raw.get("walking", {}), src, problems)
     formats: list[Format] = []
     seen: set[str] = set()
     for i, f in enumerate(raw.get("format", []), start=1):

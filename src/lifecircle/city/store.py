@@ -47,7 +47,7 @@ from lifecircle.city.store_db import (  # noqa: F401 - re-exported: the store's 
     store_url,
     table_key,
 )
-from lifecircle.city.store_merge import (  # noqa: F401 - re-exported
+from lifecircle.city.store_merge import (
     MergeResult,
     _apply,
     _city_columns,

@@ -20,7 +20,7 @@ from lifecircle.sources.coords import SYSTEMS, to_wgs84
 from lifecircle.sources.files import check_output_path, write_table
 
 
-def _network(osm: Path | None, streets: Path | None, city=None, *, join_ends_m: float,  # noqa: ANN001
+def _network(osm: Path | None, streets: Path | None, city=None, *, join_ends_m: float,
              min_piece_m: float | None = None):  # -> WalkNetwork
     """The walking network from exactly one of an OSM PBF (ways share nodes: exact), a street file
     (lines noded: ends within ``join_ends_m`` metres of another end or line are joined; the report
@@ -34,7 +34,7 @@ def _network(osm: Path | None, streets: Path | None, city=None, *, join_ends_m: 
     return prune_network(net, min_piece_m)
 
 
-def _read_network(osm: Path | None, streets: Path | None, city, join_ends_m: float):  # noqa: ANN001  -> WalkNetwork
+def _read_network(osm: Path | None, streets: Path | None, city, join_ends_m: float):
     if sum(x is not None for x in (osm, streets, city)) != 1:
         raise InputError(t("请给出 --osm、--streets 或 --db 之一作为路网",
                            "give exactly one of --osm, --streets or --db for the network"))
@@ -57,7 +57,7 @@ def _read_network(osm: Path | None, streets: Path | None, city, join_ends_m: flo
     return net
 
 
-def _stored_city(db: str | None, name: str | None):  # noqa: ANN201  -> City | None
+def _stored_city(db: str | None, name: str | None):
     """The city ``name`` of the store ``db``; without ``--city``, the store's only city."""
     if db is None:
         if name is not None:
@@ -74,7 +74,7 @@ def _stored_city(db: str | None, name: str | None):  # noqa: ANN201  -> City | N
     return store.load_city(db, name)
 
 
-def _outlet_rows(outlets: pd.DataFrame, prof) -> pd.DataFrame:  # noqa: ANN001
+def _outlet_rows(outlets: pd.DataFrame, prof) -> pd.DataFrame:
     """Outlets table (``formats`` 'a;b') → one row per outlet and format: id, name, format, lon, lat."""
     from lifecircle.indicators.access import explode_outlets
 
@@ -89,7 +89,7 @@ def _outlet_rows(outlets: pd.DataFrame, prof) -> pd.DataFrame:  # noqa: ANN001
     })
 
 
-def _read_outlets_file(path: Path, prof, crs: str | None) -> pd.DataFrame:  # noqa: ANN001
+def _read_outlets_file(path: Path, prof, crs: str | None) -> pd.DataFrame:
     """An outlets file read as ``lifecircle import outlets`` reads it (Amap exports included)."""
     from lifecircle.sources.importer import import_file
 
@@ -201,7 +201,7 @@ def access_cmd(
     _print_summary(res.table, out_path, speed or prof.walking.speed_kmh)
 
 
-def _report_network(net, origins: pd.DataFrame | None, outlets: pd.DataFrame, prof) -> None:  # noqa: ANN001
+def _report_network(net, origins: pd.DataFrame | None, outlets: pd.DataFrame, prof) -> None:
     """Pieces of the network, and the origins and outlets on islands (stderr)."""
     from lifecircle.indicators.evaluate import network_islands
     from lifecircle.network.table import snap_lonlat

@@ -26,7 +26,7 @@ def _check_out_dir(out_dir: Path) -> None:
     check_output_dir(out_dir)
 
 
-def _evaluate_and_write(city, out_dir: Path, profile: str | None, rules: str | None, p) -> tuple:  # noqa: ANN001
+def _evaluate_and_write(city, out_dir: Path, profile: str | None, rules: str | None, p) -> tuple:
     from lifecircle.indicators.evaluate import evaluate_city
     from lifecircle.profile import load_profile
     from lifecircle.reports import write_outputs
@@ -42,7 +42,7 @@ def _evaluate_and_write(city, out_dir: Path, profile: str | None, rules: str | N
     return net, ev, files
 
 
-def _print_summary(city, net, ev, files: dict, seconds: float) -> None:  # noqa: ANN001
+def _print_summary(city, net, ev, files: dict, seconds: float) -> None:
     if ev.synthetic:
         out.print(t("[bold yellow]※ 合成数据（演示用，非真实统计）[/]", "[bold yellow]※ SYNTHETIC DATA (demo, not real statistics)[/]"))
     c = ev.city
@@ -50,10 +50,10 @@ def _print_summary(city, net, ev, files: dict, seconds: float) -> None:  # noqa:
     head.add_column(t("指标", "indicator"))
     head.add_column(t("数值", "value"), justify="right")
 
-    def pct(v) -> str:  # noqa: ANN001
+    def pct(v) -> str:
         return "—" if v is None or pd.isna(v) else f"{float(v):.1%}"
 
-    def area(v) -> str:  # noqa: ANN001
+    def area(v) -> str:
         return "—" if v is None or pd.isna(v) else f"{float(v):.1f} m²"
 
     rows = [
@@ -94,7 +94,7 @@ def _print_summary(city, net, ev, files: dict, seconds: float) -> None:  # noqa:
     out.print(t(f"用时 {seconds:.1f} 秒", f"took {seconds:.1f} s"))
 
 
-def _check_can_evaluate(city, db: str) -> None:  # noqa: ANN001
+def _check_can_evaluate(city, db: str) -> None:
     """A city without streets, outlets or communities has nothing to evaluate: say which tables
     to import (as ``city check`` does) instead of writing an empty dashboard."""
     from lifecircle.city.check import IMPORT_HINT, check_city

@@ -65,7 +65,7 @@ def network_for_city(city: City):  # -> WalkNetwork
     return net
 
 
-def report_islands(net, city: City) -> None:  # noqa: ANN001
+def report_islands(net, city: City) -> None:
     """Print the islands of ``net`` with the city's communities and outlets on them (stderr)."""
     from lifecircle.indicators.access import snap_lonlat
     from lifecircle.indicators.evaluate import network_islands

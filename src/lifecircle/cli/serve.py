@@ -57,7 +57,7 @@ def _init(demo: bool, scale: float | None, seed: int | None, store: str | None =
     engine.dispose()
 
 
-def _store_city(store: str, city_name: str | None):  # noqa: ANN202 - a City
+def _store_city(store: str, city_name: str | None):
     """The city of the store, refused (one line, nothing created) when it lacks what the platform shows."""
     from lifecircle.city.check import IMPORT_HINT, check_city
     from lifecircle.city.store import load_city

@@ -283,7 +283,7 @@ def make_engine(url: str, **kw: Any) -> Engine:
     if url.startswith("sqlite"):
 
         @event.listens_for(engine, "connect")
-        def _fk_on(dbapi_conn, _rec):  # noqa: ANN001
+        def _fk_on(dbapi_conn, _rec):
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA journal_mode=WAL")

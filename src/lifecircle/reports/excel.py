@@ -108,8 +108,8 @@ def _write_table(ws: Worksheet, df: pd.DataFrame, cols: Sequence[str], *, lang: 
     ws.row_dimensions[top].height = 30
     share_cols = [is_share(c) for c in cols]
     for i, row in enumerate(df[list(cols)].itertuples(index=False, name=None), start=top + 1):
-        for j, v in enumerate(row, start=1):
-            v = _cell_value(v)
+        for j, raw in enumerate(row, start=1):
+            v = _cell_value(raw)
             c = ws.cell(row=i, column=j, value=v)
             if v is None:
                 continue
@@ -201,8 +201,8 @@ def build_workbook(evaluation: Evaluation, *, city: City | None = None, lang: st
         ("gaps", evaluation.gaps),
     ]
     cnames = dict(zip(evaluation.circles["id"].astype(str), evaluation.circles["name"].astype(str), strict=True))
-    for key, df in tables:
-        df = pd.DataFrame(df)
+    for key, given in tables:
+        df = pd.DataFrame(given)
         if key == "format_coverage" and len(df):
             unit_names = {"city": {}, "district": dnames, "circle": cnames}
             df = df.copy()

@@ -253,7 +253,7 @@ def before_after_bars(rows: pd.DataFrame, lang: str) -> str:
 
 
 # ------------------------------------------------------------------------------------ HTML
-def _env():  # noqa: ANN202 - jinja2.Environment
+def _env():
     import jinja2
 
     return jinja2.Environment(

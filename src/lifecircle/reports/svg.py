@@ -9,6 +9,7 @@ widths are screen pixels whatever the map's size.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -388,7 +389,7 @@ def share_colour(v: Any) -> str:
     if is_missing(v):
         return "#eeeeee"
     x = min(max(float(v), 0.0), 1.0)
-    for (a, ca), (b, cb) in zip(_STOPS, _STOPS[1:], strict=False):
+    for (a, ca), (b, cb) in itertools.pairwise(_STOPS):
         if x <= b:
             f = (x - a) / (b - a) if b > a else 0
             r, g, bl = (round(ca[i] + (cb[i] - ca[i]) * f) for i in range(3))

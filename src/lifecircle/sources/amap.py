@@ -211,8 +211,8 @@ class Classifier:
     def _type_formats(self, type_: str, typecode: str) -> list[str]:
         codes = [c.strip() for c in re.split(r"[|;,，]", typecode) if c.strip()]
         tokens: set[str] = set()
-        for seg in re.split(r"[|;；]", type_):
-            seg = seg.strip()
+        for raw in re.split(r"[|;；]", type_):
+            seg = raw.strip()
             if seg:
                 tokens.add(seg)
                 tokens.update(s.strip() for s in seg.split("/") if s.strip())

@@ -196,7 +196,7 @@ def spreadsheet_safe_frame(df: Any) -> Any:
     return out.rename(columns=lambda c: spreadsheet_safe(c) if isinstance(c, str) else c)
 
 
-def write_table(df, path: str | Path, *, layer: str = "data") -> Path:  # noqa: ANN001 - DataFrame or GeoDataFrame
+def write_table(df, path: str | Path, *, layer: str = "data") -> Path:
     """Write a table by the extension of ``path`` (.parquet, .csv, .gpkg, .geojson, .xlsx), atomically.
 
     Tables without geometry but with ``lon``/``lat`` get point geometry for .gpkg/.geojson.

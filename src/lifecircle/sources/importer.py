@@ -383,10 +383,7 @@ def _geometry_to_wgs84(kind: str, raw: RawTable, geoms: pd.Series, crs: str) -> 
                                         file=raw.file, row=int(row), field="geometry"))
                 out.append(None)
                 continue
-            if not g.is_valid:
-                g = shapely.make_valid(g)
-                if g.geom_type == "GeometryCollection":
-                    g = shapely.union_all([p for p in g.geoms if p.geom_type in ("Polygon", "MultiPolygon")])
+            g = _repair_polygon(g)  # noqa: PLW2901 - the repaired polygon replaces the input
         c = g.representative_point()
         if not (CHINA_LON[0] <= c.x <= CHINA_LON[1] and CHINA_LAT[0] <= c.y <= CHINA_LAT[1]):
             problems.append(Problem(
@@ -460,3 +457,15 @@ def import_streets(
     report.rows_kept = len(clean)
     report.length_km = st.length_km(clean.geometry.tolist())
     return clean.reset_index(drop=True), report
+
+
+def _repair_polygon(g: Any) -> Any:
+    """A valid polygon for ``g``: invalid rings are made valid, keeping only the polygonal parts."""
+    import shapely
+
+    if g.is_valid:
+        return g
+    g = shapely.make_valid(g)
+    if g.geom_type == "GeometryCollection":
+        g = shapely.union_all([p for p in g.geoms if p.geom_type in ("Polygon", "MultiPolygon")])
+    return g

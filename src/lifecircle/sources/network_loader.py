@@ -18,7 +18,7 @@ LEVEL_COLUMNS = ("bridge", "tunnel", "layer")
 """Optional OSM-style columns of a streets frame that put a line on another level."""
 
 
-def metric_crs_of(geoms) -> CRS:  # noqa: ANN001 - an array of WGS-84 geometries
+def metric_crs_of(geoms) -> CRS:
     """The local UTM zone of WGS-84 geometries: the zone of the middle of their total bounds.
 
     From the bounds, not from the union of envelopes: the envelope of a perfectly horizontal or

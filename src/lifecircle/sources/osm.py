@@ -31,7 +31,7 @@ def _open(path: str | Path):  # -> pyrosm.OSM
 
     try:
         return pyrosm.OSM(str(p)), p
-    except Exception as exc:  # pyrosm raises plain exceptions for corrupt files
+    except Exception as exc:  # noqa: BLE001 - the reader's own errors, whatever their type, become one line naming the file
         raise InputFileError(t(f"{p}: 无法读取 OSM PBF：{exc}", f"{p}: cannot read OSM PBF: {exc}")) from None
 
 
@@ -43,7 +43,7 @@ def read_osm_network(path: str | Path) -> WalkNetwork:
         warnings.simplefilter("ignore")
         try:
             edges = osm.get_network(network_type="walking")
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - the reader's own errors, whatever their type, become one line naming the file
             raise InputFileError(t(f"{p}: 读取路网失败：{exc}", f"{p}: failed to read the network: {exc}")) from None
     if edges is None or len(edges) == 0:
         raise InputError(t(f"{p}: 该区域内没有可步行的道路", f"{p}: the area has no walkable streets"))
@@ -65,7 +65,7 @@ def read_osm_street_table(path: str | Path) -> RawTable:
         warnings.simplefilter("ignore")
         try:
             edges = osm.get_network(network_type="walking", extra_attributes=["tunnel", "layer"])
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - the reader's own errors, whatever their type, become one line naming the file
             raise InputFileError(t(f"{p}: 读取路网失败：{exc}", f"{p}: failed to read the network: {exc}")) from None
     if edges is None or len(edges) == 0:
         raise InputError(t(f"{p}: 该区域内没有可步行的道路", f"{p}: the area has no walkable streets"))
@@ -89,7 +89,7 @@ def read_osm_pois(path: str | Path) -> gpd.GeoDataFrame:
         warnings.simplefilter("ignore")
         try:
             pois = osm.get_pois(custom_filter={k: True for k in POI_KEYS})
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - the reader's own errors, whatever their type, become one line naming the file
             raise InputFileError(t(f"{p}: 读取兴趣点失败：{exc}", f"{p}: failed to read points of interest: {exc}")) from None
     cols = ["id", "name", *POI_KEYS, "geometry"]
     if pois is None or len(pois) == 0:

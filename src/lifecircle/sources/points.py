@@ -83,7 +83,7 @@ def read_points(path: str | Path, *, crs: str = "wgs84") -> pd.DataFrame:
     else:
         try:
             gdf = gpd.read_file(p) if p.suffix.lower() != ".parquet" else gpd.read_parquet(p)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - the reader's own errors, whatever their type, become one line naming the file
             raise InputFileError(t(f"{p}: 无法读取矢量文件：{exc}", f"{p}: cannot read vector file: {exc}")) from None
         if gdf.crs is None:
             gdf = gdf.set_crs(4326)

@@ -34,7 +34,7 @@ def read_streets_network(path: str | Path, *, tolerance_m: float = DEFAULT_TOLER
     p = check_input_file(path, (".gpkg", ".parquet", ".geojson", ".json", ".shp", ".fgb"))
     try:
         gdf = gpd.read_parquet(p) if p.suffix.lower() == ".parquet" else read_vector(p)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - the reader's own errors, whatever their type, become one line naming the file
         raise InputFileError(t(f"{p}: 无法读取道路文件：{exc}", f"{p}: cannot read the street file: {exc}")) from None
     if gdf.crs is None:
         raise InputError(t(f"{p}: 文件没有坐标系信息，请指定（例如 EPSG:4326）", f"{p}: the file has no CRS; set one (e.g. EPSG:4326)"))

@@ -123,7 +123,7 @@ def read_excel(path: str | Path, *, sheet: str | int = 0) -> RawTable:
         df = pd.read_excel(p, sheet_name=sheet, dtype=object, engine="openpyxl")
     except ValueError as exc:  # unknown sheet
         raise InputFileError(t(f"{p.name}: {exc}", f"{p.name}: {exc}")) from None
-    except Exception as exc:  # openpyxl raises many types for a damaged workbook
+    except Exception as exc:  # noqa: BLE001 - the reader's own errors, whatever their type, become one line naming the file
         raise InputFileError(
             t(f"{p.name}: 无法读取 Excel 文件（{type(exc).__name__}: {exc}）",
               f"{p.name}: cannot read the Excel file ({type(exc).__name__}: {exc})")
@@ -171,7 +171,7 @@ def read_geo(path: str | Path, *, layer: str | None = None) -> RawTable:
             gdf = gpd.read_parquet(p)
         else:
             gdf = read_vector(p, layer=layer)
-    except Exception as exc:  # pyogrio / pyarrow errors for damaged or non-spatial files
+    except Exception as exc:  # noqa: BLE001 - the reader's own errors, whatever their type, become one line naming the file
         raise InputFileError(
             t(f"{p.name}: 无法读取空间数据文件（{exc}）", f"{p.name}: cannot read the spatial file ({exc})")
         ) from None
@@ -184,7 +184,7 @@ def read_geo(path: str | Path, *, layer: str | None = None) -> RawTable:
     return RawTable(gpd.GeoDataFrame(df, geometry="geometry", crs=gdf.crs), p.name, crs=crs)
 
 
-def read_vector(p: Path, *, layer: str | None = None):  # noqa: ANN201 - a GeoDataFrame
+def read_vector(p: Path, *, layer: str | None = None):
     """``gpd.read_file``, except that a Shapefile whose ``.dbf`` has no ``.cpg`` beside it (Chinese
     desktop GIS writes GBK and often no ``.cpg``) is not read as Latin-1 mojibake: when every
     non-ASCII header and text reads as UTF-8 or GBK with Chinese characters, it is read again in

@@ -127,7 +127,7 @@ def choose_centres(G: NDArray, k: int, *, fixed: Sequence[int] = (), bonus: NDAr
     ``chosen`` excludes ``fixed`` and is in greedy order within the chosen set.
     """
     st = settings or DelineationSettings()
-    n_i, n_j = G.shape
+    _n_i, n_j = G.shape
     bonus = np.zeros(n_j) if bonus is None else np.asarray(bonus, float)
     allowed = np.ones(n_j, bool) if allowed is None else np.asarray(allowed, bool)
     fixed = [int(f) for f in fixed]
