@@ -16,7 +16,8 @@ Layout (like full-stack-fastapi-template's ``api/routes`` + ``api/deps.py``):
 - :mod:`lifecircle.web.guard` — authentication before the body is read, body size limits (413).
 
 Errors: not signed in → 401 (pages redirect to the login page), wrong role or district → 403,
-bad input → 422 naming the field, too many failed logins → 429, unknown id → 404.
+bad input → 422 naming the field, too many failed logins or no free hashing slot → 429 (Retry-After),
+a body over its route's limit → 413, unknown id → 404.
 """
 
 from __future__ import annotations
