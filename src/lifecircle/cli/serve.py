@@ -3,7 +3,10 @@
 ``serve`` runs the database migrations, then starts the web app with uvicorn (default
 http://127.0.0.1:8000). ``--demo`` first loads the demo content and prints the demo accounts once.
 Settings come from the environment (see :mod:`lifecircle.platform.settings`); ``DATABASE_URL``
-selects PostgreSQL, the default is a SQLite file under ``LIFECIRCLE_DATA_DIR``.
+selects PostgreSQL, the default is a SQLite file under ``LIFECIRCLE_DATA_DIR``. uvicorn's own
+``X-Forwarded-For`` handling is off: the platform believes that header only from
+``LIFECIRCLE_TRUSTED_PROXIES`` (see :func:`lifecircle.web.deps.client_ip`). Accounts outside the
+demo: ``lifecircle user add|reset-password|list`` (:mod:`lifecircle.cli.user`).
 """
 
 from __future__ import annotations
@@ -54,6 +57,10 @@ def _init(demo: bool, scale: float | None, seed: int | None, store: str | None =
                 out.print(t("演示账号（密码只显示这一次）：", "demo accounts (passwords shown only this once):"))
             for user, pw in res.accounts.items():
                 out.print(f"  {user:<10} {pw}", highlight=False)
+        else:
+            out.print(t("账号已存在（密码不再显示）；忘记密码请用 lifecircle user reset-password NAME",
+                        "the accounts exist already (passwords are not shown again); "
+                        "for a forgotten one use lifecircle user reset-password NAME"))
     engine.dispose()
 
 
@@ -100,8 +107,9 @@ def serve(
     _init(demo or bool(store), scale, None, store, city)
     out.print(t(f"平台地址：http://{host}:{port}/  （API 文档：/api/docs）", f"platform at http://{host}:{port}/  (API docs: /api/docs)"))
     if workers > 1:
-        uvicorn.run("lifecircle.web.asgi:app", host=host, port=port, workers=workers, log_level="warning")
+        uvicorn.run("lifecircle.web.asgi:app", host=host, port=port, workers=workers, log_level="warning",
+                    proxy_headers=False)
     else:
         from lifecircle.web.app import create_app
 
-        uvicorn.run(create_app(migrate=False), host=host, port=port, log_level="warning")
+        uvicorn.run(create_app(migrate=False), host=host, port=port, log_level="warning", proxy_headers=False)

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
-from lifecircle.platform.db import AuditLog, User, utcnow
+from lifecircle.platform.db import AuditLog, LoginAttempt, User, utcnow
 
 
 def snapshot(obj: Any, exclude: tuple[str, ...] = ("password_hash",)) -> dict[str, Any] | None:
@@ -39,9 +39,32 @@ def record(s: Session, actor: User | None, action: str, entity: str, entity_id: 
     return row
 
 
-def recent(s: Session, limit: int = 50, entity: str | None = None, entity_id: str | None = None) -> list[AuditLog]:
-    """The newest audit rows, optionally for one entity."""
-    q = select(AuditLog).order_by(AuditLog.id.desc()).limit(limit)
+SIGN_IN_ACTIONS = ("login", "logout", "login_failed")
+KINDS = ("all", "changes", "sign_in", "failed_logins")
+
+
+def recent(s: Session, limit: int = 50, entity: str | None = None, entity_id: str | None = None, *,
+           kind: str = "all", offset: int = 0) -> list[Any]:
+    """The newest audit rows, optionally for one entity, of one ``kind``, skipping ``offset`` rows:
+
+    - ``all`` — every row of the audit log; ``changes`` — without sign-ins and sign-outs;
+      ``sign_in`` — only those;
+    - ``failed_logins`` — the failed sign-ins, kept in ``login_attempts`` apart from the audit log
+      (so anonymous guessing never pushes changes off a page), shaped like audit rows.
+    """
+    if kind == "failed_logins":
+        fq = (select(LoginAttempt).where(LoginAttempt.success.is_(False))
+              .order_by(LoginAttempt.id.desc()).limit(limit).offset(offset))
+        if entity_id:
+            fq = fq.where(LoginAttempt.username == entity_id)
+        return [AuditLog(id=a.id, at=a.at, user_id=None, username=a.username or "-", action="login_failed",
+                         entity="user", entity_id=a.username or "-", before=None, after={"ip": a.ip})
+                for a in s.scalars(fq)]
+    q = select(AuditLog).order_by(AuditLog.id.desc()).limit(limit).offset(offset)
+    if kind == "changes":
+        q = q.where(AuditLog.action.not_in(SIGN_IN_ACTIONS))
+    elif kind == "sign_in":
+        q = q.where(AuditLog.action.in_(SIGN_IN_ACTIONS))
     if entity:
         q = q.where(AuditLog.entity == entity)
     if entity_id:

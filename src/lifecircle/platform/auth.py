@@ -6,8 +6,19 @@
   an expiry time and the session's CSRF token (session-bound CSRF for every form and cookie-authenticated
   API write).
 - The login form, which has no session yet, uses a signed double-submit token (HMAC with the secret key).
-- Throttling: ``login_max_failures`` failures for the same user name and address within
-  ``login_window_minutes`` minutes → :class:`ThrottledError` (HTTP 429) until the window has passed.
+- Hashing is expensive on purpose (Argon2id, 64 MiB by default), so at most
+  ``hash_concurrency`` hashes run at once in the process; a request that cannot get a slot within
+  ``hash_wait_seconds`` gets :class:`BusyError` (HTTP 429 with Retry-After) instead of queueing.
+- Throttling, checked before any hash is computed (see :func:`check_throttle`):
+  per address, ``login_max_failures`` failures within ``login_window_minutes`` minutes block the
+  address until the window has passed; per account, after ``login_free_failures`` failures
+  (since its last successful sign-in) each further attempt waits a growing delay (1, 2, 4 … s, at
+  most ``login_delay_max_seconds``) after the previous failure — so someone guessing cannot lock
+  the real user out: the right password works again after a bounded delay, and at once from an
+  address the account signed in from successfully during the last :data:`KNOWN_ADDRESS_DAYS` days.
+- Failed logins are kept in ``login_attempts`` only, apart from the audit log of changes.
+- Passwords: at least :data:`MIN_PASSWORD` characters, not one of the common passwords shipped
+  in ``lifecircle/data/passwords/common.txt``, not the user name (:func:`password_problems`).
 """
 
 from __future__ import annotations
@@ -15,9 +26,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import math
 import secrets
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
+from importlib import resources
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -36,7 +52,12 @@ from lifecircle.platform.db import (
     transaction,
     utcnow,
 )
-from lifecircle.platform.errors import AuthRequiredError, PermissionDeniedError, ThrottledError
+from lifecircle.platform.errors import (
+    AuthRequiredError,
+    BusyError,
+    PermissionDeniedError,
+    ThrottledError,
+)
 from lifecircle.platform.settings import Settings
 
 
@@ -51,21 +72,42 @@ def _dummy_hash(time_cost: int, memory_kib: int) -> str:
     return hasher(time_cost, memory_kib).hash(secrets.token_hex(16))
 
 
+@lru_cache(maxsize=8)
+def _gate(slots: int) -> threading.BoundedSemaphore:
+    """The process-wide semaphore of ``slots`` concurrent password hashes."""
+    return threading.BoundedSemaphore(slots)
+
+
+@contextmanager
+def hash_slot(settings: Settings) -> Iterator[None]:
+    """Hold one of the ``hash_concurrency`` hashing slots; :class:`BusyError` when none frees up
+    within ``hash_wait_seconds`` (a flood of logins is refused quickly instead of piling up memory)."""
+    gate = _gate(settings.hash_concurrency)
+    if not gate.acquire(timeout=settings.hash_wait_seconds):
+        raise BusyError(t("服务器繁忙（登录请求过多），请稍后再试", "the server is busy (too many sign-ins); try again shortly"), 1)
+    try:
+        yield
+    finally:
+        gate.release()
+
+
 def hash_password(password: str, settings: Settings) -> str:
-    """The Argon2id hash of ``password``."""
-    return hasher(settings.argon2_time_cost, settings.argon2_memory_kib).hash(password)
+    """The Argon2id hash of ``password`` (in a hashing slot)."""
+    with hash_slot(settings):
+        return hasher(settings.argon2_time_cost, settings.argon2_memory_kib).hash(password)
 
 
 def verify_password(stored: str | None, password: str, settings: Settings) -> bool:
     """True when ``password`` matches ``stored``; with ``stored=None`` a dummy hash is checked
     (same cost) and False returned, so timing does not reveal which user names exist."""
     ph = hasher(settings.argon2_time_cost, settings.argon2_memory_kib)
-    target = stored or _dummy_hash(settings.argon2_time_cost, settings.argon2_memory_kib)
     ok: bool
-    try:
-        ok = ph.verify(target, password)
-    except (VerifyMismatchError, VerificationError, InvalidHashError):
-        ok = False
+    with hash_slot(settings):
+        target = stored or _dummy_hash(settings.argon2_time_cost, settings.argon2_memory_kib)
+        try:
+            ok = ph.verify(target, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            ok = False
     return ok and stored is not None
 
 
@@ -73,13 +115,39 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def session_key(token: str) -> str:
+    """The key of a session token in the ``sessions`` table (its SHA-256)."""
+    return _token_hash(token)
+
+
 MIN_PASSWORD = 10
+MAX_PASSWORD = 256
 
 
-def password_problems(password: str) -> list[Problem]:
-    """The strength rules of a new password (at least :data:`MIN_PASSWORD` characters)."""
+@lru_cache(maxsize=1)
+def common_passwords() -> frozenset[str]:
+    """The common passwords refused for accounts (lower case), from ``data/passwords/common.txt``."""
+    res = resources.files("lifecircle.data") / "passwords" / "common.txt"
+    lines = res.read_text(encoding="utf-8").splitlines()
+    return frozenset(x.strip().lower() for x in lines if x.strip() and not x.startswith("#"))
+
+
+def password_problems(password: str, username: str | None = None) -> list[Problem]:
+    """The rules of a new password: :data:`MIN_PASSWORD` to :data:`MAX_PASSWORD` characters, not a
+    common password, not the user name (nor the user name with a few characters around it)."""
+    def bad(zh: str, en: str) -> list[Problem]:
+        return [Problem(t(zh, en), field="password")]
+
     if len(password) < MIN_PASSWORD:
-        return [Problem(t(f"密码至少 {MIN_PASSWORD} 个字符", f"password needs at least {MIN_PASSWORD} characters"), field="password")]
+        return bad(f"密码至少 {MIN_PASSWORD} 个字符", f"password needs at least {MIN_PASSWORD} characters")
+    if len(password) > MAX_PASSWORD:
+        return bad(f"密码最长 {MAX_PASSWORD} 个字符", f"password has at most {MAX_PASSWORD} characters")
+    low = password.lower()
+    if low in common_passwords() or len(set(low)) <= 2:
+        return bad("密码太常见，容易被猜中，请换一个", "this password is too common and easy to guess; choose another")
+    name = (username or "").strip().lower()
+    if name and (low == name or (len(name) >= 4 and name in low and len(low) - len(name) < 6)):
+        return bad("密码不能是用户名（或用户名加几个字符）", "the password must not be the user name (or the user name plus a few characters)")
     return []
 
 
@@ -108,7 +176,7 @@ def validate_new_user(s: Session, username: str, password: str, role: str, distr
         problems.append(Problem(t("用户名只能含字母、数字和 . _ -，最长 64", "user name: letters, digits, . _ - only, at most 64"), field="username"))
     elif s.scalar(select(User.id).where(User.username == username)) is not None:
         problems.append(Problem(t(f"用户名 '{username}' 已存在", f"user name '{username}' is taken"), field="username"))
-    problems += password_problems(password)
+    problems += password_problems(password, username)
     problems += role_problems(s, role, district)
     if problems:
         raise InputError(problems)
@@ -139,33 +207,60 @@ class LoginResult:
     user: User
 
 
-def _failures(s: Session, username: str, ip: str, since: dt.datetime) -> tuple[int, dt.datetime | None]:
-    row = s.execute(
+KNOWN_ADDRESS_DAYS = 30
+
+
+def check_throttle(s: Session, settings: Settings, username: str, ip: str, now: dt.datetime) -> None:
+    """Raise :class:`ThrottledError` when this attempt must wait (see the module's notes):
+    the address has too many failures in the window, or the account's growing delay since its
+    last failure has not passed (unless the address is one the account signed in from)."""
+    window = dt.timedelta(minutes=settings.login_window_minutes)
+    since = now - window
+    n_ip, first_ip = s.execute(
         select(func.count(LoginAttempt.id), func.min(LoginAttempt.at)).where(
-            LoginAttempt.username == username, LoginAttempt.ip == ip, LoginAttempt.success.is_(False),
-            LoginAttempt.at >= since)
-    ).one()
-    return int(row[0]), row[1]
+            LoginAttempt.ip == ip, LoginAttempt.success.is_(False), LoginAttempt.at >= since)).one()
+    if n_ip >= settings.login_max_failures:
+        retry = int(((first_ip or now) + window - now).total_seconds()) + 1
+        raise ThrottledError(t(f"此地址登录失败次数过多，请 {max(math.ceil(retry / 60), 1)} 分钟后再试",
+                               f"too many failed logins from this address; try again in {max(math.ceil(retry / 60), 1)} minutes"),
+                             retry)
+    last_ok = s.scalar(select(func.max(LoginAttempt.at)).where(
+        LoginAttempt.username == username, LoginAttempt.success.is_(True)))
+    if last_ok is not None and s.scalar(select(LoginAttempt.id).where(
+            LoginAttempt.username == username, LoginAttempt.ip == ip, LoginAttempt.success.is_(True),
+            LoginAttempt.at >= now - dt.timedelta(days=KNOWN_ADDRESS_DAYS)).limit(1)) is not None:
+        return  # an address this account signed in from: no per-account delay
+    n_user, last_fail = s.execute(
+        select(func.count(LoginAttempt.id), func.max(LoginAttempt.at)).where(
+            LoginAttempt.username == username, LoginAttempt.success.is_(False),
+            LoginAttempt.at >= max(since, last_ok or since))).one()
+    extra = n_user - settings.login_free_failures
+    if extra < 0 or last_fail is None:
+        return
+    delay = min(2.0 ** extra, float(settings.login_delay_max_seconds))
+    wait = (last_fail + dt.timedelta(seconds=delay) - now).total_seconds()
+    if wait > 0:
+        secs = math.ceil(wait)
+        raise ThrottledError(t(f"该账号最近登录失败较多，请 {secs} 秒后再试",
+                               f"recent failed logins for this account; try again in {secs} seconds"), secs)
 
 
 def login(factory: sessionmaker[Session], settings: Settings, username: str, password: str, ip: str) -> LoginResult:
-    """Check credentials and open a session. Raises :class:`ThrottledError` after too many failures,
-    :class:`AuthRequiredError` for a wrong name or password (one message for both)."""
+    """Check credentials and open a session. Raises :class:`ThrottledError` when the attempt must
+    wait (:func:`check_throttle`, checked before hashing), :class:`BusyError` when no hashing slot
+    is free, :class:`AuthRequiredError` for a wrong name or password (one message for both)."""
     username = (username or "").strip()[:64]
+    ip = (ip or "-")[:64]
+    password = password[:MAX_PASSWORD * 4]
     now = utcnow()
-    window = dt.timedelta(minutes=settings.login_window_minutes)
     with transaction(factory) as s:
-        n, first = _failures(s, username, ip, now - window)
-        if n >= settings.login_max_failures:
-            retry = int(((first or now) + window - now).total_seconds()) + 1
-            raise ThrottledError(t(f"登录失败次数过多，请 {max(retry // 60, 1)} 分钟后再试",
-                              f"too many failed logins; try again in {max(retry // 60, 1)} minutes"), retry)
+        check_throttle(s, settings, username, ip, now)
         user = s.scalar(select(User).where(User.username == username))
-        ok = verify_password(user.password_hash if user is not None else None, password, settings)
-        ok = ok and user is not None and user.active
-        s.add(LoginAttempt(username=username, ip=ip, at=now, success=ok))
-        if not ok:
-            audit.record(s, None, "login_failed", "user", username or "-", None, {"ip": ip})
+        stored = user.password_hash if user is not None else None
+    # the hash runs outside any transaction: a slow or refused hash holds no database connection
+    ok = verify_password(stored, password, settings) and user is not None and user.active
+    with transaction(factory) as s:
+        s.add(LoginAttempt(username=username, ip=ip, at=utcnow(), success=ok))
     if not ok or user is None:
         raise AuthRequiredError(t("用户名或密码错误", "wrong user name or password"))
     token = secrets.token_urlsafe(32)

@@ -86,7 +86,9 @@ class LoginAttempt(Base):
     ip: Mapped[str] = mapped_column(String(64))
     at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     success: Mapped[bool] = mapped_column(Boolean)
-    __table_args__ = (Index("ix_login_attempts_user_ip_at", "username", "ip", "at"),)
+    __table_args__ = (Index("ix_login_attempts_user_ip_at", "username", "ip", "at"),
+                      Index("ix_login_attempts_username_at", "username", "at"),
+                      Index("ix_login_attempts_ip_at", "ip", "at"))
 
 
 class AuditLog(Base):
@@ -269,7 +271,7 @@ class MapLayer(Base):
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     geojson: Mapped[Any] = mapped_column(JSON)
     synthetic: Mapped[bool] = mapped_column(Boolean, default=False)
-    source: Mapped[str] = mapped_column(String(255), default="")
+    source: Mapped[str] = mapped_column(Text, default="")  # the credits of the data: any length
     at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 

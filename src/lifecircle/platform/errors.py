@@ -24,3 +24,7 @@ class ThrottledError(LifecircleError):
 
 class AuthRequiredError(LifecircleError):
     """Not signed in, or the session expired."""
+
+
+class BusyError(ThrottledError):
+    """Too many password hashes at once in this process (a flood of sign-ins); try again shortly (HTTP 429)."""

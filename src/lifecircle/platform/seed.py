@@ -95,6 +95,27 @@ def seed_demo(factory: sessionmaker[Session], settings: Settings, prog: Programm
     :func:`lifecircle.city.store.load_city`) is used instead of the demo city. ``passwords`` fixes the accounts' passwords (tests); otherwise :func:`demo_password`."""
     res = SeedResult()
     with transaction(factory) as s:
+        n = s.scalar(select(func.count(Circle.id))) or 0
+    given = city is not None
+    scorecards: dict[str, dict[str, Any]] = {}
+    if not n:  # the slow parts (the demo city, the engine) run before the one write transaction
+        if city is None and use_demo_city:
+            try:
+                from lifecircle.city.demo import DEMO_SCALE, DEMO_SEED, build_demo_city
+
+                city = build_demo_city(DEMO_SEED if seed is None else seed, DEMO_SCALE if scale is None else scale)
+            except Exception as exc:  # noqa: BLE001 - the demo city is optional; fall back to quotas
+                res.notes.append(t(f"演示城市不可用（{exc}），改用按配额生成的合成生活圈",
+                                   f"demo city unavailable ({exc}); using synthetic circles from the quotas"))
+        if city is not None and evaluate:
+            try:
+                scorecards = _engine_scorecards(city)
+            except Exception as exc:  # noqa: BLE001 - the engine is optional for seeding
+                res.notes.append(t(f"评估引擎不可用（{exc}），未生成评估表", f"evaluation engine unavailable ({exc}); no scorecards"))
+    accounts: dict[str, str] = {}
+    # One transaction: the accounts and the content commit together or not at all, so a failure
+    # leaves nothing behind (no accounts whose passwords were never shown) and a rerun starts afresh.
+    with transaction(factory) as s:
         have = set(s.scalars(select(User.username)))
         for username, role, district, name in DEMO_ACCOUNTS:
             if username in have:
@@ -102,30 +123,21 @@ def seed_demo(factory: sessionmaker[Session], settings: Settings, prog: Programm
             pw = (passwords or {}).get(username) or demo_password(username)
             create_user(s, None, settings, username=username, password=pw, role=role, district=district,
                         display_name=name)
-            res.accounts[username] = pw
+            accounts[username] = pw
         n = s.scalar(select(func.count(Circle.id))) or 0
-    if n:
-        res.circles, res.source = n, "existing"
-        return res
-    given = city is not None
-    if city is None and use_demo_city:
-        try:
-            from lifecircle.city.demo import DEMO_SCALE, DEMO_SEED, build_demo_city
-
-            city = build_demo_city(DEMO_SEED if seed is None else seed, DEMO_SCALE if scale is None else scale)
-        except Exception as exc:  # noqa: BLE001 - the demo city is optional; fall back to quotas
-            res.notes.append(t(f"演示城市不可用（{exc}），改用按配额生成的合成生活圈",
-                               f"demo city unavailable ({exc}); using synthetic circles from the quotas"))
-    if city is not None:
-        res.circles = _seed_from_city(factory, prog, city, evaluate=evaluate, res=res, today=today)
-        res.source = "store" if given else "demo-city"
-    else:
-        res.circles = _seed_from_quotas(factory, prog, 2022 if seed is None else seed)
-        res.source = "quotas"
+        if n:
+            res.circles, res.source = n, "existing"
+        elif city is not None:
+            res.circles = _seed_from_city(s, prog, city, scorecards, res=res, today=today)
+            res.source = "store" if given else "demo-city"
+        else:
+            res.circles = _seed_from_quotas(s, prog, 2022 if seed is None else seed)
+            res.source = "quotas"
+    res.accounts = accounts  # only once they are committed
     return res
 
 
-def _seed_from_quotas(factory: sessionmaker[Session], prog: Programme, seed: int) -> int:
+def _seed_from_quotas(s: Session, prog: Programme, seed: int) -> int:
     """30 synthetic circles from the district quotas, at points inside the district polygons."""
     import shapely
     from shapely.geometry import shape
@@ -135,26 +147,25 @@ def _seed_from_quotas(factory: sessionmaker[Session], prog: Programme, seed: int
     pilot_states = ["accepted", "accepted", "pre_accepted", "self_assessed"]
     rollout_states = ["planned", "planned", "building", "building", "self_assessed"]
     n = 0
-    with transaction(factory) as s:
-        for d in prog.districts:
-            poly = polys.get(d.code)
-            for phase, k in (("pilot", d.pilot), ("rollout", d.rollout)):
-                for i in range(1, k + 1):
-                    lon = lat = None
-                    if poly is not None:
-                        minx, miny, maxx, maxy = poly.bounds
-                        for _ in range(200):
-                            x, y = rng.uniform(minx, maxx), rng.uniform(miny, maxy)
-                            if poly.contains(shapely.Point(x, y)):
-                                lon, lat = round(x, 6), round(y, 6)
-                                break
-                    tag = "P" if phase == "pilot" else "R"
-                    status = rng.choice(pilot_states if phase == "pilot" else rollout_states)
-                    c = service.create_circle(
-                        s, None, prog, id=f"{d.code}-{tag}{i}", name=f"{d.name_zh}{'试点' if phase == 'pilot' else '推广'}生活圈{i}（合成）",
-                        district=d.code, phase=phase, lon=lon, lat=lat, synthetic=True, status=status)
-                    audit.record(s, None, "seed", "circle", c.id, None, {"synthetic": True})
-                    n += 1
+    for d in prog.districts:
+        poly = polys.get(d.code)
+        for phase, k in (("pilot", d.pilot), ("rollout", d.rollout)):
+            for i in range(1, k + 1):
+                lon = lat = None
+                if poly is not None:
+                    minx, miny, maxx, maxy = poly.bounds
+                    for _ in range(200):
+                        x, y = rng.uniform(minx, maxx), rng.uniform(miny, maxy)
+                        if poly.contains(shapely.Point(x, y)):
+                            lon, lat = round(x, 6), round(y, 6)
+                            break
+                tag = "P" if phase == "pilot" else "R"
+                status = rng.choice(pilot_states if phase == "pilot" else rollout_states)
+                c = service.create_circle(
+                    s, None, prog, id=f"{d.code}-{tag}{i}", name=f"{d.name_zh}{'试点' if phase == 'pilot' else '推广'}生活圈{i}（合成）",
+                    district=d.code, phase=phase, lon=lon, lat=lat, synthetic=True, status=status)
+                audit.record(s, None, "seed", "circle", c.id, None, {"synthetic": True})
+                n += 1
     return n
 
 
@@ -184,9 +195,9 @@ def streets_geojson(streets: Any, tolerance_m: float = 3.0) -> dict[str, Any]:
     return {"type": "FeatureCollection", "features": feats}
 
 
-def _seed_from_city(factory: sessionmaker[Session], prog: Programme, city: Any, *, evaluate: bool,
+def _seed_from_city(s: Session, prog: Programme, city: Any, scorecards: dict[str, dict[str, Any]], *,
                     res: SeedResult, today: dt.date | None) -> int:
-    """Circles, streets, surveys and (when the engine runs) scorecards from a City."""
+    """Circles, streets, surveys and ``scorecards`` (from the engine) from a City, in the caller's transaction."""
     from lifecircle.indicators.evaluate import district_aliases, with_district_codes
 
     aliases = district_aliases(city.districts)  # 西陵区 / 西陵 → 420502 for data imported before its districts
@@ -195,48 +206,41 @@ def _seed_from_city(factory: sessionmaker[Session], prog: Programme, city: Any, 
     known = {d.code for d in prog.districts}
     aliases_prog = {d.name_zh: d.code for d in prog.districts} | {d.name_zh.removesuffix("区"): d.code for d in prog.districts}
     today = today or dt.date.today()
-    scorecards: dict[str, dict[str, Any]] = {}
-    if evaluate:
-        try:
-            scorecards = _engine_scorecards(city)
-        except Exception as exc:  # noqa: BLE001 - the engine is optional for seeding
-            res.notes.append(t(f"评估引擎不可用（{exc}），未生成评估表", f"evaluation engine unavailable ({exc}); no scorecards"))
     n = 0
-    with transaction(factory) as s:
-        s.merge(MapLayer(name="streets", geojson=streets_geojson(city.streets), synthetic=bool(city.synthetic),
-                         source="; ".join(city.credits), at=utcnow()))
-        for row in circles.itertuples(index=False):
-            district = aliases_prog.get(str(row.district), str(row.district))
-            if district not in known:
-                res.notes.append(f"circle {row.id}: district {row.district} not in the programme; skipped")
-                continue
-            members = comm[comm["circle_id"] == row.id] if "circle_id" in comm.columns else comm.iloc[0:0]
-            geom = getattr(row, "geometry", None)
-            lon: float | None
-            lat: float | None
-            if len(members):
-                lon, lat = float(members["lon"].mean()), float(members["lat"].mean())
-            elif geom is not None and not geom.is_empty:
-                lon, lat = geom.centroid.x, geom.centroid.y
-            else:
-                lon = lat = None
-            boundary = _round_coords(geom.__geo_interface__) if geom is not None and not geom.is_empty else None
-            status = getattr(row, "status", None)  # an imported circles table may have no status column
-            status = status if isinstance(status, str) and status in prog.statuses else "planned"
-            service.create_circle(s, None, prog, id=str(row.id), name=str(row.name), district=district,
-                                  phase=str(row.phase), lon=lon, lat=lat, synthetic=bool(city.synthetic),
-                                  boundary=boundary, status=status)
-            n += 1
-        s.flush()
-        ids = set(s.scalars(select(Circle.id)))
-        for sv in city.surveys.itertuples(index=False):
-            if sv.circle_id in ids:
-                service.create_survey(s, None, sv.circle_id, period=str(sv.period), respondents=int(sv.respondents),
-                                      satisfied=int(sv.satisfied), synthetic=bool(city.synthetic))
-        for cid, card in scorecards.items():
-            if cid in ids:
-                service.put_scorecard(s, None, cid, today, card, grade_code=card.get("grade_code"),
-                                      synthetic=bool(city.synthetic))
+    s.merge(MapLayer(name="streets", geojson=streets_geojson(city.streets), synthetic=bool(city.synthetic),
+                     source="; ".join(city.credits), at=utcnow()))
+    for row in circles.itertuples(index=False):
+        district = aliases_prog.get(str(row.district), str(row.district))
+        if district not in known:
+            res.notes.append(f"circle {row.id}: district {row.district} not in the programme; skipped")
+            continue
+        members = comm[comm["circle_id"] == row.id] if "circle_id" in comm.columns else comm.iloc[0:0]
+        geom = getattr(row, "geometry", None)
+        lon: float | None
+        lat: float | None
+        if len(members):
+            lon, lat = float(members["lon"].mean()), float(members["lat"].mean())
+        elif geom is not None and not geom.is_empty:
+            lon, lat = geom.centroid.x, geom.centroid.y
+        else:
+            lon = lat = None
+        boundary = _round_coords(geom.__geo_interface__) if geom is not None and not geom.is_empty else None
+        status = getattr(row, "status", None)  # an imported circles table may have no status column
+        status = status if isinstance(status, str) and status in prog.statuses else "planned"
+        service.create_circle(s, None, prog, id=str(row.id), name=str(row.name), district=district,
+                              phase=str(row.phase), lon=lon, lat=lat, synthetic=bool(city.synthetic),
+                              boundary=boundary, status=status)
+        n += 1
+    s.flush()
+    ids = set(s.scalars(select(Circle.id)))
+    for sv in city.surveys.itertuples(index=False):
+        if sv.circle_id in ids:
+            service.create_survey(s, None, sv.circle_id, period=str(sv.period), respondents=int(sv.respondents),
+                                  satisfied=int(sv.satisfied), synthetic=bool(city.synthetic))
+    for cid, card in scorecards.items():
+        if cid in ids:
+            service.put_scorecard(s, None, cid, today, card, grade_code=card.get("grade_code"),
+                                  synthetic=bool(city.synthetic))
     return n
 
 

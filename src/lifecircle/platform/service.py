@@ -704,10 +704,14 @@ def circles_geojson(s: Session, user: User, prog: Programme) -> dict[str, Any]:
 # ------------------------------------------------------------------ audit log
 
 def audit_log(s: Session, user: User, limit: int = 50, entity: str | None = None,
-              entity_id: str | None = None) -> list[Any]:
-    """The newest audit rows (the city admin and leaders only)."""
+              entity_id: str | None = None, *, kind: str = "all", offset: int = 0) -> list[Any]:
+    """The newest audit rows of one ``kind`` (see :func:`lifecircle.platform.audit.recent`), a page
+    of ``limit`` rows after ``offset`` (the city admin and leaders only)."""
     require_audit_reader(user)
-    return audit.recent(s, limit, entity, entity_id)
+    if kind not in audit.KINDS:
+        raise _problems(("kind", f"未知类别 '{kind}'，可选：{'/'.join(audit.KINDS)}",
+                         f"unknown kind '{kind}'; use {'/'.join(audit.KINDS)}"))
+    return audit.recent(s, limit, entity, entity_id, kind=kind, offset=offset)
 
 
 # ------------------------------------------------------------------ accounts (city administrator)
@@ -771,7 +775,7 @@ def reset_password(s: Session, actor: User, settings: Settings, user_id: int, pa
     """Set a new password (same strength rules as a new account), audited without the hash.
     The user's other sessions end (the administrator's own current session is kept)."""
     u = _account(s, actor, user_id)
-    problems = auth.password_problems(password)
+    problems = auth.password_problems(password, u.username)
     if problems:
         raise InputError(problems)
     u.password_hash = auth.hash_password(password, settings)
@@ -800,3 +804,66 @@ def change_user_role(s: Session, actor: User, user_id: int, role: str, district:
     s.flush()
     audit.record(s, actor, "change_role", "user", u.id, before, audit.snapshot(u))
     return u
+
+
+# ------------------------------------------------------------------ one's own password
+
+def change_own_password(s: Session, user: User, settings: Settings, current_password: str, new_password: str,
+                        keep_session: str | None = None) -> User:
+    """A signed-in user changes their own password: the current password must be right (403 —
+    wrong password — rather than 401, so the session is kept), the new one follows the password
+    rules and differs from the current one. Every other session of the user ends; audited."""
+    u = s.get(User, user.id)
+    if u is None or not u.active:
+        raise NotFoundError(t("账号不存在或已停用", "the account does not exist or is disabled"))
+    if not auth.verify_password(u.password_hash, current_password, settings):
+        raise _problems(("current_password", "当前密码不正确", "the current password is wrong"))
+    problems = auth.password_problems(new_password, u.username)
+    if not problems and new_password == current_password:
+        problems.append(Problem(t("新密码不能与当前密码相同", "the new password must differ from the current one"),
+                                field="new_password"))
+    for p in problems:
+        p.field = "new_password"
+    if problems:
+        raise InputError(problems)
+    u.password_hash = auth.hash_password(new_password, settings)
+    q = delete(UserSession).where(UserSession.user_id == u.id)
+    if keep_session:
+        q = q.where(UserSession.token_hash != keep_session)
+    s.execute(q)
+    s.flush()
+    audit.record(s, u, "change_password", "user", u.id, None, {"username": u.username})
+    return u
+
+
+# ------------------------------------------------------------------ the operator (``lifecircle user``)
+# Whoever runs the command line holds the database itself, so these act as the system (actor None):
+# the way to create the first administrator and to recover a forgotten password.
+
+def system_find_user(s: Session, username: str) -> User:
+    """The account ``username`` (404 naming it when there is none)."""
+    u = s.scalar(select(User).where(User.username == username))
+    if u is None:
+        raise NotFoundError(t(f"没有用户名为 '{username}' 的账号", f"no account named '{username}'"))
+    return u
+
+
+def system_reset_password(s: Session, settings: Settings, username: str, password: str) -> User:
+    """Set ``username``'s password from the command line (password rules apply); ends all its sessions; audited."""
+    u = system_find_user(s, username)
+    problems = auth.password_problems(password, u.username)
+    if problems:
+        raise InputError(problems)
+    u.password_hash = auth.hash_password(password, settings)
+    _end_sessions(s, u.id)
+    s.flush()
+    audit.record(s, None, "reset_password", "user", u.id, None, {"username": u.username, "via": "cli"})
+    return u
+
+
+def system_list_users(s: Session) -> list[UserRow]:
+    """Every account with its last successful sign-in (for the command line)."""
+    q = (select(LoginAttempt.username, func.max(LoginAttempt.at))
+         .where(LoginAttempt.success.is_(True)).group_by(LoginAttempt.username))
+    last = {name: at for name, at in s.execute(q)}
+    return [UserRow(u, last.get(u.username)) for u in s.scalars(select(User).order_by(User.id))]

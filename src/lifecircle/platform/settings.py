@@ -9,11 +9,17 @@
 | ``LIFECIRCLE_SESSION_MINUTES`` | 480 | session lifetime, minutes |
 | ``LIFECIRCLE_UPLOAD_MAX_MB`` | 10 | largest evidence file, MB (10⁶ bytes) |
 | ``LIFECIRCLE_TILE_URL`` | empty | a web-map tile URL template for sites with internet (else our own streets only) |
-| ``LIFECIRCLE_LOGIN_MAX_FAILURES`` / ``LIFECIRCLE_LOGIN_WINDOW_MINUTES`` | 5 / 15 | login throttling |
+| ``LIFECIRCLE_BODY_MAX_KB`` | 1024 | largest request body of any other write (JSON, forms), KB (10³ bytes); larger → 413 |
+| ``LIFECIRCLE_LOGIN_MAX_FAILURES`` / ``LIFECIRCLE_LOGIN_WINDOW_MINUTES`` | 10 / 15 | per address: this many failed logins within the window block the address until the window has passed |
+| ``LIFECIRCLE_LOGIN_FREE_FAILURES`` / ``LIFECIRCLE_LOGIN_DELAY_MAX_SECONDS`` | 3 / 60 | per account: after this many failures each attempt waits 1, 2, 4 … s (at most the maximum) after the last failure; never a lock-out |
+| ``LIFECIRCLE_HASH_CONCURRENCY`` | 2 | password hashes (Argon2id, 64 MiB each) running at once; a sign-in that finds no free slot within 1 s gets 429 |
+| ``LIFECIRCLE_TRUSTED_PROXIES`` | empty | comma-separated addresses/networks of reverse proxies whose ``X-Forwarded-For`` is believed (for throttling and the audit); from anyone else it is ignored |
+| ``LIFECIRCLE_COOKIE_SECURE`` | ``1`` outside ``dev``/``test`` | ``1``: the session cookie is sent over HTTPS only (``Secure``); ``0`` only for plain-HTTP local development |
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -37,8 +43,14 @@ class Settings:
     upload_max_bytes: int = 10_000_000
     tile_url: str = ""
     tile_attribution: str = ""
-    login_max_failures: int = 5
+    body_max_bytes: int = 1_000_000
+    login_max_failures: int = 10
     login_window_minutes: int = 15
+    login_free_failures: int = 3
+    login_delay_max_seconds: int = 60
+    hash_concurrency: int = 2
+    hash_wait_seconds: float = 1.0
+    trusted_proxies: tuple[str, ...] = ()
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
     cookie_secure: bool = False
@@ -51,6 +63,19 @@ class Settings:
         if self.database_url:
             return normalise_db_url(self.database_url)
         return f"sqlite:///{(self.data_dir / 'lifecircle.db').resolve()}"
+
+    @property
+    def upload_body_max_bytes(self) -> int:
+        """The largest multipart body of an evidence upload: the file limit plus room for the form."""
+        return self.upload_max_bytes + 64_000
+
+    def is_trusted_proxy(self, address: str) -> bool:
+        """True when ``address`` is one of :attr:`trusted_proxies` (addresses or networks)."""
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in ipaddress.ip_network(n, strict=False) for n in self.trusted_proxies)
 
     @property
     def evidence_dir(self) -> Path:
@@ -73,8 +98,19 @@ class Settings:
             problems.append(t("LIFECIRCLE_SESSION_MINUTES 必须为正数", "LIFECIRCLE_SESSION_MINUTES must be positive"))
         if self.upload_max_bytes <= 0:
             problems.append(t("LIFECIRCLE_UPLOAD_MAX_MB 必须为正数", "LIFECIRCLE_UPLOAD_MAX_MB must be positive"))
-        if self.login_max_failures <= 0 or self.login_window_minutes <= 0:
+        if self.body_max_bytes <= 0:
+            problems.append(t("LIFECIRCLE_BODY_MAX_KB 必须为正数", "LIFECIRCLE_BODY_MAX_KB must be positive"))
+        if (self.login_max_failures <= 0 or self.login_window_minutes <= 0 or self.login_free_failures < 0
+                or self.login_delay_max_seconds <= 0):
             problems.append(t("登录限流参数必须为正数", "login throttling settings must be positive"))
+        if self.hash_concurrency <= 0 or self.hash_wait_seconds < 0:
+            problems.append(t("LIFECIRCLE_HASH_CONCURRENCY 必须为正数", "LIFECIRCLE_HASH_CONCURRENCY must be positive"))
+        for n in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(n, strict=False)
+            except ValueError:
+                problems.append(t(f"LIFECIRCLE_TRUSTED_PROXIES 中 '{n}' 不是地址或网段",
+                                  f"LIFECIRCLE_TRUSTED_PROXIES: '{n}' is not an address or network"))
         url = self.db_url
         if not (url.startswith("sqlite") or url.startswith("postgresql")):
             problems.append(t(f"DATABASE_URL 只支持 sqlite 或 postgresql：{url.split(':')[0]}",
@@ -116,8 +152,19 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: object) ->
     env = dict(os.environ if environ is None else environ)
     problems: list[str] = []
     max_mb = _int(env, "LIFECIRCLE_UPLOAD_MAX_MB", 10, problems)
+    env_name = env.get("LIFECIRCLE_ENV", "dev")
+    secure_raw = env.get("LIFECIRCLE_COOKIE_SECURE", "").strip().lower()
+    if secure_raw in ("", "default"):
+        secure = env_name not in ("dev", "test")
+    elif secure_raw in ("1", "true", "yes", "on"):
+        secure = True
+    elif secure_raw in ("0", "false", "no", "off"):
+        secure = False
+    else:
+        problems.append(t(f"LIFECIRCLE_COOKIE_SECURE='{secure_raw}' 应为 1 或 0", f"LIFECIRCLE_COOKIE_SECURE='{secure_raw}' must be 1 or 0"))
+        secure = True
     s = Settings(
-        env=env.get("LIFECIRCLE_ENV", "dev"),
+        env=env_name,
         data_dir=Path(env.get("LIFECIRCLE_DATA_DIR", "lifecircle-data")),
         database_url=env.get("DATABASE_URL", ""),
         secret_key=env.get("LIFECIRCLE_SECRET_KEY") or DEV_SECRET,
@@ -125,9 +172,14 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: object) ->
         upload_max_bytes=max_mb * 1_000_000,
         tile_url=env.get("LIFECIRCLE_TILE_URL", ""),
         tile_attribution=env.get("LIFECIRCLE_TILE_ATTRIBUTION", ""),
-        login_max_failures=_int(env, "LIFECIRCLE_LOGIN_MAX_FAILURES", 5, problems),
+        body_max_bytes=_int(env, "LIFECIRCLE_BODY_MAX_KB", 1024, problems) * 1000,
+        login_max_failures=_int(env, "LIFECIRCLE_LOGIN_MAX_FAILURES", 10, problems),
         login_window_minutes=_int(env, "LIFECIRCLE_LOGIN_WINDOW_MINUTES", 15, problems),
-        cookie_secure=env.get("LIFECIRCLE_COOKIE_SECURE", "") in ("1", "true", "yes"),
+        login_free_failures=_int(env, "LIFECIRCLE_LOGIN_FREE_FAILURES", 3, problems),
+        login_delay_max_seconds=_int(env, "LIFECIRCLE_LOGIN_DELAY_MAX_SECONDS", 60, problems),
+        hash_concurrency=_int(env, "LIFECIRCLE_HASH_CONCURRENCY", 2, problems),
+        trusted_proxies=tuple(p.strip() for p in env.get("LIFECIRCLE_TRUSTED_PROXIES", "").split(",") if p.strip()),
+        cookie_secure=secure,
     )
     if problems:
         raise ConfigError("; ".join(problems))

@@ -12,10 +12,12 @@ Layout (like full-stack-fastapi-template's ``api/routes`` + ``api/deps.py``):
 - :mod:`lifecircle.web.routes` — one ``APIRouter`` per resource;
 - :mod:`lifecircle.web.errors` — the exception handlers (401/403/404/422/429, JSON or a page);
 - :mod:`lifecircle.web.schemas`, :mod:`lifecircle.web.views` — request bodies and response shapes;
-- :mod:`lifecircle.web.templating`, :mod:`lifecircle.web.middleware` — templates and the language.
+- :mod:`lifecircle.web.templating`, :mod:`lifecircle.web.middleware` — templates and the language;
+- :mod:`lifecircle.web.guard` — authentication before the body is read, body size limits (413).
 
 Errors: not signed in → 401 (pages redirect to the login page), wrong role or district → 403,
-bad input → 422 naming the field, too many failed logins → 429, unknown id → 404.
+bad input → 422 naming the field, too many failed logins or no free hashing slot → 429 (Retry-After),
+a body over its route's limit → 413, unknown id → 404.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from lifecircle.platform.programme import load_programme
 from lifecircle.platform.seed import init_platform
 from lifecircle.platform.settings import Settings, load_settings
 from lifecircle.web.errors import install_error_handlers
+from lifecircle.web.guard import RequestGuardMiddleware
 from lifecircle.web.middleware import LanguageMiddleware
 from lifecircle.web.routes import ROUTERS
 from lifecircle.web.templating import HERE, make_templates
@@ -50,6 +53,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
                   docs_url="/api/docs", openapi_url="/api/openapi.json", redoc_url=None)
     app.state.settings, app.state.engine, app.state.factory, app.state.prog = settings, engine, factory, prog
     app.state.templates = make_templates(prog)
+    app.add_middleware(RequestGuardMiddleware)  # inside the language middleware: its messages are translated
     app.add_middleware(LanguageMiddleware)
     install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")

@@ -13,6 +13,7 @@ the language and the page renderer. Everything comes from ``request.app.state`` 
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterator
 from typing import Annotated, Any
 
@@ -74,6 +75,31 @@ def get_db(factory: Factory) -> Iterator[Session]:
 
 
 Db = Annotated[Session, Depends(get_db, scope="function")]
+
+
+# ------------------------------------------------------------------ the client's address
+
+def forwarded_client(peer: str, forwarded_for: str | None, settings: Settings) -> str:
+    """The client's address: the connection's ``peer``, or — only when the peer is one of the
+    configured ``trusted_proxies`` — the right-most address of ``X-Forwarded-For`` that is not
+    itself a trusted proxy (what a client writes to the left of it cannot move it)."""
+    if not forwarded_for or not settings.trusted_proxies or not settings.is_trusted_proxy(peer):
+        return peer
+    hops = [h.strip() for h in forwarded_for.split(",") if h.strip()]
+    for hop in reversed(hops):
+        try:
+            ipaddress.ip_address(hop)
+        except ValueError:
+            return peer  # a malformed hop: believe only the connection
+        if not settings.is_trusted_proxy(hop):
+            return hop
+    return peer
+
+
+def client_ip(request: Request) -> str:
+    """The address used for login throttling and in the audit (see :func:`forwarded_client`)."""
+    peer = request.client.host if request.client else "-"
+    return forwarded_client(peer, request.headers.get("x-forwarded-for"), request.app.state.settings)
 
 
 # ------------------------------------------------------------------ authentication

@@ -13,6 +13,11 @@ class LoginIn(BaseModel):
     password: str = Field(min_length=1, max_length=256)
 
 
+class PasswordChangeIn(BaseModel):
+    current_password: str = Field(min_length=1, max_length=256)
+    new_password: str = Field(min_length=1, max_length=256)
+
+
 class StatusIn(BaseModel):
     status: str = Field(min_length=1, max_length=16, description="new status: building, self_assessed, ...")
     note: str = Field("", max_length=2000)

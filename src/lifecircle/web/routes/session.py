@@ -9,21 +9,23 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from lifecircle.i18n import t
-from lifecircle.platform import auth
+from lifecircle.platform import auth, service
 from lifecircle.platform.errors import AuthRequiredError, PermissionDeniedError
 from lifecircle.platform.settings import Settings
 from lifecircle.web.deps import (
     LOGIN_NONCE_COOKIE,
     SESSION_COOKIE,
     ApiUser,
+    Db,
     Factory,
     FormCsrf,
     PageUser,
     Render,
     SettingsDep,
+    client_ip,
     session_token,
 )
-from lifecircle.web.schemas import LoginIn
+from lifecircle.web.schemas import LoginIn, PasswordChangeIn
 from lifecircle.web.views import user_json
 
 router = APIRouter()
@@ -32,10 +34,6 @@ router = APIRouter()
 def set_session_cookie(resp: Response, res: auth.LoginResult, settings: Settings) -> None:
     resp.set_cookie(SESSION_COOKIE, res.token, max_age=settings.session_minutes * 60, httponly=True,
                     samesite="lax", secure=settings.cookie_secure, path="/")
-
-
-def client_ip(request: Request) -> str:
-    return request.client.host if request.client else "-"
 
 
 def safe_next(path: str) -> str:
@@ -65,6 +63,15 @@ def api_logout(request: Request, user: ApiUser, factory: Factory) -> JSONRespons
 @router.get("/api/me", tags=["session"])
 def api_me(user: ApiUser) -> dict[str, Any]:
     return user_json(user)
+
+
+@router.post("/api/me/password", tags=["session"], summary="Change one's own password (needs the current one)")
+def api_me_password(body: PasswordChangeIn, request: Request, user: ApiUser, s: Db,
+                    settings: SettingsDep) -> dict[str, Any]:
+    token = session_token(request)[0]
+    service.change_own_password(s, user, settings, body.current_password, body.new_password,
+                                keep_session=auth.session_key(token) if token else None)
+    return {"ok": True}
 
 
 # ------------------------------------------------------------------ pages
