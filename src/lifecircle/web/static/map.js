@@ -1,7 +1,7 @@
 // Offline map: our own streets and district outlines as the base map, circles coloured by status.
 (function () {
   var el = document.getElementById('map');
-  var T = window.LC_TEXT;
+  var T = JSON.parse(document.getElementById('lc-text').textContent);
   var map = L.map(el, {preferCanvas: false, zoomSnap: 0.25});
   var colours = {planned: '#78909c', building: '#2e75b6', self_assessed: '#6a5acd', pre_accepted: '#b26a00', accepted: '#2e7d32', returned: '#c62828'};
   var tileUrl = el.dataset.tileUrl;
