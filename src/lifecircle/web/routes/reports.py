@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
-from urllib.parse import quote
 
-from fastapi import APIRouter, Form
+from fastapi import APIRouter, Form, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
@@ -13,6 +12,7 @@ from lifecircle.i18n import t
 from lifecircle.platform import audit, permissions, service
 from lifecircle.platform.db import District
 from lifecircle.web.deps import ApiUser, Db, FormCsrf, PageUser, Prog, Render
+from lifecircle.web.flash import redirect_with_flash
 from lifecircle.web.schemas import ReportEditIn, ReportIn
 from lifecircle.web.views import report_json
 
@@ -66,8 +66,8 @@ def report_page(report_id: int, user: PageUser, s: Db, render: Render) -> HTMLRe
 
 
 @router.post("/reports/{report_id}", include_in_schema=False)
-def report_edit(report_id: int, user: PageUser, csrf: FormCsrf, s: Db, body: Annotated[str, Form(max_length=200_000)],
+def report_edit(request: Request, report_id: int, user: PageUser, csrf: FormCsrf, s: Db, body: Annotated[str, Form(max_length=200_000)],
                 csrf_token: Annotated[str, Form()]) -> Response:
     csrf.check(csrf_token)
     service.edit_report(s, user, report_id, body)
-    return RedirectResponse(f"/reports/{report_id}?msg={quote(t('已保存新版本', 'new version saved'))}", status_code=303)
+    return redirect_with_flash(request, f"/reports/{report_id}", "已保存新版本", "new version saved")
