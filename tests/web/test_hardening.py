@@ -180,3 +180,16 @@ def test_session_expired_return_prefers_the_referer(platform):
                headers={"referer": "https://evil.example/circles"})
     login = c.get(r.headers["location"])
     assert re.search(r'name="next" value="([^"]+)"', login.text).group(1) == f"/circles/{XL}"
+
+
+def test_deactivate_and_reset_sit_behind_a_confirm_step(platform):
+    c = platform.client
+    page_login(c)
+    html = c.get("/users").text
+    uid = re.search(r'id="user-(\d+)">\s*<td data-label="[^"]*"><b>xiling</b>', html).group(1)
+    for kind, action in (("deactivate", "active"), ("reset", "password")):
+        box = re.search(rf'<details class="confirm" id="{kind}-{uid}"[^>]*>(.*?)</details>', html, re.S)
+        assert box, kind
+        assert f'action="/users/{uid}/{action}"' in box.group(1) and "确认" in box.group(1)
+        # no second form for the same action outside the confirm step
+        assert html.count(f'action="/users/{uid}/{action}"') == 1

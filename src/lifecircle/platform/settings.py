@@ -9,6 +9,7 @@
 | ``LIFECIRCLE_SESSION_MINUTES`` | 480 | session lifetime, minutes |
 | ``LIFECIRCLE_UPLOAD_MAX_MB`` | 10 | largest evidence file, MB (10⁶ bytes) |
 | ``LIFECIRCLE_TILE_URL`` | empty | a web-map tile URL template for sites with internet (else our own streets only) |
+| ``LIFECIRCLE_TIMEZONE`` | ``Asia/Shanghai`` | the time zone the pages show times in (stored times are UTC) |
 | ``LIFECIRCLE_LOGIN_MAX_FAILURES`` / ``LIFECIRCLE_LOGIN_WINDOW_MINUTES`` | 5 / 15 | login throttling |
 """
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from lifecircle.errors import ConfigError
 from lifecircle.i18n import t
@@ -43,6 +45,7 @@ class Settings:
     argon2_memory_kib: int = 65536
     cookie_secure: bool = False
     programme: str = "programme-yichang"
+    timezone: str = "Asia/Shanghai"
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -75,6 +78,11 @@ class Settings:
             problems.append(t("LIFECIRCLE_UPLOAD_MAX_MB 必须为正数", "LIFECIRCLE_UPLOAD_MAX_MB must be positive"))
         if self.login_max_failures <= 0 or self.login_window_minutes <= 0:
             problems.append(t("登录限流参数必须为正数", "login throttling settings must be positive"))
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            problems.append(t(f"LIFECIRCLE_TIMEZONE='{self.timezone}' 不是已知的时区（如 Asia/Shanghai）",
+                              f"LIFECIRCLE_TIMEZONE='{self.timezone}' is not a known time zone (e.g. Asia/Shanghai)"))
         url = self.db_url
         if not (url.startswith("sqlite") or url.startswith("postgresql")):
             problems.append(t(f"DATABASE_URL 只支持 sqlite 或 postgresql：{url.split(':')[0]}",
@@ -128,6 +136,7 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: object) ->
         login_max_failures=_int(env, "LIFECIRCLE_LOGIN_MAX_FAILURES", 5, problems),
         login_window_minutes=_int(env, "LIFECIRCLE_LOGIN_WINDOW_MINUTES", 15, problems),
         cookie_secure=env.get("LIFECIRCLE_COOKIE_SECURE", "") in ("1", "true", "yes"),
+        timezone=env.get("LIFECIRCLE_TIMEZONE") or "Asia/Shanghai",
     )
     if problems:
         raise ConfigError("; ".join(problems))

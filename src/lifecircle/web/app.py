@@ -49,7 +49,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app = FastAPI(title="lifecircle — 一刻钟便民生活圈 officials' platform", version="1",
                   docs_url=None, openapi_url="/api/openapi.json", redoc_url=None)
     app.state.settings, app.state.engine, app.state.factory, app.state.prog = settings, engine, factory, prog
-    app.state.templates = make_templates(prog)
+    app.state.templates = make_templates(prog, settings.timezone)
     app.add_middleware(LanguageMiddleware)
     # Outside the language middleware; the 500 page (answered by Starlette's outermost
     # ServerErrorMiddleware) adds the same headers itself, see errors.server_error.
