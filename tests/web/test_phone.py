@@ -10,7 +10,7 @@ from .conftest import PASSWORD
 from .test_browser import ARGS, ARTIFACTS, CHROMIUM, server  # noqa: F401  (the server fixture)
 
 ROLES = {  # user → the pages beyond the common ones
-    "admin": ["/audit", "/users", "/audit?action=status"],
+    "admin": ["/audit", "/users", "/audit?action=circle.status"],
     "leader": ["/audit"],
     "xiling": [],
     "evaluator": [],

@@ -710,6 +710,26 @@ def audit_log(s: Session, user: User, limit: int = 50, entity: str | None = None
     return audit.recent(s, limit, entity, entity_id)
 
 
+def audit_search(s: Session, user: User, *, username: str | None = None, action: str | None = None,
+                 circle: str | None = None, date_from: dt.date | None = None, date_to: dt.date | None = None,
+                 tz: str = "Asia/Shanghai", page: int = 1, per_page: int = 50) -> tuple[list[Any], int]:
+    """One page of the audit log (the city admin and leaders only), filtered by user, action
+    (``entity.action``), circle and local dates (``date_to`` included; days in zone ``tz``)."""
+    from zoneinfo import ZoneInfo
+
+    require_audit_reader(user)
+    zone = ZoneInfo(tz)
+
+    def utc(d: dt.date) -> dt.datetime:
+        return dt.datetime.combine(d, dt.time(), zone).astimezone(dt.UTC).replace(tzinfo=None)
+
+    start = utc(date_from) if date_from else None
+    end = utc(date_to + dt.timedelta(days=1)) if date_to else None
+    page = max(page, 1)
+    return audit.search(s, username=username, action=action, circle=circle, start=start, end=end,
+                        offset=(page - 1) * per_page, limit=per_page)
+
+
 # ------------------------------------------------------------------ accounts (city administrator)
 
 @dataclass(frozen=True)
