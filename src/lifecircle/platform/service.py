@@ -506,6 +506,43 @@ def _int_type() -> Any:
     return Integer
 
 
+# ------------------------------------------------------------------ contradictions
+
+def latest_scorecards(s: Session, circle_ids: list[str]) -> dict[str, Scorecard]:
+    """The newest scorecard of each circle (by ``as_of``, then id)."""
+    out: dict[str, Scorecard] = {}
+    if not circle_ids:
+        return out
+    q = select(Scorecard).where(Scorecard.circle_id.in_(circle_ids)).order_by(Scorecard.as_of, Scorecard.id)
+    for sc in s.scalars(q):
+        out[sc.circle_id] = sc
+    return out
+
+
+def contradictions(s: Session, prog: Programme, circles: list[Circle]) -> dict[str, list[tuple[str, str]]]:
+    """Records that contradict each other, per circle id, as ``(zh, en)`` texts:
+
+    - accepted (a done status) while the newest scorecard grades it below 基础型 (``none``);
+    - the newest scorecard is older than the last status change (the grade predates what the
+      status says happened)."""
+    cards = latest_scorecards(s, [c.id for c in circles])
+    out: dict[str, list[tuple[str, str]]] = {}
+    for c in circles:
+        sc = cards.get(c.id)
+        if sc is None:
+            continue
+        flags: list[tuple[str, str]] = []
+        if c.status in prog.done_statuses and sc.grade_code == "none":
+            flags.append(("已验收，但最新评估表等级为未达标（低于基础型）", "accepted, but the latest scorecard grades it below standard (under Basic)"))
+        changed = c.status_changed_at.date() if c.status_changed_at else None
+        if changed is not None and sc.as_of < changed:
+            flags.append((f"评估表（{sc.as_of}）早于最近一次状态变更（{changed}），需重新评估",
+                          f"the scorecard ({sc.as_of}) is older than the last status change ({changed}); re-evaluate"))
+        if flags:
+            out[c.id] = flags
+    return out
+
+
 # ------------------------------------------------------------------ dashboard (M14)
 
 @dataclass
@@ -560,7 +597,11 @@ def dashboard(s: Session, user: User, prog: Programme, today: dt.date | None = N
             state = "running"
         phases.append(PhaseProgress(ph.code, t(ph.name_zh, ph.name_en), ph.start, ph.end, due, got, state, elapsed))
     trend = satisfaction_trend(s, user, prog)
+    flags = contradictions(s, prog, circles)
+    names = {c.id: c.name for c in circles}
     return {
+        "contradictions": [{"circle_id": cid, "name": names[cid], "flags": [t(zh, en) for zh, en in fl]}
+                           for cid, fl in flags.items()],
         "today": today, "target": target, "n_circles": len(circles), "done": len(done),
         "done_share": len(done) / target if target else 0.0, "by_status": by_status, "districts": rows,
         "phases": phases, "satisfaction": trend, "satisfaction_target": prog.satisfaction_target,

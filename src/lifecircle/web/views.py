@@ -57,6 +57,7 @@ def circle_detail(s: Session, user: User, prog: Programme, circle_id: str) -> di
         "evidence": [audit.snapshot(e) for e in service.evidence_list(s, circle_id)],
         "grades": [dict(audit.snapshot(g) or {}, by=name) for g, name in service.grade_decisions(s, circle_id)],
         "surveys": [survey_json(v, prog) for v in service.surveys(s, circle_id)],
+        "flags": [t(zh, en) for zh, en in service.contradictions(s, prog, [c]).get(c.id, [])],
     }
 
 
