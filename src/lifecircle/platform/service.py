@@ -618,9 +618,14 @@ def generate_report_text(s: Session, user: User, prog: Programme, district: str,
     d = s.get(District, district)
     if d is None:
         raise _problems(("district", f"未知的区代码 '{district}'", f"unknown district code '{district}'"))
-    circles = [c for c in list_circles(s, user, prog) if c.district == district]
-    done = [c for c in circles if c.status in prog.done_statuses]
     today = today or dt.date.today()
+    end = period_end(period)
+    as_of = min(end, today) if end else today
+    # the state as of the period's end: each circle's status then (from its status history),
+    # circles registered by then, funds dated by then, scorecards and surveys of the period or before
+    status_then = statuses_as_of(s, district, as_of)
+    circles = [c for c in list_circles(s, user, prog) if c.district == district and c.id in status_then]
+    done = [c for c in circles if status_then[c.id] in prog.done_statuses]
     syn = any(c.synthetic for c in circles)
     lines = [
         t(f"# {d.name_zh}一刻钟便民生活圈建设进展报告（{period}）", f"# {d.name_en}: 15-minute living circles progress report ({period})"),
@@ -629,11 +634,11 @@ def generate_report_text(s: Session, user: User, prog: Programme, district: str,
     if syn:
         lines += [t("> 合成数据：本报告中的生活圈为演示用合成数据，不是真实统计。", "> Synthetic data: the circles in this report are synthetic demo data, not real statistics."), ""]
     total_funds = s.scalar(select(func.coalesce(func.sum(Fund.amount_yuan), 0.0)).join(Circle, Circle.id == Fund.circle_id)
-                           .where(Circle.district == district)) or 0.0
+                           .where(Circle.district == district, Fund.date <= as_of)) or 0.0
     lines += [
-        t(f"截至 {today.isoformat()}，本区计划建设 {d.quota_pilot + d.quota_rollout} 个生活圈（试点 {d.quota_pilot} 个，推广 {d.quota_rollout} 个），"
+        t(f"截至 {as_of.isoformat()}，本区计划建设 {d.quota_pilot + d.quota_rollout} 个生活圈（试点 {d.quota_pilot} 个，推广 {d.quota_rollout} 个），"
           f"已录入 {len(circles)} 个，已验收 {len(done)} 个。",
-          f"As of {today.isoformat()} the district plans {d.quota_pilot + d.quota_rollout} circles ({d.quota_pilot} pilot, "
+          f"As of {as_of.isoformat()} the district plans {d.quota_pilot + d.quota_rollout} circles ({d.quota_pilot} pilot, "
           f"{d.quota_rollout} roll-out); {len(circles)} are registered and {len(done)} accepted."),
         t(f"累计到位资金与奖补 {total_funds / 1e4:,.1f} 万元。", f"Funds and awards so far: {total_funds / 1e4:,.1f} × 10k yuan."),
         "",
@@ -643,11 +648,13 @@ def generate_report_text(s: Session, user: User, prog: Programme, district: str,
         "|---|---|---|---|---|",
     ]
     for c in circles:
-        sc = s.scalar(select(Scorecard).where(Scorecard.circle_id == c.id).order_by(Scorecard.as_of.desc()).limit(1))
+        sc = s.scalar(select(Scorecard).where(Scorecard.circle_id == c.id, Scorecard.as_of <= as_of)
+                      .order_by(Scorecard.as_of.desc()).limit(1))
         grade = t(*GRADES[sc.grade_code]) if sc is not None and sc.grade_code in GRADES else "—"
         phase = t("试点", "pilot") if c.phase == "pilot" else t("推广", "roll-out")
-        lines.append(f"| {c.id} | {c.name} | {phase} | {prog.status_label(c.status)} | {grade} |")
-    trend = satisfaction_trend(s, user, prog, district=district)
+        lines.append(f"| {c.id} | {c.name} | {phase} | {prog.status_label(status_then[c.id])} | {grade} |")
+    trend = [r for r in satisfaction_trend(s, user, prog, district=district)
+             if (period_end(r["period"]) or dt.date.max) <= (end or dt.date.max)]
     lines += ["", t("## 居民满意度", "## Residents' satisfaction"), ""]
     if trend:
         for r in trend:
@@ -658,6 +665,40 @@ def generate_report_text(s: Session, user: User, prog: Programme, district: str,
         lines.append(t("- 本期暂无调查结果。", "- No survey results yet."))
     lines += ["", t("## 存在问题与下一步工作", "## Problems and next steps"), "", t("（请区级负责人补充。）", "(To be completed by the district officer.)"), ""]
     return "\n".join(lines)
+
+
+def period_end(period: str) -> dt.date | None:
+    """The last day of a period ``2025``, ``2025H1``, ``2025Q3`` or ``2025M05`` (None if malformed)."""
+    if not PERIOD_RE.match(period or ""):
+        return None
+    y, rest = int(period[:4]), period[4:]
+    month = 12
+    if rest.startswith("H"):
+        month = 6 * int(rest[1])
+    elif rest.startswith("Q"):
+        month = 3 * int(rest[1])
+    elif rest.startswith("M"):
+        month = int(rest[1:])
+    nxt = dt.date(y + (month == 12), month % 12 + 1, 1)
+    return nxt - dt.timedelta(days=1)
+
+
+def statuses_as_of(s: Session, district: str, as_of: dt.date) -> dict[str, str]:
+    """Each circle of ``district`` registered by the end of ``as_of`` → its status then (from the
+    status history; a circle without any history counts with its current status)."""
+    cutoff = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
+    out: dict[str, str] = {}
+    with_history: set[str] = set()
+    q = (select(StatusChange.circle_id, StatusChange.to_status, StatusChange.at).join(Circle, Circle.id == StatusChange.circle_id)
+         .where(Circle.district == district).order_by(StatusChange.at, StatusChange.id))
+    for cid, to_status, at in s.execute(q):
+        with_history.add(cid)
+        if at < cutoff:
+            out[cid] = to_status
+    for cid, status in s.execute(select(Circle.id, Circle.status).where(Circle.district == district)):
+        if cid not in with_history:
+            out[cid] = status
+    return out
 
 
 def create_report(s: Session, user: User, prog: Programme, district: str, period: str) -> DistrictReport:
