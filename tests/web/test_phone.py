@@ -86,3 +86,24 @@ def test_every_page_fits_a_390px_phone_for_every_role(server):  # noqa: F811
     assert not problems, problems
     csp = [m for m in console if "Content Security Policy" in m]
     assert not csp, csp
+
+
+def test_swagger_ui_works_offline_under_the_csp(server):  # noqa: F811
+    from playwright.sync_api import sync_playwright
+
+    base, _ = server
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        errors: list[str] = []
+        outside: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(base) and not r.url.startswith("data:") else None)
+        page.goto(f"{base}/api/docs")
+        page.wait_for_selector(".swagger-ui .info .title", timeout=20_000)
+        assert "lifecircle" in page.locator(".swagger-ui .info .title").inner_text()
+        assert page.locator(".opblock").count() > 10
+        page.screenshot(path=str(ARTIFACTS / "api-docs.png"))
+        browser.close()
+    assert not outside, outside
+    assert not [e for e in errors if "Content Security Policy" in e], errors
