@@ -624,9 +624,10 @@ def generate_report_text(s: Session, user: User, prog: Programme, district: str,
     # the state as of the period's end: each circle's status then (from its status history),
     # circles registered by then, funds dated by then, scorecards and surveys of the period or before
     status_then = statuses_as_of(s, district, as_of)
-    circles = [c for c in list_circles(s, user, prog) if c.district == district and c.id in status_then]
+    all_circles = [c for c in list_circles(s, user, prog) if c.district == district]
+    circles = [c for c in all_circles if c.id in status_then]
     done = [c for c in circles if status_then[c.id] in prog.done_statuses]
-    syn = any(c.synthetic for c in circles)
+    syn = any(c.synthetic for c in all_circles)
     lines = [
         t(f"# {d.name_zh}一刻钟便民生活圈建设进展报告（{period}）", f"# {d.name_en}: 15-minute living circles progress report ({period})"),
         "",
