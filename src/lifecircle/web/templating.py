@@ -33,7 +33,7 @@ def make_templates(prog: Programme, timezone: str = "Asia/Shanghai") -> Jinja2Te
                                  decision_label=lambda d: t(*service.DECISIONS.get(d, (d, d))),
                                  fund_label=lambda k: t(*service.FUND_KINDS.get(k, (k, k))),
                                  status_label=prog.status_label, fmt_pct=fmt_pct, fmt_num=fmt_num, quote=quote,
-                                 format_names=format_names)
+                                 format_names=format_names, pct_class=pct_class)
     return templates
 
 
@@ -62,6 +62,18 @@ def format_names(codes: str | None) -> str:
     """'a;b' format codes as display names in the current language (unknown codes as they are)."""
     names = {f.code: f.name() for f in _catalogue().formats}
     return gap_names(codes, names, sep=t("、", ", "))
+
+
+def pct_class(x: Any, prefix: str = "w") -> str:
+    """A share 0..1 as a CSS class ``w-0`` … ``w-100`` (bar widths without inline styles, which the
+    CSP refuses); ``prefix="at"`` for a marker's position."""
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        v = 0.0
+    if math.isnan(v):
+        v = 0.0
+    return f"{prefix}-{min(max(round(v * 100), 0), 100)}"
 
 
 def fmt_pct(x: Any, nd: int = 0) -> str:

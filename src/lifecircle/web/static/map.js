@@ -27,7 +27,9 @@
     legend.onAdd = function () {
       var div = L.DomUtil.create('div', 'legend');
       Object.keys(colours).forEach(function (k) { var lab = T.statuses[k] ? T.statuses[k][T.lang === 'en' ? 1 : 0] : k;
-        div.innerHTML += '<div><i style="background:' + colours[k] + '"></i>' + lab + '</div>'; });
+        var row = L.DomUtil.create('div', '', div), dot = L.DomUtil.create('i', '', row);
+        dot.style.background = colours[k];  // CSSOM, not a style attribute: allowed by the CSP
+        row.appendChild(document.createTextNode(lab)); });
       return div; };
     legend.addTo(map);
     var b = (res[1].features.length ? streets : districts).getBounds();
