@@ -81,7 +81,7 @@ def test_the_app_signs_in_with_the_password_the_command_printed(run, env, tmp_pa
 
     from lifecircle.web.app import create_app
 
-    code, out, _ = run("user", "add", "chief", "--role", "city_admin")
+    _code, out, _ = run("user", "add", "chief", "--role", "city_admin")
     pw = re.search(r"^\s+(\S{16,})\s*$", out, re.M).group(1)
     app = create_app(load_settings(env))
     with TestClient(app) as c:

@@ -6,9 +6,10 @@ change itself (see :func:`lifecircle.platform.db.transaction`)."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
-from sqlalchemy import inspect, select
+from sqlalchemy import String, and_, cast, func, inspect, or_, select
 from sqlalchemy.orm import Session
 
 from lifecircle.platform.db import AuditLog, LoginAttempt, User, utcnow
@@ -70,3 +71,66 @@ def recent(s: Session, limit: int = 50, entity: str | None = None, entity_id: st
     if entity_id:
         q = q.where(AuditLog.entity_id == entity_id)
     return list(s.scalars(q))
+
+
+#: What each (entity, action) of the log means, Chinese first; the audit page's action filter.
+ACTIONS: dict[str, tuple[str, str]] = {
+    "circle.status": ("变更生活圈状态", "changed a circle's status"),
+    "circle.create": ("新建生活圈", "created a circle"),
+    "circle.seed": ("导入演示生活圈", "seeded a demo circle"),
+    "fund.create": ("登记资金", "recorded funds"),
+    "scorecard.put": ("写入评估表", "stored a scorecard"),
+    "score.create": ("提交评估评分", "added an evaluator score"),
+    "evidence.upload": ("上传证明材料", "uploaded evidence"),
+    "grade_decision.create": ("记录等级评定", "recorded a grade decision"),
+    "survey.create": ("登记满意度调查", "registered a survey"),
+    "survey.results": ("录入调查结果", "recorded survey results"),
+    "district_report.generate": ("生成区级报告", "generated a district report"),
+    "district_report.edit": ("编辑区级报告", "edited a district report"),
+    "user.create": ("新建账号", "created an account"),
+    "user.deactivate": ("停用账号", "deactivated an account"),
+    "user.reactivate": ("启用账号", "reactivated an account"),
+    "user.reset_password": ("重置密码", "reset a password"),
+    "user.change_role": ("修改角色", "changed a role"),
+    "user.login_failed": ("登录失败", "failed sign-in"),
+    "session.login": ("登录", "signed in"),
+    "session.logout": ("退出", "signed out"),
+}
+
+
+def search(s: Session, *, username: str | None = None, action: str | None = None, circle: str | None = None,
+           start: dt.datetime | None = None, end: dt.datetime | None = None, offset: int = 0,
+           limit: int = 50) -> tuple[list[AuditLog], int]:
+    """Audit rows newest first, filtered, one page of them, and how many match in all.
+
+    ``action`` is ``entity.action`` (a key of :data:`ACTIONS`); ``circle`` matches the circle's
+    own rows and the rows of its funds, scores, evidence, grades, scorecards and surveys;
+    ``start``/``end`` are naive UTC bounds (end exclusive)."""
+    conds = []
+    if username:
+        conds.append(AuditLog.username == username)
+    if action:
+        entity, _, act = action.partition(".")
+        conds.append(and_(AuditLog.entity == entity, AuditLog.action == act))
+    if circle:
+        needle = '%"circle_id": ' + _json_str(circle) + "%"
+        conds.append(or_(and_(AuditLog.entity == "circle", AuditLog.entity_id == circle),
+                         cast(AuditLog.after, String).like(needle, escape="\\")))
+    if start is not None:
+        conds.append(AuditLog.at >= start)
+    if end is not None:
+        conds.append(AuditLog.at < end)
+    total = s.scalar(select(func.count()).select_from(AuditLog).where(*conds)) or 0
+    rows = list(s.scalars(select(AuditLog).where(*conds).order_by(AuditLog.id.desc()).offset(offset).limit(limit)))
+    return rows, total
+
+
+def usernames(s: Session) -> list[str]:
+    """Everyone who appears in the log (the page's user filter)."""
+    return list(s.scalars(select(AuditLog.username).distinct().order_by(AuditLog.username)))
+
+
+def _json_str(v: str) -> str:
+    """``v`` as the JSON column stores it, escaped for LIKE with a backslash."""
+    bs = "\\"
+    return json.dumps(v).replace(bs, bs + bs).replace("%", bs + "%").replace("_", bs + "_")

@@ -506,6 +506,43 @@ def _int_type() -> Any:
     return Integer
 
 
+# ------------------------------------------------------------------ contradictions
+
+def latest_scorecards(s: Session, circle_ids: list[str]) -> dict[str, Scorecard]:
+    """The newest scorecard of each circle (by ``as_of``, then id)."""
+    out: dict[str, Scorecard] = {}
+    if not circle_ids:
+        return out
+    q = select(Scorecard).where(Scorecard.circle_id.in_(circle_ids)).order_by(Scorecard.as_of, Scorecard.id)
+    for sc in s.scalars(q):
+        out[sc.circle_id] = sc
+    return out
+
+
+def contradictions(s: Session, prog: Programme, circles: list[Circle]) -> dict[str, list[tuple[str, str]]]:
+    """Records that contradict each other, per circle id, as ``(zh, en)`` texts:
+
+    - accepted (a done status) while the newest scorecard grades it below 基础型 (``none``);
+    - the newest scorecard is older than the last status change (the grade predates what the
+      status says happened)."""
+    cards = latest_scorecards(s, [c.id for c in circles])
+    out: dict[str, list[tuple[str, str]]] = {}
+    for c in circles:
+        sc = cards.get(c.id)
+        if sc is None:
+            continue
+        flags: list[tuple[str, str]] = []
+        if c.status in prog.done_statuses and sc.grade_code == "none":
+            flags.append(("已验收，但最新评估表等级为未达标（低于基础型）", "accepted, but the latest scorecard grades it below standard (under Basic)"))
+        changed = c.status_changed_at.date() if c.status_changed_at else None
+        if changed is not None and sc.as_of < changed:
+            flags.append((f"评估表（{sc.as_of}）早于最近一次状态变更（{changed}），需重新评估",
+                          f"the scorecard ({sc.as_of}) is older than the last status change ({changed}); re-evaluate"))
+        if flags:
+            out[c.id] = flags
+    return out
+
+
 # ------------------------------------------------------------------ dashboard (M14)
 
 @dataclass
@@ -560,7 +597,11 @@ def dashboard(s: Session, user: User, prog: Programme, today: dt.date | None = N
             state = "running"
         phases.append(PhaseProgress(ph.code, t(ph.name_zh, ph.name_en), ph.start, ph.end, due, got, state, elapsed))
     trend = satisfaction_trend(s, user, prog)
+    flags = contradictions(s, prog, circles)
+    names = {c.id: c.name for c in circles}
     return {
+        "contradictions": [{"circle_id": cid, "name": names[cid], "flags": [t(zh, en) for zh, en in fl]}
+                           for cid, fl in flags.items()],
         "today": today, "target": target, "n_circles": len(circles), "done": len(done),
         "done_share": len(done) / target if target else 0.0, "by_status": by_status, "districts": rows,
         "phases": phases, "satisfaction": trend, "satisfaction_target": prog.satisfaction_target,
@@ -577,10 +618,16 @@ def generate_report_text(s: Session, user: User, prog: Programme, district: str,
     d = s.get(District, district)
     if d is None:
         raise _problems(("district", f"未知的区代码 '{district}'", f"unknown district code '{district}'"))
-    circles = [c for c in list_circles(s, user, prog) if c.district == district]
-    done = [c for c in circles if c.status in prog.done_statuses]
     today = today or dt.date.today()
-    syn = any(c.synthetic for c in circles)
+    end = period_end(period)
+    as_of = min(end, today) if end else today
+    # the state as of the period's end: each circle's status then (from its status history),
+    # circles registered by then, funds dated by then, scorecards and surveys of the period or before
+    status_then = statuses_as_of(s, district, as_of)
+    all_circles = [c for c in list_circles(s, user, prog) if c.district == district]
+    circles = [c for c in all_circles if c.id in status_then]
+    done = [c for c in circles if status_then[c.id] in prog.done_statuses]
+    syn = any(c.synthetic for c in all_circles)
     lines = [
         t(f"# {d.name_zh}一刻钟便民生活圈建设进展报告（{period}）", f"# {d.name_en}: 15-minute living circles progress report ({period})"),
         "",
@@ -588,11 +635,11 @@ def generate_report_text(s: Session, user: User, prog: Programme, district: str,
     if syn:
         lines += [t("> 合成数据：本报告中的生活圈为演示用合成数据，不是真实统计。", "> Synthetic data: the circles in this report are synthetic demo data, not real statistics."), ""]
     total_funds = s.scalar(select(func.coalesce(func.sum(Fund.amount_yuan), 0.0)).join(Circle, Circle.id == Fund.circle_id)
-                           .where(Circle.district == district)) or 0.0
+                           .where(Circle.district == district, Fund.date <= as_of)) or 0.0
     lines += [
-        t(f"截至 {today.isoformat()}，本区计划建设 {d.quota_pilot + d.quota_rollout} 个生活圈（试点 {d.quota_pilot} 个，推广 {d.quota_rollout} 个），"
+        t(f"截至 {as_of.isoformat()}，本区计划建设 {d.quota_pilot + d.quota_rollout} 个生活圈（试点 {d.quota_pilot} 个，推广 {d.quota_rollout} 个），"
           f"已录入 {len(circles)} 个，已验收 {len(done)} 个。",
-          f"As of {today.isoformat()} the district plans {d.quota_pilot + d.quota_rollout} circles ({d.quota_pilot} pilot, "
+          f"As of {as_of.isoformat()} the district plans {d.quota_pilot + d.quota_rollout} circles ({d.quota_pilot} pilot, "
           f"{d.quota_rollout} roll-out); {len(circles)} are registered and {len(done)} accepted."),
         t(f"累计到位资金与奖补 {total_funds / 1e4:,.1f} 万元。", f"Funds and awards so far: {total_funds / 1e4:,.1f} × 10k yuan."),
         "",
@@ -602,11 +649,13 @@ def generate_report_text(s: Session, user: User, prog: Programme, district: str,
         "|---|---|---|---|---|",
     ]
     for c in circles:
-        sc = s.scalar(select(Scorecard).where(Scorecard.circle_id == c.id).order_by(Scorecard.as_of.desc()).limit(1))
+        sc = s.scalar(select(Scorecard).where(Scorecard.circle_id == c.id, Scorecard.as_of <= as_of)
+                      .order_by(Scorecard.as_of.desc()).limit(1))
         grade = t(*GRADES[sc.grade_code]) if sc is not None and sc.grade_code in GRADES else "—"
         phase = t("试点", "pilot") if c.phase == "pilot" else t("推广", "roll-out")
-        lines.append(f"| {c.id} | {c.name} | {phase} | {prog.status_label(c.status)} | {grade} |")
-    trend = satisfaction_trend(s, user, prog, district=district)
+        lines.append(f"| {c.id} | {c.name} | {phase} | {prog.status_label(status_then[c.id])} | {grade} |")
+    trend = [r for r in satisfaction_trend(s, user, prog, district=district)
+             if (period_end(r["period"]) or dt.date.max) <= (end or dt.date.max)]
     lines += ["", t("## 居民满意度", "## Residents' satisfaction"), ""]
     if trend:
         for r in trend:
@@ -617,6 +666,40 @@ def generate_report_text(s: Session, user: User, prog: Programme, district: str,
         lines.append(t("- 本期暂无调查结果。", "- No survey results yet."))
     lines += ["", t("## 存在问题与下一步工作", "## Problems and next steps"), "", t("（请区级负责人补充。）", "(To be completed by the district officer.)"), ""]
     return "\n".join(lines)
+
+
+def period_end(period: str) -> dt.date | None:
+    """The last day of a period ``2025``, ``2025H1``, ``2025Q3`` or ``2025M05`` (None if malformed)."""
+    if not PERIOD_RE.match(period or ""):
+        return None
+    y, rest = int(period[:4]), period[4:]
+    month = 12
+    if rest.startswith("H"):
+        month = 6 * int(rest[1])
+    elif rest.startswith("Q"):
+        month = 3 * int(rest[1])
+    elif rest.startswith("M"):
+        month = int(rest[1:])
+    nxt = dt.date(y + (month == 12), month % 12 + 1, 1)
+    return nxt - dt.timedelta(days=1)
+
+
+def statuses_as_of(s: Session, district: str, as_of: dt.date) -> dict[str, str]:
+    """Each circle of ``district`` registered by the end of ``as_of`` → its status then (from the
+    status history; a circle without any history counts with its current status)."""
+    cutoff = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
+    out: dict[str, str] = {}
+    with_history: set[str] = set()
+    q = (select(StatusChange.circle_id, StatusChange.to_status, StatusChange.at).join(Circle, Circle.id == StatusChange.circle_id)
+         .where(Circle.district == district).order_by(StatusChange.at, StatusChange.id))
+    for cid, to_status, at in s.execute(q):
+        with_history.add(cid)
+        if at < cutoff:
+            out[cid] = to_status
+    for cid, status in s.execute(select(Circle.id, Circle.status).where(Circle.district == district)):
+        if cid not in with_history:
+            out[cid] = status
+    return out
 
 
 def create_report(s: Session, user: User, prog: Programme, district: str, period: str) -> DistrictReport:
@@ -712,6 +795,26 @@ def audit_log(s: Session, user: User, limit: int = 50, entity: str | None = None
         raise _problems(("kind", f"未知类别 '{kind}'，可选：{'/'.join(audit.KINDS)}",
                          f"unknown kind '{kind}'; use {'/'.join(audit.KINDS)}"))
     return audit.recent(s, limit, entity, entity_id, kind=kind, offset=offset)
+
+
+def audit_search(s: Session, user: User, *, username: str | None = None, action: str | None = None,
+                 circle: str | None = None, date_from: dt.date | None = None, date_to: dt.date | None = None,
+                 tz: str = "Asia/Shanghai", page: int = 1, per_page: int = 50) -> tuple[list[Any], int]:
+    """One page of the audit log (the city admin and leaders only), filtered by user, action
+    (``entity.action``), circle and local dates (``date_to`` included; days in zone ``tz``)."""
+    from zoneinfo import ZoneInfo
+
+    require_audit_reader(user)
+    zone = ZoneInfo(tz)
+
+    def utc(d: dt.date) -> dt.datetime:
+        return dt.datetime.combine(d, dt.time(), zone).astimezone(dt.UTC).replace(tzinfo=None)
+
+    start = utc(date_from) if date_from else None
+    end = utc(date_to + dt.timedelta(days=1)) if date_to else None
+    page = max(page, 1)
+    return audit.search(s, username=username, action=action, circle=circle, start=start, end=end,
+                        offset=(page - 1) * per_page, limit=per_page)
 
 
 # ------------------------------------------------------------------ accounts (city administrator)

@@ -15,6 +15,7 @@
 | ``LIFECIRCLE_HASH_CONCURRENCY`` | 2 | password hashes (Argon2id, 64 MiB each) running at once; a sign-in that finds no free slot within 1 s gets 429 |
 | ``LIFECIRCLE_TRUSTED_PROXIES`` | empty | comma-separated addresses/networks of reverse proxies whose ``X-Forwarded-For`` is believed (for throttling and the audit); from anyone else it is ignored |
 | ``LIFECIRCLE_COOKIE_SECURE`` | ``1`` outside ``dev``/``test`` | ``1``: the session cookie is sent over HTTPS only (``Secure``); ``0`` only for plain-HTTP local development |
+| ``LIFECIRCLE_TIMEZONE`` | ``Asia/Shanghai`` | the time zone the pages show times in (stored times are UTC) |
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import ipaddress
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from lifecircle.errors import ConfigError
 from lifecircle.i18n import t
@@ -55,6 +57,7 @@ class Settings:
     argon2_memory_kib: int = 65536
     cookie_secure: bool = False
     programme: str = "programme-yichang"
+    timezone: str = "Asia/Shanghai"
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -111,6 +114,11 @@ class Settings:
             except ValueError:
                 problems.append(t(f"LIFECIRCLE_TRUSTED_PROXIES 中 '{n}' 不是地址或网段",
                                   f"LIFECIRCLE_TRUSTED_PROXIES: '{n}' is not an address or network"))
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            problems.append(t(f"LIFECIRCLE_TIMEZONE='{self.timezone}' 不是已知的时区（如 Asia/Shanghai）",
+                              f"LIFECIRCLE_TIMEZONE='{self.timezone}' is not a known time zone (e.g. Asia/Shanghai)"))
         url = self.db_url
         if not (url.startswith("sqlite") or url.startswith("postgresql")):
             problems.append(t(f"DATABASE_URL 只支持 sqlite 或 postgresql：{url.split(':')[0]}",
@@ -180,6 +188,7 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: object) ->
         hash_concurrency=_int(env, "LIFECIRCLE_HASH_CONCURRENCY", 2, problems),
         trusted_proxies=tuple(p.strip() for p in env.get("LIFECIRCLE_TRUSTED_PROXIES", "").split(",") if p.strip()),
         cookie_secure=secure,
+        timezone=env.get("LIFECIRCLE_TIMEZONE") or "Asia/Shanghai",
     )
     if problems:
         raise ConfigError("; ".join(problems))

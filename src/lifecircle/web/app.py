@@ -31,7 +31,7 @@ from lifecircle.platform.seed import init_platform
 from lifecircle.platform.settings import Settings, load_settings
 from lifecircle.web.errors import install_error_handlers
 from lifecircle.web.guard import RequestGuardMiddleware
-from lifecircle.web.middleware import LanguageMiddleware
+from lifecircle.web.middleware import LanguageMiddleware, SecurityHeadersMiddleware
 from lifecircle.web.routes import ROUTERS
 from lifecircle.web.templating import HERE, make_templates
 from lifecircle.web.templating import format_names as _format_names  # noqa: F401  (the tests import it here)
@@ -50,11 +50,14 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         init_platform(engine, factory, prog)
 
     app = FastAPI(title="lifecircle — 一刻钟便民生活圈 officials' platform", version="1",
-                  docs_url="/api/docs", openapi_url="/api/openapi.json", redoc_url=None)
+                  docs_url=None, openapi_url="/api/openapi.json", redoc_url=None)
     app.state.settings, app.state.engine, app.state.factory, app.state.prog = settings, engine, factory, prog
-    app.state.templates = make_templates(prog)
+    app.state.templates = make_templates(prog, settings.timezone)
     app.add_middleware(RequestGuardMiddleware)  # inside the language middleware: its messages are translated
     app.add_middleware(LanguageMiddleware)
+    # Outside the language middleware; the 500 page (answered by Starlette's outermost
+    # ServerErrorMiddleware) adds the same headers itself, see errors.server_error.
+    app.add_middleware(SecurityHeadersMiddleware, tile_url=settings.tile_url)
     install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     for router in ROUTERS:

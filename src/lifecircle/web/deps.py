@@ -170,17 +170,24 @@ FormCsrf = Annotated[CsrfGuard, Depends(form_csrf)]
 
 class Renderer:
     """A page renderer bound to the request: ``render("name.html", **context)`` with the context
-    every template gets (user, CSRF token, language, programme, settings, path, ``?msg=`` notice)."""
+    every template gets (user, CSRF token, language, programme, settings, path, the flash notice).
+    A flash notice is shown once: the page deletes its cookie."""
 
     def __init__(self, request: Request, templates: Jinja2Templates, lang: str) -> None:
         self.request, self.templates, self.lang = request, templates, lang
 
     def __call__(self, name: str, status_code: int = 200, **ctx: Any) -> HTMLResponse:
+        from lifecircle.web.flash import FLASH_COOKIE, pop_flash
+
         request, state = self.request, self.request.app.state
+        flashed = pop_flash(request)
         ctx.update(request=request, user=getattr(request.state, "user", None), csrf=getattr(request.state, "csrf", ""),
                    lang=self.lang, prog=state.prog, settings=state.settings, path=request.url.path,
-                   msg=request.query_params.get("msg"))
-        return self.templates.TemplateResponse(request, name, ctx, status_code=status_code)
+                   msg=ctx.get("msg") or flashed)
+        resp = self.templates.TemplateResponse(request, name, ctx, status_code=status_code)
+        if FLASH_COOKIE in request.cookies:
+            resp.delete_cookie(FLASH_COOKIE, path="/")
+        return resp
 
 
 async def get_renderer(request: Request, templates: Templates, lang: Lang) -> Renderer:

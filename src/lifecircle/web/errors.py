@@ -7,13 +7,16 @@ Not signed in → 401 (pages redirect to the login page), wrong role or district
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lifecircle.errors import InputError, LifecircleError
 from lifecircle.i18n import t
@@ -23,7 +26,11 @@ from lifecircle.platform.errors import (
     PermissionDeniedError,
     ThrottledError,
 )
+from lifecircle.web import deps
 from lifecircle.web.deps import render
+from lifecircle.web.middleware import security_headers
+
+log = logging.getLogger("lifecircle.web")
 
 
 def is_api(request: Request) -> bool:
@@ -31,10 +38,62 @@ def is_api(request: Request) -> bool:
 
 
 def error_page(request: Request, code: int, message: str, problems: list[dict[str, Any]] | None = None) -> Response:
+    """The error page in the user's language (with the navigation when the user is signed in)."""
+    if getattr(request.state, "user", None) is None:
+        # an unknown address: no route looked the user up; show the navigation when signed in
+        with contextlib.suppress(Exception):
+            deps.current(request)
     try:
         return render(request, "error.html", status_code=code, code=code, message=message, problems=problems or [])
     except Exception:  # noqa: BLE001 - never fail while reporting an error
-        return HTMLResponse(f"<h1>{code}</h1><p>{message}</p>", status_code=code)
+        from html import escape
+
+        return HTMLResponse(f"<!doctype html><meta charset=utf-8><h1>{code}</h1><p>{escape(message)}</p>", status_code=code)
+
+
+def form_page(request: Request) -> str:
+    """The page a form was posted from: the same-site Referer, else the POST address without its
+    action (``/circles/X/status`` → ``/circles/X``, ``/users/5/active`` → ``/users``)."""
+    ref = request.headers.get("referer", "")
+    if ref:
+        parts = urlsplit(ref)
+        if parts.netloc == request.url.netloc and parts.path.startswith("/") and not parts.path.startswith("//"):
+            return parts.path + (f"?{parts.query}" if parts.query else "")
+    path = request.url.path.rstrip("/")
+    segs = path.split("/")
+    if len(segs) >= 3 and segs[1] == "users":
+        return "/users"
+    if len(segs) >= 4 and segs[1] == "circles":
+        return "/".join(segs[:3])
+    return path or "/dashboard"
+
+
+def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    """Starlette's own errors (unknown address 404, wrong method 405, ...): JSON under ``/api``, a
+    page elsewhere."""
+    if is_api(request):
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+    if exc.status_code == 404:
+        msg = t("没有这个页面，请检查网址或从导航进入。", "There is no such page; check the address or use the navigation.")
+    elif exc.status_code == 405:
+        msg = t("此地址不能这样访问，请从页面上的链接或表单进入。", "This address cannot be opened this way; use the page's links or forms.")
+    else:
+        msg = t("请求无法处理。", "The request cannot be handled.")
+    return error_page(request, exc.status_code, msg)
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    """An unexpected error (500): logged; a Chinese page (JSON under ``/api``) that shows nothing
+    of the error itself. Answered by Starlette's outermost middleware, so it adds the headers."""
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    if is_api(request):
+        resp: Response = JSONResponse({"detail": t("服务器内部错误", "internal server error")}, status_code=500)
+    else:
+        resp = error_page(request, 500, t("服务器内部错误，请稍后重试；如果一直出现，请联系市商务局管理员。",
+                                          "Something went wrong on the server; retry later, and tell the administrator if it keeps happening."))
+    for k, v in security_headers(request.app.state.settings.tile_url):
+        resp.headers[k.decode()] = v.decode()
+    return resp
 
 
 async def input_error(request: Request, exc: InputError) -> Response:
@@ -58,7 +117,11 @@ async def auth_error(request: Request, exc: AuthRequiredError) -> Response:
         return JSONResponse({"detail": str(exc)}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
     if request.url.path == "/login":
         return error_page(request, 401, str(exc))
-    return RedirectResponse(f"/login?next={quote(str(request.url.path))}", status_code=303)
+    # A session that expired mid-form: after signing in, back to the form's page (a GET), not to
+    # the POST-only address the form was sent to.
+    target = request.url.path if request.method in ("GET", "HEAD") else form_page(request)
+    return RedirectResponse(f"/login?next={quote(target, safe='/')}&expired=1" if request.method not in ("GET", "HEAD")
+                            else f"/login?next={quote(target, safe='/')}", status_code=303)
 
 
 async def permission_error(request: Request, exc: PermissionDeniedError) -> Response:
@@ -91,7 +154,7 @@ async def other_user_error(request: Request, exc: LifecircleError) -> Response:
 HANDLERS: list[tuple[type[Exception], Any]] = [
     (InputError, input_error), (RequestValidationError, validation_error), (AuthRequiredError, auth_error),
     (PermissionDeniedError, permission_error), (NotFoundError, not_found_error), (ThrottledError, throttled_error),
-    (LifecircleError, other_user_error),
+    (LifecircleError, other_user_error), (StarletteHTTPException, http_error), (Exception, server_error),
 ]
 
 

@@ -57,4 +57,63 @@ def circle_detail(s: Session, user: User, prog: Programme, circle_id: str) -> di
         "evidence": [audit.snapshot(e) for e in service.evidence_list(s, circle_id)],
         "grades": [dict(audit.snapshot(g) or {}, by=name) for g, name in service.grade_decisions(s, circle_id)],
         "surveys": [survey_json(v, prog) for v in service.surveys(s, circle_id)],
+        "flags": [t(zh, en) for zh, en in service.contradictions(s, prog, [c]).get(c.id, [])],
     }
+
+
+FIELD_LABELS: dict[str, tuple[str, str]] = {
+    "status": ("状态", "status"), "active": ("启用", "active"), "role": ("角色", "role"), "district": ("区", "district"),
+    "display_name": ("姓名", "name"), "username": ("用户名", "user name"), "name": ("名称", "name"),
+    "phase": ("批次", "phase"), "amount_yuan": ("金额（元）", "amount (yuan)"), "kind": ("类型", "kind"),
+    "date": ("日期", "date"), "source": ("来源", "source"), "score": ("评分", "score"), "comment": ("意见", "comment"),
+    "grade_code": ("等级", "grade"), "decision": ("结论", "decision"), "reason": ("理由", "reason"),
+    "filename": ("文件", "file"), "period": ("周期", "period"), "respondents": ("受访人数", "respondents"),
+    "satisfied": ("满意人数", "satisfied"), "version": ("版本", "version"), "ip": ("IP", "IP"),
+    "circle_id": ("生活圈", "circle"), "as_of": ("评估日期", "as of"), "note": ("说明", "note"),
+}
+ENTITY_LABELS: dict[str, tuple[str, str]] = {
+    "circle": ("生活圈", "circle"), "fund": ("资金", "funds"), "scorecard": ("评估表", "scorecard"),
+    "score": ("评分", "score"), "evidence": ("证明材料", "evidence"), "grade_decision": ("等级评定", "grade decision"),
+    "survey": ("满意度调查", "survey"), "district_report": ("区级报告", "district report"), "user": ("账号", "account"),
+    "session": ("登录会话", "session"),
+}
+_HIDDEN = {"updated_at", "status_changed_at", "created_at", "at", "id", "user_id", "sha256", "stored_name", "indicators",
+           "password_hash", "content_type", "size_bytes", "synthetic", "boundary", "lon", "lat", "start", "end"}
+
+
+def _value(k: str, v: Any, prog: Programme | None) -> str:
+    if v is None or v == "":
+        return "—"
+    if isinstance(v, bool):
+        return t("是", "yes") if v else t("否", "no")
+    if k == "status" and prog is not None:
+        return prog.status_label(v)
+    if k == "role":
+        return t(*ROLE_LABELS.get(v, (v, v)))
+    if k == "grade_code":
+        return t(*service.GRADES.get(v, (v, v)))
+    if k == "decision":
+        return t(*service.DECISIONS.get(v, (v, v)))
+    if k == "kind":
+        return t(*service.FUND_KINDS.get(v, (v, v)))
+    text = str(v)
+    return text if len(text) <= 80 else text[:79] + "…"
+
+
+def audit_row(a: Any, prog: Programme | None = None) -> dict[str, Any]:
+    """One audit row for the page: the action and entity in words, the changed fields as
+    ``(field, before, after)`` in the user's language (no raw JSON)."""
+    key = f"{a.entity}.{a.action}"
+    label = t(*audit.ACTIONS.get(key, (key, key)))
+    before, after = a.before or {}, a.after or {}
+    changes: list[tuple[str, str, str]] = []
+    for k, v in after.items():
+        if k in _HIDDEN or (before and before.get(k) == v):
+            continue
+        if not before and v in (None, ""):
+            continue
+        name = t(*FIELD_LABELS.get(k, (k, k)))
+        changes.append((name, _value(k, before.get(k), prog) if before else "", _value(k, v, prog)))
+    return {"at": a.at, "username": a.username, "action": label, "action_code": key,
+            "entity": t(*ENTITY_LABELS.get(a.entity, (a.entity, a.entity))), "entity_id": a.entity_id,
+            "circle_id": a.entity_id if a.entity == "circle" else after.get("circle_id"), "changes": changes}

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from lifecircle.web.routes import (
     audit,
     circles,
+    docs,
     evaluation,
     map,
     programme,
@@ -19,5 +20,5 @@ from lifecircle.web.routes import (
 
 ROUTERS: list[APIRouter] = [
     session.router, users.router, programme.router, circles.router, evaluation.router, satisfaction.router,
-    reports.router, map.router, audit.router,
+    reports.router, map.router, audit.router, docs.router,
 ]

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+import datetime as dt
+from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse
 
+from lifecircle.errors import InputError, Problem
+from lifecircle.i18n import t
 from lifecircle.platform import audit, service
-from lifecircle.web.deps import ApiUser, Db, PageUser, Render
+from lifecircle.web.deps import ApiUser, Db, PageUser, Prog, Render, SettingsDep
+from lifecircle.web.views import audit_row
 
 router = APIRouter()
 
@@ -26,9 +31,31 @@ def api_audit(user: ApiUser, s: Db, limit: int = Query(50, ge=1, le=1000), entit
     return jsonable_encoder([audit.snapshot(a) for a in rows])
 
 
+PER_PAGE = 50
+
+
+def _date(v: str | None, field: str) -> dt.date | None:
+    v = (v or "").strip()
+    if not v:
+        return None
+    try:
+        return dt.date.fromisoformat(v)
+    except ValueError:
+        raise InputError([Problem(t(f"日期格式应为 YYYY-MM-DD：'{v}'", f"dates are written YYYY-MM-DD: '{v}'"),
+                                  field=field)]) from None
+
+
 @router.get("/audit", include_in_schema=False, response_class=HTMLResponse)
-def audit_page(user: PageUser, s: Db, render: Render, kind: str = Query("all", max_length=16),
-               page: int = Query(1, ge=1, le=100_000)) -> HTMLResponse:
-    # ``kind`` and ``page`` (200 rows a page) are read here; the page's controls are the pages' business.
-    rows = service.audit_log(s, user, 200, kind=kind, offset=(page - 1) * 200)
-    return render("audit.html", rows=rows, kind=kind, page=page)
+def audit_page(user: PageUser, s: Db, render: Render, settings: SettingsDep, prog: Prog,
+               who: Annotated[str, Query(alias="user", max_length=64)] = "",
+               action: Annotated[str, Query(max_length=64)] = "", circle: Annotated[str, Query(max_length=64)] = "",
+               date_from: Annotated[str, Query(alias="from", max_length=10)] = "",
+               date_to: Annotated[str, Query(alias="to", max_length=10)] = "",
+               page: Annotated[int, Query(ge=1, le=100_000)] = 1) -> HTMLResponse:
+    d0, d1 = _date(date_from, "from"), _date(date_to, "to")
+    rows, total = service.audit_search(s, user, username=who or None, action=action or None, circle=circle.strip() or None,
+                                       date_from=d0, date_to=d1, tz=settings.timezone, page=page, per_page=PER_PAGE)
+    filters = {"user": who, "action": action, "circle": circle, "from": date_from, "to": date_to}
+    return render("audit.html", rows=[audit_row(a, prog) for a in rows], total=total, page=page,
+                  pages=max(1, -(-total // PER_PAGE)), filters=filters, query=urlencode({k: v for k, v in filters.items() if v}),
+                  users=audit.usernames(s), actions=audit.ACTIONS, tz=settings.timezone)

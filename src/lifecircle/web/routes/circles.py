@@ -7,22 +7,22 @@ import datetime as dt
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form
+from fastapi import APIRouter, Form, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from lifecircle.i18n import t
 from lifecircle.platform import audit, service
 from lifecircle.web.deps import ApiUser, Db, FormCsrf, PageUser, Prog, Render
+from lifecircle.web.flash import redirect_with_flash
 from lifecircle.web.schemas import CircleIn, FundIn, StatusIn
 from lifecircle.web.views import circle_detail, circle_json
 
 router = APIRouter()
 
 
-def back_to_circle(circle_id: str, zh: str, en: str) -> RedirectResponse:
-    """The redirect after a circle page's form: back to the circle with a notice."""
-    return RedirectResponse(f"/circles/{quote(circle_id)}?msg={quote(t(zh, en))}", status_code=303)
+def back_to_circle(request: Request, circle_id: str, zh: str, en: str) -> RedirectResponse:
+    """The redirect after a circle page's form: back to the circle with a (flash) notice."""
+    return redirect_with_flash(request, f"/circles/{quote(circle_id)}", zh, en)
 
 
 # ------------------------------------------------------------------ API
@@ -81,19 +81,19 @@ def circle_page(circle_id: str, user: PageUser, s: Db, prog: Prog, render: Rende
 
 
 @router.post("/circles/{circle_id}/status", include_in_schema=False)
-def circle_status_form(circle_id: str, user: PageUser, csrf: FormCsrf, s: Db, prog: Prog,
+def circle_status_form(request: Request, circle_id: str, user: PageUser, csrf: FormCsrf, s: Db, prog: Prog,
                        status: Annotated[str, Form(max_length=16)], csrf_token: Annotated[str, Form()],
                        note: Annotated[str, Form(max_length=2000)] = "") -> Response:
     csrf.check(csrf_token)
     service.change_status(s, user, prog, circle_id, status, note)
-    return back_to_circle(circle_id, "状态已更新", "status updated")
+    return back_to_circle(request, circle_id, "状态已更新", "status updated")
 
 
 @router.post("/circles/{circle_id}/funds", include_in_schema=False)
-def circle_fund_form(circle_id: str, user: PageUser, csrf: FormCsrf, s: Db, kind: Annotated[str, Form()],
+def circle_fund_form(request: Request, circle_id: str, user: PageUser, csrf: FormCsrf, s: Db, kind: Annotated[str, Form()],
                      amount_yuan: Annotated[float, Form()], date: Annotated[dt.date, Form()],
                      csrf_token: Annotated[str, Form()], source: Annotated[str, Form(max_length=128)] = "",
                      note: Annotated[str, Form(max_length=2000)] = "") -> Response:
     csrf.check(csrf_token)
     service.add_fund(s, user, circle_id, kind=kind, amount_yuan=amount_yuan, date=date, source=source, note=note)
-    return back_to_circle(circle_id, "资金已登记", "funds recorded")
+    return back_to_circle(request, circle_id, "资金已登记", "funds recorded")

@@ -78,11 +78,11 @@ def api_grade(circle_id: str, body: GradeIn, user: ApiUser, s: Db) -> Any:
 # ------------------------------------------------------------------ the circle page's forms
 
 @router.post("/circles/{circle_id}/scores", include_in_schema=False)
-def circle_score_form(circle_id: str, user: PageUser, csrf: FormCsrf, s: Db, score: Annotated[float, Form()],
+def circle_score_form(request: Request, circle_id: str, user: PageUser, csrf: FormCsrf, s: Db, score: Annotated[float, Form()],
                       csrf_token: Annotated[str, Form()], comment: Annotated[str, Form(max_length=5000)] = "") -> Response:
     csrf.check(csrf_token)
     service.add_score(s, user, circle_id, score=score, comment=comment)
-    return back_to_circle(circle_id, "评分已保存", "score saved")
+    return back_to_circle(request, circle_id, "评分已保存", "score saved")
 
 
 @router.post("/circles/{circle_id}/evidence", include_in_schema=False)
@@ -92,13 +92,13 @@ async def circle_evidence_form(request: Request, circle_id: str, csrf_token: Ann
     user = await run_in_threadpool(deps.page_user, request)
     deps.csrf_guard(request).check(csrf_token)
     await save_upload(request, user, circle_id, file)
-    return back_to_circle(circle_id, "证明材料已上传", "evidence uploaded")
+    return back_to_circle(request, circle_id, "证明材料已上传", "evidence uploaded")
 
 
 @router.post("/circles/{circle_id}/grades", include_in_schema=False)
-def circle_grade_form(circle_id: str, user: PageUser, csrf: FormCsrf, s: Db, grade_code: Annotated[str, Form()],
+def circle_grade_form(request: Request, circle_id: str, user: PageUser, csrf: FormCsrf, s: Db, grade_code: Annotated[str, Form()],
                       decision: Annotated[str, Form()], csrf_token: Annotated[str, Form()],
                       reason: Annotated[str, Form(max_length=5000)] = "") -> Response:
     csrf.check(csrf_token)
     service.record_grade(s, user, circle_id, grade_code=grade_code, decision=decision, reason=reason)
-    return back_to_circle(circle_id, "评定已记录", "grade recorded")
+    return back_to_circle(request, circle_id, "评定已记录", "grade recorded")

@@ -8,10 +8,11 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.encoders import jsonable_encoder
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 
 from lifecircle.platform import service
 from lifecircle.web.deps import ApiUser, Db, PageUser, Prog, Render
+from lifecircle.web.templating import HERE
 
 router = APIRouter()
 
@@ -36,6 +37,12 @@ def api_dashboard(user: ApiUser, s: Db, prog: Prog, today: dt.date | None = None
 @router.get("/healthz", include_in_schema=False)
 def healthz() -> dict[str, str]:
     return {"status": "ok"}
+
+
+@router.get("/favicon.ico", include_in_schema=False)
+def favicon() -> FileResponse:
+    return FileResponse(HERE / "static" / "favicon.ico", media_type="image/x-icon",
+                        headers={"Cache-Control": "public, max-age=86400"})
 
 
 @router.get("/", include_in_schema=False)

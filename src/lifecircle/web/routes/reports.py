@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
-from urllib.parse import quote
 
-from fastapi import APIRouter, Form
+from fastapi import APIRouter, Form, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from lifecircle.i18n import t
 from lifecircle.platform import audit, permissions, service
 from lifecircle.platform.db import District
-from lifecircle.web.deps import ApiUser, Db, FormCsrf, PageUser, Prog, Render
+from lifecircle.web import report_doc
+from lifecircle.web.deps import ApiUser, Db, FormCsrf, Lang, PageUser, Prog, Render
+from lifecircle.web.flash import redirect_with_flash
 from lifecircle.web.schemas import ReportEditIn, ReportIn
 from lifecircle.web.views import report_json
 
@@ -62,12 +63,41 @@ def report_page(report_id: int, user: PageUser, s: Db, render: Render) -> HTMLRe
     versions = service.report_versions(s, report_id)
     d = s.get(District, rep.district)
     can_edit = permissions.can_edit(user, rep.district)
-    return render("report.html", rep=rep, versions=versions, district=d, can_edit=can_edit)
+    return render("report.html", rep=rep, versions=versions, district=d, can_edit=can_edit,
+                  rendered=report_doc.blocks_html(report_doc.parse(versions[0].body)))
+
+
+def _report_document(s: Any, user: Any, report_id: int) -> tuple[list[report_doc.Block], str, str, str]:
+    """The current version's blocks, title, metadata line and a file name stem."""
+    rep = service.get_report(s, user, report_id)
+    cur = service.report_versions(s, report_id)[0]
+    d = s.get(District, rep.district)
+    dname = t(d.name_zh, d.name_en) if d else rep.district
+    blocks = report_doc.parse(cur.body)
+    title = report_doc.title_of(blocks, f"{dname} {rep.period}")
+    meta = report_doc.meta_line(dname, rep.period, cur.version, cur.generated)
+    return blocks, title, meta, f"report-{rep.district}-{rep.period}-v{cur.version}"
+
+
+@router.get("/reports/{report_id}/export.pdf", include_in_schema=False)
+def report_pdf(report_id: int, user: PageUser, s: Db, lang: Lang) -> Response:
+    blocks, title, meta, stem = _report_document(s, user, report_id)
+    data = report_doc.to_pdf(blocks, title=title, meta=meta, lang=lang)
+    return Response(data, media_type="application/pdf",
+                    headers={"Content-Disposition": f'attachment; filename="{stem}.pdf"', "Cache-Control": "no-store"})
+
+
+@router.get("/reports/{report_id}/export.docx", include_in_schema=False)
+def report_docx(report_id: int, user: PageUser, s: Db) -> Response:
+    blocks, title, meta, stem = _report_document(s, user, report_id)
+    data = report_doc.to_docx(blocks, title=title, meta=meta)
+    return Response(data, media_type="application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+                    headers={"Content-Disposition": f'attachment; filename="{stem}.docx"', "Cache-Control": "no-store"})
 
 
 @router.post("/reports/{report_id}", include_in_schema=False)
-def report_edit(report_id: int, user: PageUser, csrf: FormCsrf, s: Db, body: Annotated[str, Form(max_length=200_000)],
+def report_edit(request: Request, report_id: int, user: PageUser, csrf: FormCsrf, s: Db, body: Annotated[str, Form(max_length=200_000)],
                 csrf_token: Annotated[str, Form()]) -> Response:
     csrf.check(csrf_token)
     service.edit_report(s, user, report_id, body)
-    return RedirectResponse(f"/reports/{report_id}?msg={quote(t('已保存新版本', 'new version saved'))}", status_code=303)
+    return redirect_with_flash(request, f"/reports/{report_id}", "已保存新版本", "new version saved")

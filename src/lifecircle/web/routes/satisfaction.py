@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form
+from fastapi import APIRouter, Form, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import Response
 
@@ -56,10 +56,10 @@ def api_satisfaction(user: ApiUser, s: Db, prog: Prog, district: str | None = No
 
 
 @router.post("/circles/{circle_id}/surveys", include_in_schema=False)
-def circle_survey_form(circle_id: str, user: PageUser, csrf: FormCsrf, s: Db, period: Annotated[str, Form(max_length=16)],
+def circle_survey_form(request: Request, circle_id: str, user: PageUser, csrf: FormCsrf, s: Db, period: Annotated[str, Form(max_length=16)],
                        csrf_token: Annotated[str, Form()], respondents: Annotated[str, Form()] = "",
                        satisfied: Annotated[str, Form()] = "") -> Response:
     csrf.check(csrf_token)
     r, sat = optional_int(respondents, "respondents"), optional_int(satisfied, "satisfied")
     service.create_survey(s, user, circle_id, period=period, respondents=r, satisfied=sat)
-    return back_to_circle(circle_id, "满意度调查已登记", "survey recorded")
+    return back_to_circle(request, circle_id, "满意度调查已登记", "survey recorded")

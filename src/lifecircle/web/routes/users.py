@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Form
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -25,6 +24,7 @@ from lifecircle.web.deps import (
     Renderer,
     SettingsDep,
 )
+from lifecircle.web.flash import redirect_with_flash
 from lifecircle.web.schemas import UserIn
 from lifecircle.web.views import user_json
 
@@ -72,7 +72,7 @@ def user_change(render: Renderer, factory: sessionmaker[Session], user: User, ch
         errors = {p.field or "input": p.message for p in exc.problems}
         return users_page_response(render, factory, user, 422, errors=errors, target=target, form=form or {})
     if shown_password is None:
-        return RedirectResponse(f"/users?msg={quote(t(done[0], done[1]))}", status_code=303)
+        return redirect_with_flash(render.request, "/users", done[0], done[1])
     resp = users_page_response(render, factory, user, msg=t(done[0], done[1]), shown_user=name,
                                shown_password=shown_password)
     resp.headers["Cache-Control"] = "no-store"  # the password is shown once and never cached

@@ -1,7 +1,7 @@
 // Offline map: our own streets and district outlines as the base map, circles coloured by status.
 (function () {
   var el = document.getElementById('map');
-  var T = window.LC_TEXT;
+  var T = JSON.parse(document.getElementById('lc-text').textContent);
   var map = L.map(el, {preferCanvas: false, zoomSnap: 0.25});
   var colours = {planned: '#78909c', building: '#2e75b6', self_assessed: '#6a5acd', pre_accepted: '#b26a00', accepted: '#2e7d32', returned: '#c62828'};
   var tileUrl = el.dataset.tileUrl;
@@ -27,7 +27,9 @@
     legend.onAdd = function () {
       var div = L.DomUtil.create('div', 'legend');
       Object.keys(colours).forEach(function (k) { var lab = T.statuses[k] ? T.statuses[k][T.lang === 'en' ? 1 : 0] : k;
-        div.innerHTML += '<div><i style="background:' + colours[k] + '"></i>' + lab + '</div>'; });
+        var row = L.DomUtil.create('div', '', div), dot = L.DomUtil.create('i', '', row);
+        dot.style.background = colours[k];  // CSSOM, not a style attribute: allowed by the CSP
+        row.appendChild(document.createTextNode(lab)); });
       return div; };
     legend.addTo(map);
     var b = (res[1].features.length ? streets : districts).getBounds();
