@@ -1,4 +1,4 @@
-"""Compiled shortest-path kernels (numba). Arrays in, arrays out; no Python objects.
+"""Compiled shortest-path kernels (numba). Arrays (and named tuples of arrays) in, arrays out.
 
 The kernels take their inputs as named structures (``typing.NamedTuple`` of arrays, which numba
 compiles as plain tuples, so the compiled code is the same as with loose arrays) rather than
