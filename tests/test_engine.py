@@ -341,36 +341,61 @@ def test_count_within_a_huge_threshold_is_the_number_of_reachable_sources(ns, ps
 def test_bucket_queue_equals_heap_dijkstra_bit_for_bit_at_any_bucket_width(width):
     """Wide buckets force re-expansions (label-correcting); the result must not change at all."""
     from lifecircle.network import kernels
+    from lifecircle.network.engine import kernel_graph
 
     net = random_streets(11, n=80)
-    indptr, adj, w, _ = net.csr
+    g = kernel_graph(net)
+    w = g.weight_m
     n = net.n_nodes
     rng = np.random.default_rng(3)
-    seeds = rng.choice(n, 7, replace=False).astype(np.int32)
-    sd = rng.uniform(0, 50, 7)
-    sl = np.arange(7, dtype=np.int64)
-    want, want_lab = np.full(n, np.inf), np.full(n, -1, dtype=np.int64)
-    cap = len(adj) + 8
-    kernels.dijkstra_seeded(indptr, adj, w, seeds, sd, sl, np.inf, want, want_lab,
-                            np.empty(cap), np.empty(cap, np.int32), np.empty(2 * n + 1, np.int32))
+    seeds = kernels.Seeds(rng.choice(n, 7, replace=False).astype(np.int32), rng.uniform(0, 50, 7),
+                          np.arange(7, dtype=np.int64))
+    cap = len(g.nbr) + 8
+    heap = kernels.heap_work(n, cap)
+    kernels.dijkstra_seeded(g, seeds, np.inf, heap)
+    want, want_lab = heap.dist_m, heap.label
     n_ring = int(np.ceil(w.max() / width)) + 3
-    got, got_lab = np.full(n, np.inf), np.full(n, -1, dtype=np.int64)
-    res = kernels.dial_seeded(indptr, adj, w, seeds, sd, sl, np.inf, got, got_lab, np.full(n, -1.0),
-                              np.empty(50 * cap, np.int64), np.empty(n_ring, np.int64), width)
+
+    def bucket_work(pool_size):
+        return kernels.BucketWork(np.full(n, np.inf), np.full(n, -1, dtype=np.int64), np.full(n, -1.0),
+                                  np.empty(pool_size, np.int64), np.empty(n_ring, np.int64))
+
+    bw = bucket_work(50 * cap)
+    res = kernels.dial_seeded(g, seeds, np.inf, bw, width)
     assert res >= np.isfinite(want).sum()
-    assert np.array_equal(got, want)
-    assert np.array_equal(got_lab, want_lab)
+    assert np.array_equal(bw.dist_m, want)
+    assert np.array_equal(bw.label, want_lab)
     # a pool too small is reported, not overrun
-    small = kernels.dial_seeded(indptr, adj, w, seeds, sd, sl, np.inf, np.full(n, np.inf),
-                                np.full(n, -1, dtype=np.int64), np.full(n, -1.0),
-                                np.empty(5, np.int64), np.empty(n_ring, np.int64), width)
+    small = kernels.dial_seeded(g, seeds, np.inf, bucket_work(5), width)
     assert small == -1
     # through the parallel driver too, where an overflowing pool falls back to the heap
     cat_ptr = np.array([0, 3, 7], dtype=np.int64)
-    d2, l2 = kernels.nearest_all_nodes(indptr, adj, w, n, seeds, sd, sl, cat_ptr, np.inf, width, n_ring, 2)
+    d2, l2 = kernels.nearest_all_nodes(g, seeds, cat_ptr, np.inf, width, n_ring, 2)
     for c in range(2):
         a, b = cat_ptr[c], cat_ptr[c + 1]
-        wc, lc = np.full(n, np.inf), np.full(n, -1, dtype=np.int64)
-        kernels.dijkstra_seeded(indptr, adj, w, seeds[a:b], sd[a:b], sl[a:b], np.inf, wc, lc,
-                                np.empty(cap), np.empty(cap, np.int32), np.empty(2 * n + 1, np.int32))
+        hc = kernels.heap_work(n, cap)
+        kernels.dijkstra_seeded(g, kernels.Seeds(seeds.node[a:b], seeds.dist_m[a:b], seeds.label[a:b]), np.inf, hc)
+        wc, lc = hc.dist_m, hc.label
         assert np.array_equal(d2[c], wc) and np.array_equal(l2[c], lc)
+
+
+def test_kernel_structures_name_the_graph_and_the_points_on_edges():
+    """Graph fields are the network's CSR and edges; EdgePoints put unsnapped points on no edge."""
+    from lifecircle.network.engine import edge_points, kernel_graph
+
+    net = random_streets(5, n=30)
+    g = kernel_graph(net)
+    indptr, nbr, w, eid = net.csr
+    assert g.indptr is indptr and g.nbr is nbr and g.weight_m is w and g.edge_id is eid
+    assert np.array_equal(g.edge_u, net.edge_u) and np.array_equal(g.edge_len_m, net.edge_len)
+    assert len(g.indptr) - 1 == net.n_nodes
+    z = np.zeros(4)
+    pts = Snapped(np.array([2, 0, 2, 1], np.int32), np.array([1.5, 7.0, 0.5, 3.0]), np.array([4.0, 999.0, 2.0, 0.0]),
+                  np.array([True, False, True, True]), z, z)
+    p = edge_points(pts, net.n_edges)
+    assert p.edge.tolist() == [2, -1, 2, 1] and p.pos_m.tolist() == [1.5, 0.0, 0.5, 3.0]
+    assert p.offset_m.tolist() == [4.0, 0.0, 2.0, 0.0] and p.ok.tolist() == [True, False, True, True]
+    on = {e: p.by_edge[p.by_edge_ptr[e]:p.by_edge_ptr[e + 1]].tolist() for e in range(net.n_edges)}
+    assert on[2] == [0, 2] and on[1] == [3] and on[0] == []  # the unsnapped point (edge 0 in Snapped) is on none
+    q = edge_points(pts, net.n_edges, group=False)
+    assert len(q.by_edge_ptr) == net.n_edges + 1 and not q.by_edge_ptr.any() and len(q.by_edge) == 0

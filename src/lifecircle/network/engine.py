@@ -41,18 +41,38 @@ def within(distance_m: NDArray | float, limit_m: NDArray | float) -> NDArray[np.
         return d <= np.asarray(limit_m, dtype=float) * (1.0 + WITHIN_RTOL)
 
 
+def kernel_graph(net: WalkNetwork) -> kernels.Graph:
+    """The network as the kernels take it (:class:`kernels.Graph`): its CSR adjacency (both
+    directions, weights in metres) and each edge's ends and length in metres. No copies."""
+    indptr, nbr, weight_m, edge_id = net.csr
+    return kernels.Graph(indptr, nbr, weight_m, edge_id, np.asarray(net.edge_u, dtype=np.int32),
+                         np.asarray(net.edge_v, dtype=np.int32), np.asarray(net.edge_len, dtype=np.float64))
+
+
+def edge_points(points: Snapped, n_edges: int, *, group: bool = True) -> kernels.EdgePoints:
+    """Snapped points as the kernels take them (:class:`kernels.EdgePoints`): unsnapped points get
+    edge ``-1`` and ``0`` metres along and off the street. ``group``: list the points by edge
+    among the network's ``n_edges`` edges — needed where the points are *targets* (sources,
+    demand); starts are never looked up by edge, so without ``group`` every list is empty."""
+    ok = np.asarray(points.ok, dtype=np.bool_)
+    edge = np.where(ok, points.edge, -1).astype(np.int64)
+    pos = np.where(ok, points.pos_m, 0.0).astype(np.float64)
+    off = np.where(ok, points.offset_m, 0.0).astype(np.float64)
+    if group:
+        by_edge_ptr, by_edge = points.group_by_edge(n_edges)
+    else:
+        by_edge_ptr, by_edge = np.zeros(n_edges + 1, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    return kernels.EdgePoints(edge, pos, off, ok, by_edge_ptr, by_edge)
+
+
 @dataclass
 class _Sources:
-    """Sources grouped two ways: by category (for multi-source seeds) and by edge."""
+    """Sources grouped two ways: by category (multi-source ``seeds``, category ``c``'s being
+    ``cat_ptr[c]:cat_ptr[c+1]``) and by edge (``points``); ``cat`` is each source's category."""
 
-    seed_node: NDArray[np.int32]
-    seed_dist: NDArray[np.float64]
-    seed_lab: NDArray[np.int64]
+    seeds: kernels.Seeds
     cat_ptr: NDArray[np.int64]
-    by_edge_ptr: NDArray[np.int64]
-    by_edge: NDArray[np.int64]
-    pos: NDArray[np.float64]
-    off: NDArray[np.float64]
+    points: kernels.EdgePoints
     cat: NDArray[np.int64]
 
 
@@ -75,18 +95,8 @@ def _prepare_sources(net: WalkNetwork, sources: Snapped, category: NDArray, n_ca
     seed_cat = np.concatenate([cat[idx], cat[idx]])
     order = np.argsort(seed_cat, kind="stable")
     cat_ptr = np.searchsorted(seed_cat[order], np.arange(n_cat + 1)).astype(np.int64)
-    # sources grouped by edge (unsnapped sources are on no edge)
-    by_edge_ptr, eorder = sources.group_by_edge(net.n_edges)
-    return _Sources(
-        seed_node[order], seed_dist[order], seed_lab[order], cat_ptr,
-        by_edge_ptr, eorder,
-        np.where(ok, sources.pos_m, 0.0), np.where(ok, sources.offset_m, 0.0), cat,
-    )
-
-
-def _origin_arrays(origins: Snapped) -> tuple[NDArray, NDArray, NDArray]:
-    edge = np.where(origins.ok, origins.edge, -1).astype(np.int64)
-    return edge, origins.pos_m.astype(np.float64), np.where(origins.ok, origins.offset_m, 0.0)
+    seeds = kernels.Seeds(seed_node[order], seed_dist[order].astype(np.float64), seed_lab[order])
+    return _Sources(seeds, cat_ptr, edge_points(sources, net.n_edges), cat)
 
 
 def nearest_per_category(
@@ -105,23 +115,18 @@ def nearest_per_category(
     Without ``origins``, every network node (junction, dead end) is an origin (shape ``(n_nodes, n_cat)``, returned
     as Fortran-ordered arrays, i.e. transposed views of category-major results).
     """
-    indptr, adj_node, adj_w, _ = net.csr
+    g = kernel_graph(net)
     src = _prepare_sources(net, sources, category, n_cat)
-    width, n_ring = kernels.bucket_width(adj_w)
-    node_dist, node_lab = kernels.nearest_all_nodes(
-        indptr, adj_node, adj_w, net.n_nodes, src.seed_node, src.seed_dist, src.seed_lab, src.cat_ptr,
-        float(max_m), width, n_ring, numba.get_num_threads(),
-    )
+    width, n_ring = kernels.bucket_width(g.weight_m)
+    node_dist, node_lab = kernels.nearest_all_nodes(g, src.seeds, src.cat_ptr, float(max_m), width, n_ring,
+                                                    numba.get_num_threads())
     if origins is None:
         # a node's own distance is exact: a source on an edge is reached through an end of that
         # edge, which the seeds already express; the kernel never keeps a distance above max_m.
         # Transposed views (Fortran order), not copies: copying 2 x n_nodes x n_cat is slow.
         return node_dist.T, node_lab.T
-    o_edge, o_pos, o_off = _origin_arrays(origins)
-    return kernels.resolve_origins(
-        node_dist, node_lab, o_edge, o_pos, o_off, net.edge_u, net.edge_v, net.edge_len,
-        src.by_edge_ptr, src.by_edge, src.pos, src.off, src.cat, float(max_m),
-    )
+    starts = edge_points(origins, net.n_edges, group=False)
+    return kernels.resolve_origins(node_dist, node_lab, g, starts, src.points, src.cat, float(max_m))
 
 
 def nearest(net: WalkNetwork, sources: Snapped, origins: Snapped | None = None, *, max_m: float = np.inf) -> NDArray[np.float64]:
@@ -145,15 +150,10 @@ def count_within(
     """
     thr = np.asarray(thresholds_m, dtype=np.float64)
     order = np.argsort(thr)
-    indptr, adj_node, adj_w, adj_edge = net.csr
     src = _prepare_sources(net, sources, category, n_cat)
-    o_edge, o_pos, o_off = _origin_arrays(origins)
-    n_chunks = max(1, min(len(o_edge), 8 * numba.get_num_threads()))
-    counts = kernels.count_within_kernel(
-        indptr, adj_node, adj_w, adj_edge, net.n_nodes, net.edge_u, net.edge_v, net.edge_len,
-        o_edge, o_pos, o_off, src.by_edge_ptr, src.by_edge, src.pos, src.off, src.cat, n_cat,
-        thr[order], n_chunks,
-    )
+    starts = edge_points(origins, net.n_edges, group=False)
+    n_chunks = max(1, min(len(origins), 8 * numba.get_num_threads()))
+    counts = kernels.count_within_kernel(kernel_graph(net), starts, src.points, src.cat, n_cat, thr[order], n_chunks)
     out = np.empty_like(counts)
     out[:, :, order] = counts
     return out

@@ -12,7 +12,7 @@ from shapely.ops import substring
 from lifecircle.errors import InputError
 from lifecircle.i18n import t
 from lifecircle.network import kernels
-from lifecircle.network.engine import metres
+from lifecircle.network.engine import kernel_graph, metres
 from lifecircle.network.graph import WalkNetwork
 from lifecircle.network.snap import snap_points
 
@@ -24,17 +24,12 @@ def network_distances_from(net: WalkNetwork, x: float, y: float, *, max_m: float
     if not s.ok[0]:
         raise InputError(t(f"该点距最近道路超过 {snap_max_m:g} 米", f"the point is more than {snap_max_m:g} m from any street"))
     e, p, f = int(s.edge[0]), float(s.pos_m[0]), float(s.offset_m[0])
-    indptr, adj, w, _ = net.csr
-    dist = np.full(net.n_nodes, np.inf)
-    lab = np.full(net.n_nodes, -1, dtype=np.int64)
-    cap = len(adj) + 3
-    kernels.dijkstra_seeded(
-        indptr, adj, w,
-        np.array([net.edge_u[e], net.edge_v[e]], dtype=np.int32),
-        np.array([f + p, f + net.edge_len[e] - p]), np.zeros(2, dtype=np.int64), float(max_m),
-        dist, lab, np.empty(cap), np.empty(cap, dtype=np.int32), np.empty(2 * net.n_nodes + 1, dtype=np.int32),
-    )
-    return dist, e, p, f
+    g = kernel_graph(net)
+    seeds = kernels.Seeds(np.array([net.edge_u[e], net.edge_v[e]], dtype=np.int32),
+                          np.array([f + p, f + net.edge_len[e] - p]), np.zeros(2, dtype=np.int64))
+    work = kernels.heap_work(net.n_nodes, len(g.nbr) + 3)
+    kernels.dijkstra_seeded(g, seeds, float(max_m), work)
+    return work.dist_m, e, p, f
 
 
 def reached_streets(net: WalkNetwork, dist: np.ndarray, radius_m: float, edge: int, pos: float, off: float) -> list:

@@ -1,16 +1,101 @@
-"""Compiled shortest-path kernels (numba). Plain arrays in, plain arrays out; no Python objects.
+"""Compiled shortest-path kernels (numba). Arrays (and named tuples of arrays) in, arrays out.
 
-Graph: CSR adjacency ``indptr, adj_node, adj_w (metres), adj_edge``. Distances are metres;
-``inf`` means unreachable (never a sentinel number). Points on edges are described by
-``edge, pos (metres from the edge's u end), off (metres from the street)``.
+The kernels take their inputs as named structures (``typing.NamedTuple`` of arrays, which numba
+compiles as plain tuples, so the compiled code is the same as with loose arrays) rather than
+twenty positional arrays of the same dtype, where a swap would be type-correct and silently wrong:
+
+* :class:`Graph` — the street network: CSR adjacency (``indptr, nbr, weight_m, edge_id``, both
+  directions) and each edge's ends and length in metres;
+* :class:`EdgePoints` — points on edges (origins, outlets, candidate sites): edge, metres along
+  it from its ``u`` end, metres off the street, snapped or not, and the points grouped by edge;
+* :class:`Seeds` — the starts of a multi-source search: node, metres already walked, label;
+* work arrays (:class:`HeapWork`, :class:`BucketWork`, :class:`WithinWork`), reused between calls.
+
+Build :class:`Graph` and :class:`EdgePoints` with :func:`lifecircle.network.engine.kernel_graph`
+and :func:`lifecircle.network.engine.edge_points`. Distances are metres; ``inf`` means
+unreachable (never a sentinel number).
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numba as nb
 import numpy as np
+from numpy.typing import NDArray
 
 INF = np.inf
+
+
+class Graph(NamedTuple):
+    """The street network as the kernels see it. Node ``a``'s half-edges are
+    ``indptr[a]:indptr[a + 1]``; there are ``len(indptr) - 1`` nodes."""
+
+    indptr: NDArray[np.int64]  # CSR row pointers, one per node and one more
+    nbr: NDArray[np.int32]  # per half-edge: the node at its far end
+    weight_m: NDArray[np.float64]  # per half-edge: its length, metres
+    edge_id: NDArray[np.int32]  # per half-edge: the edge (street) it runs along
+    edge_u: NDArray[np.int32]  # per edge: its u end (node)
+    edge_v: NDArray[np.int32]  # per edge: its v end (node)
+    edge_len_m: NDArray[np.float64]  # per edge: its length, metres
+
+
+class EdgePoints(NamedTuple):
+    """Points attached to edges, one entry per point. A point that is not ``ok`` (too far from
+    every street) has ``edge = -1``, ``pos_m = offset_m = 0`` and is on no edge's list. The points
+    on edge ``e`` are ``by_edge[by_edge_ptr[e]:by_edge_ptr[e + 1]]`` (all lists are empty when
+    the points were made without grouping)."""
+
+    edge: NDArray[np.int64]  # the edge each point is on, -1 = not ok
+    pos_m: NDArray[np.float64]  # metres along the edge from its u end
+    offset_m: NDArray[np.float64]  # metres from the point to its street
+    ok: NDArray[np.bool_]  # snapped to a street
+    by_edge_ptr: NDArray[np.int64]  # one per edge and one more
+    by_edge: NDArray[np.int64]  # point indices, grouped by edge
+
+
+class Seeds(NamedTuple):
+    """Starts of a multi-source search: at ``node`` with ``dist_m`` metres already walked; the
+    nodes it reaches first carry its ``label``."""
+
+    node: NDArray[np.int32]
+    dist_m: NDArray[np.float64]
+    label: NDArray[np.int64]
+
+
+class HeapWork(NamedTuple):
+    """Arrays of :func:`dijkstra_seeded`: its results ``dist_m`` (metres; ``inf`` on entry) and
+    ``label`` (``-1`` on entry) per node, and its work space: the heap (``heap_d`` metres,
+    ``heap_n`` nodes; at least one entry per half-edge and seed) and ``settled`` (``2 n + 1``)."""
+
+    dist_m: NDArray[np.float64]
+    label: NDArray[np.int64]
+    heap_d: NDArray[np.float64]
+    heap_n: NDArray[np.int32]
+    settled: NDArray[np.int32]
+
+
+class BucketWork(NamedTuple):
+    """Arrays of :func:`dial_seeded`: its results ``dist_m`` (metres; ``inf`` on entry) and
+    ``label`` (``-1`` on entry) per node, and its work space: ``done_m`` (metres each node was
+    last expanded at; negative on entry), the entry ``pool`` and the ring of bucket ``head`` s."""
+
+    dist_m: NDArray[np.float64]
+    label: NDArray[np.int64]
+    done_m: NDArray[np.float64]
+    pool: NDArray[np.int64]
+    head: NDArray[np.int64]
+
+
+class WithinWork(NamedTuple):
+    """Arrays of :func:`points_within`, one set per thread: the bounded Dijkstra's ``heap`` and,
+    per target point, the best walking metres found (``best_m``), the start that last touched it
+    (``stamp``) and the list of points touched (``touched``)."""
+
+    heap: HeapWork
+    best_m: NDArray[np.float64]
+    stamp: NDArray[np.int64]
+    touched: NDArray[np.int64]
 
 
 @nb.njit(cache=True, inline="always")
@@ -61,29 +146,32 @@ def _pop(hd, hn, size):
 
 
 @nb.njit(cache=True)
-def dijkstra_seeded(indptr, adj_node, adj_w, seed_node, seed_dist, seed_lab, max_d, dist, lab, hd, hn, settled):
-    """Multi-source Dijkstra from seeds with initial distances, bounded by ``max_d`` metres.
+def dijkstra_seeded(g, seeds, max_d, w):
+    """Multi-source Dijkstra on graph ``g`` from ``seeds``, bounded by ``max_d`` metres.
 
-    ``dist`` and ``lab`` must hold ``inf`` / ``-1`` on entry for every node; on return they hold
-    the distance and the seed label of the nearest seed for every node within ``max_d``.
-    ``settled`` receives the settled nodes in order; returns their count. Nodes touched but not
-    settled (beyond ``max_d``) are left with a finite dist > max_d, so callers reset via the
-    returned ``touched`` count in ``settled`` too: entries after the settled ones list them.
+    ``w`` (:class:`HeapWork`): ``w.dist_m`` and ``w.label`` must hold ``inf`` / ``-1`` on entry for
+    every node; on return they hold the distance (metres) and the seed label of the nearest seed
+    for every node within ``max_d``. ``w.settled`` receives the settled nodes in order; returns
+    ``(n_settled, n_touched_extra)``. Nodes touched but not settled (beyond ``max_d``) are left
+    with a finite dist > max_d, so callers reset via the touched nodes, which ``w.settled`` lists
+    backwards from its end (``n_touched_extra`` of them, settled ones included).
     """
+    indptr, nbr, weight = g.indptr, g.nbr, g.weight_m
+    dist, lab, hd, hn, settled = w.dist_m, w.label, w.heap_d, w.heap_n, w.settled
     size = 0
     n_settled = 0
     n_touched_extra = 0
     cap = settled.shape[0]
-    for i in range(seed_node.shape[0]):
-        s = seed_node[i]
-        d = seed_dist[i]
+    for i in range(seeds.node.shape[0]):
+        s = seeds.node[i]
+        d = seeds.dist_m[i]
         if d < dist[s] and d <= max_d:
             if dist[s] == INF:
                 # record first touch at the back of `settled` for resetting
                 n_touched_extra += 1
                 settled[cap - n_touched_extra] = s
             dist[s] = d
-            lab[s] = seed_lab[i]
+            lab[s] = seeds.label[i]
             size = _push(hd, hn, size, d, s)
     while size > 0:
         d, u, size = _pop(hd, hn, size)
@@ -92,8 +180,8 @@ def dijkstra_seeded(indptr, adj_node, adj_w, seed_node, seed_dist, seed_lab, max
         settled[n_settled] = u
         n_settled += 1
         for k in range(indptr[u], indptr[u + 1]):
-            v = adj_node[k]
-            nd = d + adj_w[k]
+            v = nbr[k]
+            nd = d + weight[k]
             if nd < dist[v] and nd <= max_d:
                 if dist[v] == INF:
                     n_touched_extra += 1
@@ -104,22 +192,36 @@ def dijkstra_seeded(indptr, adj_node, adj_w, seed_node, seed_dist, seed_lab, max
     return n_settled, n_touched_extra
 
 
+@nb.njit(cache=True, nogil=True)
+def heap_work(n_nodes, n_seeds_and_half_edges):
+    """Fresh :class:`HeapWork` for ``n_nodes`` nodes (``dist_m`` all ``inf``, ``label`` all ``-1``),
+    with a heap of ``n_seeds_and_half_edges`` entries."""
+    cap = n_seeds_and_half_edges
+    return HeapWork(np.full(n_nodes, INF), np.full(n_nodes, -1, dtype=np.int64),
+                    np.empty(cap, dtype=np.float64), np.empty(cap, dtype=np.int32),
+                    np.empty(2 * n_nodes + 1, dtype=np.int32))
+
+
 @nb.njit(cache=True)
-def dial_seeded(indptr, adj_node, adj_w, seed_node, seed_dist, seed_lab, max_d, dist, lab, done, pool, head,
-                width):
-    """Multi-source shortest paths with a bucket queue (Dial's buckets of ``width`` metres).
+def dial_seeded(g, seeds, max_d, w, width):
+    """Multi-source shortest paths on graph ``g`` from ``seeds``, bounded by ``max_d`` metres, with
+    a bucket queue (Dial's buckets of ``width`` metres).
 
     Within a bucket, nodes are taken in any order and a node improved after it was expanded is
     expanded again (label-correcting), so the result is the exact fixed point
     ``dist[v] = min(seed, min_u dist[u] + w(u, v))`` — bit for bit what Dijkstra computes — for
     any ``width``; a width near the shortest edges keeps re-expansions rare.
 
-    Work arrays: ``head`` (int64) is a ring of at least ``ceil(max(adj_w) / width) + 2`` buckets;
-    ``pool`` (int64) holds queue entries as ``next << 32 | node``; ``done`` (float64, one per node)
-    is the distance each node was last expanded at. ``dist`` / ``lab`` must hold ``inf`` / ``-1``
-    and ``done`` a negative number on entry. Returns the number of expansions, or ``-1`` if the
-    pool overflowed (``dist`` / ``lab`` are then partial: reset them and use a heap).
+    ``w`` (:class:`BucketWork`): ``w.head`` (int64) is a ring of at least
+    ``ceil(max(weight_m) / width) + 2`` buckets; ``w.pool`` (int64) holds queue entries as
+    ``next << 32 | node``; ``w.done_m`` (float64, one per node) is the distance each node was last
+    expanded at. ``w.dist_m`` / ``w.label`` must hold ``inf`` / ``-1`` and ``w.done_m`` a negative
+    number on entry; they receive the results. Returns the number of expansions, or ``-1`` if the
+    pool overflowed (``dist_m`` / ``label`` are then partial: reset them and use a heap).
     """
+    indptr, nbr, weight = g.indptr, g.nbr, g.weight_m
+    dist, lab, done, pool, head = w.dist_m, w.label, w.done_m, w.pool, w.head
+    seed_node, seed_dist = seeds.node, seeds.dist_m
     n_ring = head.shape[0]
     inv = 1.0 / width
     cap = pool.shape[0]
@@ -134,7 +236,7 @@ def dial_seeded(indptr, adj_node, adj_w, seed_node, seed_dist, seed_lab, max_d, 
         d = seed_dist[i]
         if d < dist[s] and d <= max_d:
             dist[s] = d
-            lab[s] = seed_lab[i]
+            lab[s] = seeds.label[i]
             cur = min(cur, np.int64(d * inv))
     for i in range(seed_node.shape[0]):
         s = seed_node[i]
@@ -162,8 +264,8 @@ def dial_seeded(indptr, adj_node, adj_w, seed_node, seed_dist, seed_lab, max_d, 
                 n_exp += 1
                 lu = lab[u]
                 for q in range(indptr[u], indptr[u + 1]):
-                    v = adj_node[q]
-                    nd = d + adj_w[q]
+                    v = nbr[q]
+                    nd = d + weight[q]
                     if nd < dist[v] and nd <= max_d:
                         dist[v] = nd
                         lab[v] = lu
@@ -180,19 +282,20 @@ def dial_seeded(indptr, adj_node, adj_w, seed_node, seed_dist, seed_lab, max_d, 
 
 
 @nb.njit(cache=True, parallel=True)
-def nearest_all_nodes(indptr, adj_node, adj_w, n_nodes, seed_node, seed_dist, seed_lab, cat_ptr, max_d,
-                      width, n_ring, n_threads):
-    """For each category ``c`` (seeds ``cat_ptr[c]:cat_ptr[c+1]``), the distance from every node to
-    its nearest seed and that seed's label. Categories run in parallel.
+def nearest_all_nodes(g, seeds, cat_ptr, max_d, width, n_ring, n_threads):
+    """For each category ``c`` (seeds ``cat_ptr[c]:cat_ptr[c+1]`` of ``seeds``), the distance
+    (metres) from every node of graph ``g`` to its nearest seed and that seed's label, within
+    ``max_d`` metres. Categories run in parallel. Returns ``(dist[c, node], label[c, node])``.
 
     ``n_threads`` workers each take every ``n_threads``-th category.
     Uses :func:`dial_seeded` with buckets of ``width`` metres (``n_ring`` of them), falling back
     to a heap Dijkstra in the rare case its entry pool overflows. Both give identical results.
     """
+    n_nodes = g.indptr.shape[0] - 1
     n_cat = cat_ptr.shape[0] - 1
     dist = np.empty((n_cat, n_nodes))
     lab = np.empty((n_cat, n_nodes), dtype=np.int64)
-    cap = adj_node.shape[0] + seed_node.shape[0] + 1
+    cap = g.nbr.shape[0] + seeds.node.shape[0] + 1
     n_work = max(1, min(n_cat, n_threads))
     for wk in nb.prange(n_work):
         # one set of work arrays per worker, reused for its categories wk, wk + n_work, ...
@@ -209,21 +312,23 @@ def nearest_all_nodes(indptr, adj_node, adj_w, n_nodes, seed_node, seed_dist, se
             if b == a:
                 continue
             done[:] = -1.0
-            res = dial_seeded(indptr, adj_node, adj_w, seed_node[a:b], seed_dist[a:b], seed_lab[a:b],
-                              max_d, dc, lc, done, pool, head, width)
+            cat_seeds = Seeds(seeds.node[a:b], seeds.dist_m[a:b], seeds.label[a:b])
+            res = dial_seeded(g, cat_seeds, max_d, BucketWork(dc, lc, done, pool, head), width)
             if res < 0:
                 dc[:] = INF
                 lc[:] = -1
                 settled = np.empty(2 * n_nodes + 1, dtype=np.int32)
-                dijkstra_seeded(indptr, adj_node, adj_w, seed_node[a:b], seed_dist[a:b], seed_lab[a:b],
-                                max_d, dc, lc, np.empty(cap), np.empty(cap, dtype=np.int32), settled)
+                dijkstra_seeded(g, cat_seeds, max_d,
+                                HeapWork(dc, lc, np.empty(cap), np.empty(cap, dtype=np.int32), settled))
     return dist, lab
 
 
-def bucket_width(adj_w: np.ndarray, max_buckets: int = 1 << 16) -> tuple[float, int]:
-    """Bucket width (metres) and ring size for :func:`nearest_all_nodes`: about the 5th percentile
-    of the edge lengths (re-expansions stay rare), but wide enough that the ring of
-    ``ceil(longest edge / width) + 2`` buckets stays under ``max_buckets``."""
+def bucket_width(weight_m: np.ndarray, max_buckets: int = 1 << 16) -> tuple[float, int]:
+    """Bucket width (metres) and ring size for :func:`nearest_all_nodes`, from the half-edge
+    lengths ``weight_m`` (metres): about the 5th percentile of the edge lengths (re-expansions
+    stay rare), but wide enough that the ring of ``ceil(longest edge / width) + 2`` buckets stays
+    under ``max_buckets``."""
+    adj_w = weight_m
     step = max(1, adj_w.shape[0] // 8192)  # a regular sample is plenty: width only sets speed
     pos = adj_w[::step]
     pos = pos[pos > 0]
@@ -235,24 +340,26 @@ def bucket_width(adj_w: np.ndarray, max_buckets: int = 1 << 16) -> tuple[float, 
 
 
 @nb.njit(cache=True, parallel=True)
-def resolve_origins(node_dist, node_lab, o_edge, o_pos, o_off, edge_u, edge_v, edge_len,
-                    s_by_edge_ptr, s_by_edge, s_pos, s_off, s_cat, max_d):
-    """Distance from each origin point to the nearest source of each category, given node
-    distances ``node_dist[c, node]``: through either end of the origin's edge, or straight along
-    the edge to a source on the same edge. Returns ``(dist[o, c], label[o, c])``."""
+def resolve_origins(node_dist, node_lab, g, origins, sources, source_cat, max_d):
+    """Distance (metres) from each of the ``origins`` (:class:`EdgePoints`) to the nearest of the
+    ``sources`` (:class:`EdgePoints`, grouped by edge) of each category, given node distances
+    ``node_dist[c, node]`` and labels ``node_lab[c, node]`` on graph ``g``: through either end of
+    the origin's edge, or straight along the edge to a source on the same edge
+    (``source_cat[s]`` is source ``s``'s category). Distances beyond ``max_d`` metres are
+    unreachable. Returns ``(dist[o, c], label[o, c])``."""
     n_cat = node_dist.shape[0]
-    n_o = o_edge.shape[0]
+    n_o = origins.edge.shape[0]
     out = np.full((n_o, n_cat), INF)
     lab = np.full((n_o, n_cat), -1, dtype=np.int64)
     for o in nb.prange(n_o):
-        e = o_edge[o]
-        if e < 0:
+        if not origins.ok[o]:
             continue
-        u = edge_u[e]
-        v = edge_v[e]
-        p = o_pos[o]
-        f = o_off[o]
-        L = edge_len[e]
+        e = origins.edge[o]
+        u = g.edge_u[e]
+        v = g.edge_v[e]
+        p = origins.pos_m[o]
+        f = origins.offset_m[o]
+        L = g.edge_len_m[e]
         for c in range(n_cat):
             du = node_dist[c, u] + p
             dv = node_dist[c, v] + (L - p)
@@ -262,10 +369,10 @@ def resolve_origins(node_dist, node_lab, o_edge, o_pos, o_off, edge_u, edge_v, e
             else:
                 out[o, c] = dv + f
                 lab[o, c] = node_lab[c, v]
-        for k in range(s_by_edge_ptr[e], s_by_edge_ptr[e + 1]):
-            s = s_by_edge[k]
-            d = abs(p - s_pos[s]) + f + s_off[s]
-            c = s_cat[s]
+        for k in range(sources.by_edge_ptr[e], sources.by_edge_ptr[e + 1]):
+            s = sources.by_edge[k]
+            d = abs(p - sources.pos_m[s]) + f + sources.offset_m[s]
+            c = source_cat[s]
             if d < out[o, c]:
                 out[o, c] = d
                 lab[o, c] = s
@@ -277,85 +384,88 @@ def resolve_origins(node_dist, node_lab, o_edge, o_pos, o_off, edge_u, edge_v, e
 
 
 @nb.njit(cache=True, nogil=True)
-def within_work_arrays(n_nodes, n_adj, n_points):
-    """Fresh work arrays for :func:`points_within` (one set per thread):
-    ``(dist, lab, hd, hn, settled, best, stamp, touched)``."""
-    cap = n_adj + 3
-    return (np.full(n_nodes, INF), np.full(n_nodes, -1, dtype=np.int64),
-            np.empty(cap, dtype=np.float64), np.empty(cap, dtype=np.int32),
-            np.empty(2 * n_nodes + 1, dtype=np.int32),
-            np.full(n_points, INF), np.full(n_points, -1, dtype=np.int64), np.empty(n_points, dtype=np.int64))
+def within_work(g, n_points):
+    """Fresh :class:`WithinWork` for :func:`points_within` on graph ``g`` towards ``n_points``
+    target points (one set per thread)."""
+    return WithinWork(heap_work(g.indptr.shape[0] - 1, g.nbr.shape[0] + 3),
+                      np.full(n_points, INF), np.full(n_points, -1, dtype=np.int64),
+                      np.empty(n_points, dtype=np.int64))
 
 
 @nb.njit(cache=True, nogil=True)
-def points_within(indptr, adj_node, adj_w, adj_edge, edge_u, edge_v, edge_len, e, p, f, max_d,
-                  q_by_edge_ptr, q_by_edge, q_pos, q_off, stamp_id,
-                  dist, lab, hd, hn, settled, best, stamp, touched):
-    """The points on edges (``q_*``, grouped by edge) reachable from the point at ``pos = p``
-    metres along edge ``e``, ``f`` metres off the street, by a Dijkstra bounded at ``max_d``.
+def points_within(g, starts, i, max_d, targets, w):
+    """The ``targets`` (:class:`EdgePoints`, grouped by edge) reachable on graph ``g`` from start
+    ``i`` of ``starts`` (:class:`EdgePoints`; it must be ``ok``), by a Dijkstra bounded at
+    ``max_d`` metres.
 
-    Fills ``best[q]`` with the walking metres of each point touched and lists them in
-    ``touched``; returns how many. A touched point may lie beyond ``max_d`` (callers compare).
-    ``stamp_id`` must differ between calls that share ``stamp``. The work arrays ``dist``/``lab``
+    Fills ``w.best_m[q]`` with the walking metres to each target ``q`` touched and lists them in
+    ``w.touched``; returns how many. A touched target may lie beyond ``max_d`` (callers compare).
+    Touches are stamped with ``i``, so calls for different starts share ``w``; its Dijkstra arrays
     are reset before returning, so the next call can reuse them.
     """
+    e = starts.edge[i]
+    p = starts.pos_m[i]
+    f = starts.offset_m[i]
+    heap = w.heap
+    dist = heap.dist_m
+    settled = heap.settled
+    best, stamp, touched = w.best_m, w.stamp, w.touched
+    q_ptr, q_list, q_pos, q_off = targets.by_edge_ptr, targets.by_edge, targets.pos_m, targets.offset_m
+    edge_u, edge_len = g.edge_u, g.edge_len_m
     L = edge_len[e]
-    seed_node = np.empty(2, dtype=np.int32)
-    seed_dist = np.empty(2, dtype=np.float64)
-    seed_lab = np.zeros(2, dtype=np.int64)
-    seed_node[0] = edge_u[e]
-    seed_node[1] = edge_v[e]
-    seed_dist[0] = f + p
-    seed_dist[1] = f + (L - p)
-    n_set, n_extra = dijkstra_seeded(indptr, adj_node, adj_w, seed_node, seed_dist, seed_lab, max_d,
-                                     dist, lab, hd, hn, settled)
+    seeds = Seeds(np.empty(2, dtype=np.int32), np.empty(2, dtype=np.float64), np.zeros(2, dtype=np.int64))
+    seeds.node[0] = edge_u[e]
+    seeds.node[1] = g.edge_v[e]
+    seeds.dist_m[0] = f + p
+    seeds.dist_m[1] = f + (L - p)
+    n_set, n_extra = dijkstra_seeded(g, seeds, max_d, heap)
     n_touch = 0
-    for i in range(n_set + 1):
-        if i < n_set:  # through a settled street node, along each incident edge
-            a = settled[i]
+    for j in range(n_set + 1):
+        if j < n_set:  # through a settled street node, along each incident edge
+            a = settled[j]
             da = dist[a]
-            k0 = indptr[a]
-            k1 = indptr[a + 1]
+            k0 = g.indptr[a]
+            k1 = g.indptr[a + 1]
         else:  # straight along the start edge itself
             a = -1
             da = 0.0
             k0 = 0
             k1 = 1
         for k in range(k0, k1):
-            ee = adj_edge[k] if a >= 0 else e
-            for r in range(q_by_edge_ptr[ee], q_by_edge_ptr[ee + 1]):
-                q = q_by_edge[r]
+            ee = g.edge_id[k] if a >= 0 else e
+            for r in range(q_ptr[ee], q_ptr[ee + 1]):
+                q = q_list[r]
                 if a < 0:
                     d = abs(p - q_pos[q]) + f + q_off[q]
                 elif edge_u[ee] == a:
                     d = da + q_pos[q] + q_off[q]
                 else:
                     d = da + edge_len[ee] - q_pos[q] + q_off[q]
-                if stamp[q] != stamp_id:
-                    stamp[q] = stamp_id
+                if stamp[q] != i:
+                    stamp[q] = i
                     best[q] = d
                     touched[n_touch] = q
                     n_touch += 1
                 elif d < best[q]:
                     best[q] = d
     cap_s = settled.shape[0]
-    for i in range(n_extra):
-        a = settled[cap_s - 1 - i]
+    for j in range(n_extra):
+        a = settled[cap_s - 1 - j]
         dist[a] = INF
-        lab[a] = -1
+        heap.label[a] = -1
     return n_touch
 
 
 @nb.njit(cache=True, parallel=True)
-def count_within_kernel(indptr, adj_node, adj_w, adj_edge, n_nodes, edge_u, edge_v, edge_len,
-                        o_edge, o_pos, o_off, s_by_edge_ptr, s_by_edge, s_pos, s_off, s_cat, n_cat,
-                        thresholds, n_chunks):
-    """For each origin, the number of distinct sources of each category within each threshold
-    (metres, ascending), by a Dijkstra bounded at the largest threshold. Origins are split into
-    ``n_chunks`` chunks run in parallel, each with its own work arrays."""
-    n_o = o_edge.shape[0]
+def count_within_kernel(g, origins, sources, source_cat, n_cat, thresholds, n_chunks):
+    """For each of the ``origins`` (:class:`EdgePoints`), the number of distinct ``sources``
+    (:class:`EdgePoints`, grouped by edge) of each category (``source_cat[s]`` in ``0..n_cat-1``)
+    within each threshold (metres, ascending) on graph ``g``, by a Dijkstra bounded at the largest
+    threshold. Returns ``counts[o, c, k]``. Origins are split into ``n_chunks`` chunks run in
+    parallel, each with its own work arrays."""
+    n_o = origins.edge.shape[0]
     n_t = thresholds.shape[0]
-    n_s = s_pos.shape[0]
+    n_s = sources.edge.shape[0]
     counts = np.zeros((n_o, n_cat, n_t), dtype=np.int32)
     max_d = thresholds[n_t - 1]
     chunk = (n_o + n_chunks - 1) // n_chunks
@@ -364,18 +474,15 @@ def count_within_kernel(indptr, adj_node, adj_w, adj_edge, n_nodes, edge_u, edge
         hi = min(n_o, lo + chunk)
         if lo >= hi:
             continue
-        dist, lab, hd, hn, settled, best, stamp, touched = within_work_arrays(n_nodes, adj_node.shape[0], n_s)
+        w = within_work(g, n_s)
         for o in range(lo, hi):
-            e = o_edge[o]
-            if e < 0:
+            if not origins.ok[o]:
                 continue
-            n_touch = points_within(indptr, adj_node, adj_w, adj_edge, edge_u, edge_v, edge_len,
-                                    e, o_pos[o], o_off[o], max_d, s_by_edge_ptr, s_by_edge, s_pos, s_off, o,
-                                    dist, lab, hd, hn, settled, best, stamp, touched)
-            for i in range(n_touch):
-                s = touched[i]
-                d = best[s]
-                c = s_cat[s]
+            n_touch = points_within(g, origins, o, max_d, sources, w)
+            for j in range(n_touch):
+                s = w.touched[j]
+                d = w.best_m[s]
+                c = source_cat[s]
                 for k in range(n_t):
                     if d <= thresholds[k]:
                         counts[o, c, k] += 1

@@ -7,6 +7,7 @@ empty (NaN) when no outlet of the format is reachable.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -15,7 +16,7 @@ import pandas as pd
 from lifecircle.network.engine import count_within, metres, minutes, nearest_per_category, within
 from lifecircle.network.graph import WalkNetwork
 from lifecircle.network.snap import Snapped, snap_points
-from lifecircle.profile import Profile
+from lifecircle.profile import Format, Profile
 
 
 @dataclass
@@ -71,31 +72,71 @@ def access_table(
     layer_min = sorted(set(profile.walking.layers_min))
     counts = count_within(net, s_snap, cat, len(codes), o_snap, [float(metres(m, speed)) for m in layer_min])
 
+    table, unsnapped_o = build_access_table(origins, o_snap, dist, src, counts, fmts, outlet_names(outlets),
+                                            layer_min, speed)
+    unsnapped_s = outlets.iloc[np.flatnonzero(~s_snap.ok)].copy()
+    return AccessTable(table, unsnapped_o, unsnapped_s)
+
+
+def outlet_names(outlets: pd.DataFrame) -> np.ndarray:
+    """The label of each outlet row in the ``nearest_outlet`` column: its ``name``, else its ``id``."""
+    return outlets["name"].astype(str).to_numpy() if "name" in outlets else outlets["id"].astype(str).to_numpy()
+
+
+def format_columns(fmts: Sequence[Format]) -> dict[str, list]:
+    """The per-format columns of the table, one entry per format in order: ``format, format_zh,
+    class, layer_min`` (the format's walking layer in minutes)."""
+    return {"format": [f.code for f in fmts], "format_zh": [f.zh for f in fmts], "class": [f.cls for f in fmts],
+            "layer_min": [f.layer_min for f in fmts]}
+
+
+def build_access_table(
+    origins: pd.DataFrame,
+    o_snap: Snapped,
+    dist_m: np.ndarray,
+    source: np.ndarray,
+    counts: np.ndarray,
+    fmts: Sequence[Format],
+    names: np.ndarray,
+    layer_min: Sequence[float],
+    speed_kmh: float,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The long table from computed arrays — the one builder that :func:`access_table` and the
+    Dask path (:func:`lifecircle.scale.access.access_table_dask`, per chunk too) share.
+
+    ``origins``: ``id, lon, lat`` (WGS-84), one row per origin, and ``o_snap`` the same origins
+    snapped (``ok`` False = farther than the snap limit from every street). ``dist_m[o, f]``:
+    nearest walking metres to an outlet of format ``fmts[f]`` (``inf`` = unreachable);
+    ``source[o, f]``: that outlet's row in ``names`` (``-1`` = none); ``counts[o, f, k]``: outlets
+    within ``layer_min[k]`` minutes (ascending) at ``speed_kmh`` km/h.
+
+    Returns ``(table, unsnapped_origins)``: one row per snapped origin and format, origin-major,
+    with ``nearest_m`` NaN where unreachable, ``nearest_min`` in minutes, ``n_<m>min`` per layer,
+    ``within_layer`` (nearest within the format's own layer, :func:`within`), ``nearest_outlet``
+    (None where unreachable) and ``speed_kmh``; and the unsnapped origins' rows with their
+    ``distance_to_street_m`` (metres).
+    """
+    fcols = format_columns(fmts)
     keep = np.flatnonzero(o_snap.ok)
-    n_o, n_f = len(keep), len(codes)
-    d = dist[keep]
-    names = outlets["name"].astype(str).to_numpy() if "name" in outlets else outlets["id"].astype(str).to_numpy()
-    nearest_name = np.where(src[keep] >= 0, names[np.clip(src[keep], 0, None)] if len(names) else "", None)
+    n_o, n_f = len(keep), len(fmts)
+    d = dist_m[keep]
+    nearest_name = np.where(source[keep] >= 0, names[np.clip(source[keep], 0, None)] if len(names) else "", None)
     table = pd.DataFrame({
         "origin_id": np.repeat(origins["id"].astype(str).to_numpy()[keep], n_f),
         "lon": np.repeat(origins["lon"].to_numpy(float)[keep], n_f),
         "lat": np.repeat(origins["lat"].to_numpy(float)[keep], n_f),
-        "format": np.tile(codes, n_o),
-        "format_zh": np.tile([f.zh for f in fmts], n_o),
-        "class": np.tile([f.cls for f in fmts], n_o),
-        "layer_min": np.tile([f.layer_min for f in fmts], n_o),
+        **{k: np.tile(v, n_o) for k, v in fcols.items()},
         "nearest_m": np.where(np.isfinite(d), d, np.nan).ravel(),
     })
-    table["nearest_min"] = minutes(table["nearest_m"].to_numpy(), speed)
+    table["nearest_min"] = minutes(table["nearest_m"].to_numpy(), speed_kmh)
     for k, m in enumerate(layer_min):
         table[f"n_{m:g}min"] = counts[keep, :, k].ravel()
-    table["within_layer"] = within(table["nearest_m"].to_numpy(), metres(table["layer_min"].to_numpy(), speed))
+    table["within_layer"] = within(table["nearest_m"].to_numpy(), metres(table["layer_min"].to_numpy(), speed_kmh))
     table["nearest_outlet"] = nearest_name.ravel()
-    table["speed_kmh"] = speed
+    table["speed_kmh"] = speed_kmh
     unsnapped_o = origins.iloc[np.flatnonzero(~o_snap.ok)].copy()
     unsnapped_o["distance_to_street_m"] = o_snap.offset_m[~o_snap.ok]
-    unsnapped_s = outlets.iloc[np.flatnonzero(~s_snap.ok)].copy()
-    return AccessTable(table, unsnapped_o, unsnapped_s)
+    return table, unsnapped_o
 
 
 def coverage_summary(table: pd.DataFrame) -> pd.DataFrame:

@@ -37,7 +37,8 @@ from lifecircle.config import unknown_keys
 from lifecircle.errors import ConfigError, ProblemCollector
 from lifecircle.i18n import t
 from lifecircle.network import Snapped, WalkNetwork, nearest
-from lifecircle.network.kernels import points_within, within_work_arrays
+from lifecircle.network.engine import edge_points, kernel_graph
+from lifecircle.network.kernels import points_within, within_work
 from lifecircle.plans.site_solvers import (
     _cap_assignment,
     _exact,
@@ -111,22 +112,21 @@ def layer_radius_m(profile: Profile, format_code: str, *, elderly: bool = False)
 
 # --------------------------------------------------------------------------------- coverage matrix
 @nb.njit(cache=True, nogil=True)
-def _coverage_kernel(indptr, adj_node, adj_w, adj_edge, n_nodes, edge_u, edge_v, edge_len,
-                     c_edge, c_pos, c_off, lo, hi, d_by_edge_ptr, d_by_edge, d_pos, d_off, radius):
-    """Walking metres from candidates ``lo..hi-1`` to every demand point within ``radius``.
-    Returns ``(candidate, demand, metres)`` triples; pairs beyond the radius are absent."""
-    dist, lab, hd, hn, settled, best, stamp, touched = within_work_arrays(n_nodes, adj_node.shape[0], d_pos.shape[0])
+def _coverage_kernel(g, candidates, lo, hi, demand, radius):
+    """Walking metres on graph ``g`` (:class:`~lifecircle.network.kernels.Graph`) from
+    ``candidates`` ``lo..hi-1`` to every ``demand`` point (both
+    :class:`~lifecircle.network.kernels.EdgePoints`; demand grouped by edge) within ``radius``
+    metres. Returns ``(candidate, demand, metres)`` triples; pairs beyond the radius are absent."""
+    w = within_work(g, demand.edge.shape[0])
+    best, touched = w.best_m, w.touched
     out_c = np.empty(1024, dtype=np.int64)
     out_d = np.empty(1024, dtype=np.int64)
     out_m = np.empty(1024, dtype=np.float64)
     n_out = 0
     for j in range(lo, hi):
-        e = c_edge[j]
-        if e < 0:
+        if not candidates.ok[j]:
             continue
-        n_touch = points_within(indptr, adj_node, adj_w, adj_edge, edge_u, edge_v, edge_len,
-                                e, c_pos[j], c_off[j], radius, d_by_edge_ptr, d_by_edge, d_pos, d_off, j,
-                                dist, lab, hd, hn, settled, best, stamp, touched)
+        n_touch = points_within(g, candidates, j, radius, demand, w)
         if n_out + n_touch > out_c.shape[0]:
             size = max(2 * out_c.shape[0], n_out + n_touch)
             nc = np.empty(size, dtype=np.int64)
@@ -158,18 +158,12 @@ def coverage_matrix(net: WalkNetwork, demand: Snapped, candidates: Snapped, radi
     n_d, n_c = len(demand), len(candidates)
     if n_d == 0 or n_c == 0 or not (radius_m >= 0):
         return csr_matrix((n_d, n_c), dtype=np.float64)
-    indptr, adj_node, adj_w, adj_edge = net.csr
-    d_by_edge_ptr, d_by_edge = demand.group_by_edge(net.n_edges)
-    d_pos = np.where(demand.ok, demand.pos_m, 0.0).astype(np.float64)
-    d_off = np.where(demand.ok, demand.offset_m, 0.0).astype(np.float64)
-    c_edge = np.where(candidates.ok, candidates.edge, -1).astype(np.int64)
-    c_pos = candidates.pos_m.astype(np.float64)
-    c_off = np.where(candidates.ok, candidates.offset_m, 0.0).astype(np.float64)
+    g = kernel_graph(net)
+    starts = edge_points(candidates, net.n_edges, group=False)
+    targets = edge_points(demand, net.n_edges)
 
     def run(lo: int, hi: int) -> tuple[NDArray, NDArray, NDArray]:
-        return _coverage_kernel(indptr, adj_node, adj_w, adj_edge, net.n_nodes, net.edge_u, net.edge_v,
-                                net.edge_len, c_edge, c_pos, c_off, lo, hi, d_by_edge_ptr, d_by_edge,
-                                d_pos, d_off, float(radius_m))
+        return _coverage_kernel(g, starts, lo, hi, targets, float(radius_m))
 
     n_threads = max(1, nb.get_num_threads())
     n_chunks = max(1, min(n_c, 4 * n_threads))

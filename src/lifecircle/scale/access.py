@@ -16,7 +16,9 @@ How the work is split (distances in metres, times in minutes, speeds in km/h):
    spread over the workers), and each such task resolves that format's distance for every origin
    from its node distances (only ``n_origins`` numbers per format come back, never the
    ``n_nodes`` field).
-5. The client gathers the arrays and builds the table exactly as ``access_table`` does.
+5. The client gathers the arrays and builds the table with the very builder ``access_table``
+   uses (:func:`lifecircle.network.table.build_access_table`); streamed chunks build theirs
+   with it too.
 
 Each part runs the very same engine kernels on the same inputs, so the result equals the
 single-machine table bit for bit (tested on the Helsinki extract and on generated grids).
@@ -41,11 +43,11 @@ import shapely
 
 from lifecircle.errors import ConfigError, InputError
 from lifecircle.i18n import t
-from lifecircle.network.engine import count_within, metres, minutes, nearest_per_category, within
+from lifecircle.network.engine import count_within, metres, nearest_per_category
 from lifecircle.network.graph import WalkNetwork
 from lifecircle.network.snap import Snapped, snap_points
-from lifecircle.network.table import AccessTable
-from lifecircle.profile import Profile
+from lifecircle.network.table import AccessTable, build_access_table, format_columns, outlet_names
+from lifecircle.profile import Format, Profile
 from lifecircle.scale.cluster import use_worker_threads, wait_all
 from lifecircle.sources.files import atomic_output
 
@@ -80,7 +82,7 @@ class NetworkPayload:
         self.net = WalkNetwork(crs=st["crs"], node_x=st["node_x"], node_y=st["node_y"],
                                edge_u=st["edge_u"], edge_v=st["edge_v"], edge_len=st["edge_len"], edge_geom=geoms,
                                node_id=st["node_id"], source=st["source"])
-        global _PAYLOADS_RECEIVED
+        global _PAYLOADS_RECEIVED  # noqa: PLW0603 - a per-worker counter the tests read to prove the network is sent once
         _PAYLOADS_RECEIVED += 1
 
 
@@ -101,8 +103,8 @@ def network_hash(net: WalkNetwork) -> str:
     h.update(net.crs.to_wkt().encode())
     h.update(str(net.source).encode())
     coords, idx = shapely.get_coordinates(net.edge_geom, return_index=True)
-    for a in (net.node_x, net.node_y, net.edge_u, net.edge_v, net.edge_len, net.node_id, coords, idx):
-        a = np.ascontiguousarray(a)
+    for part in (net.node_x, net.node_y, net.edge_u, net.edge_v, net.edge_len, net.node_id, coords, idx):
+        a = np.ascontiguousarray(part)
         h.update(f"{a.dtype.str}{a.shape}".encode())
         h.update(a.tobytes())
     return h.hexdigest()
@@ -297,46 +299,9 @@ def access_table_dask(
     else:
         dist = np.zeros((n, 0))
         src = np.zeros((n, 0), dtype=np.int64)
-    table, unsnapped_o = _chunk_table(origins, _outlet_names(outlets), _fmt_cols(fmts), o_snap, dist, src, counts,
-                                      layer_min, speed)
+    table, unsnapped_o = build_access_table(origins, o_snap, dist, src, counts, fmts, outlet_names(outlets),
+                                            layer_min, speed)
     return AccessTable(table, unsnapped_o, outlets.iloc[np.flatnonzero(~s_snap.ok)].copy())
-
-
-def _outlet_names(outlets: pd.DataFrame) -> np.ndarray:
-    return outlets["name"].astype(str).to_numpy() if "name" in outlets else outlets["id"].astype(str).to_numpy()
-
-
-def _fmt_cols(fmts: list) -> dict[str, list]:
-    return {"format": [f.code for f in fmts], "format_zh": [f.zh for f in fmts], "class": [f.cls for f in fmts],
-            "layer_min": [f.layer_min for f in fmts]}
-
-
-def _chunk_table(origins: pd.DataFrame, names: np.ndarray, fcols: dict[str, list], o_snap: Snapped,
-                 dist: np.ndarray, src: np.ndarray, counts: np.ndarray, layer_min: list[float],
-                 speed: float) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The long table of ``origins`` (and those left out as too far from a street), column for
-    column as :func:`lifecircle.network.table.access_table` builds it. Distances in metres,
-    times in minutes, ``speed`` in km/h."""
-    keep = np.flatnonzero(o_snap.ok)
-    n_o, n_f = len(keep), len(fcols["format"])
-    d = dist[keep]
-    nearest_name = np.where(src[keep] >= 0, names[np.clip(src[keep], 0, None)] if len(names) else "", None)
-    table = pd.DataFrame({
-        "origin_id": np.repeat(origins["id"].astype(str).to_numpy()[keep], n_f),
-        "lon": np.repeat(origins["lon"].to_numpy(float)[keep], n_f),
-        "lat": np.repeat(origins["lat"].to_numpy(float)[keep], n_f),
-        **{k: np.tile(v, n_o) for k, v in fcols.items()},
-        "nearest_m": np.where(np.isfinite(d), d, np.nan).ravel(),
-    })
-    table["nearest_min"] = minutes(table["nearest_m"].to_numpy(), speed)
-    for k, m in enumerate(layer_min):
-        table[f"n_{m:g}min"] = counts[keep, :, k].ravel()
-    table["within_layer"] = within(table["nearest_m"].to_numpy(), metres(table["layer_min"].to_numpy(), speed))
-    table["nearest_outlet"] = nearest_name.ravel()
-    table["speed_kmh"] = speed
-    unsnapped_o = origins.iloc[np.flatnonzero(~o_snap.ok)].copy()
-    unsnapped_o["distance_to_street_m"] = o_snap.offset_m[~o_snap.ok]
-    return table, unsnapped_o
 
 
 # ---------------------------------------------------------------------------- streaming to a folder
@@ -422,7 +387,7 @@ def _write_part(table: pd.DataFrame, path: Path) -> bool:
 
 
 def _write_chunk_task(payload: NetworkPayload, sources: Snapped, cat: np.ndarray, n_cat: int, thresholds_m: list[float],
-                      o_snap: Snapped, origins: pd.DataFrame, names: np.ndarray, fcols: dict[str, list],
+                      o_snap: Snapped, origins: pd.DataFrame, names: np.ndarray, fmts: list[Format],
                       layer_min: list[float], speed: float, path: str, *near_all: tuple) -> dict[str, Any]:
     """Counts for one chunk of origins, its rows of the table written to ``path``; returns a summary."""
     use_worker_threads()
@@ -432,7 +397,7 @@ def _write_chunk_task(payload: NetworkPayload, sources: Snapped, cat: np.ndarray
         src = np.stack([s for _, s in near_all], axis=1)
     else:
         dist, src = np.zeros((len(origins), 0)), np.zeros((len(origins), 0), dtype=np.int64)
-    table, unsnapped = _chunk_table(origins, names, fcols, o_snap, dist, src, counts, layer_min, speed)
+    table, unsnapped = build_access_table(origins, o_snap, dist, src, counts, fmts, names, layer_min, speed)
     p = Path(path)
     _write_part(table, p)
     per = table.groupby("format", sort=False)["within_layer"].agg(["size", "sum"])
@@ -446,14 +411,14 @@ def _stream(client: Any, out: Path, net_f: Any, s_f: Any, o_fs: list, o_all_f: A
             on_progress: Progress | None) -> StreamedAccess:
     from distributed import as_completed
 
-    [names_f] = client.scatter([_outlet_names(outlets)], broadcast=True, hash=False)
-    fcols = _fmt_cols(fmts)
+    [names_f] = client.scatter([outlet_names(outlets)], broadcast=True, hash=False)
+    fcols = format_columns(fmts)
     parts = [f"part-{k:05d}.parquet" for k in range(len(bounds))]
     # each chunk takes only its slice of every format's nearest distances (sliced where they lie),
     # never the whole n_origins x n_formats field
     slice_fs = [[client.submit(_slice_task, nf, lo, hi, pure=False) for nf in near_fs] for lo, hi in bounds]
     write_fs = [client.submit(_write_chunk_task, net_f, s_f, cat, len(fmts), thresholds, of, origins.iloc[lo:hi], names_f,
-                              fcols, layer_min, speed, str(out / part), *sl, pure=False)
+                              fmts, layer_min, speed, str(out / part), *sl, pure=False)
                 for (lo, hi), of, part, sl in zip(bounds, o_fs, parts, slice_fs, strict=True)]
     watched = [s_f, *o_fs, o_all_f, *near_fs, *write_fs]
     try:
