@@ -7,7 +7,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.stamp-install
 
-.PHONY: setup demo test lint bench clean system-packages
+.PHONY: setup demo test lint typecheck bench clean system-packages
 
 setup: $(STAMP) system-packages
 
@@ -26,7 +26,10 @@ demo: setup
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests $(wildcard benchmarks scripts)
 
-test: setup lint
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+test: setup lint typecheck
 	$(VENV)/bin/python -m pytest -q
 
 bench: setup

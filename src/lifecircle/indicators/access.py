@@ -125,7 +125,7 @@ def compute_access(net: WalkNetwork, communities: pd.DataFrame, outlets: pd.Data
     sources = outl.subset(ex.outlet) if len(ex) else outl.subset(np.zeros(len(outl), dtype=bool))
     if len(ex) and sources.ok.any():
         dist, _ = nearest_per_category(net, sources, ex.cat, n_fmt, comm)
-        counts = count_within(net, sources, ex.cat, n_fmt, comm, [metres(m, w.speed_kmh) for m in layers])
+        counts = count_within(net, sources, ex.cat, n_fmt, comm, [float(metres(m, w.speed_kmh)) for m in layers])
     else:
         dist = np.full((n_c, n_fmt), np.inf)
         counts = np.zeros((n_c, n_fmt, len(layers)), dtype=np.int32)

@@ -16,7 +16,7 @@ def group_sum(idx: NDArray[np.int64], n: int, values: NDArray) -> NDArray[np.flo
     ok = idx >= 0
     values = np.asarray(values, dtype=float)
     if values.ndim == 1:
-        return np.bincount(idx[ok], weights=values[ok], minlength=n)[:n]
+        return np.bincount(idx[ok], weights=values[ok], minlength=n)[:n].astype(np.float64, copy=False)
     out = np.zeros((n, values.shape[1]))
     np.add.at(out, idx[ok], values[ok])
     return out

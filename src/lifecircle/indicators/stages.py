@@ -138,7 +138,7 @@ def access_stage(city: City, net: WalkNetwork, profile: Profile) -> AccessStage:
     reach = metres(q_layer, w.speed_kmh)
     return AccessStage(
         communities=comm, outlets=outl, aliases=aliases, access=acc, unsnapped=unsnapped, islands=islands,
-        community_piece=pieces_of(net, acc.communities), quality_layer_min=q_layer, quality_reach_m=reach,
+        community_piece=pieces_of(net, acc.communities), quality_layer_min=q_layer, quality_reach_m=float(reach),
         within_15=within(acc.nearest_m, reach), notes=notes,
     )
 
@@ -180,9 +180,9 @@ def community_stage(access: AccessStage, profile: Profile, rules: GradingRules) 
         within=acc.within,
         within_elderly=acc.within_elderly,
         within_15=access.within_15,
-        basic_complete=acc.within[:, cls.basic].all(axis=1) if n_c else none,
-        basic_complete_elderly=acc.within_elderly[:, cls.basic].all(axis=1) if n_c else none,
-        smart_any=acc.within[:, cls.smart].any(axis=1) if n_c else none,
+        basic_complete=np.asarray(acc.within[:, cls.basic].all(axis=1), bool) if n_c else none,
+        basic_complete_elderly=np.asarray(acc.within_elderly[:, cls.basic].all(axis=1), bool) if n_c else none,
+        smart_any=np.asarray(acc.within[:, cls.smart].any(axis=1), bool) if n_c else none,
         quality_ok=quality_n >= rules.target("quality_min_formats", 5),
         service_area_m2=column(comm, "service_floor_area_m2", n_c),
         households=column(comm, "households", n_c),
@@ -210,7 +210,7 @@ def community_stage(access: AccessStage, profile: Profile, rules: GradingRules) 
         "quality_formats_within_15": quality_n.astype(np.int64),
         "smart_within_layer": values.smart_any,
         "commercial_share": commercial_share,
-        "commercial_rule_ok": pd.array(np.where(np.isfinite(commercial_share), commercial_ok, None), dtype="boolean"),
+        "commercial_rule_ok": pd.array(np.where(np.isfinite(commercial_share), commercial_ok, np.array(None)), dtype="boolean"),
     })
     return CommunityStage(table=table, values=values, ids=ids, population=population,
                           industrial=kind == INDUSTRIAL)

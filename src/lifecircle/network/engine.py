@@ -18,12 +18,12 @@ from lifecircle.network.graph import WalkNetwork
 from lifecircle.network.snap import Snapped
 
 
-def minutes(distance_m: NDArray | float, speed_kmh: float) -> NDArray | float:
+def minutes(distance_m: NDArray | float, speed_kmh: float) -> NDArray[np.float64]:
     """Walking time in minutes for ``distance_m`` metres at ``speed_kmh`` km/h."""
     return np.asarray(distance_m, dtype=float) / (speed_kmh * 1000.0 / 60.0)
 
 
-def metres(minutes_: NDArray | float, speed_kmh: float) -> NDArray | float:
+def metres(minutes_: NDArray | float, speed_kmh: float) -> NDArray[np.float64]:
     """Metres walked in ``minutes_`` minutes at ``speed_kmh`` km/h."""
     return np.asarray(minutes_, dtype=float) * speed_kmh * 1000.0 / 60.0
 

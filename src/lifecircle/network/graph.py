@@ -47,7 +47,7 @@ class WalkNetwork:
     edge_v: NDArray[np.int32]
     edge_len: NDArray[np.float64]
     edge_geom: NDArray[np.object_]
-    node_id: NDArray[np.int64] = field(default=None)  # type: ignore[assignment]
+    node_id: NDArray[np.int64] = field(default=None)  # type: ignore[arg-type]  # filled in __post_init__
     source: str = ""
     # pieces removed by lifecircle.network.islands.drop_small_pieces (a DataFrame), and the limit used
     dropped_pieces: Any = None
@@ -123,7 +123,7 @@ class WalkNetwork:
             node_xy = node_xy[used]
             u, v = inv[: len(u)], inv[len(u):]
             geoms = shapely.linestrings(np.stack([a, b], axis=1))
-            return cls(crs=crs, node_x=node_xy[:, 0].copy(), node_y=node_xy[:, 1].copy(), edge_u=u, edge_v=v,
+            return cls(crs=crs, node_x=node_xy[:, 0].copy(), node_y=node_xy[:, 1].copy(), edge_u=u.astype(np.int32), edge_v=v.astype(np.int32),
                        edge_len=shapely.length(geoms), edge_geom=geoms, source=source,
                        edge_level=None if seg_lev is None else seg_lev.astype(np.int16))
         return cls._from_chains(crs, node_xy, u, v, a, b, seg_lev, source)
@@ -151,7 +151,7 @@ class WalkNetwork:
         new_id = np.full(len(node_xy), -1, np.int64)
         new_id[used] = np.arange(len(used))
         return cls(crs=crs, node_x=node_xy[used, 0].copy(), node_y=node_xy[used, 1].copy(),
-                   edge_u=new_id[e_u], edge_v=new_id[e_v], edge_len=shapely.length(geoms), edge_geom=geoms,
+                   edge_u=new_id[e_u].astype(np.int32), edge_v=new_id[e_v].astype(np.int32), edge_len=shapely.length(geoms), edge_geom=geoms,
                    source=source, edge_level=None if seg_lev is None else seg_lev[seg[heads]].astype(np.int16))
 
     # ------------------------------------------------------------------ derived structures

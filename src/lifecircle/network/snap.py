@@ -32,7 +32,8 @@ class Snapped:
     def __len__(self) -> int:
         return len(self.edge)
 
-    def subset(self, mask: NDArray[np.bool_]) -> Snapped:
+    def subset(self, mask: NDArray[np.bool_] | NDArray[np.integer]) -> Snapped:
+        """The points selected by a boolean mask or by positions (repeats allowed)."""
         return Snapped(self.edge[mask], self.pos_m[mask], self.offset_m[mask], self.ok[mask], self.x[mask], self.y[mask])
 
     def group_by_edge(self, n_edges: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:

@@ -120,7 +120,8 @@ def build_access_table(
     keep = np.flatnonzero(o_snap.ok)
     n_o, n_f = len(keep), len(fmts)
     d = dist_m[keep]
-    nearest_name = np.where(source[keep] >= 0, names[np.clip(source[keep], 0, None)] if len(names) else "", None)
+    nearest_name = np.where(source[keep] >= 0, names[np.clip(source[keep], 0, None)] if len(names) else "",
+                            np.array(None, dtype=object))
     table = pd.DataFrame({
         "origin_id": np.repeat(origins["id"].astype(str).to_numpy()[keep], n_f),
         "lon": np.repeat(origins["lon"].to_numpy(float)[keep], n_f),

@@ -283,10 +283,10 @@ def solve_mclp(
     total = float(w.sum())
     already = float(w[~need].sum())
     notes: list[str] = []
-
+    sol: _Solution | None
     if red.n_rows == 0 or k == 0:
-        why = t("没有需要且可被候选点覆盖的居民", "no residents need a site and can reach a candidate") if k else t("k = 0", "k = 0")
-        sol = _Solution([], 0.0, 0.0, True, "trivial", [why])
+        reason = t("没有需要且可被候选点覆盖的居民", "no residents need a site and can reach a candidate") if k else t("k = 0", "k = 0")
+        sol = _Solution([], 0.0, 0.0, True, "trivial", [reason])
     elif k >= red.n_cols:
         every = list(range(red.n_cols))
         why = [t("k 不少于有效候选点数：全部选用", "k is at least the number of useful candidates: all chosen")]
@@ -315,10 +315,12 @@ def solve_mclp(
             if use_exact:
                 notes.append(t("精确求解未给出可行解，改用启发式", "exact solver gave no answer; used the heuristic"))
             sol = _heuristic(red, k, st)
+    assert sol is not None  # every branch above ends with a solution
 
     if sol.per_site is not None:
-        order = sorted((j for j in sol.S if sol.per_site.get(j, 0.0) > 1e-9), key=lambda j: -sol.per_site[j])
-        added = np.array([sol.per_site[j] for j in order], dtype=np.float64)
+        per_site = sol.per_site
+        order = sorted((j for j in sol.S if per_site.get(j, 0.0) > 1e-9), key=lambda j: -per_site[j])
+        added = np.array([per_site[j] for j in order], dtype=np.float64)
     else:
         order, added = _order_and_marginals(red, sol.S)
     chosen = red.cols[np.asarray(order, dtype=np.int64)] if order else np.zeros(0, dtype=np.int64)

@@ -153,7 +153,8 @@ def _plan_streets(streets: gpd.GeoDataFrame, crs: Any, frame: svg._Frame, unit: 
     g = g[keep]
     hw = sp["highway"].astype("string").fillna("").to_numpy()[keep] if "highway" in sp else np.full(len(g), "")
     known = {c for _, cs, _, _ in svg.STREET_TIERS for c in cs}
-    parts_out, n_vert = [], 0
+    parts_out: list[str] = []
+    n_vert = 0
     for name, classes, width, colour in [*svg.STREET_TIERS, svg.OTHER_TIER, ("planned", ("planned",), 2.4, SITE_COLOUR)]:
         sel = np.isin(hw, classes) if classes else ~np.isin(hw, [*known, "planned"])
         if not sel.any():

@@ -264,7 +264,7 @@ def access_table_dask(
     cat = outlets["format"].map(cat_of).to_numpy(np.int64)
 
     all_nodes = origins is None
-    if all_nodes:
+    if origins is None:
         lon, lat = net.node_lonlat()
         origins = pd.DataFrame({"id": net.node_id.astype(str), "lon": lon, "lat": lat})
     o_lon = origins["lon"].to_numpy(float)

@@ -166,4 +166,4 @@ def assign_district(net: WalkNetwork, cands: DistrictCandidates, choice: CentreC
     lo, hi, size_note = _size_range(per, float(size_range[0]), float(size_range[1]))
     a, a_method = assign_communities(cost, w, lo, hi, size_penalty=st.size_penalty,
                                      exact_max_pairs=st.exact_max_pairs, time_limit_s=st.exact_time_limit_s)
-    return DistrictAssignment(Dsel, unreach, a, a_method, Dsel[np.arange(n_m), a], lo, hi, size_note)
+    return DistrictAssignment(Dsel, np.asarray(unreach, bool), a, a_method, Dsel[np.arange(n_m), a], lo, hi, size_note)

@@ -56,7 +56,7 @@ def _district_cells(x: NDArray, y: NDArray, assign: NDArray, q: int, district: A
             cells_u = [c if c is not None else shapely.Point(*uniq[i]).buffer(radius_m) for i, c in enumerate(mapped)]
     # a cell belongs to the first community at that point; duplicates at one point follow it
     owner = first[inv]
-    cells = []
+    cells: list[Any] = []
     for i in range(n):
         if owner[i] != i:
             cells.append(None)

@@ -110,7 +110,7 @@ def _choose_exact(G: NDArray, bonus: NDArray, fixed: list[int], k: int, allowed:
     if res.x is None:
         return None
     x = res.x[:n_j] > 0.5
-    chosen = [j for j in np.flatnonzero(x) if j not in set(fixed)]
+    chosen = [int(j) for j in np.flatnonzero(x) if j not in set(fixed)]
     value = -float(res.fun)
     bound = -float(getattr(res, "mip_dual_bound", res.fun) or res.fun)
     return chosen, value, max(bound, value), res.status == 0

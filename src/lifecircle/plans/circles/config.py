@@ -4,6 +4,7 @@ minutes (walks) or seconds (solver time limits)."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,7 +95,7 @@ def _settings(cls: type, raw: Any, table: str, src: str, bag: ProblemCollector) 
     if not isinstance(raw, dict):
         bag.add(t(f"[{table}] 应为表", f"[{table}] must be a table"), field=table)
         return cls()
-    known = cls.__dataclass_fields__
+    known = {f.name: f for f in dataclasses.fields(cls)}
     for k, msg in unknown_keys(raw, known, table=table):
         bag.add(msg, field=f"{table}.{k}")
     vals: dict[str, Any] = {}
