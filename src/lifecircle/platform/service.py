@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from lifecircle.errors import InputError, Problem
@@ -45,7 +45,7 @@ from lifecircle.platform.db import (
     UserSession,
     utcnow,
 )
-from lifecircle.platform.errors import NotFoundError
+from lifecircle.platform.errors import ConflictError, NotFoundError
 from lifecircle.platform.permissions import (
     can_see_district,
     deny,
@@ -148,10 +148,21 @@ def create_circle(s: Session, user: User | None, prog: Programme, *, id: str, na
     return c
 
 
-def change_status(s: Session, user: User, prog: Programme, circle_id: str, to_status: str, note: str = "") -> Circle:
-    """Move a circle along the status workflow (transitions and roles are data in the programme)."""
+def change_status(s: Session, user: User, prog: Programme, circle_id: str, to_status: str, note: str = "",
+                  seen: str | None = None) -> Circle:
+    """Move a circle along the status workflow (transitions and roles are data in the programme).
+
+    ``seen`` is the status the sender saw (the API's ``from``, the page form's hidden field): if
+    the circle has moved on, :class:`ConflictError` (409) names its current status. The change
+    itself is one conditional ``UPDATE ... WHERE status = :seen`` in the caller's transaction, so
+    of two officials changing the same circle at the same moment exactly one wins and the other
+    gets the conflict (on SQLite the UPDATE waits for the write lock, on PostgreSQL it re-checks
+    the row after the other transaction commits); without ``seen`` the status read here is the
+    condition, so an answer never claims a change that another one overwrote."""
     c = get_circle(s, user, circle_id)
     require_status_change(user, c.district)
+    if seen is not None and seen != c.status:
+        raise _status_conflict(prog, c.id, c.status, seen)
     if to_status not in prog.statuses:
         raise _problems(("status", f"未知状态 '{to_status}'；可选：{', '.join(prog.statuses)}",
                          f"unknown status '{to_status}'; one of {', '.join(prog.statuses)}"))
@@ -166,12 +177,29 @@ def change_status(s: Session, user: User, prog: Programme, circle_id: str, to_st
     if len(note) > 2000:
         raise _problems(("note", "备注最长 2000 字", "note is at most 2000 characters"))
     before = audit.snapshot(c)
-    now = utcnow()
-    s.add(StatusChange(circle_id=c.id, from_status=c.status, to_status=to_status, note=note, user_id=user.id, at=now))
-    c.status, c.status_changed_at, c.updated_at = to_status, now, now
+    from_status, now = c.status, utcnow()
+    moved = s.execute(update(Circle).where(Circle.id == c.id, Circle.status == from_status)
+                      .values(status=to_status, status_changed_at=now, updated_at=now)
+                      .execution_options(synchronize_session=False))
+    if moved.rowcount != 1:  # type: ignore[attr-defined]  # another change committed first
+        s.expire(c)
+        current = s.scalar(select(Circle.status).where(Circle.id == c.id))
+        raise _status_conflict(prog, c.id, current, from_status)
+    s.refresh(c)
+    s.add(StatusChange(circle_id=c.id, from_status=from_status, to_status=to_status, note=note, user_id=user.id, at=now))
     s.flush()
     audit.record(s, user, "status", "circle", c.id, before, audit.snapshot(c))
     return c
+
+
+def _status_conflict(prog: Programme, circle_id: str, current: str | None, seen: str) -> ConflictError:
+    if current is None:
+        return ConflictError(t(f"生活圈 '{circle_id}' 已被删除", f"circle '{circle_id}' was deleted"))
+    return ConflictError(
+        t(f"生活圈状态已被他人改为“{prog.status_label(current)}”（{current}），不再是您看到的“{prog.status_label(seen)}”"
+          f"（{seen}）；请刷新后重试",
+          f"the circle's status is now {current} ({prog.status_label(current)}), no longer {seen} as you saw it; "
+          f"reload and retry"), current=current)
 
 
 def status_history(s: Session, circle_id: str) -> list[StatusChange]:
