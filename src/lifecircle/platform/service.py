@@ -263,20 +263,45 @@ def put_scorecard(s: Session, user: User | None, circle_id: str, as_of: dt.date,
 
 
 _SHARE_SUFFIXES = ("share", "coverage", "completeness", "satisfaction")
+# The indicators the grading rules (profiles/grading-yichang-2022.toml) and the circle page read,
+# by kind; any other key ending in share/coverage/completeness is a share, ``n_*`` a count.
+_COUNT_KEYS = frozenset({"population", "quality_formats_present"})
+_AMOUNT_KEYS = frozenset({"service_area_per_100hh", "population_on_islands"})
+_TEXT_KEYS = frozenset({"grade", "grade_en", "grade_reasons", "grade_reasons_en", "gaps", "communities_on_islands"})
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def _check_scorecard(indicators: dict[str, Any], grade_code: str | None) -> None:
-    """Shares (keys ending in share/coverage/completeness, and satisfaction) are fractions 0–1;
-    counts (``population``, ``n_*``) are not negative; a ``grade_code`` inside the indicators
-    agrees with the card's. Every problem is reported together, naming ``indicators.<key>``."""
+    """Each known indicator has the type the grading rules and the circle page expect, or is null
+    (no data): shares (keys ending in share/coverage/completeness, and satisfaction) are numbers
+    0–1; counts (``population``, ``n_*``, ``quality_formats_present``) are whole numbers ≥ 0;
+    ``service_area_per_100hh`` is a number ≥ 0; the grade texts, ``gaps`` and
+    ``communities_on_islands`` are text; a ``grade_code`` inside the indicators is a known grade
+    and agrees with the card's. Every problem is reported together, naming ``indicators.<key>``."""
     problems = []
-    for k, v in indicators.items():
-        if not isinstance(v, int | float) or isinstance(v, bool):
+    for k, val in indicators.items():
+        f, v = f"indicators.{k}", val
+        if v is None:
             continue
-        if k.endswith(_SHARE_SUFFIXES) and not 0 <= v <= 1:
-            problems.append((f"indicators.{k}", f"{k} = {v} 应为 0–1 之间的比例", f"{k} = {v} must be a fraction between 0 and 1"))
-        elif (k == "population" or k.startswith("n_")) and v < 0:
-            problems.append((f"indicators.{k}", f"{k} = {v} 不能为负", f"{k} = {v} cannot be negative"))
+        if isinstance(v, str) and len(v) > 40 and k not in _TEXT_KEYS:
+            v = v[:40] + "…"  # quoted in the message below; the check itself only needs the type
+        if k == "grade_code":
+            if v not in GRADES:
+                problems.append((f, f"{k} 应为 {'/'.join(GRADES)}", f"{k} must be one of {'/'.join(GRADES)}"))
+        elif k.endswith(_SHARE_SUFFIXES):
+            if not _is_number(v) or not 0 <= v <= 1:
+                problems.append((f, f"{k} = {v!r} 应为 0–1 之间的比例", f"{k} = {v!r} must be a fraction between 0 and 1"))
+        elif k in _COUNT_KEYS or k.startswith("n_"):
+            if not _is_number(v) or v < 0 or v != int(v) or abs(v) > 2**53:
+                problems.append((f, f"{k} = {v!r} 应为不小于 0 的整数", f"{k} = {v!r} must be a whole number, not negative"))
+        elif k in _AMOUNT_KEYS:
+            if not _is_number(v) or v < 0:
+                problems.append((f, f"{k} = {v!r} 应为不小于 0 的数", f"{k} = {v!r} must be a number, not negative"))
+        elif k in _TEXT_KEYS and not isinstance(v, str):
+            problems.append((f, f"{k} 应为文字", f"{k} must be text"))
     inner = indicators.get("grade_code")
     if grade_code is not None and inner is not None and inner != grade_code:
         problems.append(("grade_code", f"等级 {grade_code} 与指标中的 grade_code {inner} 不一致",

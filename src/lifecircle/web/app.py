@@ -20,13 +20,14 @@ bad input → 422 naming the field, too many failed logins → 429, unknown id �
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from lifecircle.platform.db import ROLES, make_engine, session_factory
 from lifecircle.platform.programme import load_programme
 from lifecircle.platform.seed import init_platform
 from lifecircle.platform.settings import Settings, load_settings
+from lifecircle.web.deps import refuse_control_chars
 from lifecircle.web.errors import install_error_handlers
 from lifecircle.web.middleware import LanguageMiddleware
 from lifecircle.web.routes import ROUTERS
@@ -47,7 +48,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         init_platform(engine, factory, prog)
 
     app = FastAPI(title="lifecircle — 一刻钟便民生活圈 officials' platform", version="1",
-                  docs_url="/api/docs", openapi_url="/api/openapi.json", redoc_url=None)
+                  docs_url="/api/docs", openapi_url="/api/openapi.json", redoc_url=None,
+                  dependencies=[Depends(refuse_control_chars)])
     app.state.settings, app.state.engine, app.state.factory, app.state.prog = settings, engine, factory, prog
     app.state.templates = make_templates(prog)
     app.add_middleware(LanguageMiddleware)
