@@ -343,3 +343,14 @@ def test_a_well_typed_scorecard_is_stored_and_shown(platform):
     page_login(c, "xiling")
     page = c.get(f"/circles/{XL}")
     assert page.status_code == 200 and "75.0%" in page.text
+
+
+def test_a_scorecard_nested_too_deeply_is_422_not_a_recursion_error(platform):
+    c, a = platform.client, platform.h("admin")
+    for depth in (9, 900):
+        body = '{"as_of": "2024-01-01", "indicators": {"x": ' + "[" * depth + "]" * depth + "}}"
+        r = c.post(f"/api/circles/{XL}/scorecards", content=body, headers=a | {"Content-Type": "application/json"})
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "indicators.x"], (depth, r.text[:200])
+    ok = c.post(f"/api/circles/{XL}/scorecards", json={"as_of": "2024-01-01", "indicators": {"x": [[1, 2], [3]]}},
+                headers=a)
+    assert ok.status_code == 201

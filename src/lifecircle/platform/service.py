@@ -249,6 +249,10 @@ def put_scorecard(s: Session, user: User | None, circle_id: str, as_of: dt.date,
         c = found
     if grade_code is not None and grade_code not in GRADES:
         raise _problems(("grade_code", f"等级应为 {'/'.join(GRADES)}", f"grade must be one of {'/'.join(GRADES)}"))
+    deep = [k for k, v in indicators.items() if _nesting(v) > _MAX_NESTING]
+    if deep:
+        raise _problems(*[(f"indicators.{k}", f"{k} 嵌套层数超过 {_MAX_NESTING}", f"{k} is nested deeper than {_MAX_NESTING}")
+                          for k in deep])
     clean = {k: _json_safe(v) for k, v in indicators.items()}
     _check_scorecard(clean, grade_code)
     row = s.scalar(select(Scorecard).where(Scorecard.circle_id == c.id, Scorecard.as_of == as_of))
@@ -268,6 +272,22 @@ _SHARE_SUFFIXES = ("share", "coverage", "completeness", "satisfaction")
 _COUNT_KEYS = frozenset({"population", "quality_formats_present"})
 _AMOUNT_KEYS = frozenset({"service_area_per_100hh", "population_on_islands"})
 _TEXT_KEYS = frozenset({"grade", "grade_en", "grade_reasons", "grade_reasons_en", "gaps", "communities_on_islands"})
+
+
+_MAX_NESTING = 8  # an indicator is a value or a small list / table of values
+
+
+def _nesting(v: Any) -> int:
+    """How many levels of lists and dicts ``v`` has (0 for a plain value), without recursion;
+    counting stops just past :data:`_MAX_NESTING`."""
+    depth, level = 0, [v]
+    while depth <= _MAX_NESTING:
+        boxes = [y for y in level if isinstance(y, list | tuple | dict)]
+        if not boxes:
+            break
+        depth += 1
+        level = [x for y in boxes for x in (y.values() if isinstance(y, dict) else y)]
+    return depth
 
 
 def _is_number(v: Any) -> bool:

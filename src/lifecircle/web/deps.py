@@ -139,10 +139,12 @@ async def refuse_control_chars(request: Request) -> None:
             raw = await request.body()
             if raw:
                 try:
-                    data = json.loads(raw)
+                    _walk_json(json.loads(raw), ["body"], out)
                 except ValueError:
-                    data = None  # not JSON: FastAPI answers that itself
-                _walk_json(data, ["body"], out)
+                    pass  # not JSON: FastAPI has answered that already
+                except RecursionError:
+                    out.append({"loc": ("body",), "type": "too_deep", "input": None,
+                                "msg": t("JSON 嵌套层数过多", "the JSON is nested too deeply")})
     if out:
         raise RequestValidationError(out)
 
