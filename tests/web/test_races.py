@@ -315,6 +315,8 @@ def test_an_empty_district_is_no_district_not_a_500(platform):
     r = c.post("/api/users", json={"username": "off2", "password": "a-long-enough-password",
                                    "role": "district_officer", "district": ""}, headers=a)
     assert r.status_code == 422 and [d["loc"][-1] for d in r.json()["detail"]] == ["district"]
+    both = c.get("/api/satisfaction?circle_id=&district=", headers=a)
+    assert both.status_code == 200 and both.json() == c.get("/api/satisfaction", headers=a).json()
 
 
 @pytest.mark.parametrize(("key", "value"), [

@@ -549,7 +549,8 @@ def satisfaction_trend(s: Session, user: User, prog: Programme, *, circle_id: st
                        district: str | None = None) -> list[dict[str, Any]]:
     """Satisfaction rate (satisfied / respondents, 0..1) per period, pooled over the circles the
     user may see (or one circle / district), against the target. An unknown ``district`` is an
-    :class:`InputError` naming the field."""
+    :class:`InputError` naming the field; an empty ``circle_id`` or ``district`` is none."""
+    circle_id, district = circle_id or None, district or None
     if district is not None and s.get(District, district) is None:
         raise _problems(("district", f"未知的区代码 '{district}'", f"unknown district code '{district}'"))
     q = (select(SurveyCampaign.period, func.sum(SurveyCampaign.respondents), func.sum(SurveyCampaign.satisfied),
