@@ -3,8 +3,9 @@
 Starts uvicorn on 127.0.0.1 (a free port) with the quota seed (30 synthetic circles, one account
 per role, a district report, a survey and an evidence file so that real ids exist) on a temporary
 SQLite database (or ``DATABASE_URL``), reads the OpenAPI document and sends schemathesis' generated
-requests — valid ones (``positive``) and ones that break the schema (``negative``) — for every
-operation, as each role and without a session. Half of the generated path ids are swapped for ids
+requests — valid ones (``positive``) and ones that break the schema (``negative``), generated at
+random and from the coverage phase's boundary values — for every operation, as each role and
+without a session. Half of the generated path ids are swapped for ids
 that exist, so the requests reach the service layer rather than stop at a 404. Afterwards every
 circle page is opened (a stored scorecard must not break it).
 
@@ -96,8 +97,9 @@ def real_ids(base: str, token: str) -> dict[str, list[Any]]:
 
 
 def fuzz(app: Any, base: str, passwords: dict[str, str], *, examples: int = 25, seed: int = 0,
-         roles: list[str] | None = None) -> dict[str, Tally]:
-    """Run schemathesis against the served ``app`` as each role; the tally per role."""
+         roles: list[str] | None = None, coverage_roles: list[str] | None = None) -> dict[str, Tally]:
+    """Run schemathesis against the served ``app`` as each role (``examples`` generated cases per
+    operation) and its coverage phase as ``coverage_roles`` (default: every role); the tally per role."""
     import hypothesis
     import requests
     import schemathesis
@@ -155,6 +157,14 @@ def fuzz(app: Any, base: str, passwords: dict[str, str], *, examples: int = 25, 
 
     for op in operations:
         one_operation(op)
+        # schemathesis' coverage phase: the schema's boundary values and just past them (the largest
+        # id and the one beyond, empty and over-long strings, wrong types), deterministic and cheap
+        # to generate, as the ``coverage_roles``
+        modes = [GenerationMode.POSITIVE, GenerationMode.NEGATIVE]
+        for case in schema.iter_coverage_cases(op, generation_modes=modes,
+                                               generation_config=schema.config.generation_for(operation=op)):
+            for role in roles if coverage_roles is None else coverage_roles:
+                send(case, role)
     session_.close()
     # the circle pages after all those writes (a stored scorecard must not break a page)
     pages = out.setdefault("pages", Tally())
