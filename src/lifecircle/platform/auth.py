@@ -188,6 +188,7 @@ def create_user(s: Session, actor: User | None, settings: Settings, *, username:
     ``actor=None``) may do it."""
     if actor is not None and actor.role != "city_admin":
         raise PermissionDeniedError(t("只有市商务局管理员可以创建账号", "only the city administrator can create accounts"))
+    district = district or None  # an empty district field is "no district", not a code
     validate_new_user(s, username, password, role, district)
     u = User(username=username, display_name=display_name or username, role=role, district=district,
              password_hash=hash_password(password, settings), active=True, created_at=utcnow())

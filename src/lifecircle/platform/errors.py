@@ -1,5 +1,6 @@
 """Errors of the platform that a user causes; the web layer maps them to HTTP status codes
-(InputError → 422, PermissionDeniedError → 403, NotFoundError → 404, ThrottledError → 429, AuthRequiredError → 401)."""
+(InputError → 422, PermissionDeniedError → 403, NotFoundError → 404, ConflictError → 409,
+ThrottledError → 429, AuthRequiredError → 401)."""
 
 from __future__ import annotations
 
@@ -28,3 +29,12 @@ class AuthRequiredError(LifecircleError):
 
 class BusyError(ThrottledError):
     """Too many password hashes at once in this process (a flood of sign-ins); try again shortly (HTTP 429)."""
+
+
+class ConflictError(LifecircleError):
+    """The change lost a race: the record moved on since the sender saw it (a concurrent status
+    change), or the same record was created at the same moment. ``current`` names the state now."""
+
+    def __init__(self, message: str, current: str | None = None):
+        super().__init__(message)
+        self.current = current

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from lifecircle.errors import InputError, Problem
@@ -45,7 +45,7 @@ from lifecircle.platform.db import (
     UserSession,
     utcnow,
 )
-from lifecircle.platform.errors import NotFoundError
+from lifecircle.platform.errors import ConflictError, NotFoundError
 from lifecircle.platform.permissions import (
     can_see_district,
     deny,
@@ -148,10 +148,21 @@ def create_circle(s: Session, user: User | None, prog: Programme, *, id: str, na
     return c
 
 
-def change_status(s: Session, user: User, prog: Programme, circle_id: str, to_status: str, note: str = "") -> Circle:
-    """Move a circle along the status workflow (transitions and roles are data in the programme)."""
+def change_status(s: Session, user: User, prog: Programme, circle_id: str, to_status: str, note: str = "",
+                  seen: str | None = None) -> Circle:
+    """Move a circle along the status workflow (transitions and roles are data in the programme).
+
+    ``seen`` is the status the sender saw (the API's ``from``, the page form's hidden field): if
+    the circle has moved on, :class:`ConflictError` (409) names its current status. The change
+    itself is one conditional ``UPDATE ... WHERE status = :seen`` in the caller's transaction, so
+    of two officials changing the same circle at the same moment exactly one wins and the other
+    gets the conflict (on SQLite the UPDATE waits for the write lock, on PostgreSQL it re-checks
+    the row after the other transaction commits); without ``seen`` the status read here is the
+    condition, so an answer never claims a change that another one overwrote."""
     c = get_circle(s, user, circle_id)
     require_status_change(user, c.district)
+    if seen is not None and seen != c.status:
+        raise _status_conflict(prog, c.id, c.status, seen)
     if to_status not in prog.statuses:
         raise _problems(("status", f"未知状态 '{to_status}'；可选：{', '.join(prog.statuses)}",
                          f"unknown status '{to_status}'; one of {', '.join(prog.statuses)}"))
@@ -166,12 +177,29 @@ def change_status(s: Session, user: User, prog: Programme, circle_id: str, to_st
     if len(note) > 2000:
         raise _problems(("note", "备注最长 2000 字", "note is at most 2000 characters"))
     before = audit.snapshot(c)
-    now = utcnow()
-    s.add(StatusChange(circle_id=c.id, from_status=c.status, to_status=to_status, note=note, user_id=user.id, at=now))
-    c.status, c.status_changed_at, c.updated_at = to_status, now, now
+    from_status, now = c.status, utcnow()
+    moved = s.execute(update(Circle).where(Circle.id == c.id, Circle.status == from_status)
+                      .values(status=to_status, status_changed_at=now, updated_at=now)
+                      .execution_options(synchronize_session=False))
+    if moved.rowcount != 1:  # type: ignore[attr-defined]  # another change committed first
+        s.expire(c)
+        current = s.scalar(select(Circle.status).where(Circle.id == c.id))
+        raise _status_conflict(prog, c.id, current, from_status)
+    s.refresh(c)
+    s.add(StatusChange(circle_id=c.id, from_status=from_status, to_status=to_status, note=note, user_id=user.id, at=now))
     s.flush()
     audit.record(s, user, "status", "circle", c.id, before, audit.snapshot(c))
     return c
+
+
+def _status_conflict(prog: Programme, circle_id: str, current: str | None, seen: str) -> ConflictError:
+    if current is None:
+        return ConflictError(t(f"生活圈 '{circle_id}' 已被删除", f"circle '{circle_id}' was deleted"))
+    return ConflictError(
+        t(f"生活圈状态已被他人改为“{prog.status_label(current)}”（{current}），不再是您看到的“{prog.status_label(seen)}”"
+          f"（{seen}）；请刷新后重试",
+          f"the circle's status is now {current} ({prog.status_label(current)}), no longer {seen} as you saw it; "
+          f"reload and retry"), current=current)
 
 
 def status_history(s: Session, circle_id: str) -> list[StatusChange]:
@@ -221,6 +249,10 @@ def put_scorecard(s: Session, user: User | None, circle_id: str, as_of: dt.date,
         c = found
     if grade_code is not None and grade_code not in GRADES:
         raise _problems(("grade_code", f"等级应为 {'/'.join(GRADES)}", f"grade must be one of {'/'.join(GRADES)}"))
+    deep = [k for k, v in indicators.items() if _nesting(v) > _MAX_NESTING]
+    if deep:
+        raise _problems(*[(f"indicators.{k}", f"{k} 嵌套层数超过 {_MAX_NESTING}", f"{k} is nested deeper than {_MAX_NESTING}")
+                          for k in deep])
     clean = {k: _json_safe(v) for k, v in indicators.items()}
     _check_scorecard(clean, grade_code)
     row = s.scalar(select(Scorecard).where(Scorecard.circle_id == c.id, Scorecard.as_of == as_of))
@@ -235,20 +267,61 @@ def put_scorecard(s: Session, user: User | None, circle_id: str, as_of: dt.date,
 
 
 _SHARE_SUFFIXES = ("share", "coverage", "completeness", "satisfaction")
+# The indicators the grading rules (profiles/grading-yichang-2022.toml) and the circle page read,
+# by kind; any other key ending in share/coverage/completeness is a share, ``n_*`` a count.
+_COUNT_KEYS = frozenset({"population", "quality_formats_present"})
+_AMOUNT_KEYS = frozenset({"service_area_per_100hh", "population_on_islands"})
+_TEXT_KEYS = frozenset({"grade", "grade_en", "grade_reasons", "grade_reasons_en", "gaps", "communities_on_islands"})
+
+
+_MAX_NESTING = 8  # an indicator is a value or a small list / table of values
+
+
+def _nesting(v: Any) -> int:
+    """How many levels of lists and dicts ``v`` has (0 for a plain value), without recursion;
+    counting stops just past :data:`_MAX_NESTING`."""
+    depth, level = 0, [v]
+    while depth <= _MAX_NESTING:
+        boxes = [y for y in level if isinstance(y, list | tuple | dict)]
+        if not boxes:
+            break
+        depth += 1
+        level = [x for y in boxes for x in (y.values() if isinstance(y, dict) else y)]
+    return depth
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def _check_scorecard(indicators: dict[str, Any], grade_code: str | None) -> None:
-    """Shares (keys ending in share/coverage/completeness, and satisfaction) are fractions 0–1;
-    counts (``population``, ``n_*``) are not negative; a ``grade_code`` inside the indicators
-    agrees with the card's. Every problem is reported together, naming ``indicators.<key>``."""
+    """Each known indicator has the type the grading rules and the circle page expect, or is null
+    (no data): shares (keys ending in share/coverage/completeness, and satisfaction) are numbers
+    0–1; counts (``population``, ``n_*``, ``quality_formats_present``) are whole numbers ≥ 0;
+    ``service_area_per_100hh`` is a number ≥ 0; the grade texts, ``gaps`` and
+    ``communities_on_islands`` are text; a ``grade_code`` inside the indicators is a known grade
+    and agrees with the card's. Every problem is reported together, naming ``indicators.<key>``."""
     problems = []
-    for k, v in indicators.items():
-        if not isinstance(v, int | float) or isinstance(v, bool):
+    for k, val in indicators.items():
+        f, v = f"indicators.{k}", val
+        if v is None:
             continue
-        if k.endswith(_SHARE_SUFFIXES) and not 0 <= v <= 1:
-            problems.append((f"indicators.{k}", f"{k} = {v} 应为 0–1 之间的比例", f"{k} = {v} must be a fraction between 0 and 1"))
-        elif (k == "population" or k.startswith("n_")) and v < 0:
-            problems.append((f"indicators.{k}", f"{k} = {v} 不能为负", f"{k} = {v} cannot be negative"))
+        if isinstance(v, str) and len(v) > 40 and k not in _TEXT_KEYS:
+            v = v[:40] + "…"  # quoted in the message below; the check itself only needs the type
+        if k == "grade_code":
+            if v not in GRADES:
+                problems.append((f, f"{k} 应为 {'/'.join(GRADES)}", f"{k} must be one of {'/'.join(GRADES)}"))
+        elif k.endswith(_SHARE_SUFFIXES):
+            if not _is_number(v) or not 0 <= v <= 1:
+                problems.append((f, f"{k} = {v!r} 应为 0–1 之间的比例", f"{k} = {v!r} must be a fraction between 0 and 1"))
+        elif k in _COUNT_KEYS or k.startswith("n_"):
+            if not _is_number(v) or v < 0 or v != int(v) or abs(v) > 2**53:
+                problems.append((f, f"{k} = {v!r} 应为不小于 0 的整数", f"{k} = {v!r} must be a whole number, not negative"))
+        elif k in _AMOUNT_KEYS:
+            if not _is_number(v) or v < 0:
+                problems.append((f, f"{k} = {v!r} 应为不小于 0 的数", f"{k} = {v!r} must be a number, not negative"))
+        elif k in _TEXT_KEYS and not isinstance(v, str):
+            problems.append((f, f"{k} 应为文字", f"{k} must be text"))
     inner = indicators.get("grade_code")
     if grade_code is not None and inner is not None and inner != grade_code:
         problems.append(("grade_code", f"等级 {grade_code} 与指标中的 grade_code {inner} 不一致",
@@ -476,7 +549,8 @@ def satisfaction_trend(s: Session, user: User, prog: Programme, *, circle_id: st
                        district: str | None = None) -> list[dict[str, Any]]:
     """Satisfaction rate (satisfied / respondents, 0..1) per period, pooled over the circles the
     user may see (or one circle / district), against the target. An unknown ``district`` is an
-    :class:`InputError` naming the field."""
+    :class:`InputError` naming the field; an empty ``circle_id`` or ``district`` is none."""
+    circle_id, district = circle_id or None, district or None
     if district is not None and s.get(District, district) is None:
         raise _problems(("district", f"未知的区代码 '{district}'", f"unknown district code '{district}'"))
     q = (select(SurveyCampaign.period, func.sum(SurveyCampaign.respondents), func.sum(SurveyCampaign.satisfied),

@@ -22,13 +22,14 @@ a body over its route's limit → 413, unknown id → 404.
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from lifecircle.platform.db import ROLES, make_engine, session_factory
 from lifecircle.platform.programme import load_programme
 from lifecircle.platform.seed import init_platform
 from lifecircle.platform.settings import Settings, load_settings
+from lifecircle.web.deps import refuse_control_chars
 from lifecircle.web.errors import install_error_handlers
 from lifecircle.web.guard import RequestGuardMiddleware
 from lifecircle.web.middleware import LanguageMiddleware, SecurityHeadersMiddleware
@@ -50,7 +51,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         init_platform(engine, factory, prog)
 
     app = FastAPI(title="lifecircle — 一刻钟便民生活圈 officials' platform", version="1",
-                  docs_url=None, openapi_url="/api/openapi.json", redoc_url=None)
+                  docs_url=None, openapi_url="/api/openapi.json", redoc_url=None,
+                  dependencies=[Depends(refuse_control_chars)])
     app.state.settings, app.state.engine, app.state.factory, app.state.prog = settings, engine, factory, prog
     app.state.templates = make_templates(prog, settings.timezone)
     app.add_middleware(RequestGuardMiddleware)  # inside the language middleware: its messages are translated

@@ -9,15 +9,23 @@ the language and the page renderer. Everything comes from ``request.app.state`` 
   The session is looked up in its own short transaction, as before the route's work starts.
 - :data:`FormCsrf` — checks a form's ``csrf_token`` against the session's token (403). The check
   runs when the route calls it, i.e. after the form has been validated (a bad form stays a 422).
+- :data:`DbId` — a path id of an integer column: 1 … 2³¹−1 (PostgreSQL's ``integer``), else 422.
+- :func:`refuse_control_chars` — the application-wide dependency that answers 422 (naming the
+  field) when a path parameter, query parameter, JSON string or key, form field or upload's file
+  name holds NUL or another control character (tab, newline and carriage return are allowed in
+  bodies, not in the path or query).
 """
 
 from __future__ import annotations
 
 import ipaddress
+import json
+import re
 from collections.abc import Iterator
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session, sessionmaker
@@ -100,6 +108,69 @@ def client_ip(request: Request) -> str:
     """The address used for login throttling and in the audit (see :func:`forwarded_client`)."""
     peer = request.client.host if request.client else "-"
     return forwarded_client(peer, request.headers.get("x-forwarded-for"), request.app.state.settings)
+# ------------------------------------------------------------------ hostile input
+
+MAX_ID = 2**31 - 1  # the largest value of an ``Integer`` column on PostgreSQL
+DbId = Annotated[int, Path(ge=1, le=MAX_ID, description="id (1 … 2³¹−1)")]
+
+_CONTROL_BODY = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # tab, newline, CR allowed in text bodies
+_CONTROL_LINE = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _control_problem(loc: list[Any], value: str) -> dict[str, Any]:
+    ch = _CONTROL_LINE.search(value) or _CONTROL_BODY.search(value)
+    code = f"U+{ord(ch.group()):04X}" if ch else "?"
+    return {"loc": tuple(loc), "type": "string_control_characters", "input": value[:64],
+            "msg": t(f"含有不允许的控制字符（{code}）", f"contains a control character ({code}), which is not allowed")}
+
+
+def _walk_json(value: Any, loc: list[Any], out: list[dict[str, Any]]) -> None:
+    if isinstance(value, str):
+        if _CONTROL_BODY.search(value):
+            out.append(_control_problem(loc, value))
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            if _CONTROL_LINE.search(k):
+                out.append(_control_problem([*loc, k], k))
+            _walk_json(v, [*loc, k], out)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _walk_json(v, [*loc, i], out)
+
+
+async def refuse_control_chars(request: Request) -> None:
+    """Dependency of every route: 422 when text comes in with NUL or another control character
+    (PostgreSQL cannot store NUL, and no field of the platform needs one). Runs after FastAPI has
+    read the body, which :class:`~starlette.requests.Request` keeps, so nothing is read twice."""
+    out: list[dict[str, Any]] = []
+    for k, v in request.path_params.items():
+        if isinstance(v, str) and _CONTROL_LINE.search(v):
+            out.append(_control_problem(["path", k], v))
+    for k, v in request.query_params.multi_items():
+        if _CONTROL_LINE.search(k) or _CONTROL_LINE.search(v):
+            out.append(_control_problem(["query", k], v))
+    if request.method not in ("GET", "HEAD", "OPTIONS", "DELETE"):
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            form = await request.form()
+            for k, v in form.multi_items():
+                if isinstance(v, str):
+                    if _CONTROL_LINE.search(k) or _CONTROL_BODY.search(v):
+                        out.append(_control_problem(["body", k], v))
+                elif v.filename and _CONTROL_LINE.search(v.filename):
+                    out.append(_control_problem(["body", k, "filename"], v.filename))
+        elif not ctype or ctype == "application/json" or ctype.endswith("+json"):
+            raw = await request.body()
+            if raw:
+                try:
+                    _walk_json(json.loads(raw), ["body"], out)
+                except ValueError:
+                    pass  # not JSON: FastAPI has answered that already
+                except RecursionError:
+                    out.append({"loc": ("body",), "type": "too_deep", "input": None,
+                                "msg": t("JSON 嵌套层数过多", "the JSON is nested too deeply")})
+    if out:
+        raise RequestValidationError(out)
 
 
 # ------------------------------------------------------------------ authentication

@@ -2,7 +2,13 @@
 (or a redirect to the login page) elsewhere.
 
 Not signed in → 401 (pages redirect to the login page), wrong role or district → 403, bad input →
-422 naming the field, too many failed logins → 429 with Retry-After, unknown id → 404.
+422 naming the field, too many failed logins → 429 with Retry-After, unknown id → 404, a change that
+lost a race (the circle moved on, the same record created at the same moment) → 409.
+
+A database refusal is never a 500 that drops the connection: a unique-key violation
+(:class:`~sqlalchemy.exc.IntegrityError`, two identical creations at once) is a 409 and a value the
+database cannot hold (:class:`~sqlalchemy.exc.DataError`) a 422; the request's transaction is rolled
+back by :func:`lifecircle.web.deps.get_db` (or the route's own ``transaction``) before the handler runs.
 """
 
 from __future__ import annotations
@@ -16,12 +22,14 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lifecircle.errors import InputError, LifecircleError
 from lifecircle.i18n import t
 from lifecircle.platform.errors import (
     AuthRequiredError,
+    ConflictError,
     NotFoundError,
     PermissionDeniedError,
     ThrottledError,
@@ -136,6 +144,31 @@ async def not_found_error(request: Request, exc: NotFoundError) -> Response:
     return error_page(request, 404, str(exc))
 
 
+async def conflict_error(request: Request, exc: ConflictError) -> Response:
+    if is_api(request):
+        return JSONResponse({"detail": str(exc), "current": exc.current}, status_code=409)
+    return error_page(request, 409, str(exc))
+
+
+async def integrity_error(request: Request, exc: IntegrityError) -> Response:
+    """Two identical creations at the same moment (same report version, survey, account ...): the
+    later one hits the unique key after its own check passed. Its transaction is rolled back."""
+    msg = t("同一记录刚刚已被另一请求创建或修改（重复），请刷新后重试",
+            "the same record was just created or changed by another request (duplicate); reload and retry")
+    if is_api(request):
+        return JSONResponse({"detail": msg}, status_code=409)
+    return error_page(request, 409, msg)
+
+
+async def data_error(request: Request, exc: DataError) -> Response:
+    """A value the database cannot store (out of its range, a NUL character): the input's fault."""
+    msg = t("输入的值超出数据库允许的范围或含有不允许的字符", "a value is out of the database's range or holds a character it refuses")
+    if is_api(request):
+        return JSONResponse({"detail": [{"loc": ["body", "input"], "msg": msg, "type": "value_error"}]},
+                            status_code=422)
+    return error_page(request, 422, msg)
+
+
 async def throttled_error(request: Request, exc: ThrottledError) -> Response:
     headers = {"Retry-After": str(exc.retry_after_s)}
     if is_api(request):
@@ -154,7 +187,8 @@ async def other_user_error(request: Request, exc: LifecircleError) -> Response:
 HANDLERS: list[tuple[type[Exception], Any]] = [
     (InputError, input_error), (RequestValidationError, validation_error), (AuthRequiredError, auth_error),
     (PermissionDeniedError, permission_error), (NotFoundError, not_found_error), (ThrottledError, throttled_error),
-    (LifecircleError, other_user_error), (StarletteHTTPException, http_error), (Exception, server_error),
+    (ConflictError, conflict_error), (LifecircleError, other_user_error), (IntegrityError, integrity_error),
+    (DataError, data_error), (StarletteHTTPException, http_error), (Exception, server_error),
 ]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class LoginIn(BaseModel):
@@ -19,7 +19,13 @@ class PasswordChangeIn(BaseModel):
 
 
 class StatusIn(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
     status: str = Field(min_length=1, max_length=16, description="new status: building, self_assessed, ...")
+    from_: str | None = Field(None, alias="from", min_length=1, max_length=16,
+                              description="the status the sender saw; if the circle has moved on since, 409 "
+                                          "naming its current status (send it: without it the change applies "
+                                          "to whatever the status is now)")
     note: str = Field("", max_length=2000)
 
 

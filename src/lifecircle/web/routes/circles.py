@@ -47,7 +47,8 @@ def api_circle(circle_id: str, user: ApiUser, s: Db, prog: Prog) -> Any:
 
 @router.post("/api/circles/{circle_id}/status", tags=["circles"])
 def api_status(circle_id: str, body: StatusIn, user: ApiUser, s: Db, prog: Prog) -> dict[str, Any]:
-    return circle_json(service.change_status(s, user, prog, circle_id, body.status, body.note))
+    return circle_json(service.change_status(s, user, prog, circle_id, body.status, body.note,
+                                                    seen=body.from_))
 
 
 @router.get("/api/circles/{circle_id}/funds", tags=["circles"])
@@ -83,9 +84,10 @@ def circle_page(circle_id: str, user: PageUser, s: Db, prog: Prog, render: Rende
 @router.post("/circles/{circle_id}/status", include_in_schema=False)
 def circle_status_form(request: Request, circle_id: str, user: PageUser, csrf: FormCsrf, s: Db, prog: Prog,
                        status: Annotated[str, Form(max_length=16)], csrf_token: Annotated[str, Form()],
-                       note: Annotated[str, Form(max_length=2000)] = "") -> Response:
+                       note: Annotated[str, Form(max_length=2000)] = "",
+                       seen: Annotated[str, Form(alias="from", max_length=16)] = "") -> Response:
     csrf.check(csrf_token)
-    service.change_status(s, user, prog, circle_id, status, note)
+    service.change_status(s, user, prog, circle_id, status, note, seen=seen or None)
     return back_to_circle(request, circle_id, "状态已更新", "status updated")
 
 

@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from lifecircle.platform import audit, service
 from lifecircle.platform.db import User, transaction
 from lifecircle.web import deps
-from lifecircle.web.deps import ApiUser, Db, FormCsrf, PageUser
+from lifecircle.web.deps import ApiUser, Db, DbId, FormCsrf, PageUser
 from lifecircle.web.routes.circles import back_to_circle
 from lifecircle.web.schemas import GradeIn, ScorecardIn, ScoreIn
 
@@ -63,7 +63,7 @@ async def api_evidence(circle_id: str, request: Request, file: UploadFile = File
 
 
 @router.get("/api/evidence/{evidence_id}", tags=["evaluation"], response_class=FileResponse)
-def api_evidence_file(evidence_id: int, user: ApiUser, s: Db, settings: deps.SettingsDep) -> FileResponse:
+def api_evidence_file(evidence_id: DbId, user: ApiUser, s: Db, settings: deps.SettingsDep) -> FileResponse:
     ev, path = service.evidence_file(s, user, settings, evidence_id)
     return FileResponse(path, media_type=ev.content_type, filename=ev.filename,
                         headers={"X-Content-Type-Options": "nosniff"})

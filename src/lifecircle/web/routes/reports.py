@@ -12,7 +12,7 @@ from lifecircle.i18n import t
 from lifecircle.platform import audit, permissions, service
 from lifecircle.platform.db import District
 from lifecircle.web import report_doc
-from lifecircle.web.deps import ApiUser, Db, FormCsrf, Lang, PageUser, Prog, Render
+from lifecircle.web.deps import ApiUser, Db, DbId, FormCsrf, Lang, PageUser, Prog, Render
 from lifecircle.web.flash import redirect_with_flash
 from lifecircle.web.schemas import ReportEditIn, ReportIn
 from lifecircle.web.views import report_json
@@ -32,12 +32,12 @@ def api_create_report(body: ReportIn, user: ApiUser, s: Db, prog: Prog) -> Any:
 
 
 @router.get("/api/reports/{report_id}", tags=["reports"])
-def api_report(report_id: int, user: ApiUser, s: Db) -> Any:
+def api_report(report_id: DbId, user: ApiUser, s: Db) -> Any:
     return jsonable_encoder(report_json(s, service.get_report(s, user, report_id)))
 
 
 @router.post("/api/reports/{report_id}/versions", tags=["reports"], status_code=201)
-def api_edit_report(report_id: int, body: ReportEditIn, user: ApiUser, s: Db) -> Any:
+def api_edit_report(report_id: DbId, body: ReportEditIn, user: ApiUser, s: Db) -> Any:
     return jsonable_encoder(audit.snapshot(service.edit_report(s, user, report_id, body.body)))
 
 
@@ -58,7 +58,7 @@ def reports_create(user: PageUser, csrf: FormCsrf, s: Db, prog: Prog, district: 
 
 
 @router.get("/reports/{report_id}", include_in_schema=False, response_class=HTMLResponse)
-def report_page(report_id: int, user: PageUser, s: Db, render: Render) -> HTMLResponse:
+def report_page(report_id: DbId, user: PageUser, s: Db, render: Render) -> HTMLResponse:
     rep = service.get_report(s, user, report_id)
     versions = service.report_versions(s, report_id)
     d = s.get(District, rep.district)
@@ -80,7 +80,7 @@ def _report_document(s: Any, user: Any, report_id: int) -> tuple[list[report_doc
 
 
 @router.get("/reports/{report_id}/export.pdf", include_in_schema=False)
-def report_pdf(report_id: int, user: PageUser, s: Db, lang: Lang) -> Response:
+def report_pdf(report_id: DbId, user: PageUser, s: Db, lang: Lang) -> Response:
     blocks, title, meta, stem = _report_document(s, user, report_id)
     data = report_doc.to_pdf(blocks, title=title, meta=meta, lang=lang)
     return Response(data, media_type="application/pdf",
@@ -88,7 +88,7 @@ def report_pdf(report_id: int, user: PageUser, s: Db, lang: Lang) -> Response:
 
 
 @router.get("/reports/{report_id}/export.docx", include_in_schema=False)
-def report_docx(report_id: int, user: PageUser, s: Db) -> Response:
+def report_docx(report_id: DbId, user: PageUser, s: Db) -> Response:
     blocks, title, meta, stem = _report_document(s, user, report_id)
     data = report_doc.to_docx(blocks, title=title, meta=meta)
     return Response(data, media_type="application/vnd.openxmlformats-officedocument.wordprocessingml.document",
@@ -96,7 +96,7 @@ def report_docx(report_id: int, user: PageUser, s: Db) -> Response:
 
 
 @router.post("/reports/{report_id}", include_in_schema=False)
-def report_edit(request: Request, report_id: int, user: PageUser, csrf: FormCsrf, s: Db, body: Annotated[str, Form(max_length=200_000)],
+def report_edit(request: Request, report_id: DbId, user: PageUser, csrf: FormCsrf, s: Db, body: Annotated[str, Form(max_length=200_000)],
                 csrf_token: Annotated[str, Form()]) -> Response:
     csrf.check(csrf_token)
     service.edit_report(s, user, report_id, body)

@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from lifecircle.errors import InputError, Problem
 from lifecircle.i18n import t
 from lifecircle.platform import service
-from lifecircle.web.deps import ApiUser, Db, FormCsrf, PageUser, Prog
+from lifecircle.web.deps import ApiUser, Db, DbId, FormCsrf, PageUser, Prog
 from lifecircle.web.routes.circles import back_to_circle
 from lifecircle.web.schemas import SurveyIn, SurveyResultsIn
 from lifecircle.web.views import survey_json
@@ -45,7 +45,7 @@ def api_add_survey(circle_id: str, body: SurveyIn, user: ApiUser, s: Db, prog: P
 
 
 @router.post("/api/surveys/{survey_id}/results", tags=["satisfaction"])
-def api_survey_results(survey_id: int, body: SurveyResultsIn, user: ApiUser, s: Db, prog: Prog) -> Any:
+def api_survey_results(survey_id: DbId, body: SurveyResultsIn, user: ApiUser, s: Db, prog: Prog) -> Any:
     v = service.record_survey_results(s, user, survey_id, respondents=body.respondents, satisfied=body.satisfied)
     return jsonable_encoder(survey_json(v, prog))
 

@@ -17,6 +17,7 @@ from lifecircle.platform.db import ROLES, District, User, transaction
 from lifecircle.web.deps import (
     ApiUser,
     Db,
+    DbId,
     Factory,
     FormCsrf,
     PageUser,
@@ -101,7 +102,7 @@ def users_create(user: PageUser, csrf: FormCsrf, render: Render, factory: Factor
 
 
 @router.post("/users/{user_id}/active", include_in_schema=False)
-def users_active(user_id: int, user: PageUser, csrf: FormCsrf, render: Render, factory: Factory,
+def users_active(user_id: DbId, user: PageUser, csrf: FormCsrf, render: Render, factory: Factory,
                  active: Annotated[bool, Form()], csrf_token: Annotated[str, Form()]) -> Response:
     csrf.check(csrf_token)
     return user_change(render, factory, user, lambda s: service.set_user_active(s, user, user_id, active),
@@ -110,7 +111,7 @@ def users_active(user_id: int, user: PageUser, csrf: FormCsrf, render: Render, f
 
 
 @router.post("/users/{user_id}/password", include_in_schema=False)
-def users_password(user_id: int, user: PageUser, csrf: FormCsrf, render: Render, factory: Factory,
+def users_password(user_id: DbId, user: PageUser, csrf: FormCsrf, render: Render, factory: Factory,
                    settings: SettingsDep, csrf_token: Annotated[str, Form()],
                    password: Annotated[str, Form(max_length=256)] = "") -> Response:
     csrf.check(csrf_token)
@@ -121,7 +122,7 @@ def users_password(user_id: int, user: PageUser, csrf: FormCsrf, render: Render,
 
 
 @router.post("/users/{user_id}/role", include_in_schema=False)
-def users_role(user_id: int, user: PageUser, csrf: FormCsrf, render: Render, factory: Factory,
+def users_role(user_id: DbId, user: PageUser, csrf: FormCsrf, render: Render, factory: Factory,
                role: Annotated[str, Form(max_length=32)], csrf_token: Annotated[str, Form()],
                district: Annotated[str, Form(max_length=16)] = "") -> Response:
     csrf.check(csrf_token)

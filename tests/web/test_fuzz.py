@@ -1,0 +1,37 @@
+"""Schemathesis over the whole JSON API (benchmarks/fuzz_api.py with a small example budget), on
+SQLite and PostgreSQL, signed in as each role and anonymous: no request may get a 5xx or lose its
+connection, and every circle page still opens afterwards."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import ACCOUNTS, PASSWORD
+
+pytest.importorskip("schemathesis")
+
+_spec = importlib.util.spec_from_file_location("fuzz_api", Path(__file__).parents[2] / "benchmarks" / "fuzz_api.py")
+assert _spec is not None and _spec.loader is not None
+fuzz_api = sys.modules.setdefault("fuzz_api", importlib.util.module_from_spec(_spec))
+_spec.loader.exec_module(fuzz_api)
+
+EXAMPLES = 3  # generated cases per operation, each sent as every role (the boundary cases as the admin)
+
+
+@pytest.mark.fuzz
+def test_schemathesis_finds_no_5xx_as_any_role(platform):
+    with fuzz_api.serve(platform.app) as base:
+        res = fuzz_api.fuzz(platform.app, base, dict.fromkeys(ACCOUNTS, PASSWORD), examples=EXAMPLES, seed=1,
+                            coverage_roles=["admin"])
+    print("\n" + "\n".join(t.line(role) for role, t in res.items()))
+    assert set(res) == {"anonymous", *ACCOUNTS, "pages"}
+    for role, tally in res.items():
+        assert tally.requests > 0, role
+        assert not tally.failures, (role, tally.failures[:5])
+    # the run reached the service layer: signed-in roles got successes, anonymous only 401s
+    assert res["admin"].classes["2xx"] > 0 and res["anonymous"].classes["2xx"] == 0
+    assert res["pages"].classes["2xx"] == res["pages"].requests
