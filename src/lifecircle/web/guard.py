@@ -24,6 +24,7 @@ from fastapi import HTTPException
 from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lifecircle.errors import LifecircleError
@@ -96,8 +97,11 @@ class RequestGuardMiddleware:
                 if path.startswith("/api/"):
                     resp: Any = JSONResponse({"detail": problem}, status_code=401,
                                              headers={"WWW-Authenticate": "Bearer", "Connection": "close"})
-                else:
-                    resp = RedirectResponse(f"/login?next={quote(path)}", status_code=303,
+                else:  # a session that expired mid-form: sign in, then back to the form's page (a GET)
+                    from lifecircle.web.errors import form_page
+
+                    target = form_page(Request(scope))
+                    resp = RedirectResponse(f"/login?next={quote(target, safe='/')}&expired=1", status_code=303,
                                             headers={"Connection": "close"})
                 await resp(scope, receive, send)
                 return
