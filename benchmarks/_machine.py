@@ -22,5 +22,7 @@ def describe_machine() -> str:
     import numba
 
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    return (f"{os.cpu_count()} cores, {cpu_model()}; numba {numba.__version__} with {numba.get_num_threads()} threads; "
-            f"Python {platform.python_version()}; load average {load} (others share this machine)")
+    return (
+        f"{os.cpu_count()} cores, {cpu_model()}; numba {numba.__version__} with {numba.get_num_threads()} threads; "
+        f"Python {platform.python_version()}; load average {load} (others share this machine)"
+    )

@@ -128,9 +128,16 @@ def synthetic_grid(n: int, seed: int = 0, drop: float = 0.08) -> WalkNetwork:
     keep = rng.random(len(u)) >= drop
     u, v = u[keep], v[keep]
     geoms = shapely.linestrings(np.stack([np.column_stack([x[u], y[u]]), np.column_stack([x[v], y[v]])], axis=1))
-    return WalkNetwork(crs=CRS.from_epsg(32649), node_x=x, node_y=y, edge_u=u, edge_v=v,
-                       edge_len=shapely.length(geoms), edge_geom=geoms,
-                       source=f"synthetic {n}x{n} grid")
+    return WalkNetwork(
+        crs=CRS.from_epsg(32649),
+        node_x=x,
+        node_y=y,
+        edge_u=u,
+        edge_v=v,
+        edge_len=shapely.length(geoms),
+        edge_geom=geoms,
+        source=f"synthetic {n}x{n} grid",
+    )
 
 
 def make_problem(n: int, n_origins: int, seed: int = 0) -> Problem:
@@ -172,9 +179,9 @@ def scipy_counts(g: csr_matrix, p: Problem, chunk: int = 50) -> NDArray[np.int64
     onehot[np.arange(len(p.outlet_node)), p.outlet_fmt] = 1.0
     out = np.empty((len(p.origin_node), N_FORMATS), dtype=np.int64)
     for a in range(0, len(p.origin_node), chunk):
-        d = dijkstra(g, directed=True, indices=p.origin_node[a:a + chunk], limit=WALK_15_MIN_M)
+        d = dijkstra(g, directed=True, indices=p.origin_node[a : a + chunk], limit=WALK_15_MIN_M)
         within = (d[:, p.outlet_node] <= WALK_15_MIN_M).astype(np.float64)
-        out[a:a + chunk] = np.rint(within @ onehot).astype(np.int64)
+        out[a : a + chunk] = np.rint(within @ onehot).astype(np.int64)
     return out
 
 
@@ -188,8 +195,10 @@ def header(title: str) -> None:
 def run_main(p: Problem, runs: int) -> tuple[float, float]:
     net = p.net
     header(f"Our engine vs scipy on the {net.source} ({net.n_nodes:,} nodes, {net.n_edges:,} streets)")
-    print(f"  {len(p.outlet_node):,} synthetic outlets in {N_FORMATS} formats at nodes; "
-          f"{len(p.origin_node):,} community origins (at nodes)")
+    print(
+        f"  {len(p.outlet_node):,} synthetic outlets in {N_FORMATS} formats at nodes; "
+        f"{len(p.origin_node):,} community origins (at nodes)"
+    )
     sources = Snapped.at_nodes(net, p.outlet_node)
     origins = Snapped.at_nodes(net, p.origin_node)
 
@@ -206,16 +215,24 @@ def run_main(p: Problem, runs: int) -> tuple[float, float]:
     t_sp, ts_sp, d_sp = timed(lambda: scipy_nearest(g, p), max(1, min(runs, 3)))
     mem_sp = peak_mb() - base
     same = np.array_equal(d_ours, d_sp)
-    print(f"  (a) nearest distance, all {net.n_nodes:,} nodes x {N_FORMATS} formats "
-          f"({np.isfinite(d_ours).mean():.4%} reachable):")
-    print(f"      ours  median {t_ours:.3f} s {fmt_times(ts_ours)}  peak +{mem_ours:.0f} MB "
-          f"(the two {N_FORMATS} x {net.n_nodes:,} result arrays are {2 * d_ours.nbytes / 1e6:.0f} MB)")
-    print(f"      scipy median {t_sp:.3f} s {fmt_times(ts_sp)}  peak +{mem_sp:.0f} MB  "
-          f"(csgraph.dijkstra, multi-source, min_only=True, one call per format; its matrix built once in {t_build:.3f} s)")
+    print(
+        f"  (a) nearest distance, all {net.n_nodes:,} nodes x {N_FORMATS} formats "
+        f"({np.isfinite(d_ours).mean():.4%} reachable):"
+    )
+    print(
+        f"      ours  median {t_ours:.3f} s {fmt_times(ts_ours)}  peak +{mem_ours:.0f} MB "
+        f"(the two {N_FORMATS} x {net.n_nodes:,} result arrays are {2 * d_ours.nbytes / 1e6:.0f} MB)"
+    )
+    print(
+        f"      scipy median {t_sp:.3f} s {fmt_times(ts_sp)}  peak +{mem_sp:.0f} MB  "
+        f"(csgraph.dijkstra, multi-source, min_only=True, one call per format; its matrix built once in {t_build:.3f} s)"
+    )
     print(f"      ratio scipy / ours = {t_sp / t_ours:.1f}x;  results identical to scipy: {same}")
     target = "MET" if t_ours < 0.5 else "MISSED"
-    print(f"      target < 0.5 s for all nearest distances: {target} by the median "
-          f"(best run {min(ts_ours):.3f} s; runs slowed by other work on this shared machine show above)")
+    print(
+        f"      target < 0.5 s for all nearest distances: {target} by the median "
+        f"(best run {min(ts_ours):.3f} s; runs slowed by other work on this shared machine show above)"
+    )
 
     # (b) 15-minute counts for the community origins
     reset_peak()
@@ -227,11 +244,15 @@ def run_main(p: Problem, runs: int) -> tuple[float, float]:
     t_sc, ts_sc, c_sp = timed(lambda: scipy_counts(g, p), 1)
     mem_sc = peak_mb() - base
     same_c = np.array_equal(c_ours, c_sp)
-    print(f"  (b) outlets per format within {WALK_15_MIN_M:.0f} m (15 min at 4 km/h) of "
-          f"{len(p.origin_node):,} origins (mean {c_ours.sum(axis=1).mean():.1f} outlets each):")
+    print(
+        f"  (b) outlets per format within {WALK_15_MIN_M:.0f} m (15 min at 4 km/h) of "
+        f"{len(p.origin_node):,} origins (mean {c_ours.sum(axis=1).mean():.1f} outlets each):"
+    )
     print(f"      ours  median {t_oc:.3f} s {fmt_times(ts_oc)}  peak +{mem_oc:.0f} MB")
-    print(f"      scipy median {t_sc:.3f} s {fmt_times(ts_sc)}  peak +{mem_sc:.0f} MB  "
-          f"(csgraph.dijkstra with limit=1000, 50 origins per call, dense rows)")
+    print(
+        f"      scipy median {t_sc:.3f} s {fmt_times(ts_sc)}  peak +{mem_sc:.0f} MB  "
+        f"(csgraph.dijkstra with limit=1000, 50 origins per call, dense rows)"
+    )
     print(f"      ratio scipy / ours = {t_sc / t_oc:.1f}x;  counts identical to scipy: {same_c}")
     if not (same and same_c):
         raise SystemExit("RESULTS DIFFER FROM SCIPY")
@@ -245,8 +266,10 @@ def run_pandana(p: Problem, runs: int) -> None:
     net = p.net
     header(f"pandana {pandana.__version__} on a smaller {net.source} ({net.n_nodes:,} nodes, {net.n_edges:,} streets)")
     print("  SMALLER GRID FOR PANDANA: its contraction hierarchy is slow to build on grids; our engine and")
-    print(f"  scipy are timed again on this same grid. {len(p.outlet_node):,} outlets in {N_FORMATS} formats, "
-          f"{len(p.origin_node):,} origins.")
+    print(
+        f"  scipy are timed again on this same grid. {len(p.outlet_node):,} outlets in {N_FORMATS} formats, "
+        f"{len(p.origin_node):,} origins."
+    )
     sources = Snapped.at_nodes(net, p.outlet_node)
     origins = Snapped.at_nodes(net, p.origin_node)
     t_ours, ts_ours, d_ours = timed(lambda: ours_nearest(p, sources), runs)
@@ -259,8 +282,14 @@ def run_pandana(p: Problem, runs: int) -> None:
     base = rss_mb()
     t = time.perf_counter()
     with quiet_fd1():  # pandana prints progress
-        pn = pandana.Network(pd.Series(net.node_x), pd.Series(net.node_y), pd.Series(net.edge_u),
-                             pd.Series(net.edge_v), pd.DataFrame({"m": net.edge_len}), twoway=True)
+        pn = pandana.Network(
+            pd.Series(net.node_x),
+            pd.Series(net.node_y),
+            pd.Series(net.edge_u),
+            pd.Series(net.edge_v),
+            pd.DataFrame({"m": net.edge_len}),
+            twoway=True,
+        )
     t_ch = time.perf_counter() - t
     t = time.perf_counter()
     with quiet_fd1():  # pandana prints progress
@@ -316,20 +345,28 @@ def run_pandana(p: Problem, runs: int) -> None:
             diff = np.abs(c_pn[o] - c_ours[o]).sum()
             if diff > np.count_nonzero(near_edge):
                 unexplained += 1
-    print(f"  pandana preprocessing: Network() incl. contraction hierarchy {t_ch:.2f} s, "
-          f"precompute({WALK_15_MIN_M:.0f}) {t_pre:.2f} s, peak +{mem_prep:.0f} MB")
+    print(
+        f"  pandana preprocessing: Network() incl. contraction hierarchy {t_ch:.2f} s, "
+        f"precompute({WALK_15_MIN_M:.0f}) {t_pre:.2f} s, peak +{mem_prep:.0f} MB"
+    )
     print(f"  (a) nearest, all nodes x {N_FORMATS} formats (pandana maxdist {maxdist:.0f} m):")
     print(f"      ours    median {t_ours:.3f} s {fmt_times(ts_ours)}   scipy {t_sp:.3f} s")
-    print(f"      pandana median {t_pn:.3f} s {fmt_times(ts_pn)} (of which set_pois {t_set:.3f} s)  "
-          f"queries peak +{mem_q:.0f} MB")
-    print(f"      ratio pandana / ours = {t_pn / t_ours:.1f}x (with preprocessing {(t_pn + t_ch + t_pre) / t_ours:.0f}x); "
-          f"equal within float32: {ok_near} (max diff {err.max():.2e} m)")
+    print(
+        f"      pandana median {t_pn:.3f} s {fmt_times(ts_pn)} (of which set_pois {t_set:.3f} s)  "
+        f"queries peak +{mem_q:.0f} MB"
+    )
+    print(
+        f"      ratio pandana / ours = {t_pn / t_ours:.1f}x (with preprocessing {(t_pn + t_ch + t_pre) / t_ours:.0f}x); "
+        f"equal within float32: {ok_near} (max diff {err.max():.2e} m)"
+    )
     print(f"  (b) counts within {WALK_15_MIN_M:.0f} m for {len(p.origin_node):,} origins:")
     print(f"      ours    median {t_oc:.3f} s {fmt_times(ts_oc)}")
     print(f"      pandana median {t_pc:.3f} s {fmt_times(ts_pc)} (nodes_in_range + join to outlets)")
-    print(f"      ratio pandana / ours = {t_pc / t_oc:.1f}x; origins with equal counts "
-          f"{len(p.origin_node) - len(bad):,}/{len(p.origin_node):,}"
-          + (f" (the {len(bad) - unexplained} others differ only by outlets within 5 cm of 1,000 m)" if len(bad) else ""))
+    print(
+        f"      ratio pandana / ours = {t_pc / t_oc:.1f}x; origins with equal counts "
+        f"{len(p.origin_node) - len(bad):,}/{len(p.origin_node):,}"
+        + (f" (the {len(bad) - unexplained} others differ only by outlets within 5 cm of 1,000 m)" if len(bad) else "")
+    )
     if not ok_near or unexplained:
         raise SystemExit("PANDANA RESULTS DIFFER BEYOND ITS FLOAT32 LIMITS")
 
@@ -349,8 +386,10 @@ def main(argv: list[str] | None = None) -> int:
     t = time.perf_counter()
     p = make_problem(side, n_orig)
     t_gen = time.perf_counter() - t
-    print(f"grid and outlets generated in {t_gen:.1f} s (includes the network's one-off CSR adjacency); "
-          f"each timed query gets one untimed warm-up call first (numba compile or cache load)")
+    print(
+        f"grid and outlets generated in {t_gen:.1f} s (includes the network's one-off CSR adjacency); "
+        f"each timed query gets one untimed warm-up call first (numba compile or cache load)"
+    )
     run_main(p, a.runs)
     if not a.no_pandana:
         try:

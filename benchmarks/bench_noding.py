@@ -68,7 +68,9 @@ def jitter_ends(lines: np.ndarray, max_m: float, rng: np.random.Generator) -> np
     return shapely.linestrings(coords, indices=idx)
 
 
-def agreement(a: WalkNetwork, b: WalkNetwork, rng: np.random.Generator, n_origins: int = 400, n_outlets: int = 300) -> str:
+def agreement(
+    a: WalkNetwork, b: WalkNetwork, rng: np.random.Generator, n_origins: int = 400, n_outlets: int = 300
+) -> str:
     """Nearest walking metres from random origins to the nearest of random outlets, on both."""
     x0, x1, y0, y1 = a.node_x.min(), a.node_x.max(), a.node_y.min(), a.node_y.max()
     ox, oy = rng.uniform(x0, x1, n_origins), rng.uniform(y0, y1, n_origins)
@@ -77,17 +79,21 @@ def agreement(a: WalkNetwork, b: WalkNetwork, rng: np.random.Generator, n_origin
     db = nearest(b, snap_points(b, sx, sy), snap_points(b, ox, oy))
     both = np.isfinite(da) & np.isfinite(db)
     d = np.abs(da[both] - db[both])
-    return (f"{both.sum()} origins: |difference| median {np.median(d):.2f} m, p90 {np.percentile(d, 90):.2f} m, "
-            f"p99 {np.percentile(d, 99):.1f} m, {100 * (d > 5).mean():.1f} % over 5 m; "
-            f"{(np.isfinite(da) != np.isfinite(db)).sum()} reachable on one network only")
+    return (
+        f"{both.sum()} origins: |difference| median {np.median(d):.2f} m, p90 {np.percentile(d, 90):.2f} m, "
+        f"p99 {np.percentile(d, 99):.1f} m, {100 * (d > 5).mean():.1f} % over 5 m; "
+        f"{(np.isfinite(da) != np.isfinite(db)).sum()} reachable on one network only"
+    )
 
 
 def sizes(label: str, lines: np.ndarray, crs: CRS, level: np.ndarray | None = None) -> None:
     raw = WalkNetwork.from_lines(lines, crs, simplify=False, level=level)
     lean = WalkNetwork.from_lines(lines, crs, level=level)
-    print(f"  {label}: nodes {raw.n_nodes:,} → {lean.n_nodes:,}, edges {raw.n_edges:,} → {lean.n_edges:,}, "
-          f"arrays {network_bytes(raw) / 1e6:.2f} MB → {network_bytes(lean) / 1e6:.2f} MB "
-          f"(distances identical: tests/test_simplify.py)")
+    print(
+        f"  {label}: nodes {raw.n_nodes:,} → {lean.n_nodes:,}, edges {raw.n_edges:,} → {lean.n_edges:,}, "
+        f"arrays {network_bytes(raw) / 1e6:.2f} MB → {network_bytes(lean) / 1e6:.2f} MB "
+        f"(distances identical: tests/test_simplify.py)"
+    )
 
 
 def helsinki(repeats: int) -> None:
@@ -101,8 +107,10 @@ def helsinki(repeats: int) -> None:
     lines = gpd.GeoSeries(jitter_ends(pbf.edge_geom, 1.0, np.random.default_rng(SEED)), crs=pbf.crs)
     t_node, _noded = timed(lambda: node_lines(lines.to_numpy(), tolerance_m=2.0), repeats)
     t_all, net = timed(lambda: network_from_lines(lines, source="jittered Helsinki", tolerance_m=2.0), repeats)
-    print(f"  jittered ({len(lines):,} lines, ends moved ≤ 1 m): noding {t_node:.2f} s; "
-          f"project + noding + build {t_all:.2f} s")
+    print(
+        f"  jittered ({len(lines):,} lines, ends moved ≤ 1 m): noding {t_node:.2f} s; "
+        f"project + noding + build {t_all:.2f} s"
+    )
     for line in net.noding.lines():
         print("  " + line)
     print(f"  lean network: {net.n_nodes:,} nodes, {net.n_edges:,} edges (PBF: {pbf.n_nodes:,} / {pbf.n_edges:,})")
@@ -135,8 +143,10 @@ def synthetic(n_lines: int, repeats: int) -> None:
     for line in noded.report.lines():
         print("  " + line)
     print(f"  noding {t_node:.2f} s; lean build {t_build:.2f} s (unsimplified build {t_raw:.2f} s)")
-    print(f"  nodes {raw.n_nodes:,} → {net.n_nodes:,}, edges {raw.n_edges:,} → {net.n_edges:,}, "
-          f"arrays {network_bytes(raw) / 1e6:.1f} MB → {network_bytes(net) / 1e6:.1f} MB")
+    print(
+        f"  nodes {raw.n_nodes:,} → {net.n_nodes:,}, edges {raw.n_edges:,} → {net.n_edges:,}, "
+        f"arrays {network_bytes(raw) / 1e6:.1f} MB → {network_bytes(net) / 1e6:.1f} MB"
+    )
 
 
 def main() -> None:

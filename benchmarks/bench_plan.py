@@ -78,8 +78,10 @@ def main() -> None:
     prof = load_profile()
     radius = prof.walking.metres(args.layer_min)
     print("lifecircle site recommendation benchmark (MCLP) — SYNTHETIC data")
-    print(f"machine: {cpu_model()}, {os.cpu_count()} logical cores, numba threads {numba.get_num_threads()}, "
-          f"Python {platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}")
+    print(
+        f"machine: {cpu_model()}, {os.cpu_count()} logical cores, numba threads {numba.get_num_threads()}, "
+        f"Python {platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}"
+    )
 
     rng = np.random.default_rng(args.seed)
     net = grid_network(args.grid, 100.0)
@@ -87,26 +89,33 @@ def main() -> None:
     dem = snap_points(net, rng.uniform(0, ext, args.demand), rng.uniform(0, ext, args.demand))
     can = snap_points(net, rng.uniform(0, ext, args.candidates), rng.uniform(0, ext, args.candidates))
     w = rng.integers(50, 500, args.demand).astype(float)
-    print(f"instance: synthetic {ext / 1000:.1f} x {ext / 1000:.1f} km grid ({net.n_nodes} nodes, {net.n_edges} edges), "
-          f"{args.demand} demand points ({w.sum():,.0f} residents), {args.candidates} candidates, "
-          f"k = {args.k}, radius {radius:.0f} m ({args.layer_min:g} min at {prof.walking.speed_kmh:g} km/h), "
-          f"median of {args.repeats}")
+    print(
+        f"instance: synthetic {ext / 1000:.1f} x {ext / 1000:.1f} km grid ({net.n_nodes} nodes, {net.n_edges} edges), "
+        f"{args.demand} demand points ({w.sum():,.0f} residents), {args.candidates} candidates, "
+        f"k = {args.k}, radius {radius:.0f} m ({args.layer_min:g} min at {prof.walking.speed_kmh:g} km/h), "
+        f"median of {args.repeats}"
+    )
 
     coverage_matrix(net, dem.subset(np.arange(len(dem)) < 10), can.subset(np.arange(len(can)) < 10), radius)  # compile
     t_cov, cover = timed(lambda: coverage_matrix(net, dem, can, radius), args.repeats)
     A = cover.copy()
     A.data[:] = 1.0
     A = A.tocsc()
-    print(f"coverage matrix: {t_cov:.3f} s, {cover.nnz:,} covered pairs "
-          f"({cover.nnz / args.demand:.1f} candidates per demand point)")
+    print(
+        f"coverage matrix: {t_cov:.3f} s, {cover.nnz:,} covered pairs "
+        f"({cover.nnz / args.demand:.1f} candidates per demand point)"
+    )
 
     rows: list[tuple[str, float, float, str]] = []
     exact_set = SiteSettings(time_limit_s=args.time_limit)
     runs: dict[str, Callable[[], Any]] = {
         "lifecircle exact (HiGHS MILP)": lambda: solve_mclp(cover, w, args.k, method="exact", settings=exact_set),
-        "lifecircle heuristic (greedy+swap, LP bound)": lambda: solve_mclp(cover, w, args.k, method="heuristic", settings=exact_set),
+        "lifecircle heuristic (greedy+swap, LP bound)": lambda: solve_mclp(
+            cover, w, args.k, method="heuristic", settings=exact_set
+        ),
         "lifecircle heuristic (greedy+swap, no LP)": lambda: solve_mclp(
-            cover, w, args.k, method="heuristic", settings=SiteSettings(lp_bound_max_nnz=0)),
+            cover, w, args.k, method="heuristic", settings=SiteSettings(lp_bound_max_nnz=0)
+        ),
         "lifecircle auto": lambda: solve_mclp(cover, w, args.k, settings=exact_set),
     }
     for name, fn in runs.items():
@@ -123,7 +132,9 @@ def main() -> None:
         dense = np.full(cover.shape, np.inf)
         coo = cover.tocoo()
         dense[coo.row, coo.col] = coo.data
-        solvers: dict[str, Callable[[], Any]] = {"spopt MCLP + CBC": lambda: pulp.PULP_CBC_CMD(msg=False, timeLimit=args.time_limit)}
+        solvers: dict[str, Callable[[], Any]] = {
+            "spopt MCLP + CBC": lambda: pulp.PULP_CBC_CMD(msg=False, timeLimit=args.time_limit)
+        }
         if "HiGHS" in pulp.listSolvers(onlyAvailable=True):
             solvers["spopt MCLP + HiGHS"] = lambda: pulp.HiGHS(msg=False, timeLimit=args.time_limit)
         for name, make in solvers.items():
@@ -137,7 +148,9 @@ def main() -> None:
                 return m
 
             sec, m = timed(run, args.repeats)
-            chosen = np.array([j for j, v in enumerate(m.fac_vars) if v.value() is not None and v.value() > 0.5], dtype=np.int64)
+            chosen = np.array(
+                [j for j, v in enumerate(m.fac_vars) if v.value() is not None and v.value() > 0.5], dtype=np.int64
+            )
             val = covered_by(A, w, chosen)
             status = pulp.LpStatus[m.problem.status]
             rows.append((name, sec, val, f"status {status}, model build {statistics.median(build_t):.2f} s of it"))
@@ -151,8 +164,10 @@ def main() -> None:
     ours = ref["lifecircle exact (HiGHS MILP)"]
     for other in ("spopt MCLP + HiGHS", "spopt MCLP + CBC"):
         if other in ref:
-            print(f"time ratio {other} / lifecircle exact: {ref[other] / ours:.1f}x "
-                  f"(lifecircle heuristic: {ref[other] / ref['lifecircle heuristic (greedy+swap, no LP)']:.0f}x faster)")
+            print(
+                f"time ratio {other} / lifecircle exact: {ref[other] / ours:.1f}x "
+                f"(lifecircle heuristic: {ref[other] / ref['lifecircle heuristic (greedy+swap, no LP)']:.0f}x faster)"
+            )
 
 
 if __name__ == "__main__":

@@ -116,14 +116,18 @@ def main(argv: list[str] | None = None) -> int:
     net = grid_network(a.side, a.side, seed=1)
     outlets = random_outlets(net, prof, a.outlets, seed=1)
     origins = random_points(net, a.origins, seed=2, prefix="h")
-    print(f"synthetic grid: {net.n_nodes:,} nodes, {net.n_edges:,} edges; {len(outlets):,} outlets in "
-          f"{len(prof.formats)} formats; {len(origins):,} origins (built in {time.perf_counter() - t0:.1f} s)")
+    print(
+        f"synthetic grid: {net.n_nodes:,} nodes, {net.n_edges:,} edges; {len(outlets):,} outlets in "
+        f"{len(prof.formats)} formats; {len(origins):,} origins (built in {time.perf_counter() - t0:.1f} s)"
+    )
     print(f"this process before any run: {rss_mb():.0f} MB resident")
 
     numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
     t_single, ts_single, ref = timed(lambda: access_table(net, origins, outlets, prof), a.runs)
-    print(f"single  ({numba.get_num_threads()} numba threads)  median {t_single:.2f} s {fmt(ts_single)}; "
-          f"{len(ref.table):,} rows; peak {peak_mb():.0f} MB")
+    print(
+        f"single  ({numba.get_num_threads()} numba threads)  median {t_single:.2f} s {fmt(ts_single)}; "
+        f"{len(ref.table):,} rows; peak {peak_mb():.0f} MB"
+    )
     numba.set_num_threads(1)
     t_one, ts_one, _ = timed(lambda: access_table(net, origins, outlets, prof), a.runs)
     numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
@@ -135,7 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # warm-up: compiles nothing new (kernels are cached on disk) but loads numba in the workers
         access_table_dask(net, origins.head(1000), outlets, prof, client)
-        t_dask, ts_dask, res = timed(lambda: access_table_dask(net, origins, outlets, prof, client, chunk=a.chunk), a.runs)
+        t_dask, ts_dask, res = timed(
+            lambda: access_table_dask(net, origins, outlets, prof, client, chunk=a.chunk), a.runs
+        )
         pd.testing.assert_frame_equal(ref.table, res.table, check_exact=True)
         del res
         # client memory: gathering the table vs streaming it to parquet parts (out_dir)
@@ -157,17 +163,23 @@ def main(argv: list[str] | None = None) -> int:
         now = client.run(rss_mb)
     finally:
         close_client(client)
-    print(f"dask    ({a.workers} workers x 1 thread) median {t_dask:.2f} s {fmt(ts_dask)}; "
-          f"cluster start {t_start:.1f} s; table equal to single: yes")
+    print(
+        f"dask    ({a.workers} workers x 1 thread) median {t_dask:.2f} s {fmt(ts_dask)}; "
+        f"cluster start {t_start:.1f} s; table equal to single: yes"
+    )
     for i, (w, pk) in enumerate(sorted(peaks.items())):
         print(f"        worker {i} ({w}): peak {pk:.0f} MB, now {now[w]:.0f} MB")
     print(f"client process peak {peak_mb():.0f} MB (holds the network, the origins and the gathered table)")
     for mode, what in (("gather", "table gathered to the client"), ("out_dir", "parts written by the workers")):
-        print(f"client peak above its baseline, {mode:7s} ({what}): "
-              f"{max(m for m, _ in mem[mode]):.0f} MB; times {fmt([s for _, s in mem[mode]])} s")
+        print(
+            f"client peak above its baseline, {mode:7s} ({what}): "
+            f"{max(m for m, _ in mem[mode]):.0f} MB; times {fmt([s for _, s in mem[mode]])} s"
+        )
     print(f"speed-up dask vs single: {t_single / t_dask:.2f}x; vs single on one thread: {t_one / t_dask:.2f}x")
-    print("note: 2 shared cores. This shows the mechanism (same result, partitioned work, its overhead), "
-          "not cluster scaling, which needs more machines.")
+    print(
+        "note: 2 shared cores. This shows the mechanism (same result, partitioned work, its overhead), "
+        "not cluster scaling, which needs more machines."
+    )
     return 0
 
 

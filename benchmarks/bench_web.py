@@ -60,7 +60,12 @@ def run(path: str, base: str, cookies: dict[str, str], n: int, conc: int) -> dic
         list(ex.map(one, range(n)))
     wall = time.perf_counter() - t0
     lat.sort()
-    return {"rate": n / wall, "median": statistics.median(lat), "p95": lat[int(0.95 * (len(lat) - 1))], "errors": errors}
+    return {
+        "rate": n / wall,
+        "median": statistics.median(lat),
+        "p95": lat[int(0.95 * (len(lat) - 1))],
+        "errors": errors,
+    }
 
 
 def main() -> None:
@@ -90,14 +95,21 @@ def main() -> None:
     cookies = {"lc_session": r.json()["token"]}
     circle = httpx.get(f"{base}/api/circles", cookies=cookies).json()[0]["id"]
     print(f"machine: {describe_machine()}")
-    print(f"database: {app.state.engine.url.get_backend_name()}; {n} requests per page, concurrency {a.concurrency}, "
-          f"uvicorn 1 worker on 127.0.0.1")
-    for label, path in (("dashboard", "/dashboard"), ("circle scorecard", f"/circles/{circle}"),
-                        ("dashboard API", "/api/dashboard")):
+    print(
+        f"database: {app.state.engine.url.get_backend_name()}; {n} requests per page, concurrency {a.concurrency}, "
+        f"uvicorn 1 worker on 127.0.0.1"
+    )
+    for label, path in (
+        ("dashboard", "/dashboard"),
+        ("circle scorecard", f"/circles/{circle}"),
+        ("dashboard API", "/api/dashboard"),
+    ):
         run(path, base, cookies, min(20, n), a.concurrency)  # warm-up
         s = run(path, base, cookies, n, a.concurrency)
-        print(f"{label:<17} {path:<22} {s['rate']:7.1f} req/s   median {s['median']:6.1f} ms   p95 {s['p95']:6.1f} ms"
-              f"   errors {s['errors']}")
+        print(
+            f"{label:<17} {path:<22} {s['rate']:7.1f} req/s   median {s['median']:6.1f} ms   p95 {s['p95']:6.1f} ms"
+            f"   errors {s['errors']}"
+        )
     srv.should_exit = True
     th.join(timeout=10)
 

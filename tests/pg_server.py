@@ -53,8 +53,12 @@ def _install_pg() -> None:
     if os.geteuid() != 0:
         return
     subprocess.run(["apt-get", "update", "-qq"], check=False, capture_output=True)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "postgresql"], check=False, capture_output=True,
-                   env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    subprocess.run(
+        ["apt-get", "install", "-y", "-qq", "postgresql"],
+        check=False,
+        capture_output=True,
+        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+    )
 
 
 @contextmanager
@@ -78,20 +82,44 @@ def running_server() -> Iterator[str]:
         prefix = ["runuser", "-u", "postgres", "--"]
     port = _free_port()
     try:
-        subprocess.run([*prefix, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8",
-                        "--locale=C", "--no-sync"], check=True, capture_output=True)
-        opts = (f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off"
-                " -c full_page_writes=off")
-        subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", opts, "-w", "-t", "60",
-                        "start"], check=True, capture_output=True)
+        subprocess.run(
+            [
+                *prefix,
+                str(bindir / "initdb"),
+                "-D",
+                str(data),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            ],
+            check=True,
+            capture_output=True,
+        )
+        opts = (
+            f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off"
+            " -c full_page_writes=off"
+        )
+        subprocess.run(
+            [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", opts, "-w", "-t", "60", "start"],
+            check=True,
+            capture_output=True,
+        )
     except BaseException:
         shutil.rmtree(root, ignore_errors=True)
         raise
     try:
         yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
     finally:
-        subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
-                       check=False, capture_output=True)
+        subprocess.run(
+            [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
+            check=False,
+            capture_output=True,
+        )
         shutil.rmtree(root, ignore_errors=True)
 
 

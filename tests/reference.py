@@ -50,7 +50,9 @@ def reference_nearest(net: WalkNetwork, origins: Snapped, sources: Snapped, cat:
     return out
 
 
-def reference_counts(net: WalkNetwork, origins: Snapped, sources: Snapped, cat: np.ndarray, n_cat: int, thr: list[float]) -> np.ndarray:
+def reference_counts(
+    net: WalkNetwork, origins: Snapped, sources: Snapped, cat: np.ndarray, n_cat: int, thr: list[float]
+) -> np.ndarray:
     g = build_reference(net, {"o": origins, "s": sources})
     out = np.zeros((len(origins), n_cat, len(thr)), dtype=int)
     for o in range(len(origins)):

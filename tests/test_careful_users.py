@@ -89,7 +89,9 @@ def test_evaluate_read_only_out_is_one_line(cli, read_only: Path, tmp_path: Path
 
 
 def test_plan_report_read_only_out_is_one_line(cli, read_only: Path) -> None:
-    code, _, err = cli("plan", "report", "XL-01", "--demo", "--scale", "0.05", "--out", read_only / "lc-rep" / "sub", "--no-pdf")
+    code, _, err = cli(
+        "plan", "report", "XL-01", "--demo", "--scale", "0.05", "--out", read_only / "lc-rep" / "sub", "--no-pdf"
+    )
     _one_line_error(code, err, "lc-rep")
 
 
@@ -148,10 +150,17 @@ def _grid_geojson(path: Path, n: int = 6, step: float = 0.002) -> Path:
     lon0, lat0 = 114.30, 30.59
     feats = []
     for i in range(n):
-        for coords in ([[lon0, lat0 + i * step], [lon0 + (n - 1) * step, lat0 + i * step]],
-                       [[lon0 + i * step, lat0], [lon0 + i * step, lat0 + (n - 1) * step]]):
-            feats.append({"type": "Feature", "properties": {"highway": "residential"},
-                          "geometry": {"type": "LineString", "coordinates": coords}})
+        for coords in (
+            [[lon0, lat0 + i * step], [lon0 + (n - 1) * step, lat0 + i * step]],
+            [[lon0 + i * step, lat0], [lon0 + i * step, lat0 + (n - 1) * step]],
+        ):
+            feats.append(
+                {
+                    "type": "Feature",
+                    "properties": {"highway": "residential"},
+                    "geometry": {"type": "LineString", "coordinates": coords},
+                }
+            )
     path.write_text(json.dumps({"type": "FeatureCollection", "features": feats}), encoding="utf-8")
     return path
 
@@ -161,8 +170,9 @@ def test_isochrone_on_axis_aligned_streets(cli, tmp_path: Path) -> None:
 
     grid = _grid_geojson(tmp_path / "网格 街道.geojson")
     out = tmp_path / "iso.geojson"
-    code, _, err = cli("isochrone", "--streets", grid, "--lon", "114.305", "--lat", "30.595", "--out", out,
-                       "--minutes", "2,5")
+    code, _, err = cli(
+        "isochrone", "--streets", grid, "--lon", "114.305", "--lat", "30.595", "--out", out, "--minutes", "2,5"
+    )
     assert code == 0, err  # was: GEOSException getX called on empty Point
     g = gpd.read_file(out)
     assert g.is_valid.all() and (g.to_crs(32650).area > 0).all()
@@ -197,7 +207,14 @@ def one_shop_city():
     big = comm.loc[comm["population"].idxmax()]  # the shop is at the biggest community's door
     site = city.candidate_sites.iloc[:1].copy()
     site[["id", "name", "kind", "lon", "lat", "district", "floor_area_m2"]] = [
-        "SHOP-370", "空置商铺 370", "vacant_shop", float(big["lon"]), float(big["lat"]), str(big["district"]), 370.0]
+        "SHOP-370",
+        "空置商铺 370",
+        "vacant_shop",
+        float(big["lon"]),
+        float(big["lat"]),
+        str(big["district"]),
+        370.0,
+    ]
     tables = {**city.tables, "candidate_sites": site.reset_index(drop=True), "outlets": city.outlets.iloc[0:0]}
     city = dataclasses.replace(city, tables=tables)
     return city, network_for_city(city), load_profile(city.profile), cid
@@ -249,13 +266,16 @@ def test_a_site_without_floor_area_keeps_every_format_but_says_so(one_shop_city)
 
 
 # ------------------------------------------------------------------ 5. unknown profile keys
-@pytest.mark.parametrize(("text", "key", "near"), [
-    ('extends = "yichang-2022"\n[walkin]\nspeed_kmh = 4.5\n', "walkin", "walking"),
-    ('extends = "yichang-2022"\n[walking]\nspeed_km = 4.5\n', "speed_km", "speed_kmh"),
-    ('extends = "yichang-2022"\n[[format]]\ncode = "breakfast"\nlayer_mins = 10\n', "layer_mins", "layer_min"),
-    ('extends = "yichang-2022"\n[profile]\ntitle = "x"\n', "title", "title_zh"),
-    ('extend = "yichang-2022"\n', "extend", "extends"),
-])
+@pytest.mark.parametrize(
+    ("text", "key", "near"),
+    [
+        ('extends = "yichang-2022"\n[walkin]\nspeed_kmh = 4.5\n', "walkin", "walking"),
+        ('extends = "yichang-2022"\n[walking]\nspeed_km = 4.5\n', "speed_km", "speed_kmh"),
+        ('extends = "yichang-2022"\n[[format]]\ncode = "breakfast"\nlayer_mins = 10\n', "layer_mins", "layer_min"),
+        ('extends = "yichang-2022"\n[profile]\ntitle = "x"\n', "title", "title_zh"),
+        ('extend = "yichang-2022"\n', "extend", "extends"),
+    ],
+)
 def test_profile_unknown_key_is_refused_naming_the_nearest(tmp_path: Path, text: str, key: str, near: str) -> None:
     from lifecircle.errors import ConfigError
     from lifecircle.profile import load_profile
@@ -272,8 +292,21 @@ def test_profile_unknown_key_exits_2_on_the_cli(cli, helsinki_pbf, tmp_path: Pat
     p = tmp_path / "p.toml"
     p.write_text('extends = "yichang-2022"\n[walking]\nspeed_km = 5\n', encoding="utf-8")
     out = tmp_path / "i.geojson"
-    code, _, err = cli("--lang", "en", "isochrone", "--osm", helsinki_pbf, "--lon", "24.944", "--lat", "60.17",
-                       "--out", out, "--profile", p)
+    code, _, err = cli(
+        "--lang",
+        "en",
+        "isochrone",
+        "--osm",
+        helsinki_pbf,
+        "--lon",
+        "24.944",
+        "--lat",
+        "60.17",
+        "--out",
+        out,
+        "--profile",
+        p,
+    )
     assert code == 2 and "Traceback" not in err and not out.exists()
     assert "did you mean 'speed_kmh'" in " ".join(err.split())
 
@@ -307,7 +340,9 @@ def test_typical_floor_area_must_be_positive(tmp_path: Path) -> None:
     from lifecircle.profile import load_profile
 
     p = tmp_path / "p.toml"
-    p.write_text('extends = "yichang-2022"\n[[format]]\ncode = "breakfast"\ntypical_floor_area_m2 = -5\n', encoding="utf-8")
+    p.write_text(
+        'extends = "yichang-2022"\n[[format]]\ncode = "breakfast"\ntypical_floor_area_m2 = -5\n', encoding="utf-8"
+    )
     with pytest.raises(ConfigError, match="typical_floor_area_m2"):
         load_profile(p)
 
@@ -398,7 +433,9 @@ def test_origins_from_xlsx_with_a_title_row(tmp_path: Path) -> None:
     wb.save(p)
     pts = read_points(p)
     assert pts["id"].tolist() == ["a", "b"]
-    assert pts["lon"].tolist() == pytest.approx([24.944, 24.945]) and pts["lat"].tolist() == pytest.approx([60.170, 60.171])
+    assert pts["lon"].tolist() == pytest.approx([24.944, 24.945]) and pts["lat"].tolist() == pytest.approx(
+        [60.170, 60.171]
+    )
 
 
 def test_origins_with_an_amap_location_column(tmp_path: Path) -> None:

@@ -43,11 +43,21 @@ def city():
     net = grid_net()
     cx = [200, 400, 200, 400, 1400, 1600, 1400, 1600, 3000, 3200, 3000, 3800]
     cy = [800, 800, 1000, 1000, 800, 800, 1000, 1000, 400, 400, 600, 1600]
-    comm = table("c", np.array(cx, float), np.array(cy, float), district=["A"] * 8 + ["B"] * 4,
-                 population=[9000] * 4 + [8000] * 4 + [5000] * 3 + [2000],
-                 kind=["old"] * 11 + ["industrial"])
-    cand = table("k", np.array([300, 1500, 1000, 300], float), np.array([900, 900, 1800, -2000], float), district="A",
-                 kind=["community_service_centre", "health_centre", "culture_centre", "transit_hub"])
+    comm = table(
+        "c",
+        np.array(cx, float),
+        np.array(cy, float),
+        district=["A"] * 8 + ["B"] * 4,
+        population=[9000] * 4 + [8000] * 4 + [5000] * 3 + [2000],
+        kind=["old"] * 11 + ["industrial"],
+    )
+    cand = table(
+        "k",
+        np.array([300, 1500, 1000, 300], float),
+        np.array([900, 900, 1800, -2000], float),
+        district="A",
+        kind=["community_service_centre", "health_centre", "culture_centre", "transit_hub"],
+    )
     return net, comm, cand, strips(["A", "B"])
 
 
@@ -65,7 +75,9 @@ def steps_a(city, prepared):
     """Steps 2-4 for district A."""
     net = city[0]
     comms, _shapes, ctab = prepared
-    cands = district_candidates(net, "A", "A区", QUOTAS["A"], comms.members("A"), comms, ctab, walk_m=WALK_M, settings=ST)
+    cands = district_candidates(
+        net, "A", "A区", QUOTAS["A"], comms.members("A"), comms, ctab, walk_m=WALK_M, settings=ST
+    )
     choice = choose_district_centres(cands, ("pilot", "rollout"), settings=ST)
     asg = assign_district(net, cands, choice, comms, walk_m=WALK_M, size_range=SIZES, settings=ST)
     return cands, choice, asg
@@ -109,8 +121,9 @@ def test_prepare_candidates_notes_the_unsnapped_and_finds_districts_by_polygon(c
     assert list(by_polygon.district[:3]) == ["A", "A", "A"]
 
 
-@pytest.mark.parametrize(("quotas", "n", "expected"), [((2, 3), 4, [2, 2]), ((3, 0), 2, [2, 0]), ((1, 1), 5, [1, 1]),
-                                                        ((2, 2), 1, [1, 0])])
+@pytest.mark.parametrize(
+    ("quotas", "n", "expected"), [((2, 3), 4, [2, 2]), ((3, 0), 2, [2, 0]), ((1, 1), 5, [1, 1]), ((2, 2), 1, [1, 0])]
+)
 def test_effective_quotas_cut_the_last_phase_first(quotas, n, expected):
     assert effective_quotas(quotas, n) == expected
 
@@ -129,7 +142,9 @@ def test_district_candidates_cover_residents_within_the_walk(steps_a, prepared):
 def test_district_without_candidates_lets_its_communities_stand_in(city, prepared):
     net = city[0]
     comms, _, ctab = prepared
-    cands = district_candidates(net, "B", "B区", QUOTAS["B"], comms.members("B"), comms, ctab, walk_m=WALK_M, settings=ST)
+    cands = district_candidates(
+        net, "B", "B区", QUOTAS["B"], comms.members("B"), comms, ctab, walk_m=WALK_M, settings=ST
+    )
     assert cands.short and not cands.is_real.any()
     assert [s for s, _ in cands.pool] == ["comm"] * 4
     assert len(cands.notes) == 1 and "B区" in cands.notes[0]
@@ -198,8 +213,19 @@ def test_steps_one_by_one_give_what_delineate_circles_gives(city, prepared):
     assert [p.candidates.code for p in plans] == ["A", "B"]
     assert [r["id"] for r in plans[0].circle_rows] == ["A-P01", "A-R01"]
     notes = ctab.notes + [n for p in plans for n in p.notes]
-    by_steps = assemble_delineation(net, comms, ctab, plans, [p.district_row for p in plans], [], notes,
-                                    walk_m=WALK_M, settings=ST, phases=("pilot", "rollout"), synthetic=False)
+    by_steps = assemble_delineation(
+        net,
+        comms,
+        ctab,
+        plans,
+        [p.district_row for p in plans],
+        [],
+        notes,
+        walk_m=WALK_M,
+        settings=ST,
+        phases=("pilot", "rollout"),
+        synthetic=False,
+    )
     whole = delineate_circles(comm, cand, net, dist, quotas=QUOTAS, max_walk_m=WALK_M, size_range=SIZES)
     pd.testing.assert_frame_equal(by_steps.circles, whole.circles)
     pd.testing.assert_frame_equal(by_steps.communities, whole.communities)
@@ -212,5 +238,18 @@ def test_steps_one_by_one_give_what_delineate_circles_gives(city, prepared):
 def test_district_with_a_quota_but_no_communities_gives_no_plan(city, prepared):
     net = city[0]
     comms, shapes, ctab = prepared
-    assert delineate_district(net, "C", (1, 0), comms, ctab, shapes, phases=("pilot", "rollout"), walk_m=WALK_M,
-                              size_range=SIZES, settings=ST) is None
+    assert (
+        delineate_district(
+            net,
+            "C",
+            (1, 0),
+            comms,
+            ctab,
+            shapes,
+            phases=("pilot", "rollout"),
+            walk_m=WALK_M,
+            size_range=SIZES,
+            settings=ST,
+        )
+        is None
+    )

@@ -61,8 +61,15 @@ def strips(codes: list[str], width: float = 4000.0, height: float = 2000.0) -> g
 def table(prefix: str, x, y, **cols) -> pd.DataFrame:
     lon, lat = lonlat(x, y)
     n = len(lon)
-    return pd.DataFrame({"id": [f"{prefix}{i}" for i in range(n)], "name": [f"{prefix}{i}" for i in range(n)],
-                         "lon": lon, "lat": lat, **cols})
+    return pd.DataFrame(
+        {
+            "id": [f"{prefix}{i}" for i in range(n)],
+            "name": [f"{prefix}{i}" for i in range(n)],
+            "lon": lon,
+            "lat": lat,
+            **cols,
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -78,9 +85,16 @@ def test_obvious_centres_are_chosen_at_the_two_clusters(net):
     cx = np.array([200, 400, 200, 400, 3600, 3800, 3600, 3800], float)
     cy = np.array([800, 800, 1000, 1000, 800, 800, 1000, 1000], float)
     comm = table("c", cx, cy, district="A", population=[9000] * 4 + [8000] * 4, kind="old")
-    cand = table("k", [300, 2000, 3700, 1400], [900, 900, 900, 1800], district="A",
-                 kind=["community_service_centre", "transit_hub", "health_centre", "culture_centre"])
-    d = delineate_circles(comm, cand, net, strips(["A"]), quotas={"A": (2, 0)}, max_walk_m=1000, size_range=(50_000, 100_000))
+    cand = table(
+        "k",
+        [300, 2000, 3700, 1400],
+        [900, 900, 900, 1800],
+        district="A",
+        kind=["community_service_centre", "transit_hub", "health_centre", "culture_centre"],
+    )
+    d = delineate_circles(
+        comm, cand, net, strips(["A"]), quotas={"A": (2, 0)}, max_walk_m=1000, size_range=(50_000, 100_000)
+    )
     assert sorted(d.circles["centre_id"]) == ["k0", "k2"]
     by = d.communities.set_index("id")["centre_id"]
     assert set(by[[f"c{i}" for i in range(4)]]) == {"k0"}
@@ -133,8 +147,9 @@ def check_invariants(d, comm: pd.DataFrame, districts: gpd.GeoDataFrame, quotas:
                 assert int((formed["phase"] == phase).sum()) == n
         else:
             assert len(formed) == len(members)
-    joined = cd.dropna(subset=["circle_id"]).merge(circles[["id", "district"]], left_on="circle_id", right_on="id",
-                                                   suffixes=("", "_circle"))
+    joined = cd.dropna(subset=["circle_id"]).merge(
+        circles[["id", "district"]], left_on="circle_id", right_on="id", suffixes=("", "_circle")
+    )
     assert (joined["district"] == joined["district_circle"]).all()
     assert circles["id"].is_unique
     assert (circles["n_communities"] >= 1).all()
@@ -153,34 +168,53 @@ def random_city(seed: int, n_comm: int, codes: list[str], n_cand: int):
     rng = np.random.default_rng(seed)
     x, y = rng.uniform(0, 4000, n_comm), rng.uniform(0, 2000, n_comm)
     edges = np.linspace(0, 4000, len(codes) + 1)
-    dist_of = lambda xx: np.asarray(codes, dtype=object)[np.clip(np.searchsorted(edges, xx, side="right") - 1, 0, len(codes) - 1)]  # noqa: E731
-    comm = table("c", x, y, district=dist_of(x), population=rng.integers(0, 6000, n_comm),
-                 kind=rng.choice(["old", "new", "complete", "industrial"], n_comm))
+
+    def dist_of(xx):
+        return np.asarray(codes, dtype=object)[np.clip(np.searchsorted(edges, xx, side="right") - 1, 0, len(codes) - 1)]
+
+    comm = table(
+        "c",
+        x,
+        y,
+        district=dist_of(x),
+        population=rng.integers(0, 6000, n_comm),
+        kind=rng.choice(["old", "new", "complete", "industrial"], n_comm),
+    )
     kx, ky = rng.uniform(0, 4000, n_cand), rng.uniform(0, 2000, n_cand)
     cand = table("k", kx, ky, district=dist_of(kx), kind="community_service_centre")
     return comm, cand
 
 
 @settings(max_examples=20, deadline=None)
-@given(seed=st.integers(0, 10_000), n_comm=st.integers(1, 25), n_dist=st.integers(1, 3), n_cand=st.integers(0, 10),
-       q=st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3)), min_size=3, max_size=3),
-       heuristic=st.booleans())
+@given(
+    seed=st.integers(0, 10_000),
+    n_comm=st.integers(1, 25),
+    n_dist=st.integers(1, 3),
+    n_cand=st.integers(0, 10),
+    q=st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3)), min_size=3, max_size=3),
+    heuristic=st.booleans(),
+)
 def test_invariants_hold_on_random_small_cities(seed, n_comm, n_dist, n_cand, q, heuristic):
     codes = ["A", "B", "C"][:n_dist]
     comm, cand = random_city(seed, n_comm, codes, n_cand)
     districts = strips(codes)
     quotas = {c: q[i] for i, c in enumerate(codes)}
     st_ = DelineationSettings(exact_max_pairs=0) if heuristic else DelineationSettings()
-    d = delineate_circles(comm, cand, grid_net(), districts, quotas=quotas, max_walk_m=1000, size_range=(50_000, 100_000),
-                          settings=st_)
+    d = delineate_circles(
+        comm, cand, grid_net(), districts, quotas=quotas, max_walk_m=1000, size_range=(50_000, 100_000), settings=st_
+    )
     check_invariants(d, comm, districts, quotas)
 
 
 def test_delineation_is_deterministic(net):
     comm, cand = random_city(3, 40, ["A", "B"], 12)
     districts = strips(["A", "B"])
-    runs = [delineate_circles(comm, cand, net, districts, quotas={"A": (2, 2), "B": (1, 2)}, max_walk_m=1000,
-                              size_range=(5_000, 40_000)) for _ in range(2)]
+    runs = [
+        delineate_circles(
+            comm, cand, net, districts, quotas={"A": (2, 2), "B": (1, 2)}, max_walk_m=1000, size_range=(5_000, 40_000)
+        )
+        for _ in range(2)
+    ]
     pd.testing.assert_frame_equal(runs[0].communities, runs[1].communities)
     pd.testing.assert_frame_equal(runs[0].circles.drop(columns="geometry"), runs[1].circles.drop(columns="geometry"))
     assert all(a.equals(b) for a, b in zip(runs[0].circles.geometry, runs[1].circles.geometry, strict=True))
@@ -220,8 +254,9 @@ def test_community_beyond_walk_is_flagged(net):
 
 def test_district_without_quota_or_communities_is_reported(net):
     comm, cand = random_city(9, 10, ["A", "B"], 4)
-    d = delineate_circles(comm, cand, net, strips(["A", "B"]), quotas={"A": (1, 0), "Z": (1, 0)}, max_walk_m=1000,
-                          size_range=(1, 1e9))
+    d = delineate_circles(
+        comm, cand, net, strips(["A", "B"]), quotas={"A": (1, 0), "Z": (1, 0)}, max_walk_m=1000, size_range=(1, 1e9)
+    )
     cd = d.communities
     assert (cd.loc[cd["district"] == "B", "flag"] == "no_quota").all()
     assert cd.loc[cd["district"] == "B", "circle_id"].isna().all()
@@ -230,8 +265,9 @@ def test_district_without_quota_or_communities_is_reported(net):
 
 def test_phase_filter_keeps_the_plan(net):
     comm, cand = random_city(11, 30, ["A", "B"], 10)
-    d = delineate_circles(comm, cand, net, strips(["A", "B"]), quotas={"A": (1, 2), "B": (1, 1)}, max_walk_m=1000,
-                          size_range=(1, 1e9))
+    d = delineate_circles(
+        comm, cand, net, strips(["A", "B"]), quotas={"A": (1, 2), "B": (1, 1)}, max_walk_m=1000, size_range=(1, 1e9)
+    )
     p = d.for_phase("pilot")
     assert set(p.circles["phase"]) == {"pilot"} and len(p.circles) == 2
     assert set(p.communities["circle_id"].dropna()) == set(p.circles["id"])
@@ -275,9 +311,11 @@ def test_given_boundaries_assign_by_point_in_polygon():
     comm = table("c", [100, 1500, 3900], [100, 100, 1900], district="A", population=[10, 20, 30], kind="old")
     lon, lat = lonlat([0, 1000], [0, 1000])
     lon2, lat2 = lonlat([900, 2000], [0, 1000])
-    circles = gpd.GeoDataFrame({"id": ["X", "Y"], "district": ["A", "B"]},
-                               geometry=[shapely.box(lon[0], lat[0], lon[1], lat[1]), shapely.box(lon2[0], lat2[0], lon2[1], lat2[1])],
-                               crs=4326)
+    circles = gpd.GeoDataFrame(
+        {"id": ["X", "Y"], "district": ["A", "B"]},
+        geometry=[shapely.box(lon[0], lat[0], lon[1], lat[1]), shapely.box(lon2[0], lat2[0], lon2[1], lat2[1])],
+        crs=4326,
+    )
     g = assign_to_given_circles(comm, circles)
     by = g.communities.set_index("id")
     assert by.loc["c0", "circle_id"] == "X" and by.loc["c1", "circle_id"] == "Y"
@@ -292,9 +330,16 @@ def test_given_boundaries_assign_by_point_in_polygon():
 def test_new_community_ten_percent_rule_gives_the_figures():
     from lifecircle.plans.community_types import new_commercial_rule
 
-    comm = pd.DataFrame({"id": ["n1", "n2", "n3", "o1"], "name": ["甲", "乙", "丙", "丁"], "district": "A",
-                         "kind": ["new", "new", "new", "old"], "floor_area_m2": [10_000, 50_000, np.nan, 1000],
-                         "commercial_floor_area_m2": [900, 5_000, 100, 0]})
+    comm = pd.DataFrame(
+        {
+            "id": ["n1", "n2", "n3", "o1"],
+            "name": ["甲", "乙", "丙", "丁"],
+            "district": "A",
+            "kind": ["new", "new", "new", "old"],
+            "floor_area_m2": [10_000, 50_000, np.nan, 1000],
+            "commercial_floor_area_m2": [900, 5_000, 100, 0],
+        }
+    )
     r = new_commercial_rule(comm, min_share=0.10).set_index("id")
     assert list(r.index) == ["n1", "n2", "n3"]  # only new communities
     assert r.loc["n1", "commercial_share"] == pytest.approx(0.09)
@@ -308,10 +353,23 @@ def test_old_communities_get_sites_within_walking_reach_short_ones_first(net):
     from lifecircle.plans.circles import CommunityTypeSettings
     from lifecircle.plans.community_types import old_community_sites
 
-    comm = table("c", [100, 2100, 3800], [0, 0, 1900], district="A", population=[2000, 2000, 1000],
-                 kind="old", commercial_floor_area_m2=[2000.0, 100.0, np.nan])
-    sites = table("s", [300, 2300, 2200, 3400], [0, 0, 100, 1500], district="A",
-                  kind=["warehouse", "idle_factory", "vacant_shop", "public_housing"], floor_area_m2=[500, 800, 50, 300])
+    comm = table(
+        "c",
+        [100, 2100, 3800],
+        [0, 0, 1900],
+        district="A",
+        population=[2000, 2000, 1000],
+        kind="old",
+        commercial_floor_area_m2=[2000.0, 100.0, np.nan],
+    )
+    sites = table(
+        "s",
+        [300, 2300, 2200, 3400],
+        [0, 0, 100, 1500],
+        district="A",
+        kind=["warehouse", "idle_factory", "vacant_shop", "public_housing"],
+        floor_area_m2=[500, 800, 50, 300],
+    )
     st_ = CommunityTypeSettings(old_site_walk_min=10)  # 666.7 m at 4 km/h
     space, long = old_community_sites(comm, sites, net, settings=st_, speed_kmh=4.0)
     sp = space.set_index("id")
@@ -331,17 +389,33 @@ def test_complete_mix_and_industrial_workers(net):
     from lifecircle.profile import load_profile
 
     profile = load_profile()
-    comm = table("c", [200, 2000, 3800, 1000], [200, 1000, 1800, 1800], district="A",
-                 population=[3000, 3000, 3000, 800], kind=["complete", "complete", "complete", "industrial"], households=1000)
+    comm = table(
+        "c",
+        [200, 2000, 3800, 1000],
+        [200, 1000, 1800, 1800],
+        district="A",
+        population=[3000, 3000, 3000, 800],
+        kind=["complete", "complete", "complete", "industrial"],
+        households=1000,
+    )
     # eight convenience stores next to c0, one next to c1, none near c2; a pharmacy next to the park
     ox = [200] * 8 + [2000, 1000]
     oy = [250] * 8 + [1050, 1850]
     outlets = table("o", ox, oy, formats=["convenience_store"] * 9 + ["pharmacy;convenience_store"])
     sites = table("s", [0], [0], kind="warehouse")
-    rep = community_types(comm, net, profile, outlets=outlets, sites=sites,
-                          settings=CommunityTypeSettings(over_supply_factor=3, over_supply_min=6))
+    rep = community_types(
+        comm,
+        net,
+        profile,
+        outlets=outlets,
+        sites=sites,
+        settings=CommunityTypeSettings(over_supply_factor=3, over_supply_min=6),
+    )
     mix = rep.complete.set_index(["community_id", "format"])
-    assert mix.loc[("c0", "convenience_store"), "status"] == "over" and mix.loc[("c0", "convenience_store"), "n_within_layer"] == 8
+    assert (
+        mix.loc[("c0", "convenience_store"), "status"] == "over"
+        and mix.loc[("c0", "convenience_store"), "n_within_layer"] == 8
+    )
     assert mix.loc[("c1", "convenience_store"), "status"] == "ok"
     assert mix.loc[("c2", "convenience_store"), "status"] == "under"
     assert set(rep.complete["community_id"]) == {"c0", "c1", "c2"}  # the park is not a complete community
@@ -367,13 +441,21 @@ def test_cli_plan_circles_on_the_demo_city(cli, tmp_path):
     circles = gpd.read_file(out, layer="circles")
     comm = gpd.read_file(out, layer="communities")
     assert len(circles) == 30 and (circles["source"] == "synthetic").all()
-    assert circles.groupby("district").size().to_dict() == {"420502": 9, "420503": 9, "420504": 3, "420505": 3,
-                                                           "420506": 3, "gaoxin": 3}
+    assert circles.groupby("district").size().to_dict() == {
+        "420502": 9,
+        "420503": 9,
+        "420504": 3,
+        "420505": 3,
+        "420506": 3,
+        "gaoxin": 3,
+    }
     assert comm["circle_id"].notna().all() and set(comm["circle_id"]) == set(circles["id"])
 
     # pilots only: 10 circles, as in the full plan
     pil = tmp_path / "pilot.geojson"
-    code, stdout, _ = cli("--lang", "en", "plan", "circles", "--demo", "--scale", "0.1", "--phase", "pilot", "--out", pil)
+    code, stdout, _ = cli(
+        "--lang", "en", "plan", "circles", "--demo", "--scale", "0.1", "--phase", "pilot", "--out", pil
+    )
     assert code == 0 and "total" in stdout
     p = gpd.read_file(pil)
     assert len(p) == 10 and set(p["id"]) <= set(circles["id"])
@@ -381,7 +463,9 @@ def test_cli_plan_circles_on_the_demo_city(cli, tmp_path):
 
     # bring your own boundaries: the pilot polygons; the other communities are outside
     own = tmp_path / "own.gpkg"
-    code, stdout, stderr = cli("--lang", "zh", "plan", "circles", "--demo", "--scale", "0.1", "--boundaries", pil, "--out", own)
+    code, stdout, stderr = cli(
+        "--lang", "zh", "plan", "circles", "--demo", "--scale", "0.1", "--boundaries", pil, "--out", own
+    )
     assert code == 0, stderr
     given = gpd.read_file(own, layer="communities")
     assert given["circle_id"].notna().any() and given["circle_id"].isna().any()

@@ -21,7 +21,9 @@ INSIDE = [(24.9440, 60.1700), (24.9480, 60.1720), (24.9400, 60.1680)]
 @pytest.fixture(scope="module")
 def origins_csv(tmp_path_factory) -> Path:
     p = tmp_path_factory.mktemp("o") / "origins.csv"
-    pd.DataFrame({"id": ["a", "b", "c"], "lon": [x for x, _ in INSIDE], "lat": [y for _, y in INSIDE]}).to_csv(p, index=False)
+    pd.DataFrame({"id": ["a", "b", "c"], "lon": [x for x, _ in INSIDE], "lat": [y for _, y in INSIDE]}).to_csv(
+        p, index=False
+    )
     return p
 
 
@@ -46,7 +48,9 @@ def test_access_writes_long_table(cli, helsinki_pbf, origins_csv, tmp_path):
 
 def test_access_every_node_and_formats_and_speed(cli, helsinki_pbf, tmp_path):
     out = tmp_path / "acc.csv"
-    code, _, stderr = cli("access", "--osm", helsinki_pbf, "--formats", "pharmacy,tea_cafe", "--speed", "3", "--out", out)
+    code, _, stderr = cli(
+        "access", "--osm", helsinki_pbf, "--formats", "pharmacy,tea_cafe", "--speed", "3", "--out", out
+    )
     assert code == 0
     df = pd.read_csv(out, encoding="utf-8-sig")
     from lifecircle.network.islands import drop_small_pieces
@@ -160,7 +164,19 @@ def test_english_messages(cli, helsinki_pbf, tmp_path):
 
 def test_isochrone_nested(cli, helsinki_pbf, tmp_path):
     out = tmp_path / "iso.geojson"
-    code, stdout, _ = cli("isochrone", "--osm", helsinki_pbf, "--lon", INSIDE[0][0], "--lat", INSIDE[0][1], "--minutes", "5,10,15", "--out", out)
+    code, stdout, _ = cli(
+        "isochrone",
+        "--osm",
+        helsinki_pbf,
+        "--lon",
+        INSIDE[0][0],
+        "--lat",
+        INSIDE[0][1],
+        "--minutes",
+        "5,10,15",
+        "--out",
+        out,
+    )
     assert code == 0, stdout
     g = gpd.read_file(out).sort_values("minutes")
     assert list(g["minutes"]) == [5, 10, 15]
@@ -172,8 +188,12 @@ def test_isochrone_nested(cli, helsinki_pbf, tmp_path):
 def test_real_subprocess_one_line_error(tmp_path):
     """The installed console script prints one line and exits non-zero on a user mistake."""
     exe = Path(sys.executable).parent / "lifecircle"
-    r = subprocess.run([str(exe), "access", "--osm", str(tmp_path / "none.osm.pbf"), "--out", str(tmp_path / "o.csv")],
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [str(exe), "access", "--osm", str(tmp_path / "none.osm.pbf"), "--out", str(tmp_path / "o.csv")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 2
     lines = [ln for ln in r.stderr.strip().splitlines() if ln.strip()]
     assert len(lines) == 1 and "none.osm.pbf" in lines[0]

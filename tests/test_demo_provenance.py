@@ -41,8 +41,17 @@ def test_the_default_scale_and_seed_are_one_setting_in_demo_toml() -> None:
 
 def test_every_demo_command_defaults_to_the_one_demo_city() -> None:
     cmds = _demo_commands()
-    assert {"demo", "plan circles", "plan types", "plan sites", "plan report", "scenario create",
-            "scenario compare", "serve", "platform init"} <= set(cmds)
+    assert {
+        "demo",
+        "plan circles",
+        "plan types",
+        "plan sites",
+        "plan report",
+        "scenario create",
+        "scenario compare",
+        "serve",
+        "platform init",
+    } <= set(cmds)
     for name, cmd in cmds.items():
         if name == "scale cities":  # N different cities (seeds 1..N) for the benchmark, not THE demo city
             continue
@@ -120,8 +129,18 @@ def test_plan_report_names_the_city(evaluated) -> None:
 
 
 def test_scenario_records_base_city_and_is_refused_on_another(cli, tmp_path: Path) -> None:
-    code, _, err = cli("scenario", "create", "plus", "--dir", tmp_path, "--demo", "--scale", SCALE,
-                       "--add", "convenience_store,111.29,30.70")
+    code, _, err = cli(
+        "scenario",
+        "create",
+        "plus",
+        "--dir",
+        tmp_path,
+        "--demo",
+        "--scale",
+        SCALE,
+        "--add",
+        "convenience_store,111.29,30.70",
+    )
     assert code == 0, err
     data = json.loads((tmp_path / "plus.json").read_text(encoding="utf-8"))
     assert data["city"] == "yichang-demo"

@@ -43,8 +43,15 @@ def test_links_are_on_land_and_never_cross_the_river(steps):
     idx = np.flatnonzero(lk.keep)
     assert len(idx) > 100
     assert (lk.df[lk.a[idx]] >= 0).all() and (lk.df[lk.b[idx]] >= 0).all()
-    segs = shapely.linestrings(np.stack([np.column_stack([lk.xf[lk.a[idx]], lk.yf[lk.a[idx]]]),
-                                         np.column_stack([lk.xf[lk.b[idx]], lk.yf[lk.b[idx]]])], axis=1))
+    segs = shapely.linestrings(
+        np.stack(
+            [
+                np.column_stack([lk.xf[lk.a[idx]], lk.yf[lk.a[idx]]]),
+                np.column_stack([lk.xf[lk.b[idx]], lk.yf[lk.b[idx]]]),
+            ],
+            axis=1,
+        )
+    )
     assert not shapely.intersects(segs, g.river_m).any()
     assert set(lk.hw[idx]) <= {"primary", "secondary", "tertiary", "residential", "service", "footway"}
 
@@ -67,7 +74,7 @@ def test_largest_piece_is_one_connected_network(steps):
     nodes = np.unique(np.concatenate([ea, eb]))
     remap = np.searchsorted(nodes, np.concatenate([ea, eb]))
     n = len(nodes)
-    g = coo_matrix((np.ones(len(ea)), (remap[:len(ea)], remap[len(ea):])), shape=(n, n))
+    g = coo_matrix((np.ones(len(ea)), (remap[: len(ea)], remap[len(ea) :])), shape=(n, n))
     assert connected_components(g, directed=False)[0] == 1
 
 
@@ -82,6 +89,8 @@ def test_steps_give_what_streets_gives():
     used[lk.b[lk.keep]] = True
     np.testing.assert_array_equal(nodes.x, lk.xf[used])
     assert int(used.sum()) == len(nodes.x)
-    assert list(streets["name"].iloc[len(streets) - len(kept):]) == [n for _, _, n in kept]
-    pd.testing.assert_series_equal(streets["highway"].iloc[len(streets) - len(kept):].reset_index(drop=True),
-                                   pd.Series(["primary"] * len(kept), name="highway"))
+    assert list(streets["name"].iloc[len(streets) - len(kept) :]) == [n for _, _, n in kept]
+    pd.testing.assert_series_equal(
+        streets["highway"].iloc[len(streets) - len(kept) :].reset_index(drop=True),
+        pd.Series(["primary"] * len(kept), name="highway"),
+    )

@@ -348,8 +348,9 @@ def test_bucket_queue_equals_heap_dijkstra_bit_for_bit_at_any_bucket_width(width
     w = g.weight_m
     n = net.n_nodes
     rng = np.random.default_rng(3)
-    seeds = kernels.Seeds(rng.choice(n, 7, replace=False).astype(np.int32), rng.uniform(0, 50, 7),
-                          np.arange(7, dtype=np.int64))
+    seeds = kernels.Seeds(
+        rng.choice(n, 7, replace=False).astype(np.int32), rng.uniform(0, 50, 7), np.arange(7, dtype=np.int64)
+    )
     cap = len(g.nbr) + 8
     heap = kernels.heap_work(n, cap)
     kernels.dijkstra_seeded(g, seeds, np.inf, heap)
@@ -357,8 +358,13 @@ def test_bucket_queue_equals_heap_dijkstra_bit_for_bit_at_any_bucket_width(width
     n_ring = int(np.ceil(w.max() / width)) + 3
 
     def bucket_work(pool_size):
-        return kernels.BucketWork(np.full(n, np.inf), np.full(n, -1, dtype=np.int64), np.full(n, -1.0),
-                                  np.empty(pool_size, np.int64), np.empty(n_ring, np.int64))
+        return kernels.BucketWork(
+            np.full(n, np.inf),
+            np.full(n, -1, dtype=np.int64),
+            np.full(n, -1.0),
+            np.empty(pool_size, np.int64),
+            np.empty(n_ring, np.int64),
+        )
 
     bw = bucket_work(50 * cap)
     res = kernels.dial_seeded(g, seeds, np.inf, bw, width)
@@ -390,12 +396,18 @@ def test_kernel_structures_name_the_graph_and_the_points_on_edges():
     assert np.array_equal(g.edge_u, net.edge_u) and np.array_equal(g.edge_len_m, net.edge_len)
     assert len(g.indptr) - 1 == net.n_nodes
     z = np.zeros(4)
-    pts = Snapped(np.array([2, 0, 2, 1], np.int32), np.array([1.5, 7.0, 0.5, 3.0]), np.array([4.0, 999.0, 2.0, 0.0]),
-                  np.array([True, False, True, True]), z, z)
+    pts = Snapped(
+        np.array([2, 0, 2, 1], np.int32),
+        np.array([1.5, 7.0, 0.5, 3.0]),
+        np.array([4.0, 999.0, 2.0, 0.0]),
+        np.array([True, False, True, True]),
+        z,
+        z,
+    )
     p = edge_points(pts, net.n_edges)
     assert p.edge.tolist() == [2, -1, 2, 1] and p.pos_m.tolist() == [1.5, 0.0, 0.5, 3.0]
     assert p.offset_m.tolist() == [4.0, 0.0, 2.0, 0.0] and p.ok.tolist() == [True, False, True, True]
-    on = {e: p.by_edge[p.by_edge_ptr[e]:p.by_edge_ptr[e + 1]].tolist() for e in range(net.n_edges)}
+    on = {e: p.by_edge[p.by_edge_ptr[e] : p.by_edge_ptr[e + 1]].tolist() for e in range(net.n_edges)}
     assert on[2] == [0, 2] and on[1] == [3] and on[0] == []  # the unsnapped point (edge 0 in Snapped) is on none
     q = edge_points(pts, net.n_edges, group=False)
     assert len(q.by_edge_ptr) == net.n_edges + 1 and not q.by_edge_ptr.any() and len(q.by_edge) == 0

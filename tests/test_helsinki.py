@@ -62,7 +62,9 @@ def test_nearest_matches_networkx_on_real_network(helsinki):
     d, _ = nearest_per_category(net, s, cat, 3, o)
     ref = reference_nearest(net, o, s, cat, 3)
     assert np.isfinite(ref).sum() > 60
-    np.testing.assert_allclose(np.where(np.isfinite(ref), d, 0), np.where(np.isfinite(ref), ref, 0), rtol=1e-9, atol=1e-6)
+    np.testing.assert_allclose(
+        np.where(np.isfinite(ref), d, 0), np.where(np.isfinite(ref), ref, 0), rtol=1e-9, atol=1e-6
+    )
     assert (np.isfinite(d) == np.isfinite(ref)).all()
 
 
@@ -72,11 +74,20 @@ def test_walking_beats_straight_line_never(helsinki):
     prof = load_profile()
     cls = classify_osm(pois, prof)
     pts = pois.iloc[cls["poi"].to_numpy()]
-    outlets = pd.DataFrame({"id": pts["id"].astype(str).to_numpy(), "name": pts["name"].fillna("").to_numpy(),
-                            "format": cls["format"].to_numpy(), "lon": pts.geometry.x.to_numpy(), "lat": pts.geometry.y.to_numpy()})
+    outlets = pd.DataFrame(
+        {
+            "id": pts["id"].astype(str).to_numpy(),
+            "name": pts["name"].fillna("").to_numpy(),
+            "format": cls["format"].to_numpy(),
+            "lon": pts.geometry.x.to_numpy(),
+            "lat": pts.geometry.y.to_numpy(),
+        }
+    )
     rng = np.random.default_rng(3)
     lon0, lat0, lon1, lat1 = net.bounds_wgs84()
-    origins = pd.DataFrame({"id": [f"o{i}" for i in range(30)], "lon": rng.uniform(lon0, lon1, 30), "lat": rng.uniform(lat0, lat1, 30)})
+    origins = pd.DataFrame(
+        {"id": [f"o{i}" for i in range(30)], "lon": rng.uniform(lon0, lon1, 30), "lat": rng.uniform(lat0, lat1, 30)}
+    )
     res = access_table(net, origins, outlets, prof, formats=["tea_cafe"])
     t = res.table.dropna(subset=["nearest_m"])
     ox, oy = net.project(t["lon"].to_numpy(), t["lat"].to_numpy())

@@ -51,10 +51,15 @@ def amap_row(i: int, name: str, location: str, type_: str = STORE[0], code: str 
 
 
 def test_gbk_csv_with_chinese_headers_is_detected_and_read(tmp_path, profile):
-    f = write_csv(tmp_path / "小区.csv", ["小区名称", "所属区", "经度", "纬度", "人口", "户数", "建成年代", "建筑面积", "小区类型"],
-                  [["桃花岭小区", "420502", 111.2915, 30.7067, "3,200", "1100户", "1995年", "86000㎡", "老旧小区"],
-                   ["万达华府", "420502", 111.2881, 30.6929, 5400, 1800, 2015, 210000, "新建"]],
-                  encoding="gbk")
+    f = write_csv(
+        tmp_path / "小区.csv",
+        ["小区名称", "所属区", "经度", "纬度", "人口", "户数", "建成年代", "建筑面积", "小区类型"],
+        [
+            ["桃花岭小区", "420502", 111.2915, 30.7067, "3,200", "1100户", "1995年", "86000㎡", "老旧小区"],
+            ["万达华府", "420502", 111.2881, 30.6929, 5400, 1800, 2015, 210000, "新建"],
+        ],
+        encoding="gbk",
+    )
     assert read_table(f).encoding == "gb18030"
     df, rep = import_file("communities", f, profile=profile)
     assert list(df["name"]) == ["桃花岭小区", "万达华府"]
@@ -70,7 +75,9 @@ def test_gbk_csv_with_chinese_headers_is_detected_and_read(tmp_path, profile):
 
 
 def test_utf8_bom_csv_header_has_no_bom(tmp_path, profile):
-    f = write_csv(tmp_path / "bom.csv", AMAP_HEADER, [amap_row(1, "罗森(测试店)", "111.2958,30.7012")], encoding="utf-8-sig")
+    f = write_csv(
+        tmp_path / "bom.csv", AMAP_HEADER, [amap_row(1, "罗森(测试店)", "111.2958,30.7012")], encoding="utf-8-sig"
+    )
     raw = read_table(f)
     assert raw.encoding == "utf-8-sig" and raw.df.columns[0] == "id"
     df, _ = import_file("outlets", f, profile=profile)
@@ -79,9 +86,16 @@ def test_utf8_bom_csv_header_has_no_bom(tmp_path, profile):
 
 def test_xlsx_amap_export_with_numeric_typecodes(tmp_path, profile):
     f = tmp_path / "poi.xlsx"
-    pd.DataFrame({"名称": ["美宜佳(一店)", "益丰大药房(二店)"], "类型": [STORE[0], "医疗保健服务;医药保健销售店;药房"],
-                  "类型编码": [60200, 90601], "地址": ["a", "b"], "经度": [111.29, 111.30], "纬度": [30.70, 30.69]}
-                 ).to_excel(f, index=False)
+    pd.DataFrame(
+        {
+            "名称": ["美宜佳(一店)", "益丰大药房(二店)"],
+            "类型": [STORE[0], "医疗保健服务;医药保健销售店;药房"],
+            "类型编码": [60200, 90601],
+            "地址": ["a", "b"],
+            "经度": [111.29, 111.30],
+            "纬度": [30.70, 30.69],
+        }
+    ).to_excel(f, index=False)
     df, rep = import_file("outlets", f, profile=profile)
     assert df["formats"].tolist() == ["convenience_store", "pharmacy"]  # 60200 read as 060200
     assert rep.crs == "gcj02" and rep.format_counts == {"convenience_store": 1, "pharmacy": 1}
@@ -102,18 +116,26 @@ def test_file_that_is_not_what_its_extension_says(tmp_path, profile):
 
 
 def test_bad_locations_are_all_reported_with_file_row_and_field(tmp_path, profile):
-    f = write_csv(tmp_path / "poi.csv", AMAP_HEADER, [
-        amap_row(1, "便利店A", "111.29,30.70"),
-        amap_row(2, "便利店B", "111.29 30.70 12"),      # three numbers
-        amap_row(3, "便利店C", "abc,30.70"),             # not a number
-        amap_row(4, "便利店D", ""),                      # empty
-        amap_row(5, "便利店E", "-0.12,51.50"),           # London
-    ])
+    f = write_csv(
+        tmp_path / "poi.csv",
+        AMAP_HEADER,
+        [
+            amap_row(1, "便利店A", "111.29,30.70"),
+            amap_row(2, "便利店B", "111.29 30.70 12"),  # three numbers
+            amap_row(3, "便利店C", "abc,30.70"),  # not a number
+            amap_row(4, "便利店D", ""),  # empty
+            amap_row(5, "便利店E", "-0.12,51.50"),  # London
+        ],
+    )
     with pytest.raises(InputError) as exc:
         import_file("outlets", f, profile=profile)
     got = {(p.file, p.row, p.field) for p in exc.value.problems}
-    assert got == {("poi.csv", 3, "location"), ("poi.csv", 4, "location"), ("poi.csv", 5, "location"),
-                   ("poi.csv", 6, "location")}
+    assert got == {
+        ("poi.csv", 3, "location"),
+        ("poi.csv", 4, "location"),
+        ("poi.csv", 5, "location"),
+        ("poi.csv", 6, "location"),
+    }
     assert "poi.csv" in str(exc.value) and "第3行" in str(exc.value)
 
 
@@ -138,11 +160,15 @@ def test_missing_column_is_one_problem_without_a_row(tmp_path, profile):
 
 
 def test_unknown_typecode_is_skipped_and_counted_not_an_error(tmp_path, profile):
-    f = write_csv(tmp_path / "poi.csv", AMAP_HEADER, [
-        amap_row(1, "便利店A", "111.29,30.70"),
-        amap_row(2, "某银行", "111.29,30.70", "金融保险服务;银行;银行", "160100"),
-        amap_row(3, "某公园", "not a location", "风景名胜;公园广场;公园", "110101"),  # skipped before checks
-    ])
+    f = write_csv(
+        tmp_path / "poi.csv",
+        AMAP_HEADER,
+        [
+            amap_row(1, "便利店A", "111.29,30.70"),
+            amap_row(2, "某银行", "111.29,30.70", "金融保险服务;银行;银行", "160100"),
+            amap_row(3, "某公园", "not a location", "风景名胜;公园广场;公园", "110101"),  # skipped before checks
+        ],
+    )
     df, rep = import_file("outlets", f, profile=profile)
     assert len(df) == 1 and rep.rows_read == 3 and rep.rows_skipped == 2
     assert [p.row for p in rep.unclassified] == [3, 4] and not rep.errors
@@ -165,7 +191,9 @@ def test_bundled_amap_sample_is_classified(profile):
     assert rep.rows_read == 30 and len(df) == 27 and len(rep.unclassified) == 3
     assert df.loc[df["name"] == "美宜佳(胜利四路店)", "formats"].item() == "convenience_store;post_express"
     assert rep.format_counts["pharmacy"] == 4 and rep.format_counts["post_express"] == 4
-    assert (df["source"] == "amap").all() and df["district"].isin(["420502", "420503", "420504", "420505", "420506"]).all()
+    assert (df["source"] == "amap").all() and df["district"].isin(
+        ["420502", "420503", "420504", "420505", "420506"]
+    ).all()
 
 
 def test_chain_brands_from_the_list_and_from_repeated_names(profile):
@@ -212,17 +240,20 @@ def test_location_text_roundtrips_to_wgs84(tmp_path_factory, lon, lat):
 
 
 def test_a_bad_row_stops_the_file_unless_bad_rows_are_skipped(tmp_path, profile):
-    f = write_csv(tmp_path / "c.csv", ["id", "name", "district", "lon", "lat", "population", "households", "kind"], [
-        ["c1", "小区1", "420502", 111.29, 30.70, 100, 40, "old"],
-        ["c2", "小区2", "420502", 111.29, 30.70, -5, 40, "old"],        # negative population
-        ["c3", "小区3", "420502", 30.70, 111.29, 100, 40, "castle"],    # swapped + bad kind
-        ["c1", "小区4", "420502", 111.30, 30.71, 100, 40, "new"],       # repeated id
-        ["c5", "小区5", "420503", 111.31, 30.72, 80, 30, "complete"],
-    ])
+    f = write_csv(
+        tmp_path / "c.csv",
+        ["id", "name", "district", "lon", "lat", "population", "households", "kind"],
+        [
+            ["c1", "小区1", "420502", 111.29, 30.70, 100, 40, "old"],
+            ["c2", "小区2", "420502", 111.29, 30.70, -5, 40, "old"],  # negative population
+            ["c3", "小区3", "420502", 30.70, 111.29, 100, 40, "castle"],  # swapped + bad kind
+            ["c1", "小区4", "420502", 111.30, 30.71, 100, 40, "new"],  # repeated id
+            ["c5", "小区5", "420503", 111.31, 30.72, 80, 30, "complete"],
+        ],
+    )
     with pytest.raises(InputError) as exc:
         import_file("communities", f, profile=profile)
-    assert [(p.row, p.field) for p in exc.value.problems] == [
-        (3, "population"), (4, "kind"), (4, "lon"), (5, "id")]
+    assert [(p.row, p.field) for p in exc.value.problems] == [(3, "population"), (4, "kind"), (4, "lon"), (5, "id")]
     df, rep = import_file("communities", f, profile=profile, skip_bad_rows=True)
     assert df["id"].tolist() == ["c1", "c5"]
     assert rep.rows_read == 5 and rep.rows_kept == 2 and sorted({p.row for p in rep.errors}) == [3, 4, 5]
@@ -231,10 +262,14 @@ def test_a_bad_row_stops_the_file_unless_bad_rows_are_skipped(tmp_path, profile)
 
 
 def test_outlets_in_our_schema_shape_with_chinese_format_names(tmp_path, profile):
-    f = write_csv(tmp_path / "o.csv", ["id", "name", "业态", "lon", "lat", "品牌", "是否连锁"], [
-        ["o1", "便利店", "便利店;药店", 111.29, 30.70, "罗森", "是"],
-        ["o2", "未知", "karaoke", 111.29, 30.70, "", ""],
-    ])
+    f = write_csv(
+        tmp_path / "o.csv",
+        ["id", "name", "业态", "lon", "lat", "品牌", "是否连锁"],
+        [
+            ["o1", "便利店", "便利店;药店", 111.29, 30.70, "罗森", "是"],
+            ["o2", "未知", "karaoke", 111.29, 30.70, "", ""],
+        ],
+    )
     with pytest.raises(InputError) as exc:
         import_file("outlets", f, profile=profile)
     assert [(p.row, p.field) for p in exc.value.problems] == [(3, "formats")]
@@ -244,8 +279,11 @@ def test_outlets_in_our_schema_shape_with_chinese_format_names(tmp_path, profile
 
 
 def test_surveys_cannot_have_more_satisfied_than_respondents(tmp_path, profile):
-    f = write_csv(tmp_path / "s.csv", ["生活圈编号", "期次", "受访人数", "满意人数"],
-                  [["YC01", "2024H1", 100, 93], ["YC02", "2024H1", 50, 60]])
+    f = write_csv(
+        tmp_path / "s.csv",
+        ["生活圈编号", "期次", "受访人数", "满意人数"],
+        [["YC01", "2024H1", 100, 93], ["YC02", "2024H1", 50, 60]],
+    )
     with pytest.raises(InputError) as exc:
         import_file("surveys", f, profile=profile)
     assert [(p.row, p.field) for p in exc.value.problems] == [(3, "satisfied")]
@@ -255,8 +293,11 @@ def test_surveys_cannot_have_more_satisfied_than_respondents(tmp_path, profile):
 
 
 def test_districts_from_geojson_and_projected_geopackage(tmp_path, profile):
-    gdf = gpd.GeoDataFrame({"adcode": [420502, 420503], "name": ["西陵区", "伍家岗区"]},
-                           geometry=[box(111.25, 30.68, 111.32, 30.74), box(111.30, 30.62, 111.40, 30.70)], crs=4326)
+    gdf = gpd.GeoDataFrame(
+        {"adcode": [420502, 420503], "name": ["西陵区", "伍家岗区"]},
+        geometry=[box(111.25, 30.68, 111.32, 30.74), box(111.30, 30.62, 111.40, 30.70)],
+        crs=4326,
+    )
     gj = tmp_path / "d.geojson"
     gdf.to_file(gj, driver="GeoJSON")
     df, _rep = import_file("districts", gj, profile=profile)
@@ -273,9 +314,11 @@ def test_districts_from_geojson_and_projected_geopackage(tmp_path, profile):
 
 def test_district_problems_name_the_row(tmp_path, profile):
     bow = Polygon([(111.25, 30.68), (111.3, 30.74), (111.3, 30.68), (111.25, 30.74)])  # self-crossing
-    gdf = gpd.GeoDataFrame({"code": ["420502", "420503", ""], "name_zh": ["西陵区", "伍家岗区", "无名"]},
-                           geometry=[bow, box(500000, 3400000, 501000, 3401000), box(111.3, 30.6, 111.4, 30.7)],
-                           crs=4326)
+    gdf = gpd.GeoDataFrame(
+        {"code": ["420502", "420503", ""], "name_zh": ["西陵区", "伍家岗区", "无名"]},
+        geometry=[bow, box(500000, 3400000, 501000, 3401000), box(111.3, 30.6, 111.4, 30.7)],
+        crs=4326,
+    )
     f = tmp_path / "d.geojson"
     gdf.to_file(f, driver="GeoJSON")
     with pytest.raises(InputError) as exc:
@@ -286,8 +329,11 @@ def test_district_problems_name_the_row(tmp_path, profile):
 
 
 def test_circles_from_csv_with_chinese_values(tmp_path, profile):
-    f = write_csv(tmp_path / "circles.csv", ["生活圈编号", "生活圈名称", "所属区", "批次", "状态"],
-                  [["YC01", "东山生活圈", "420502", "试点", "已验收"]])
+    f = write_csv(
+        tmp_path / "circles.csv",
+        ["生活圈编号", "生活圈名称", "所属区", "批次", "状态"],
+        [["YC01", "东山生活圈", "420502", "试点", "已验收"]],
+    )
     df, _ = import_file("circles", f, profile=profile)
     assert df[["phase", "status"]].iloc[0].tolist() == ["pilot", "accepted"]
 
@@ -312,9 +358,11 @@ def test_cli_stores_nothing_from_a_file_with_errors(tmp_path, store_db, cli):
     from lifecircle.city import store
 
     db = store_db  # an SQLite file, then a fresh PostgreSQL database (CI / LIFECIRCLE_TEST_PG=1)
-    f = write_csv(tmp_path / "poi.csv", AMAP_HEADER, [amap_row(1, "便利店A", "111.29,30.70"),
-                                                       amap_row(2, "便利店B", "30.70,111.29"),
-                                                       amap_row(3, "便利店C", "x,y")])
+    f = write_csv(
+        tmp_path / "poi.csv",
+        AMAP_HEADER,
+        [amap_row(1, "便利店A", "111.29,30.70"), amap_row(2, "便利店B", "30.70,111.29"), amap_row(3, "便利店C", "x,y")],
+    )
     rep = tmp_path / "bad.csv"
     res = cli("outlets", f, "--db", db, "--report", rep, "--city", "宜昌")
     assert res.exit_code == 2 and store.list_cities(db) == []
@@ -335,15 +383,19 @@ def test_cli_adds_tables_to_one_city_and_maps_district_names(tmp_path, store_db,
     from lifecircle.city import store
 
     db = store_db
-    gdf = gpd.GeoDataFrame({"adcode": ["420502"], "name": ["西陵区"]}, geometry=[box(111.25, 30.68, 111.32, 30.74)],
-                           crs=4326)
+    gdf = gpd.GeoDataFrame(
+        {"adcode": ["420502"], "name": ["西陵区"]}, geometry=[box(111.25, 30.68, 111.32, 30.74)], crs=4326
+    )
     gdf.to_file(tmp_path / "d.geojson", driver="GeoJSON")
     assert cli("districts", tmp_path / "d.geojson", "--db", db).exit_code == 0
     res = cli("outlets", SAMPLE, "--db", db)
     assert res.exit_code == 0, res.output
     assert "gcj02" in res.output and "skipped: no format" in res.output
-    f = write_csv(tmp_path / "c.csv", ["小区名称", "所属区", "经度", "纬度", "人口", "户数", "小区类型"],
-                  [["桃花岭小区", "西陵区", 111.2915, 30.7067, 3200, 1100, "老旧"]])
+    f = write_csv(
+        tmp_path / "c.csv",
+        ["小区名称", "所属区", "经度", "纬度", "人口", "户数", "小区类型"],
+        [["桃花岭小区", "西陵区", 111.2915, 30.7067, 3200, 1100, "老旧"]],
+    )
     res = cli("communities", f, "--db", db)
     assert res.exit_code == 0, res.output
     city = store.load_city(db, "yichang")

@@ -20,16 +20,27 @@ from lifecircle.i18n import set_lang
 from lifecircle.sources.coords import gcj02_to_wgs84
 from lifecircle.sources.importer import import_file
 
-LINES = [LineString([(111.28, 30.70), (111.29, 30.70)]),
-         MultiLineString([[(111.28, 30.71), (111.29, 30.71)], [(111.29, 30.71), (111.30, 30.72)]]),
-         LineString([(111.285, 30.69), (111.285, 30.72)])]
+LINES = [
+    LineString([(111.28, 30.70), (111.29, 30.70)]),
+    MultiLineString([[(111.28, 30.71), (111.29, 30.71)], [(111.29, 30.71), (111.30, 30.72)]]),
+    LineString([(111.285, 30.69), (111.285, 30.72)]),
+]
 
 
 def streets_gdf() -> gpd.GeoDataFrame:
     """Three features (one a two-part MultiLineString), Geofabrik-style attribute names."""
-    return gpd.GeoDataFrame({"osm_id": [11, 12, 13], "name": ["夷陵大道", "东山大道", "桥"],
-                             "fclass": ["primary", "secondary", "footway"], "bridge": ["F", "F", "T"],
-                             "tunnel": ["F", "F", "F"], "layer": [0, 0, 1]}, geometry=LINES, crs=4326)
+    return gpd.GeoDataFrame(
+        {
+            "osm_id": [11, 12, 13],
+            "name": ["夷陵大道", "东山大道", "桥"],
+            "fclass": ["primary", "secondary", "footway"],
+            "bridge": ["F", "F", "T"],
+            "tunnel": ["F", "F", "F"],
+            "layer": [0, 0, 1],
+        },
+        geometry=LINES,
+        crs=4326,
+    )
 
 
 def write(gdf: gpd.GeoDataFrame, path: Path) -> Path:
@@ -63,9 +74,18 @@ def test_streets_from_every_file_format(tmp_path, name):
 
 
 def test_chinese_headers_and_road_classes(tmp_path):
-    gdf = gpd.GeoDataFrame({"道路编号": ["R1", "R2", "R3"], "道路名称": ["夷陵大道", "东山大道", "人行天桥"],
-                            "道路等级": ["主干路", "次干路", "人行道"], "是否桥梁": ["否", "否", "是"],
-                            "隧道": ["否", "是", "否"], "图层高度": ["0", "-1", "1"]}, geometry=LINES, crs=4326)
+    gdf = gpd.GeoDataFrame(
+        {
+            "道路编号": ["R1", "R2", "R3"],
+            "道路名称": ["夷陵大道", "东山大道", "人行天桥"],
+            "道路等级": ["主干路", "次干路", "人行道"],
+            "是否桥梁": ["否", "否", "是"],
+            "隧道": ["否", "是", "否"],
+            "图层高度": ["0", "-1", "1"],
+        },
+        geometry=LINES,
+        crs=4326,
+    )
     df, _ = import_file("streets", write(gdf, tmp_path / "路网.gpkg"))
     assert df["name"].tolist()[0] == "夷陵大道" and df["id"].tolist() == ["R1", "R2-1", "R2-2", "R3"]
     assert df["highway"].tolist() == ["primary", "secondary", "secondary", "footway"]

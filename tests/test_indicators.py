@@ -137,9 +137,20 @@ def box(x0: float, y0: float, x1: float, y1: float) -> shapely.Polygon:
 
 def community(cid, x, y, pop, hh, kind, circle, floor=None, commercial=None, service=None):
     lon, lat = lonlat(x, y)
-    return {"id": cid, "name": f"小区{cid}", "district": "420502", "lon": lon, "lat": lat,
-            "population": pop, "households": hh, "kind": kind, "circle_id": circle,
-            "floor_area_m2": floor, "commercial_floor_area_m2": commercial, "service_floor_area_m2": service}
+    return {
+        "id": cid,
+        "name": f"小区{cid}",
+        "district": "420502",
+        "lon": lon,
+        "lat": lat,
+        "population": pop,
+        "households": hh,
+        "kind": kind,
+        "circle_id": circle,
+        "floor_area_m2": floor,
+        "commercial_floor_area_m2": commercial,
+        "service_floor_area_m2": service,
+    }
 
 
 def outlet(oid, x, y, formats, chain):
@@ -166,18 +177,38 @@ def make_city(communities=None, outlets=None) -> City:
         outlet("o8", 1500, 400, "pharmacy", True),
     ]
     tables = {
-        "districts": validate_table("districts", pd.DataFrame(
-            {"code": ["420502"], "name_zh": ["西陵区"], "geometry": [box(-500, -1000, 3500, 1000)]})),
+        "districts": validate_table(
+            "districts",
+            pd.DataFrame({"code": ["420502"], "name_zh": ["西陵区"], "geometry": [box(-500, -1000, 3500, 1000)]}),
+        ),
         "communities": validate_table("communities", pd.DataFrame(comms)),
         "outlets": validate_table("outlets", pd.DataFrame(outs)),
-        "circles": validate_table("circles", pd.DataFrame({
-            "id": ["C1", "C2"], "name": ["一号圈", "二号圈"], "district": ["420502", "420502"],
-            "phase": ["pilot", "pilot"], "geometry": [None, box(1200, -100, 3000, 100)]})),
-        "surveys": validate_table("surveys", pd.DataFrame({
-            "circle_id": ["C1", "C1"], "period": ["2024H1", "2024H2"],
-            "respondents": [100, 200], "satisfied": [80, 190]})),
-        "streets": validate_table("streets", pd.DataFrame(
-            {"geometry": [line((0, 0), (1000, 0), (2000, 0), (3000, 0))]})),
+        "circles": validate_table(
+            "circles",
+            pd.DataFrame(
+                {
+                    "id": ["C1", "C2"],
+                    "name": ["一号圈", "二号圈"],
+                    "district": ["420502", "420502"],
+                    "phase": ["pilot", "pilot"],
+                    "geometry": [None, box(1200, -100, 3000, 100)],
+                }
+            ),
+        ),
+        "surveys": validate_table(
+            "surveys",
+            pd.DataFrame(
+                {
+                    "circle_id": ["C1", "C1"],
+                    "period": ["2024H1", "2024H2"],
+                    "respondents": [100, 200],
+                    "satisfied": [80, 190],
+                }
+            ),
+        ),
+        "streets": validate_table(
+            "streets", pd.DataFrame({"geometry": [line((0, 0), (1000, 0), (2000, 0), (3000, 0))]})
+        ),
     }
     return City(name="测试城（合成数据）", synthetic=True, tables=tables)
 
@@ -373,8 +404,13 @@ def test_grades_and_reasons(ev):
 
 def test_editing_a_threshold_changes_the_grade(profile, tmp_path):
     path = tmp_path / "rules.toml"
-    path.write_text(RULES_TOML.replace('indicator = "smart_coverage", op = ">=", value = 0.5',
-                                       'indicator = "smart_coverage", op = ">=", value = 0.2'), encoding="utf-8")
+    path.write_text(
+        RULES_TOML.replace(
+            'indicator = "smart_coverage", op = ">=", value = 0.5',
+            'indicator = "smart_coverage", op = ">=", value = 0.2',
+        ),
+        encoding="utf-8",
+    )
     city = make_city()
     ev2 = evaluate_city(city, network_of(city), profile, rules=path)
     assert circle(ev2, "C1").grade_code == "quality"
@@ -388,8 +424,11 @@ def test_builtin_rules_file_can_be_copied_and_edited(profile, tmp_path):
     base = evaluate_city(city, net, profile)  # default rules: C1 is 基础型 (chain share 50% >= 30%)
     assert circle(base, "C1").grade_code == "basic"
     assert circle(base, "C1").basic_format_coverage == pytest.approx((1 + 1 + 0.75) / 3)
-    edited, n = re.subn(r'\{ indicator = "chain_share", op = ">=", value = 0\.30 \}',
-                        '{ indicator = "chain_share", op = ">=", value = 0.60 }', text)
+    edited, n = re.subn(
+        r'\{ indicator = "chain_share", op = ">=", value = 0\.30 \}',
+        '{ indicator = "chain_share", op = ">=", value = 0.60 }',
+        text,
+    )
     assert n == 1
     path = tmp_path / "yichang-edited.toml"
     path.write_text(edited, encoding="utf-8")
@@ -400,8 +439,11 @@ def test_builtin_rules_file_can_be_copied_and_edited(profile, tmp_path):
 
 def test_bad_rules_file_names_every_problem(tmp_path):
     path = tmp_path / "bad.toml"
-    path.write_text('[[grade]]\ncode = "basic"\nconditions = [{ indicator = "nope", op = ">=", value = 1 },'
-                    ' { indicator = "chain_share", op = "~", value = 1 }]\n', encoding="utf-8")
+    path.write_text(
+        '[[grade]]\ncode = "basic"\nconditions = [{ indicator = "nope", op = ">=", value = 1 },'
+        ' { indicator = "chain_share", op = "~", value = 1 }]\n',
+        encoding="utf-8",
+    )
     with pytest.raises(ConfigError) as exc:
         load_rules(path)
     assert "nope" in str(exc.value) and "op" in str(exc.value)
@@ -410,9 +452,15 @@ def test_bad_rules_file_names_every_problem(tmp_path):
 def test_missing_indicator_fails_unless_rule_says_pass(rules):
     from lifecircle.indicators import grade_circle
 
-    vals = {"basic_coverage": 0.9, "chain_share": 0.5, "quality_formats_present": 3,
-            "service_area_per_100hh": 40.0, "new_commercial_ok_share": float("nan"),
-            "satisfaction": float("nan"), "smart_coverage": 0.9}
+    vals = {
+        "basic_coverage": 0.9,
+        "chain_share": 0.5,
+        "quality_formats_present": 3,
+        "service_area_per_100hh": 40.0,
+        "new_commercial_ok_share": float("nan"),
+        "satisfaction": float("nan"),
+        "smart_coverage": 0.9,
+    }
     g = grade_circle(vals, rules)
     assert g.code == "upgraded"  # no new communities: the floor-area rule does not apply
     assert "居民满意度 无数据" in g.reasons("zh")
@@ -430,9 +478,14 @@ _net_cache: dict[str, WalkNetwork] = {}
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     comm_x=st.lists(st.floats(0, 3000), min_size=1, max_size=6),
-    out=st.lists(st.tuples(st.floats(0, 3000), st.sampled_from(["convenience_store", "wet_market", "supermarket",
-                                                                "elderly_care", "parcel_locker"])),
-                 min_size=1, max_size=8),
+    out=st.lists(
+        st.tuples(
+            st.floats(0, 3000),
+            st.sampled_from(["convenience_store", "wet_market", "supermarket", "elderly_care", "parcel_locker"]),
+        ),
+        min_size=1,
+        max_size=8,
+    ),
     speed=st.floats(2.0, 6.0),
     slower=st.floats(0.3, 1.0),
 )

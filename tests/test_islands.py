@@ -42,17 +42,37 @@ def _line(*pts: tuple[float, float]) -> shapely.LineString:
 
 
 def _city() -> City:
-    streets = gpd.GeoDataFrame({"geometry": [
-        _line((0, 0), (1000, 0), (2000, 0)),
-        _line((0, 1000), (600, 1000)),
-        _line((1000, 250), (1100, 250)),
-    ]}, geometry="geometry", crs=4326)
+    streets = gpd.GeoDataFrame(
+        {
+            "geometry": [
+                _line((0, 0), (1000, 0), (2000, 0)),
+                _line((0, 1000), (600, 1000)),
+                _line((1000, 250), (1100, 250)),
+            ]
+        },
+        geometry="geometry",
+        crs=4326,
+    )
     comm = []
-    for cid, name, (x, y), pop in (("M", "主街小区", (450, 20), 1000), ("I", "孤岛小区", (300, 1020), 800),
-                                   ("S", "短路段小区", (1050, 240), 500)):
+    for cid, name, (x, y), pop in (
+        ("M", "主街小区", (450, 20), 1000),
+        ("I", "孤岛小区", (300, 1020), 800),
+        ("S", "短路段小区", (1050, 240), 500),
+    ):
         lon, lat = _ll(x, y)
-        comm.append({"id": cid, "name": name, "district": "420502", "lon": lon, "lat": lat, "population": pop,
-                     "households": pop // 3, "kind": "complete", "circle_id": "C1"})
+        comm.append(
+            {
+                "id": cid,
+                "name": name,
+                "district": "420502",
+                "lon": lon,
+                "lat": lat,
+                "population": pop,
+                "households": pop // 3,
+                "kind": "complete",
+                "circle_id": "C1",
+            }
+        )
     lon, lat = _ll(500, 0)
     outlets = pd.DataFrame([{"id": "o1", "name": "便利店", "formats": "convenience_store", "lon": lon, "lat": lat}])
     return City(name="islands", tables={"streets": streets, "communities": pd.DataFrame(comm), "outlets": outlets})
@@ -72,7 +92,9 @@ def test_short_pieces_are_dropped_and_listed_the_main_piece_never():
     assert len(piece_table(kept)) == 2  # the 100 m stub is gone
     assert dropped["length_m"].round(0).tolist() == [100.0]
     lon, lat = _ll(1000, 250)
-    assert dropped["lon"].iloc[0] == pytest.approx(lon, abs=1e-6) and dropped["lat"].iloc[0] == pytest.approx(lat, abs=1e-6)
+    assert dropped["lon"].iloc[0] == pytest.approx(lon, abs=1e-6) and dropped["lat"].iloc[0] == pytest.approx(
+        lat, abs=1e-6
+    )
     # a limit above every piece still keeps the largest
     kept2, dropped2 = drop_small_pieces(net, 1e9)
     assert len(piece_table(kept2)) == 1 and len(dropped2) == 2

@@ -22,11 +22,11 @@ def _two_banks() -> WalkNetwork:
         south bank  y=0    ─────────────────────────────┘
                            x=0 (origin at x=100)
     """
-    lines = [
-        shapely.LineString([(x, 0), (x + 100, 0)]) for x in range(0, 2000, 100)
-    ] + [
-        shapely.LineString([(x, 200), (x + 100, 200)]) for x in range(0, 2000, 100)
-    ] + [shapely.LineString([(2000, 0), (2000, 200)])]
+    lines = (
+        [shapely.LineString([(x, 0), (x + 100, 0)]) for x in range(0, 2000, 100)]
+        + [shapely.LineString([(x, 200), (x + 100, 200)]) for x in range(0, 2000, 100)]
+        + [shapely.LineString([(2000, 0), (2000, 200)])]
+    )
     off = np.array([500000.0, 3400000.0])
     return WalkNetwork.from_lines(np.array([shapely.affinity.translate(g, *off) for g in lines]), UTM)
 

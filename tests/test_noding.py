@@ -122,8 +122,12 @@ def test_an_end_exactly_on_a_bridge_vertex_joins_it():
 
 
 def test_layer_and_tunnel_values_give_levels():
-    lv = line_levels(6, bridge=["yes", "no", None, "viaduct", None, None], tunnel=[None, None, "yes", None, None, "building_passage"],
-                     layer=[None, None, None, 2, "-1", "x"])
+    lv = line_levels(
+        6,
+        bridge=["yes", "no", None, "viaduct", None, None],
+        tunnel=[None, None, "yes", None, None, "building_passage"],
+        layer=[None, None, None, 2, "-1", "x"],
+    )
     assert lv[1] == 0  # bridge=no is the ground
     assert len({int(x) for x in lv[[0, 2, 3]]}) == 3 and 0 not in lv[[0, 2, 3]]  # bridge, tunnel, layer-2 bridge
     assert lv[5] == lv[2]  # a building passage is a tunnel; an unreadable layer takes the default
@@ -168,8 +172,10 @@ def test_multilines_and_empty_geometries_are_handled():
 
 # ------------------------------------------------------------------ wired into the streets path
 def test_network_from_streets_nodes_with_levels_and_without(tmp_path):
-    to_ll = gpd.GeoSeries(list(lines([(0, 0), (100, 0), (200, 0)], [(100, -100), (100, 0), (100, 100)], [(200.8, 0), (300, 0)])),
-                          crs=32649).to_crs(4326)
+    to_ll = gpd.GeoSeries(
+        list(lines([(0, 0), (100, 0), (200, 0)], [(100, -100), (100, 0), (100, 100)], [(200.8, 0), (300, 0)])),
+        crs=32649,
+    ).to_crs(4326)
     plain = gpd.GeoDataFrame({"name": ["a", "b", "c"]}, geometry=to_ll.values, crs=4326)
     net = network_from_streets(plain)
     assert net.noding is not None and net.noding.n_pieces == 1 and net.noding.ends_joined == 2
@@ -261,8 +267,9 @@ def test_isochrone_on_street_lines_prints_the_noding_report(cli, tmp_path):
     p = tmp_path / "streets.gpkg"
     gpd.GeoDataFrame({"name": ["a", "b", "c"]}, geometry=ll.values, crs=4326).to_file(p, engine="pyogrio")
     lon, lat = ll.iloc[1].coords[-1]
-    code, stdout, stderr = cli("isochrone", "--streets", p, "--lon", lon, "--lat", lat, "--minutes", "10",
-                               "--out", tmp_path / "i.geojson")
+    code, stdout, stderr = cli(
+        "isochrone", "--streets", p, "--lon", lon, "--lat", lat, "--minutes", "10", "--out", tmp_path / "i.geojson"
+    )
     assert code == 0, stderr
     text = stdout + stderr
     assert "1 处 T 形接合" in text and "3 个线端移动接合" in text  # the T end and both of the pair and "1 块" in text

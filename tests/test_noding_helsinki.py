@@ -38,7 +38,9 @@ def jitter_ends(lines: np.ndarray, max_m: float, rng: np.random.Generator) -> np
     return shapely.linestrings(coords, indices=idx)
 
 
-def agreement(a: WalkNetwork, b: WalkNetwork, rng: np.random.Generator, n_origins: int = 400, n_outlets: int = 300) -> dict[str, float]:
+def agreement(
+    a: WalkNetwork, b: WalkNetwork, rng: np.random.Generator, n_origins: int = 400, n_outlets: int = 300
+) -> dict[str, float]:
     """Nearest walking metres from seeded random origins to the nearest of seeded random outlets on
     both networks: how far apart they are."""
     x0, x1, y0, y1 = a.node_x.min(), a.node_x.max(), a.node_y.min(), a.node_y.max()
@@ -61,7 +63,9 @@ def agreement(a: WalkNetwork, b: WalkNetwork, rng: np.random.Generator, n_origin
 def jittered_copy(pbf: WalkNetwork, path, seed: int = SEED) -> WalkNetwork:
     """The PBF network's edges (lines between junctions) with jittered ends, via a GeoPackage."""
     lines = jitter_ends(pbf.edge_geom, 1.0, np.random.default_rng(seed))
-    gpd.GeoDataFrame({"way": np.arange(len(lines))}, geometry=lines, crs=pbf.crs).to_crs(4326).to_file(path, engine="pyogrio")
+    gpd.GeoDataFrame({"way": np.arange(len(lines))}, geometry=lines, crs=pbf.crs).to_crs(4326).to_file(
+        path, engine="pyogrio"
+    )
     return read_streets_network(path)
 
 

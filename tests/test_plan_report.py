@@ -71,16 +71,34 @@ def test_zero_sites_per_format_changes_nothing(world, plan):
 def test_old_communities_sites_come_first(world):
     city, net, prof, ev = world
     old = city.communities[city.communities["kind"] == "old"].iloc[0]
-    sites = pd.concat([city.candidate_sites, pd.DataFrame([{
-        "id": "OLD-1", "name": "老旧小区旁闲置厂房", "kind": "idle_factory", "lon": old["lon"], "lat": old["lat"],
-        "district": old["district"], "floor_area_m2": 500.0, "source": "test"}])], ignore_index=True)
+    sites = pd.concat(
+        [
+            city.candidate_sites,
+            pd.DataFrame(
+                [
+                    {
+                        "id": "OLD-1",
+                        "name": "老旧小区旁闲置厂房",
+                        "kind": "idle_factory",
+                        "lon": old["lon"],
+                        "lat": old["lat"],
+                        "district": old["district"],
+                        "floor_area_m2": 500.0,
+                        "source": "test",
+                    }
+                ]
+            ),
+        ],
+        ignore_index=True,
+    )
     from lifecircle.city.model import City
 
     c2 = City(city.name, city.profile, city.synthetic, {**city.tables, "candidate_sites": sites}, city.credits)
     acc = ev.access[(ev.access["community_id"] == old["id"]) & ~ev.access["within_layer"]]
     code = next(c for c in acc["format"] if prof.by_code[c].cls == "basic")
-    fs = recommend_format_sites(c2, net, prof, code, circle_id=old["circle_id"], k=1,
-                                policy=PolicySettings(old_first_min_ratio=0.0))
+    fs = recommend_format_sites(
+        c2, net, prof, code, circle_id=old["circle_id"], k=1, policy=PolicySettings(old_first_min_ratio=0.0)
+    )
     assert fs.old_first_used and fs.sites["site_id"].tolist() == ["OLD-1"] and fs.sites["old_first"].all()
     free = recommend_format_sites(c2, net, prof, code, circle_id=old["circle_id"], k=1, old_first=False)
     assert free.covered >= fs.covered
@@ -94,15 +112,26 @@ def test_policy_settings_are_data():
 def test_html_has_every_part_in_chinese_and_english(world, plan):
     city = world[0]
     html = render_plan_html(plan, city=city)
-    for text in ("一圈一策", plan.circle_name, "合成数据 / SYNTHETIC DATA", "缺口清单", "推荐选址", "规划后等级",
-                 "<svg", "@page", "Noto Sans CJK SC"):
+    for text in (
+        "一圈一策",
+        plan.circle_name,
+        "合成数据 / SYNTHETIC DATA",
+        "缺口清单",
+        "推荐选址",
+        "规划后等级",
+        "<svg",
+        "@page",
+        "Noto Sans CJK SC",
+    ):
         assert text in html
     en = render_plan_html(plan, city=city, lang="en")
     assert "Recommended sites" in en and "SYNTHETIC" in en and "缺口清单" not in en
 
 
-@pytest.mark.skipif(shutil.which("chromium") is None or shutil.which("pdftoppm") is None,
-                    reason="needs Debian chromium and poppler-utils (.ci/apt-packages.txt)")
+@pytest.mark.skipif(
+    shutil.which("chromium") is None or shutil.which("pdftoppm") is None,
+    reason="needs Debian chromium and poppler-utils (.ci/apt-packages.txt)",
+)
 def test_pdf_of_a_demo_circle_renders_with_chinese_text(world, plan, tmp_path):
     from PIL import Image
 
@@ -121,8 +150,21 @@ def test_pdf_of_a_demo_circle_renders_with_chinese_text(world, plan, tmp_path):
 
 def test_plan_cli_commands(cli, plan, tmp_path):
     circle = plan.circle_id
-    code, out, err = cli("plan", "sites", "--format", "wet_market", "--circle", circle, "--k", "2", "--demo",
-                         "--scale", SCALE, "--out", tmp_path / "s.csv")
+    code, out, err = cli(
+        "plan",
+        "sites",
+        "--format",
+        "wet_market",
+        "--circle",
+        circle,
+        "--k",
+        "2",
+        "--demo",
+        "--scale",
+        SCALE,
+        "--out",
+        tmp_path / "s.csv",
+    )
     assert code == 0, err
     assert "上界" in out and "差距" in out
     assert (tmp_path / "s.csv").exists()
@@ -135,8 +177,21 @@ def test_plan_cli_commands(cli, plan, tmp_path):
 
 def test_plan_report_in_english_has_its_notes_in_english_too(cli, plan, tmp_path):
     """--report-lang en with Chinese terminal messages: the document's notes follow the document."""
-    code, _out, err = cli("plan", "report", plan.circle_id, "--demo", "--scale", SCALE, "--out", tmp_path / "en",
-                         "--no-pdf", "--k", "0", "--report-lang", "en")
+    code, _out, err = cli(
+        "plan",
+        "report",
+        plan.circle_id,
+        "--demo",
+        "--scale",
+        SCALE,
+        "--out",
+        tmp_path / "en",
+        "--no-pdf",
+        "--k",
+        "0",
+        "--report-lang",
+        "en",
+    )
     assert code == 0, err
     html = (tmp_path / "en" / f"{plan.circle_id}.html").read_text(encoding="utf-8")
     assert "zero sites per format" in html

@@ -11,7 +11,13 @@ from lifecircle.profile import builtin_profiles, load_profile
 def test_yichang_catalogue_matches_the_plan():
     p = load_profile("yichang-2022")
     assert len(p.of_class("basic")) == 13 and len(p.of_class("quality")) == 9
-    assert {f.code for f in p.of_class("smart")} >= {"parcel_locker", "smart_freezer", "vending_machine", "smart_sorting_bin", "mobile_food_cart"}
+    assert {f.code for f in p.of_class("smart")} >= {
+        "parcel_locker",
+        "smart_freezer",
+        "vending_machine",
+        "smart_sorting_bin",
+        "mobile_food_cart",
+    }
     layers = {f.code: f.layer_min for f in p.formats}
     for code in ("convenience_store", "breakfast", "post_express"):
         assert layers[code] == 5

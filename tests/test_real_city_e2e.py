@@ -47,10 +47,18 @@ def ll(x: float, y: float) -> tuple[float, float]:
     return float(lon), float(lat)
 
 
-FILES = {"streets": "streets.geojson", "amap1": "amap_export_1.csv", "amap2": "amap_export_2.csv",
-         "communities": "communities.xlsx", "districts": "districts.geojson", "circles": "circles.csv",
-         "candidate_sites": "candidate_sites.csv", "centre_candidates": "centres.csv", "surveys": "surveys.csv",
-         "plan": "plan-mini.toml"}
+FILES = {
+    "streets": "streets.geojson",
+    "amap1": "amap_export_1.csv",
+    "amap2": "amap_export_2.csv",
+    "communities": "communities.xlsx",
+    "districts": "districts.geojson",
+    "circles": "circles.csv",
+    "candidate_sites": "candidate_sites.csv",
+    "centre_candidates": "centres.csv",
+    "surveys": "surveys.csv",
+    "plan": "plan-mini.toml",
+}
 
 
 @pytest.fixture(scope="module")
@@ -123,8 +131,17 @@ def test_access_on_the_stored_city_matches_the_figures_by_hand(imported, cli_mod
 def test_access_from_files_without_a_store_or_osm(imported, cli_module):
     d, _, files, _ = imported
     out_csv = d / "access_files.csv"
-    code, out, err = cli_module("access", "--streets", files["streets"], "--outlets", files["amap1"],
-                                "--origins", files["communities"], "--out", out_csv)
+    code, out, err = cli_module(
+        "access",
+        "--streets",
+        files["streets"],
+        "--outlets",
+        files["amap1"],
+        "--origins",
+        files["communities"],
+        "--out",
+        out_csv,
+    )
     assert code == 0, out + err
     tab = pd.read_csv(out_csv).set_index(["origin_id", "format"])["nearest_m"]
     assert tab[("C1", "convenience_store")] == pytest.approx(130, abs=1.0)
@@ -163,13 +180,26 @@ def test_evaluate_a_city_without_districts_or_circles_says_what_is_missing(impor
 
 def test_plans_and_scenarios_on_the_imported_city(imported, cli_module):
     d, db, files, _ = imported
-    code, out, err = cli_module("plan", "circles", "--db", db, "--city", CITY, "--out", d / "circles.gpkg",
-                                "--plan", files["plan"], "--phase", "pilot")
+    code, out, err = cli_module(
+        "plan",
+        "circles",
+        "--db",
+        db,
+        "--city",
+        CITY,
+        "--out",
+        d / "circles.gpkg",
+        "--plan",
+        files["plan"],
+        "--phase",
+        "pilot",
+    )
     assert code == 0, out + err
     circles = gpd.read_file(d / "circles.gpkg", layer="circles")
     assert len(circles) == 2 and circles.is_valid.all()
-    code, out, err = cli_module("plan", "sites", "--db", db, "--city", CITY, "--format", "pharmacy", "--k", "1",
-                                "--out", d / "sites.csv")
+    code, out, err = cli_module(
+        "plan", "sites", "--db", db, "--city", CITY, "--format", "pharmacy", "--k", "1", "--out", d / "sites.csv"
+    )
     assert code == 0, out + err
     sites = pd.read_csv(d / "sites.csv")
     assert "s1" in sites.astype(str).to_numpy().ravel().tolist()  # serves C1 and C2 within 10 min
@@ -178,11 +208,23 @@ def test_plans_and_scenarios_on_the_imported_city(imported, cli_module):
     code, out, err = cli_module("plan", "report", "Q1", "--db", db, "--city", CITY, "--out", d / "plans")
     assert code == 0, out + err
     assert any(p.suffix == ".html" for p in (d / "plans").iterdir())
-    code, out, err = cli_module("scenario", "create", "新药店", "--db", db, "--city", CITY, "--dir", d / "scn",
-                                "--add", "pharmacy,{},{},新药店".format(*ll(500, 20)))
+    code, out, err = cli_module(
+        "scenario",
+        "create",
+        "新药店",
+        "--db",
+        db,
+        "--city",
+        CITY,
+        "--dir",
+        d / "scn",
+        "--add",
+        "pharmacy,{},{},新药店".format(*ll(500, 20)),
+    )
     assert code == 0, out + err
-    code, out, err = cli_module("scenario", "compare", "新药店", "--db", db, "--city", CITY, "--dir", d / "scn",
-                                "--out", d / "compare.csv")
+    code, out, err = cli_module(
+        "scenario", "compare", "新药店", "--db", db, "--city", CITY, "--dir", d / "scn", "--out", d / "compare.csv"
+    )
     assert code == 0, out + err
     saved = json.loads(next((d / "scn").glob("*.json")).read_text(encoding="utf-8"))
     assert saved.get("city") == CITY

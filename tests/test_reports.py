@@ -54,7 +54,11 @@ priority_formats = ["convenience_store", "wet_market"]
 """ + "".join(
     f'[[grade]]\ncode = "{code}"\nzh = "{zh}"\nen = "{en}"\n'
     f'conditions = [{{ indicator = "basic_format_coverage", op = ">=", value = {DEMO_THRESHOLDS[code]} }}]\n'
-    for code, zh, en in (("basic", "基础型", "Basic"), ("upgraded", "提升型", "Upgraded"), ("quality", "品质型", "Quality"))
+    for code, zh, en in (
+        ("basic", "基础型", "Basic"),
+        ("upgraded", "提升型", "Upgraded"),
+        ("quality", "品质型", "Quality"),
+    )
 )
 
 
@@ -112,8 +116,9 @@ def test_hand_evaluation_is_the_one_worked_out_by_hand(hand):
 def test_demo_grades_follow_the_real_coverage(demo):
     ev, _ = demo
     cov = ev.circles["basic_format_coverage"].to_numpy()
-    expect = np.select([cov >= DEMO_THRESHOLDS[g] for g in ("quality", "upgraded", "basic")],
-                       ["quality", "upgraded", "basic"], "none")
+    expect = np.select(
+        [cov >= DEMO_THRESHOLDS[g] for g in ("quality", "upgraded", "basic")], ["quality", "upgraded", "basic"], "none"
+    )
     assert list(ev.circles["grade_code"]) == list(expect)
     assert set(expect) == {"quality", "upgraded", "basic", "none"}  # every colour is on the map
 
@@ -303,9 +308,18 @@ def _chromium() -> str:
 
 
 def _chromium_args(exe: str, user_dir: Path) -> list[str]:
-    return [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            f"--user-data-dir={user_dir}"]
+    return [
+        exe,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={user_dir}",
+    ]
 
 
 def test_dashboard_renders_in_headless_chromium_with_the_map_drawn(demo, demo_html, tmp_path):
@@ -319,12 +333,18 @@ def test_dashboard_renders_in_headless_chromium_with_the_map_drawn(demo, demo_ht
     env = {**os.environ, "HOME": str(tmp_path)}
     run = subprocess.run(
         [*_chromium_args(exe, tmp_path / "p1"), f"--screenshot={png}", "--window-size=1400,2000", demo_html.as_uri()],
-        capture_output=True, text=True, timeout=180, env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
     )
     assert png.is_file(), f"no screenshot: {run.stderr[-2000:]}"
     dom = subprocess.run(
         [*_chromium_args(exe, tmp_path / "p2"), "--dump-dom", demo_html.as_uri()],
-        capture_output=True, text=True, timeout=180, env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
     ).stdout
     assert '<svg id="map"' in dom
     assert len(re.findall(r'<path class="circle grade-', dom)) == len(ev.circles)

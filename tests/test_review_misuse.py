@@ -18,7 +18,9 @@ def files(tmp_path: Path) -> Path:
     return d
 
 
-def test_communities_before_districts_get_the_district_codes_when_districts_arrive(cli, files: Path, tmp_path: Path) -> None:
+def test_communities_before_districts_get_the_district_codes_when_districts_arrive(
+    cli, files: Path, tmp_path: Path
+) -> None:
     from lifecircle.city.store import load_table
 
     db = tmp_path / "city.db"
@@ -56,8 +58,17 @@ def test_gbk_shapefile_without_cpg_keeps_its_bridge_apart(cli, files: Path, tmp_
     assert "东山大桥" in set(st["name"])  # the names read as GBK, not as Latin-1 mojibake
     assert st.loc[st["name"] == "东山大桥", "bridge"].astype(bool).all()
     # the same file read directly (access --streets) keeps the bridge off the main street too
-    code, out, err = cli("access", "--streets", shp, "--outlets", files / "amap_export_1.csv",
-                         "--origins", files / "communities.xlsx", "--out", tmp_path / "a.csv")
+    code, out, err = cli(
+        "access",
+        "--streets",
+        shp,
+        "--outlets",
+        files / "amap_export_1.csv",
+        "--origins",
+        files / "communities.xlsx",
+        "--out",
+        tmp_path / "a.csv",
+    )
     assert code == 0, out + err
     assert "孤岛" in err and "C4" in err
 
@@ -81,8 +92,11 @@ def test_evaluate_without_service_areas_shows_a_dash_not_nan(cli, files: Path, t
     db = tmp_path / "city.db"
     comm = pd.read_excel(files / "communities.xlsx").drop(columns=["社区服务用房面积"])
     comm.to_excel(tmp_path / "c.xlsx", index=False)
-    for kind, f in (("streets", files / "streets.geojson"), ("communities", tmp_path / "c.xlsx"),
-                    ("outlets", files / "amap_export_1.csv")):
+    for kind, f in (
+        ("streets", files / "streets.geojson"),
+        ("communities", tmp_path / "c.xlsx"),
+        ("outlets", files / "amap_export_1.csv"),
+    ):
         assert cli("import", kind, f, "--db", db, "--city", "mini")[0] == 0
     code, out, err = cli("evaluate", "--db", db, "--city", "mini", "--out", tmp_path / "ev")
     assert code == 0, out + err
@@ -105,8 +119,17 @@ def test_missing_population_column_names_the_chinese_headers_it_accepts(cli, fil
 
 
 def test_access_names_the_network_pieces_once_like_evaluate(cli, files: Path, tmp_path: Path) -> None:
-    code, out, err = cli("access", "--streets", files / "streets.geojson", "--outlets", files / "amap_export_1.csv",
-                         "--origins", files / "communities.xlsx", "--out", tmp_path / "a.csv")
+    code, out, err = cli(
+        "access",
+        "--streets",
+        files / "streets.geojson",
+        "--outlets",
+        files / "amap_export_1.csv",
+        "--origins",
+        files / "communities.xlsx",
+        "--out",
+        tmp_path / "a.csv",
+    )
     assert code == 0, out + err
     # before: '路网分为 3 块…', '提示：路网有 2 个…' and '主网之外还有 1 个…' for the same network
     assert "互不连通" in err and err.count("互不连通") == 1, err
@@ -114,11 +137,15 @@ def test_access_names_the_network_pieces_once_like_evaluate(cli, files: Path, tm
 
 
 @pytest.mark.parametrize("city", ["mnii", "mini"])  # misspelt; a city without circles
-def test_platform_init_refuses_a_city_it_cannot_show_before_making_any_file(cli, files: Path, tmp_path: Path,
-                                                                           monkeypatch, city: str) -> None:
+def test_platform_init_refuses_a_city_it_cannot_show_before_making_any_file(
+    cli, files: Path, tmp_path: Path, monkeypatch, city: str
+) -> None:
     db = tmp_path / "city.db"
-    for kind, f in (("streets", files / "streets.geojson"), ("communities", files / "communities.xlsx"),
-                    ("outlets", files / "amap_export_1.csv")):
+    for kind, f in (
+        ("streets", files / "streets.geojson"),
+        ("communities", files / "communities.xlsx"),
+        ("outlets", files / "amap_export_1.csv"),
+    ):
         assert cli("import", kind, f, "--db", db, "--city", "mini")[0] == 0
     data = tmp_path / "platform"
     monkeypatch.setenv("LIFECIRCLE_DATA_DIR", str(data))
@@ -129,18 +156,37 @@ def test_platform_init_refuses_a_city_it_cannot_show_before_making_any_file(cli,
     assert not data.exists()  # no platform database made for a city it cannot show
 
 
-def test_scenario_compare_on_another_city_is_refused_before_the_network_is_built(cli, files: Path, tmp_path: Path,
-                                                                                monkeypatch) -> None:
+def test_scenario_compare_on_another_city_is_refused_before_the_network_is_built(
+    cli, files: Path, tmp_path: Path, monkeypatch
+) -> None:
     db = tmp_path / "city.db"
     for name in ("mini", "other"):
-        for kind, f in (("streets", files / "streets.geojson"), ("communities", files / "communities.xlsx"),
-                        ("outlets", files / "amap_export_1.csv")):
+        for kind, f in (
+            ("streets", files / "streets.geojson"),
+            ("communities", files / "communities.xlsx"),
+            ("outlets", files / "amap_export_1.csv"),
+        ):
             assert cli("import", kind, f, "--db", db, "--city", name, "--create")[0] == 0
     sc = tmp_path / "sc"
-    assert cli("scenario", "create", "新药店", "--db", db, "--city", "mini", "--dir", sc,
-               "--add", "pharmacy,111.21394,30.64266,新药店")[0] == 0
-    code, _out, err = cli("scenario", "compare", "新药店", "--db", db, "--city", "other", "--dir", sc,
-                         "--out", tmp_path / "cmp.csv")
+    assert (
+        cli(
+            "scenario",
+            "create",
+            "新药店",
+            "--db",
+            db,
+            "--city",
+            "mini",
+            "--dir",
+            sc,
+            "--add",
+            "pharmacy,111.21394,30.64266,新药店",
+        )[0]
+        == 0
+    )
+    code, _out, err = cli(
+        "scenario", "compare", "新药店", "--db", db, "--city", "other", "--dir", sc, "--out", tmp_path / "cmp.csv"
+    )
     assert code == 2 and "Traceback" not in err
     assert err.strip().splitlines() == [err.strip()] and "mini" in err and "other" in err  # only the refusal
     assert not (tmp_path / "cmp.csv").exists()
@@ -179,14 +225,34 @@ def test_ctrl_c_while_the_command_is_still_starting_is_one_line_exit_130(monkeyp
     assert err.strip() == "已中断" and "Traceback" not in err
 
 
-def test_plan_report_under_lang_en_is_english_on_the_terminal_and_in_the_document(cli, files: Path, tmp_path: Path) -> None:
+def test_plan_report_under_lang_en_is_english_on_the_terminal_and_in_the_document(
+    cli, files: Path, tmp_path: Path
+) -> None:
     db = tmp_path / "city.db"
-    for kind, f in (("streets", files / "streets.geojson"), ("districts", files / "districts.geojson"),
-                    ("communities", files / "communities.xlsx"), ("circles", files / "circles.csv"),
-                    ("outlets", files / "amap_export_1.csv")):
+    for kind, f in (
+        ("streets", files / "streets.geojson"),
+        ("districts", files / "districts.geojson"),
+        ("communities", files / "communities.xlsx"),
+        ("circles", files / "circles.csv"),
+        ("outlets", files / "amap_export_1.csv"),
+    ):
         assert cli("import", kind, f, "--db", db, "--city", "mini")[0] == 0
-    code, out, err = cli("--lang", "en", "plan", "report", "Q1", "--db", db, "--city", "mini",
-                         "--out", tmp_path / "plans", "--no-pdf", "--k", "0")
+    code, out, err = cli(
+        "--lang",
+        "en",
+        "plan",
+        "report",
+        "Q1",
+        "--db",
+        db,
+        "--city",
+        "mini",
+        "--out",
+        tmp_path / "plans",
+        "--no-pdf",
+        "--k",
+        "0",
+    )
     assert code == 0, out + err
     assert "written:" in out and "已写出" not in out
     assert "路网" not in err and "noding" in err  # the network notes too
@@ -198,11 +264,27 @@ def test_plan_circles_size_range_of_a_small_city_is_not_rounded_away(cli, files:
 
     assert [_people(500), _people(5000), _people(50_000), _people(100_000)] == ["500", "5,000", "5.0万", "10.0万"]
     db = tmp_path / "city.db"
-    for kind, f in (("streets", files / "streets.geojson"), ("districts", files / "districts.geojson"),
-                    ("communities", files / "communities.xlsx"), ("centre_candidates", files / "centres.csv")):
+    for kind, f in (
+        ("streets", files / "streets.geojson"),
+        ("districts", files / "districts.geojson"),
+        ("communities", files / "communities.xlsx"),
+        ("centre_candidates", files / "centres.csv"),
+    ):
         assert cli("import", kind, f, "--db", db, "--city", "mini")[0] == 0
-    code, out, err = cli("plan", "circles", "--db", db, "--city", "mini", "--plan", files / "plan-mini.toml",
-                         "--phase", "pilot", "--out", tmp_path / "c.gpkg")
+    code, out, err = cli(
+        "plan",
+        "circles",
+        "--db",
+        db,
+        "--city",
+        "mini",
+        "--plan",
+        files / "plan-mini.toml",
+        "--phase",
+        "pilot",
+        "--out",
+        tmp_path / "c.gpkg",
+    )
     assert code == 0, out + err
     assert "500–5,000" in out and "0.1–0.5万" not in out  # plan-mini.toml: 500 to 5,000 residents
 

@@ -43,8 +43,12 @@ def grid():
 
 def _same(a, b) -> None:
     pd.testing.assert_frame_equal(a.table, b.table, check_exact=True)
-    pd.testing.assert_frame_equal(a.unsnapped_origins.reset_index(drop=True), b.unsnapped_origins.reset_index(drop=True))
-    pd.testing.assert_frame_equal(a.unsnapped_outlets.reset_index(drop=True), b.unsnapped_outlets.reset_index(drop=True))
+    pd.testing.assert_frame_equal(
+        a.unsnapped_origins.reset_index(drop=True), b.unsnapped_origins.reset_index(drop=True)
+    )
+    pd.testing.assert_frame_equal(
+        a.unsnapped_outlets.reset_index(drop=True), b.unsnapped_outlets.reset_index(drop=True)
+    )
 
 
 def test_local_cluster_has_two_processes_on_loopback_without_dashboard(client):
@@ -53,8 +57,12 @@ def test_local_cluster_has_two_processes_on_loopback_without_dashboard(client):
     assert info["address"].startswith("tcp://127.0.0.1:")
     assert all(w.startswith("tcp://127.0.0.1:") for w in info["workers"])
     me = psutil.Process()
-    listening = [c.laddr.ip for p in [me, *me.children(recursive=True)]
-                 for c in p.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN]
+    listening = [
+        c.laddr.ip
+        for p in [me, *me.children(recursive=True)]
+        for c in p.net_connections(kind="inet")
+        if c.status == psutil.CONN_LISTEN
+    ]
     assert len(listening) >= 3  # scheduler, and each worker (+ nanny)
     assert set(listening) == {"127.0.0.1"}
 
@@ -74,8 +82,17 @@ def test_helsinki_given_origins_with_unsnapped_equals_single_machine(client, hel
     codes = ["convenience_store", "pharmacy", "supermarket"]
     single = access_table(net, origins, outlets, PROFILE, speed_kmh=4.0, formats=codes)
     seen = []
-    dist = access_table_dask(net, origins, outlets, PROFILE, client, speed_kmh=4.0, formats=codes, chunk=97,
-                             on_progress=lambda d, n: seen.append((d, n)))
+    dist = access_table_dask(
+        net,
+        origins,
+        outlets,
+        PROFILE,
+        client,
+        speed_kmh=4.0,
+        formats=codes,
+        chunk=97,
+        on_progress=lambda d, n: seen.append((d, n)),
+    )
     assert len(single.unsnapped_origins) > 0
     _same(single, dist)
     assert seen[-1][0] == seen[-1][1] and len(seen) == seen[-1][1]
@@ -160,10 +177,12 @@ def test_streamed_parts_equal_the_single_machine_table(client, helsinki, tmp_pat
     got = pd.concat([pd.read_parquet(out / p) for p in res.parts], ignore_index=True)
     pd.testing.assert_frame_equal(got, single.table, check_exact=True)
     pd.testing.assert_frame_equal(read_parts(out), single.table, check_exact=True)
-    pd.testing.assert_frame_equal(res.unsnapped_origins.reset_index(drop=True),
-                                  single.unsnapped_origins.reset_index(drop=True))
-    pd.testing.assert_frame_equal(res.unsnapped_outlets.reset_index(drop=True),
-                                  single.unsnapped_outlets.reset_index(drop=True))
+    pd.testing.assert_frame_equal(
+        res.unsnapped_origins.reset_index(drop=True), single.unsnapped_origins.reset_index(drop=True)
+    )
+    pd.testing.assert_frame_equal(
+        res.unsnapped_outlets.reset_index(drop=True), single.unsnapped_outlets.reset_index(drop=True)
+    )
     per = single.table.groupby("format")["within_layer"].sum()
     assert dict(zip(res.per_format["format"], res.per_format["n_within_layer"], strict=True)) == per.to_dict()
 
@@ -208,8 +227,9 @@ def test_a_failing_chunk_leaves_no_success_marker_and_no_parts(client, grid, tmp
         read_parts(out)
     # the same folder then takes a good run
     res = access_table_dask(net, origins, outlets, PROFILE, client, formats=["pharmacy"], chunk=50, out_dir=out)
-    pd.testing.assert_frame_equal(read_parts(out), access_table(net, origins, outlets, PROFILE, formats=["pharmacy"]).table,
-                                  check_exact=True)
+    pd.testing.assert_frame_equal(
+        read_parts(out), access_table(net, origins, outlets, PROFILE, formats=["pharmacy"]).table, check_exact=True
+    )
     assert len(res.parts) == 12 and not (out / "_ABORTED").exists()
 
 
@@ -266,8 +286,20 @@ def test_scheduler_comes_from_the_environment(client, monkeypatch):
 def test_cli_scale_access_writes_the_single_machine_table(cli, client, helsinki, helsinki_pbf, tmp_path):
     net, outlets = helsinki
     out = tmp_path / "acc.parquet"
-    code, stdout, stderr = cli("scale", "access", "--osm", helsinki_pbf, "--out", out,
-                               "--scheduler", client.scheduler.address, "--chunk", "2500", "--formats", "pharmacy,supermarket")
+    code, stdout, stderr = cli(
+        "scale",
+        "access",
+        "--osm",
+        helsinki_pbf,
+        "--out",
+        out,
+        "--scheduler",
+        client.scheduler.address,
+        "--chunk",
+        "2500",
+        "--formats",
+        "pharmacy,supermarket",
+    )
     assert code == 0, stderr
     got = pd.read_parquet(out)
     want = access_table(net, None, outlets, PROFILE, formats=["pharmacy", "supermarket"]).table
@@ -283,8 +315,20 @@ def test_cli_scale_access_to_a_folder_streams_parts(cli, client, helsinki, helsi
     # the simplified Helsinki network has ~2,400 nodes (junctions and dead ends): 1,000 a chunk
     # gives three parts
     assert net.n_nodes > 2000
-    code, stdout, stderr = cli("scale", "access", "--osm", helsinki_pbf, "--out", f"{out}/",
-                               "--scheduler", client.scheduler.address, "--chunk", "1000", "--formats", "pharmacy,supermarket")
+    code, stdout, stderr = cli(
+        "scale",
+        "access",
+        "--osm",
+        helsinki_pbf,
+        "--out",
+        f"{out}/",
+        "--scheduler",
+        client.scheduler.address,
+        "--chunk",
+        "1000",
+        "--formats",
+        "pharmacy,supermarket",
+    )
     assert code == 0, stderr
     assert (out / "_SUCCESS").exists() and (out / "part-00002.parquet").exists()
     want = access_table(net, None, outlets, PROFILE, formats=["pharmacy", "supermarket"]).table
@@ -294,8 +338,9 @@ def test_cli_scale_access_to_a_folder_streams_parts(cli, client, helsinki, helsi
 
 def test_cli_scale_cities_writes_one_row_per_demo_city(cli, client, tmp_path):
     out = tmp_path / "cities.csv"
-    code, stdout, stderr = cli("scale", "cities", "--demo", "2", "--demo-scale", "0.02", "--out", out,
-                               "--scheduler", client.scheduler.address)
+    code, stdout, stderr = cli(
+        "scale", "cities", "--demo", "2", "--demo-scale", "0.02", "--out", out, "--scheduler", client.scheduler.address
+    )
     assert code == 0, stderr
     df = pd.read_csv(out)
     assert len(df) == 2 and df["synthetic"].all()
@@ -303,12 +348,15 @@ def test_cli_scale_cities_writes_one_row_per_demo_city(cli, client, tmp_path):
     assert np.isfinite(df["basic_format_coverage"]).all()
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["scale", "access", "--osm", "nope.pbf", "--out", "x.txt"], "x.txt"),
-    (["scale", "cities", "--demo", "0", "--out", "c.csv"], "--demo"),
-    (["scale", "cities", "--out", "c.csv"], "--demo"),
-    (["scale", "cities", "--demo", "2", "--out", "c.csv", "--workers", "0"], "--workers"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["scale", "access", "--osm", "nope.pbf", "--out", "x.txt"], "x.txt"),
+        (["scale", "cities", "--demo", "0", "--out", "c.csv"], "--demo"),
+        (["scale", "cities", "--out", "c.csv"], "--demo"),
+        (["scale", "cities", "--demo", "2", "--out", "c.csv", "--workers", "0"], "--workers"),
+    ],
+)
 def test_cli_scale_user_errors_are_one_line(cli, tmp_path, monkeypatch, args, needle):
     monkeypatch.chdir(tmp_path)
     code, _, stderr = cli(*args)
@@ -324,7 +372,9 @@ def test_cli_scale_cities_from_a_store(cli, client, tmp_path):
     db = tmp_path / "store.db"
     save_city(build_demo_city(seed=7, scale=0.02), db)
     out = tmp_path / "cities.parquet"
-    code, _, stderr = cli("--lang", "en", "scale", "cities", "--db", db, "--out", out, "--scheduler", client.scheduler.address)
+    code, _, stderr = cli(
+        "--lang", "en", "scale", "cities", "--db", db, "--out", out, "--scheduler", client.scheduler.address
+    )
     assert code == 0, stderr
     df = pd.read_parquet(out)
     assert len(df) == 1 and df.loc[0, "kind"] == "store" and df.loc[0, "error"] == ""

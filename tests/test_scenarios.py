@@ -55,8 +55,10 @@ def _circle_share(ev, cid: str, code: str) -> float:
 
 
 def _snapshot(city, net):
-    return ({k: v.copy(deep=True) for k, v in city.tables.items()},
-            (net.node_x.copy(), net.edge_u.copy(), net.edge_v.copy(), net.edge_len.copy(), net.n_edges))
+    return (
+        {k: v.copy(deep=True) for k, v in city.tables.items()},
+        (net.node_x.copy(), net.edge_u.copy(), net.edge_v.copy(), net.edge_len.copy(), net.n_edges),
+    )
 
 
 def _assert_unchanged(city, net, snap) -> None:
@@ -81,8 +83,12 @@ def _gap(ev) -> tuple[str, str, pd.Series]:
 def test_adding_an_outlet_of_a_missing_format_raises_its_coverage_and_lengthens_no_walk(base):
     ev0 = base.evaluation
     cid, code, home = _gap(ev0)
-    scn = Scenario("add", added_outlets=make_outlets([{"id": "NEW-1", "name": "新网点", "formats": code,
-                                                       "lon": home["lon"], "lat": home["lat"]}]))
+    scn = Scenario(
+        "add",
+        added_outlets=make_outlets(
+            [{"id": "NEW-1", "name": "新网点", "formats": code, "lon": home["lon"], "lat": home["lat"]}]
+        ),
+    )
     snap = _snapshot(base.city, base.net)
     ev1 = evaluate_scenario(base, scn)
     _assert_unchanged(base.city, base.net, snap)
@@ -106,7 +112,9 @@ def test_any_added_outlet_never_lengthens_a_walk_nor_lowers_a_coverage(base, i, 
     x, y = base.net.project(np.array([lon]), np.array([lat]))
     # a scenario refuses an outlet farther than snap_max_m from every street (tested elsewhere)
     assume(bool(snap_points(base.net, x, y, max_m=base.profile.walking.snap_max_m).ok[0]))
-    scn = Scenario("h", added_outlets=make_outlets([{"id": "H-1", "name": "h", "formats": code, "lon": lon, "lat": lat}]))
+    scn = Scenario(
+        "h", added_outlets=make_outlets([{"id": "H-1", "name": "h", "formats": code, "lon": lon, "lat": lat}])
+    )
     ev1 = evaluate_scenario(base, scn)
     assert (_nearest(ev1) <= _nearest(ev0) + 1e-6).all()
     f0 = ev0.format_coverage["share_within_layer"].fillna(0).to_numpy()
@@ -171,9 +179,14 @@ def test_new_street_link_is_a_walkable_shortcut_on_a_copy(base):
 
 def test_apply_reports_every_problem_at_once(base):
     existing = str(base.city.outlets["id"].iloc[0])
-    scn = Scenario("bad", added_outlets=make_outlets([{"id": existing, "name": "x", "formats": "no_such_format",
-                                                       "lon": 111.3, "lat": 30.7}]),
-                   closed_outlets=["NOPE"], new_links=[LineString([(111.3, 30.7), (111.3, 30.7)])])
+    scn = Scenario(
+        "bad",
+        added_outlets=make_outlets(
+            [{"id": existing, "name": "x", "formats": "no_such_format", "lon": 111.3, "lat": 30.7}]
+        ),
+        closed_outlets=["NOPE"],
+        new_links=[LineString([(111.3, 30.7), (111.3, 30.7)])],
+    )
     with pytest.raises(InputError) as exc:
         apply_scenario(base.city, base.net, scn, profile=base.profile)
     fields = {p.field for p in exc.value.problems}
@@ -181,10 +194,25 @@ def test_apply_reports_every_problem_at_once(base):
 
 
 def test_scenario_json_round_trip_and_listing(tmp_path, base):
-    scn = Scenario("西陵 补菜市场/一期", description="说明", city=base.city.name,
-                   added_outlets=make_outlets([{"id": "S-1", "name": "新菜场", "formats": "wet_market;breakfast",
-                                                "lon": 111.3, "lat": 30.7, "is_chain": True}]),
-                   closed_outlets=["O000001"], new_links=[LineString([(111.30, 30.70), (111.31, 30.705)])])
+    scn = Scenario(
+        "西陵 补菜市场/一期",
+        description="说明",
+        city=base.city.name,
+        added_outlets=make_outlets(
+            [
+                {
+                    "id": "S-1",
+                    "name": "新菜场",
+                    "formats": "wet_market;breakfast",
+                    "lon": 111.3,
+                    "lat": 30.7,
+                    "is_chain": True,
+                }
+            ]
+        ),
+        closed_outlets=["O000001"],
+        new_links=[LineString([(111.30, 30.70), (111.31, 30.705)])],
+    )
     p = save_scenario(scn, tmp_path)
     assert p.parent == tmp_path and "/" not in p.name[:-5]
     with pytest.raises(InputError):
@@ -195,7 +223,10 @@ def test_scenario_json_round_trip_and_listing(tmp_path, base):
     assert back.new_links[0].equals(scn.new_links[0])
     assert back.added_outlets.loc[0, "formats"] == "wet_market;breakfast"
     assert bool(back.added_outlets.loc[0, "is_chain"]) is True
-    (tmp_path / "broken.json").write_text('{"lifecircle_scenario": 1, "name": "", "new_links": [{"type": "Point", "coordinates": [1, 2]}]}', encoding="utf-8")
+    (tmp_path / "broken.json").write_text(
+        '{"lifecircle_scenario": 1, "name": "", "new_links": [{"type": "Point", "coordinates": [1, 2]}]}',
+        encoding="utf-8",
+    )
     listing = list_scenarios(tmp_path)
     assert set(listing["name"]) == {scn.name, "broken"}
     assert listing.set_index("name").loc["broken", "error"]
@@ -206,8 +237,12 @@ def test_scenario_json_round_trip_and_listing(tmp_path, base):
 
 def test_compare_table_has_the_same_indicators_side_by_side(base):
     cid, code, home = _gap(base.evaluation)
-    add = Scenario("加网点", added_outlets=make_outlets([{"id": "NEW-1", "name": "n", "formats": code,
-                                                         "lon": home["lon"], "lat": home["lat"]}]))
+    add = Scenario(
+        "加网点",
+        added_outlets=make_outlets(
+            [{"id": "NEW-1", "name": "n", "formats": code, "lon": home["lon"], "lat": home["lat"]}]
+        ),
+    )
     close = Scenario("关店", closed_outlets=base.city.outlets["id"].astype(str).tolist()[:5])
     tab = compare_scenarios(base, [add, close])
     n_circles = len(base.evaluation.circles)
@@ -227,14 +262,25 @@ def test_compare_table_has_the_same_indicators_side_by_side(base):
 
 def test_scenario_cli_create_list_compare(cli, tmp_path):
     d = tmp_path / "scn"
-    code, out, err = cli("scenario", "create", "加菜场", "--dir", d, "--add", "wet_market,111.30,30.70,新菜场",
-                         "--link", "111.30 30.70;111.305 30.701")
+    code, out, err = cli(
+        "scenario",
+        "create",
+        "加菜场",
+        "--dir",
+        d,
+        "--add",
+        "wet_market,111.30,30.70,新菜场",
+        "--link",
+        "111.30 30.70;111.305 30.701",
+    )
     assert code == 0, err
     code, out, err = cli("scenario", "create", "坏", "--dir", d, "--add", "wet_market,abc,30.7")
     assert code == 2 and "lon" in err and "Traceback" not in err
     code, out, err = cli("scenario", "list", "--dir", d)
     assert code == 0 and "加菜场" in out
-    code, out, err = cli("scenario", "compare", "加菜场", "--dir", d, "--demo", "--scale", SCALE, "--out", tmp_path / "c.csv")
+    code, out, err = cli(
+        "scenario", "compare", "加菜场", "--dir", d, "--demo", "--scale", SCALE, "--out", tmp_path / "c.csv"
+    )
     assert code == 0, err
     assert "基准" in out and "加菜场" in out
     tab = pd.read_csv(tmp_path / "c.csv")
@@ -244,11 +290,15 @@ def test_scenario_cli_create_list_compare(cli, tmp_path):
 def test_an_outlet_added_outside_the_city_is_refused(base, cli, tmp_path):
     """An outlet at (0, 0) is nowhere near the city's streets: a user error naming the field, not
     a scenario that silently serves no one."""
-    scn = Scenario("far", added_outlets=make_outlets([{"id": "F-1", "name": "x", "formats": "wet_market", "lon": 0.0, "lat": 0.0}]))
+    scn = Scenario(
+        "far", added_outlets=make_outlets([{"id": "F-1", "name": "x", "formats": "wet_market", "lon": 0.0, "lat": 0.0}])
+    )
     with pytest.raises(InputError) as exc:
         apply_scenario(base.city, base.net, scn, profile=base.profile)
     assert {p.field for p in exc.value.problems} == {"added_outlets.lon/lat"}
-    code, _out, err = cli("scenario", "create", "far", "--dir", tmp_path, "--add", "wet_market,0,0", "--demo", "--scale", SCALE)
+    code, _out, err = cli(
+        "scenario", "create", "far", "--dir", tmp_path, "--add", "wet_market,0,0", "--demo", "--scale", SCALE
+    )
     assert code == 2 and "lon/lat" in err and "Traceback" not in err
     assert not list(tmp_path.glob("*.json"))
 
@@ -259,8 +309,20 @@ def test_scenario_compare_in_english_labels_indicators_in_english(cli, tmp_path)
     d = tmp_path / "scn"
     assert cli("scenario", "create", "plus", "--dir", d, "--add", "wet_market,111.30,30.70")[0] == 0
     try:
-        code, out, err = cli("--lang", "en", "scenario", "compare", "plus", "--dir", d, "--demo", "--scale", SCALE,
-                             "--out", tmp_path / "c.csv")
+        code, out, err = cli(
+            "--lang",
+            "en",
+            "scenario",
+            "compare",
+            "plus",
+            "--dir",
+            d,
+            "--demo",
+            "--scale",
+            SCALE,
+            "--out",
+            tmp_path / "c.csv",
+        )
     finally:
         set_lang(None)
     assert code == 0, err

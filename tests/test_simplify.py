@@ -21,8 +21,9 @@ UTM = CRS.from_epsg(32649)
 
 
 def net_of(coords_list, simplify=True, level=None) -> WalkNetwork:
-    return WalkNetwork.from_lines(np.array([LineString(c) for c in coords_list], dtype=object), UTM,
-                                  simplify=simplify, level=level)
+    return WalkNetwork.from_lines(
+        np.array([LineString(c) for c in coords_list], dtype=object), UTM, simplify=simplify, level=level
+    )
 
 
 def check_edges(net: WalkNetwork) -> None:
@@ -95,13 +96,17 @@ def test_a_level_change_keeps_its_node():
 
 
 def test_at_nodes_isochrone_and_with_edges_agree_with_the_raw_network():
-    grid = [[(0, y), (100, y), (150, y), (200, y), (300, y)] for y in (0, 100, 200)] + [[(x, 0), (x, 50), (x, 100), (x, 200)] for x in (0, 150, 300)]
+    grid = [[(0, y), (100, y), (150, y), (200, y), (300, y)] for y in (0, 100, 200)] + [
+        [(x, 0), (x, 50), (x, 100), (x, 200)] for x in (0, 150, 300)
+    ]
     grid.append([(300, 200), (350, 250), (400, 200), (300, 200)])  # a loop on a corner
     raw, net = net_of(grid, simplify=False), net_of(grid)
     assert net.n_nodes < raw.n_nodes
     # every node of the lean network is a node of the raw one, with the same distances
     ix = [int(np.argmin(np.hypot(raw.node_x - x, raw.node_y - y))) for x, y in zip(net.node_x, net.node_y, strict=True)]
-    d_net, _ = nearest_per_category(net, Snapped.at_nodes(net, np.arange(net.n_nodes)), np.arange(net.n_nodes), net.n_nodes)
+    d_net, _ = nearest_per_category(
+        net, Snapped.at_nodes(net, np.arange(net.n_nodes)), np.arange(net.n_nodes), net.n_nodes
+    )
     d_raw, _ = nearest_per_category(raw, Snapped.at_nodes(raw, np.array(ix)), np.arange(net.n_nodes), net.n_nodes)
     np.testing.assert_allclose(d_net, d_raw[ix], atol=1e-6)
     # the same streets reached: isochrone pieces cover the same length
@@ -161,7 +166,9 @@ def test_simplification_never_changes_a_distance(case):
     np.testing.assert_allclose(p_net.offset_m, p_raw.offset_m, atol=1e-9)
     d_raw, d_net = all_pairs(raw, p_raw), all_pairs(net, p_net)
     np.testing.assert_array_equal(np.isfinite(d_net), np.isfinite(d_raw))
-    np.testing.assert_allclose(np.where(np.isfinite(d_raw), d_net, 0), np.where(np.isfinite(d_raw), d_raw, 0), atol=1e-6)
+    np.testing.assert_allclose(
+        np.where(np.isfinite(d_raw), d_net, 0), np.where(np.isfinite(d_raw), d_raw, 0), atol=1e-6
+    )
     # and both agree with networkx Dijkstra on the lean network (an independent reference)
     ref = reference_nearest(net, p_net, p_net, np.arange(len(p_net)), len(p_net))
     np.testing.assert_allclose(np.where(np.isfinite(ref), d_net, 0), np.where(np.isfinite(ref), ref, 0), atol=1e-6)

@@ -74,8 +74,13 @@ def assignment_value(A: csr_matrix, w: np.ndarray, cap: np.ndarray, S: tuple[int
     c = -np.array([w[i] for i, _ in pairs])
     rows_i = [[1.0 if p[0] == i else 0.0 for p in pairs] for i in range(A.shape[0])]
     rows_j = [[w[p[0]] if p[1] == j else 0.0 for p in pairs] for j in S]
-    res = linprog(c, A_ub=np.array(rows_i + rows_j), b_ub=np.concatenate([np.ones(A.shape[0]), cap[list(S)]]),
-                  bounds=(0, 1), method="highs")
+    res = linprog(
+        c,
+        A_ub=np.array(rows_i + rows_j),
+        b_ub=np.concatenate([np.ones(A.shape[0]), cap[list(S)]]),
+        bounds=(0, 1),
+        method="highs",
+    )
     return float(-res.fun)
 
 
@@ -236,12 +241,28 @@ def test_recommend_sites_on_network_with_existing_outlet_and_unsnapped_candidate
     cand_xy = np.array([[50, 0], [1000, 950], [5000, 5000]], dtype=float)  # the last is off the network
     can = snap_points(net, cand_xy[:, 0], cand_xy[:, 1])
     outlet = snap_points(net, np.array([0.0]), np.array([980.0]))  # serves the (0, 1000) corner
-    r = recommend_sites(net, dem, [1000, 1000, 1000, 1000], can, 1, 200.0, existing=outlet,
-                        candidate_ids=["near-origin", "near-far-corner", "nowhere"])
+    r = recommend_sites(
+        net,
+        dem,
+        [1000, 1000, 1000, 1000],
+        can,
+        1,
+        200.0,
+        existing=outlet,
+        candidate_ids=["near-origin", "near-far-corner", "nowhere"],
+    )
     assert r.already_covered == 1000
     assert r.covered == 1000 and r.chosen_ids[0] in ("near-origin", "near-far-corner")
-    both = recommend_sites(net, dem, [1000, 1000, 1000, 1000], can, 5, 200.0, existing=outlet,
-                           candidate_ids=["near-origin", "near-far-corner", "nowhere"])
+    both = recommend_sites(
+        net,
+        dem,
+        [1000, 1000, 1000, 1000],
+        can,
+        5,
+        200.0,
+        existing=outlet,
+        candidate_ids=["near-origin", "near-far-corner", "nowhere"],
+    )
     assert sorted(both.chosen_ids) == ["near-far-corner", "near-origin"]
     assert both.share_after == pytest.approx(0.75)  # corner (1000, 0) is out of every site's reach
     with pytest.raises(ConfigError):

@@ -46,8 +46,9 @@ def stages(profile, rules):  # noqa: F811 - the fixtures of test_indicators
     s["indicators"] = circle_indicator_stage(city, net, s["communities"], s["circles"], s["outlets"], profile, rules)
     s["graded"] = grade_stage(s["indicators"], profile, rules)
     s["districts"] = district_stage(city, s["communities"], s["outlets"], s["indicators"], s["graded"], profile, rules)
-    s["city_fig"] = city_stage(city, s["access"], s["communities"], s["outlets"], s["indicators"], s["graded"],
-                               s["districts"], profile, rules)
+    s["city_fig"] = city_stage(
+        city, s["access"], s["communities"], s["outlets"], s["indicators"], s["graded"], s["districts"], profile, rules
+    )
     return s
 
 
@@ -65,10 +66,18 @@ def test_access_stage(stages):
     assert a.quality_layer_min == 15.0 and a.quality_reach_m == pytest.approx(1000.0)  # 15 min at 4 km/h
     assert a.community_piece.tolist() == [0, 0, 0, 0, -1]  # D is not on the network
     # A: supermarket o3 is 1,220 m away (> 1,000 m); C reaches only its convenience store o4 (120 m)
-    assert a.within_15.astype(int).tolist() == [[1, 1, 0, 1, 1, 1], [1, 1, 0, 1, 1, 1], [1, 1, 1, 1, 1, 1],
-                                                [1, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0]]
+    assert a.within_15.astype(int).tolist() == [
+        [1, 1, 0, 1, 1, 1],
+        [1, 1, 0, 1, 1, 1],
+        [1, 1, 1, 1, 1, 1],
+        [1, 0, 0, 0, 0, 0],
+        [0, 0, 0, 0, 0, 0],
+    ]
     assert a.access.nearest_m[2, 1] == pytest.approx(620.0, abs=1e-3)  # B → wet market o1
-    assert sorted(zip(a.unsnapped["table"], a.unsnapped["id"], strict=True)) == [("communities", "D"), ("outlets", "o8")]
+    assert sorted(zip(a.unsnapped["table"], a.unsnapped["id"], strict=True)) == [
+        ("communities", "D"),
+        ("outlets", "o8"),
+    ]
     assert len(a.notes) == 1 and "pharmacy" in a.notes[0]
     assert a.islands.n_islands == 0
 

@@ -58,8 +58,13 @@ def test_list_cities_reports_metadata_and_row_counts(store_db, city):
     assert list_cities(db) == []  # no store yet: nothing, and no file created
     assert not (isinstance(db, Path) and db.exists())
     save_city(city, db)
-    other = City(name="小城", profile=city.profile, synthetic=True, tables={"districts": city.districts.iloc[:2]},
-                 credits=["test"])
+    other = City(
+        name="小城",
+        profile=city.profile,
+        synthetic=True,
+        tables={"districts": city.districts.iloc[:2]},
+        credits=["test"],
+    )
     save_city(other, db)
     infos = {c.name: c for c in list_cities(db)}
     assert set(infos) == {city.name, "小城"}
@@ -75,8 +80,13 @@ def test_saving_twice_needs_replace(store_db, city):
     save_city(city, db)
     with pytest.raises(InputError, match=city.name):
         save_city(city, db)
-    smaller = City(name=city.name, profile=city.profile, synthetic=True,
-                   tables={k: v.iloc[:3] for k, v in city.tables.items()}, credits=city.credits)
+    smaller = City(
+        name=city.name,
+        profile=city.profile,
+        synthetic=True,
+        tables={k: v.iloc[:3] for k, v in city.tables.items()},
+        credits=city.credits,
+    )
     save_city(smaller, db, replace=True)
     _assert_same(smaller, load_city(db, city.name))
 
@@ -94,8 +104,13 @@ def test_failing_save_leaves_the_store_unchanged(store_db, city, monkeypatch):
         return real(name, city_name, df)
 
     monkeypatch.setattr(store, "_records", boom)
-    changed = City(name=city.name, profile="other", synthetic=True,
-                   tables={k: v.iloc[:5] for k, v in city.tables.items()}, credits=[])
+    changed = City(
+        name=city.name,
+        profile="other",
+        synthetic=True,
+        tables={k: v.iloc[:5] for k, v in city.tables.items()},
+        credits=[],
+    )
     with pytest.raises(RuntimeError):
         save_city(changed, db, replace=True)
     newcomer = City(name="新城", profile=city.profile, synthetic=True, tables=dict(city.tables), credits=[])
@@ -168,8 +183,13 @@ def test_title_round_trips(store_db):
 def _two_cities(db, city: City) -> City:
     """``city`` and a small second city in the store; returns the second."""
     save_city(city, db)
-    other = City(name="小城", profile=city.profile, synthetic=True,
-                 tables={"districts": city.districts.iloc[:2], "outlets": city.outlets.iloc[:4]}, credits=["test"])
+    other = City(
+        name="小城",
+        profile=city.profile,
+        synthetic=True,
+        tables={"districts": city.districts.iloc[:2], "outlets": city.outlets.iloc[:4]},
+        credits=["test"],
+    )
     save_city(other, db)
     return other
 

@@ -38,9 +38,15 @@ def amap(path: Path, rows: list[tuple[str, str, float, float]]) -> Path:
 
 
 def outlets(n: int, start: int = 0) -> pd.DataFrame:
-    return pd.DataFrame({"id": [f"o{i}" for i in range(start, start + n)], "name": [f"店{i}" for i in range(start, start + n)],
-                         "formats": ["convenience_store"] * n, "lon": [111.29 + i * 1e-4 for i in range(start, start + n)],
-                         "lat": [30.70] * n})
+    return pd.DataFrame(
+        {
+            "id": [f"o{i}" for i in range(start, start + n)],
+            "name": [f"店{i}" for i in range(start, start + n)],
+            "formats": ["convenience_store"] * n,
+            "lon": [111.29 + i * 1e-4 for i in range(start, start + n)],
+            "lat": [30.70] * n,
+        }
+    )
 
 
 def counts(res: store.MergeResult) -> tuple[int, int, int, int]:
@@ -88,16 +94,29 @@ def test_natural_keys_of_districts_and_surveys(store_db):
     from shapely.geometry import box
 
     db = store_db
-    d = pd.DataFrame({"code": ["420502", "420503"], "name_zh": ["西陵区", "伍家岗区"],
-                      "geometry": [box(111.25, 30.68, 111.32, 30.74), box(111.30, 30.62, 111.40, 30.70)]})
+    d = pd.DataFrame(
+        {
+            "code": ["420502", "420503"],
+            "name_zh": ["西陵区", "伍家岗区"],
+            "geometry": [box(111.25, 30.68, 111.32, 30.74), box(111.30, 30.62, 111.40, 30.70)],
+        }
+    )
     assert counts(store.merge_table(db, "c", "districts", d)) == (2, 0, 0, 0)
     d2 = d.copy()
     d2.loc[1, "name_zh"] = "伍家岗"
     assert counts(store.merge_table(db, "c", "districts", d2)) == (0, 1, 1, 0)
-    s = pd.DataFrame({"circle_id": ["A", "A", "B"], "period": ["2024H1", "2024H2", "2024H1"],
-                      "respondents": [10, 12, 9], "satisfied": [9, 11, 8]})
+    s = pd.DataFrame(
+        {
+            "circle_id": ["A", "A", "B"],
+            "period": ["2024H1", "2024H2", "2024H1"],
+            "respondents": [10, 12, 9],
+            "satisfied": [9, 11, 8],
+        }
+    )
     assert counts(store.merge_table(db, "c", "surveys", s)) == (3, 0, 0, 0)
-    s2 = pd.DataFrame({"circle_id": ["A", "B"], "period": ["2024H2", "2025H1"], "respondents": [12, 9], "satisfied": [10, 8]})
+    s2 = pd.DataFrame(
+        {"circle_id": ["A", "B"], "period": ["2024H2", "2025H1"], "respondents": [12, 9], "satisfied": [10, 8]}
+    )
     assert counts(store.merge_table(db, "c", "surveys", s2)) == (1, 1, 0, 0)
     dup = pd.concat([s2, s2.iloc[:1]])
     with pytest.raises(InputError, match="circle_id"):
@@ -125,8 +144,10 @@ def _snapshot(db: str | Path) -> object:
     engine = sa.create_engine(store.store_url(db))
     try:
         with engine.connect() as c:
-            return {t: sorted(map(tuple, c.execute(sa.text(f'select * from "{t}"')).all()), key=repr)
-                    for t in sa.inspect(c).get_table_names()}
+            return {
+                t: sorted(map(tuple, c.execute(sa.text(f'select * from "{t}"')).all()), key=repr)
+                for t in sa.inspect(c).get_table_names()
+            }
     finally:
         engine.dispose()
 
@@ -195,8 +216,14 @@ def test_two_first_imports_into_a_new_store_both_land(tmp_path):
 
 def test_two_amap_exports_add_up_and_the_same_file_changes_nothing(tmp_path, store_db, cli):
     db = store_db
-    a = amap(tmp_path / "a.csv", [("B1", "罗森(一店)", 111.29, 30.70), ("B2", "罗森(二店)", 111.30, 30.70),
-                                  ("B3", "美宜佳(三店)", 111.31, 30.70)])
+    a = amap(
+        tmp_path / "a.csv",
+        [
+            ("B1", "罗森(一店)", 111.29, 30.70),
+            ("B2", "罗森(二店)", 111.30, 30.70),
+            ("B3", "美宜佳(三店)", 111.31, 30.70),
+        ],
+    )
     b = amap(tmp_path / "b.csv", [("B4", "美宜佳(四店)", 111.32, 30.70), ("B5", "便利店五", 111.33, 30.70)])
     res = cli("outlets", a, "--db", db, "--city", "宜昌")
     assert res.exit_code == 0 and "新增 3，更新 0，未变 0，删除 0" in res.output, res.output
@@ -218,8 +245,16 @@ def test_exports_without_ids_add_up_instead_of_overwriting(tmp_path, store_db, c
     """Ids made from row numbers collided between files; ids from name + place do not."""
     db = store_db
     header = ["name", "type", "typecode", "location"]
-    a = write_csv(tmp_path / "a.csv", header, [["罗森(一店)", *STORE_TYPE, "111.29,30.70"], ["罗森(二店)", *STORE_TYPE, "111.30,30.70"]])
-    b = write_csv(tmp_path / "b.csv", header, [["美宜佳(三店)", *STORE_TYPE, "111.31,30.70"], ["美宜佳(四店)", *STORE_TYPE, "111.32,30.70"]])
+    a = write_csv(
+        tmp_path / "a.csv",
+        header,
+        [["罗森(一店)", *STORE_TYPE, "111.29,30.70"], ["罗森(二店)", *STORE_TYPE, "111.30,30.70"]],
+    )
+    b = write_csv(
+        tmp_path / "b.csv",
+        header,
+        [["美宜佳(三店)", *STORE_TYPE, "111.31,30.70"], ["美宜佳(四店)", *STORE_TYPE, "111.32,30.70"]],
+    )
     assert "新增 2" in cli("outlets", a, "--db", db).output
     assert "新增 2，更新 0，未变 0" in cli("outlets", b, "--db", db).output
     assert "新增 0，更新 0，未变 2" in cli("outlets", a, "--db", db).output
@@ -258,25 +293,49 @@ def test_cli_unknown_city_lists_the_cities_and_create_starts_one(tmp_path, cli):
 def test_problems_are_printed_once_and_the_hint_only_when_skipping_helps(tmp_path, cli):
     db = tmp_path / "s.db"
     bad_rows = amap(tmp_path / "rows.csv", [("B1", "罗森(一店)", 111.29, 30.70)])
-    bad_rows.write_text(bad_rows.read_text(encoding="utf-8") + "B2,便利店,购物服务;便民商店/便利店;便民商店/便利店,060200,x,abc\n",
-                        encoding="utf-8")
+    bad_rows.write_text(
+        bad_rows.read_text(encoding="utf-8") + "B2,便利店,购物服务;便民商店/便利店;便民商店/便利店,060200,x,abc\n",
+        encoding="utf-8",
+    )
     res = cli("outlets", bad_rows, "--db", db)
     assert res.exit_code == 2 and res.output.count("第3行") == 1 and "--skip-bad-rows" in res.output
     no_column = write_csv(tmp_path / "col.csv", ["name", "address", "location"], [["便利店A", "x", "111.29,30.70"]])
     res = cli("outlets", no_column, "--db", db)
-    assert res.exit_code == 2 and res.output.count("col.csv，字段 'typecode'") == 1 and "--skip-bad-rows" not in res.output
+    assert (
+        res.exit_code == 2 and res.output.count("col.csv，字段 'typecode'") == 1 and "--skip-bad-rows" not in res.output
+    )
     assert "Traceback" not in res.output and not db.exists()
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.lists(st.tuples(st.sampled_from(["罗森", "美宜佳", "Today", "便利店"]), st.integers(0, 50), st.integers(0, 50),
-                          st.booleans()), min_size=1, max_size=12))
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["罗森", "美宜佳", "Today", "便利店"]),
+            st.integers(0, 50),
+            st.integers(0, 50),
+            st.booleans(),
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
 def test_importing_the_same_file_twice_changes_nothing(tmp_path_factory, rows):
     d = tmp_path_factory.mktemp("twice")
     header = ["id", "name", "type", "typecode", "location"]
-    f = write_csv(d / "p.csv", header, [["" if not with_id else f"B{k}", f"{n}({k}店)", *STORE_TYPE,
-                                         f"{111.2 + x * 1e-3:.6f},{30.6 + y * 1e-3:.6f}"]
-                                        for k, (n, x, y, with_id) in enumerate(rows)])
+    f = write_csv(
+        d / "p.csv",
+        header,
+        [
+            [
+                "" if not with_id else f"B{k}",
+                f"{n}({k}店)",
+                *STORE_TYPE,
+                f"{111.2 + x * 1e-3:.6f},{30.6 + y * 1e-3:.6f}",
+            ]
+            for k, (n, x, y, with_id) in enumerate(rows)
+        ],
+    )
     db = d / "s.db"
     df, _ = import_file("outlets", f)
     first = store.merge_table(db, "c", "outlets", df)
@@ -304,13 +363,36 @@ def test_two_import_processes_at_the_same_moment_both_land(tmp_path):
     import sys
 
     db = tmp_path / "s.db"
-    files = [amap(tmp_path / f"{k}.csv", [(f"B{k}{i:03d}", f"店{k}-{i}", 111.2 + i * 1e-3, 30.6 + k * 1e-2)
-                                          for i in range(300)]) for k in range(2)]
+    files = [
+        amap(
+            tmp_path / f"{k}.csv",
+            [(f"B{k}{i:03d}", f"店{k}-{i}", 111.2 + i * 1e-3, 30.6 + k * 1e-2) for i in range(300)],
+        )
+        for k in range(2)
+    ]
     store.merge_table(db, "宜昌", "outlets", outlets(1))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-    procs = [subprocess.Popen([sys.executable, "-c", "from lifecircle.cli import main; main()", "import", "outlets",
-                               str(f), "--db", str(db), "--city", "宜昌"], env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for f in files]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "from lifecircle.cli import main; main()",
+                "import",
+                "outlets",
+                str(f),
+                "--db",
+                str(db),
+                "--city",
+                "宜昌",
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for f in files
+    ]
     outs = [p.communicate(timeout=300) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
     assert all("新增 300，更新 0，未变 0，删除 0" in o for o, _ in outs)

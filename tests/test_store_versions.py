@@ -39,7 +39,7 @@ CREATE INDEX ix_surveys_city_name ON surveys (city_name);
 """
 V1_ROWS = [
     "INSERT INTO meta VALUES ('宜昌', 'yichang-2022', false, '[\"OSM\"]', "
-    "'{\"streets\": [\"geometry\", \"highway\", \"name\", \"source\"], \"outlets\": [\"id\", \"name\", \"formats\", \"lon\", \"lat\", \"source\"]}', "
+    '\'{"streets": ["geometry", "highway", "name", "source"], "outlets": ["id", "name", "formats", "lon", "lat", "source"]}\', '
     "'2026-01-01T00:00:00+00:00', 1, '宜昌市')",
     "INSERT INTO streets VALUES ('宜昌', 0, 'LINESTRING (111.28 30.7, 111.29 30.7)', 'primary', '夷陵大道', 'import')",
     "INSERT INTO streets VALUES ('宜昌', 1, 'LINESTRING (111.29 30.7, 111.29 30.71)', 'footway', NULL, 'import')",
@@ -53,7 +53,9 @@ def _exec(db: str | Path, statements: list[str]) -> None:
     try:
         with engine.begin() as c:
             for stmt in statements:
-                c.exec_driver_sql(stmt.replace("DOUBLE", "DOUBLE PRECISION") if c.dialect.name == "postgresql" else stmt)
+                c.exec_driver_sql(
+                    stmt.replace("DOUBLE", "DOUBLE PRECISION") if c.dialect.name == "postgresql" else stmt
+                )
     finally:
         engine.dispose()
 
@@ -92,8 +94,14 @@ def test_a_version_1_store_reads_then_migrates_when_written(store_db):
     assert [c.name for c in store.list_cities(db)] == ["宜昌"]
     assert "id" not in _columns(db, "streets") and _version(db) == 1
     # a dry run does not migrate either
-    new = pd.DataFrame({"geometry": [LineString([(111.3, 30.7), (111.31, 30.7)])], "highway": ["residential"],
-                        "bridge": [True], "layer": [1]})
+    new = pd.DataFrame(
+        {
+            "geometry": [LineString([(111.3, 30.7), (111.31, 30.7)])],
+            "highway": ["residential"],
+            "bridge": [True],
+            "layer": [1],
+        }
+    )
     assert store.merge_table(db, "宜昌", "streets", new, dry_run=True).added == 1
     assert _version(db) == 1
     # the first write migrates in the same transaction: new columns, data intact
@@ -103,14 +111,22 @@ def test_a_version_1_store_reads_then_migrates_when_written(store_db):
     assert {"id", "bridge", "tunnel", "layer"} <= set(_columns(db, "streets"))
     assert "provenance" in _columns(db, "meta")
     back = store.load_city(db, "宜昌")
-    assert back.streets["name"].iloc[0] == "夷陵大道" and pd.isna(back.streets["name"].iloc[1]) and len(back.streets) == 3
+    assert (
+        back.streets["name"].iloc[0] == "夷陵大道" and pd.isna(back.streets["name"].iloc[1]) and len(back.streets) == 3
+    )
     assert back.streets["layer"].tolist()[2] == 1 and bool(back.streets["bridge"].tolist()[2])
     assert back.outlets["id"].tolist() == ["B01"] and back.title == "宜昌市" and back.provenance == {}
     # the same streets again: nothing changes; a stored id-less street is matched by its geometry
     res = store.merge_table(db, "宜昌", "streets", new)
     assert (res.added, res.updated, res.unchanged) == (0, 0, 1)
-    old = pd.DataFrame({"geometry": [LineString([(111.28, 30.7), (111.29, 30.7)])], "highway": ["primary"],
-                        "name": ["夷陵大道"], "source": ["import"]})
+    old = pd.DataFrame(
+        {
+            "geometry": [LineString([(111.28, 30.7), (111.29, 30.7)])],
+            "highway": ["primary"],
+            "name": ["夷陵大道"],
+            "source": ["import"],
+        }
+    )
     res = store.merge_table(db, "宜昌", "streets", old)
     assert (res.added, res.updated, res.unchanged) == (0, 1, 0)  # now with its id (the geometry hash)
     assert len(store.load_city(db, "宜昌").streets) == 3
@@ -120,8 +136,11 @@ def test_a_store_newer_than_the_code_is_refused(store_db):
     db = store_db
     store.save_city(City(name="x"), db)
     _exec(db, [f"UPDATE store_schema SET version = {store.STORE_VERSION + 1}"])
-    for call in (lambda: store.load_city(db, "x"), lambda: store.list_cities(db),
-                 lambda: store.save_city(City(name="y"), db)):
+    for call in (
+        lambda: store.load_city(db, "x"),
+        lambda: store.list_cities(db),
+        lambda: store.save_city(City(name="y"), db),
+    ):
         with pytest.raises(InputError, match="newer|新"):
             call()
 
@@ -145,9 +164,13 @@ def test_interrupted_first_save_leaves_no_file(tmp_path, monkeypatch):
         return real(name, city_name, df)
 
     monkeypatch.setattr(store, "_records", interrupted)
-    city = City(name="c", tables={"streets": pd.DataFrame({"geometry": [LineString([(111.3, 30.7), (111.31, 30.7)])]}),
-                                  "surveys": pd.DataFrame({"circle_id": ["A"], "period": ["2024H1"],
-                                                           "respondents": [10], "satisfied": [9]})})
+    city = City(
+        name="c",
+        tables={
+            "streets": pd.DataFrame({"geometry": [LineString([(111.3, 30.7), (111.31, 30.7)])]}),
+            "surveys": pd.DataFrame({"circle_id": ["A"], "period": ["2024H1"], "respondents": [10], "satisfied": [9]}),
+        },
+    )
     with pytest.raises(KeyboardInterrupt):
         store.save_city(city, db)
     assert list(tmp_path.iterdir()) == []  # neither the store nor a temporary file
@@ -170,8 +193,12 @@ def test_interrupted_merge_into_a_new_store_leaves_no_file(tmp_path, monkeypatch
 
     monkeypatch.setattr(store, "_apply", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        store.merge_table(db, "c", "surveys", pd.DataFrame({"circle_id": ["A"], "period": ["2024H1"],
-                                                             "respondents": [10], "satisfied": [9]}))
+        store.merge_table(
+            db,
+            "c",
+            "surveys",
+            pd.DataFrame({"circle_id": ["A"], "period": ["2024H1"], "respondents": [10], "satisfied": [9]}),
+        )
     assert list(tmp_path.iterdir()) == []
 
 

@@ -14,12 +14,19 @@ PROFILE = load_profile("yichang-2022")
 
 
 def _origins():
-    origins = pd.DataFrame({"id": [11, 12, 13], "lon": [111.1, 111.2, 111.3], "lat": [30.1, 30.2, 30.3],
-                            "note": ["a", "b", "c"]})
+    origins = pd.DataFrame(
+        {"id": [11, 12, 13], "lon": [111.1, 111.2, 111.3], "lat": [30.1, 30.2, 30.3], "note": ["a", "b", "c"]}
+    )
     z = np.zeros(3)
     # the middle origin is 412.5 m from every street: left out of the table, listed apart
-    snap = Snapped(np.array([4, 0, 7], np.int32), np.array([2.0, 0.0, 9.0]), np.array([3.0, 412.5, 0.0]),
-                   np.array([True, False, True]), z, z)
+    snap = Snapped(
+        np.array([4, 0, 7], np.int32),
+        np.array([2.0, 0.0, 9.0]),
+        np.array([3.0, 412.5, 0.0]),
+        np.array([True, False, True]),
+        z,
+        z,
+    )
     return origins, snap
 
 
@@ -37,9 +44,22 @@ def test_builder_lays_out_one_row_per_snapped_origin_and_format_with_figures_by_
     counts[2] = [[0, 2], [0, 1]]
     table, unsnapped = build_access_table(origins, snap, dist, source, counts, fmts, names, [5.0, 15.0], 6.0)
 
-    assert list(table.columns) == ["origin_id", "lon", "lat", "format", "format_zh", "class", "layer_min",
-                                   "nearest_m", "nearest_min", "n_5min", "n_15min", "within_layer",
-                                   "nearest_outlet", "speed_kmh"]
+    assert list(table.columns) == [
+        "origin_id",
+        "lon",
+        "lat",
+        "format",
+        "format_zh",
+        "class",
+        "layer_min",
+        "nearest_m",
+        "nearest_min",
+        "n_5min",
+        "n_15min",
+        "within_layer",
+        "nearest_outlet",
+        "speed_kmh",
+    ]
     assert table["origin_id"].tolist() == ["11", "11", "13", "13"]  # origin-major, ids as text
     assert table["lon"].tolist() == [111.1, 111.1, 111.3, 111.3]
     assert table["format"].tolist() == ["convenience_store", "supermarket"] * 2
@@ -62,8 +82,17 @@ def test_builder_lays_out_one_row_per_snapped_origin_and_format_with_figures_by_
 
 def test_builder_with_no_formats_and_no_outlets_gives_an_empty_table():
     origins, snap = _origins()
-    table, unsnapped = build_access_table(origins, snap, np.zeros((3, 0)), np.zeros((3, 0), np.int64),
-                                          np.zeros((3, 0, 1), np.int32), [], np.array([], dtype=str), [15.0], 4.0)
+    table, unsnapped = build_access_table(
+        origins,
+        snap,
+        np.zeros((3, 0)),
+        np.zeros((3, 0), np.int64),
+        np.zeros((3, 0, 1), np.int32),
+        [],
+        np.array([], dtype=str),
+        [15.0],
+        4.0,
+    )
     assert len(table) == 0 and "n_15min" in table.columns
     assert unsnapped["id"].tolist() == [12]
 
@@ -72,5 +101,9 @@ def test_outlet_names_fall_back_to_ids_and_format_columns_follow_the_formats():
     assert outlet_names(pd.DataFrame({"id": [1, 2]})).tolist() == ["1", "2"]
     assert outlet_names(pd.DataFrame({"id": [1, 2], "name": ["x", "y"]})).tolist() == ["x", "y"]
     cols = format_columns([PROFILE.format("pharmacy"), PROFILE.format("breakfast")])
-    assert cols == {"format": ["pharmacy", "breakfast"], "format_zh": ["药店", "早餐店"],
-                    "class": ["basic", "basic"], "layer_min": [10.0, 5.0]}
+    assert cols == {
+        "format": ["pharmacy", "breakfast"],
+        "format_zh": ["药店", "早餐店"],
+        "class": ["basic", "basic"],
+        "layer_min": [10.0, 5.0],
+    }

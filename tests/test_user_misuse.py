@@ -49,10 +49,13 @@ def test_origin_csv_row_numbers_count_blank_lines(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("minutes", ["nan", "5,inf", "-5", "0"])
-def test_isochrone_minutes_not_finite_positive_exit_2_no_output(cli, helsinki_pbf, tmp_path: Path, minutes: str) -> None:
+def test_isochrone_minutes_not_finite_positive_exit_2_no_output(
+    cli, helsinki_pbf, tmp_path: Path, minutes: str
+) -> None:
     out = tmp_path / "iso.geojson"
-    code, _, err = cli("isochrone", "--osm", helsinki_pbf, "--lon", "24.944", "--lat", "60.17", "--out", out,
-                       "--minutes", minutes)
+    code, _, err = cli(
+        "isochrone", "--osm", helsinki_pbf, "--lon", "24.944", "--lat", "60.17", "--out", out, "--minutes", minutes
+    )
     assert code == 2 and "Traceback" not in err
     assert not out.exists()
 
@@ -61,21 +64,25 @@ def test_isochrone_repeated_minutes_give_one_polygon_each(cli, helsinki_pbf, tmp
     import geopandas as gpd
 
     out = tmp_path / "iso.geojson"
-    code, _, _ = cli("isochrone", "--osm", helsinki_pbf, "--lon", "24.944", "--lat", "60.17", "--out", out,
-                     "--minutes", "5,5,10")
+    code, _, _ = cli(
+        "isochrone", "--osm", helsinki_pbf, "--lon", "24.944", "--lat", "60.17", "--out", out, "--minutes", "5,5,10"
+    )
     assert code == 0
     assert sorted(gpd.read_file(out)["minutes"]) == [5.0, 10.0]
 
 
-@pytest.mark.parametrize("walking", [
-    "speed_kmh = 67",          # metres per minute written as km/h
-    "speed_kmh = nan",
-    "elderly_speed_kmh = 0",
-    "snap_max_m = -1",         # crashed the snapper with a traceback
-    "isochrone_buffer_m = -40",
-    "layers_min = [5, 0, 15]",
-    "layers_min = []",
-])
+@pytest.mark.parametrize(
+    "walking",
+    [
+        "speed_kmh = 67",  # metres per minute written as km/h
+        "speed_kmh = nan",
+        "elderly_speed_kmh = 0",
+        "snap_max_m = -1",  # crashed the snapper with a traceback
+        "isochrone_buffer_m = -40",
+        "layers_min = [5, 0, 15]",
+        "layers_min = []",
+    ],
+)
 def test_profile_walking_values_out_of_range_are_config_errors(tmp_path: Path, walking: str) -> None:
     from lifecircle.errors import ConfigError
     from lifecircle.profile import load_profile
@@ -100,8 +107,9 @@ def test_profile_snap_negative_exits_2_on_the_cli(cli, helsinki_pbf, tmp_path: P
     p = tmp_path / "p.toml"
     p.write_text('extends = "yichang-2022"\n[walking]\nsnap_max_m = -1\n', encoding="utf-8")
     out = tmp_path / "i.geojson"
-    code, _, err = cli("isochrone", "--osm", helsinki_pbf, "--lon", "24.944", "--lat", "60.17", "--out", out,
-                       "--profile", p)
+    code, _, err = cli(
+        "isochrone", "--osm", helsinki_pbf, "--lon", "24.944", "--lat", "60.17", "--out", out, "--profile", p
+    )
     assert code == 2 and "snap_max_m" in err and not out.exists()
 
 
@@ -161,7 +169,9 @@ def test_vector_origins_polygons_become_points_inside_them(tmp_path: Path) -> No
 
 
 @pytest.mark.parametrize(("lon", "lat"), [("nan", "60.17"), ("200", "60.17"), ("111.29", "30.69")])
-def test_isochrone_point_bad_or_outside_names_no_row_zero(cli, helsinki_pbf, tmp_path: Path, lon: str, lat: str) -> None:
+def test_isochrone_point_bad_or_outside_names_no_row_zero(
+    cli, helsinki_pbf, tmp_path: Path, lon: str, lat: str
+) -> None:
     out = tmp_path / "i.geojson"
     code, _, err = cli("isochrone", "--osm", helsinki_pbf, "--lon", lon, "--lat", lat, "--out", out)
     assert code == 2 and "Traceback" not in err and not out.exists()
@@ -194,7 +204,9 @@ def test_csv_with_a_column_given_twice_is_refused_not_half_read(tmp_path: Path) 
     from lifecircle.sources.importer import import_file
 
     p = tmp_path / "小区.csv"
-    p.write_text("小区名称,人口,人口,户数,区,类型,经度,纬度\n桃花岭,1234,999,500,420502,老旧,111.30,30.70\n", encoding="utf-8")
+    p.write_text(
+        "小区名称,人口,人口,户数,区,类型,经度,纬度\n桃花岭,1234,999,500,420502,老旧,111.30,30.70\n", encoding="utf-8"
+    )
     with pytest.raises(InputError) as exc:
         import_file("communities", p)
     (prob,) = exc.value.problems
@@ -303,9 +315,11 @@ def test_csv_with_a_title_line_above_the_header_names_real_rows(tmp_path: Path) 
     from lifecircle.sources.importer import import_file
 
     p = tmp_path / "小区 统计.csv"
-    p.write_text("宜昌市小区统计表,,,,,,\n小区名称,人口,户数,区,类型,经度,纬度\n"
-                 "桃花岭,\"1,234人\",500,420502,老旧,111.30,30.70\n夷陵,很多,600,420502,新建,111.31,30.71\n",
-                 encoding="utf-8")
+    p.write_text(
+        "宜昌市小区统计表,,,,,,\n小区名称,人口,户数,区,类型,经度,纬度\n"
+        '桃花岭,"1,234人",500,420502,老旧,111.30,30.70\n夷陵,很多,600,420502,新建,111.31,30.71\n',
+        encoding="utf-8",
+    )
     with pytest.raises(InputError) as exc:
         import_file("communities", p)
     (prob,) = exc.value.problems
@@ -314,7 +328,9 @@ def test_csv_with_a_title_line_above_the_header_names_real_rows(tmp_path: Path) 
     assert df["population"].tolist() == [1234]
 
 
-def test_access_when_every_origin_is_off_the_streets_exits_2_and_writes_nothing(cli, helsinki_pbf, tmp_path: Path) -> None:
+def test_access_when_every_origin_is_off_the_streets_exits_2_and_writes_nothing(
+    cli, helsinki_pbf, tmp_path: Path
+) -> None:
     o = tmp_path / "海上 起点.csv"
     o.write_text("id,lon,lat\nsea,24.9600,60.1560\n", encoding="utf-8")  # in the harbour, inside the extent
     out = tmp_path / "a.csv"
@@ -342,8 +358,19 @@ def test_outlet_formats_listed_with_the_chinese_enumeration_comma(tmp_path: Path
 def test_error_line_keeps_square_brackets_of_the_message(cli, helsinki_pbf, tmp_path: Path) -> None:
     p = tmp_path / "p[1].toml"
     p.write_text('extends = "yichang-2022"\n[walking]\nspeed_kmh = 67\n', encoding="utf-8")
-    code, _, err = cli("isochrone", "--osm", helsinki_pbf, "--lon", "24.944", "--lat", "60.17",
-                       "--out", tmp_path / "i.geojson", "--profile", p)
+    code, _, err = cli(
+        "isochrone",
+        "--osm",
+        helsinki_pbf,
+        "--lon",
+        "24.944",
+        "--lat",
+        "60.17",
+        "--out",
+        tmp_path / "i.geojson",
+        "--profile",
+        p,
+    )
     assert code == 2
     assert "[walking] speed_kmh = 67" in err and "p[1].toml" in err
 

@@ -30,7 +30,9 @@ def test_an_outlet_exactly_at_the_layer_is_within_in_every_table():
     net = WalkNetwork.from_lines(np.array([shapely.LineString([(x0, y0), (x0 + 1000, y0)])], dtype=object), crs)
     lon, lat = net.to_wgs84.transform(np.array([x0, x0 + layer_m]), np.array([y0, y0]))
     origins = pd.DataFrame({"id": ["home"], "lon": lon[:1], "lat": lat[:1]})
-    outlets = pd.DataFrame({"id": ["o"], "name": ["店"], "format": ["convenience_store"], "lon": lon[1:], "lat": lat[1:]})
+    outlets = pd.DataFrame(
+        {"id": ["o"], "name": ["店"], "format": ["convenience_store"], "lon": lon[1:], "lat": lat[1:]}
+    )
     one = access_table(net, origins, outlets, prof, formats=["convenience_store"]).table
     assert abs(one["nearest_m"].iloc[0] - layer_m) < 1e-6
     assert bool(one["within_layer"].iloc[0]) == bool(within(one["nearest_m"].iloc[0], layer_m))

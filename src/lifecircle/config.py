@@ -40,8 +40,9 @@ def unknown_keys(found: Iterable[str], allowed: Iterable[str], *, table: str = "
     return out
 
 
-def read_config(name_or_path: str | Path, *, what_zh: str, what_en: str, prefix: str = "",
-                known: list[str] | None = None) -> tuple[dict[str, Any], str]:
+def read_config(
+    name_or_path: str | Path, *, what_zh: str, what_en: str, prefix: str = "", known: list[str] | None = None
+) -> tuple[dict[str, Any], str]:
     """Read a configuration by shipped name or by ``.toml`` path; returns ``(mapping, source)``.
 
     ``what_zh``/``what_en`` name the kind of file in messages (e.g. 评定规则 / grading rules);
@@ -56,8 +57,12 @@ def read_config(name_or_path: str | Path, *, what_zh: str, what_en: str, prefix:
         res = resources.files("lifecircle") / "profiles" / f"{name_or_path}.toml"
         if not res.is_file():
             names = ", ".join(builtin_configs(prefix) if known is None else known) or t("（无）", "(none)")
-            raise ConfigError(t(f"未知{what_zh} '{name_or_path}'；内置：{names}，或给出 .toml 文件路径",
-                                f"unknown {what_en} '{name_or_path}'; built-in: {names}, or give a .toml path"))
+            raise ConfigError(
+                t(
+                    f"未知{what_zh} '{name_or_path}'；内置：{names}，或给出 .toml 文件路径",
+                    f"unknown {what_en} '{name_or_path}'; built-in: {names}, or give a .toml path",
+                )
+            )
         src, text = f"{name_or_path}.toml", res.read_text(encoding="utf-8")
     try:
         return tomllib.loads(text), src

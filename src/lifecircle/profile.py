@@ -142,15 +142,27 @@ def builtin_profiles() -> list[str]:
     # the folder also holds other versioned rule files (grading, plan quotas, chains ...):
     # a profile is a file that defines formats
     return sorted(
-        p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml") and "[[format]]" in p.read_text(encoding="utf-8")
+        p.name[:-5]
+        for p in folder.iterdir()
+        if p.name.endswith(".toml") and "[[format]]" in p.read_text(encoding="utf-8")
     )
 
 
 # The keys a profile file may hold; anything else is a typo to report, not to ignore.
 TOP_KEYS = ("profile", "walking", "format", "extends", "disable", "grading", "sites")
 PROFILE_KEYS = ("name", "title_zh", "title_en", "version", "source")
-FORMAT_KEYS = ("code", "zh", "en", "class", "layer_min", "osm", "amap_typecodes", "amap_types", "name_keywords",
-               "typical_floor_area_m2")
+FORMAT_KEYS = (
+    "code",
+    "zh",
+    "en",
+    "class",
+    "layer_min",
+    "osm",
+    "amap_typecodes",
+    "amap_types",
+    "name_keywords",
+    "typical_floor_area_m2",
+)
 
 
 def _check_keys(raw: dict[str, Any], src: str) -> None:
@@ -227,23 +239,47 @@ def _walking(w: dict[str, Any], src: str, problems: list[str]) -> Walking:
         raise ConfigError(t(f"{src}: [walking] 数值无效：{exc}", f"{src}: invalid [walking] value: {exc}")) from None
     for key, v in (("speed_kmh", walking.speed_kmh), ("elderly_speed_kmh", walking.elderly_speed_kmh)):
         if not (0 < v <= 20):  # also NaN; 67 would be metres per minute, not km/h
-            problems.append(t(f"[walking] {key} = {v:g} 不合理：步行速度应在 0–20 km/h 之间",
-                              f"[walking] {key} = {v:g} is not a walking speed (0–20 km/h)"))
+            problems.append(
+                t(
+                    f"[walking] {key} = {v:g} 不合理：步行速度应在 0–20 km/h 之间",
+                    f"[walking] {key} = {v:g} is not a walking speed (0–20 km/h)",
+                )
+            )
     if not (0 < walking.snap_max_m < math.inf):
-        problems.append(t(f"[walking] snap_max_m = {walking.snap_max_m:g} 须为正数（米）",
-                          f"[walking] snap_max_m = {walking.snap_max_m:g} must be a positive number of metres"))
+        problems.append(
+            t(
+                f"[walking] snap_max_m = {walking.snap_max_m:g} 须为正数（米）",
+                f"[walking] snap_max_m = {walking.snap_max_m:g} must be a positive number of metres",
+            )
+        )
     if not (0 <= walking.isochrone_buffer_m < math.inf):
-        problems.append(t(f"[walking] isochrone_buffer_m = {walking.isochrone_buffer_m:g} 须为非负数（米）",
-                          f"[walking] isochrone_buffer_m = {walking.isochrone_buffer_m:g} must be ≥ 0 metres"))
+        problems.append(
+            t(
+                f"[walking] isochrone_buffer_m = {walking.isochrone_buffer_m:g} 须为非负数（米）",
+                f"[walking] isochrone_buffer_m = {walking.isochrone_buffer_m:g} must be ≥ 0 metres",
+            )
+        )
     if not (0 <= walking.min_piece_m < math.inf):
-        problems.append(t(f"[walking] min_piece_m = {walking.min_piece_m:g} 须为非负数（米）",
-                          f"[walking] min_piece_m = {walking.min_piece_m:g} must be ≥ 0 metres"))
+        problems.append(
+            t(
+                f"[walking] min_piece_m = {walking.min_piece_m:g} 须为非负数（米）",
+                f"[walking] min_piece_m = {walking.min_piece_m:g} must be ≥ 0 metres",
+            )
+        )
     if not (0 <= walking.join_ends_m < 100):
-        problems.append(t(f"[walking] join_ends_m = {walking.join_ends_m:g} 须在 0–100 米之间",
-                          f"[walking] join_ends_m = {walking.join_ends_m:g} must be 0–100 metres"))
+        problems.append(
+            t(
+                f"[walking] join_ends_m = {walking.join_ends_m:g} 须在 0–100 米之间",
+                f"[walking] join_ends_m = {walking.join_ends_m:g} must be 0–100 metres",
+            )
+        )
     if not walking.layers_min or not all(0 < m < math.inf for m in walking.layers_min):
-        problems.append(t(f"[walking] layers_min = {list(walking.layers_min)} 须为正的分钟数",
-                          f"[walking] layers_min = {list(walking.layers_min)} must be positive minutes"))
+        problems.append(
+            t(
+                f"[walking] layers_min = {list(walking.layers_min)} 须为正的分钟数",
+                f"[walking] layers_min = {list(walking.layers_min)} must be positive minutes",
+            )
+        )
     return walking
 
 
@@ -257,20 +293,26 @@ def _build(raw: dict[str, Any], src: str) -> Profile:
         code = f.get("code")
         where = t(f"第 {i} 个业态", f"format #{i}") + (f" ({code})" if code else "")
         if not code or not str(code).isascii() or not str(code).replace("_", "").isalnum():
-            problems.append(t(f"{where}: code 须为 ASCII 字母数字和下划线", f"{where}: code must be ASCII letters, digits, _"))
+            problems.append(
+                t(f"{where}: code 须为 ASCII 字母数字和下划线", f"{where}: code must be ASCII letters, digits, _")
+            )
             continue
         if code in seen:
             problems.append(t(f"{where}: 代码重复", f"{where}: duplicate code"))
         seen.add(code)
         cls = f.get("class")
         if cls not in FORMAT_CLASSES:
-            problems.append(t(f"{where}: class 须为 {FORMAT_CLASSES} 之一", f"{where}: class must be one of {FORMAT_CLASSES}"))
+            problems.append(
+                t(f"{where}: class 须为 {FORMAT_CLASSES} 之一", f"{where}: class must be one of {FORMAT_CLASSES}")
+            )
         try:
             layer = float(f.get("layer_min", 15))
             if not (0 < layer < math.inf):
                 raise ValueError
         except (TypeError, ValueError):
-            problems.append(t(f"{where}: layer_min 须为正数（分钟）", f"{where}: layer_min must be a positive number of minutes"))
+            problems.append(
+                t(f"{where}: layer_min 须为正数（分钟）", f"{where}: layer_min must be a positive number of minutes")
+            )
             layer = 15.0
         area = f.get("typical_floor_area_m2")
         if area is not None:
@@ -279,8 +321,12 @@ def _build(raw: dict[str, Any], src: str) -> Profile:
                 if not (0 < area < math.inf):
                     raise ValueError
             except (TypeError, ValueError):
-                problems.append(t(f"{where}: typical_floor_area_m2 须为正数（平方米）",
-                                  f"{where}: typical_floor_area_m2 must be a positive number of m²"))
+                problems.append(
+                    t(
+                        f"{where}: typical_floor_area_m2 须为正数（平方米）",
+                        f"{where}: typical_floor_area_m2 must be a positive number of m²",
+                    )
+                )
                 area = None
         try:
             rules = tuple(OsmRule.parse(r) for r in f.get("osm", []))

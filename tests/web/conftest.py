@@ -94,8 +94,12 @@ class Platform:
 
 
 def make_settings(url: str, data_dir: Path, **kw):
-    return load_settings({"LIFECIRCLE_ENV": "test", "DATABASE_URL": url, "LIFECIRCLE_DATA_DIR": str(data_dir)},
-                         argon2_time_cost=1, argon2_memory_kib=1024, **kw)
+    return load_settings(
+        {"LIFECIRCLE_ENV": "test", "DATABASE_URL": url, "LIFECIRCLE_DATA_DIR": str(data_dir)},
+        argon2_time_cost=1,
+        argon2_memory_kib=1024,
+        **kw,
+    )
 
 
 @pytest.fixture
@@ -107,8 +111,9 @@ def platform(db_url, tmp_path) -> Iterator[Platform]:
 
     settings = make_settings(db_url, tmp_path / "data", upload_max_bytes=50_000)
     app = create_app(settings)
-    seed_demo(app.state.factory, settings, app.state.prog, use_demo_city=False,
-              passwords=dict.fromkeys(ACCOUNTS, PASSWORD))
+    seed_demo(
+        app.state.factory, settings, app.state.prog, use_demo_city=False, passwords=dict.fromkeys(ACCOUNTS, PASSWORD)
+    )
     with TestClient(app) as client:
         yield Platform(client, app, settings, db_url, {})
     app.state.engine.dispose()

@@ -33,23 +33,32 @@ def audit_count(p) -> int:
 
 
 ENDPOINTS = [
-    ("GET", "/api/me", None), ("POST", "/api/logout", None), ("GET", "/api/users", None),
+    ("GET", "/api/me", None),
+    ("POST", "/api/logout", None),
+    ("GET", "/api/users", None),
     ("POST", "/api/users", {"username": "x", "password": "y" * 12, "role": "leader"}),
-    ("GET", "/api/programme", None), ("GET", "/api/dashboard", None), ("GET", "/api/circles", None),
+    ("GET", "/api/programme", None),
+    ("GET", "/api/dashboard", None),
+    ("GET", "/api/circles", None),
     ("POST", "/api/circles", {"id": "n1", "name": "n", "district": "420502", "phase": "pilot"}),
-    ("GET", f"/api/circles/{XL}", None), ("POST", f"/api/circles/{XL}/status", {"status": "building"}),
+    ("GET", f"/api/circles/{XL}", None),
+    ("POST", f"/api/circles/{XL}/status", {"status": "building"}),
     ("GET", f"/api/circles/{XL}/funds", None),
     ("POST", f"/api/circles/{XL}/funds", {"kind": "fund", "amount_yuan": 1, "date": "2024-01-01"}),
     ("GET", f"/api/circles/{XL}/scorecards", None),
     ("POST", f"/api/circles/{XL}/scorecards", {"as_of": "2024-01-01", "indicators": {}}),
     ("POST", f"/api/circles/{XL}/scores", {"score": 80}),
     ("POST", f"/api/circles/{XL}/grades", {"grade_code": "basic", "decision": "recommend"}),
-    ("GET", "/api/evidence/1", None), ("GET", f"/api/circles/{XL}/surveys", None),
+    ("GET", "/api/evidence/1", None),
+    ("GET", f"/api/circles/{XL}/surveys", None),
     ("POST", f"/api/circles/{XL}/surveys", {"period": "2024H1"}),
     ("POST", "/api/surveys/1/results", {"respondents": 10, "satisfied": 9}),
-    ("GET", "/api/satisfaction", None), ("GET", "/api/reports", None),
-    ("POST", "/api/reports", {"district": "420502", "period": "2024H1"}), ("GET", "/api/reports/1", None),
-    ("POST", "/api/reports/1/versions", {"body": "x"}), ("GET", "/api/map/streets", None),
+    ("GET", "/api/satisfaction", None),
+    ("GET", "/api/reports", None),
+    ("POST", "/api/reports", {"district": "420502", "period": "2024H1"}),
+    ("GET", "/api/reports/1", None),
+    ("POST", "/api/reports/1/versions", {"body": "x"}),
+    ("GET", "/api/map/streets", None),
     ("GET", "/api/audit", None),
 ]
 
@@ -120,7 +129,9 @@ def test_cookie_authenticated_api_write_needs_the_csrf_header(platform):
     r = c.post("/api/login", json={"username": "admin", "password": "correct-horse-battery"})
     set_status(platform, XL, "planned")
     assert c.post(f"/api/circles/{XL}/status", json={"status": "building"}).status_code == 403
-    ok = c.post(f"/api/circles/{XL}/status", json={"status": "building"}, headers={"X-CSRF-Token": r.json()["csrf_token"]})
+    ok = c.post(
+        f"/api/circles/{XL}/status", json={"status": "building"}, headers={"X-CSRF-Token": r.json()["csrf_token"]}
+    )
     assert ok.status_code == 200 and ok.json()["status"] == "building"
 
 
@@ -128,7 +139,14 @@ def test_dashboard_tracks_the_30_circle_target_quotas_and_phase_dates(platform):
     d = platform.client.get("/api/dashboard", params={"today": "2024-01-15"}, headers=platform.h("leader")).json()
     assert d["target"] == 30 and d["n_circles"] == 30
     quotas = {r["code"]: (r["quota_pilot"], r["quota_rollout"]) for r in d["districts"]}
-    assert quotas == {"420502": (3, 6), "420503": (3, 6), "420506": (1, 2), "420504": (1, 2), "420505": (1, 2), "gaoxin": (1, 2)}
+    assert quotas == {
+        "420502": (3, 6),
+        "420503": (3, 6),
+        "420506": (1, 2),
+        "420504": (1, 2),
+        "420505": (1, 2),
+        "gaoxin": (1, 2),
+    }
     phases = {p["code"]: p for p in d["phases"]}
     assert phases["pilot"]["due"] == 10 and phases["rollout"]["due"] == 30
     assert phases["pilot"]["state"] in ("running", "met") and phases["rollout"]["state"] == "upcoming"
@@ -138,7 +156,10 @@ def test_dashboard_tracks_the_30_circle_target_quotas_and_phase_dates(platform):
 def test_programme_endpoint_gives_phases_and_transitions_as_data(platform):
     p = platform.client.get("/api/programme", headers=platform.h("evaluator")).json()
     assert [(x["code"], x["start"], x["end"]) for x in p["phases"]] == [
-        ("prep", "2022-12-01", "2023-02-28"), ("pilot", "2023-02-01", "2024-08-31"), ("rollout", "2024-08-01", "2025-08-31")]
+        ("prep", "2022-12-01", "2023-02-28"),
+        ("pilot", "2023-02-01", "2024-08-31"),
+        ("rollout", "2024-08-01", "2025-08-31"),
+    ]
     assert {"from": "pre_accepted", "to": "accepted", "roles": ["city_admin"]} in p["transitions"]
 
 
@@ -170,9 +191,13 @@ def test_create_circle_roles_and_validation(platform):
     r = c.post("/api/circles", json=body, headers=platform.h("xiling"))
     assert r.status_code == 201 and r.json()["status"] == "planned"
     assert fields(c.post("/api/circles", json=body, headers=platform.h("admin"))) == ["id"]
-    assert fields(c.post("/api/circles", json={**body, "id": "x2", "phase": "later"}, headers=platform.h("admin"))) == ["phase"]
+    assert fields(c.post("/api/circles", json={**body, "id": "x2", "phase": "later"}, headers=platform.h("admin"))) == [
+        "phase"
+    ]
     assert fields(c.post("/api/circles", json={**body, "id": "x3", "lat": 123}, headers=platform.h("admin"))) == ["lat"]
-    assert fields(c.post("/api/circles", json={**body, "id": "x4", "district": "nowhere"}, headers=platform.h("admin"))) == ["district"]
+    assert fields(
+        c.post("/api/circles", json={**body, "id": "x4", "district": "nowhere"}, headers=platform.h("admin"))
+    ) == ["district"]
 
 
 def test_status_workflow_follows_the_transitions_and_roles(platform):
@@ -182,14 +207,24 @@ def test_status_workflow_follows_the_transitions_and_roles(platform):
         platform.h(role)  # sign in first: logins are audited too
     n0 = audit_count(platform)
     # a jump the workflow does not allow: 422 naming the field, nothing written
-    assert fields(c.post(f"/api/circles/{XL}/status", json={"status": "accepted"}, headers=platform.h("admin"))) == ["status"]
-    assert fields(c.post(f"/api/circles/{XL}/status", json={"status": "finished"}, headers=platform.h("admin"))) == ["status"]
+    assert fields(c.post(f"/api/circles/{XL}/status", json={"status": "accepted"}, headers=platform.h("admin"))) == [
+        "status"
+    ]
+    assert fields(c.post(f"/api/circles/{XL}/status", json={"status": "finished"}, headers=platform.h("admin"))) == [
+        "status"
+    ]
     assert fields(c.post(f"/api/circles/{XL}/status", json={}, headers=platform.h("admin"))) == ["status"]
     assert audit_count(platform) == n0
     for role in ("evaluator", "leader"):
-        assert c.post(f"/api/circles/{XL}/status", json={"status": "building"}, headers=platform.h(role)).status_code == 403
+        assert (
+            c.post(f"/api/circles/{XL}/status", json={"status": "building"}, headers=platform.h(role)).status_code
+            == 403
+        )
     h = platform.h("xiling")
-    assert c.post(f"/api/circles/{XL}/status", json={"status": "building", "note": "开工"}, headers=h).json()["status"] == "building"
+    assert (
+        c.post(f"/api/circles/{XL}/status", json={"status": "building", "note": "开工"}, headers=h).json()["status"]
+        == "building"
+    )
     assert c.post(f"/api/circles/{XL}/status", json={"status": "self_assessed"}, headers=h).status_code == 200
     # pre-acceptance is the bureau's: the district officer may not
     assert c.post(f"/api/circles/{XL}/status", json={"status": "pre_accepted"}, headers=h).status_code == 403
@@ -199,7 +234,11 @@ def test_status_workflow_follows_the_transitions_and_roles(platform):
     detail = c.get(f"/api/circles/{XL}", headers=a).json()
     assert [x["to_status"] for x in detail["history"]][-4:] == ["building", "self_assessed", "returned", "building"]
     log = c.get("/api/audit", params={"entity": "circle", "entity_id": XL}, headers=a).json()
-    assert log[0]["username"] == "xiling" and log[0]["before"]["status"] == "returned" and log[0]["after"]["status"] == "building"
+    assert (
+        log[0]["username"] == "xiling"
+        and log[0]["before"]["status"] == "returned"
+        and log[0]["after"]["status"] == "building"
+    )
     assert audit_count(platform) == n0 + 4
 
 
@@ -222,8 +261,16 @@ def test_scorecards_stored_per_circle_and_date(platform):
     card = {"as_of": "2024-06-30", "indicators": {"basic_coverage": 0.82, "chain_share": 0.35}, "grade_code": "basic"}
     assert c.post(url, json=card, headers=platform.h("evaluator")).status_code == 403
     assert c.post(url, json=card, headers=platform.h("admin")).status_code == 201
-    assert c.post(url, json={**card, "as_of": "2024-12-31", "grade_code": "upgraded"}, headers=platform.h("admin")).status_code == 201
-    assert c.post(url, json={**card, "indicators": {"basic_coverage": 0.9}}, headers=platform.h("admin")).status_code == 201
+    assert (
+        c.post(
+            url, json={**card, "as_of": "2024-12-31", "grade_code": "upgraded"}, headers=platform.h("admin")
+        ).status_code
+        == 201
+    )
+    assert (
+        c.post(url, json={**card, "indicators": {"basic_coverage": 0.9}}, headers=platform.h("admin")).status_code
+        == 201
+    )
     rows = c.get(url, headers=platform.h("leader")).json()
     assert [(r["as_of"], r["grade_code"]) for r in rows] == [("2024-12-31", "upgraded"), ("2024-06-30", "basic")]
     assert rows[1]["indicators"] == {"basic_coverage": 0.9}
@@ -235,13 +282,19 @@ def test_scorecard_refuses_shares_above_100_percent_negative_counts_and_a_mismat
     c, url, a = platform.client, f"/api/circles/{XL}/scorecards", platform.h("admin")
     n0 = audit_count(platform)
     bad = {"as_of": "2024-06-30", "indicators": {"basic_coverage": 5, "chain_share": -0.1, "population": -3}}
-    assert sorted(fields(c.post(url, json=bad, headers=a))) == ["indicators.basic_coverage", "indicators.chain_share",
-                                                               "indicators.population"]
+    assert sorted(fields(c.post(url, json=bad, headers=a))) == [
+        "indicators.basic_coverage",
+        "indicators.chain_share",
+        "indicators.population",
+    ]
     mismatch = {"as_of": "2024-06-30", "indicators": {"grade_code": "none"}, "grade_code": "quality"}
     assert fields(c.post(url, json=mismatch, headers=a)) == ["grade_code"]
     assert audit_count(platform) == n0 and c.get(url, headers=a).json() == []
-    ok = {"as_of": "2024-06-30", "indicators": {"basic_coverage": 1.0, "chain_share": 0, "population": 0, "grade_code": "basic"},
-          "grade_code": "basic"}
+    ok = {
+        "as_of": "2024-06-30",
+        "indicators": {"basic_coverage": 1.0, "chain_share": 0, "population": 0, "grade_code": "basic"},
+        "grade_code": "basic",
+    }
     assert c.post(url, json=ok, headers=a).status_code == 201
 
 
@@ -267,9 +320,15 @@ def test_evidence_upload_checks_type_content_and_size_and_downloads(platform):
     got = c.get(f"/api/evidence/{ev['id']}", headers=platform.h("leader"))
     assert got.status_code == 200 and got.content == PNG
     assert c.get(f"/api/evidence/{ev['id']}", headers=platform.h("wujiagang")).status_code == 403
-    assert c.post(url, files={"file": ("r.pdf", PDF, "application/pdf")}, headers=platform.h("xiling")).status_code == 201
-    assert fields(c.post(url, files={"file": ("x.exe", b"MZ..", "application/octet-stream")}, headers=platform.h("admin"))) == ["file"]
-    assert fields(c.post(url, files={"file": ("fake.pdf", b"<html>", "application/pdf")}, headers=platform.h("admin"))) == ["file"]
+    assert (
+        c.post(url, files={"file": ("r.pdf", PDF, "application/pdf")}, headers=platform.h("xiling")).status_code == 201
+    )
+    assert fields(
+        c.post(url, files={"file": ("x.exe", b"MZ..", "application/octet-stream")}, headers=platform.h("admin"))
+    ) == ["file"]
+    assert fields(
+        c.post(url, files={"file": ("fake.pdf", b"<html>", "application/pdf")}, headers=platform.h("admin"))
+    ) == ["file"]
     big = PNG + b"\x00" * 60_000  # the test limit is 50 kB
     assert fields(c.post(url, files={"file": ("big.png", big, "image/png")}, headers=platform.h("admin"))) == ["file"]
     assert fields(c.post(url, headers=platform.h("admin"))) == ["file"]
@@ -280,32 +339,66 @@ def test_evidence_upload_checks_type_content_and_size_and_downloads(platform):
 
 def test_grade_decisions_record_who_decided(platform):
     c, url = platform.client, f"/api/circles/{XL}/grades"
-    assert c.post(url, json={"grade_code": "basic", "decision": "recommend", "reason": "达到基础型"}, headers=platform.h("evaluator")).status_code == 201
-    assert c.post(url, json={"grade_code": "basic", "decision": "accept"}, headers=platform.h("evaluator")).status_code == 403
-    assert c.post(url, json={"grade_code": "basic", "decision": "accept"}, headers=platform.h("xiling")).status_code == 403
-    assert c.post(url, json={"grade_code": "basic", "decision": "accept"}, headers=platform.h("admin")).status_code == 201
-    assert fields(c.post(url, json={"grade_code": "basic", "decision": "maybe"}, headers=platform.h("admin"))) == ["decision"]
+    assert (
+        c.post(
+            url,
+            json={"grade_code": "basic", "decision": "recommend", "reason": "达到基础型"},
+            headers=platform.h("evaluator"),
+        ).status_code
+        == 201
+    )
+    assert (
+        c.post(url, json={"grade_code": "basic", "decision": "accept"}, headers=platform.h("evaluator")).status_code
+        == 403
+    )
+    assert (
+        c.post(url, json={"grade_code": "basic", "decision": "accept"}, headers=platform.h("xiling")).status_code == 403
+    )
+    assert (
+        c.post(url, json={"grade_code": "basic", "decision": "accept"}, headers=platform.h("admin")).status_code == 201
+    )
+    assert fields(c.post(url, json={"grade_code": "basic", "decision": "maybe"}, headers=platform.h("admin"))) == [
+        "decision"
+    ]
     grades = c.get(f"/api/circles/{XL}", headers=platform.h("leader")).json()["grades"]
     assert [(g["decision"], g["by"]) for g in grades] == [("accept", "市商务局管理员"), ("recommend", "第三方评估员")]
 
 
 def test_surveys_results_and_satisfaction_trend_against_the_90_percent_target(platform):
     c, h = platform.client, platform.h("xiling")
-    r1 = c.post(f"/api/circles/{XL}/surveys", json={"period": "2024H1", "respondents": 200, "satisfied": 170}, headers=h)
+    r1 = c.post(
+        f"/api/circles/{XL}/surveys", json={"period": "2024H1", "respondents": 200, "satisfied": 170}, headers=h
+    )
     assert r1.status_code == 201 and r1.json()["meets_target"] is False
     r2 = c.post(f"/api/circles/{XL}/surveys", json={"period": "2024H2"}, headers=h)
     assert r2.status_code == 201 and r2.json()["rate"] is None
     r3 = c.post(f"/api/surveys/{r2.json()['id']}/results", json={"respondents": 100, "satisfied": 95}, headers=h)
     assert r3.status_code == 200 and r3.json()["meets_target"] is True
     trend = c.get("/api/satisfaction", params={"district": "420502"}, headers=platform.h("leader")).json()
-    assert [(x["period"], round(x["rate"], 3), x["meets_target"]) for x in trend] == [("2024H1", 0.85, False), ("2024H2", 0.95, True)]
+    assert [(x["period"], round(x["rate"], 3), x["meets_target"]) for x in trend] == [
+        ("2024H1", 0.85, False),
+        ("2024H2", 0.95, True),
+    ]
     assert trend[0]["target"] == 0.9
     assert fields(c.post(f"/api/circles/{XL}/surveys", json={"period": "2024H1"}, headers=h)) == ["period"]  # exists
     assert fields(c.post(f"/api/circles/{XL}/surveys", json={"period": "spring"}, headers=h)) == ["period"]
-    assert fields(c.post(f"/api/surveys/{r2.json()['id']}/results", json={"respondents": 10, "satisfied": 11}, headers=h)) == ["satisfied"]
-    assert fields(c.post(f"/api/surveys/{r2.json()['id']}/results", json={"respondents": 0, "satisfied": 0}, headers=h)) == ["respondents"]
-    assert c.post(f"/api/circles/{XL}/surveys", json={"period": "2025H1"}, headers=platform.h("leader")).status_code == 403
-    assert c.post(f"/api/surveys/{r2.json()['id']}/results", json={"respondents": 1, "satisfied": 1}, headers=platform.h("wujiagang")).status_code == 403
+    assert fields(
+        c.post(f"/api/surveys/{r2.json()['id']}/results", json={"respondents": 10, "satisfied": 11}, headers=h)
+    ) == ["satisfied"]
+    assert fields(
+        c.post(f"/api/surveys/{r2.json()['id']}/results", json={"respondents": 0, "satisfied": 0}, headers=h)
+    ) == ["respondents"]
+    assert (
+        c.post(f"/api/circles/{XL}/surveys", json={"period": "2025H1"}, headers=platform.h("leader")).status_code == 403
+    )
+    assert (
+        c.post(
+            f"/api/surveys/{r2.json()['id']}/results",
+            json={"respondents": 1, "satisfied": 1},
+            headers=platform.h("wujiagang"),
+        ).status_code
+        == 403
+    )
     assert c.get("/api/satisfaction", params={"district": "420503"}, headers=h).status_code == 403
     assert fields(c.get("/api/satisfaction", params={"district": "x"}, headers=h)) == ["district"]
     assert c.post("/api/surveys/999/results", json={"respondents": 1, "satisfied": 1}, headers=h).status_code == 404
@@ -323,8 +416,14 @@ def test_district_reports_are_generated_then_edited_as_versions(platform):
     assert e.status_code == 201 and e.json()["version"] == 2
     got = c.get(f"/api/reports/{rep['id']}", headers=platform.h("leader")).json()
     assert [v["version"] for v in got["versions"]] == [2, 1] and got["versions"][0]["body"].endswith("已完成三个试点。")
-    assert c.post(f"/api/reports/{rep['id']}/versions", json={"body": "x"}, headers=platform.h("leader")).status_code == 403
-    assert c.post(f"/api/reports/{rep['id']}/versions", json={"body": "x"}, headers=platform.h("evaluator")).status_code == 403
+    assert (
+        c.post(f"/api/reports/{rep['id']}/versions", json={"body": "x"}, headers=platform.h("leader")).status_code
+        == 403
+    )
+    assert (
+        c.post(f"/api/reports/{rep['id']}/versions", json={"body": "x"}, headers=platform.h("evaluator")).status_code
+        == 403
+    )
     assert c.get(f"/api/reports/{rep['id']}", headers=platform.h("wujiagang")).status_code == 403
     assert c.post("/api/reports", json={"district": "420503", "period": period}, headers=h).status_code == 403
     assert fields(c.post("/api/reports", json={"district": "420502", "period": period}, headers=h)) == ["period"]
@@ -342,9 +441,15 @@ def test_accounts_are_created_by_the_city_admin_only(platform):
     assert c.get("/api/users", headers=platform.h("leader")).status_code == 403
     assert c.post("/api/users", json=body, headers=platform.h("admin")).status_code == 201
     assert fields(c.post("/api/users", json=body, headers=platform.h("admin"))) == ["username"]
-    assert fields(c.post("/api/users", json={**body, "username": "a2", "password": "short"}, headers=platform.h("admin"))) == ["password"]
-    assert fields(c.post("/api/users", json={**body, "username": "a3", "district": None}, headers=platform.h("admin"))) == ["district"]
-    assert fields(c.post("/api/users", json={**body, "username": "a4", "role": "mayor"}, headers=platform.h("admin"))) == ["role"]
+    assert fields(
+        c.post("/api/users", json={**body, "username": "a2", "password": "short"}, headers=platform.h("admin"))
+    ) == ["password"]
+    assert fields(
+        c.post("/api/users", json={**body, "username": "a3", "district": None}, headers=platform.h("admin"))
+    ) == ["district"]
+    assert fields(
+        c.post("/api/users", json={**body, "username": "a4", "role": "mayor"}, headers=platform.h("admin"))
+    ) == ["role"]
     users = c.get("/api/users", headers=platform.h("admin")).json()
     assert "password_hash" not in users[0] and "yiling" in [u["username"] for u in users]
     r = c.post("/api/login", json={"username": "yiling", "password": "long-enough-pw"})

@@ -78,7 +78,11 @@ def test_audit_filters_and_paging(platform):
     with transaction(platform.factory()) as s:
         total = s.query(AuditLog).count()
         for i in range(120 - total):
-            s.add(AuditLog(at=dt.datetime(2024, 1, 1), username="bulk", action="login", entity="session", entity_id=str(i)))
+            s.add(
+                AuditLog(
+                    at=dt.datetime(2024, 1, 1), username="bulk", action="login", entity="session", entity_id=str(i)
+                )
+            )
     p1 = c.get("/audit").text
     assert "共 120 条" in p1 and len(_rows(p1)) == 50 and "第 1 / 3 页" in p1
     assert 'href="/audit?page=2"' in p1 and 'rel="prev"' not in p1

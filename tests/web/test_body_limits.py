@@ -38,6 +38,7 @@ def chunks(total: int, size: int = 64 * 1024) -> Iterator[bytes]:
 
 # ------------------------------------------------------------------ in-process: the answers
 
+
 def test_writes_without_a_session_are_refused_before_the_body(platform):
     c = platform.client
     r = c.post("/api/circles", content=b"{" + b" " * (5 * MB), headers={"Content-Type": "application/json"})
@@ -48,8 +49,12 @@ def test_writes_without_a_session_are_refused_before_the_body(platform):
     assert r.status_code == 401
     r = c.post(f"/api/circles/{XL}/status", json={"status": "building"}, headers={"Authorization": "Bearer forged"})
     assert r.status_code == 401 and "过期" in r.json()["detail"]
-    page = c.post(f"/circles/{XL}/evidence", files={"file": ("a.png", b"0" * 300_000)}, data={"csrf_token": "x"},
-                  follow_redirects=False)
+    page = c.post(
+        f"/circles/{XL}/evidence",
+        files={"file": ("a.png", b"0" * 300_000)},
+        data={"csrf_token": "x"},
+        follow_redirects=False,
+    )
     # back to the form's page after signing in (the POST address is not a page)
     assert page.status_code == 303 and page.headers["location"] == f"/login?next=/circles/{XL}&expired=1"
     # signing in needs no session, and is limited too
@@ -71,9 +76,12 @@ def test_bodies_over_their_route_limit_are_413(platform):
     up = platform.settings.upload_max_bytes  # 50 kB in the tests
     e = platform.h("xiling")
     png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
-    assert c.post(f"/api/circles/{XL}/evidence", files={"file": ("a.png", png, "image/png")}, headers=e).status_code == 201
-    r = c.post(f"/api/circles/{XL}/evidence", files={"file": ("b.png", png + b"\x00" * (up + 70_000), "image/png")},
-               headers=e)
+    assert (
+        c.post(f"/api/circles/{XL}/evidence", files={"file": ("a.png", png, "image/png")}, headers=e).status_code == 201
+    )
+    r = c.post(
+        f"/api/circles/{XL}/evidence", files={"file": ("b.png", png + b"\x00" * (up + 70_000), "image/png")}, headers=e
+    )
     assert r.status_code == 413
     # just over the file limit but within the form's room: the service names the field (422)
     r = c.post(f"/api/circles/{XL}/evidence", files={"file": ("c.png", png + b"\x00" * up, "image/png")}, headers=e)
@@ -81,6 +89,7 @@ def test_bodies_over_their_route_limit_are_413(platform):
 
 
 # ------------------------------------------------------------------ the real server: memory
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -95,8 +104,16 @@ def peak_rss_kb(pid: int) -> int:
     raise AssertionError("no VmHWM")
 
 
-def send(port: int, path: str, total: int, headers: dict[str, str], *, chunked: bool = False,
-         ctype: str = "application/json", prefix: bytes = b"") -> int:
+def send(
+    port: int,
+    path: str,
+    total: int,
+    headers: dict[str, str],
+    *,
+    chunked: bool = False,
+    ctype: str = "application/json",
+    prefix: bytes = b"",
+) -> int:
     """POST ``total`` bytes to ``path`` from a fixed buffer (the client allocates nothing), stopping
     as soon as the server answers; returns the status code."""
     head = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", f"Content-Type: {ctype}"]
@@ -126,17 +143,29 @@ def send(port: int, path: str, total: int, headers: dict[str, str], *, chunked: 
 @pytest.fixture
 def server(db_url, tmp_path) -> Iterator[tuple[int, int]]:
     """``uvicorn lifecircle.web.asgi:app`` on ``db_url`` in a subprocess: (port, pid)."""
-    env = {**os.environ, "LIFECIRCLE_ENV": "test", "DATABASE_URL": db_url, "LIFECIRCLE_DATA_DIR": str(tmp_path / "d"),
-           "LIFECIRCLE_UPLOAD_MAX_MB": "2"}
+    env = {
+        **os.environ,
+        "LIFECIRCLE_ENV": "test",
+        "DATABASE_URL": db_url,
+        "LIFECIRCLE_DATA_DIR": str(tmp_path / "d"),
+        "LIFECIRCLE_UPLOAD_MAX_MB": "2",
+    }
     settings = make_settings(db_url, tmp_path / "d")
     engine = make_engine(settings.db_url)
     init_platform(engine, session_factory(engine), load_programme())
-    seed_demo(session_factory(engine), load_settings({k: v for k, v in env.items() if k.startswith(("LIFECIRCLE", "DATABASE"))}),
-              load_programme(), use_demo_city=False, passwords={"admin": PASSWORD, "xiling": PASSWORD})
+    seed_demo(
+        session_factory(engine),
+        load_settings({k: v for k, v in env.items() if k.startswith(("LIFECIRCLE", "DATABASE"))}),
+        load_programme(),
+        use_demo_city=False,
+        passwords={"admin": PASSWORD, "xiling": PASSWORD},
+    )
     engine.dispose()
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "lifecircle.web.asgi:app", "--port", str(port),
-                             "--log-level", "warning"], env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "lifecircle.web.asgi:app", "--port", str(port), "--log-level", "warning"],
+        env=env,
+    )
     try:
         for _ in range(200):
             try:
@@ -153,15 +182,20 @@ def server(db_url, tmp_path) -> Iterator[tuple[int, int]]:
 def login_token(port: int, user: str) -> str:
     import urllib.request
 
-    req = urllib.request.Request(f"http://127.0.0.1:{port}/api/login", method="POST",
-                                 data=json.dumps({"username": user, "password": PASSWORD}).encode(),
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/login",
+        method="POST",
+        data=json.dumps({"username": user, "password": PASSWORD}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(req) as r:
         return json.load(r)["token"]
 
 
-FILE_PART = (b'--b0undary\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n'
-             b"Content-Type: image/png\r\n\r\n\x89PNG\r\n\x1a\n")
+FILE_PART = (
+    b'--b0undary\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n'
+    b"Content-Type: image/png\r\n\r\n\x89PNG\r\n\x1a\n"
+)
 
 
 def test_a_50_mb_body_costs_the_server_no_memory(server):
@@ -173,8 +207,18 @@ def test_a_50_mb_body_costs_the_server_no_memory(server):
     assert send(port, "/api/circles", 50 * MB, {}) == 401  # no session, with Content-Length
     assert send(port, "/api/circles", 50 * MB, {}, chunked=True) == 401  # no session, streamed
     assert send(port, "/api/circles", 50 * MB, auth, chunked=True) == 413  # signed in, streamed past 1 MB
-    assert send(port, f"/api/circles/{XL}/evidence", 50 * MB, auth, chunked=True,  # past the 2 MB upload limit
-                ctype="multipart/form-data; boundary=b0undary", prefix=FILE_PART) == 413
+    assert (
+        send(
+            port,
+            f"/api/circles/{XL}/evidence",
+            50 * MB,
+            auth,
+            chunked=True,  # past the 2 MB upload limit
+            ctype="multipart/form-data; boundary=b0undary",
+            prefix=FILE_PART,
+        )
+        == 413
+    )
     grown_mb = (peak_rss_kb(pid) - base) / 1024
     print(f"peak RSS growth after 4 × 50 MB bodies: {grown_mb:.1f} MB")
     assert grown_mb < 10

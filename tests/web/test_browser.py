@@ -16,8 +16,15 @@ import pytest
 from .conftest import IN_CI, PASSWORD, make_settings
 
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
@@ -43,8 +50,13 @@ def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("browser")
     settings = make_settings(f"sqlite:///{tmp / 'p.db'}", tmp)
     app = create_app(settings)
-    seed_demo(app.state.factory, settings, app.state.prog, scale=0.02,
-              passwords=dict.fromkeys(["admin", "xiling", "wujiagang", "evaluator", "leader"], PASSWORD))
+    seed_demo(
+        app.state.factory,
+        settings,
+        app.state.prog,
+        scale=0.02,
+        passwords=dict.fromkeys(["admin", "xiling", "wujiagang", "evaluator", "leader"], PASSWORD),
+    )
     port = _free_port()
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     th = threading.Thread(target=srv.run, daemon=True)

@@ -25,8 +25,9 @@ EXAMPLES = 3  # generated cases per operation, each sent as every role (the boun
 @pytest.mark.fuzz
 def test_schemathesis_finds_no_5xx_as_any_role(platform):
     with fuzz_api.serve(platform.app) as base:
-        res = fuzz_api.fuzz(platform.app, base, dict.fromkeys(ACCOUNTS, PASSWORD), examples=EXAMPLES, seed=1,
-                            coverage_roles=["admin"])
+        res = fuzz_api.fuzz(
+            platform.app, base, dict.fromkeys(ACCOUNTS, PASSWORD), examples=EXAMPLES, seed=1, coverage_roles=["admin"]
+        )
     print("\n" + "\n".join(t.line(role) for role, t in res.items()))
     assert set(res) == {"anonymous", *ACCOUNTS, "pages"}
     for role, tally in res.items():

@@ -32,11 +32,33 @@ def _check_headers(r) -> None:
 
 def test_headers_on_every_kind_of_response(platform):
     c = platform.client
-    anonymous = [c.get("/login"), c.get("/static/app.css"), c.get("/api/me"), c.get("/nope"), c.get("/favicon.ico"),
-                 c.get("/api/docs"), c.get("/api/openapi.json"), c.get("/healthz"), c.get("/dashboard", follow_redirects=False)]
+    anonymous = [
+        c.get("/login"),
+        c.get("/static/app.css"),
+        c.get("/api/me"),
+        c.get("/nope"),
+        c.get("/favicon.ico"),
+        c.get("/api/docs"),
+        c.get("/api/openapi.json"),
+        c.get("/healthz"),
+        c.get("/dashboard", follow_redirects=False),
+    ]
     page_login(c)
-    signed_in = [c.get(p) for p in ("/dashboard", "/circles", f"/circles/{XL}", "/map", "/reports", "/audit", "/users",
-                                    "/api/dashboard", "/no-such-page", "/api/no-such")]
+    signed_in = [
+        c.get(p)
+        for p in (
+            "/dashboard",
+            "/circles",
+            f"/circles/{XL}",
+            "/map",
+            "/reports",
+            "/audit",
+            "/users",
+            "/api/dashboard",
+            "/no-such-page",
+            "/api/no-such",
+        )
+    ]
     signed_in.append(c.get("/logout"))  # 405 page
     for r in anonymous + signed_in:
         _check_headers(r)
@@ -46,7 +68,9 @@ def test_pages_have_no_inline_script_or_style(platform):
     c = platform.client
     pages = [c.get("/login").text, c.get("/api/docs").text, c.get("/nope").text]
     page_login(c)
-    pages += [c.get(p).text for p in ("/dashboard", "/circles", f"/circles/{XL}", "/map", "/reports", "/audit", "/users")]
+    pages += [
+        c.get(p).text for p in ("/dashboard", "/circles", f"/circles/{XL}", "/map", "/reports", "/audit", "/users")
+    ]
     for html in pages:
         for tag in re.findall(r"<script\b[^>]*>", html):
             assert "src=" in tag or 'type="application/json"' in tag, tag
@@ -129,8 +153,11 @@ def test_flash_notice_is_shown_once(platform):
     c = platform.client
     page_login(c, "xiling")
     page = c.get(f"/circles/{XL}")
-    r = c.post(f"/circles/{XL}/funds", data={"kind": "fund", "amount_yuan": "1000", "date": "2025-03-01",
-                                            "csrf_token": csrf_of(page.text)}, follow_redirects=False)
+    r = c.post(
+        f"/circles/{XL}/funds",
+        data={"kind": "fund", "amount_yuan": "1000", "date": "2025-03-01", "csrf_token": csrf_of(page.text)},
+        follow_redirects=False,
+    )
     assert r.status_code == 303 and r.headers["location"] == f"/circles/{XL}" and "msg=" not in r.headers["location"]
     first = c.get(r.headers["location"])
     assert '<div class="msg">资金已登记</div>' in first.text
@@ -149,12 +176,15 @@ def test_a_forged_flash_cookie_is_ignored(platform):
     assert decode(key, "garbage") is None and decode(key, None) is None
 
 
-@pytest.mark.parametrize(("post", "form_page"), [
-    (f"/circles/{XL}/status", f"/circles/{XL}"),
-    (f"/circles/{XL}/funds", f"/circles/{XL}"),
-    ("/users/2/active", "/users"),
-    ("/reports/1", "/reports/1"),
-])
+@pytest.mark.parametrize(
+    ("post", "form_page"),
+    [
+        (f"/circles/{XL}/status", f"/circles/{XL}"),
+        (f"/circles/{XL}/funds", f"/circles/{XL}"),
+        ("/users/2/active", "/users"),
+        ("/reports/1", "/reports/1"),
+    ],
+)
 def test_session_expired_mid_form_returns_to_the_form_page(platform, post, form_page):
     c = platform.client
     page_login(c)
@@ -175,13 +205,21 @@ def test_session_expired_return_prefers_the_referer(platform):
     page_login(c)
     with transaction(platform.factory()) as s:
         s.execute(update(UserSession).values(expires_at=dt.datetime(2000, 1, 1)))
-    r = c.post(f"/circles/{XL}/status", data={"status": "building", "csrf_token": "x"}, follow_redirects=False,
-               headers={"referer": "http://testserver/circles?district=420502"})
+    r = c.post(
+        f"/circles/{XL}/status",
+        data={"status": "building", "csrf_token": "x"},
+        follow_redirects=False,
+        headers={"referer": "http://testserver/circles?district=420502"},
+    )
     assert r.status_code == 303
     login = c.get(r.headers["location"])
     assert re.search(r'name="next" value="([^"]+)"', login.text).group(1) == "/circles?district=420502"
-    r = c.post(f"/circles/{XL}/status", data={"status": "building", "csrf_token": "x"}, follow_redirects=False,
-               headers={"referer": "https://evil.example/circles"})
+    r = c.post(
+        f"/circles/{XL}/status",
+        data={"status": "building", "csrf_token": "x"},
+        follow_redirects=False,
+        headers={"referer": "https://evil.example/circles"},
+    )
     login = c.get(r.headers["location"])
     assert re.search(r'name="next" value="([^"]+)"', login.text).group(1) == f"/circles/{XL}"
 

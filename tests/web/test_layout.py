@@ -47,8 +47,9 @@ def test_the_web_layer_compares_no_roles():
         for node in ast.walk(ast.parse(p.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Compare):
                 for side in [node.left, *node.comparators]:
-                    assert not (isinstance(side, ast.Attribute) and side.attr in ("role", "district")), \
+                    assert not (isinstance(side, ast.Attribute) and side.attr in ("role", "district")), (
                         f"{p}:{node.lineno} compares .{side.attr}"
+                    )
 
 
 def _set_status(p, cid: str, status: str) -> None:
@@ -66,7 +67,9 @@ def test_what_the_circle_page_offers_is_what_the_api_allows(platform, user):
             assert user in ("xiling", "wujiagang")
             continue
         d = r.json()
-        got = c.post(f"/api/circles/{cid}/funds", json={"kind": "fund", "amount_yuan": 1, "date": "2024-01-01"}, headers=h)
+        got = c.post(
+            f"/api/circles/{cid}/funds", json={"kind": "fund", "amount_yuan": 1, "date": "2024-01-01"}, headers=h
+        )
         assert got.status_code == (201 if d["can_edit"] else 403), (cid, got.text)
         got = c.post(f"/api/circles/{cid}/scores", json={"score": 50}, headers=h)
         assert got.status_code == (201 if d["can_score"] else 403), (cid, got.text)
@@ -89,5 +92,9 @@ def test_a_bad_form_is_422_before_its_csrf_token_is_checked(platform):
     assert c.post(f"/circles/{XL}/status", data={"csrf_token": "forged"}).status_code == 422
     assert c.post(f"/circles/{XL}/status", data={"status": "building", "csrf_token": "forged"}).status_code == 403
     token = csrf_of(c.get(f"/circles/{XL}").text)
-    assert c.post(f"/circles/{XL}/status", data={"status": "building", "csrf_token": token},
-                  follow_redirects=False).status_code == 303
+    assert (
+        c.post(
+            f"/circles/{XL}/status", data={"status": "building", "csrf_token": token}, follow_redirects=False
+        ).status_code
+        == 303
+    )

@@ -30,8 +30,11 @@ XL = "420502-P1"
 def page_login(c, user: str = "admin", password: str = PASSWORD):
     form = c.get("/login")
     token = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)
-    return c.post("/login", data={"username": user, "password": password, "csrf_token": token, "next": "/dashboard"},
-                  follow_redirects=False)
+    return c.post(
+        "/login",
+        data={"username": user, "password": password, "csrf_token": token, "next": "/dashboard"},
+        follow_redirects=False,
+    )
 
 
 def csrf_of(html: str) -> str:
@@ -46,7 +49,9 @@ def test_pages_redirect_to_login_when_signed_out(platform):
 def test_login_form_needs_its_csrf_token(platform):
     c = platform.client
     c.get("/login")
-    r = c.post("/login", data={"username": "admin", "password": PASSWORD, "csrf_token": "forged"}, follow_redirects=False)
+    r = c.post(
+        "/login", data={"username": "admin", "password": PASSWORD, "csrf_token": "forged"}, follow_redirects=False
+    )
     assert r.status_code == 403
 
 
@@ -77,7 +82,9 @@ def test_status_form_changes_status_and_needs_csrf(platform):
     page = c.get(f"/circles/{XL}")
     assert page.status_code == 200 and 'id="status-form"' in page.text
     assert c.post(f"/circles/{XL}/status", data={"status": "building", "csrf_token": "bad"}).status_code == 403
-    r = c.post(f"/circles/{XL}/status", data={"status": "building", "csrf_token": csrf_of(page.text)}, follow_redirects=False)
+    r = c.post(
+        f"/circles/{XL}/status", data={"status": "building", "csrf_token": csrf_of(page.text)}, follow_redirects=False
+    )
     assert r.status_code == 303
     assert "建设中" in c.get(r.headers["location"]).text
     bad = c.post(f"/circles/{XL}/status", data={"status": "accepted", "csrf_token": csrf_of(page.text)})
@@ -89,9 +96,16 @@ def test_evaluator_page_has_score_form_but_no_status_form(platform):
     page_login(c, "evaluator")
     page = c.get(f"/circles/{XL}")
     assert 'action="/circles/420502-P1/scores"' in page.text and 'id="status-form"' not in page.text
-    r = c.post(f"/circles/{XL}/scores", data={"score": "91", "comment": "好", "csrf_token": csrf_of(page.text)}, follow_redirects=False)
+    r = c.post(
+        f"/circles/{XL}/scores",
+        data={"score": "91", "comment": "好", "csrf_token": csrf_of(page.text)},
+        follow_redirects=False,
+    )
     assert r.status_code == 303
-    assert c.post(f"/circles/{XL}/status", data={"status": "building", "csrf_token": csrf_of(page.text)}).status_code == 403
+    assert (
+        c.post(f"/circles/{XL}/status", data={"status": "building", "csrf_token": csrf_of(page.text)}).status_code
+        == 403
+    )
     assert c.post(f"/circles/{XL}/scores", data={"score": "abc", "csrf_token": csrf_of(page.text)}).status_code == 422
 
 
@@ -105,7 +119,14 @@ def test_every_page_renders_for_every_role(platform):
         c = platform.client
         c.cookies.clear()
         page_login(c, user)
-        for path in ("/dashboard", "/circles", f"/circles/{XL}", "/map", "/reports", "/circles?district=420502&status=planned"):
+        for path in (
+            "/dashboard",
+            "/circles",
+            f"/circles/{XL}",
+            "/map",
+            "/reports",
+            "/circles?district=420502&status=planned",
+        ):
             assert c.get(path).status_code == 200, (user, path)
         assert c.get("/audit").status_code == (200 if user in ("admin", "leader") else 403)
 
@@ -114,7 +135,11 @@ def test_report_pages_generate_and_edit(platform):
     c = platform.client
     page_login(c, "xiling")
     page = c.get("/reports")
-    r = c.post("/reports", data={"district": "420502", "period": "2025Q1", "csrf_token": csrf_of(page.text)}, follow_redirects=False)
+    r = c.post(
+        "/reports",
+        data={"district": "420502", "period": "2025Q1", "csrf_token": csrf_of(page.text)},
+        follow_redirects=False,
+    )
     assert r.status_code == 303
     rep = c.get(r.headers["location"])
     assert "西陵区" in rep.text and "v1" in rep.text
@@ -165,7 +190,13 @@ def test_bad_settings_are_all_reported(tmp_path):
 def test_programme_quotas_are_data_and_add_up_to_the_target():
     prog = load_programme()
     assert [(d.code, d.pilot, d.rollout) for d in prog.districts] == [
-        ("420502", 3, 6), ("420503", 3, 6), ("420506", 1, 2), ("420504", 1, 2), ("420505", 1, 2), ("gaoxin", 1, 2)]
+        ("420502", 3, 6),
+        ("420503", 3, 6),
+        ("420506", 1, 2),
+        ("420504", 1, 2),
+        ("420505", 1, 2),
+        ("gaoxin", 1, 2),
+    ]
     assert prog.target_circles == 30 and prog.satisfaction_target == 0.9
     assert prog.allowed_next("planned", "district_officer") == ["building"]
     assert prog.allowed_next("self_assessed", "district_officer") == []
@@ -173,8 +204,11 @@ def test_programme_quotas_are_data_and_add_up_to_the_target():
 
 def test_a_broken_programme_file_reports_every_problem(tmp_path):
     p = tmp_path / "bad.toml"
-    p.write_text('target_circles = 5\n[[district]]\ncode="x"\nname_zh="x"\npilot=-1\nrollout=1\n'
-                 '[status]\norder=["a"]\n[[transition]]\nfrom="a"\nto="b"\nroles=["king"]\n', encoding="utf-8")
+    p.write_text(
+        'target_circles = 5\n[[district]]\ncode="x"\nname_zh="x"\npilot=-1\nrollout=1\n'
+        '[status]\norder=["a"]\n[[transition]]\nfrom="a"\nto="b"\nroles=["king"]\n',
+        encoding="utf-8",
+    )
     with pytest.raises(Exception) as e:
         load_programme(str(p))
     text = str(e.value)
@@ -223,9 +257,15 @@ def test_survey_form_with_a_huge_respondent_count_is_422_naming_the_field(platfo
     c = platform.client
     page_login(c, "admin")
     token = csrf_of(c.get(f"/circles/{XL}").text)
-    r = c.post(f"/circles/{XL}/surveys", data={"period": "2030", "respondents": "9" * 40, "satisfied": "1", "csrf_token": token},
-               follow_redirects=False)
+    r = c.post(
+        f"/circles/{XL}/surveys",
+        data={"period": "2030", "respondents": "9" * 40, "satisfied": "1", "csrf_token": token},
+        follow_redirects=False,
+    )
     assert r.status_code == 422 and "respondents" in r.text
-    r = c.post(f"/circles/{XL}/surveys", data={"period": "2030", "respondents": "10000001", "satisfied": "1", "csrf_token": token},
-               follow_redirects=False)
+    r = c.post(
+        f"/circles/{XL}/surveys",
+        data={"period": "2030", "respondents": "10000001", "satisfied": "1", "csrf_token": token},
+        follow_redirects=False,
+    )
     assert r.status_code == 422 and "respondents" in r.text

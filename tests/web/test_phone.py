@@ -40,8 +40,13 @@ def test_every_page_fits_a_390px_phone_for_every_role(server):  # noqa: F811
     problems: list[str] = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        ctx = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN", device_scale_factor=1,
-                                  is_mobile=True, has_touch=True)
+        ctx = browser.new_context(
+            viewport={"width": 390, "height": 844},
+            locale="zh-CN",
+            device_scale_factor=1,
+            is_mobile=True,
+            has_touch=True,
+        )
         page = ctx.new_page()
         console: list[str] = []
         page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
@@ -80,7 +85,9 @@ def test_every_page_fits_a_390px_phone_for_every_role(server):  # noqa: F811
                 page.click("#nav-button")
             # a table wider than the phone scrolls inside its card, not the page
             page.goto(f"{base}/dashboard")
-            tw = page.evaluate("() => { const e = document.querySelector('.tw'); return [e.scrollWidth, e.clientWidth]; }")
+            tw = page.evaluate(
+                "() => { const e = document.querySelector('.tw'); return [e.scrollWidth, e.clientWidth]; }"
+            )
             assert tw[0] > tw[1], "the district table should be wider than the phone and scroll inside its card"
         browser.close()
     assert not problems, problems
@@ -98,7 +105,10 @@ def test_swagger_ui_works_offline_under_the_csp(server):  # noqa: F811
         errors: list[str] = []
         outside: list[str] = []
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(base) and not r.url.startswith("data:") else None)
+        page.on(
+            "request",
+            lambda r: outside.append(r.url) if not r.url.startswith(base) and not r.url.startswith("data:") else None,
+        )
         page.goto(f"{base}/api/docs")
         page.wait_for_selector(".swagger-ui .info .title", timeout=20_000)
         assert "lifecircle" in page.locator(".swagger-ui .info .title").inner_text()

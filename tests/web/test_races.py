@@ -62,8 +62,7 @@ def live(platform) -> Iterator[str]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(platform.app, host="127.0.0.1", port=port, log_level="warning",
-                                        lifespan="off"))
+    srv = uvicorn.Server(uvicorn.Config(platform.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
     th = threading.Thread(target=srv.run, daemon=True)
     th.start()
     base = f"http://127.0.0.1:{port}"
@@ -110,6 +109,7 @@ def together(base: str, calls: list[tuple[dict[str, str], str, dict]]) -> list[h
 
 # ------------------------------------------------------------------ lost updates
 
+
 def test_two_officials_changing_one_status_at_once_exactly_one_wins(platform, live):
     """self_assessed: the administrator (two sessions) says pre_accepted and returned at the same
     moment; planned: the administrator and the district officer both say building. Each pair has
@@ -119,11 +119,21 @@ def test_two_officials_changing_one_status_at_once_exactly_one_wins(platform, li
     tally: Counter[str] = Counter()
     for i in range(PAIRS * 2):
         if i % 2 == 0:
-            start, calls = "self_assessed", [(admin1, path, {"status": "pre_accepted", "from": "self_assessed"}),
-                                             (admin2, path, {"status": "returned", "from": "self_assessed"})]
+            start, calls = (
+                "self_assessed",
+                [
+                    (admin1, path, {"status": "pre_accepted", "from": "self_assessed"}),
+                    (admin2, path, {"status": "returned", "from": "self_assessed"}),
+                ],
+            )
         else:
-            start, calls = "planned", [(admin1, path, {"status": "building", "from": "planned"}),
-                                       (officer, path, {"status": "building", "from": "planned"})]
+            start, calls = (
+                "planned",
+                [
+                    (admin1, path, {"status": "building", "from": "planned"}),
+                    (officer, path, {"status": "building", "from": "planned"}),
+                ],
+            )
         set_status(platform, XL, start)
         before = n_history(platform, XL)
         answers = together(live, calls)
@@ -136,8 +146,10 @@ def test_two_officials_changing_one_status_at_once_exactly_one_wins(platform, li
         assert n_history(platform, XL) == before + 1
         tally["winners"] += 1
         tally["409"] += 1
-    print(f"\ncontested status pairs on {platform.url.split(':')[0]}: {PAIRS * 2}, "
-          f"winners {tally['winners']}, 409s {tally['409']}")
+    print(
+        f"\ncontested status pairs on {platform.url.split(':')[0]}: {PAIRS * 2}, "
+        f"winners {tally['winners']}, 409s {tally['409']}"
+    )
 
 
 def test_a_status_change_from_a_status_no_longer_current_is_409(platform):
@@ -163,15 +175,19 @@ def test_the_status_form_carries_the_status_seen_and_answers_409_when_it_moved_o
     page = c.get(f"/circles/{XL}")
     assert 'name="from" value="planned"' in page.text
     set_status(platform, XL, "building")  # someone else moved it meanwhile
-    r = c.post(f"/circles/{XL}/status", data={"status": "building", "from": "planned", "csrf_token": csrf_of(page.text)})
+    r = c.post(
+        f"/circles/{XL}/status", data={"status": "building", "from": "planned", "csrf_token": csrf_of(page.text)}
+    )
     assert r.status_code == 409 and "building" in r.text
     assert n_history(platform, XL) == 1  # only the seed's "created"
 
 
 # ------------------------------------------------------------------ duplicate creations
 
-def _duplicates(live: str, calls: list[tuple[dict[str, str], str, dict]], count: Callable[[], int],
-                expect_rows: int) -> Counter[int]:
+
+def _duplicates(
+    live: str, calls: list[tuple[dict[str, str], str, dict]], count: Callable[[], int], expect_rows: int
+) -> Counter[int]:
     answers = together(live, calls)
     codes = Counter(r.status_code for r in answers)
     assert codes[201] == 1 and codes[409] + codes[422] == 1, [(r.status_code, r.text) for r in answers]
@@ -198,7 +214,9 @@ def test_identical_creations_at_once_are_one_201_and_a_409_never_500(platform, l
     for i in range(PAIRS):
         body = {"body": f"# 报告 {i}\n修改"}
         before = versions()
-        answers = together(live, [(officer, f"/api/reports/{rid}/versions", body), (admin, f"/api/reports/{rid}/versions", body)])
+        answers = together(
+            live, [(officer, f"/api/reports/{rid}/versions", body), (admin, f"/api/reports/{rid}/versions", body)]
+        )
         codes = sorted(r.status_code for r in answers)
         assert codes in ([201, 201], [201, 409]), [(r.status_code, r.text) for r in answers]
         assert versions() == before + codes.count(201)
@@ -211,8 +229,14 @@ def test_identical_creations_at_once_are_one_201_and_a_409_never_500(platform, l
                 return s.scalar(select(func.count(SurveyCampaign.id)).where(SurveyCampaign.period == period))
 
         body = {"period": period, "respondents": 100, "satisfied": 95}
-        tally.update(_duplicates(live, [(officer, f"/api/circles/{XL}/surveys", body),
-                                        (admin, f"/api/circles/{XL}/surveys?lang=en", body)], surveys, 1))
+        tally.update(
+            _duplicates(
+                live,
+                [(officer, f"/api/circles/{XL}/surveys", body), (admin, f"/api/circles/{XL}/surveys?lang=en", body)],
+                surveys,
+                1,
+            )
+        )
     for i in range(PAIRS):
         name = f"twin{i}"
 
@@ -231,6 +255,7 @@ def test_identical_creations_at_once_are_one_201_and_a_409_never_500(platform, l
 
 
 # ------------------------------------------------------------------ hostile input
+
 
 @pytest.mark.parametrize("path", ["/api/reports/{n}", "/api/evidence/{n}", "/reports/{n}"])
 @pytest.mark.parametrize("n", [2**31, 2**63, 2**64, 0, -1])
@@ -251,7 +276,9 @@ def test_ids_beyond_range_in_forms_and_writes_are_422(platform):
 
     c = platform.client
     a = platform.h("admin")
-    assert c.post(f"/api/surveys/{2**63}/results", json={"respondents": 10, "satisfied": 9}, headers=a).status_code == 422
+    assert (
+        c.post(f"/api/surveys/{2**63}/results", json={"respondents": 10, "satisfied": 9}, headers=a).status_code == 422
+    )
     assert c.post(f"/api/reports/{2**64}/versions", json={"body": "x"}, headers=a).status_code == 422
     page_login(c, "admin")
     token = csrf_of(c.get("/users").text)
@@ -268,8 +295,11 @@ def test_control_characters_are_422_everywhere_text_comes_in(platform, ch):
     q = quote(ch)  # in a URL the character travels percent-encoded
     r = c.post("/api/login", json={"username": f"admin{ch}", "password": PASSWORD})
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "username"]
-    r = c.post("/api/users", json={"username": "n", "password": "a-long-enough-password", "role": "leader",
-                                   "display_name": f"x{ch}y"}, headers=a)
+    r = c.post(
+        "/api/users",
+        json={"username": "n", "password": "a-long-enough-password", "role": "leader", "display_name": f"x{ch}y"},
+        headers=a,
+    )
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "display_name"]
     r = c.post(f"/api/circles/{XL}/scorecards", json={"as_of": "2024-01-01", "indicators": {f"k{ch}": 1}}, headers=a)
     assert r.status_code == 422
@@ -278,13 +308,17 @@ def test_control_characters_are_422_everywhere_text_comes_in(platform, ch):
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["path", "circle_id"]
     assert c.get(f"/api/audit?entity_id=x{q}", headers=a).status_code == 422
     assert c.get(f"/api/satisfaction?circle_id={XL}{q}", headers=a).status_code == 422
-    assert c.post(f"/api/circles/{XL}/status", json={"status": "building", "note": f"a{ch}"},
-                  headers=a).status_code == 422
+    assert (
+        c.post(f"/api/circles/{XL}/status", json={"status": "building", "note": f"a{ch}"}, headers=a).status_code == 422
+    )
     # a file name with the raw character (httpx would percent-encode it, a hostile client need not)
-    raw = (b"--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a" + ch.encode() + b".png\"\r\n"
-           b"Content-Type: image/png\r\n\r\n\x89PNG\r\n\x1a\n\x00\x00\r\n--B--\r\n")
-    r = c.post(f"/api/circles/{XL}/evidence", content=raw,
-               headers=a | {"Content-Type": "multipart/form-data; boundary=B"})
+    raw = (
+        b'--B\r\nContent-Disposition: form-data; name="file"; filename="a' + ch.encode() + b'.png"\r\n'
+        b"Content-Type: image/png\r\n\r\n\x89PNG\r\n\x1a\n\x00\x00\r\n--B--\r\n"
+    )
+    r = c.post(
+        f"/api/circles/{XL}/evidence", content=raw, headers=a | {"Content-Type": "multipart/form-data; boundary=B"}
+    )
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "file", "filename"], r.text
     assert status_of(platform, XL) == "planned"
     # forms: the login page and a circle page's form
@@ -294,37 +328,67 @@ def test_control_characters_are_422_everywhere_text_comes_in(platform, ch):
     r = c.post("/login", data={"username": f"admin{ch}", "password": PASSWORD, "csrf_token": csrf_of(login.text)})
     assert r.status_code == 422
     page_login(c, "admin")
-    r = c.post(f"/circles/{XL}/funds", data={"kind": "fund", "amount_yuan": "100", "date": "2024-01-01",
-                                            "source": f"s{ch}", "csrf_token": csrf_of(c.get(f"/circles/{XL}").text)})
+    r = c.post(
+        f"/circles/{XL}/funds",
+        data={
+            "kind": "fund",
+            "amount_yuan": "100",
+            "date": "2024-01-01",
+            "source": f"s{ch}",
+            "csrf_token": csrf_of(c.get(f"/circles/{XL}").text),
+        },
+    )
     assert r.status_code == 422
 
 
 def test_newlines_and_tabs_stay_allowed_in_text_bodies(platform):
     c = platform.client
     set_status(platform, XL, "planned")
-    r = c.post(f"/api/circles/{XL}/status", json={"status": "building", "note": "第一行\n第二行\t完"},
-               headers=platform.h("xiling"))
+    r = c.post(
+        f"/api/circles/{XL}/status",
+        json={"status": "building", "note": "第一行\n第二行\t完"},
+        headers=platform.h("xiling"),
+    )
     assert r.status_code == 200, r.text
 
 
 def test_an_empty_district_is_no_district_not_a_500(platform):
     c, a = platform.client, platform.h("admin")
-    r = c.post("/api/users", json={"username": "lead2", "password": "a-long-enough-password", "role": "leader",
-                                   "district": ""}, headers=a)
+    r = c.post(
+        "/api/users",
+        json={"username": "lead2", "password": "a-long-enough-password", "role": "leader", "district": ""},
+        headers=a,
+    )
     assert r.status_code == 201 and r.json()["district"] is None
-    r = c.post("/api/users", json={"username": "off2", "password": "a-long-enough-password",
-                                   "role": "district_officer", "district": ""}, headers=a)
+    r = c.post(
+        "/api/users",
+        json={"username": "off2", "password": "a-long-enough-password", "role": "district_officer", "district": ""},
+        headers=a,
+    )
     assert r.status_code == 422 and [d["loc"][-1] for d in r.json()["detail"]] == ["district"]
     both = c.get("/api/satisfaction?circle_id=&district=", headers=a)
     assert both.status_code == 200 and both.json() == c.get("/api/satisfaction", headers=a).json()
 
 
-@pytest.mark.parametrize(("key", "value"), [
-    ("basic_coverage", "abc"), ("basic_coverage", 1.5), ("chain_share", -0.1), ("satisfaction", [0.9]),
-    ("basic_coverage", True), ("n_outlets", 2.5), ("n_outlets", -1), ("population", "many"),
-    ("quality_formats_present", 6.5), ("service_area_per_100hh", -3), ("service_area_per_100hh", "x"),
-    ("grade_code", "gold"), ("grade_reasons", {"a": 1}), ("gaps", 3),
-])
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("basic_coverage", "abc"),
+        ("basic_coverage", 1.5),
+        ("chain_share", -0.1),
+        ("satisfaction", [0.9]),
+        ("basic_coverage", True),
+        ("n_outlets", 2.5),
+        ("n_outlets", -1),
+        ("population", "many"),
+        ("quality_formats_present", 6.5),
+        ("service_area_per_100hh", -3),
+        ("service_area_per_100hh", "x"),
+        ("grade_code", "gold"),
+        ("grade_reasons", {"a": 1}),
+        ("gaps", 3),
+    ],
+)
 def test_badly_typed_scorecards_are_422_naming_the_field_and_the_page_stays_up(platform, key, value):
     c, a = platform.client, platform.h("admin")
     r = c.post(f"/api/circles/{XL}/scorecards", json={"as_of": "2024-01-01", "indicators": {key: value}}, headers=a)
@@ -337,9 +401,19 @@ def test_a_well_typed_scorecard_is_stored_and_shown(platform):
     from .test_pages import page_login
 
     c, a = platform.client, platform.h("admin")
-    card = {"basic_coverage": 0.75, "basic_completeness": 1, "chain_share": None, "n_outlets": 12,
-            "population": 5000, "quality_formats_present": 6, "service_area_per_100hh": 31.5,
-            "grade_reasons": "全部满足", "gaps": "repair;breakfast", "n_communities_on_islands": 0, "extra": "kept"}
+    card = {
+        "basic_coverage": 0.75,
+        "basic_completeness": 1,
+        "chain_share": None,
+        "n_outlets": 12,
+        "population": 5000,
+        "quality_formats_present": 6,
+        "service_area_per_100hh": 31.5,
+        "grade_reasons": "全部满足",
+        "gaps": "repair;breakfast",
+        "n_communities_on_islands": 0,
+        "extra": "kept",
+    }
     r = c.post(f"/api/circles/{XL}/scorecards", json={"as_of": "2024-01-01", "indicators": card}, headers=a)
     assert r.status_code == 201, r.text
     page_login(c, "xiling")
@@ -353,6 +427,7 @@ def test_a_scorecard_nested_too_deeply_is_422_not_a_recursion_error(platform):
         body = '{"as_of": "2024-01-01", "indicators": {"x": ' + "[" * depth + "]" * depth + "}}"
         r = c.post(f"/api/circles/{XL}/scorecards", content=body, headers=a | {"Content-Type": "application/json"})
         assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "indicators.x"], (depth, r.text[:200])
-    ok = c.post(f"/api/circles/{XL}/scorecards", json={"as_of": "2024-01-01", "indicators": {"x": [[1, 2], [3]]}},
-                headers=a)
+    ok = c.post(
+        f"/api/circles/{XL}/scorecards", json={"as_of": "2024-01-01", "indicators": {"x": [[1, 2], [3]]}}, headers=a
+    )
     assert ok.status_code == 201

@@ -21,8 +21,11 @@ PERIOD = str(dt.date.today().year)
 
 def _make_report(c, period: str = PERIOD) -> str:
     page = c.get("/reports")
-    r = c.post("/reports", data={"district": "420502", "period": period, "csrf_token": csrf_of(page.text)},
-               follow_redirects=False)
+    r = c.post(
+        "/reports",
+        data={"district": "420502", "period": period, "csrf_token": csrf_of(page.text)},
+        follow_redirects=False,
+    )
     assert r.status_code == 303, r.text
     return r.headers["location"]
 
@@ -33,12 +36,20 @@ def test_report_page_renders_the_text(platform):
     url = _make_report(c)
     html = c.get(url).text
     rendered = html.split('id="report-rendered"')[1].split("</div>\n")[0]
-    assert "<h1>西陵区一刻钟便民生活圈建设进展报告" in rendered and "<table>" in rendered and "<th>编号</th>" in rendered
+    assert (
+        "<h1>西陵区一刻钟便民生活圈建设进展报告" in rendered and "<table>" in rendered and "<th>编号</th>" in rendered
+    )
     assert "| 编号 |" not in rendered and "# " not in rendered
     assert 'href="' + url + '/export.pdf"' in html and 'href="' + url + '/export.docx"' in html
     # an edited text with markup is shown as text, never run
-    edit = c.post(url, data={"body": "# 标题\n<script>alert(1)</script>\n| a | b |\n|---|---|\n| <b>x</b> | y |",
-                             "csrf_token": csrf_of(html)}, follow_redirects=False)
+    edit = c.post(
+        url,
+        data={
+            "body": "# 标题\n<script>alert(1)</script>\n| a | b |\n|---|---|\n| <b>x</b> | y |",
+            "csrf_token": csrf_of(html),
+        },
+        follow_redirects=False,
+    )
     assert edit.status_code == 303
     html = c.get(url).text
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
@@ -88,10 +99,18 @@ def test_report_is_computed_as_of_its_period(platform):
         s.get(Circle, XL).status = "planned"
     page_login(c, "xiling")
     page = c.get(f"/circles/{XL}")
-    assert c.post(f"/circles/{XL}/status", data={"status": "building", "csrf_token": csrf_of(page.text)},
-                  follow_redirects=False).status_code == 303
+    assert (
+        c.post(
+            f"/circles/{XL}/status",
+            data={"status": "building", "csrf_token": csrf_of(page.text)},
+            follow_redirects=False,
+        ).status_code
+        == 303
+    )
     with transaction(platform.factory()) as s:  # the change happened in 2025
-        ch = s.scalars(select(StatusChange).where(StatusChange.circle_id == XL).order_by(StatusChange.id.desc())).first()
+        ch = s.scalars(
+            select(StatusChange).where(StatusChange.circle_id == XL).order_by(StatusChange.id.desc())
+        ).first()
         ch.at = dt.datetime(2025, 2, 1)
     old = c.get(_make_report(c, "2024Q4")).text
     row_2024 = next(b for b in parse(old.split('name="body">')[1].split("</textarea>")[0]) if b.kind == "table")

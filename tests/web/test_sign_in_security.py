@@ -34,8 +34,9 @@ def proxied(db_url, tmp_path) -> Iterator[tuple[object, object]]:
 
     settings = make_settings(db_url, tmp_path / "data", trusted_proxies=(PROXY,), login_delay_max_seconds=1)
     app = create_app(settings)
-    seed_demo(app.state.factory, settings, app.state.prog, use_demo_city=False,
-              passwords=dict.fromkeys(ACCOUNTS, PASSWORD))
+    seed_demo(
+        app.state.factory, settings, app.state.prog, use_demo_city=False, passwords=dict.fromkeys(ACCOUNTS, PASSWORD)
+    )
     with TestClient(app, client=(PROXY, 40000)) as client:
         yield client, app
     app.state.engine.dispose()
@@ -95,8 +96,14 @@ def test_x_forwarded_for_is_ignored_from_a_peer_that_is_not_a_trusted_proxy(plat
     """The default: no trusted proxies. A rotating X-Forwarded-For neither escapes the per-address
     limit nor reaches the login records."""
     c = platform.client
-    codes = [c.post("/api/login", json={"username": secrets.token_hex(5), "password": "x" * 12},
-                    headers={"X-Forwarded-For": f"203.0.113.{i}"}).status_code for i in range(12)]
+    codes = [
+        c.post(
+            "/api/login",
+            json={"username": secrets.token_hex(5), "password": "x" * 12},
+            headers={"X-Forwarded-For": f"203.0.113.{i}"},
+        ).status_code
+        for i in range(12)
+    ]
     assert codes[:10] == [401] * 10 and codes[10:] == [429, 429]
     with transaction(platform.factory()) as s:
         ips = set(s.scalars(select(LoginAttempt.ip)))
@@ -157,29 +164,45 @@ def test_failed_logins_stay_out_of_the_audit_of_changes_which_is_filterable_and_
     assert c.get("/audit", params={"kind": "failed_logins", "page": 1}).status_code in (200, 303)
 
 
-@pytest.mark.parametrize("password, why", [
-    ("short-pw", "至少"), ("1234567890", "常见"), ("qwertyuiop", "常见"), ("Password123", "常见"),
-    ("aaaaaaaaaaaa", "常见"), ("newofficer", "用户名"), ("NewOfficer2024", "用户名"),
-])
+@pytest.mark.parametrize(
+    "password, why",
+    [
+        ("short-pw", "至少"),
+        ("1234567890", "常见"),
+        ("qwertyuiop", "常见"),
+        ("Password123", "常见"),
+        ("aaaaaaaaaaaa", "常见"),
+        ("newofficer", "用户名"),
+        ("NewOfficer2024", "用户名"),
+    ],
+)
 def test_weak_passwords_are_refused_on_create_reset_and_change(platform, password, why):
     c = platform.client
     a = platform.h("admin")
     r = c.post("/api/users", json={"username": "newofficer", "password": password, "role": "leader"}, headers=a)
     assert r.status_code == 422 and why in r.text, r.text
     mine = {"newofficer": "leader1234", "NewOfficer2024": "Leader2024"}.get(password, password)  # leader's own name
-    r = c.post("/api/me/password", json={"current_password": PASSWORD, "new_password": mine},
-               headers=platform.h("leader"))
+    r = c.post(
+        "/api/me/password", json={"current_password": PASSWORD, "new_password": mine}, headers=platform.h("leader")
+    )
     assert r.status_code == 422 and ("new_password" in r.text), r.text
-    assert c.post("/api/users", json={"username": "newofficer", "password": "tram-lantern-47-quay",
-                                      "role": "leader"}, headers=a).status_code == 201
+    assert (
+        c.post(
+            "/api/users",
+            json={"username": "newofficer", "password": "tram-lantern-47-quay", "role": "leader"},
+            headers=a,
+        ).status_code
+        == 201
+    )
 
 
 def test_signed_in_user_changes_their_own_password(platform):
     c = platform.client
     other = c.post("/api/login", json={"username": "evaluator", "password": PASSWORD}).json()["token"]
     h = platform.h("evaluator")
-    wrong = c.post("/api/me/password", json={"current_password": "not-my-password", "new_password": "velvet-canyon-93"},
-                   headers=h)
+    wrong = c.post(
+        "/api/me/password", json={"current_password": "not-my-password", "new_password": "velvet-canyon-93"}, headers=h
+    )
     assert wrong.status_code == 422 and "current_password" in wrong.text
     same = c.post("/api/me/password", json={"current_password": PASSWORD, "new_password": PASSWORD}, headers=h)
     assert same.status_code == 422

@@ -68,8 +68,17 @@ def test_the_first_administrator_from_the_command_line(run, env):
     assert code == 0, err
     pw = re.search(r"^\s+(\S{16,})\s*$", out, re.M).group(1)  # the generated password, shown once
     assert check(env, "chief", pw) and not auth.password_problems(pw, "chief")
-    code, out, err = run("user", "add", "xl-officer", "--role", "district_officer", "--district", "420502",
-                         "--password-stdin", stdin="tram-lantern-47-quay\n")
+    code, out, err = run(
+        "user",
+        "add",
+        "xl-officer",
+        "--role",
+        "district_officer",
+        "--district",
+        "420502",
+        "--password-stdin",
+        stdin="tram-lantern-47-quay\n",
+    )
     assert code == 0 and "tram-lantern" not in out
     assert check(env, "xl-officer", "tram-lantern-47-quay") and users(env)["xl-officer"].district == "420502"
     code, out, err = run("user", "list")
@@ -91,7 +100,9 @@ def test_the_app_signs_in_with_the_password_the_command_printed(run, env, tmp_pa
 
 
 def test_reset_a_forgotten_password(run, env):
-    assert run("user", "add", "chief", "--role", "city_admin", "--password-stdin", stdin="tram-lantern-47-quay\n")[0] == 0
+    assert (
+        run("user", "add", "chief", "--role", "city_admin", "--password-stdin", stdin="tram-lantern-47-quay\n")[0] == 0
+    )
     code, out, err = run("user", "reset-password", "chief")
     assert code == 0, err
     pw = re.search(r"^\s+(\S{16,})\s*$", out, re.M).group(1)
@@ -100,21 +111,28 @@ def test_reset_a_forgotten_password(run, env):
     assert code == 0 and check(env, "chief", "velvet-canyon-93")
 
 
-@pytest.mark.parametrize("args, stdin, message", [
-    (["user", "add", "x1", "--role", "mayor"], None, "未知角色 'mayor'"),
-    (["user", "add", "x1", "--role", "district_officer", "--district", "999999"], None, "有效的区代码"),
-    (["user", "add", "x1", "--role", "leader", "--password-stdin"], "1234567890\n", "太常见"),
-    (["user", "add", "x1", "--role", "leader", "--password-stdin"], "short\n", "至少 10"),
-    (["user", "add", "x1", "--role", "leader", "--password-stdin"], "\n", "没有密码"),
-    (["user", "add", "taken", "--role", "leader"], None, "已存在"),
-    (["user", "reset-password", "nobody"], None, "nobody"),
-    (["user", "reset-password", "taken", "--password-stdin"], "taken12345\n", "用户名"),
-])
+@pytest.mark.parametrize(
+    "args, stdin, message",
+    [
+        (["user", "add", "x1", "--role", "mayor"], None, "未知角色 'mayor'"),
+        (["user", "add", "x1", "--role", "district_officer", "--district", "999999"], None, "有效的区代码"),
+        (["user", "add", "x1", "--role", "leader", "--password-stdin"], "1234567890\n", "太常见"),
+        (["user", "add", "x1", "--role", "leader", "--password-stdin"], "short\n", "至少 10"),
+        (["user", "add", "x1", "--role", "leader", "--password-stdin"], "\n", "没有密码"),
+        (["user", "add", "taken", "--role", "leader"], None, "已存在"),
+        (["user", "reset-password", "nobody"], None, "nobody"),
+        (["user", "reset-password", "taken", "--password-stdin"], "taken12345\n", "用户名"),
+    ],
+)
 def test_mistakes_print_one_line_and_exit_2(run, env, args, stdin, message):
     assert run("user", "add", "taken", "--role", "leader")[0] == 0
     before = {n: u.password_hash for n, u in users(env).items()}
     code, out, err = run(*args, stdin=stdin)
-    assert code == 2 and message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err, (code, out, err)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err, (
+        code,
+        out,
+        err,
+    )
     assert {n: u.password_hash for n, u in users(env).items()} == before  # nothing changed
 
 

@@ -27,8 +27,13 @@ def _user(platform, username: str) -> User:
 
 def _audit(platform, action: str, entity_id: int) -> list[AuditLog]:
     with transaction(platform.factory()) as s:
-        return list(s.scalars(select(AuditLog).where(AuditLog.action == action, AuditLog.entity == "user",
-                                                     AuditLog.entity_id == str(entity_id))))
+        return list(
+            s.scalars(
+                select(AuditLog).where(
+                    AuditLog.action == action, AuditLog.entity == "user", AuditLog.entity_id == str(entity_id)
+                )
+            )
+        )
 
 
 def _admin(platform) -> str:
@@ -62,8 +67,12 @@ def test_users_page_and_forms_forbidden_for_other_roles(platform, who):
     assert "/users" not in c.get("/dashboard").text  # no nav link
     token = csrf_of(c.get("/dashboard").text)
     uid = _uid(platform, "leader")
-    assert c.post("/users", data={"username": "sneaky", "role": "city_admin", "csrf_token": token,
-                                  "password": "x" * 12}).status_code == 403
+    assert (
+        c.post(
+            "/users", data={"username": "sneaky", "role": "city_admin", "csrf_token": token, "password": "x" * 12}
+        ).status_code
+        == 403
+    )
     assert c.post(f"/users/{uid}/active", data={"active": "0", "csrf_token": token}).status_code == 403
     assert c.post(f"/users/{uid}/password", data={"password": "y" * 12, "csrf_token": token}).status_code == 403
     assert c.post(f"/users/{uid}/role", data={"role": "city_admin", "csrf_token": token}).status_code == 403
@@ -87,8 +96,17 @@ def test_users_page_lists_accounts_with_last_login_in_both_languages(platform):
 def test_create_user_with_generated_password_shown_once(platform):
     c = platform.client
     token = _admin(platform)
-    r = c.post("/users", data={"username": "xl2", "display_name": "西陵二", "role": "district_officer",
-                               "district": "420502", "password": "", "csrf_token": token})
+    r = c.post(
+        "/users",
+        data={
+            "username": "xl2",
+            "display_name": "西陵二",
+            "role": "district_officer",
+            "district": "420502",
+            "password": "",
+            "csrf_token": token,
+        },
+    )
     assert r.status_code == 200 and r.headers["cache-control"] == "no-store"
     pw = re.search(r"xl2: <code>([^<]+)</code>", r.text).group(1)
     assert len(pw) >= 10
@@ -103,20 +121,26 @@ def test_create_user_with_generated_password_shown_once(platform):
 def test_create_user_with_admin_set_password(platform):
     c = platform.client
     token = _admin(platform)
-    r = c.post("/users", data={"username": "eva2", "role": "evaluator", "password": "long-enough-pw",
-                               "csrf_token": token}, follow_redirects=False)
+    r = c.post(
+        "/users",
+        data={"username": "eva2", "role": "evaluator", "password": "long-enough-pw", "csrf_token": token},
+        follow_redirects=False,
+    )
     assert r.status_code == 303 and r.headers["location"] == "/users" and "lc_flash" in r.cookies
     assert page_login(_fresh_client(platform), "eva2", "long-enough-pw").status_code == 303
 
 
-@pytest.mark.parametrize(("data", "field"), [
-    ({"username": "bad name!", "role": "leader"}, "username"),
-    ({"username": "admin", "role": "leader"}, "username"),
-    ({"username": "p1", "role": "leader", "password": "short"}, "password"),
-    ({"username": "p2", "role": "district_officer", "district": ""}, "district"),
-    ({"username": "p3", "role": "leader", "district": "420502"}, "district"),
-    ({"username": "p4", "role": "mayor"}, "role"),
-])
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"username": "bad name!", "role": "leader"}, "username"),
+        ({"username": "admin", "role": "leader"}, "username"),
+        ({"username": "p1", "role": "leader", "password": "short"}, "password"),
+        ({"username": "p2", "role": "district_officer", "district": ""}, "district"),
+        ({"username": "p3", "role": "leader", "district": "420502"}, "district"),
+        ({"username": "p4", "role": "mayor"}, "role"),
+    ],
+)
 def test_create_user_bad_input_shows_the_field_error(platform, data, field):
     c = platform.client
     token = _admin(platform)
@@ -141,10 +165,12 @@ def test_every_users_form_needs_csrf(platform):
     c = platform.client
     _admin(platform)
     uid = _uid(platform, "leader")
-    for url, data in [("/users", {"username": "nocsrf", "role": "leader"}),
-                      (f"/users/{uid}/active", {"active": "0"}),
-                      (f"/users/{uid}/password", {"password": "z" * 12}),
-                      (f"/users/{uid}/role", {"role": "evaluator"})]:
+    for url, data in [
+        ("/users", {"username": "nocsrf", "role": "leader"}),
+        (f"/users/{uid}/active", {"active": "0"}),
+        (f"/users/{uid}/password", {"password": "z" * 12}),
+        (f"/users/{uid}/role", {"role": "evaluator"}),
+    ]:
         assert c.post(url, data={**data, "csrf_token": "forged"}).status_code == 403, url
         assert c.post(url, data=data).status_code in (403, 422), url
     u = _user(platform, "leader")
@@ -168,7 +194,10 @@ def test_deactivate_ends_sessions_and_reactivate_restores_login(platform):
         assert s.scalar(select(UserSession).where(UserSession.user_id == uid)) is None
     (row,) = _audit(platform, "deactivate", uid)
     assert row.before["active"] is True and row.after["active"] is False and row.username == "admin"
-    assert c.post(f"/users/{uid}/active", data={"active": "1", "csrf_token": token}, follow_redirects=False).status_code == 303
+    assert (
+        c.post(f"/users/{uid}/active", data={"active": "1", "csrf_token": token}, follow_redirects=False).status_code
+        == 303
+    )
     assert _user(platform, "leader").active and len(_audit(platform, "reactivate", uid)) == 1
     assert page_login(_fresh_client(platform), "leader").status_code == 303
 
@@ -203,7 +232,9 @@ def test_reset_password_generated_and_set(platform):
     assert page_login(_fresh_client(platform), "evaluator", pw).status_code == 303
     bad = c.post(f"/users/{uid}/password", data={"password": "short", "csrf_token": token})
     assert bad.status_code == 422 and 'data-field="password"' in bad.text
-    ok = c.post(f"/users/{uid}/password", data={"password": "another-good-pw", "csrf_token": token}, follow_redirects=False)
+    ok = c.post(
+        f"/users/{uid}/password", data={"password": "another-good-pw", "csrf_token": token}, follow_redirects=False
+    )
     assert ok.status_code == 303
     assert page_login(_fresh_client(platform), "evaluator", "another-good-pw").status_code == 303
     rows = _audit(platform, "reset_password", uid)
@@ -215,8 +246,11 @@ def test_change_role_and_district(platform):
     c = platform.client
     token = _admin(platform)
     uid = _uid(platform, "leader")
-    r = c.post(f"/users/{uid}/role", data={"role": "district_officer", "district": "420503", "csrf_token": token},
-               follow_redirects=False)
+    r = c.post(
+        f"/users/{uid}/role",
+        data={"role": "district_officer", "district": "420503", "csrf_token": token},
+        follow_redirects=False,
+    )
     assert r.status_code == 303
     u = _user(platform, "leader")
     assert (u.role, u.district) == ("district_officer", "420503")

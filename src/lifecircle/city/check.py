@@ -33,28 +33,70 @@ class Need:
 
 NEEDS: tuple[Need, ...] = (
     Need("access", "步行可达性 access", "walking access (access)", ("streets", "outlets")),
-    Need("evaluate", "评估 evaluate（小区与全市指标）", "evaluate (community and city figures)",
-         ("streets", "outlets", "communities")),
-    Need("circle_grades", "生活圈指标与评级", "circle indicators and grades",
-         ("streets", "outlets", "communities"), any_of=(("circles", ""), ("communities", "circle_id")), indicator=True),
-    Need("district_figures", "分区指标（区名与边界）", "district figures (names and boundaries)",
-         ("districts",), indicator=True),
+    Need(
+        "evaluate",
+        "评估 evaluate（小区与全市指标）",
+        "evaluate (community and city figures)",
+        ("streets", "outlets", "communities"),
+    ),
+    Need(
+        "circle_grades",
+        "生活圈指标与评级",
+        "circle indicators and grades",
+        ("streets", "outlets", "communities"),
+        any_of=(("circles", ""), ("communities", "circle_id")),
+        indicator=True,
+    ),
+    Need(
+        "district_figures",
+        "分区指标（区名与边界）",
+        "district figures (names and boundaries)",
+        ("districts",),
+        indicator=True,
+    ),
     Need("chain_share", "连锁化率", "chain share", columns=(("outlets", "is_chain"),), indicator=True),
     Need("satisfaction", "居民满意度", "residents' satisfaction", ("surveys",), indicator=True),
-    Need("service_area", "每百户社区服务面积", "service area per 100 households",
-         columns=(("communities", "service_floor_area_m2"),), indicator=True),
-    Need("commercial_rule", "新建小区商业面积 ≥10%", "new communities' commercial floor area ≥ 10%",
-         columns=(("communities", "floor_area_m2"), ("communities", "commercial_floor_area_m2")), indicator=True),
-    Need("plan_circles", "划定生活圈 plan circles", "delineate circles (plan circles)",
-         ("streets", "communities", "districts", "centre_candidates")),
-    Need("plan_sites", "推荐选址 plan sites", "recommend sites (plan sites)",
-         ("streets", "outlets", "communities", "candidate_sites")),
+    Need(
+        "service_area",
+        "每百户社区服务面积",
+        "service area per 100 households",
+        columns=(("communities", "service_floor_area_m2"),),
+        indicator=True,
+    ),
+    Need(
+        "commercial_rule",
+        "新建小区商业面积 ≥10%",
+        "new communities' commercial floor area ≥ 10%",
+        columns=(("communities", "floor_area_m2"), ("communities", "commercial_floor_area_m2")),
+        indicator=True,
+    ),
+    Need(
+        "plan_circles",
+        "划定生活圈 plan circles",
+        "delineate circles (plan circles)",
+        ("streets", "communities", "districts", "centre_candidates"),
+    ),
+    Need(
+        "plan_sites",
+        "推荐选址 plan sites",
+        "recommend sites (plan sites)",
+        ("streets", "outlets", "communities", "candidate_sites"),
+    ),
     Need("plan_types", "小区分类 plan types", "community types (plan types)", ("streets", "communities")),
-    Need("plan_report", "一圈一策 plan report", "one plan per circle (plan report)",
-         ("streets", "outlets", "communities"), any_of=(("circles", ""), ("communities", "circle_id"))),
+    Need(
+        "plan_report",
+        "一圈一策 plan report",
+        "one plan per circle (plan report)",
+        ("streets", "outlets", "communities"),
+        any_of=(("circles", ""), ("communities", "circle_id")),
+    ),
     Need("scenario", "情景 scenario", "scenarios (scenario)", ("streets", "outlets", "communities")),
-    Need("platform", "管理平台 platform init / serve", "officials' platform (platform init / serve)",
-         ("streets", "outlets", "communities", "circles")),
+    Need(
+        "platform",
+        "管理平台 platform init / serve",
+        "officials' platform (platform init / serve)",
+        ("streets", "outlets", "communities", "circles"),
+    ),
 )
 
 IMPORT_HINT = "lifecircle import {table} FILE --db STORE --city {city}"
@@ -78,8 +120,12 @@ class CityCheck:
         out = []
         for r in self.outputs[self.outputs["indicator"] & ~self.outputs["ready"]].itertuples():
             miss = "、".join(r.missing)
-            out.append(t(f"{r.name}：缺少 {miss}，暂无法计算（用 lifecircle import 导入后重新评估）",
-                         f"{r.name}: needs {miss}, not computed yet (import it with lifecircle import, then evaluate again)"))
+            out.append(
+                t(
+                    f"{r.name}：缺少 {miss}，暂无法计算（用 lifecircle import 导入后重新评估）",
+                    f"{r.name}: needs {miss}, not computed yet (import it with lifecircle import, then evaluate again)",
+                )
+            )
         return out
 
 
@@ -104,8 +150,9 @@ def check_city(city: City) -> CityCheck:
     outs = []
     for need in NEEDS:
         missing = [tb for tb in need.tables if not _has(city, tb)]
-        missing += [f"{tb}.{col}" for tb, col in need.columns if _has(city, tb) and not _has(city, tb, col)
-                    ] + [tb for tb, _ in need.columns if not _has(city, tb) and tb not in missing]
+        missing += [f"{tb}.{col}" for tb, col in need.columns if _has(city, tb) and not _has(city, tb, col)] + [
+            tb for tb, _ in need.columns if not _has(city, tb) and tb not in missing
+        ]
         if need.any_of and not any(_has(city, tb, col) for tb, col in need.any_of):
             missing.append(t(" 或 ", " or ").join(f"{tb}.{col}" if col else tb for tb, col in need.any_of))
         missing = list(dict.fromkeys(missing))

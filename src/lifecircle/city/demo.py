@@ -42,8 +42,18 @@ from lifecircle.errors import InputError
 from lifecircle.i18n import t
 
 __all__ = [
-    "CREDITS", "DEMO_PROFILE", "DEMO_SCALE", "DEMO_SEED", "SHORT", "SYNTHETIC", "bridge_names", "build_demo_city",
-    "demo_settings", "load_districts", "load_river", "river_polygon",
+    "CREDITS",
+    "DEMO_PROFILE",
+    "DEMO_SCALE",
+    "DEMO_SEED",
+    "SHORT",
+    "SYNTHETIC",
+    "bridge_names",
+    "build_demo_city",
+    "demo_settings",
+    "load_districts",
+    "load_river",
+    "river_polygon",
 ]
 
 
@@ -56,7 +66,9 @@ def build_demo_city(seed: int = DEMO_SEED, scale: float = DEMO_SCALE) -> City:
     plan are always there. Every row says ``source = "synthetic"``; ``City.synthetic`` is True.
     """
     if not isinstance(scale, int | float) or not 0.01 <= float(scale) <= 4.0:
-        raise InputError(t(f"scale 须在 0.01 到 4 之间（收到 {scale}）", f"scale must be between 0.01 and 4 (got {scale})"))
+        raise InputError(
+            t(f"scale 须在 0.01 到 4 之间（收到 {scale}）", f"scale must be between 0.01 and 4 (got {scale})")
+        )
     g = _Gen(int(seed), float(scale))
     streets, nodes = g.streets()
     comm = g.communities(nodes)
@@ -84,6 +96,12 @@ def build_demo_city(seed: int = DEMO_SEED, scale: float = DEMO_SCALE) -> City:
         tables[name] = validate_table(name, df[cols].reset_index(drop=True), file=f"demo:{name}")
     credits = [*CREDITS, f"seed={int(seed)}, scale={float(scale):g}"]
     settings = demo_settings()["city"]
-    return City(name=settings["name"], profile=DEMO_PROFILE, synthetic=True, tables=tables,
-                credits=credits, title=settings.get("title", ""),
-                provenance={"generator": "demo", "scale": float(scale), "seed": int(seed)})
+    return City(
+        name=settings["name"],
+        profile=DEMO_PROFILE,
+        synthetic=True,
+        tables=tables,
+        credits=credits,
+        title=settings.get("title", ""),
+        provenance={"generator": "demo", "scale": float(scale), "seed": int(seed)},
+    )

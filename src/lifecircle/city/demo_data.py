@@ -67,10 +67,22 @@ _CHAINS: dict[str, list[str]] = {
     "smart_sorting_bin": ["小黄狗"],
     "mobile_food_cart": [],
 }
-_CHAIN_FACTOR = {"convenience_store": 1.3, "supermarket": 1.5, "pharmacy": 1.5, "post_express": 2.0,
-                 "breakfast": 0.5, "specialty_dining": 0.5, "hair_beauty": 0.5, "repair": 0.3,
-                 "recycling": 0.3, "parcel_locker": 2.5, "smart_sorting_bin": 2.0, "vending_machine": 2.0,
-                 "smart_freezer": 1.5, "forward_warehouse": 3.0}
+_CHAIN_FACTOR = {
+    "convenience_store": 1.3,
+    "supermarket": 1.5,
+    "pharmacy": 1.5,
+    "post_express": 2.0,
+    "breakfast": 0.5,
+    "specialty_dining": 0.5,
+    "hair_beauty": 0.5,
+    "repair": 0.3,
+    "recycling": 0.3,
+    "parcel_locker": 2.5,
+    "smart_sorting_bin": 2.0,
+    "vending_machine": 2.0,
+    "smart_freezer": 1.5,
+    "forward_warehouse": 3.0,
+}
 _OWN_SUFFIX: dict[str, list[str]] = {
     "convenience_store": ["便利店", "便民超市", "小卖部"],
     "supermarket": ["超市", "生活超市", "购物广场"],
@@ -100,28 +112,59 @@ _OWN_SUFFIX: dict[str, list[str]] = {
     "smart_sorting_bin": ["垃圾分类智能箱"],
     "mobile_food_cart": ["便民餐车"],
 }
-_FLOOR_M2 = {"convenience_store": 80, "supermarket": 1500, "wet_market": 2500, "breakfast": 40, "hair_beauty": 60,
-             "laundry": 50, "pharmacy": 120, "photo_print": 40, "housekeeping": 40, "repair": 20, "recycling": 100,
-             "post_express": 40, "forward_warehouse": 400, "elderly_care": 500, "infant_care": 300,
-             "specialty_dining": 150, "bookstore": 200, "fitness": 400, "education_training": 200,
-             "travel_service": 40, "health_wellness": 150, "tea_cafe": 100, "parcel_locker": 2, "smart_freezer": 1,
-             "vending_machine": 1, "smart_sorting_bin": 3, "mobile_food_cart": 6}
-_HOURS = {"convenience_store": ["Mo-Su 07:00-23:00", "24/7", "Mo-Su 07:30-22:30"],
-          "supermarket": ["Mo-Su 08:00-22:00", "Mo-Su 08:30-21:30"],
-          "wet_market": ["Mo-Su 05:30-19:00", "Mo-Su 06:00-18:30"],
-          "breakfast": ["Mo-Su 06:00-10:30", "Mo-Su 05:30-13:00"],
-          "pharmacy": ["Mo-Su 08:00-22:00", "24/7"],
-          "post_express": ["Mo-Su 08:00-21:00", "Mo-Su 09:00-20:00"],
-          "elderly_care": ["Mo-Fr 08:30-17:30", "Mo-Su 08:00-18:00"],
-          "infant_care": ["Mo-Fr 07:30-18:00"],
-          "forward_warehouse": ["Mo-Su 06:00-23:00"],
-          "mobile_food_cart": ["Mo-Su 06:00-09:30", "Mo-Su 17:00-22:00"],
-          "_default": ["Mo-Su 09:00-21:00", "Mo-Su 08:00-20:00", "Mo-Fr 09:00-18:00; Sa 09:00-17:00"],
-          "_smart": ["24/7"]}
+_FLOOR_M2 = {
+    "convenience_store": 80,
+    "supermarket": 1500,
+    "wet_market": 2500,
+    "breakfast": 40,
+    "hair_beauty": 60,
+    "laundry": 50,
+    "pharmacy": 120,
+    "photo_print": 40,
+    "housekeeping": 40,
+    "repair": 20,
+    "recycling": 100,
+    "post_express": 40,
+    "forward_warehouse": 400,
+    "elderly_care": 500,
+    "infant_care": 300,
+    "specialty_dining": 150,
+    "bookstore": 200,
+    "fitness": 400,
+    "education_training": 200,
+    "travel_service": 40,
+    "health_wellness": 150,
+    "tea_cafe": 100,
+    "parcel_locker": 2,
+    "smart_freezer": 1,
+    "vending_machine": 1,
+    "smart_sorting_bin": 3,
+    "mobile_food_cart": 6,
+}
+_HOURS = {
+    "convenience_store": ["Mo-Su 07:00-23:00", "24/7", "Mo-Su 07:30-22:30"],
+    "supermarket": ["Mo-Su 08:00-22:00", "Mo-Su 08:30-21:30"],
+    "wet_market": ["Mo-Su 05:30-19:00", "Mo-Su 06:00-18:30"],
+    "breakfast": ["Mo-Su 06:00-10:30", "Mo-Su 05:30-13:00"],
+    "pharmacy": ["Mo-Su 08:00-22:00", "24/7"],
+    "post_express": ["Mo-Su 08:00-21:00", "Mo-Su 09:00-20:00"],
+    "elderly_care": ["Mo-Fr 08:30-17:30", "Mo-Su 08:00-18:00"],
+    "infant_care": ["Mo-Fr 07:30-18:00"],
+    "forward_warehouse": ["Mo-Su 06:00-23:00"],
+    "mobile_food_cart": ["Mo-Su 06:00-09:30", "Mo-Su 17:00-22:00"],
+    "_default": ["Mo-Su 09:00-21:00", "Mo-Su 08:00-20:00", "Mo-Fr 09:00-18:00; Sa 09:00-17:00"],
+    "_smart": ["24/7"],
+}
 # a second format some outlets also offer (一店多能)
-_EXTRA_FORMAT = {"convenience_store": ["post_express", "breakfast"], "supermarket": ["wet_market"],
-                 "pharmacy": ["health_wellness"], "laundry": ["repair"], "tea_cafe": ["bookstore"],
-                 "wet_market": ["breakfast"], "post_express": ["convenience_store"]}
+_EXTRA_FORMAT = {
+    "convenience_store": ["post_express", "breakfast"],
+    "supermarket": ["wet_market"],
+    "pharmacy": ["health_wellness"],
+    "laundry": ["repair"],
+    "tea_cafe": ["bookstore"],
+    "wet_market": ["breakfast"],
+    "post_express": ["convenience_store"],
+}
 
 
 # ---------------------------------------------------------------------------------- bundled data
@@ -163,4 +206,3 @@ def river_polygon() -> shapely.Geometry:
     """The synthetic Yangtze river polygon (WGS-84)."""
     r = load_river()
     return r.loc[r["kind"] == "river", "geometry"].iloc[0]
-

@@ -68,7 +68,6 @@ class _Gen(_Streets):
         lon, lat = self.inv.transform(np.asarray(x, float), np.asarray(y, float))
         return np.round(lon, 7), np.round(lat, 7)
 
-
     # ------------------------------------------------------------------ communities
     def _name(self, used: dict[str, int], base: str) -> str:
         n = used.get(base, 0)
@@ -102,7 +101,9 @@ class _Gen(_Streets):
                 if industrial:
                     kind = "industrial"
                 else:
-                    p = np.array([kinds_p["old"] * (1 + 2.5 * corew), kinds_p["complete"], kinds_p["new"] * (1.6 - corew)])
+                    p = np.array(
+                        [kinds_p["old"] * (1 + 2.5 * corew), kinds_p["complete"], kinds_p["new"] * (1.6 - corew)]
+                    )
                     kind = ["old", "complete", "new"][int(rng.choice(3, p=p / p.sum()))]
                 x = nodes.x[nd] + rng.uniform(-35, 35)
                 y = nodes.y[nd] + rng.uniform(-35, 35)
@@ -128,14 +129,25 @@ class _Gen(_Streets):
         lon, lat = self.lonlat(np.array([x]), np.array([y]))
         word = _WORDS[int(rng.integers(len(_WORDS)))]
         suffix = _COMMUNITY_SUFFIX[kind][int(rng.integers(len(_COMMUNITY_SUFFIX[kind])))]
-        row: dict[str, Any] = {"name": self._name(used, word + suffix), "district": code, "lon": float(lon[0]),
-                               "lat": float(lat[0]), "kind": kind, "source": SYNTHETIC}
+        row: dict[str, Any] = {
+            "name": self._name(used, word + suffix),
+            "district": code,
+            "lon": float(lon[0]),
+            "lat": float(lat[0]),
+            "kind": kind,
+            "source": SYNTHETIC,
+        }
         if kind == "industrial":
             workers = int(rng.integers(1500, 9000) * max(self.scale, 0.1))
-            row.update(population=workers, households=0, build_year=int(rng.integers(2005, 2021)),
-                       floor_area_m2=float(round(workers * rng.uniform(30, 60), -1)),
-                       commercial_floor_area_m2=float(round(workers * rng.uniform(0.5, 2.0), -1)),
-                       service_floor_area_m2=float(round(workers * rng.uniform(0.1, 0.4), -1)), elderly_share=0.0)
+            row.update(
+                population=workers,
+                households=0,
+                build_year=int(rng.integers(2005, 2021)),
+                floor_area_m2=float(round(workers * rng.uniform(30, 60), -1)),
+                commercial_floor_area_m2=float(round(workers * rng.uniform(0.5, 2.0), -1)),
+                service_floor_area_m2=float(round(workers * rng.uniform(0.1, 0.4), -1)),
+                elderly_share=0.0,
+            )
             return row
         hh = max(1, int(round(pop / self.cfg["city"]["persons_per_household"] * rng.uniform(0.92, 1.08))))
         year = {"old": (1975, 2000), "complete": (2000, 2012), "new": (2012, 2024)}[kind]
@@ -144,11 +156,15 @@ class _Gen(_Streets):
         com_share = {"old": (0.02, 0.07), "complete": (0.04, 0.10), "new": (0.06, 0.16)}[kind]
         svc = {"old": (8, 40), "complete": (18, 55), "new": (24, 70)}[kind]
         eld = {"old": (0.24, 0.38), "complete": (0.15, 0.28), "new": (0.08, 0.18)}[kind]
-        row.update(population=pop, households=hh, build_year=int(rng.integers(*year)),
-                   floor_area_m2=float(round(floor, -1)),
-                   commercial_floor_area_m2=float(round(floor * rng.uniform(*com_share), 0)),
-                   service_floor_area_m2=float(round(hh / 100 * rng.uniform(*svc), 0)),
-                   elderly_share=float(round(rng.uniform(*eld), 3)))
+        row.update(
+            population=pop,
+            households=hh,
+            build_year=int(rng.integers(*year)),
+            floor_area_m2=float(round(floor, -1)),
+            commercial_floor_area_m2=float(round(floor * rng.uniform(*com_share), 0)),
+            service_floor_area_m2=float(round(hh / 100 * rng.uniform(*svc), 0)),
+            elderly_share=float(round(rng.uniform(*eld), 3)),
+        )
         return row
 
     # ------------------------------------------------------------------ points near places
@@ -181,11 +197,13 @@ class _Gen(_Streets):
                 code = self.dcfg[int(nodes.district[k[i]])]["code"]
                 place = res["name"].iloc[pick[i]]
                 st = street_names[code][int(rng.integers(len(street_names[code])))]
-                name = {"community_service_centre": f"{place}社区党群服务中心",
-                        "health_centre": f"{st}社区卫生服务中心",
-                        "culture_centre": f"{st}文化活动中心",
-                        "transit_hub": f"{place}公交枢纽站",
-                        "shopping_centre": f"{dname[code][:-1] if code != 'gaoxin' else '高新'}{_WORDS[int(rng.integers(len(_WORDS)))]}购物中心"}[kind]
+                name = {
+                    "community_service_centre": f"{place}社区党群服务中心",
+                    "health_centre": f"{st}社区卫生服务中心",
+                    "culture_centre": f"{st}文化活动中心",
+                    "transit_hub": f"{place}公交枢纽站",
+                    "shopping_centre": f"{dname[code][:-1] if code != 'gaoxin' else '高新'}{_WORDS[int(rng.integers(len(_WORDS)))]}购物中心",
+                }[kind]
                 rows.append({"name": name, "kind": kind, "x": x[i], "y": y[i], "district": code})
         df = pd.DataFrame(rows)
         df["lon"], df["lat"] = self.lonlat(df["x"].to_numpy(), df["y"].to_numpy())
@@ -209,7 +227,11 @@ class _Gen(_Streets):
             pts = np.column_stack([cx[idx], cy[idx]])
             seeds = self._kmeans(pts, w, n, nodes, k)
             # pilots: the most central (most populous) circles
-            lab = np.argmin(((pts[:, None, :] - seeds[None, :, :]) ** 2).sum(-1), axis=1) if len(pts) else np.array([], int)
+            lab = (
+                np.argmin(((pts[:, None, :] - seeds[None, :, :]) ** 2).sum(-1), axis=1)
+                if len(pts)
+                else np.array([], int)
+            )
             popk = np.bincount(lab, weights=w, minlength=n)
             order = np.argsort(-popk, kind="stable")
             seeds = seeds[order]
@@ -222,24 +244,45 @@ class _Gen(_Streets):
                 c = int(np.argmin(dist))
                 if not dist[c] <= 1600.0:  # no free candidate near: a new community service centre
                     _, nd = nodes.tree.query(seeds[j])
-                    new = {"id": f"S{len(centres) + 1:04d}", "name": f"{dc['streets_zh'][j % len(dc['streets_zh'])]}党群服务中心",
-                           "kind": "community_service_centre", "x": nodes.x[nd] + 20.0, "y": nodes.y[nd] + 20.0,
-                           "district": code, "source": SYNTHETIC}
-                    new["lon"], new["lat"] = (float(v[0]) for v in self.lonlat(np.array([new["x"]]), np.array([new["y"]])))
+                    new = {
+                        "id": f"S{len(centres) + 1:04d}",
+                        "name": f"{dc['streets_zh'][j % len(dc['streets_zh'])]}党群服务中心",
+                        "kind": "community_service_centre",
+                        "x": nodes.x[nd] + 20.0,
+                        "y": nodes.y[nd] + 20.0,
+                        "district": code,
+                        "source": SYNTHETIC,
+                    }
+                    new["lon"], new["lat"] = (
+                        float(v[0]) for v in self.lonlat(np.array([new["x"]]), np.array([new["y"]]))
+                    )
                     centres.loc[len(centres)] = new
                     sx, sy = centres["x"].to_numpy(), centres["y"].to_numpy()
                     c = len(centres) - 1
                 cid = str(centres["id"].iloc[c])
                 taken.add(cid)
                 phase = "pilot" if j < int(dc["pilot"]) else "rollout"
-                status = (["accepted", "accepted", "pre_accepted", "self_assessed"] if phase == "pilot"
-                          else ["building", "planned", "self_assessed", "building"])[int(rng.integers(4))]
+                status = (
+                    ["accepted", "accepted", "pre_accepted", "self_assessed"]
+                    if phase == "pilot"
+                    else ["building", "planned", "self_assessed", "building"]
+                )[int(rng.integers(4))]
                 names = dc["streets_zh"]
                 base = names[j % len(names)]
                 if j >= len(names):
                     base += _cn_num(j // len(names) + 1)
-                rows.append({"id": f"{SHORT[code]}-{j + 1:02d}", "name": f"{base}一刻钟便民生活圈", "district": code,
-                             "phase": phase, "centre_id": cid, "status": status, "sx": seeds[j, 0], "sy": seeds[j, 1]})
+                rows.append(
+                    {
+                        "id": f"{SHORT[code]}-{j + 1:02d}",
+                        "name": f"{base}一刻钟便民生活圈",
+                        "district": code,
+                        "phase": phase,
+                        "centre_id": cid,
+                        "status": status,
+                        "sx": seeds[j, 0],
+                        "sy": seeds[j, 1],
+                    }
+                )
             # members: communities of the district nearest to a circle seed, within 2 km
             if len(idx):
                 dd = np.hypot(pts[:, None, 0] - seeds[None, :, 0], pts[:, None, 1] - seeds[None, :, 1])
@@ -329,16 +372,26 @@ class _Gen(_Streets):
                     formats.append(extra[int(rng.integers(len(extra)))])
                 hours = _HOURS.get(f.code, _HOURS["_smart"] if f.cls == "smart" else _HOURS["_default"])
                 smart = f.cls == "smart" and f.code != "mobile_food_cart"
-                rows.append({
-                    "name": name, "formats": ";".join(formats), "x": x[i], "y": y[i], "district": code,
-                    "brand": brand, "is_chain": is_chain,
-                    "floor_area_m2": float(round(_FLOOR_M2.get(f.code, 80) * rng.lognormal(0, 0.35), 1)),
-                    "opening_hours": hours[int(rng.integers(len(hours)))],
-                    "accepts_cash": bool(rng.random() < (0.3 if smart else 0.93)),
-                    "barrier_free": bool(rng.random() < (0.2 if smart else 0.45)),
-                    "elderly_counter": bool(rng.random() < (0.35 if f.code in ("pharmacy", "supermarket", "post_express") else 0.08)) and not smart,
-                    "address": f"{dname[code]}{roads[int(rng.integers(len(roads)))]}{int(rng.integers(1, 300))}号",
-                })
+                rows.append(
+                    {
+                        "name": name,
+                        "formats": ";".join(formats),
+                        "x": x[i],
+                        "y": y[i],
+                        "district": code,
+                        "brand": brand,
+                        "is_chain": is_chain,
+                        "floor_area_m2": float(round(_FLOOR_M2.get(f.code, 80) * rng.lognormal(0, 0.35), 1)),
+                        "opening_hours": hours[int(rng.integers(len(hours)))],
+                        "accepts_cash": bool(rng.random() < (0.3 if smart else 0.93)),
+                        "barrier_free": bool(rng.random() < (0.2 if smart else 0.45)),
+                        "elderly_counter": bool(
+                            rng.random() < (0.35 if f.code in ("pharmacy", "supermarket", "post_express") else 0.08)
+                        )
+                        and not smart,
+                        "address": f"{dname[code]}{roads[int(rng.integers(len(roads)))]}{int(rng.integers(1, 300))}号",
+                    }
+                )
         df = pd.DataFrame(rows)
         df["lon"], df["lat"] = self.lonlat(df.pop("x").to_numpy(), df.pop("y").to_numpy())
         df.insert(0, "id", [f"O{i + 1:06d}" for i in range(len(df))])
@@ -348,13 +401,25 @@ class _Gen(_Streets):
     # ------------------------------------------------------------------ sites and surveys
     def sites(self, nodes: _Nodes) -> pd.DataFrame:
         rng = self.rng
-        area = {"idle_factory": (2000, 20000), "warehouse": (500, 6000), "public_housing": (100, 800),
-                "vacant_shop": (40, 400), "public_building": (300, 3000)}
-        label = {"idle_factory": "原{w}厂（闲置厂房）", "warehouse": "{w}仓储库房", "public_housing": "{w}公租房底层用房",
-                 "vacant_shop": "{w}路空置商铺", "public_building": "原{w}办公楼"}
+        area = {
+            "idle_factory": (2000, 20000),
+            "warehouse": (500, 6000),
+            "public_housing": (100, 800),
+            "vacant_shop": (40, 400),
+            "public_building": (300, 3000),
+        }
+        label = {
+            "idle_factory": "原{w}厂（闲置厂房）",
+            "warehouse": "{w}仓储库房",
+            "public_housing": "{w}公租房底层用房",
+            "vacant_shop": "{w}路空置商铺",
+            "public_building": "原{w}办公楼",
+        }
         # factories and warehouses lean to the industrial districts, shops to the old town
-        lean = {"idle_factory": {"420505": 3.0, "gaoxin": 3.0, "420503": 1.5},
-                "warehouse": {"420505": 2.5, "gaoxin": 2.5, "420503": 1.5}}
+        lean = {
+            "idle_factory": {"420505": 3.0, "gaoxin": 3.0, "420503": 1.5},
+            "warehouse": {"420505": 2.5, "gaoxin": 2.5, "420503": 1.5},
+        }
         rows = []
         for kind, per in self.cfg["sites"].items():
             n = max(2, self._scaled(float(per), 1e5))
@@ -363,10 +428,16 @@ class _Gen(_Streets):
                 wgt = wgt * (0.3 + nodes.core)
             pick = rng.choice(len(nodes.x), size=n, p=wgt / wgt.sum(), replace=n >= len(nodes.x))
             for nd in pick:
-                rows.append({"name": label[kind].format(w=_WORDS[int(rng.integers(len(_WORDS)))]), "kind": kind,
-                             "x": nodes.x[nd] + rng.uniform(-30, 30), "y": nodes.y[nd] + rng.uniform(-30, 30),
-                             "district": self.dcfg[int(nodes.district[nd])]["code"],
-                             "floor_area_m2": float(round(rng.uniform(*area[kind]), -1))})
+                rows.append(
+                    {
+                        "name": label[kind].format(w=_WORDS[int(rng.integers(len(_WORDS)))]),
+                        "kind": kind,
+                        "x": nodes.x[nd] + rng.uniform(-30, 30),
+                        "y": nodes.y[nd] + rng.uniform(-30, 30),
+                        "district": self.dcfg[int(nodes.district[nd])]["code"],
+                        "floor_area_m2": float(round(rng.uniform(*area[kind]), -1)),
+                    }
+                )
         df = pd.DataFrame(rows)
         df["lon"], df["lat"] = self.lonlat(df.pop("x").to_numpy(), df.pop("y").to_numpy())
         df.insert(0, "id", [f"P{i + 1:04d}" for i in range(len(df))])
@@ -388,8 +459,15 @@ class _Gen(_Streets):
             for p_i, p in enumerate(ps):
                 n = int(rng.integers(120, 420))
                 rate = float(np.clip(level + 0.01 * p_i + rng.normal(0, 0.015), 0.5, 1.0))
-                rows.append({"circle_id": r.id, "period": p, "respondents": n, "satisfied": int(round(n * rate)),
-                             "source": SYNTHETIC})
+                rows.append(
+                    {
+                        "circle_id": r.id,
+                        "period": p,
+                        "respondents": n,
+                        "satisfied": int(round(n * rate)),
+                        "source": SYNTHETIC,
+                    }
+                )
         return pd.DataFrame(rows)
 
 

@@ -290,4 +290,3 @@ class _Streets:
             else:
                 names.append(None)
         return list(geoms), classes, names
-

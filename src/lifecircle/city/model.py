@@ -69,7 +69,9 @@ def city_label(name: str | None, provenance: dict[str, Any] | None) -> str:
     return f"{name or '?'} ({', '.join(parts)})" if parts else str(name or "?")
 
 
-def same_city(name_a: str | None, prov_a: dict[str, Any] | None, name_b: str | None, prov_b: dict[str, Any] | None) -> bool:
+def same_city(
+    name_a: str | None, prov_a: dict[str, Any] | None, name_b: str | None, prov_b: dict[str, Any] | None
+) -> bool:
     """Whether two (name, provenance) pairs are the same city. A missing provenance on either side
     (data imported before provenance was recorded) compares by name only."""
     if (name_a or None) != (name_b or None):

@@ -58,7 +58,8 @@ TABLES: dict[str, list[Column]] = {
         Column("id", "str"),
         Column("name", "str"),
         Column("district", "str", doc="district code"),
-        LON, LAT,
+        LON,
+        LAT,
         Column("population", "int", min=0, doc="residents (for industrial: workers)"),
         Column("households", "int", min=0),
         Column("build_year", "int", required=False, min=1900, max=2100),
@@ -74,7 +75,8 @@ TABLES: dict[str, list[Column]] = {
         Column("id", "str"),
         Column("name", "str"),
         Column("formats", "str", doc="format codes separated by ';' (一店多能: one outlet, several formats)"),
-        LON, LAT,
+        LON,
+        LAT,
         Column("district", "str", required=False),
         Column("brand", "str", required=False),
         Column("is_chain", "bool", required=False),
@@ -90,7 +92,8 @@ TABLES: dict[str, list[Column]] = {
         Column("id", "str"),
         Column("name", "str"),
         Column("kind", "str", choices=SITE_KINDS),
-        LON, LAT,
+        LON,
+        LAT,
         Column("district", "str", required=False),
         Column("floor_area_m2", "float", required=False, min=0),
         SOURCE,
@@ -99,7 +102,8 @@ TABLES: dict[str, list[Column]] = {
         Column("id", "str"),
         Column("name", "str"),
         Column("kind", "str", choices=CENTRE_KINDS),
-        LON, LAT,
+        LON,
+        LAT,
         Column("district", "str", required=False),
         SOURCE,
     ],
@@ -124,8 +128,12 @@ TABLES: dict[str, list[Column]] = {
         Column("geometry", "geometry", doc="LineString, WGS-84"),
         Column("highway", "str", required=False, doc="OSM-style class: primary, residential, footway ..."),
         Column("name", "str", required=False),
-        Column("id", "str", required=False,
-               doc="the file's id / osm_id / fid, else a hash of the line's WKB (see lifecircle.city.ids)"),
+        Column(
+            "id",
+            "str",
+            required=False,
+            doc="the file's id / osm_id / fid, else a hash of the line's WKB (see lifecircle.city.ids)",
+        ),
         Column("bridge", "bool", required=False, doc="on a bridge (OSM bridge=*, 桥梁)"),
         Column("tunnel", "bool", required=False, doc="in a tunnel (OSM tunnel=*, 隧道)"),
         Column("layer", "int", required=False, min=-10, max=10, doc="vertical order, OSM layer=* (0 = ground)"),
@@ -135,7 +143,13 @@ TABLES: dict[str, list[Column]] = {
 
 
 def _empty(v: Any) -> bool:
-    return v is None or (isinstance(v, float) and np.isnan(v)) or (isinstance(v, str) and v.strip() == "") or v is pd.NA or v is pd.NaT
+    return (
+        v is None
+        or (isinstance(v, float) and np.isnan(v))
+        or (isinstance(v, str) and v.strip() == "")
+        or v is pd.NA
+        or v is pd.NaT
+    )
 
 
 _TRUE = {"1", "true", "yes", "y", "t", "是", "有"}
@@ -206,7 +220,9 @@ def validate_table(name: str, df: pd.DataFrame, *, file: str | None = None, row_
                 continue
             x, problem = _coerce(col, v)
             if problem is None and col.choices is not None and x not in col.choices:
-                problem = t(f"'{x}' 不在允许值 {', '.join(col.choices)} 之中", f"'{x}' is not one of {', '.join(col.choices)}")
+                problem = t(
+                    f"'{x}' 不在允许值 {', '.join(col.choices)} 之中", f"'{x}' is not one of {', '.join(col.choices)}"
+                )
             if problem is None and col.check is not None:
                 problem = col.check(x)
             if problem:
@@ -219,7 +235,11 @@ def validate_table(name: str, df: pd.DataFrame, *, file: str | None = None, row_
             if v is None:
                 continue
             if v in seen:
-                bag.add(t(f"id '{v}' 与第{seen[v]}行重复", f"id '{v}' repeats row {seen[v]}"), row=i + row_offset, field="id")
+                bag.add(
+                    t(f"id '{v}' 与第{seen[v]}行重复", f"id '{v}' repeats row {seen[v]}"),
+                    row=i + row_offset,
+                    field="id",
+                )
             else:
                 seen[v] = i + row_offset
     bag.raise_if_any()

@@ -77,8 +77,11 @@ def save_city(city: City, url_or_path: str | Path, *, replace: bool = False) -> 
 
     Every table is validated first. A city of the same name is an error unless ``replace``.
     """
-    tables = {name: validate_table(name, df.reset_index(drop=True), file=f"{city.name}:{name}")
-              for name, df in city.tables.items() if name in TABLES}
+    tables = {
+        name: validate_table(name, df.reset_index(drop=True), file=f"{city.name}:{name}")
+        for name, df in city.tables.items()
+        if name in TABLES
+    }
     unknown = sorted(set(city.tables) - set(TABLES))
     if unknown:
         raise InputError(t(f"未知的表：{', '.join(unknown)}", f"unknown tables: {', '.join(unknown)}"))
@@ -86,11 +89,17 @@ def save_city(city: City, url_or_path: str | Path, *, replace: bool = False) -> 
     def work(conn: sa.Connection) -> None:
         exists = conn.execute(sa.select(META.c.city_name).where(META.c.city_name == city.name)).first()
         if exists and not replace:
-            raise InputError(t(f"数据库中已有城市 '{city.name}'；如需覆盖请指定 replace",
-                               f"the store already has a city '{city.name}'; ask to replace it"))
+            raise InputError(
+                t(
+                    f"数据库中已有城市 '{city.name}'；如需覆盖请指定 replace",
+                    f"the store already has a city '{city.name}'; ask to replace it",
+                )
+            )
         if exists:
             _delete(conn, city.name)
-        columns = {name: [c for c in df.columns if c in {col.name for col in TABLES[name]}] for name, df in tables.items()}
+        columns = {
+            name: [c for c in df.columns if c in {col.name for col in TABLES[name]}] for name, df in tables.items()
+        }
         _insert_meta(conn, city, columns)
         for name, df in tables.items():
             rows = _records(name, city.name, df)
@@ -101,14 +110,20 @@ def save_city(city: City, url_or_path: str | Path, *, replace: bool = False) -> 
 
 
 def _insert_meta(conn: sa.Connection, city: City, columns: dict[str, list[str]]) -> None:
-    conn.execute(META.insert(), {
-        "city_name": city.name, "profile": city.profile, "synthetic": bool(city.synthetic),
-        "credits": json.dumps(list(city.credits), ensure_ascii=False),
-        "columns": json.dumps(columns, ensure_ascii=False),
-        "created": datetime.now(UTC).isoformat(timespec="seconds"), "store_version": STORE_VERSION,
-        "title": city.title or None,
-        "provenance": json.dumps(dict(city.provenance), ensure_ascii=False, default=str),
-    })
+    conn.execute(
+        META.insert(),
+        {
+            "city_name": city.name,
+            "profile": city.profile,
+            "synthetic": bool(city.synthetic),
+            "credits": json.dumps(list(city.credits), ensure_ascii=False),
+            "columns": json.dumps(columns, ensure_ascii=False),
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "store_version": STORE_VERSION,
+            "title": city.title or None,
+            "provenance": json.dumps(dict(city.provenance), ensure_ascii=False, default=str),
+        },
+    )
 
 
 def replace_table(url_or_path: str | Path, city_name: str, table_name: str, df: pd.DataFrame) -> None:
@@ -122,9 +137,17 @@ def replace_table(url_or_path: str | Path, city_name: str, table_name: str, df: 
     _merge(url_or_path, city_name, table_name, df, replace=True, dry_run=False, create=None, profile=None)
 
 
-def merge_table(url_or_path: str | Path, city_name: str, table_name: str, df: pd.DataFrame, *,
-                replace: bool = False, dry_run: bool = False, create: bool = False,
-                profile: str | None = None) -> MergeResult:
+def merge_table(
+    url_or_path: str | Path,
+    city_name: str,
+    table_name: str,
+    df: pd.DataFrame,
+    *,
+    replace: bool = False,
+    dry_run: bool = False,
+    create: bool = False,
+    profile: str | None = None,
+) -> MergeResult:
     """Add the rows of ``df`` to table ``table_name`` of city ``city_name``, in one transaction.
 
     Rows are matched on the table's key (:data:`TABLE_KEYS`: ``id``; districts ``code``; surveys
@@ -138,12 +161,22 @@ def merge_table(url_or_path: str | Path, city_name: str, table_name: str, df: pd
     naming a missing city of a store that has cities is an error listing them. The city's meta row
     is locked for the transaction, so merges into one city at the same moment queue up.
     """
-    return _merge(url_or_path, city_name, table_name, df, replace=replace, dry_run=dry_run,
-                  create=create, profile=profile)
+    return _merge(
+        url_or_path, city_name, table_name, df, replace=replace, dry_run=dry_run, create=create, profile=profile
+    )
 
 
-def _merge(url_or_path: str | Path, city_name: str, table_name: str, df: pd.DataFrame, *, replace: bool,
-           dry_run: bool, create: bool | None, profile: str | None) -> MergeResult:
+def _merge(
+    url_or_path: str | Path,
+    city_name: str,
+    table_name: str,
+    df: pd.DataFrame,
+    *,
+    replace: bool,
+    dry_run: bool,
+    create: bool | None,
+    profile: str | None,
+) -> MergeResult:
     """``create``: None = the city must exist; False = only the first city of a store is created."""
     if table_name not in TABLES:
         raise InputError(t(f"未知的表：{table_name}", f"unknown table: {table_name}"))
@@ -169,23 +202,32 @@ def _merge(url_or_path: str | Path, city_name: str, table_name: str, df: pd.Data
     return _write(url_or_path, work, may_create=create is not None)
 
 
-def _dry_run(url_or_path: str | Path, city_name: str, table_name: str, new_rows: list[dict[str, Any]],
-             plan: Callable[..., tuple[_Plan, bool]], *, create: bool | None) -> MergeResult:
+def _dry_run(
+    url_or_path: str | Path,
+    city_name: str,
+    table_name: str,
+    new_rows: list[dict[str, Any]],
+    plan: Callable[..., tuple[_Plan, bool]],
+    *,
+    create: bool | None,
+) -> MergeResult:
     """The counts of a merge, read in a transaction that writes nothing."""
     p = _is_sqlite_path(url_or_path)
     if p is not None and not p.exists():
         if create is None:
             raise InputFileError(t(f"{p}: 数据库文件不存在", f"{p}: the store file does not exist"))
-        return MergeResult(table_name, added=len(new_rows), updated=0, unchanged=0, deleted=0,
-                           created_city=True, dry_run=True)
+        return MergeResult(
+            table_name, added=len(new_rows), updated=0, unchanged=0, deleted=0, created_city=True, dry_run=True
+        )
     engine = _engine(url_or_path)
     try:
         with engine.connect() as conn:
             if _check_version(conn, url_or_path) is None:  # an empty database: everything is new
                 if create is None:
                     raise InputError(_missing_city_nometa(city_name, url_or_path))
-                return MergeResult(table_name, added=len(new_rows), updated=0, unchanged=0, deleted=0,
-                                   created_city=True, dry_run=True)
+                return MergeResult(
+                    table_name, added=len(new_rows), updated=0, unchanged=0, deleted=0, created_city=True, dry_run=True
+                )
             pl, created = plan(conn, lock=False)
             conn.rollback()
             return pl.result(table_name, created=created, dry_run=True)
@@ -238,8 +280,9 @@ def recode_districts(url_or_path: str | Path, city_name: str, codes: dict[str, s
                 continue
             n = 0
             for name, code in pairs.items():
-                res = conn.execute(tbl.update().where(tbl.c.city_name == city_name, tbl.c.district == name)
-                                   .values(district=code))
+                res = conn.execute(
+                    tbl.update().where(tbl.c.city_name == city_name, tbl.c.district == name).values(district=code)
+                )
                 n += res.rowcount or 0
             if n:
                 changed[tname] = n
@@ -273,9 +316,15 @@ def load_city(url_or_path: str | Path, name: str) -> City:
             tables = {tname: _load_table(conn, name, tname, cols) for tname, cols in columns.items()}
     finally:
         engine.dispose()
-    return City(name=meta["city_name"], profile=meta["profile"], synthetic=bool(meta["synthetic"]), tables=tables,
-                credits=list(json.loads(meta["credits"])), title=meta.get("title") or "",
-                provenance=dict(json.loads(meta.get("provenance") or "{}")))
+    return City(
+        name=meta["city_name"],
+        profile=meta["profile"],
+        synthetic=bool(meta["synthetic"]),
+        tables=tables,
+        credits=list(json.loads(meta["credits"])),
+        title=meta.get("title") or "",
+        provenance=dict(json.loads(meta.get("provenance") or "{}")),
+    )
 
 
 def _load_table(conn: sa.Connection, city_name: str, tname: str, cols: list[str]) -> pd.DataFrame:
@@ -323,10 +372,21 @@ def list_cities(url_or_path: str | Path) -> list[CityInfo]:
                 counts = {}
                 for tname in json.loads(m["columns"]):
                     tbl = SQL_TABLES[tname]
-                    counts[tname] = int(conn.execute(
-                        sa.select(sa.func.count()).select_from(tbl).where(tbl.c.city_name == m["city_name"])).scalar_one())
-                out.append(CityInfo(name=m["city_name"], profile=m["profile"], synthetic=bool(m["synthetic"]),
-                                    credits=list(json.loads(m["credits"])), created=m["created"], tables=counts))
+                    counts[tname] = int(
+                        conn.execute(
+                            sa.select(sa.func.count()).select_from(tbl).where(tbl.c.city_name == m["city_name"])
+                        ).scalar_one()
+                    )
+                out.append(
+                    CityInfo(
+                        name=m["city_name"],
+                        profile=m["profile"],
+                        synthetic=bool(m["synthetic"]),
+                        credits=list(json.loads(m["credits"])),
+                        created=m["created"],
+                        tables=counts,
+                    )
+                )
             return out
     finally:
         engine.dispose()

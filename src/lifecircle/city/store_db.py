@@ -111,9 +111,13 @@ def _check_version(conn: sa.Connection, where: str | Path) -> int | None:
     """The store's version; a store written by a newer lifecircle is refused (one line)."""
     v = schema_version(conn)
     if v is not None and v > STORE_VERSION:
-        raise InputError(t(f"{where}: 数据库结构版本 {v} 比本程序支持的 {STORE_VERSION} 新；请升级 lifecircle",
-                           f"{where}: the store has schema version {v}, newer than the {STORE_VERSION} this "
-                           "lifecircle knows; upgrade lifecircle"))
+        raise InputError(
+            t(
+                f"{where}: 数据库结构版本 {v} 比本程序支持的 {STORE_VERSION} 新；请升级 lifecircle",
+                f"{where}: the store has schema version {v}, newer than the {STORE_VERSION} this "
+                "lifecircle knows; upgrade lifecircle",
+            )
+        )
     return v
 
 
@@ -152,7 +156,7 @@ def _is_sqlite_path(url_or_path: str | Path) -> Path | None:
     if "://" not in s:
         return Path(s).expanduser()
     if s.startswith("sqlite:///") and s != "sqlite:///:memory:":
-        return Path(s[len("sqlite:///"):])
+        return Path(s[len("sqlite:///") :])
     return None
 
 
@@ -186,8 +190,12 @@ def _engine(url_or_path: str | Path, *, write: bool = False) -> sa.Engine:
     except sa.exc.DatabaseError as exc:  # OperationalError, and sqlite's "file is not a database"
         engine.dispose()
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        raise InputError(t(f"无法连接数据库 {engine.url.render_as_string(hide_password=True)}：{reason}",
-                           f"cannot connect to the database {engine.url.render_as_string(hide_password=True)}: {reason}")) from None
+        raise InputError(
+            t(
+                f"无法连接数据库 {engine.url.render_as_string(hide_password=True)}：{reason}",
+                f"cannot connect to the database {engine.url.render_as_string(hide_password=True)}: {reason}",
+            )
+        ) from None
     return engine
 
 
@@ -282,10 +290,10 @@ def _missing_city(conn: sa.Connection, name: str, where: str | Path, *, hint: bo
     have = [r[0] for r in conn.execute(sa.select(META.c.city_name).order_by(META.c.city_name))]
     listed = "、".join(have) if have else t("（无）", "(none)")
     more = t("；新建城市请加 --create", "; add --create to start a new city") if hint else ""
-    return t(f"{where}: 没有城市 '{name}'；已有：{listed}{more}", f"{where}: no city '{name}'; the store has: {listed}{more}")
+    return t(
+        f"{where}: 没有城市 '{name}'；已有：{listed}{more}", f"{where}: no city '{name}'; the store has: {listed}{more}"
+    )
 
 
 def _missing_city_nometa(name: str, where: str | Path) -> str:
     return t(f"{where}: 数据库中没有任何城市（找不到 '{name}'）", f"{where}: the store holds no cities (no '{name}')")
-
-

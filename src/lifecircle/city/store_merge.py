@@ -57,8 +57,10 @@ def _clean_for_merge(table_name: str, df: pd.DataFrame, *, file: str) -> pd.Data
     if table_name == "streets" and "geometry" in df.columns:
         ids = df["id"].tolist() if "id" in df.columns else [None] * len(df)
         df = df.copy()
-        df["id"] = [geometry_id(g) if _blank(v) and hasattr(g, "wkb") else v
-                    for v, g in zip(ids, df["geometry"].tolist(), strict=True)]
+        df["id"] = [
+            geometry_id(g) if _blank(v) and hasattr(g, "wkb") else v
+            for v, g in zip(ids, df["geometry"].tolist(), strict=True)
+        ]
     clean = validate_table(table_name, df, file=file)
     key = table_key(table_name)
     if key != ("id",):  # validate_table already refuses repeated ids
@@ -66,9 +68,17 @@ def _clean_for_merge(table_name: str, df: pd.DataFrame, *, file: str) -> pd.Data
         problems = []
         for i, k in enumerate(zip(*[clean[c].tolist() for c in key], strict=True)):
             if k in seen:
-                problems.append(Problem(t(f"{'+'.join(key)} '{'/'.join(map(str, k))}' 与第{seen[k]}行重复",
-                                          f"{'+'.join(key)} '{'/'.join(map(str, k))}' repeats row {seen[k]}"),
-                                        file=file, row=i + 2, field=key[0]))
+                problems.append(
+                    Problem(
+                        t(
+                            f"{'+'.join(key)} '{'/'.join(map(str, k))}' 与第{seen[k]}行重复",
+                            f"{'+'.join(key)} '{'/'.join(map(str, k))}' repeats row {seen[k]}",
+                        ),
+                        file=file,
+                        row=i + 2,
+                        field=key[0],
+                    )
+                )
             else:
                 seen[k] = i + 2
         if problems:
@@ -76,8 +86,9 @@ def _clean_for_merge(table_name: str, df: pd.DataFrame, *, file: str) -> pd.Data
     return clean
 
 
-def _city_columns(conn: sa.Connection, city_name: str, where: str | Path, *, create: bool | None,
-                  lock: bool) -> tuple[dict[str, list[str]], bool]:
+def _city_columns(
+    conn: sa.Connection, city_name: str, where: str | Path, *, create: bool | None, lock: bool
+) -> tuple[dict[str, list[str]], bool]:
     """The city's saved columns per table (its meta row locked when ``lock``), and whether the
     city is still to be created."""
     q = sa.select(META.c.columns).where(META.c.city_name == city_name)
@@ -125,8 +136,15 @@ class _Plan:
     columns: dict[str, list[str]]
 
     def result(self, table: str, *, created: bool, dry_run: bool) -> MergeResult:
-        return MergeResult(table, added=len(self.added), updated=len(self.updated), unchanged=self.unchanged,
-                           deleted=self.deleted, created_city=created, dry_run=dry_run)
+        return MergeResult(
+            table,
+            added=len(self.added),
+            updated=len(self.updated),
+            unchanged=self.unchanged,
+            deleted=self.deleted,
+            created_city=created,
+            dry_run=dry_run,
+        )
 
 
 def _stored_key(table_name: str, rec: dict[str, Any], key: tuple[str, ...]) -> tuple[Any, ...]:
@@ -153,8 +171,15 @@ def _same(kind: str, a: Any, b: Any) -> bool:
     return False
 
 
-def _diff(table_name: str, stored: list[dict[str, Any]], new_rows: list[dict[str, Any]], new_cols: list[str], *,
-          replace: bool, saved: dict[str, list[str]]) -> _Plan:
+def _diff(
+    table_name: str,
+    stored: list[dict[str, Any]],
+    new_rows: list[dict[str, Any]],
+    new_cols: list[str],
+    *,
+    replace: bool,
+    saved: dict[str, list[str]],
+) -> _Plan:
     key = table_key(table_name)
     kinds = {c.name: c.kind for c in TABLES[table_name]}
     by_key = {_stored_key(table_name, r, key): r for r in stored}
@@ -178,13 +203,20 @@ def _diff(table_name: str, stored: list[dict[str, Any]], new_rows: list[dict[str
     else:
         have = set(saved.get(table_name, [])) | set(new_cols)
         columns[table_name] = [c.name for c in TABLES[table_name] if c.name in have]
-    return _Plan(added, updated, row_nos, unchanged,
-                 deleted=sum(1 for k in by_key if k not in seen) if replace else 0,
-                 next_row_no=max((r["row_no"] for r in stored), default=-1) + 1, columns=columns)
+    return _Plan(
+        added,
+        updated,
+        row_nos,
+        unchanged,
+        deleted=sum(1 for k in by_key if k not in seen) if replace else 0,
+        next_row_no=max((r["row_no"] for r in stored), default=-1) + 1,
+        columns=columns,
+    )
 
 
-def _apply(conn: sa.Connection, table_name: str, city_name: str, pl: _Plan, new_rows: list[dict[str, Any]], *,
-           replace: bool) -> None:
+def _apply(
+    conn: sa.Connection, table_name: str, city_name: str, pl: _Plan, new_rows: list[dict[str, Any]], *, replace: bool
+) -> None:
     """Write a planned merge: replace the table, or update changed rows and append new ones."""
     tbl = SQL_TABLES[table_name]
     if replace:
@@ -196,11 +228,15 @@ def _apply(conn: sa.Connection, table_name: str, city_name: str, pl: _Plan, new_
             cols = [c for c in new_rows[0] if c not in ("city_name", "row_no")]
             stmt = tbl.update().where(tbl.c.city_name == sa.bindparam("b_city"), tbl.c.row_no == sa.bindparam("b_row"))
             stmt = stmt.values({c: sa.bindparam(f"b_{c}") for c in cols})
-            conn.execute(stmt, [{"b_city": city_name, "b_row": rn, **{f"b_{c}": new_rows[i][c] for c in cols}}
-                                for i, rn in zip(pl.updated, pl.update_row_no, strict=True)])
+            conn.execute(
+                stmt,
+                [
+                    {"b_city": city_name, "b_row": rn, **{f"b_{c}": new_rows[i][c] for c in cols}}
+                    for i, rn in zip(pl.updated, pl.update_row_no, strict=True)
+                ],
+            )
         if pl.added:
             conn.execute(tbl.insert(), [{**new_rows[i], "row_no": pl.next_row_no + j} for j, i in enumerate(pl.added)])
-    conn.execute(META.update().where(META.c.city_name == city_name)
-                 .values(columns=json.dumps(pl.columns, ensure_ascii=False)))
-
-
+    conn.execute(
+        META.update().where(META.c.city_name == city_name).values(columns=json.dumps(pl.columns, ensure_ascii=False))
+    )

@@ -20,8 +20,9 @@ from lifecircle.sources.coords import SYSTEMS, to_wgs84
 from lifecircle.sources.files import check_output_path, write_table
 
 
-def _network(osm: Path | None, streets: Path | None, city=None, *, join_ends_m: float,
-             min_piece_m: float | None = None):  # -> WalkNetwork
+def _network(
+    osm: Path | None, streets: Path | None, city=None, *, join_ends_m: float, min_piece_m: float | None = None
+):  # -> WalkNetwork
     """The walking network from exactly one of an OSM PBF (ways share nodes: exact), a street file
     (lines noded: ends within ``join_ends_m`` metres of another end or line are joined; the report
     is printed) or a stored city; with ``min_piece_m`` (metres), pieces with less street are
@@ -36,8 +37,12 @@ def _network(osm: Path | None, streets: Path | None, city=None, *, join_ends_m: 
 
 def _read_network(osm: Path | None, streets: Path | None, city, join_ends_m: float):
     if sum(x is not None for x in (osm, streets, city)) != 1:
-        raise InputError(t("请给出 --osm、--streets 或 --db 之一作为路网",
-                           "give exactly one of --osm, --streets or --db for the network"))
+        raise InputError(
+            t(
+                "请给出 --osm、--streets 或 --db 之一作为路网",
+                "give exactly one of --osm, --streets or --db for the network",
+            )
+        )
     if osm is not None:
         from lifecircle.sources.osm import read_osm_network
 
@@ -69,7 +74,12 @@ def _stored_city(db: str | None, name: str | None):
         names = [c.name for c in store.list_cities(db)]
         if len(names) != 1:
             listed = "、".join(names) if names else t("（无）", "(none)")
-            raise InputError(t(f"{db}: 请用 --city 指定城市；已有：{listed}", f"{db}: name the city with --city; the store has: {listed}"))
+            raise InputError(
+                t(
+                    f"{db}: 请用 --city 指定城市；已有：{listed}",
+                    f"{db}: name the city with --city; the store has: {listed}",
+                )
+            )
         name = names[0]
     return store.load_city(db, name)
 
@@ -80,13 +90,17 @@ def _outlet_rows(outlets: pd.DataFrame, prof) -> pd.DataFrame:
 
     ex = explode_outlets(outlets.reset_index(drop=True), prof)
     sel = outlets.reset_index(drop=True).iloc[ex.outlet]
-    return pd.DataFrame({
-        "id": sel["id"].astype(str).to_numpy(),
-        "name": sel["name"].fillna("").astype(str).to_numpy() if "name" in sel else sel["id"].astype(str).to_numpy(),
-        "format": np.asarray(prof.codes, dtype=object)[ex.cat] if len(ex) else np.zeros(0, dtype=object),
-        "lon": sel["lon"].to_numpy(float),
-        "lat": sel["lat"].to_numpy(float),
-    })
+    return pd.DataFrame(
+        {
+            "id": sel["id"].astype(str).to_numpy(),
+            "name": sel["name"].fillna("").astype(str).to_numpy()
+            if "name" in sel
+            else sel["id"].astype(str).to_numpy(),
+            "format": np.asarray(prof.codes, dtype=object)[ex.cat] if len(ex) else np.zeros(0, dtype=object),
+            "lon": sel["lon"].to_numpy(float),
+            "lat": sel["lat"].to_numpy(float),
+        }
+    )
 
 
 def _read_outlets_file(path: Path, prof, crs: str | None) -> pd.DataFrame:
@@ -95,37 +109,71 @@ def _read_outlets_file(path: Path, prof, crs: str | None) -> pd.DataFrame:
 
     table, rep = import_file("outlets", path, crs=crs, profile=prof)
     if rep.unclassified:
-        console.print(t(f"提示：{path} 中 {len(rep.unclassified)} 个 POI 不属于任何业态，未计入",
-                        f"note: {len(rep.unclassified)} POIs of {path} match no format and were left out"),
-                      highlight=False, soft_wrap=True, markup=False)
+        console.print(
+            t(
+                f"提示：{path} 中 {len(rep.unclassified)} 个 POI 不属于任何业态，未计入",
+                f"note: {len(rep.unclassified)} POIs of {path} match no format and were left out",
+            ),
+            highlight=False,
+            soft_wrap=True,
+            markup=False,
+        )
     return table
 
 
 def _check_crs(crs: str) -> str:
     c = crs.lower().replace("-", "").replace("_", "")  # GCJ-02, gcj_02, GCJ02 as in `import`
     if c not in SYSTEMS:
-        raise InputError(t(f"--crs 须为 {'|'.join(SYSTEMS)} 之一，而不是 '{crs}'", f"--crs must be one of {'|'.join(SYSTEMS)}, not '{crs}'"))
+        raise InputError(
+            t(
+                f"--crs 须为 {'|'.join(SYSTEMS)} 之一，而不是 '{crs}'",
+                f"--crs must be one of {'|'.join(SYSTEMS)}, not '{crs}'",
+            )
+        )
     return c
 
 
 def _check_speed(speed: float | None) -> None:
     if speed is not None and not (0 < speed <= 20):
-        raise InputError(t(f"--speed {speed} 不合理：步行速度应在 0–20 km/h 之间", f"--speed {speed} is not a walking speed (0–20 km/h)"))
+        raise InputError(
+            t(
+                f"--speed {speed} 不合理：步行速度应在 0–20 km/h 之间",
+                f"--speed {speed} is not a walking speed (0–20 km/h)",
+            )
+        )
 
 
 @command("access")
 def access_cmd(
     out_path: Path = typer.Option(..., "--out", help="输出文件 .parquet | .gpkg | .csv / output file"),
     osm: Path = typer.Option(None, "--osm", help="OSM PBF 文件（路网与商业网点）/ OSM PBF file"),
-    streets: Path = typer.Option(None, "--streets", help="自有道路线文件 .gpkg/.shp/.parquet/.geojson / your own street lines"),
-    db: str = typer.Option(None, "--db", help="城市数据库：用库中城市的道路、网点与小区 / city store: its streets, outlets, communities"),
-    city_name: str = typer.Option(None, "--city", help="数据库中的城市名（库中只有一个城市时可省略）/ city in the store"),
-    outlets_file: Path = typer.Option(None, "--outlets", help="网点文件（高德导出或网点表 CSV/Excel/矢量）/ outlets file (Amap export or outlets table)"),
-    origins: Path = typer.Option(None, "--origins", help="起点表 CSV/Excel（id,lon,lat 或高德 location 列）或矢量文件；缺省为库中小区或全部路网节点（路口与尽端）/ origins: CSV/Excel (id,lon,lat or an Amap location column) or a vector file (default: the stored communities, or every junction and dead end)"),
-    profile: str = typer.Option(None, "--profile", help="业态配置名或 .toml 路径（默认取城市的配置）/ profile name or path"),
+    streets: Path = typer.Option(
+        None, "--streets", help="自有道路线文件 .gpkg/.shp/.parquet/.geojson / your own street lines"
+    ),
+    db: str = typer.Option(
+        None, "--db", help="城市数据库：用库中城市的道路、网点与小区 / city store: its streets, outlets, communities"
+    ),
+    city_name: str = typer.Option(
+        None, "--city", help="数据库中的城市名（库中只有一个城市时可省略）/ city in the store"
+    ),
+    outlets_file: Path = typer.Option(
+        None,
+        "--outlets",
+        help="网点文件（高德导出或网点表 CSV/Excel/矢量）/ outlets file (Amap export or outlets table)",
+    ),
+    origins: Path = typer.Option(
+        None,
+        "--origins",
+        help="起点表 CSV/Excel（id,lon,lat 或高德 location 列）或矢量文件；缺省为库中小区或全部路网节点（路口与尽端）/ origins: CSV/Excel (id,lon,lat or an Amap location column) or a vector file (default: the stored communities, or every junction and dead end)",
+    ),
+    profile: str = typer.Option(
+        None, "--profile", help="业态配置名或 .toml 路径（默认取城市的配置）/ profile name or path"
+    ),
     speed: float = typer.Option(None, "--speed", help="步行速度 km/h（默认取配置）/ walking speed km/h"),
     crs: str = typer.Option("wgs84", "--crs", help="起点坐标系 wgs84|gcj02|bd09 / coordinates of --origins"),
-    outlets_crs: str = typer.Option(None, "--outlets-crs", help="网点文件坐标系（高德导出默认 gcj02）/ coordinates of --outlets"),
+    outlets_crs: str = typer.Option(
+        None, "--outlets-crs", help="网点文件坐标系（高德导出默认 gcj02）/ coordinates of --outlets"
+    ),
     formats: str = typer.Option(None, "--formats", help="只计算这些业态代码，逗号分隔 / only these format codes"),
 ) -> None:
     """步行可达性：每个起点到每类业态的最近距离与 5/10/15 分钟内网点数。
@@ -146,8 +194,12 @@ def access_cmd(
     for c in codes or []:
         prof.format(c)  # unknown code → clear error before any work
     if streets is not None and outlets_file is None:
-        raise InputError(t("--streets 路网需要网点：请用 --outlets 给出网点文件（高德导出或网点表）",
-                           "--streets needs outlets: give them with --outlets FILE (an Amap export or an outlets table)"))
+        raise InputError(
+            t(
+                "--streets 路网需要网点：请用 --outlets 给出网点文件（高德导出或网点表）",
+                "--streets needs outlets: give them with --outlets FILE (an Amap export or an outlets table)",
+            )
+        )
     origin_df = None
     if origins is not None:
         from lifecircle.sources.points import read_points
@@ -157,7 +209,9 @@ def access_cmd(
         origin_df = city.communities[["id", "name", "lon", "lat"]].reset_index(drop=True)
     with progress() as p:
         with step(p, t("读取路网", "reading the network")):
-            net = _network(osm, streets, city, join_ends_m=prof.walking.join_ends_m, min_piece_m=prof.walking.min_piece_m)
+            net = _network(
+                osm, streets, city, join_ends_m=prof.walking.join_ends_m, min_piece_m=prof.walking.min_piece_m
+            )
         if origin_df is not None and origins is not None:
             from lifecircle.sources.points import check_extent
 
@@ -173,31 +227,55 @@ def access_cmd(
                 outlets = osm_outlets(osm, prof)
         where = outlets_file or (f"{db} {city.name}" if city is not None else osm)
         if outlets.empty:  # no shops: every distance would be empty, say so
-            console.print(t(f"警告：{where} 中没有任何属于业态目录的商业网点，所有距离均为空",
-                            f"warning: {where} has no outlet of any catalogue format; every distance is empty"),
-                          highlight=False, soft_wrap=True, markup=False)
+            console.print(
+                t(
+                    f"警告：{where} 中没有任何属于业态目录的商业网点，所有距离均为空",
+                    f"warning: {where} has no outlet of any catalogue format; every distance is empty",
+                ),
+                highlight=False,
+                soft_wrap=True,
+                markup=False,
+            )
         with step(p, t("计算步行可达性", "computing walking access")):
             res = access_table(net, origin_df, outlets, prof, speed_kmh=speed, formats=codes)
         if res.table.empty and len(res.unsnapped_origins):  # nothing to write: say why, write nothing
             u = res.unsnapped_origins
             rows = u["row"].tolist() if "row" in u else [None] * len(u)
-            raise InputError([
-                Problem(t(f"起点 '{i}' 距最近道路 {d:.0f} 米，超过 {prof.walking.snap_max_m:g} 米",
-                          f"origin '{i}' is {d:.0f} m from the nearest street, beyond {prof.walking.snap_max_m:g} m"),
-                        file=str(origins or where), row=None if r is None else int(r), field="lon,lat")
-                for i, d, r in zip(u["id"], u["distance_to_street_m"], rows, strict=True)
-            ])
+            raise InputError(
+                [
+                    Problem(
+                        t(
+                            f"起点 '{i}' 距最近道路 {d:.0f} 米，超过 {prof.walking.snap_max_m:g} 米",
+                            f"origin '{i}' is {d:.0f} m from the nearest street, beyond {prof.walking.snap_max_m:g} m",
+                        ),
+                        file=str(origins or where),
+                        row=None if r is None else int(r),
+                        field="lon,lat",
+                    )
+                    for i, d, r in zip(u["id"], u["distance_to_street_m"], rows, strict=True)
+                ]
+            )
         with step(p, t("写出结果", "writing the result")):
             write_table(res.table, out_path, layer="access")
     _report_network(net, origin_df, outlets, prof)
     if len(res.unsnapped_origins):
         ids = ", ".join(res.unsnapped_origins["id"].astype(str).head(10))
-        console.print(t(
-            f"警告：{len(res.unsnapped_origins)} 个起点距道路超过 {prof.walking.snap_max_m:g} 米，已排除（未移动）：{ids}",
-            f"warning: {len(res.unsnapped_origins)} origins are more than {prof.walking.snap_max_m:g} m from any street and were left out (not moved): {ids}",
-        ), highlight=False, soft_wrap=True, markup=False)
+        console.print(
+            t(
+                f"警告：{len(res.unsnapped_origins)} 个起点距道路超过 {prof.walking.snap_max_m:g} 米，已排除（未移动）：{ids}",
+                f"warning: {len(res.unsnapped_origins)} origins are more than {prof.walking.snap_max_m:g} m from any street and were left out (not moved): {ids}",
+            ),
+            highlight=False,
+            soft_wrap=True,
+            markup=False,
+        )
     if len(res.unsnapped_outlets):
-        console.print(t(f"警告：{len(res.unsnapped_outlets)} 个网点距道路过远，已排除", f"warning: {len(res.unsnapped_outlets)} outlets are too far from any street and were left out"))
+        console.print(
+            t(
+                f"警告：{len(res.unsnapped_outlets)} 个网点距道路过远，已排除",
+                f"warning: {len(res.unsnapped_outlets)} outlets are too far from any street and were left out",
+            )
+        )
     _print_summary(res.table, out_path, speed or prof.walking.speed_kmh)
 
 
@@ -208,10 +286,16 @@ def _report_network(net, origins: pd.DataFrame | None, outlets: pd.DataFrame, pr
 
     points = {}
     if origins is not None and len(origins):
-        points["origins"] = (origins, snap_lonlat(net, origins["lon"].to_numpy(float), origins["lat"].to_numpy(float), prof.walking.snap_max_m))
+        points["origins"] = (
+            origins,
+            snap_lonlat(net, origins["lon"].to_numpy(float), origins["lat"].to_numpy(float), prof.walking.snap_max_m),
+        )
     if len(outlets):
         uniq = outlets.drop_duplicates("id").reset_index(drop=True)
-        points["outlets"] = (uniq, snap_lonlat(net, uniq["lon"].to_numpy(float), uniq["lat"].to_numpy(float), prof.walking.snap_max_m))
+        points["outlets"] = (
+            uniq,
+            snap_lonlat(net, uniq["lon"].to_numpy(float), uniq["lat"].to_numpy(float), prof.walking.snap_max_m),
+        )
     for line in network_islands(net, points).lines():  # dropped pieces, islands and who is on them
         console.print(line, highlight=False, soft_wrap=True, markup=False)
 
@@ -219,11 +303,25 @@ def _report_network(net, origins: pd.DataFrame | None, outlets: pd.DataFrame, pr
 def _print_summary(table: pd.DataFrame, path: Path, speed: float) -> None:
     s = coverage_summary(table)
     tab = Table(title=t(f"各业态覆盖（步速 {speed:g} km/h）", f"Coverage by format (walking {speed:g} km/h)"))
-    for col in (t("业态", "format"), t("类别", "class"), t("步行圈层", "layer"), t("圈层内覆盖", "within layer"), t("最近中位", "median nearest"), t("15分钟内平均数", "mean n ≤15 min")):
+    for col in (
+        t("业态", "format"),
+        t("类别", "class"),
+        t("步行圈层", "layer"),
+        t("圈层内覆盖", "within layer"),
+        t("最近中位", "median nearest"),
+        t("15分钟内平均数", "mean n ≤15 min"),
+    ):
         tab.add_column(col)
     for r in s.itertuples():
         med = "—" if np.isnan(r.median_nearest_min) else f"{r.median_nearest_min:.1f} min"
-        tab.add_row(f"{r.format_zh} ({r.format})", r._3, f"{r.layer_min:g} min", f"{r.share_within_layer:.1%}", med, f"{r.mean_count:.1f}")
+        tab.add_row(
+            f"{r.format_zh} ({r.format})",
+            r._3,
+            f"{r.layer_min:g} min",
+            f"{r.share_within_layer:.1%}",
+            med,
+            f"{r.mean_count:.1f}",
+        )
     out.print(tab)
     out.print(t(f"已写出 {len(table)} 行到 {path}", f"wrote {len(table)} rows to {path}"))
 
@@ -249,11 +347,20 @@ def isochrone_cmd(
     try:
         mins = [float(m) for m in minutes.split(",") if m.strip()]
     except ValueError:
-        raise InputError(t(f"--minutes '{minutes}' 应为逗号分隔的数字", f"--minutes '{minutes}' must be comma-separated numbers")) from None
+        raise InputError(
+            t(f"--minutes '{minutes}' 应为逗号分隔的数字", f"--minutes '{minutes}' must be comma-separated numbers")
+        ) from None
     if not (np.isfinite(lon) and np.isfinite(lat)) or abs(lon) > 180:
-        raise InputError(t(f"--lon {lon} --lat {lat} 不是有效的经纬度（度）", f"--lon {lon} --lat {lat} is not a valid longitude/latitude in degrees"))
+        raise InputError(
+            t(
+                f"--lon {lon} --lat {lat} 不是有效的经纬度（度）",
+                f"--lon {lon} --lat {lat} is not a valid longitude/latitude in degrees",
+            )
+        )
     if abs(lat) > 90:
-        raise InputError(t(f"--lat {lat} 超出 ±90：经纬度可能写反了", f"--lat {lat} is beyond ±90: lon and lat may be swapped"))
+        raise InputError(
+            t(f"--lat {lat} 超出 ±90：经纬度可能写反了", f"--lat {lat} is beyond ±90: lon and lat may be swapped")
+        )
     wlon, wlat = to_wgs84(np.array([lon]), np.array([lat]), crs)
     with progress() as p:
         with step(p, t("读取路网", "reading the network")):
@@ -264,10 +371,19 @@ def isochrone_cmd(
         check_extent(pts, net.bounds_wgs84(), file="--lon/--lat")
         with step(p, t("计算等时圈", "computing isochrones")):
             try:
-                gdf = isochrones(net, float(wlon[0]), float(wlat[0]), mins, speed_kmh=speed or prof.walking.speed_kmh,
-                                 buffer_m=prof.walking.isochrone_buffer_m, snap_max_m=prof.walking.snap_max_m)
+                gdf = isochrones(
+                    net,
+                    float(wlon[0]),
+                    float(wlat[0]),
+                    mins,
+                    speed_kmh=speed or prof.walking.speed_kmh,
+                    buffer_m=prof.walking.isochrone_buffer_m,
+                    snap_max_m=prof.walking.snap_max_m,
+                )
             except InputError as exc:  # name the input: the point off the streets is the user's --lon/--lat
-                raise InputError([replace(q, file=q.file or f"--lon {lon:g} --lat {lat:g}") for q in exc.problems]) from None
+                raise InputError(
+                    [replace(q, file=q.file or f"--lon {lon:g} --lat {lat:g}") for q in exc.problems]
+                ) from None
         write_table(gdf, out_path, layer="isochrones")
     for r in gdf.itertuples():
         out.print(t(f"{r.minutes:g} 分钟：{r.area_m2 / 1e6:.3f} km²", f"{r.minutes:g} min: {r.area_m2 / 1e6:.3f} km²"))

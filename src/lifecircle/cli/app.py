@@ -41,7 +41,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 @app.callback()
 def _root(
-    lang: str = typer.Option(None, "--lang", help="消息语言 zh|en（默认 zh，或环境变量 LIFECIRCLE_LANG）/ message language"),
+    lang: str = typer.Option(
+        None, "--lang", help="消息语言 zh|en（默认 zh，或环境变量 LIFECIRCLE_LANG）/ message language"
+    ),
 ) -> None:
     if lang:
         try:
@@ -69,7 +71,12 @@ def guarded(fn: F) -> F:
             fail(str(exc))
         except PermissionError as exc:  # a file or folder the user pointed at that we may not touch
             where = exc.filename or t("文件", "a file")
-            fail(t(f"{where}: 没有权限（{exc.strerror}），请换一个位置", f"{where}: permission denied ({exc.strerror}); choose another location"))
+            fail(
+                t(
+                    f"{where}: 没有权限（{exc.strerror}），请换一个位置",
+                    f"{where}: permission denied ({exc.strerror}); choose another location",
+                )
+            )
         except KeyboardInterrupt:
             console.print(t("已中断", "interrupted"))
             sys.exit(130)

@@ -30,7 +30,13 @@ def city_list_cmd(db: str = typer.Option(..., "--db", help=_DB_HELP)) -> None:
         out.print(t(f"{db}: 没有任何城市", f"{db}: no cities"))
         return
     tab = Table(title=t(f"{db} 中的城市", f"cities in {db}"))
-    for col in (t("城市", "city"), t("配置", "profile"), t("合成", "synthetic"), t("创建时间", "created"), t("各表行数", "rows per table")):
+    for col in (
+        t("城市", "city"),
+        t("配置", "profile"),
+        t("合成", "synthetic"),
+        t("创建时间", "created"),
+        t("各表行数", "rows per table"),
+    ):
         tab.add_column(col)
     for c in cities:
         rows = "，".join(f"{k} {v:,}" for k, v in c.tables.items() if v)
@@ -41,7 +47,9 @@ def city_list_cmd(db: str = typer.Option(..., "--db", help=_DB_HELP)) -> None:
 @command("check", target=city_app)
 def city_check_cmd(
     db: str = typer.Option(..., "--db", help=_DB_HELP),
-    city: str = typer.Option(None, "--city", help="城市名称（库中只有一个城市时可省略）/ city name (may be left out when the store has one)"),
+    city: str = typer.Option(
+        None, "--city", help="城市名称（库中只有一个城市时可省略）/ city name (may be left out when the store has one)"
+    ),
 ) -> None:
     """检查城市数据：已有哪些表，每项输出还缺什么。
     Check a city: which tables it has, and what each output still lacks."""
@@ -55,7 +63,12 @@ def city_check_cmd(
         names = [c.name for c in store.list_cities(db)]
         if len(names) != 1:
             listed = t("、", ", ").join(names) if names else t("（无）", "(none)")
-            raise InputError(t(f"{db}: 请用 --city 指定城市；已有：{listed}", f"{db}: name the city with --city; the store has: {listed}"))
+            raise InputError(
+                t(
+                    f"{db}: 请用 --city 指定城市；已有：{listed}",
+                    f"{db}: name the city with --city; the store has: {listed}",
+                )
+            )
         city = names[0]
     c = store.load_city(db, city)
     rep = check_city(c)

@@ -44,9 +44,16 @@ def _evaluate_and_write(city, out_dir: Path, profile: str | None, rules: str | N
 
 def _print_summary(city, net, ev, files: dict, seconds: float) -> None:
     if ev.synthetic:
-        out.print(t("[bold yellow]※ 合成数据（演示用，非真实统计）[/]", "[bold yellow]※ SYNTHETIC DATA (demo, not real statistics)[/]"))
+        out.print(
+            t(
+                "[bold yellow]※ 合成数据（演示用，非真实统计）[/]",
+                "[bold yellow]※ SYNTHETIC DATA (demo, not real statistics)[/]",
+            )
+        )
     c = ev.city
-    head = Table(title=t(f"{ev.city_name} 一刻钟便民生活圈评估 — 全市", f"{ev.city_name} 15-minute living circles — city"))
+    head = Table(
+        title=t(f"{ev.city_name} 一刻钟便民生活圈评估 — 全市", f"{ev.city_name} 15-minute living circles — city")
+    )
     head.add_column(t("指标", "indicator"))
     head.add_column(t("数值", "value"), justify="right")
 
@@ -59,15 +66,27 @@ def _print_summary(city, net, ev, files: dict, seconds: float) -> None:
     rows = [
         (t("常住人口（小区）", "residents (communities)"), f"{int(c.get('population', 0)):,}"),
         (t("小区数", "communities"), f"{len(ev.communities):,}"),
-        (t("商业网点 / 智能设施", "outlets / smart facilities"), f"{int(c.get('n_outlets', 0)):,} / {int(c.get('n_smart_facilities', 0)):,}"),
+        (
+            t("商业网点 / 智能设施", "outlets / smart facilities"),
+            f"{int(c.get('n_outlets', 0)):,} / {int(c.get('n_smart_facilities', 0)):,}",
+        ),
         (t("路网节点 / 边", "network nodes / edges"), f"{net.n_nodes:,} / {net.n_edges:,}"),
         (t("生活圈数", "circles"), f"{len(ev.circles)}"),
-        (t("居民在各自圈层内可达全部基本业态", "residents reaching every basic format in its layer"), pct(c.get("basic_coverage"))),
+        (
+            t("居民在各自圈层内可达全部基本业态", "residents reaching every basic format in its layer"),
+            pct(c.get("basic_coverage")),
+        ),
         (t("基本业态平均覆盖", "mean basic-format coverage"), pct(c.get("basic_format_coverage"))),
-        (t("老年步速下基本业态平均覆盖", "same at older residents' speed"), pct(c.get("elderly_basic_format_coverage"))),
+        (
+            t("老年步速下基本业态平均覆盖", "same at older residents' speed"),
+            pct(c.get("elderly_basic_format_coverage")),
+        ),
         (t("连锁化率（目标≥30%）", "chain share (target ≥30%)"), pct(c.get("chain_share"))),
         (t("智能设施覆盖", "smart-facility coverage"), pct(c.get("smart_coverage"))),
-        (t("每百户社区服务面积（目标≥30 m²）", "service area per 100 households (target ≥30 m²)"), area(c.get("service_area_per_100hh"))),
+        (
+            t("每百户社区服务面积（目标≥30 m²）", "service area per 100 households (target ≥30 m²)"),
+            area(c.get("service_area_per_100hh")),
+        ),
         (t("满意度（目标≥90%）", "satisfaction (target ≥90%)"), pct(c.get("satisfaction"))),
     ]
     for k, v in rows:
@@ -81,11 +100,22 @@ def _print_summary(city, net, ev, files: dict, seconds: float) -> None:
         gt.add_row(str(g), str(n))
     out.print(gt)
     dt = Table(title=t("分区", "districts"))
-    for col in (t("区", "district"), t("人口", "residents"), t("生活圈", "circles"), t("基本业态平均覆盖", "mean basic coverage"), t("连锁化率", "chain share")):
+    for col in (
+        t("区", "district"),
+        t("人口", "residents"),
+        t("生活圈", "circles"),
+        t("基本业态平均覆盖", "mean basic coverage"),
+        t("连锁化率", "chain share"),
+    ):
         dt.add_column(col)
     for r in ev.districts.to_dict("records"):
-        dt.add_row(str(r.get("name_zh", r.get("code"))), f"{int(r.get('population', 0) or 0):,}", str(r.get("n_circles", "")),
-                   pct(r.get("basic_format_coverage")), pct(r.get("chain_share")))
+        dt.add_row(
+            str(r.get("name_zh", r.get("code"))),
+            f"{int(r.get('population', 0) or 0):,}",
+            str(r.get("n_circles", "")),
+            pct(r.get("basic_format_coverage")),
+            pct(r.get("chain_share")),
+        )
     out.print(dt)
     for note in ev.notes:  # islands, unknown codes, ...: data problems the user should see
         console.print(note, highlight=False, soft_wrap=True, markup=False)
@@ -103,8 +133,12 @@ def _check_can_evaluate(city, db: str) -> None:
     missing = check_city(city).missing_for("evaluate")
     if missing:
         first = IMPORT_HINT.format(table=missing[0].split(".")[0], city=city.name).replace("STORE", db)
-        raise InputError(t(f"城市 {city.name} 还不能评估：缺少 {'、'.join(missing)}；请先导入，例如 {first}",
-                           f"city {city.name} cannot be evaluated yet: {', '.join(missing)} missing; import first, e.g. {first}"))
+        raise InputError(
+            t(
+                f"城市 {city.name} 还不能评估：缺少 {'、'.join(missing)}；请先导入，例如 {first}",
+                f"city {city.name} cannot be evaluated yet: {', '.join(missing)} missing; import first, e.g. {first}",
+            )
+        )
 
 
 @command("demo")

@@ -34,20 +34,28 @@ MAX_LINES = 50  # problems printed on the terminal; the --report file has all of
 @command("import")
 def import_cmd(
     kind: str = typer.Argument(..., help=f"数据类型 / kind: {'|'.join(KINDS)}"),
-    file: Path = typer.Argument(..., help="CSV / Excel (.xlsx) / GeoJSON / GeoPackage / GeoParquet / Shapefile (.shp, .zip) "
-                                          "/ OSM PBF (streets)"),
+    file: Path = typer.Argument(
+        ..., help="CSV / Excel (.xlsx) / GeoJSON / GeoPackage / GeoParquet / Shapefile (.shp, .zip) / OSM PBF (streets)"
+    ),
     city: str = typer.Option("yichang", "--city", help="城市名称 / city name in the store"),
     # a str, not a Path: Path would fold the '//' of a database URL (postgresql://...)
-    db: str = typer.Option("lifecircle.db", "--db",
-                           help="城市数据库：SQLite 文件或数据库 URL / city store: SQLite file or database URL"),
+    db: str = typer.Option(
+        "lifecircle.db", "--db", help="城市数据库：SQLite 文件或数据库 URL / city store: SQLite file or database URL"
+    ),
     crs: str | None = typer.Option(
-        None, "--crs", help="文件坐标系 gcj02|bd09|wgs84（高德导出默认 gcj02，其余默认 wgs84）/ coordinates of the file"),
+        None, "--crs", help="文件坐标系 gcj02|bd09|wgs84（高德导出默认 gcj02，其余默认 wgs84）/ coordinates of the file"
+    ),
     profile: str = typer.Option(DEFAULT_PROFILE, "--profile", help="业态目录配置名或 .toml 路径 / format catalogue"),
-    chains: str | None = typer.Option(None, "--chains", help="连锁品牌名单 .toml（默认 chains-yichang）/ chain brand list"),
-    skip_bad_rows: bool = typer.Option(False, "--skip-bad-rows", help="跳过有错误的行，导入其余行 / leave bad rows out"),
+    chains: str | None = typer.Option(
+        None, "--chains", help="连锁品牌名单 .toml（默认 chains-yichang）/ chain brand list"
+    ),
+    skip_bad_rows: bool = typer.Option(
+        False, "--skip-bad-rows", help="跳过有错误的行，导入其余行 / leave bad rows out"
+    ),
     report: Path | None = typer.Option(None, "--report", help="跳过行清单 CSV / CSV of skipped rows and problems"),
-    replace: bool = typer.Option(False, "--replace",
-                                 help="用本文件替换该表（默认按 id 新增和更新）/ replace the table instead of adding to it"),
+    replace: bool = typer.Option(
+        False, "--replace", help="用本文件替换该表（默认按 id 新增和更新）/ replace the table instead of adding to it"
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="只统计将新增、更新多少行，不写入 / count, store nothing"),
     create: bool = typer.Option(False, "--create", help="数据库中没有该城市时新建 / start a new city in the store"),
 ) -> None:
@@ -58,15 +66,23 @@ def import_cmd(
     prof = load_profile(profile)
     codes = _district_codes(db, city)
     try:
-        table, rep = import_file(kind, file, crs=crs, profile=prof, skip_bad_rows=skip_bad_rows,
-                                 chains=chains, district_codes=codes)
+        table, rep = import_file(
+            kind, file, crs=crs, profile=prof, skip_bad_rows=skip_bad_rows, chains=chains, district_codes=codes
+        )
     except InputError as exc:  # printed here, each problem once; not re-raised to the guard
         _print_problems(exc.problems)
         if report is not None:
             _write_report(report, _frame(exc.problems, "error"))
         hint = any(p.row is not None for p in exc.problems) and not skip_bad_rows
-        console.print(t("未导入任何数据（可用 --skip-bad-rows 跳过错误行）", "nothing was stored (--skip-bad-rows leaves bad rows out)")
-                      if hint else t("未导入任何数据", "nothing was stored"), highlight=False)
+        console.print(
+            t(
+                "未导入任何数据（可用 --skip-bad-rows 跳过错误行）",
+                "nothing was stored (--skip-bad-rows leaves bad rows out)",
+            )
+            if hint
+            else t("未导入任何数据", "nothing was stored"),
+            highlight=False,
+        )
         raise typer.Exit(2) from None
     result = _store(db, city, kind, table, prof.name, replace=replace, dry_run=dry_run, create=create)
     if rep.errors:
@@ -87,8 +103,13 @@ def _recode_districts(db: str, city: str, table: pd.DataFrame) -> None:
     if changed:
         done = "，".join(f"{k} {n} 行" for k, n in changed.items())
         done_en = ", ".join(f"{k} {n} rows" for k, n in changed.items())
-        out.print(t(f"已将先前导入的区名改为区划代码：{done}", f"district names imported earlier now carry their codes: {done_en}"),
-                  highlight=False)
+        out.print(
+            t(
+                f"已将先前导入的区名改为区划代码：{done}",
+                f"district names imported earlier now carry their codes: {done_en}",
+            ),
+            highlight=False,
+        )
 
 
 def _district_codes(db: str, city: str) -> dict[str, str] | None:
@@ -101,8 +122,9 @@ def _district_codes(db: str, city: str) -> dict[str, str] | None:
     return {str(n): str(code) for n, code in zip(d["name_zh"], d["code"], strict=True)}
 
 
-def _store(db: str, city: str, kind: str, table: pd.DataFrame, profile: str, *, replace: bool, dry_run: bool,
-           create: bool) -> MergeResult:
+def _store(
+    db: str, city: str, kind: str, table: pd.DataFrame, profile: str, *, replace: bool, dry_run: bool, create: bool
+) -> MergeResult:
     """Merge table ``kind`` into ``city`` (one transaction; see :func:`lifecircle.city.store.merge_table`):
     add new rows, update rows with a known id, or with ``replace`` make the table exactly this file.
     The first city of an empty store is created; another new city needs ``create``."""
@@ -112,8 +134,10 @@ def _store(db: str, city: str, kind: str, table: pd.DataFrame, profile: str, *, 
 
 
 def _frame(problems: list[Problem], reason: str) -> pd.DataFrame:
-    return pd.DataFrame([(p.file, p.row, p.field, reason, p.message) for p in problems],
-                        columns=["file", "row", "field", "reason", "message"])
+    return pd.DataFrame(
+        [(p.file, p.row, p.field, reason, p.message) for p in problems],
+        columns=["file", "row", "field", "reason", "message"],
+    )
 
 
 def _write_report(path: Path, frame: pd.DataFrame) -> None:
@@ -126,7 +150,9 @@ def _print_problems(problems: list[Problem]) -> None:
         console.print(str(p), highlight=False, soft_wrap=True, markup=False)
     if len(problems) > MAX_LINES:
         more = len(problems) - MAX_LINES
-        console.print(t(f"……另有 {more} 处问题（用 --report 导出全部）", f"... {more} more problems (--report lists all)"))
+        console.print(
+            t(f"……另有 {more} 处问题（用 --report 导出全部）", f"... {more} more problems (--report lists all)")
+        )
 
 
 def _print_summary(rep: ImportReport, city: str, prof: Profile, result: MergeResult) -> None:
@@ -147,7 +173,9 @@ def _print_summary(rep: ImportReport, city: str, prof: Profile, result: MergeRes
         tab.add_row(t("文件编码", "file encoding"), rep.encoding)
     out.print(tab)
     if rep.format_counts:
-        ft = Table(title=t("各业态网点数（一店多能计入每个业态）", "outlets per format (one outlet may count in several)"))
+        ft = Table(
+            title=t("各业态网点数（一店多能计入每个业态）", "outlets per format (one outlet may count in several)")
+        )
         ft.add_column(t("代码", "code"))
         ft.add_column(t("业态", "format"))
         ft.add_column(t("网点", "outlets"), justify="right")

@@ -47,8 +47,12 @@ def load_city_for_plan(db: str | None, city: str, demo: bool, seed: int, scale: 
 
         return build_demo_city(seed, scale)
     if db is None:
-        raise InputError(t("请给出 --db 数据库与 --city 城市名，或使用 --demo 演示城市",
-                           "give --db and --city, or --demo for the demo city"))
+        raise InputError(
+            t(
+                "请给出 --db 数据库与 --city 城市名，或使用 --demo 演示城市",
+                "give --db and --city, or --demo for the demo city",
+            )
+        )
     from lifecircle.city import store
 
     return store.load_city(db, city)  # a missing file or city is a one-line InputError there
@@ -77,12 +81,16 @@ def report_islands(net, city: City) -> None:
         df = city.table(name).reset_index(drop=True)
         if len(df):
             points[name] = (df, snap_lonlat(net, df["lon"].to_numpy(float), df["lat"].to_numpy(float), max_m))
-    repaired = net.noding.lines()[:1] if net.noding is not None and (net.noding.ends_joined or net.noding.t_joins) else []
+    repaired = (
+        net.noding.lines()[:1] if net.noding is not None and (net.noding.ends_joined or net.noding.t_joins) else []
+    )
     for line in repaired + network_islands(net, points).lines():
         console.print(line, highlight=False, soft_wrap=True, markup=False)
 
 
-def _layers(d: Delineation | None, given: GivenAssignment | None, communities: pd.DataFrame, synthetic: bool) -> dict[str, gpd.GeoDataFrame]:
+def _layers(
+    d: Delineation | None, given: GivenAssignment | None, communities: pd.DataFrame, synthetic: bool
+) -> dict[str, gpd.GeoDataFrame]:
     src = "synthetic" if synthetic else "lifecircle"
     if d is not None:
         circles = d.circles.copy()
@@ -134,7 +142,9 @@ def print_district_summary(d: Delineation, phases: tuple[str, ...], phase: str) 
     """Per district: quota, circles formed, residents, share within the walk, how chosen."""
     tab = Table(title=t(f"生活圈划定（{'全部阶段' if phase == 'all' else phase}）", f"circle delineation ({phase})"))
     tab.add_column(t("区", "district"))
-    tab.add_column(t("配额", "quota") + "\n" + "+".join(t(PHASE_ZH.get(p, p), PHASE_EN.get(p, p)) for p in phases), justify="right")
+    tab.add_column(
+        t("配额", "quota") + "\n" + "+".join(t(PHASE_ZH.get(p, p), PHASE_EN.get(p, p)) for p in phases), justify="right"
+    )
     tab.add_column(t("形成", "formed"), justify="right")
     tab.add_column(t("居民", "residents"), justify="right")
     tab.add_column(t(f"{d.settings.walk_min:g}分钟内", f"within {d.settings.walk_min:g} min"), justify="right")
@@ -149,7 +159,9 @@ def print_district_summary(d: Delineation, phases: tuple[str, ...], phase: str) 
         lo, hi = r["size_min"], r["size_max"]
         size = "—" if not np.isfinite(lo) else f"{_people(lo)}–{_people(hi)}"
         how = f"{r['choice_method']}/{r['assign_method']}"
-        tab.add_row(str(r["district_name"]), quota, str(len(mine)), f"{pop:,}", _pct(within / pop if pop else np.nan), size, how)
+        tab.add_row(
+            str(r["district_name"]), quota, str(len(mine)), f"{pop:,}", _pct(within / pop if pop else np.nan), size, how
+        )
     pop = int(circles["population"].sum()) if len(circles) else 0
     within = int(circles["population_within"].sum()) if len(circles) else 0
     tab.add_row(t("合计", "total"), "", str(len(circles)), f"{pop:,}", _pct(within / pop if pop else np.nan), "", "")
@@ -170,9 +182,13 @@ def plan_circles_cmd(
     city: str = typer.Option("yichang", "--city", help="数据库中的城市名 / city name in the store"),
     demo: bool = typer.Option(False, "--demo", help="使用合成的宜昌演示城市 / use the synthetic Yichang demo city"),
     seed: int = typer.Option(DEMO_SEED, "--seed", help="演示城市随机种子 / demo city seed"),
-    scale: float = typer.Option(DEMO_SCALE, "--scale", help="演示城市规模（1 = 约160万人）/ demo city scale (1 = about 1.6 M residents)"),
+    scale: float = typer.Option(
+        DEMO_SCALE, "--scale", help="演示城市规模（1 = 约160万人）/ demo city scale (1 = about 1.6 M residents)"
+    ),
     phase: str = typer.Option("all", "--phase", help="输出阶段 pilot|rollout|all / phase to write"),
-    boundaries: Path = typer.Option(None, "--boundaries", help="自带生活圈边界 .geojson/.gpkg（按点落面划入）/ your own circle boundaries"),
+    boundaries: Path = typer.Option(
+        None, "--boundaries", help="自带生活圈边界 .geojson/.gpkg（按点落面划入）/ your own circle boundaries"
+    ),
     plan: str = typer.Option(DEFAULT_PLAN, "--plan", help="规划配额文件名或 .toml 路径 / plan quotas name or path"),
     profile: str = typer.Option(None, "--profile", help="业态配置（默认取城市的）/ profile (default: the city's)"),
 ) -> None:
@@ -181,8 +197,12 @@ def plan_circles_cmd(
     out_path = check_output_path(out_path, OUT_SUFFIXES)
     cfg = load_plan(plan)
     if phase not in ("all", *cfg.phases):
-        raise InputError(t(f"--phase 须为 all 或 {'|'.join(cfg.phases)}，而不是 '{phase}'",
-                           f"--phase must be all or {'|'.join(cfg.phases)}, not '{phase}'"))
+        raise InputError(
+            t(
+                f"--phase 须为 all 或 {'|'.join(cfg.phases)}，而不是 '{phase}'",
+                f"--phase must be all or {'|'.join(cfg.phases)}, not '{phase}'",
+            )
+        )
     given_gdf = None
     if boundaries is not None:
         given_gdf = read_geo(boundaries).df
@@ -192,7 +212,12 @@ def plan_circles_cmd(
         with step(p, t("读取城市数据", "loading the city")):
             c = load_city_for_plan(db, city, demo, seed, scale)
         if c.synthetic:
-            out.print(t("[yellow]合成数据[/yellow]：演示城市，不是真实统计", "[yellow]synthetic data[/yellow]: the demo city, not real statistics"))
+            out.print(
+                t(
+                    "[yellow]合成数据[/yellow]：演示城市，不是真实统计",
+                    "[yellow]synthetic data[/yellow]: the demo city, not real statistics",
+                )
+            )
         communities = c.communities
         if len(communities) == 0:
             raise InputError(t(f"城市 {c.name} 没有小区数据（communities）", f"city {c.name} has no communities"))
@@ -210,16 +235,27 @@ def plan_circles_cmd(
             with step(p, t("选择中心并划定生活圈", "choosing centres and forming circles")):
                 walk_m = prof.walking.metres(cfg.delineation.walk_min)
                 d = delineate_circles(
-                    communities, c.centre_candidates, net, c.districts, quotas=cfg.quotas(), max_walk_m=walk_m,
-                    size_range=(cfg.delineation.min_population, cfg.delineation.max_population), phases=cfg.phases,
-                    settings=cfg.delineation, snap_max_m=prof.walking.snap_max_m, district_names=cfg.district_names(),
+                    communities,
+                    c.centre_candidates,
+                    net,
+                    c.districts,
+                    quotas=cfg.quotas(),
+                    max_walk_m=walk_m,
+                    size_range=(cfg.delineation.min_population, cfg.delineation.max_population),
+                    phases=cfg.phases,
+                    settings=cfg.delineation,
+                    snap_max_m=prof.walking.snap_max_m,
+                    district_names=cfg.district_names(),
                 )
                 d = d.for_phase(phase)
             written = write_layers(_layers(d, None, communities, c.synthetic), out_path, c)
             print_district_summary(d, cfg.phases, phase)
             for n in d.notes:
                 console.print(f"[yellow]{t('注意', 'note')}:[/yellow] {n}", highlight=False)
-    out.print(t(f"已写出：{', '.join(str(w) for w in written)}", f"written: {', '.join(str(w) for w in written)}"), highlight=False)
+    out.print(
+        t(f"已写出：{', '.join(str(w) for w in written)}", f"written: {', '.join(str(w) for w in written)}"),
+        highlight=False,
+    )
 
 
 def _print_given(g: GivenAssignment) -> None:
@@ -230,4 +266,3 @@ def _print_given(g: GivenAssignment) -> None:
         tab.add_row(str(r["id"]), str(r["district"] or ""), str(r["n_communities"]), f"{int(r['population']):,}")
     tab.add_row(t("边界外", "outside"), "", str(len(g.outside)), f"{int(g.outside['population'].sum()):,}")
     out.print(tab)
-

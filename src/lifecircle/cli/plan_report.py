@@ -24,11 +24,15 @@ def plan_report_cmd(
     seed: int = typer.Option(DEMO_SEED, "--seed", help="演示城市随机种子 / demo city seed"),
     scale: float = typer.Option(DEMO_SCALE, "--scale", help="演示城市规模（1 = 约160万人）/ demo city scale"),
     k: int = typer.Option(None, "--k", help="每个缺口业态的选址数（默认按编制参数）/ sites per gap format"),
-    formats: str = typer.Option(None, "--formats", help="只为这些业态选址，逗号分隔 / plan only these formats (comma-separated)"),
+    formats: str = typer.Option(
+        None, "--formats", help="只为这些业态选址，逗号分隔 / plan only these formats (comma-separated)"
+    ),
     method: str = typer.Option(None, "--method", help="求解方法 auto|exact|heuristic / solver"),
     policy: str = typer.Option(None, "--policy", help="一圈一策编制参数 .toml（默认内置）/ plan settings"),
     profile: str = typer.Option(None, "--profile", help="业态配置（默认取城市的）/ profile (default: the city's)"),
-    report_lang: str = typer.Option(None, "--report-lang", help="报告语言 zh|en（默认与 --lang 相同）/ document language (default: as --lang)"),
+    report_lang: str = typer.Option(
+        None, "--report-lang", help="报告语言 zh|en（默认与 --lang 相同）/ document language (default: as --lang)"
+    ),
     pdf: bool = typer.Option(True, "--pdf/--no-pdf", help="同时生成 PDF（需 chromium）/ also print the PDF"),
 ) -> None:
     """一圈一策：生成生活圈建设方案（HTML 与 PDF）。
@@ -58,11 +62,18 @@ def plan_report_cmd(
         plans = []
         for cid in ids:  # every plan first (the document's language), so a user error leaves no partial output
             with use_lang(report_lang):
-                plans.append(circle_plan(c, net, prof, ev, cid, k_per_format=k, formats=codes, method=method, policy=policy))
+                plans.append(
+                    circle_plan(c, net, prof, ev, cid, k_per_format=k, formats=codes, method=method, policy=policy)
+                )
             p.advance(task)
         written = [(plan, write_plan_report(plan, out_dir, city=c, lang=report_lang, pdf=pdf)) for plan in plans]
     if c.synthetic:
-        out.print(t("[yellow]合成数据[/yellow]：演示城市，不是真实统计", "[yellow]synthetic data[/yellow]: the demo city, not real statistics"))
+        out.print(
+            t(
+                "[yellow]合成数据[/yellow]：演示城市，不是真实统计",
+                "[yellow]synthetic data[/yellow]: the demo city, not real statistics",
+            )
+        )
     for plan, paths in written:
         out.print(plan_summary_line(plan), highlight=False)
         out.print("  " + t("已写出：", "written: ") + ", ".join(str(v) for v in paths.values()), highlight=False)

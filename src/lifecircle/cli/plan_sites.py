@@ -21,31 +21,57 @@ from lifecircle.sources.files import check_output_path, write_table
 
 def print_format_sites(fs: FormatSites, where: str) -> None:
     """The chosen sites and how good the answer is (residents added, bound, gap)."""
-    tab = Table(title=t(f"{where} · {fs.format_zh}（步行 {fs.layer_min:g} 分钟 ≈ {fs.radius_m:,.0f} 米）推荐选址",
-                        f"{where} · {fs.format_en} (walk {fs.layer_min:g} min ≈ {fs.radius_m:,.0f} m): recommended sites"))
-    for col, just in ((t("序", "#"), "right"), (t("场地编号", "site"), "left"), (t("名称", "name"), "left"),
-                      (t("类型", "kind"), "left"), (t("新增覆盖（人）", "residents added"), "right"),
-                      (t("新覆盖小区", "communities"), "right"), (t("老旧小区优先", "old-first"), "left")):
+    tab = Table(
+        title=t(
+            f"{where} · {fs.format_zh}（步行 {fs.layer_min:g} 分钟 ≈ {fs.radius_m:,.0f} 米）推荐选址",
+            f"{where} · {fs.format_en} (walk {fs.layer_min:g} min ≈ {fs.radius_m:,.0f} m): recommended sites",
+        )
+    )
+    for col, just in (
+        (t("序", "#"), "right"),
+        (t("场地编号", "site"), "left"),
+        (t("名称", "name"), "left"),
+        (t("类型", "kind"), "left"),
+        (t("新增覆盖（人）", "residents added"), "right"),
+        (t("新覆盖小区", "communities"), "right"),
+        (t("老旧小区优先", "old-first"), "left"),
+    ):
         tab.add_column(col, justify=just)  # type: ignore[arg-type]
     for r in fs.sites.to_dict("records"):
         kind = SITE_KIND_NAMES.get(r["site_kind"], (r["site_kind"], r["site_kind"]))
-        tab.add_row(str(r["rank"]), r["site_id"], r["site_name"], t(*kind), f"{r['residents_added']:,.0f}",
-                    str(r["n_communities"]), t("是", "yes") if r["old_first"] else "")
+        tab.add_row(
+            str(r["rank"]),
+            r["site_id"],
+            r["site_name"],
+            t(*kind),
+            f"{r['residents_added']:,.0f}",
+            str(r["n_communities"]),
+            t("是", "yes") if r["old_first"] else "",
+        )
     if len(fs.sites):
         out.print(tab)
     else:
-        out.print(t(f"{where} · {fs.format_zh}：没有可新增覆盖居民的候选场地", f"{where} · {fs.format_en}: no candidate site adds residents"))
+        out.print(
+            t(
+                f"{where} · {fs.format_zh}：没有可新增覆盖居民的候选场地",
+                f"{where} · {fs.format_en}: no candidate site adds residents",
+            )
+        )
 
     def pct(v: float | None) -> str:
         return "—" if v is None else f"{v:.1%}"
 
-    out.print(t(
-        f"居民 {fs.residents:,.0f} 人；已被现有网点覆盖 {fs.already_covered:,.0f} 人；新增覆盖 {fs.covered:,.0f} 人"
-        f"（覆盖率 {pct(fs.share_before)} → {pct(fs.share_after)}）；上界 {fs.bound:,.0f} 人，差距 {fs.gap:.2%}；"
-        f"方法 {fs.method}{'，已证最优' if fs.optimal else ''}",
-        f"residents {fs.residents:,.0f}; already covered by outlets {fs.already_covered:,.0f}; newly covered {fs.covered:,.0f}"
-        f" (coverage {pct(fs.share_before)} → {pct(fs.share_after)}); bound {fs.bound:,.0f}, gap {fs.gap:.2%}; "
-        f"method {fs.method}{', proven optimal' if fs.optimal else ''}"), highlight=False)
+    out.print(
+        t(
+            f"居民 {fs.residents:,.0f} 人；已被现有网点覆盖 {fs.already_covered:,.0f} 人；新增覆盖 {fs.covered:,.0f} 人"
+            f"（覆盖率 {pct(fs.share_before)} → {pct(fs.share_after)}）；上界 {fs.bound:,.0f} 人，差距 {fs.gap:.2%}；"
+            f"方法 {fs.method}{'，已证最优' if fs.optimal else ''}",
+            f"residents {fs.residents:,.0f}; already covered by outlets {fs.already_covered:,.0f}; newly covered {fs.covered:,.0f}"
+            f" (coverage {pct(fs.share_before)} → {pct(fs.share_after)}); bound {fs.bound:,.0f}, gap {fs.gap:.2%}; "
+            f"method {fs.method}{', proven optimal' if fs.optimal else ''}",
+        ),
+        highlight=False,
+    )
     for n in fs.notes:
         console.print(f"[yellow]{t('注意', 'note')}:[/yellow] {n}", highlight=False)
 
@@ -61,7 +87,9 @@ def plan_sites_cmd(
     demo: bool = typer.Option(False, "--demo", help="使用合成的宜昌演示城市 / use the synthetic Yichang demo city"),
     seed: int = typer.Option(DEMO_SEED, "--seed", help="演示城市随机种子 / demo city seed"),
     scale: float = typer.Option(DEMO_SCALE, "--scale", help="演示城市规模（1 = 约160万人）/ demo city scale"),
-    old_first: bool = typer.Option(True, "--old-first/--any-site", help="老旧小区周边场地优先 / old communities' sites first"),
+    old_first: bool = typer.Option(
+        True, "--old-first/--any-site", help="老旧小区周边场地优先 / old communities' sites first"
+    ),
     profile: str = typer.Option(None, "--profile", help="业态配置（默认取城市的）/ profile (default: the city's)"),
     out_path: Path = typer.Option(None, "--out", help="输出 .csv | .gpkg（可选）/ optional output file"),
 ) -> None:
@@ -81,9 +109,16 @@ def plan_sites_cmd(
         with step(p, t("构建步行路网", "building the walking network")):
             net = network_for_city(c)
         with step(p, t("计算覆盖并求解", "computing coverage and solving")):
-            fs = recommend_format_sites(c, net, prof, format_code, circle_id=circle, k=k, method=method, old_first=old_first)
+            fs = recommend_format_sites(
+                c, net, prof, format_code, circle_id=circle, k=k, method=method, old_first=old_first
+            )
     if c.synthetic:
-        out.print(t("[yellow]合成数据[/yellow]：演示城市，不是真实统计", "[yellow]synthetic data[/yellow]: the demo city, not real statistics"))
+        out.print(
+            t(
+                "[yellow]合成数据[/yellow]：演示城市，不是真实统计",
+                "[yellow]synthetic data[/yellow]: the demo city, not real statistics",
+            )
+        )
     print_format_sites(fs, circle or c.name)
     if out_path is not None:
         df = fs.sites.copy()

@@ -52,7 +52,9 @@ def plan_types_cmd(
         with step(p, t("构建步行路网", "building the walking network")):
             net = network_for_city(c)
         with step(p, t("按小区类型分析", "analysing community types")):
-            rep = community_types(c.communities, net, prof, outlets=c.outlets, sites=c.candidate_sites, settings=settings)
+            rep = community_types(
+                c.communities, net, prof, outlets=c.outlets, sites=c.candidate_sites, settings=settings
+            )
         with atomic_output(out_path) as tmp, pd.ExcelWriter(tmp, engine="openpyxl") as xl:
             for attr, (zh, en) in SHEETS.items():
                 df: pd.DataFrame = getattr(rep, attr)

@@ -18,8 +18,9 @@ from lifecircle.cli.app import app, command, console, out, progress, step
 from lifecircle.i18n import t
 from lifecircle.sources.files import check_output_path, write_table
 
-scale_app = typer.Typer(help="集群计算（Dask）：全省、全国规模 / on a Dask cluster: province or country scale",
-                        no_args_is_help=True)
+scale_app = typer.Typer(
+    help="集群计算（Dask）：全省、全国规模 / on a Dask cluster: province or country scale", no_args_is_help=True
+)
 app.add_typer(scale_app, name="scale")
 
 _SCHED_HELP = "Dask 调度器地址（默认环境变量 LIFECIRCLE_DASK_SCHEDULER，否则本机集群）/ scheduler address"
@@ -40,19 +41,29 @@ def _describe(client: Any) -> str:
     info = client.scheduler_info()
     ws = info.get("workers", {})
     threads = sum(int(w.get("nthreads", 1)) for w in ws.values())
-    return t(f"集群 {info.get('address', '')}：{len(ws)} 个工作进程，{threads} 个线程",
-             f"cluster {info.get('address', '')}: {len(ws)} workers, {threads} threads")
+    return t(
+        f"集群 {info.get('address', '')}：{len(ws)} 个工作进程，{threads} 个线程",
+        f"cluster {info.get('address', '')}: {len(ws)} workers, {threads} threads",
+    )
 
 
 @command("access", target=scale_app)
 def scale_access_cmd(
     osm: Path = typer.Option(..., "--osm", help="OSM PBF 文件（路网与商业网点）/ OSM PBF file"),
-    out_path: Path = typer.Option(..., "--out", help="输出文件 .parquet | .csv，或文件夹（各任务直接写分块 parquet）/ "
-                                                   "output file, or a folder (each task writes its own parquet part)"),
+    out_path: Path = typer.Option(
+        ...,
+        "--out",
+        help="输出文件 .parquet | .csv，或文件夹（各任务直接写分块 parquet）/ "
+        "output file, or a folder (each task writes its own parquet part)",
+    ),
     scheduler: str = typer.Option(None, "--scheduler", help=_SCHED_HELP),
     workers: int = typer.Option(None, "--workers", help="本机集群的工作进程数（默认每核一个）/ local workers"),
     chunk: int = typer.Option(None, "--chunk", help="每个任务的起点数（默认自动）/ origins per task"),
-    origins: Path = typer.Option(None, "--origins", help="起点 CSV（id,lon,lat）；缺省为全部路网节点（路口与尽端）/ origins (default: every junction and dead end)"),
+    origins: Path = typer.Option(
+        None,
+        "--origins",
+        help="起点 CSV（id,lon,lat）；缺省为全部路网节点（路口与尽端）/ origins (default: every junction and dead end)",
+    ),
     profile: str = typer.Option("yichang-2022", "--profile", help="业态配置名或 .toml 路径 / profile"),
     speed: float = typer.Option(None, "--speed", help="步行速度 km/h（默认取配置）/ walking speed km/h"),
     formats: str = typer.Option(None, "--formats", help="只计算这些业态代码，逗号分隔 / only these format codes"),
@@ -71,8 +82,12 @@ def scale_access_cmd(
         if not out_path.parent.exists():
             from lifecircle.errors import InputError
 
-            raise InputError(t(f"{out_path}: 上级目录 {out_path.parent} 不存在",
-                               f"{out_path}: parent folder {out_path.parent} does not exist"))
+            raise InputError(
+                t(
+                    f"{out_path}: 上级目录 {out_path.parent} 不存在",
+                    f"{out_path}: parent folder {out_path.parent} does not exist",
+                )
+            )
     else:
         out_path = check_output_path(out_path, (".parquet", ".csv"))
     prof = load_profile(profile)
@@ -101,15 +116,28 @@ def scale_access_cmd(
         with _client(scheduler, workers) as client:
             console.print(_describe(client))
             task = p.add_task(t("集群计算步行可达性", "computing walking access on the cluster"), total=None)
-            res = access_table_dask(net, origin_df, outlets, prof, client, speed_kmh=speed, formats=codes, chunk=chunk,
-                                    on_progress=lambda d, n: p.update(task, completed=d, total=n),
-                                    out_dir=out_path if to_folder else None)
+            res = access_table_dask(
+                net,
+                origin_df,
+                outlets,
+                prof,
+                client,
+                speed_kmh=speed,
+                formats=codes,
+                chunk=chunk,
+                on_progress=lambda d, n: p.update(task, completed=d, total=n),
+                out_dir=out_path if to_folder else None,
+            )
         if isinstance(res, AccessTable):
             with step(p, t("写出结果", "writing the result")):
                 write_table(res.table, out_path, layer="access")
     if len(res.unsnapped_origins):
-        console.print(t(f"警告：{len(res.unsnapped_origins)} 个起点距道路过远，已排除（未移动）",
-                        f"warning: {len(res.unsnapped_origins)} origins are too far from any street and were left out (not moved)"))
+        console.print(
+            t(
+                f"警告：{len(res.unsnapped_origins)} 个起点距道路过远，已排除（未移动）",
+                f"warning: {len(res.unsnapped_origins)} origins are too far from any street and were left out (not moved)",
+            )
+        )
     if isinstance(res, AccessTable):
         _print_summary(res.table, out_path, speed or prof.walking.speed_kmh)
     else:
@@ -126,14 +154,20 @@ def _print_streamed(res: Any, speed: float) -> None:
         share = "—" if not r["n_origins"] else f"{r['n_within_layer'] / r['n_origins']:.1%}"
         tab.add_row(f"{r['format_zh']} ({r['format']})", r["class"], f"{r['layer_min']:g} min", share)
     out.print(tab)
-    out.print(t(f"已写出 {res.n_rows} 行到 {res.out_dir}（{len(res.parts)} 个分块，完成标记 _SUCCESS）",
-                f"wrote {res.n_rows} rows to {res.out_dir} ({len(res.parts)} parts, marker _SUCCESS)"))
+    out.print(
+        t(
+            f"已写出 {res.n_rows} 行到 {res.out_dir}（{len(res.parts)} 个分块，完成标记 _SUCCESS）",
+            f"wrote {res.n_rows} rows to {res.out_dir} ({len(res.parts)} parts, marker _SUCCESS)",
+        )
+    )
 
 
 @command("cities", target=scale_app)
 def scale_cities_cmd(
     out_path: Path = typer.Option(..., "--out", help="输出文件 .csv | .parquet | .xlsx / output file"),
-    demo: int = typer.Option(None, "--demo", help="评估 N 个演示城市（合成数据，种子与规模各不相同）/ N synthetic demo cities"),
+    demo: int = typer.Option(
+        None, "--demo", help="评估 N 个演示城市（合成数据，种子与规模各不相同）/ N synthetic demo cities"
+    ),
     demo_scale: float = typer.Option(0.05, "--demo-scale", help="演示城市基准规模 / base scale of the demo cities"),
     db: str = typer.Option(None, "--db", help="数据库文件或 URL：评估其中的城市 / city store"),
     cities: str = typer.Option(None, "--cities", help="与 --db 同用：城市名，逗号分隔（默认全部）/ city names"),
@@ -169,17 +203,36 @@ def scale_cities_cmd(
     _print_cities(df)
     bad = df[df["error"].astype(str) != ""]
     for r in bad.itertuples():
-        console.print(t(f"警告：{r.label} 未能评估：{r.error}", f"warning: {r.label} could not be evaluated: {r.error}"), highlight=False)
-    out.print(t(f"已写出 {len(df)} 个城市到 {out_path}，用时 {time.perf_counter() - t0:.1f} 秒",
-                f"wrote {len(df)} cities to {out_path} in {time.perf_counter() - t0:.1f} s"))
+        console.print(
+            t(f"警告：{r.label} 未能评估：{r.error}", f"warning: {r.label} could not be evaluated: {r.error}"),
+            highlight=False,
+        )
+    out.print(
+        t(
+            f"已写出 {len(df)} 个城市到 {out_path}，用时 {time.perf_counter() - t0:.1f} 秒",
+            f"wrote {len(df)} cities to {out_path} in {time.perf_counter() - t0:.1f} s",
+        )
+    )
 
 
 def _print_cities(df: pd.DataFrame) -> None:
     if df["synthetic"].any():
-        out.print(t("[bold yellow]※ 含合成数据（演示用，非真实统计）[/]", "[bold yellow]※ includes SYNTHETIC DATA (demo, not real statistics)[/]"))
+        out.print(
+            t(
+                "[bold yellow]※ 含合成数据（演示用，非真实统计）[/]",
+                "[bold yellow]※ includes SYNTHETIC DATA (demo, not real statistics)[/]",
+            )
+        )
     tab = Table(title=t("各城市总体指标", "city-level figures"))
-    for col in (t("城市", "city"), t("人口", "residents"), t("路网节点", "nodes"), t("生活圈", "circles"),
-                t("基本业态平均覆盖", "mean basic coverage"), t("连锁化率", "chain share"), t("用时", "time")):
+    for col in (
+        t("城市", "city"),
+        t("人口", "residents"),
+        t("路网节点", "nodes"),
+        t("生活圈", "circles"),
+        t("基本业态平均覆盖", "mean basic coverage"),
+        t("连锁化率", "chain share"),
+        t("用时", "time"),
+    ):
         tab.add_column(col)
 
     def pct(v: Any) -> str:
@@ -189,6 +242,13 @@ def _print_cities(df: pd.DataFrame) -> None:
         return "—" if v is None or pd.isna(v) else f"{int(v):,}"
 
     for r in df.to_dict("records"):
-        tab.add_row(str(r["label"]), num(r.get("population")), num(r.get("n_nodes")), num(r.get("n_circles")),
-                    pct(r.get("basic_format_coverage")), pct(r.get("chain_share")), f"{r.get('seconds', 0):.1f} s")
+        tab.add_row(
+            str(r["label"]),
+            num(r.get("population")),
+            num(r.get("n_nodes")),
+            num(r.get("n_circles")),
+            pct(r.get("basic_format_coverage")),
+            pct(r.get("chain_share")),
+            f"{r.get('seconds', 0):.1f} s",
+        )
     out.print(tab)

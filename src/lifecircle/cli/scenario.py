@@ -18,7 +18,9 @@ from lifecircle.errors import InputError, ProblemCollector
 from lifecircle.i18n import get_lang, t
 from lifecircle.profile import load_profile
 
-scenario_app = typer.Typer(help="情景：保存规划方案并对比指标 / scenarios: save plans and compare them", no_args_is_help=True)
+scenario_app = typer.Typer(
+    help="情景：保存规划方案并对比指标 / scenarios: save plans and compare them", no_args_is_help=True
+)
 app.add_typer(scenario_app, name="scenario")
 
 DEFAULT_DIR = Path("scenarios")
@@ -29,9 +31,17 @@ def parse_outlet(spec: str, i: int) -> dict[str, object]:
     """``FORMAT[;FORMAT2],LON,LAT[,NAME]`` → an outlet row (id ``S-<i>``)."""
     parts = [p.strip() for p in spec.replace("，", ",").split(",")]
     if len(parts) < 3:
-        raise InputError(t(f"--add '{spec}' 应写成 业态,经度,纬度[,名称]", f"--add '{spec}' must read FORMAT,LON,LAT[,NAME]"))
-    return {"id": f"S-{i}", "name": parts[3] if len(parts) > 3 and parts[3] else f"新增网点 {i}", "formats": parts[0],
-            "lon": parts[1], "lat": parts[2], "source": "scenario"}
+        raise InputError(
+            t(f"--add '{spec}' 应写成 业态,经度,纬度[,名称]", f"--add '{spec}' must read FORMAT,LON,LAT[,NAME]")
+        )
+    return {
+        "id": f"S-{i}",
+        "name": parts[3] if len(parts) > 3 and parts[3] else f"新增网点 {i}",
+        "formats": parts[0],
+        "lon": parts[1],
+        "lat": parts[2],
+        "source": "scenario",
+    }
 
 
 def parse_link(spec: str) -> LineString:
@@ -46,7 +56,9 @@ def parse_link(spec: str) -> LineString:
                 raise ValueError
             pts.append((float(xy[0]), float(xy[1])))
         except ValueError:
-            raise InputError(t(f"--link '{spec}' 应写成 经度 纬度;经度 纬度;...", f"--link '{spec}' must read 'LON LAT;LON LAT;...'")) from None
+            raise InputError(
+                t(f"--link '{spec}' 应写成 经度 纬度;经度 纬度;...", f"--link '{spec}' must read 'LON LAT;LON LAT;...'")
+            ) from None
     if len(pts) < 2:
         raise InputError(t(f"--link '{spec}' 至少需要两个点", f"--link '{spec}' needs at least two points"))
     return LineString(pts)
@@ -61,10 +73,16 @@ def scenario_create_cmd(
     name: str = typer.Argument(..., help="情景名称 / scenario name"),
     folder: Path = typer.Option(DEFAULT_DIR, "--dir", help=_DIR_HELP),
     description: str = typer.Option("", "--description", help="说明 / description"),
-    add: list[str] = typer.Option(None, "--add", help="新增网点 业态,经度,纬度[,名称]（可多次）/ add an outlet FORMAT,LON,LAT[,NAME]"),
+    add: list[str] = typer.Option(
+        None, "--add", help="新增网点 业态,经度,纬度[,名称]（可多次）/ add an outlet FORMAT,LON,LAT[,NAME]"
+    ),
     close: list[str] = typer.Option(None, "--close", help="关闭网点编号（可多次）/ close an outlet by id"),
-    link: list[str] = typer.Option(None, "--link", help="新增道路 '经度 纬度;经度 纬度;...'（可多次）/ new street link"),
-    from_plan: str = typer.Option(None, "--from-plan", help="把该生活圈的一圈一策推荐选址存为情景 / save a circle's plan"),
+    link: list[str] = typer.Option(
+        None, "--link", help="新增道路 '经度 纬度;经度 纬度;...'（可多次）/ new street link"
+    ),
+    from_plan: str = typer.Option(
+        None, "--from-plan", help="把该生活圈的一圈一策推荐选址存为情景 / save a circle's plan"
+    ),
     db: str = typer.Option(None, "--db", help="城市数据库（SQLite），用于核对 / city store, to check against"),
     city: str = typer.Option("yichang", "--city", help="数据库中的城市名 / city name in the store"),
     demo: bool = typer.Option(False, "--demo", help="使用合成的宜昌演示城市 / use the synthetic demo city"),
@@ -106,22 +124,36 @@ def scenario_create_cmd(
             if from_plan is not None:
                 from lifecircle.indicators.evaluate import evaluate_city
                 from lifecircle.plans.policy import circle_plan
+
                 prof = load_profile(c.profile)
                 plan = circle_plan(c, net, prof, evaluate_city(c, net, prof), from_plan)
                 plan_rows = plan.scenario.added_outlets
                 added = pd.concat([plan_rows, added], ignore_index=True) if len(added) else plan_rows
                 description = description or plan.scenario.description
-            scn = Scenario(name=name, description=description, added_outlets=added, closed_outlets=list(close or []),
-                           new_links=links, city=city_name, origin=f"plan {from_plan}" if from_plan else "",
-                           city_provenance=dict(c.provenance))
+            scn = Scenario(
+                name=name,
+                description=description,
+                added_outlets=added,
+                closed_outlets=list(close or []),
+                new_links=links,
+                city=city_name,
+                origin=f"plan {from_plan}" if from_plan else "",
+                city_provenance=dict(c.provenance),
+            )
             apply_scenario(c, net, scn, profile=load_profile(c.profile))  # every problem now, not at compare time
     else:
-        scn = Scenario(name=name, description=description, added_outlets=added, closed_outlets=list(close or []), new_links=links)
+        scn = Scenario(
+            name=name, description=description, added_outlets=added, closed_outlets=list(close or []), new_links=links
+        )
     path = save_scenario(scn, folder, overwrite=overwrite)
     s = scn.summary()
-    out.print(t(f"已保存情景 {scn.name}：新增网点 {s['n_added']} 处，关闭 {s['n_closed']} 处，新增道路 {s['n_links']} 条 → {path}",
-                f"saved scenario {scn.name}: {s['n_added']} outlets added, {s['n_closed']} closed, {s['n_links']} links → {path}"),
-              highlight=False)
+    out.print(
+        t(
+            f"已保存情景 {scn.name}：新增网点 {s['n_added']} 处，关闭 {s['n_closed']} 处，新增道路 {s['n_links']} 条 → {path}",
+            f"saved scenario {scn.name}: {s['n_added']} outlets added, {s['n_closed']} closed, {s['n_links']} links → {path}",
+        ),
+        highlight=False,
+    )
 
 
 @command("list", target=scenario_app)
@@ -134,15 +166,31 @@ def scenario_list_cmd(folder: Path = typer.Option(DEFAULT_DIR, "--dir", help=_DI
         out.print(t(f"{folder} 中没有情景", f"no scenarios in {folder}"), highlight=False)
         return
     tab = Table(title=t(f"情景（{folder}）", f"scenarios ({folder})"))
-    for col in (t("名称", "name"), t("城市", "city"), t("新增", "added"), t("关闭", "closed"), t("道路", "links"),
-                t("来源", "origin"), t("创建时间", "created"), t("说明", "description")):
+    for col in (
+        t("名称", "name"),
+        t("城市", "city"),
+        t("新增", "added"),
+        t("关闭", "closed"),
+        t("道路", "links"),
+        t("来源", "origin"),
+        t("创建时间", "created"),
+        t("说明", "description"),
+    ):
         tab.add_column(col)
     for r in df.to_dict("records"):
         if r["error"]:
             tab.add_row(str(r["name"]), "", "", "", "", "", "", f"[red]{r['error']}[/red]")
             continue
-        tab.add_row(str(r["name"]), str(r["city"] or ""), str(r["n_added"]), str(r["n_closed"]), str(r["n_links"]),
-                    str(r["origin"] or ""), str(r["created"]), str(r["description"] or ""))
+        tab.add_row(
+            str(r["name"]),
+            str(r["city"] or ""),
+            str(r["n_added"]),
+            str(r["n_closed"]),
+            str(r["n_links"]),
+            str(r["origin"] or ""),
+            str(r["created"]),
+            str(r["description"] or ""),
+        )
     out.print(tab)
 
 
@@ -194,10 +242,16 @@ def scenario_compare_cmd(
                 raise InputError("; ".join(wrong))
             net = network_for_city(c)
         with step(p, t("评估基准与各情景", "evaluating the base and each scenario")):
-            table = compare_scenarios(BaseCase(c, net, load_profile(profile or c.profile)), scns, circles=circle or None,
-                                      lang=get_lang())
+            table = compare_scenarios(
+                BaseCase(c, net, load_profile(profile or c.profile)), scns, circles=circle or None, lang=get_lang()
+            )
     if c.synthetic:
-        out.print(t("[yellow]合成数据[/yellow]：演示城市，不是真实统计", "[yellow]synthetic data[/yellow]: the demo city, not real statistics"))
+        out.print(
+            t(
+                "[yellow]合成数据[/yellow]：演示城市，不是真实统计",
+                "[yellow]synthetic data[/yellow]: the demo city, not real statistics",
+            )
+        )
     cols = [BASE_COLUMN, *[s.name for s in scns]]
     shown = table if circle else table[table["level"] == "city"]
     for (level, unit), part in shown.groupby(["level", "unit_name"], sort=False):
@@ -209,7 +263,12 @@ def scenario_compare_cmd(
             tab.add_row(str(r["label"]), *[_show(r[col], str(r["indicator"])) for col in cols])
         out.print(tab)
     if not circle:
-        console.print(t("用 --circle 查看生活圈，或 --out 写出完整对比表", "use --circle for circles, or --out for the full table"))
+        console.print(
+            t(
+                "用 --circle 查看生活圈，或 --out 写出完整对比表",
+                "use --circle for circles, or --out for the full table",
+            )
+        )
     if out_path is not None:
         write_table(table, out_path)
         out.print(t(f"已写出：{out_path}", f"written: {out_path}"), highlight=False)

@@ -16,15 +16,20 @@ import typer
 from lifecircle.cli.app import app, command, console, out
 from lifecircle.i18n import t
 
-platform_app = typer.Typer(help="官员平台：数据库与演示数据 / officials' platform: database and demo content",
-                           no_args_is_help=True)
+platform_app = typer.Typer(
+    help="官员平台：数据库与演示数据 / officials' platform: database and demo content", no_args_is_help=True
+)
 app.add_typer(platform_app, name="platform")
-_SCALE_HELP = ("演示城市规模（1 约 160 万人；默认与 lifecircle demo 相同）/ "
-               "demo city size (1 = about 1.6 M residents; default: the same city as lifecircle demo)")
+_SCALE_HELP = (
+    "演示城市规模（1 约 160 万人；默认与 lifecircle demo 相同）/ "
+    "demo city size (1 = about 1.6 M residents; default: the same city as lifecircle demo)"
+)
 _SEED_HELP = "演示城市随机种子（默认与 lifecircle demo 相同）/ demo city seed (default: as lifecircle demo)"
 
 
-def _init(demo: bool, scale: float | None, seed: int | None, store: str | None = None, city_name: str | None = None) -> None:
+def _init(
+    demo: bool, scale: float | None, seed: int | None, store: str | None = None, city_name: str | None = None
+) -> None:
     from lifecircle.platform.db import make_engine, session_factory
     from lifecircle.platform.programme import load_programme
     from lifecircle.platform.seed import init_platform, seed_demo
@@ -45,22 +50,39 @@ def _init(demo: bool, scale: float | None, seed: int | None, store: str | None =
         for note in res.notes:
             console.print(note)
         if res.source == "store" and city is not None and not city.synthetic:
-            out.print(t(f"生活圈：{res.circles} 个（来源：城市数据库 {store} 中的 {city.name}）",
-                        f"circles: {res.circles} (from city {city.name} of the store {store})"))
+            out.print(
+                t(
+                    f"生活圈：{res.circles} 个（来源：城市数据库 {store} 中的 {city.name}）",
+                    f"circles: {res.circles} (from city {city.name} of the store {store})",
+                )
+            )
         else:
-            out.print(t(f"演示生活圈：{res.circles} 个（来源：{res.source}，合成数据）",
-                        f"demo circles: {res.circles} (source: {res.source}, synthetic data)"))
+            out.print(
+                t(
+                    f"演示生活圈：{res.circles} 个（来源：{res.source}，合成数据）",
+                    f"demo circles: {res.circles} (source: {res.source}, synthetic data)",
+                )
+            )
         if res.accounts:
             if res.source == "store":
-                out.print(t("初始账号（密码只显示这一次，请登录后修改）：", "first accounts (passwords shown only this once; change them after signing in):"))
+                out.print(
+                    t(
+                        "初始账号（密码只显示这一次，请登录后修改）：",
+                        "first accounts (passwords shown only this once; change them after signing in):",
+                    )
+                )
             else:
                 out.print(t("演示账号（密码只显示这一次）：", "demo accounts (passwords shown only this once):"))
             for user, pw in res.accounts.items():
                 out.print(f"  {user:<10} {pw}", highlight=False)
         else:
-            out.print(t("账号已存在（密码不再显示）；忘记密码请用 lifecircle user reset-password NAME",
-                        "the accounts exist already (passwords are not shown again); "
-                        "for a forgotten one use lifecircle user reset-password NAME"))
+            out.print(
+                t(
+                    "账号已存在（密码不再显示）；忘记密码请用 lifecircle user reset-password NAME",
+                    "the accounts exist already (passwords are not shown again); "
+                    "for a forgotten one use lifecircle user reset-password NAME",
+                )
+            )
     engine.dispose()
 
 
@@ -74,17 +96,25 @@ def _store_city(store: str, city_name: str | None):
     missing = check_city(city).missing_for("platform")
     if missing:
         first = IMPORT_HINT.format(table=missing[0].split(".")[0], city=city.name).replace("STORE", store)
-        raise InputError(t(f"城市 {city.name} 还不能用于管理平台：缺少 {'、'.join(missing)}；请先导入，例如 {first}",
-                           f"city {city.name} cannot feed the platform yet: {', '.join(missing)} missing; import first, e.g. {first}"))
+        raise InputError(
+            t(
+                f"城市 {city.name} 还不能用于管理平台：缺少 {'、'.join(missing)}；请先导入，例如 {first}",
+                f"city {city.name} cannot feed the platform yet: {', '.join(missing)} missing; import first, e.g. {first}",
+            )
+        )
     return city
 
 
 @command("init", target=platform_app)
 def platform_init(
-    demo: bool = typer.Option(False, "--demo", help="加载演示城市并创建演示账号 / load the demo city and demo accounts"),
+    demo: bool = typer.Option(
+        False, "--demo", help="加载演示城市并创建演示账号 / load the demo city and demo accounts"
+    ),
     scale: float = typer.Option(None, "--scale", help=_SCALE_HELP),
     seed: int = typer.Option(None, "--seed", help=_SEED_HELP),
-    store: str = typer.Option(None, "--store", help="从城市数据库读取生活圈与道路（代替演示城市）/ take circles and streets from a city store"),
+    store: str = typer.Option(
+        None, "--store", help="从城市数据库读取生活圈与道路（代替演示城市）/ take circles and streets from a city store"
+    ),
     city: str = typer.Option("yichang-demo", "--city", help="城市数据库中的城市名 / city name in the store"),
 ) -> None:
     """迁移数据库并写入计划配置（可选演示数据）。Migrate the database and write the programme (optionally demo data)."""
@@ -98,17 +128,27 @@ def serve(
     demo: bool = typer.Option(False, "--demo", help="先加载演示数据与账号 / load demo data and accounts first"),
     scale: float = typer.Option(None, "--scale", help=_SCALE_HELP),
     workers: int = typer.Option(1, "--workers", min=1, max=32, help="工作进程数 / worker processes"),
-    store: str = typer.Option(None, "--store", help="先从城市数据库载入生活圈、道路与评估 / load circles, streets and scorecards from a city store first"),
+    store: str = typer.Option(
+        None,
+        "--store",
+        help="先从城市数据库载入生活圈、道路与评估 / load circles, streets and scorecards from a city store first",
+    ),
     city: str = typer.Option("yichang-demo", "--city", help="城市数据库中的城市名 / city name in the store"),
 ) -> None:
     """启动官员平台（运行数据库迁移后提供网页与 API）。Start the officials' platform (migrates the database first)."""
     import uvicorn
 
     _init(demo or bool(store), scale, None, store, city)
-    out.print(t(f"平台地址：http://{host}:{port}/  （API 文档：/api/docs）", f"platform at http://{host}:{port}/  (API docs: /api/docs)"))
+    out.print(
+        t(
+            f"平台地址：http://{host}:{port}/  （API 文档：/api/docs）",
+            f"platform at http://{host}:{port}/  (API docs: /api/docs)",
+        )
+    )
     if workers > 1:
-        uvicorn.run("lifecircle.web.asgi:app", host=host, port=port, workers=workers, log_level="warning",
-                    proxy_headers=False)
+        uvicorn.run(
+            "lifecircle.web.asgi:app", host=host, port=port, workers=workers, log_level="warning", proxy_headers=False
+        )
     else:
         from lifecircle.web.app import create_app
 

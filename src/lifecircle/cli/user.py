@@ -30,12 +30,15 @@ if TYPE_CHECKING:
 
     from lifecircle.platform.settings import Settings
 
-user_app = typer.Typer(help="官员平台账号：创建、重置密码、列出 / platform accounts: add, reset a password, list",
-                       no_args_is_help=True)
+user_app = typer.Typer(
+    help="官员平台账号：创建、重置密码、列出 / platform accounts: add, reset a password, list", no_args_is_help=True
+)
 app.add_typer(user_app, name="user")
 
-_STDIN_HELP = ("从标准输入读取密码（一行），代替随机生成 / read the password (one line) from standard input "
-               "instead of generating one")
+_STDIN_HELP = (
+    "从标准输入读取密码（一行），代替随机生成 / read the password (one line) from standard input "
+    "instead of generating one"
+)
 
 
 @contextmanager
@@ -75,7 +78,9 @@ def _password(from_stdin: bool) -> tuple[str, bool]:
 def user_add(
     name: str = typer.Argument(..., help="用户名 / user name"),
     role: str = typer.Option(..., "--role", help="city_admin | district_officer | evaluator | leader"),
-    district: str = typer.Option(None, "--district", help="区代码（仅区级负责人）/ district code (district officers only)"),
+    district: str = typer.Option(
+        None, "--district", help="区代码（仅区级负责人）/ district code (district officers only)"
+    ),
     display_name: str = typer.Option("", "--display-name", help="显示名称 / display name"),
     password_stdin: bool = typer.Option(False, "--password-stdin", help=_STDIN_HELP),
 ) -> None:
@@ -85,11 +90,21 @@ def user_add(
 
     password, generated = _password(password_stdin)
     with platform_db() as (settings, factory), transaction(factory) as s:
-        create_user(s, None, settings, username=name.strip(), password=password, role=role.strip(),
-                    district=(district or "").strip() or None, display_name=display_name.strip())
+        create_user(
+            s,
+            None,
+            settings,
+            username=name.strip(),
+            password=password,
+            role=role.strip(),
+            district=(district or "").strip() or None,
+            display_name=display_name.strip(),
+        )
     out.print(t(f"账号已创建：{name}（{role}）", f"account created: {name} ({role})"), highlight=False)
     if generated:
-        out.print(t("密码（只显示这一次，请登录后修改）：", "password (shown only this once; change it after signing in):"))
+        out.print(
+            t("密码（只显示这一次，请登录后修改）：", "password (shown only this once; change it after signing in):")
+        )
         out.print(f"  {password}", highlight=False)
 
 
@@ -121,10 +136,19 @@ def user_list() -> None:
         rows = service.system_list_users(s)
         lines = [(r.user.username, r.user.role, r.user.district or "-", r.user.active, r.last_login) for r in rows]
     if not lines:
-        out.print(t("还没有账号；用 lifecircle user add NAME --role city_admin 创建第一个管理员",
-                    "no accounts yet; create the first administrator with lifecircle user add NAME --role city_admin"))
+        out.print(
+            t(
+                "还没有账号；用 lifecircle user add NAME --role city_admin 创建第一个管理员",
+                "no accounts yet; create the first administrator with lifecircle user add NAME --role city_admin",
+            )
+        )
         return
-    out.print(t("用户名      角色              区        状态  最近登录（UTC）", "user        role              district  state last sign-in (UTC)"))
+    out.print(
+        t(
+            "用户名      角色              区        状态  最近登录（UTC）",
+            "user        role              district  state last sign-in (UTC)",
+        )
+    )
     for name, role, district, active, last in lines:
         state = t("启用", "on") if active else t("停用", "off")
         when = last.strftime("%Y-%m-%d %H:%M") if last else "-"

@@ -119,9 +119,19 @@ def compute_access(net: WalkNetwork, communities: pd.DataFrame, outlets: pd.Data
     layers = tuple(float(x) for x in w.layers_min)
     if n_c == 0:
         empty = np.zeros((0, n_fmt))
-        return CityAccess(profile.codes, w.speed_kmh, w.elderly_speed_kmh, layers, empty,
-                          np.zeros((0, n_fmt, len(layers)), np.int32), empty.astype(bool), empty.astype(bool),
-                          comm, outl, ex)
+        return CityAccess(
+            profile.codes,
+            w.speed_kmh,
+            w.elderly_speed_kmh,
+            layers,
+            empty,
+            np.zeros((0, n_fmt, len(layers)), np.int32),
+            empty.astype(bool),
+            empty.astype(bool),
+            comm,
+            outl,
+            ex,
+        )
     sources = outl.subset(ex.outlet) if len(ex) else outl.subset(np.zeros(len(outl), dtype=bool))
     if len(ex) and sources.ok.any():
         dist, _ = nearest_per_category(net, sources, ex.cat, n_fmt, comm)
@@ -133,8 +143,9 @@ def compute_access(net: WalkNetwork, communities: pd.DataFrame, outlets: pd.Data
     layer_min = np.array([f.layer_min for f in profile.formats])
     in_layer = within(dist, metres(layer_min, w.speed_kmh)[None, :])
     in_layer_old = within(dist, metres(layer_min, w.elderly_speed_kmh)[None, :])
-    return CityAccess(profile.codes, w.speed_kmh, w.elderly_speed_kmh, layers, dist, counts,
-                      in_layer, in_layer_old, comm, outl, ex)
+    return CityAccess(
+        profile.codes, w.speed_kmh, w.elderly_speed_kmh, layers, dist, counts, in_layer, in_layer_old, comm, outl, ex
+    )
 
 
 def access_table(acc: CityAccess, community_ids: NDArray | list) -> pd.DataFrame:
@@ -164,8 +175,10 @@ def unsnapped_report(acc: CityAccess, communities: pd.DataFrame, outlets: pd.Dat
             continue
         sub = df.loc[bad, [c for c in ("id", "name", "lon", "lat") if c in df.columns]].copy()
         sub.insert(0, "table", table)
-        sub["message"] = t(f"距最近道路超过 {max_m:g} 米，未计入步行可达",
-                           f"more than {max_m:g} m from every street; left out of walking access")
+        sub["message"] = t(
+            f"距最近道路超过 {max_m:g} 米，未计入步行可达",
+            f"more than {max_m:g} m from every street; left out of walking access",
+        )
         parts.append(sub)
     if not parts:
         return pd.DataFrame(columns=["table", "id", "name", "lon", "lat", "message"])

@@ -32,12 +32,20 @@ INDICATORS: dict[str, tuple[str, str, str]] = {
     "basic_coverage": ("基本保障类业态全覆盖居民比例", "residents reaching every basic format", "share"),
     "elderly_basic_coverage": ("老年步速下基本业态全覆盖居民比例", "basic coverage at older residents' speed", "share"),
     "basic_format_coverage": ("基本保障类业态平均覆盖率", "mean coverage of the basic formats", "share"),
-    "elderly_basic_format_coverage": ("老年步速下基本业态平均覆盖率", "mean basic-format coverage at older residents' speed", "share"),
+    "elderly_basic_format_coverage": (
+        "老年步速下基本业态平均覆盖率",
+        "mean basic-format coverage at older residents' speed",
+        "share",
+    ),
     "basic_completeness": ("基本保障类业态齐全度", "basic-format completeness", "share"),
     "quality_formats_present": ("15分钟内品质提升类业态数", "quality formats within 15 min", "count"),
     "quality_coverage": ("品质业态覆盖居民比例", "residents with enough quality formats", "share"),
     "chain_share": ("连锁网点占比", "chain share of outlets", "share"),
-    "new_commercial_ok_share": ("新建小区商业面积达标比例", "new communities meeting the commercial floor-area rule", "share"),
+    "new_commercial_ok_share": (
+        "新建小区商业面积达标比例",
+        "new communities meeting the commercial floor-area rule",
+        "share",
+    ),
     "service_area_per_100hh": ("每百户社区服务设施面积", "service floor area per 100 households", "m2"),
     "smart_coverage": ("智能设施覆盖居民比例", "residents reaching a smart facility", "share"),
     "satisfaction": ("居民满意度", "resident satisfaction", "share"),
@@ -98,7 +106,11 @@ class Condition:
         if missing:
             how = t("不适用", "not applicable") if met else t("无数据", "no data")
             return t(f"{name} {how}（要求 {self.op} {want}）", f"{name} {how} (needs {self.op} {want})")
-        op = self.op.replace(">=", "≥").replace("<=", "≤") if met else _NEGATE[self.op].replace(">=", "≥").replace("<=", "≤")
+        op = (
+            self.op.replace(">=", "≥").replace("<=", "≤")
+            if met
+            else _NEGATE[self.op].replace(">=", "≥").replace("<=", "≤")
+        )
         return f"{name} {format_value(self.indicator, x)} {op} {want}"
 
 
@@ -167,11 +179,17 @@ class GradeResult:
         try:
             parts = []
             if self.met:
-                parts.append(t("达到", "meets") + f" {t(self.zh, self.en)}: "
-                             + t("；", "; ").join(c.describe(v, True) for _, c, v in self.met))
+                parts.append(
+                    t("达到", "meets")
+                    + f" {t(self.zh, self.en)}: "
+                    + t("；", "; ").join(c.describe(v, True) for _, c, v in self.met)
+                )
             if self.unmet:
-                parts.append(t("未达到", "misses") + f" {t(self.next_zh, self.next_en)}: "
-                             + t("；", "; ").join(c.describe(v, False) for _, c, v in self.unmet))
+                parts.append(
+                    t("未达到", "misses")
+                    + f" {t(self.next_zh, self.next_en)}: "
+                    + t("；", "; ").join(c.describe(v, False) for _, c, v in self.unmet)
+                )
             return t("。", ". ").join(parts)
         finally:
             if lang is not None:
@@ -242,12 +260,18 @@ def parse_rules(raw: dict[str, Any], src: str = "rules") -> GradingRules:
             cw = t(f"{where} 第 {j} 个条件", f"{where} condition #{j}")
             ind = c.get("indicator")
             if ind not in INDICATORS:
-                problems.append(t(f"{cw}: 未知指标 '{ind}'；可用：{', '.join(INDICATORS)}",
-                                  f"{cw}: unknown indicator '{ind}'; known: {', '.join(INDICATORS)}"))
+                problems.append(
+                    t(
+                        f"{cw}: 未知指标 '{ind}'；可用：{', '.join(INDICATORS)}",
+                        f"{cw}: unknown indicator '{ind}'; known: {', '.join(INDICATORS)}",
+                    )
+                )
                 continue
             op = c.get("op", ">=")
             if op not in _OPS:
-                problems.append(t(f"{cw}: op 须为 {', '.join(_OPS)} 之一", f"{cw}: op must be one of {', '.join(_OPS)}"))
+                problems.append(
+                    t(f"{cw}: op 须为 {', '.join(_OPS)} 之一", f"{cw}: op must be one of {', '.join(_OPS)}")
+                )
                 continue
             try:
                 val = float(c.get("value"))
@@ -287,7 +311,9 @@ def parse_rules(raw: dict[str, Any], src: str = "rules") -> GradingRules:
     try:
         hull = float(raw.get("circles", {}).get("hull_buffer_m", 200.0))
     except (TypeError, ValueError):
-        problems.append(t("[circles] hull_buffer_m 须为数字（米）", "[circles] hull_buffer_m must be a number of metres"))
+        problems.append(
+            t("[circles] hull_buffer_m 须为数字（米）", "[circles] hull_buffer_m must be a number of metres")
+        )
         hull = 200.0
     if problems:
         raise ConfigError(f"{src}: " + "; ".join(problems))

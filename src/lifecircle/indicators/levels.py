@@ -80,8 +80,9 @@ def latest_surveys(surveys: pd.DataFrame) -> pd.DataFrame:
     s["_key"] = s["period"].map(period_key)
     latest = s.groupby("circle_id")["_key"].max()
     s = s[s["_key"] == s["circle_id"].map(latest)]
-    g = s.groupby("circle_id", sort=False).agg(period=("period", "first"), respondents=("respondents", "sum"),
-                                               satisfied=("satisfied", "sum"))
+    g = s.groupby("circle_id", sort=False).agg(
+        period=("period", "first"), respondents=("respondents", "sum"), satisfied=("satisfied", "sum")
+    )
     return g.reset_index()
 
 
@@ -108,15 +109,26 @@ def _survey_sums(city: City, ids: list[str]) -> tuple[NDArray[np.float64], NDArr
     unknown = sorted(set(sv["circle_id"]) - set(ids))
     notes = []
     if unknown:
-        notes.append(t(f"满意度调查引用了未知生活圈：{', '.join(unknown)}（已忽略）",
-                       f"surveys name unknown circles: {', '.join(unknown)} (ignored)"))
+        notes.append(
+            t(
+                f"满意度调查引用了未知生活圈：{', '.join(unknown)}（已忽略）",
+                f"surveys name unknown circles: {', '.join(unknown)} (ignored)",
+            )
+        )
     resp = np.array([float(sat_by.get(cid, (0, 0))[0]) for cid in ids])
     satis = np.array([float(sat_by.get(cid, (0, 0))[1]) for cid in ids])
     return resp, satis, notes
 
 
-def circle_indicator_stage(city: City, net: WalkNetwork, communities: CommunityStage, circles: CircleStage,
-                           outlets: OutletStage, profile: Profile, rules: GradingRules) -> CircleIndicatorStage:
+def circle_indicator_stage(
+    city: City,
+    net: WalkNetwork,
+    communities: CommunityStage,
+    circles: CircleStage,
+    outlets: OutletStage,
+    profile: Profile,
+    rules: GradingRules,
+) -> CircleIndicatorStage:
     """Stage 5: residents, coverage, completeness, quality formats, chain share, floor-area rule,
     service area per 100 households (m²), smart coverage, satisfaction, and the communities on
     network islands, of each circle. A circle missing from the circles table lies in its
@@ -139,39 +151,41 @@ def circle_indicator_stage(city: City, net: WalkNetwork, communities: CommunityS
     for i in range(circles.n_listed, n_k):  # a derived circle lies in its communities' main district
         ds = comm.loc[c_idx == i, "district"].dropna()
         c_district[i] = ds.mode().iloc[0] if len(ds) else None
-    geoms = circle_boundaries(net, circles.given, c_idx, comm["lon"].to_numpy(float),
-                              comm["lat"].to_numpy(float), rules.hull_buffer_m)
-    table = pd.DataFrame({
-        "id": circles.ids,
-        "name": tab_col("name") if len(ctab) else list(circles.ids),
-        "district": c_district,
-        "phase": tab_col("phase"),
-        "status": tab_col("status"),
-        "boundary_given": [g is not None for g in circles.given],
-        "population": G.pop.astype(np.int64),
-        "n_communities": G.n_comm.astype(np.int64),
-        "n_outlets": n_shops.astype(np.int64),
-        "n_chain_outlets": n_chain.astype(np.int64),
-        "basic_completeness": completeness(G.any_within, cls.basic),
-        "basic_coverage": G.basic_coverage,
-        "elderly_basic_coverage": G.elderly_basic_coverage,
-        "basic_format_coverage": mean_share(G.covered, G.pop, cls.basic),
-        "elderly_basic_format_coverage": mean_share(G.covered_old, G.pop, cls.basic),
-        "quality_formats_present": G.any_within_15[:, cls.quality].sum(axis=1).astype(np.int64),
-        "quality_coverage": G.quality_coverage,
-        "chain_share": ratio(n_chain, n_shops),
-        "new_commercial_ok_share": G.new_commercial_ok_share,
-        "service_area_per_100hh": G.service_area_per_100hh,
-        "smart_coverage": G.smart_coverage,
-        "satisfaction": ratio(satis, resp),
-        "survey_respondents": resp.astype(np.int64),
-    })
+    geoms = circle_boundaries(
+        net, circles.given, c_idx, comm["lon"].to_numpy(float), comm["lat"].to_numpy(float), rules.hull_buffer_m
+    )
+    table = pd.DataFrame(
+        {
+            "id": circles.ids,
+            "name": tab_col("name") if len(ctab) else list(circles.ids),
+            "district": c_district,
+            "phase": tab_col("phase"),
+            "status": tab_col("status"),
+            "boundary_given": [g is not None for g in circles.given],
+            "population": G.pop.astype(np.int64),
+            "n_communities": G.n_comm.astype(np.int64),
+            "n_outlets": n_shops.astype(np.int64),
+            "n_chain_outlets": n_chain.astype(np.int64),
+            "basic_completeness": completeness(G.any_within, cls.basic),
+            "basic_coverage": G.basic_coverage,
+            "elderly_basic_coverage": G.elderly_basic_coverage,
+            "basic_format_coverage": mean_share(G.covered, G.pop, cls.basic),
+            "elderly_basic_format_coverage": mean_share(G.covered_old, G.pop, cls.basic),
+            "quality_formats_present": G.any_within_15[:, cls.quality].sum(axis=1).astype(np.int64),
+            "quality_coverage": G.quality_coverage,
+            "chain_share": ratio(n_chain, n_shops),
+            "new_commercial_ok_share": G.new_commercial_ok_share,
+            "service_area_per_100hh": G.service_area_per_100hh,
+            "smart_coverage": G.smart_coverage,
+            "satisfaction": ratio(satis, resp),
+            "survey_respondents": resp.astype(np.int64),
+        }
+    )
     table["name"] = [n if isinstance(n, str) and n else i for n, i in zip(table["name"], table["id"], strict=True)]
     on_isl = comm["on_island"].to_numpy(dtype=bool)  # stranded communities are named with their circle
     table["n_communities_on_islands"] = count_per(c_idx, n_k, on_isl).astype(np.int64)
     table["communities_on_islands"] = [";".join(communities.ids[(c_idx == i) & on_isl].astype(str)) for i in range(n_k)]
-    return CircleIndicatorStage(table=table, groups=G, respondents=resp, satisfied=satis, boundaries=geoms,
-                                notes=notes)
+    return CircleIndicatorStage(table=table, groups=G, respondents=resp, satisfied=satis, boundaries=geoms, notes=notes)
 
 
 # ---------------------------------------------------------------------------- 6. gaps and grades
@@ -208,8 +222,20 @@ def gap_table(circles: pd.DataFrame, G: Groups, profile: Profile, rules: Grading
         cand.sort(key=lambda x: x[0])
         for p, (_, f, s, unc) in enumerate(cand, start=1):
             rows.append((rec.id, rec.name, rec.district, f.code, f.zh, f.cls, s, unc, p))
-    return pd.DataFrame(rows, columns=["circle_id", "circle_name", "district", "format", "format_zh", "class",
-                                       "share_within_layer", "residents_uncovered", "priority"])
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "circle_id",
+            "circle_name",
+            "district",
+            "format",
+            "format_zh",
+            "class",
+            "share_within_layer",
+            "residents_uncovered",
+            "priority",
+        ],
+    )
 
 
 def grade_stage(indicators: CircleIndicatorStage, profile: Profile, rules: GradingRules) -> GradeStage:
@@ -229,8 +255,9 @@ def grade_stage(indicators: CircleIndicatorStage, profile: Profile, rules: Gradi
     for j, col in enumerate(["grade_code", "grade", "grade_en", "grade_reasons", "grade_reasons_en"]):
         circles[col] = [r[j] for r in grade_rows]
     circles["gaps"] = [gap_lists.get(cid, "") for cid in circles["id"]]
-    return GradeStage(circles=gpd.GeoDataFrame(circles, geometry=gpd.GeoSeries(indicators.boundaries, crs=4326), crs=4326),
-                      gaps=gaps)
+    return GradeStage(
+        circles=gpd.GeoDataFrame(circles, geometry=gpd.GeoSeries(indicators.boundaries, crs=4326), crs=4326), gaps=gaps
+    )
 
 
 def grade_codes(rules: GradingRules) -> list[str]:
@@ -249,8 +276,15 @@ class DistrictStage:
     table: pd.DataFrame
 
 
-def district_stage(city: City, communities: CommunityStage, outlets: OutletStage, indicators: CircleIndicatorStage,
-                   graded: GradeStage, profile: Profile, rules: GradingRules) -> DistrictStage:
+def district_stage(
+    city: City,
+    communities: CommunityStage,
+    outlets: OutletStage,
+    indicators: CircleIndicatorStage,
+    graded: GradeStage,
+    profile: Profile,
+    rules: GradingRules,
+) -> DistrictStage:
     """Stage 7: the indicators of each district (communities by their district, outlets by theirs,
     circles by theirs), with the number of circles of each grade (``n_<grade code>``)."""
     basic = FormatClasses.of(profile).basic
@@ -266,25 +300,29 @@ def district_stage(city: City, communities: CommunityStage, outlets: OutletStage
     d_shops = count_per(od_idx, n_d, outlets.is_shop)
     d_chain = count_per(od_idx, n_d, outlets.is_shop & outlets.is_chain)
     cd_idx = codes(circles["district"].to_numpy(dtype=object), d_codes)
-    table = pd.DataFrame({
-        "code": d_codes,
-        "name_zh": [d_names.get(c, c) for c in d_codes],
-        "population": D.pop.astype(np.int64),
-        "n_communities": D.n_comm.astype(np.int64),
-        "n_circles": count_per(cd_idx, n_d).astype(np.int64),
-        "n_outlets": d_shops.astype(np.int64),
-        "basic_completeness": completeness(D.any_within, basic),
-        "basic_coverage": D.basic_coverage,
-        "elderly_basic_coverage": D.elderly_basic_coverage,
-        "basic_format_coverage": mean_share(D.covered, D.pop, basic),
-        "elderly_basic_format_coverage": mean_share(D.covered_old, D.pop, basic),
-        "quality_coverage": D.quality_coverage,
-        "chain_share": ratio(d_chain, d_shops),
-        "new_commercial_ok_share": D.new_commercial_ok_share,
-        "service_area_per_100hh": D.service_area_per_100hh,
-        "smart_coverage": D.smart_coverage,
-        "satisfaction": ratio(group_sum(cd_idx, n_d, indicators.satisfied), group_sum(cd_idx, n_d, indicators.respondents)),
-    })
+    table = pd.DataFrame(
+        {
+            "code": d_codes,
+            "name_zh": [d_names.get(c, c) for c in d_codes],
+            "population": D.pop.astype(np.int64),
+            "n_communities": D.n_comm.astype(np.int64),
+            "n_circles": count_per(cd_idx, n_d).astype(np.int64),
+            "n_outlets": d_shops.astype(np.int64),
+            "basic_completeness": completeness(D.any_within, basic),
+            "basic_coverage": D.basic_coverage,
+            "elderly_basic_coverage": D.elderly_basic_coverage,
+            "basic_format_coverage": mean_share(D.covered, D.pop, basic),
+            "elderly_basic_format_coverage": mean_share(D.covered_old, D.pop, basic),
+            "quality_coverage": D.quality_coverage,
+            "chain_share": ratio(d_chain, d_shops),
+            "new_commercial_ok_share": D.new_commercial_ok_share,
+            "service_area_per_100hh": D.service_area_per_100hh,
+            "smart_coverage": D.smart_coverage,
+            "satisfaction": ratio(
+                group_sum(cd_idx, n_d, indicators.satisfied), group_sum(cd_idx, n_d, indicators.respondents)
+            ),
+        }
+    )
     for code in grade_codes(rules):
         table[f"n_{code}"] = count_per(cd_idx, n_d, (circles["grade_code"] == code).to_numpy()).astype(np.int64)
     return DistrictStage(codes=d_codes, groups=D, table=table)
@@ -300,9 +338,17 @@ class CityStage:
     figures: dict[str, Any]
 
 
-def city_stage(city: City, access: AccessStage, communities: CommunityStage, outlets: OutletStage,
-               indicators: CircleIndicatorStage, graded: GradeStage, districts: DistrictStage,
-               profile: Profile, rules: GradingRules) -> CityStage:
+def city_stage(
+    city: City,
+    access: AccessStage,
+    communities: CommunityStage,
+    outlets: OutletStage,
+    indicators: CircleIndicatorStage,
+    graded: GradeStage,
+    districts: DistrictStage,
+    profile: Profile,
+    rules: GradingRules,
+) -> CityStage:
     """Stage 8: the city's headline figures (residents and workers in persons, speeds in km/h,
     shares 0..1, service area per 100 households in m²; counts of circles per grade as
     ``grade_counts`` and ``n_<grade code>``)."""
@@ -354,34 +400,54 @@ def city_stage(city: City, access: AccessStage, communities: CommunityStage, out
 
 
 # ---------------------------------------------------------------------------- 9. per-format coverage
-FORMAT_COVERAGE_COLUMNS = ["level", "unit_id", "format", "format_zh", "class", "layer_min",
-                           "share_within_layer", "share_within_layer_elderly", "residents_uncovered"]
+FORMAT_COVERAGE_COLUMNS = [
+    "level",
+    "unit_id",
+    "format",
+    "format_zh",
+    "class",
+    "layer_min",
+    "share_within_layer",
+    "share_within_layer_elderly",
+    "residents_uncovered",
+]
 
 
 def _format_coverage(level: str, ids: list[str], G: Groups, profile: Profile) -> pd.DataFrame:
     n_u, n_f = len(ids), len(profile.formats)
     if n_u == 0:
         return pd.DataFrame(columns=FORMAT_COVERAGE_COLUMNS)
-    return pd.DataFrame({
-        "level": level,
-        "unit_id": np.repeat(np.asarray(ids, dtype=object), n_f),
-        "format": np.tile(np.asarray(profile.codes, dtype=object), n_u),
-        "format_zh": np.tile(np.asarray([f.zh for f in profile.formats], dtype=object), n_u),
-        "class": np.tile(np.asarray([f.cls for f in profile.formats], dtype=object), n_u),
-        "layer_min": np.tile(np.asarray([f.layer_min for f in profile.formats]), n_u),
-        "share_within_layer": ratio(G.covered, G.pop[:, None]).ravel(),
-        "share_within_layer_elderly": ratio(G.covered_old, G.pop[:, None]).ravel(),
-        "residents_uncovered": np.rint(G.pop[:, None] - G.covered).astype(np.int64).ravel(),
-    })
+    return pd.DataFrame(
+        {
+            "level": level,
+            "unit_id": np.repeat(np.asarray(ids, dtype=object), n_f),
+            "format": np.tile(np.asarray(profile.codes, dtype=object), n_u),
+            "format_zh": np.tile(np.asarray([f.zh for f in profile.formats], dtype=object), n_u),
+            "class": np.tile(np.asarray([f.cls for f in profile.formats], dtype=object), n_u),
+            "layer_min": np.tile(np.asarray([f.layer_min for f in profile.formats]), n_u),
+            "share_within_layer": ratio(G.covered, G.pop[:, None]).ravel(),
+            "share_within_layer_elderly": ratio(G.covered_old, G.pop[:, None]).ravel(),
+            "residents_uncovered": np.rint(G.pop[:, None] - G.covered).astype(np.int64).ravel(),
+        }
+    )
 
 
-def format_coverage_table(city: City, city_fig: CityStage, districts: DistrictStage, circles: CircleStage,
-                          indicators: CircleIndicatorStage, profile: Profile) -> pd.DataFrame:
+def format_coverage_table(
+    city: City,
+    city_fig: CityStage,
+    districts: DistrictStage,
+    circles: CircleStage,
+    indicators: CircleIndicatorStage,
+    profile: Profile,
+) -> pd.DataFrame:
     """Stage 9: per format and level (city, district, circle), the share of residents whose nearest
     outlet is within the format's layer (``layer_min`` minutes) at both speeds, and the residents
     (persons) left outside it (``Evaluation.format_coverage``)."""
-    return pd.concat([
-        _format_coverage("city", [city.name], city_fig.groups, profile),
-        _format_coverage("district", districts.codes, districts.groups, profile),
-        _format_coverage("circle", circles.ids, indicators.groups, profile),
-    ], ignore_index=True)
+    return pd.concat(
+        [
+            _format_coverage("city", [city.name], city_fig.groups, profile),
+            _format_coverage("district", districts.codes, districts.groups, profile),
+            _format_coverage("circle", circles.ids, indicators.groups, profile),
+        ],
+        ignore_index=True,
+    )

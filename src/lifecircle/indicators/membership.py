@@ -54,8 +54,12 @@ def outlet_circles(
     todo = out < 0
     if todo.any() and communities_snapped.ok.any():
         _, lab = nearest_per_category(
-            net, communities_snapped, np.zeros(len(communities_snapped), dtype=np.int64), 1,
-            outlets_snapped, max_m=max_m,
+            net,
+            communities_snapped,
+            np.zeros(len(communities_snapped), dtype=np.int64),
+            1,
+            outlets_snapped,
+            max_m=max_m,
         )
         comm = lab[:, 0]
         circ = np.where(comm >= 0, community_circle[np.maximum(comm, 0)], -1)

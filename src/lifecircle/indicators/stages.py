@@ -80,7 +80,11 @@ def with_district_codes(df: pd.DataFrame, aliases: dict[str, str]) -> pd.DataFra
 def network_islands(net: WalkNetwork, points: dict[str, tuple[pd.DataFrame, Any]]) -> Islands:
     """The islands of ``net`` with the given snapped points on them, and the pieces dropped when
     the network was built (see :func:`lifecircle.sources.network_loader.prune_network`)."""
-    dropped = net.dropped_pieces if net.dropped_pieces is not None else pd.DataFrame(columns=["piece", "nodes", "edges", "length_m"])
+    dropped = (
+        net.dropped_pieces
+        if net.dropped_pieces is not None
+        else pd.DataFrame(columns=["piece", "nodes", "edges", "length_m"])
+    )
     return find_islands(net, dropped, net.min_piece_m, points)
 
 
@@ -127,8 +131,12 @@ def access_stage(city: City, net: WalkNetwork, profile: Profile) -> AccessStage:
     acc = compute_access(net, comm, outl, profile)
     if acc.exploded.unknown:
         bad = sorted({code for _, code in acc.exploded.unknown})
-        notes.append(t(f"{len(acc.exploded.unknown)} 处网点业态代码不在配置 {profile.name} 中，已忽略：{', '.join(bad)}",
-                       f"{len(acc.exploded.unknown)} outlet format codes are not in profile {profile.name} and were ignored: {', '.join(bad)}"))
+        notes.append(
+            t(
+                f"{len(acc.exploded.unknown)} 处网点业态代码不在配置 {profile.name} 中，已忽略：{', '.join(bad)}",
+                f"{len(acc.exploded.unknown)} outlet format codes are not in profile {profile.name} and were ignored: {', '.join(bad)}",
+            )
+        )
     unsnapped = unsnapped_report(acc, comm, outl, w.snap_max_m)
     islands = network_islands(net, {"communities": (comm, acc.communities), "outlets": (outl, acc.outlets)})
     if net.noding is not None and (net.noding.ends_joined or net.noding.t_joins):
@@ -137,9 +145,17 @@ def access_stage(city: City, net: WalkNetwork, profile: Profile) -> AccessStage:
     q_layer = max(w.layers_min) if w.layers_min else 15.0
     reach = metres(q_layer, w.speed_kmh)
     return AccessStage(
-        communities=comm, outlets=outl, aliases=aliases, access=acc, unsnapped=unsnapped, islands=islands,
-        community_piece=pieces_of(net, acc.communities), quality_layer_min=q_layer, quality_reach_m=float(reach),
-        within_15=within(acc.nearest_m, reach), notes=notes,
+        communities=comm,
+        outlets=outl,
+        aliases=aliases,
+        access=acc,
+        unsnapped=unsnapped,
+        islands=islands,
+        community_piece=pieces_of(net, acc.communities),
+        quality_layer_min=q_layer,
+        quality_reach_m=float(reach),
+        within_15=within(acc.nearest_m, reach),
+        notes=notes,
     )
 
 
@@ -170,8 +186,9 @@ def community_stage(access: AccessStage, profile: Profile, rules: GradingRules) 
     floor = column(comm, "floor_area_m2", n_c)
     commercial = column(comm, "commercial_floor_area_m2", n_c)
     commercial_share = np.where((kind == NEW) & (floor > 0), ratio(commercial, floor), np.nan)
-    commercial_ok = np.where(np.isfinite(commercial_share),
-                             commercial_share >= rules.target("new_commercial_share", 0.10), False)
+    commercial_ok = np.where(
+        np.isfinite(commercial_share), commercial_share >= rules.target("new_commercial_share", 0.10), False
+    )
     basic_n = acc.within[:, cls.basic].sum(axis=1)
     quality_n = access.within_15[:, cls.quality].sum(axis=1)
     none = np.zeros(0, bool)
@@ -191,29 +208,32 @@ def community_stage(access: AccessStage, profile: Profile, rules: GradingRules) 
     )
     ids = comm["id"].astype(str).to_numpy(dtype=object) if n_c else np.zeros(0, dtype=object)
     piece = access.community_piece
-    table = pd.DataFrame({
-        "id": ids,
-        "name": column(comm, "name", n_c, "object"),
-        "district": column(comm, "district", n_c, "object"),
-        "circle_id": column(comm, "circle_id", n_c, "object"),
-        "kind": kind,
-        "population": population.astype(np.int64),
-        "households": np.nan_to_num(values.households).astype(np.int64),
-        "lon": column(comm, "lon", n_c),
-        "lat": column(comm, "lat", n_c),
-        "snapped": acc.communities.ok,
-        "network_piece": piece,
-        "on_island": piece > 0,
-        "basic_formats_within_layer": basic_n.astype(np.int64),
-        "basic_complete": values.basic_complete,
-        "basic_complete_elderly": values.basic_complete_elderly,
-        "quality_formats_within_15": quality_n.astype(np.int64),
-        "smart_within_layer": values.smart_any,
-        "commercial_share": commercial_share,
-        "commercial_rule_ok": pd.array(np.where(np.isfinite(commercial_share), commercial_ok, np.array(None)), dtype="boolean"),
-    })
-    return CommunityStage(table=table, values=values, ids=ids, population=population,
-                          industrial=kind == INDUSTRIAL)
+    table = pd.DataFrame(
+        {
+            "id": ids,
+            "name": column(comm, "name", n_c, "object"),
+            "district": column(comm, "district", n_c, "object"),
+            "circle_id": column(comm, "circle_id", n_c, "object"),
+            "kind": kind,
+            "population": population.astype(np.int64),
+            "households": np.nan_to_num(values.households).astype(np.int64),
+            "lon": column(comm, "lon", n_c),
+            "lat": column(comm, "lat", n_c),
+            "snapped": acc.communities.ok,
+            "network_piece": piece,
+            "on_island": piece > 0,
+            "basic_formats_within_layer": basic_n.astype(np.int64),
+            "basic_complete": values.basic_complete,
+            "basic_complete_elderly": values.basic_complete_elderly,
+            "quality_formats_within_15": quality_n.astype(np.int64),
+            "smart_within_layer": values.smart_any,
+            "commercial_share": commercial_share,
+            "commercial_rule_ok": pd.array(
+                np.where(np.isfinite(commercial_share), commercial_ok, np.array(None)), dtype="boolean"
+            ),
+        }
+    )
+    return CommunityStage(table=table, values=values, ids=ids, population=population, industrial=kind == INDUSTRIAL)
 
 
 # ---------------------------------------------------------------------------- 3. circles
@@ -251,12 +271,24 @@ def circle_stage(city: City, access: AccessStage, communities: CommunityStage) -
     extra = sorted({str(x) for x in named if isinstance(x, str) and x and str(x) not in set(circle_ids)})
     notes = []
     if extra:
-        notes.append(t(f"小区引用了圈表中没有的生活圈：{', '.join(extra)}（已按小区补出）",
-                       f"communities name circles missing from the circles table: {', '.join(extra)} (added from the communities)"))
+        notes.append(
+            t(
+                f"小区引用了圈表中没有的生活圈：{', '.join(extra)}（已按小区补出）",
+                f"communities name circles missing from the circles table: {', '.join(extra)} (added from the communities)",
+            )
+        )
     all_ids = circle_ids + extra
-    given = [ctab["geometry"].iloc[i] if "geometry" in ctab.columns else None for i in range(len(ctab))] + [None] * len(extra)
-    return CircleStage(table=ctab, ids=all_ids, extra=extra, member=codes(named.to_numpy(dtype=object), all_ids),
-                       given=[g if valid_geom(g) else None for g in given], notes=notes)
+    given = [ctab["geometry"].iloc[i] if "geometry" in ctab.columns else None for i in range(len(ctab))] + [None] * len(
+        extra
+    )
+    return CircleStage(
+        table=ctab,
+        ids=all_ids,
+        extra=extra,
+        member=codes(named.to_numpy(dtype=object), all_ids),
+        given=[g if valid_geom(g) else None for g in given],
+        notes=notes,
+    )
 
 
 # ---------------------------------------------------------------------------- 4. outlets
@@ -274,8 +306,9 @@ class OutletStage:
     is_chain: NDArray[np.bool_]
 
 
-def outlet_stage(city: City, net: WalkNetwork, access: AccessStage, circles: CircleStage,
-                 profile: Profile) -> OutletStage:
+def outlet_stage(
+    city: City, net: WalkNetwork, access: AccessStage, circles: CircleStage, profile: Profile
+) -> OutletStage:
     """Stage 4: circle membership of outlets (see :mod:`lifecircle.indicators.membership`; an
     outlet is matched to communities within ``access.quality_reach_m`` metres), the district of
     outlets without one (from the district polygons), shops, smart-only facilities, chains."""
@@ -283,8 +316,9 @@ def outlet_stage(city: City, net: WalkNetwork, access: AccessStage, circles: Cir
     n_o = len(outl)
     smart = FormatClasses.of(profile).smart
     o_lon, o_lat = column(outl, "lon", n_o), column(outl, "lat", n_o)
-    o_circle = outlet_circles(net, (o_lon, o_lat), acc.outlets, acc.communities, circles.member, circles.given,
-                              access.quality_reach_m)
+    o_circle = outlet_circles(
+        net, (o_lon, o_lat), acc.outlets, acc.communities, circles.member, circles.given, access.quality_reach_m
+    )
     ex = acc.exploded
     has_shop = np.zeros(n_o, dtype=bool)
     has_fmt = np.zeros(n_o, dtype=bool)
@@ -299,18 +333,23 @@ def outlet_stage(city: City, net: WalkNetwork, access: AccessStage, circles: Cir
     missing_d = np.array([not (isinstance(v, str) and v) for v in o_district], dtype=bool)
     if missing_d.any() and len(dtab):
         pos = point_in_polygons(o_lon[missing_d], o_lat[missing_d], dtab["geometry"])
-        o_district[missing_d] = np.where(pos >= 0, dtab["code"].astype(str).to_numpy(dtype=object)[np.maximum(pos, 0)], None)
-    table = pd.DataFrame({
-        "id": column(outl, "id", n_o, "object"),
-        "name": column(outl, "name", n_o, "object"),
-        "formats": column(outl, "formats", n_o, "object"),
-        "is_chain": is_chain,
-        "is_shop": has_shop,
-        "lon": o_lon,
-        "lat": o_lat,
-        "district": o_district,
-        "circle_id": np.array([circles.ids[i] if i >= 0 else None for i in o_circle], dtype=object),
-        "snapped": acc.outlets.ok,
-    })
-    return OutletStage(table=table, circle=o_circle, district=o_district, is_shop=has_shop, has_format=has_fmt,
-                       is_chain=is_chain)
+        o_district[missing_d] = np.where(
+            pos >= 0, dtab["code"].astype(str).to_numpy(dtype=object)[np.maximum(pos, 0)], None
+        )
+    table = pd.DataFrame(
+        {
+            "id": column(outl, "id", n_o, "object"),
+            "name": column(outl, "name", n_o, "object"),
+            "formats": column(outl, "formats", n_o, "object"),
+            "is_chain": is_chain,
+            "is_shop": has_shop,
+            "lon": o_lon,
+            "lat": o_lat,
+            "district": o_district,
+            "circle_id": np.array([circles.ids[i] if i >= 0 else None for i in o_circle], dtype=object),
+            "snapped": acc.outlets.ok,
+        }
+    )
+    return OutletStage(
+        table=table, circle=o_circle, district=o_district, is_shop=has_shop, has_format=has_fmt, is_chain=is_chain
+    )

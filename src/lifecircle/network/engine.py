@@ -45,8 +45,15 @@ def kernel_graph(net: WalkNetwork) -> kernels.Graph:
     """The network as the kernels take it (:class:`kernels.Graph`): its CSR adjacency (both
     directions, weights in metres) and each edge's ends and length in metres. No copies."""
     indptr, nbr, weight_m, edge_id = net.csr
-    return kernels.Graph(indptr, nbr, weight_m, edge_id, np.asarray(net.edge_u, dtype=np.int32),
-                         np.asarray(net.edge_v, dtype=np.int32), np.asarray(net.edge_len, dtype=np.float64))
+    return kernels.Graph(
+        indptr,
+        nbr,
+        weight_m,
+        edge_id,
+        np.asarray(net.edge_u, dtype=np.int32),
+        np.asarray(net.edge_v, dtype=np.int32),
+        np.asarray(net.edge_len, dtype=np.float64),
+    )
 
 
 def edge_points(points: Snapped, n_edges: int, *, group: bool = True) -> kernels.EdgePoints:
@@ -118,8 +125,9 @@ def nearest_per_category(
     g = kernel_graph(net)
     src = _prepare_sources(net, sources, category, n_cat)
     width, n_ring = kernels.bucket_width(g.weight_m)
-    node_dist, node_lab = kernels.nearest_all_nodes(g, src.seeds, src.cat_ptr, float(max_m), width, n_ring,
-                                                    numba.get_num_threads())
+    node_dist, node_lab = kernels.nearest_all_nodes(
+        g, src.seeds, src.cat_ptr, float(max_m), width, n_ring, numba.get_num_threads()
+    )
     if origins is None:
         # a node's own distance is exact: a source on an edge is reached through an end of that
         # edge, which the seeds already express; the kernel never keeps a distance above max_m.
@@ -129,7 +137,9 @@ def nearest_per_category(
     return kernels.resolve_origins(node_dist, node_lab, g, starts, src.points, src.cat, float(max_m))
 
 
-def nearest(net: WalkNetwork, sources: Snapped, origins: Snapped | None = None, *, max_m: float = np.inf) -> NDArray[np.float64]:
+def nearest(
+    net: WalkNetwork, sources: Snapped, origins: Snapped | None = None, *, max_m: float = np.inf
+) -> NDArray[np.float64]:
     """Nearest walking distance (metres) from each origin to any source (one category)."""
     d, _ = nearest_per_category(net, sources, np.zeros(len(sources), dtype=np.int64), 1, origins, max_m=max_m)
     return d[:, 0]

@@ -63,7 +63,12 @@ class WalkNetwork:
         self.edge_v = np.asarray(self.edge_v, dtype=np.int32)
         self.edge_len = np.asarray(self.edge_len, dtype=np.float64)
         if len(self.edge_u) == 0:
-            raise InputError(t(f"{self.source or '路网'}: 区域内没有可步行的道路", f"{self.source or 'network'}: no walkable streets in this area"))
+            raise InputError(
+                t(
+                    f"{self.source or '路网'}: 区域内没有可步行的道路",
+                    f"{self.source or 'network'}: no walkable streets in this area",
+                )
+            )
         if np.any(self.edge_len < 0) or not np.all(np.isfinite(self.edge_len)):
             raise InputError(t("路网中存在无效的边长", "the network has invalid edge lengths"))
 
@@ -100,7 +105,9 @@ class WalkNetwork:
         parts = parts[line]
         lev = None if lev is None else lev[line]
         if len(parts) == 0:
-            raise InputError(t(f"{source}: 没有线要素可作为路网", f"{source}: no line features to build a network from"))
+            raise InputError(
+                t(f"{source}: 没有线要素可作为路网", f"{source}: no line features to build a network from")
+            )
         from lifecircle.network.noding import vertex_keys
 
         coords, idx = shapely.get_coordinates(parts, return_index=True)
@@ -121,16 +128,33 @@ class WalkNetwork:
         if not simplify:
             used, inv = np.unique(np.concatenate([u, v]), return_inverse=True)
             node_xy = node_xy[used]
-            u, v = inv[: len(u)], inv[len(u):]
+            u, v = inv[: len(u)], inv[len(u) :]
             geoms = shapely.linestrings(np.stack([a, b], axis=1))
-            return cls(crs=crs, node_x=node_xy[:, 0].copy(), node_y=node_xy[:, 1].copy(), edge_u=u.astype(np.int32), edge_v=v.astype(np.int32),
-                       edge_len=shapely.length(geoms), edge_geom=geoms, source=source,
-                       edge_level=None if seg_lev is None else seg_lev.astype(np.int16))
+            return cls(
+                crs=crs,
+                node_x=node_xy[:, 0].copy(),
+                node_y=node_xy[:, 1].copy(),
+                edge_u=u.astype(np.int32),
+                edge_v=v.astype(np.int32),
+                edge_len=shapely.length(geoms),
+                edge_geom=geoms,
+                source=source,
+                edge_level=None if seg_lev is None else seg_lev.astype(np.int16),
+            )
         return cls._from_chains(crs, node_xy, u, v, a, b, seg_lev, source)
 
     @classmethod
-    def _from_chains(cls, crs: CRS, node_xy: NDArray, u: NDArray, v: NDArray, a: NDArray, b: NDArray,
-                     seg_lev: NDArray | None, source: str) -> WalkNetwork:
+    def _from_chains(
+        cls,
+        crs: CRS,
+        node_xy: NDArray,
+        u: NDArray,
+        v: NDArray,
+        a: NDArray,
+        b: NDArray,
+        seg_lev: NDArray | None,
+        source: str,
+    ) -> WalkNetwork:
         """One edge per chain of degree-2 nodes; nodes renumbered to the kept ones."""
         from lifecircle.network.simplify import chain_edges
 
@@ -150,9 +174,17 @@ class WalkNetwork:
         used = used[has]
         new_id = np.full(len(node_xy), -1, np.int64)
         new_id[used] = np.arange(len(used))
-        return cls(crs=crs, node_x=node_xy[used, 0].copy(), node_y=node_xy[used, 1].copy(),
-                   edge_u=new_id[e_u].astype(np.int32), edge_v=new_id[e_v].astype(np.int32), edge_len=shapely.length(geoms), edge_geom=geoms,
-                   source=source, edge_level=None if seg_lev is None else seg_lev[seg[heads]].astype(np.int16))
+        return cls(
+            crs=crs,
+            node_x=node_xy[used, 0].copy(),
+            node_y=node_xy[used, 1].copy(),
+            edge_u=new_id[e_u].astype(np.int32),
+            edge_v=new_id[e_v].astype(np.int32),
+            edge_len=shapely.length(geoms),
+            edge_geom=geoms,
+            source=source,
+            edge_level=None if seg_lev is None else seg_lev[seg[heads]].astype(np.int16),
+        )
 
     # ------------------------------------------------------------------ derived structures
     @property
@@ -227,7 +259,9 @@ class WalkNetwork:
     def with_edges(self, lines_wgs84: NDArray[np.object_]) -> WalkNetwork:
         """A new network with extra street links (WGS-84 LineStrings) added, e.g. a planned path.
         The original is not changed."""
-        proj = shapely.transform(np.asarray(lines_wgs84, dtype=object), lambda xy: np.column_stack(self.project(xy[:, 0], xy[:, 1])))
+        proj = shapely.transform(
+            np.asarray(lines_wgs84, dtype=object), lambda xy: np.column_stack(self.project(xy[:, 0], xy[:, 1]))
+        )
         allg = np.concatenate([self.edge_geom, proj])
         # the new links are on the ground; existing edges keep their levels, so a planned path
         # does not join a bridge's middle

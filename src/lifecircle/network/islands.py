@@ -35,12 +35,15 @@ def piece_table(net: WalkNetwork) -> pd.DataFrame:
     comp = net.components
     n_p = int(comp.max()) + 1 if len(comp) else 0
     e_comp = comp[net.edge_u]
-    return pd.DataFrame({
-        "piece": np.arange(n_p, dtype=np.int64),
-        "nodes": np.bincount(comp, minlength=n_p).astype(np.int64),
-        "edges": np.bincount(e_comp, minlength=n_p).astype(np.int64),
-        "length_m": np.bincount(e_comp, weights=net.edge_len, minlength=n_p),
-    }, columns=PIECE_COLUMNS)
+    return pd.DataFrame(
+        {
+            "piece": np.arange(n_p, dtype=np.int64),
+            "nodes": np.bincount(comp, minlength=n_p).astype(np.int64),
+            "edges": np.bincount(e_comp, minlength=n_p).astype(np.int64),
+            "length_m": np.bincount(e_comp, weights=net.edge_len, minlength=n_p),
+        },
+        columns=PIECE_COLUMNS,
+    )
 
 
 def drop_small_pieces(net: WalkNetwork, min_piece_m: float) -> tuple[WalkNetwork, pd.DataFrame]:
@@ -119,30 +122,49 @@ class Islands:
         out: list[str] = []
         if len(self.dropped):
             m = float(self.dropped["length_m"].sum())
-            out.append(t(
-                f"路网：{len(self.dropped)} 个不足 {self.min_piece_m:g} 米的孤立路段已剔除（共 {m:,.0f} 米），附近的点改连最近的连通道路",
-                f"network: {len(self.dropped)} isolated pieces shorter than {self.min_piece_m:g} m were dropped ({m:,.0f} m in all); "
-                "points near them snap to the nearest connected street"))
+            out.append(
+                t(
+                    f"路网：{len(self.dropped)} 个不足 {self.min_piece_m:g} 米的孤立路段已剔除（共 {m:,.0f} 米），附近的点改连最近的连通道路",
+                    f"network: {len(self.dropped)} isolated pieces shorter than {self.min_piece_m:g} m were dropped ({m:,.0f} m in all); "
+                    "points near them snap to the nearest connected street",
+                )
+            )
         if self.n_islands:
             main = self.pieces.iloc[0]
-            out.append(t(
-                f"路网：主网之外还有 {self.n_islands} 个互不连通的部分（孤岛），主网 {int(main['nodes']):,} 个节点",
-                f"network: {self.n_islands} pieces do not connect to the main network (islands); the main one has {int(main['nodes']):,} nodes"))
-        for table, zh, en in (("communities", "小区", "communities"), ("outlets", "网点", "outlets"), ("origins", "起点", "origins")):
+            out.append(
+                t(
+                    f"路网：主网之外还有 {self.n_islands} 个互不连通的部分（孤岛），主网 {int(main['nodes']):,} 个节点",
+                    f"network: {self.n_islands} pieces do not connect to the main network (islands); the main one has {int(main['nodes']):,} nodes",
+                )
+            )
+        for table, zh, en in (
+            ("communities", "小区", "communities"),
+            ("outlets", "网点", "outlets"),
+            ("origins", "起点", "origins"),
+        ):
             sub = self.on_island(table)
             if len(sub) == 0:
                 continue
-            ids = "、".join(f"{i}（{n}）" if isinstance(n, str) and n and n != i else str(i)
-                           for i, n in zip(sub["id"].astype(str).head(max_ids), sub["name"].head(max_ids), strict=True))
+            ids = "、".join(
+                f"{i}（{n}）" if isinstance(n, str) and n and n != i else str(i)
+                for i, n in zip(sub["id"].astype(str).head(max_ids), sub["name"].head(max_ids), strict=True)
+            )
             more = t(f" 等 {len(sub)} 个", f" and {len(sub) - max_ids} more") if len(sub) > max_ids else ""
-            out.append(t(
-                f"{len(sub)} 个{zh}位于孤岛上，只能到达孤岛内的设施（请检查道路数据是否缺少连接）：{ids}{more}",
-                f"{len(sub)} {en} sit on islands and reach only what is on their island (check the street data for missing links): {ids}{more}"))
+            out.append(
+                t(
+                    f"{len(sub)} 个{zh}位于孤岛上，只能到达孤岛内的设施（请检查道路数据是否缺少连接）：{ids}{more}",
+                    f"{len(sub)} {en} sit on islands and reach only what is on their island (check the street data for missing links): {ids}{more}",
+                )
+            )
         return out
 
 
-def find_islands(net: WalkNetwork, dropped: pd.DataFrame, min_piece_m: float,
-                 points: dict[str, tuple[pd.DataFrame, Snapped]] | None = None) -> Islands:
+def find_islands(
+    net: WalkNetwork,
+    dropped: pd.DataFrame,
+    min_piece_m: float,
+    points: dict[str, tuple[pd.DataFrame, Snapped]] | None = None,
+) -> Islands:
     """The :class:`Islands` of ``net``: ``points`` maps a table name to its rows (``id``, optional
     ``name``) and their snapped positions; rows snapped to a piece other than the largest are listed."""
     pieces = piece_table(net)
@@ -158,9 +180,18 @@ def find_islands(net: WalkNetwork, dropped: pd.DataFrame, min_piece_m: float,
         ids = df["id"].astype(str).to_numpy()[on] if "id" in df.columns else on.astype(str)
         names = df["name"].to_numpy(dtype=object)[on] if "name" in df.columns else np.full(len(on), None, dtype=object)
         p = piece[on]
-        parts.append(pd.DataFrame({
-            "table": table, "id": ids, "name": names, "piece": p.astype(np.int64),
-            "piece_nodes": pieces["nodes"].to_numpy()[p], "piece_length_m": pieces["length_m"].to_numpy()[p],
-        }, columns=POINT_COLUMNS))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "table": table,
+                    "id": ids,
+                    "name": names,
+                    "piece": p.astype(np.int64),
+                    "piece_nodes": pieces["nodes"].to_numpy()[p],
+                    "piece_length_m": pieces["length_m"].to_numpy()[p],
+                },
+                columns=POINT_COLUMNS,
+            )
+        )
     pts = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=POINT_COLUMNS)
     return Islands(min_piece_m=min_piece_m, pieces=pieces, dropped=dropped, points=pts)

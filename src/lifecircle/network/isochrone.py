@@ -17,16 +17,23 @@ from lifecircle.network.graph import WalkNetwork
 from lifecircle.network.snap import snap_points
 
 
-def network_distances_from(net: WalkNetwork, x: float, y: float, *, max_m: float, snap_max_m: float = 300.0) -> tuple[np.ndarray, int, float, float]:
+def network_distances_from(
+    net: WalkNetwork, x: float, y: float, *, max_m: float, snap_max_m: float = 300.0
+) -> tuple[np.ndarray, int, float, float]:
     """Walking distance (metres) from a projected point to every node within ``max_m``
     (``inf`` beyond). Returns ``(dist, edge, pos_m, offset_m)`` of the snapped point."""
     s = snap_points(net, np.array([x]), np.array([y]), max_m=snap_max_m)
     if not s.ok[0]:
-        raise InputError(t(f"该点距最近道路超过 {snap_max_m:g} 米", f"the point is more than {snap_max_m:g} m from any street"))
+        raise InputError(
+            t(f"该点距最近道路超过 {snap_max_m:g} 米", f"the point is more than {snap_max_m:g} m from any street")
+        )
     e, p, f = int(s.edge[0]), float(s.pos_m[0]), float(s.offset_m[0])
     g = kernel_graph(net)
-    seeds = kernels.Seeds(np.array([net.edge_u[e], net.edge_v[e]], dtype=np.int32),
-                          np.array([f + p, f + net.edge_len[e] - p]), np.zeros(2, dtype=np.int64))
+    seeds = kernels.Seeds(
+        np.array([net.edge_u[e], net.edge_v[e]], dtype=np.int32),
+        np.array([f + p, f + net.edge_len[e] - p]),
+        np.zeros(2, dtype=np.int64),
+    )
     work = kernels.heap_work(net.n_nodes, len(g.nbr) + 3)
     kernels.dijkstra_seeded(g, seeds, float(max_m), work)
     return work.dist_m, e, p, f
@@ -67,15 +74,23 @@ def isochrones(
     (WGS-84). ``buffer_m`` metres either side of each reached street stretch."""
     mins = sorted({float(m) for m in minutes_list})  # a repeated value is one isochrone
     if not mins or not all(np.isfinite(m) and m > 0 for m in mins):
-        raise InputError(t(f"分钟数必须为有限正数，而不是 {minutes_list}",
-                           f"minutes must be finite positive numbers, not {minutes_list}"))
+        raise InputError(
+            t(
+                f"分钟数必须为有限正数，而不是 {minutes_list}",
+                f"minutes must be finite positive numbers, not {minutes_list}",
+            )
+        )
     x, y = net.project(np.array([lon]), np.array([lat]))
     radii = [float(metres(m, speed_kmh)) for m in mins]
     dist, e, p, f = network_distances_from(net, float(x[0]), float(y[0]), max_m=radii[-1], snap_max_m=snap_max_m)
     polys = []
     for r in radii:
         pieces = reached_streets(net, dist, r, e, p, f)
-        geom = shapely.union_all(shapely.buffer(np.array(pieces, dtype=object), buffer_m, quad_segs=4)) if pieces else shapely.Polygon()
+        geom = (
+            shapely.union_all(shapely.buffer(np.array(pieces, dtype=object), buffer_m, quad_segs=4))
+            if pieces
+            else shapely.Polygon()
+        )
         polys.append(geom)
     gdf = gpd.GeoDataFrame({"minutes": mins, "distance_m": radii, "geometry": polys}, geometry="geometry", crs=net.crs)
     gdf["area_m2"] = gdf.geometry.area

@@ -197,9 +197,13 @@ def heap_work(n_nodes, n_seeds_and_half_edges):
     """Fresh :class:`HeapWork` for ``n_nodes`` nodes (``dist_m`` all ``inf``, ``label`` all ``-1``),
     with a heap of ``n_seeds_and_half_edges`` entries."""
     cap = n_seeds_and_half_edges
-    return HeapWork(np.full(n_nodes, INF), np.full(n_nodes, -1, dtype=np.int64),
-                    np.empty(cap, dtype=np.float64), np.empty(cap, dtype=np.int32),
-                    np.empty(2 * n_nodes + 1, dtype=np.int32))
+    return HeapWork(
+        np.full(n_nodes, INF),
+        np.full(n_nodes, -1, dtype=np.int64),
+        np.empty(cap, dtype=np.float64),
+        np.empty(cap, dtype=np.int32),
+        np.empty(2 * n_nodes + 1, dtype=np.int32),
+    )
 
 
 @nb.njit(cache=True)
@@ -318,8 +322,9 @@ def nearest_all_nodes(g, seeds, cat_ptr, max_d, width, n_ring, n_threads):
                 dc[:] = INF
                 lc[:] = -1
                 settled = np.empty(2 * n_nodes + 1, dtype=np.int32)
-                dijkstra_seeded(g, cat_seeds, max_d,
-                                HeapWork(dc, lc, np.empty(cap), np.empty(cap, dtype=np.int32), settled))
+                dijkstra_seeded(
+                    g, cat_seeds, max_d, HeapWork(dc, lc, np.empty(cap), np.empty(cap, dtype=np.int32), settled)
+                )
     return dist, lab
 
 
@@ -387,9 +392,12 @@ def resolve_origins(node_dist, node_lab, g, origins, sources, source_cat, max_d)
 def within_work(g, n_points):
     """Fresh :class:`WithinWork` for :func:`points_within` on graph ``g`` towards ``n_points``
     target points (one set per thread)."""
-    return WithinWork(heap_work(g.indptr.shape[0] - 1, g.nbr.shape[0] + 3),
-                      np.full(n_points, INF), np.full(n_points, -1, dtype=np.int64),
-                      np.empty(n_points, dtype=np.int64))
+    return WithinWork(
+        heap_work(g.indptr.shape[0] - 1, g.nbr.shape[0] + 3),
+        np.full(n_points, INF),
+        np.full(n_points, -1, dtype=np.int64),
+        np.empty(n_points, dtype=np.int64),
+    )
 
 
 @nb.njit(cache=True, nogil=True)

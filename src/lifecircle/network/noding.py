@@ -67,14 +67,18 @@ class NodingReport:
 
         small = sum(1 for m in self.piece_m[1:] if m < 200.0)
         return [
-            t(f"路网接合（容差 {self.tolerance_m:g} 米）：{self.ends_joined:,} 个线端移动接合，"
-              f"{self.t_joins:,} 处 T 形接合（{self.lines_split:,} 条线被打断）",
-              f"noding (tolerance {self.tolerance_m:g} m): {self.ends_joined:,} line ends moved to join, "
-              f"{self.t_joins:,} T-joins ({self.lines_split:,} lines split)"),
-            t(f"路网分为 {self.n_pieces:,} 块互不连通的部分（最大 {self.piece_m[0] if self.piece_m else 0:,.0f} 米，"
-              f"{small:,} 块短于 200 米）",
-              f"the network has {self.n_pieces:,} pieces that stay apart (largest {self.piece_m[0] if self.piece_m else 0:,.0f} m, "
-              f"{small:,} shorter than 200 m)"),
+            t(
+                f"路网接合（容差 {self.tolerance_m:g} 米）：{self.ends_joined:,} 个线端移动接合，"
+                f"{self.t_joins:,} 处 T 形接合（{self.lines_split:,} 条线被打断）",
+                f"noding (tolerance {self.tolerance_m:g} m): {self.ends_joined:,} line ends moved to join, "
+                f"{self.t_joins:,} T-joins ({self.lines_split:,} lines split)",
+            ),
+            t(
+                f"路网分为 {self.n_pieces:,} 块互不连通的部分（最大 {self.piece_m[0] if self.piece_m else 0:,.0f} 米，"
+                f"{small:,} 块短于 200 米）",
+                f"the network has {self.n_pieces:,} pieces that stay apart (largest {self.piece_m[0] if self.piece_m else 0:,.0f} m, "
+                f"{small:,} shorter than 200 m)",
+            ),
         ]
 
 
@@ -90,15 +94,20 @@ def line_levels(n: int, bridge=None, tunnel=None, layer=None) -> NDArray[np.int1
     without ``layer`` is on layer 1, a tunnel on layer -1 (the OSM convention)."""
     b = _truthy(bridge) if bridge is not None else np.zeros(n, bool)
     tu = _truthy(tunnel) & ~b if tunnel is not None else np.zeros(n, bool)
-    lay = pd.to_numeric(pd.Series(np.asarray(layer, dtype=object)), errors="coerce").to_numpy(float) if layer is not None else np.full(n, np.nan)
+    lay = (
+        pd.to_numeric(pd.Series(np.asarray(layer, dtype=object)), errors="coerce").to_numpy(float)
+        if layer is not None
+        else np.full(n, np.nan)
+    )
     default = np.where(b, 1.0, np.where(tu, -1.0, 0.0))
     lay = np.where(np.isfinite(lay), np.round(lay), default).clip(-5, 5)
     kind = np.where(b, _BRIDGE, np.where(tu, _TUNNEL, 0))
     return (lay * 3 + kind).astype(np.int16)
 
 
-def vertex_keys(coords: NDArray[np.float64], is_end: NDArray[np.bool_], level: NDArray[np.integer] | None,
-                precision_m: float) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+def vertex_keys(
+    coords: NDArray[np.float64], is_end: NDArray[np.bool_], level: NDArray[np.integer] | None, precision_m: float
+) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
     """Node of every vertex: vertices closer than ``precision_m`` metres (on a grid) are one node,
     except that a line's interior vertex off the ground keeps its level, so it joins only lines of
     the same level or ends. Returns ``(node per vertex, node xy)``."""
@@ -108,7 +117,9 @@ def vertex_keys(coords: NDArray[np.float64], is_end: NDArray[np.bool_], level: N
     return inv.ravel(), uniq[:, :2].astype(np.float64) * precision_m
 
 
-def _explode(lines: NDArray[np.object_], level: NDArray[np.int16]) -> tuple[NDArray[np.object_], NDArray[np.int16], NDArray[np.int64]]:
+def _explode(
+    lines: NDArray[np.object_], level: NDArray[np.int16]
+) -> tuple[NDArray[np.object_], NDArray[np.int16], NDArray[np.int64]]:
     """The LineStrings of ``lines`` (parts of multi-lines; empty, zero-length and non-line
     geometries dropped), their levels and the index of the input line each came from."""
     lines = np.asarray(lines, dtype=object)
@@ -118,7 +129,9 @@ def _explode(lines: NDArray[np.object_], level: NDArray[np.int16]) -> tuple[NDAr
     return parts[keep], level[ok][pi][keep], ok[pi][keep].astype(np.int64)
 
 
-def _cluster_ends(ends: NDArray[np.float64], end_line: NDArray[np.int64], radius: float, precision_m: float) -> NDArray[np.int64]:
+def _cluster_ends(
+    ends: NDArray[np.float64], end_line: NDArray[np.int64], radius: float, precision_m: float
+) -> NDArray[np.int64]:
     """Cluster label of every end: ends within ``radius`` metres of each other, transitively
     (a line's own two ends only when they touch)."""
     pts = shapely.points(ends)
@@ -139,8 +152,9 @@ def _cluster_points(ends: NDArray[np.float64], label: NDArray[np.int64]) -> NDAr
     k = int(label.max()) + 1
     cnt = np.bincount(label, minlength=k)
     point = np.column_stack([np.bincount(label, ends[:, i], minlength=k) / cnt for i in range(2)])
-    key, first, times = np.unique(np.column_stack([label, ends.view(np.int64).reshape(-1, 2)]), axis=0,
-                                  return_index=True, return_counts=True)
+    key, first, times = np.unique(
+        np.column_stack([label, ends.view(np.int64).reshape(-1, 2)]), axis=0, return_index=True, return_counts=True
+    )
     order = np.lexsort((-times, key[:, 0]))
     top = order[np.r_[True, key[order, 0][1:] != key[order, 0][:-1]]]
     shared = times[top] >= 2
@@ -148,7 +162,9 @@ def _cluster_points(ends: NDArray[np.float64], label: NDArray[np.int64]) -> NDAr
     return point
 
 
-def _measures(coords: NDArray[np.float64], cidx: NDArray[np.int64], n: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+def _measures(
+    coords: NDArray[np.float64], cidx: NDArray[np.int64], n: int
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Metres along its line of every vertex, and the same made global (each line's measures
     offset past the previous line's), so one sorted array holds every line in order."""
     seg = np.r_[0.0, np.hypot(*np.diff(coords, axis=0).T)]
@@ -249,8 +265,13 @@ def node_lines(
     out_lev = lev[piece_line]
     key = np.unique(np.column_stack([j, np.round(split_glob / precision_m)]), axis=0)
     report = NodingReport(
-        tolerance_m=float(tolerance_m), lines_in=len(lines), lines_out=len(out), ends_joined=ends_joined,
-        t_joins=len(key), lines_split=len(np.unique(j)), piece_m=piece_lengths(out, out_lev, precision_m),
+        tolerance_m=float(tolerance_m),
+        lines_in=len(lines),
+        lines_out=len(out),
+        ends_joined=ends_joined,
+        t_joins=len(key),
+        lines_split=len(np.unique(j)),
+        piece_m=piece_lengths(out, out_lev, precision_m),
     )
     return Noded(out, out_lev, src[piece_line], report)
 
@@ -307,7 +328,9 @@ def _cut(coords, cidx, glob, split_xy, split_glob, on_vertex, split_line):
     return out, line[start]
 
 
-def piece_labels(lines: NDArray[np.object_], level: NDArray[np.integer] | None, precision_m: float = 0.01) -> NDArray[np.int64]:
+def piece_labels(
+    lines: NDArray[np.object_], level: NDArray[np.integer] | None, precision_m: float = 0.01
+) -> NDArray[np.int64]:
     """Connected piece of every noded line: lines meet where they share an end or, on the same
     level, a vertex (see :func:`vertex_keys`)."""
     coords, cidx = shapely.get_coordinates(lines, return_index=True)
@@ -319,7 +342,9 @@ def piece_labels(lines: NDArray[np.object_], level: NDArray[np.integer] | None, 
     return connected_components(g, directed=False)[1][:n].astype(np.int64)
 
 
-def piece_lengths(lines: NDArray[np.object_], level: NDArray[np.integer] | None, precision_m: float = 0.01) -> tuple[float, ...]:
+def piece_lengths(
+    lines: NDArray[np.object_], level: NDArray[np.integer] | None, precision_m: float = 0.01
+) -> tuple[float, ...]:
     """Street metres of each connected piece of noded lines (largest first)."""
     if len(lines) == 0:
         return ()

@@ -85,8 +85,16 @@ def _walk(n_nodes, seg_u, seg_v, keep):
     return edge_ptr[: ne + 1], seg, fwd, e_u[:ne], e_v[:ne]
 
 
-def chain_edges(n_nodes: int, seg_u: NDArray[np.integer], seg_v: NDArray[np.integer], seg_level: NDArray[np.integer] | None,
-                *, simplify: bool = True) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.bool_], NDArray[np.int64], NDArray[np.int64], NDArray[np.bool_]]:
+def chain_edges(
+    n_nodes: int,
+    seg_u: NDArray[np.integer],
+    seg_v: NDArray[np.integer],
+    seg_level: NDArray[np.integer] | None,
+    *,
+    simplify: bool = True,
+) -> tuple[
+    NDArray[np.int64], NDArray[np.int64], NDArray[np.bool_], NDArray[np.int64], NDArray[np.int64], NDArray[np.bool_]
+]:
     """Group segments (``seg_u != seg_v``, no two between the same nodes) into edges.
 
     With ``simplify``, a node is kept where its degree is not 2 or where the level of the street

@@ -34,7 +34,9 @@ class Snapped:
 
     def subset(self, mask: NDArray[np.bool_] | NDArray[np.integer]) -> Snapped:
         """The points selected by a boolean mask or by positions (repeats allowed)."""
-        return Snapped(self.edge[mask], self.pos_m[mask], self.offset_m[mask], self.ok[mask], self.x[mask], self.y[mask])
+        return Snapped(
+            self.edge[mask], self.pos_m[mask], self.offset_m[mask], self.ok[mask], self.x[mask], self.y[mask]
+        )
 
     def group_by_edge(self, n_edges: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
         """Snapped points grouped by edge, CSR style: the points on edge ``e`` are

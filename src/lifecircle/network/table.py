@@ -72,8 +72,9 @@ def access_table(
     layer_min = sorted(set(profile.walking.layers_min))
     counts = count_within(net, s_snap, cat, len(codes), o_snap, [float(metres(m, speed)) for m in layer_min])
 
-    table, unsnapped_o = build_access_table(origins, o_snap, dist, src, counts, fmts, outlet_names(outlets),
-                                            layer_min, speed)
+    table, unsnapped_o = build_access_table(
+        origins, o_snap, dist, src, counts, fmts, outlet_names(outlets), layer_min, speed
+    )
     unsnapped_s = outlets.iloc[np.flatnonzero(~s_snap.ok)].copy()
     return AccessTable(table, unsnapped_o, unsnapped_s)
 
@@ -86,8 +87,12 @@ def outlet_names(outlets: pd.DataFrame) -> np.ndarray:
 def format_columns(fmts: Sequence[Format]) -> dict[str, list]:
     """The per-format columns of the table, one entry per format in order: ``format, format_zh,
     class, layer_min`` (the format's walking layer in minutes)."""
-    return {"format": [f.code for f in fmts], "format_zh": [f.zh for f in fmts], "class": [f.cls for f in fmts],
-            "layer_min": [f.layer_min for f in fmts]}
+    return {
+        "format": [f.code for f in fmts],
+        "format_zh": [f.zh for f in fmts],
+        "class": [f.cls for f in fmts],
+        "layer_min": [f.layer_min for f in fmts],
+    }
 
 
 def build_access_table(
@@ -120,15 +125,18 @@ def build_access_table(
     keep = np.flatnonzero(o_snap.ok)
     n_o, n_f = len(keep), len(fmts)
     d = dist_m[keep]
-    nearest_name = np.where(source[keep] >= 0, names[np.clip(source[keep], 0, None)] if len(names) else "",
-                            np.array(None, dtype=object))
-    table = pd.DataFrame({
-        "origin_id": np.repeat(origins["id"].astype(str).to_numpy()[keep], n_f),
-        "lon": np.repeat(origins["lon"].to_numpy(float)[keep], n_f),
-        "lat": np.repeat(origins["lat"].to_numpy(float)[keep], n_f),
-        **{k: np.tile(v, n_o) for k, v in fcols.items()},
-        "nearest_m": np.where(np.isfinite(d), d, np.nan).ravel(),
-    })
+    nearest_name = np.where(
+        source[keep] >= 0, names[np.clip(source[keep], 0, None)] if len(names) else "", np.array(None, dtype=object)
+    )
+    table = pd.DataFrame(
+        {
+            "origin_id": np.repeat(origins["id"].astype(str).to_numpy()[keep], n_f),
+            "lon": np.repeat(origins["lon"].to_numpy(float)[keep], n_f),
+            "lat": np.repeat(origins["lat"].to_numpy(float)[keep], n_f),
+            **{k: np.tile(v, n_o) for k, v in fcols.items()},
+            "nearest_m": np.where(np.isfinite(d), d, np.nan).ravel(),
+        }
+    )
     table["nearest_min"] = minutes(table["nearest_m"].to_numpy(), speed_kmh)
     for k, m in enumerate(layer_min):
         table[f"n_{m:g}min"] = counts[keep, :, k].ravel()

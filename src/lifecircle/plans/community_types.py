@@ -32,9 +32,19 @@ from lifecircle.plans.circles import CommunityTypeSettings, snap_lonlat, walk_ma
 from lifecircle.profile import Profile
 
 KIND_ZH = {"old": "老旧小区", "new": "新建小区", "complete": "完整社区", "industrial": "产业园区"}
-KIND_EN = {"old": "old community", "new": "new community", "complete": "complete community", "industrial": "industrial park"}
-SITE_ZH = {"idle_factory": "闲置厂房", "warehouse": "仓库", "public_housing": "公有房屋", "vacant_shop": "空置商铺",
-           "public_building": "公共建筑"}
+KIND_EN = {
+    "old": "old community",
+    "new": "new community",
+    "complete": "complete community",
+    "industrial": "industrial park",
+}
+SITE_ZH = {
+    "idle_factory": "闲置厂房",
+    "warehouse": "仓库",
+    "public_housing": "公有房屋",
+    "vacant_shop": "空置商铺",
+    "public_building": "公共建筑",
+}
 
 
 def _num(df: pd.DataFrame, col: str) -> np.ndarray:
@@ -73,17 +83,29 @@ def new_commercial_rule(communities: pd.DataFrame, *, min_share: float = 0.10) -
             msg_en.append(f"total or commercial floor area missing: the {min_share:.0%} rule cannot be checked")
         elif s >= min_share - 1e-12:
             msg_zh.append(f"商业服务面积占比 {s:.1%}，达到 {min_share:.0%} 要求（需 {r:,.0f} m²）")
-            msg_en.append(f"commercial floor area is {s:.1%} of the total, meeting the {min_share:.0%} rule ({r:,.0f} m² required)")
+            msg_en.append(
+                f"commercial floor area is {s:.1%} of the total, meeting the {min_share:.0%} rule ({r:,.0f} m² required)"
+            )
         else:
             msg_zh.append(f"商业服务面积占比 {s:.1%}，低于 {min_share:.0%} 要求，尚缺 {sf:,.0f} m²（需 {r:,.0f} m²）")
-            msg_en.append(f"commercial floor area is {s:.1%} of the total, below the {min_share:.0%} rule: {sf:,.0f} m² short of {r:,.0f} m²")
-    return pd.DataFrame({
-        "id": _str(new, "id"), "name": _str(new, "name"), "district": _str(new, "district"),
-        "floor_area_m2": floor, "commercial_floor_area_m2": comm, "commercial_share": share,
-        "required_m2": required, "shortfall_m2": shortfall,
-        "ok": pd.array(np.where(known, ok, np.array(None)), dtype="boolean"),
-        "message_zh": msg_zh, "message_en": msg_en,
-    })
+            msg_en.append(
+                f"commercial floor area is {s:.1%} of the total, below the {min_share:.0%} rule: {sf:,.0f} m² short of {r:,.0f} m²"
+            )
+    return pd.DataFrame(
+        {
+            "id": _str(new, "id"),
+            "name": _str(new, "name"),
+            "district": _str(new, "district"),
+            "floor_area_m2": floor,
+            "commercial_floor_area_m2": comm,
+            "commercial_share": share,
+            "required_m2": required,
+            "shortfall_m2": shortfall,
+            "ok": pd.array(np.where(known, ok, np.array(None)), dtype="boolean"),
+            "message_zh": msg_zh,
+            "message_en": msg_en,
+        }
+    )
 
 
 # ------------------------------------------------------------------------------------ old
@@ -100,12 +122,19 @@ def old_commercial_space(communities: pd.DataFrame, *, m2_per_1000: float = 600.
     needed = m2_per_1000 * pop / 1000.0
     shortfall = np.where(known, np.maximum(needed - np.nan_to_num(comm), 0.0), np.nan)
     short = np.where(known, shortfall > 0, False)
-    return pd.DataFrame({
-        "id": _str(old, "id"), "name": _str(old, "name"), "district": _str(old, "district"),
-        "population": pop.astype(np.int64), "commercial_floor_area_m2": comm, "commercial_m2_per_1000": per,
-        "needed_m2": needed, "shortfall_m2": shortfall,
-        "short": pd.array(np.where(known, short, np.array(None)), dtype="boolean"),
-    })
+    return pd.DataFrame(
+        {
+            "id": _str(old, "id"),
+            "name": _str(old, "name"),
+            "district": _str(old, "district"),
+            "population": pop.astype(np.int64),
+            "commercial_floor_area_m2": comm,
+            "commercial_m2_per_1000": per,
+            "needed_m2": needed,
+            "shortfall_m2": shortfall,
+            "short": pd.array(np.where(known, short, np.array(None)), dtype="boolean"),
+        }
+    )
 
 
 def old_community_sites(
@@ -152,14 +181,38 @@ def old_community_sites(
         js = np.flatnonzero(within[i])
         js = js[np.lexsort((js, D[i, js]))][: st.old_sites_per_community]
         for r, j in enumerate(js, start=1):
-            rows.append({
-                "community_id": space.at[i, "id"], "community_name": space.at[i, "name"], "district": space.at[i, "district"],
-                "short": short.iloc[i], "shortfall_m2": space.at[i, "shortfall_m2"], "rank": r,
-                "site_id": s_ids[j], "site_name": s_names[j], "site_kind": s_kind[j], "site_kind_zh": SITE_ZH.get(s_kind[j], s_kind[j]),
-                "walk_m": float(D[i, j]), "walk_min": float(D[i, j]) / m_per_min, "floor_area_m2": s_area[j],
-            })
-    cols = ["community_id", "community_name", "district", "short", "shortfall_m2", "rank", "site_id", "site_name",
-            "site_kind", "site_kind_zh", "walk_m", "walk_min", "floor_area_m2"]
+            rows.append(
+                {
+                    "community_id": space.at[i, "id"],
+                    "community_name": space.at[i, "name"],
+                    "district": space.at[i, "district"],
+                    "short": short.iloc[i],
+                    "shortfall_m2": space.at[i, "shortfall_m2"],
+                    "rank": r,
+                    "site_id": s_ids[j],
+                    "site_name": s_names[j],
+                    "site_kind": s_kind[j],
+                    "site_kind_zh": SITE_ZH.get(s_kind[j], s_kind[j]),
+                    "walk_m": float(D[i, j]),
+                    "walk_min": float(D[i, j]) / m_per_min,
+                    "floor_area_m2": s_area[j],
+                }
+            )
+    cols = [
+        "community_id",
+        "community_name",
+        "district",
+        "short",
+        "shortfall_m2",
+        "rank",
+        "site_id",
+        "site_name",
+        "site_kind",
+        "site_kind_zh",
+        "walk_m",
+        "walk_min",
+        "floor_area_m2",
+    ]
     long = pd.DataFrame(rows, columns=cols)
     long["short"] = pd.array(long["short"], dtype="boolean")
     return space, long
@@ -178,8 +231,9 @@ def _count_within_layer(acc: CityAccess, profile: Profile) -> np.ndarray:
     return out
 
 
-def complete_format_mix(communities: pd.DataFrame, acc: CityAccess, profile: Profile, *,
-                        settings: CommunityTypeSettings | None = None) -> pd.DataFrame:
+def complete_format_mix(
+    communities: pd.DataFrame, acc: CityAccess, profile: Profile, *, settings: CommunityTypeSettings | None = None
+) -> pd.DataFrame:
     """Per complete community and basic/quality format: ``community_id, name, district, format,
     format_zh, class, layer_min, nearest_min, n_within_layer, city_median, status`` (``under`` /
     ``ok`` / ``over``), ``status_zh``. ``city_median`` is over non-industrial communities."""
@@ -199,14 +253,36 @@ def complete_format_mix(communities: pd.DataFrame, acc: CityAccess, profile: Pro
             within = bool(acc.within[i, f])
             over = n >= st.over_supply_factor * max(float(median[f]), 1.0) and n >= st.over_supply_min
             status = "under" if not within else ("over" if over else "ok")
-            rows.append({
-                "community_id": ids[i], "name": names[i], "district": dist[i], "format": fmt.code, "format_zh": fmt.zh,
-                "class": fmt.cls, "layer_min": fmt.layer_min, "nearest_min": float(nearest_min[i, f]),
-                "n_within_layer": n, "city_median": float(median[f]), "status": status,
-                "status_zh": {"under": "不足（步行层内没有）", "ok": "适中", "over": "过多"}[status],
-            })
-    cols = ["community_id", "name", "district", "format", "format_zh", "class", "layer_min", "nearest_min",
-            "n_within_layer", "city_median", "status", "status_zh"]
+            rows.append(
+                {
+                    "community_id": ids[i],
+                    "name": names[i],
+                    "district": dist[i],
+                    "format": fmt.code,
+                    "format_zh": fmt.zh,
+                    "class": fmt.cls,
+                    "layer_min": fmt.layer_min,
+                    "nearest_min": float(nearest_min[i, f]),
+                    "n_within_layer": n,
+                    "city_median": float(median[f]),
+                    "status": status,
+                    "status_zh": {"under": "不足（步行层内没有）", "ok": "适中", "over": "过多"}[status],
+                }
+            )
+    cols = [
+        "community_id",
+        "name",
+        "district",
+        "format",
+        "format_zh",
+        "class",
+        "layer_min",
+        "nearest_min",
+        "n_within_layer",
+        "city_median",
+        "status",
+        "status_zh",
+    ]
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -225,18 +301,44 @@ def industrial_access(communities: pd.DataFrame, acc: CityAccess, profile: Profi
     codes = np.array(profile.codes, dtype=object)
     zh = np.array([f.zh for f in profile.formats], dtype=object)
     rows = []
-    ids, names, dist, pop = _str(communities, "id"), _str(communities, "name"), _str(communities, "district"), _num(communities, "population")
+    ids, names, dist, pop = (
+        _str(communities, "id"),
+        _str(communities, "name"),
+        _str(communities, "district"),
+        _num(communities, "population"),
+    )
     for i in sel:
         miss = basic & ~acc.within[i]
-        rows.append({
-            "id": ids[i], "name": names[i], "district": dist[i], "workers": int(np.nan_to_num(pop[i])),
-            "basic_within_layer": int((acc.within[i] & basic).sum()), "basic_total": int(basic.sum()),
-            "basic_complete": bool(not miss.any()), "basic_complete_elderly": bool((acc.within_elderly[i] | ~basic).all()),
-            "missing_basic": ";".join(codes[miss]), "missing_basic_zh": "、".join(zh[miss]),
-            "quality_within_15": int((within15[i] & quality).sum()), "smart_within_layer": bool((acc.within[i] & smart).any()),
-        })
-    cols = ["id", "name", "district", "workers", "basic_within_layer", "basic_total", "basic_complete",
-            "basic_complete_elderly", "missing_basic", "missing_basic_zh", "quality_within_15", "smart_within_layer"]
+        rows.append(
+            {
+                "id": ids[i],
+                "name": names[i],
+                "district": dist[i],
+                "workers": int(np.nan_to_num(pop[i])),
+                "basic_within_layer": int((acc.within[i] & basic).sum()),
+                "basic_total": int(basic.sum()),
+                "basic_complete": bool(not miss.any()),
+                "basic_complete_elderly": bool((acc.within_elderly[i] | ~basic).all()),
+                "missing_basic": ";".join(codes[miss]),
+                "missing_basic_zh": "、".join(zh[miss]),
+                "quality_within_15": int((within15[i] & quality).sum()),
+                "smart_within_layer": bool((acc.within[i] & smart).any()),
+            }
+        )
+    cols = [
+        "id",
+        "name",
+        "district",
+        "workers",
+        "basic_within_layer",
+        "basic_total",
+        "basic_complete",
+        "basic_complete_elderly",
+        "missing_basic",
+        "missing_basic_zh",
+        "quality_within_15",
+        "smart_within_layer",
+    ]
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -280,7 +382,12 @@ def community_types(
     notes = []
     unknown = sorted(set(kind) - set(KIND_ZH))
     if unknown:
-        notes.append(t(f"未知小区类型：{', '.join(unknown)}（未纳入分类处理）", f"unknown community kinds: {', '.join(unknown)} (left out)"))
+        notes.append(
+            t(
+                f"未知小区类型：{', '.join(unknown)}（未纳入分类处理）",
+                f"unknown community kinds: {', '.join(unknown)} (left out)",
+            )
+        )
     rows = []
     for k in KIND_ZH:
         m = kind == k
@@ -307,6 +414,15 @@ def community_types(
             sh = "—" if not np.isfinite(share) else f"{share:.0%}"
             hz = f"职工 {int(workers):,} 人，{sh} 的职工步行可达全部基本保障类业态"
             he = f"{int(workers):,} workers; {sh} reach every basic format within its walking layer"
-        rows.append({"kind": k, "kind_zh": KIND_ZH[k], "communities": n, "population": p, "headline_zh": hz,
-                     "headline_en": he, "headline": t(hz, he)})
+        rows.append(
+            {
+                "kind": k,
+                "kind_zh": KIND_ZH[k],
+                "communities": n,
+                "population": p,
+                "headline_zh": hz,
+                "headline_en": he,
+                "headline": t(hz, he),
+            }
+        )
     return CommunityTypeReport(pd.DataFrame(rows), space, long, new, mix, ind, notes)

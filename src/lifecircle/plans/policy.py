@@ -53,8 +53,10 @@ from lifecircle.profile import Profile
 
 DEFAULT_POLICY = "policy-yichang-2022"
 SITE_KIND_NAMES = {
-    "idle_factory": ("闲置厂房", "idle factory"), "warehouse": ("仓库", "warehouse"),
-    "public_housing": ("公有房屋", "public housing"), "vacant_shop": ("空置商铺", "vacant shop"),
+    "idle_factory": ("闲置厂房", "idle factory"),
+    "warehouse": ("仓库", "warehouse"),
+    "public_housing": ("公有房屋", "public housing"),
+    "vacant_shop": ("空置商铺", "vacant shop"),
     "public_building": ("公共建筑", "public building"),
 }
 METHODS = ("auto", "exact", "heuristic")
@@ -137,7 +139,11 @@ class _Context:
 def _context(city: City, net: WalkNetwork, profile: Profile, circle_id: str | None) -> _Context:
     comm = city.communities.reset_index(drop=True)
     if circle_id is not None:
-        cid = comm["circle_id"].astype(object).where(comm["circle_id"].notna(), "").astype(str) if "circle_id" in comm else pd.Series([""] * len(comm))
+        cid = (
+            comm["circle_id"].astype(object).where(comm["circle_id"].notna(), "").astype(str)
+            if "circle_id" in comm
+            else pd.Series([""] * len(comm))
+        )
         comm = comm[(cid == str(circle_id)).to_numpy()].reset_index(drop=True)
     kind = comm["kind"].astype(str).to_numpy() if "kind" in comm else np.full(len(comm), "")
     w = np.where(kind == "industrial", 0.0, np.nan_to_num(_num(comm, "population")))
@@ -150,14 +156,19 @@ def _context(city: City, net: WalkNetwork, profile: Profile, circle_id: str | No
         from lifecircle.plans.community_types import old_community_sites
 
         st = load_plan().community_types
-        _, long = old_community_sites(comm, sites, net, settings=st, speed_kmh=profile.walking.speed_kmh, snap_max_m=snap_m)
+        _, long = old_community_sites(
+            comm, sites, net, settings=st, speed_kmh=profile.walking.speed_kmh, snap_max_m=snap_m
+        )
         old_first = sites["id"].astype(str).isin(set(long["site_id"].astype(str))).to_numpy()
     return _Context(
-        demand=comm, weights=w,
+        demand=comm,
+        weights=w,
         demand_snap=snap_lonlat(net, _num(comm, "lon"), _num(comm, "lat"), snap_m),
-        sites=sites, sites_snap=snap_lonlat(net, _num(sites, "lon"), _num(sites, "lat"), snap_m),
+        sites=sites,
+        sites_snap=snap_lonlat(net, _num(sites, "lon"), _num(sites, "lat"), snap_m),
         old_first=old_first,
-        outlets=outl, outlets_snap=snap_lonlat(net, _num(outl, "lon"), _num(outl, "lat"), snap_m),
+        outlets=outl,
+        outlets_snap=snap_lonlat(net, _num(outl, "lon"), _num(outl, "lat"), snap_m),
         outlet_formats=[split_formats(v) if isinstance(v, str) else [] for v in (outl.get("formats", []))],
     )
 
@@ -199,28 +210,49 @@ class FormatSites:
         return t(self.format_zh, self.format_en)
 
 
-_SITE_COLS = ["rank", "site_id", "site_name", "site_kind", "lon", "lat", "district", "residents_added",
-              "n_communities", "communities", "old_first"]
+_SITE_COLS = [
+    "rank",
+    "site_id",
+    "site_name",
+    "site_kind",
+    "lon",
+    "lat",
+    "district",
+    "residents_added",
+    "n_communities",
+    "communities",
+    "old_first",
+]
 
 
-def _site_rows(ctx: _Context, cover: csr_matrix, already: np.ndarray, chosen: list[int], added: list[float]) -> pd.DataFrame:
+def _site_rows(
+    ctx: _Context, cover: csr_matrix, already: np.ndarray, chosen: list[int], added: list[float]
+) -> pd.DataFrame:
     covered = already.copy()
     pat = cover.tocsc()
     rows = []
     names = ctx.demand["name"].astype(str).to_numpy() if "name" in ctx.demand else np.full(len(ctx.demand), "")
     for r, (j, a) in enumerate(zip(chosen, added, strict=True), start=1):
         hit = np.zeros(len(covered), dtype=bool)
-        hit[pat.indices[pat.indptr[j]:pat.indptr[j + 1]]] = True
+        hit[pat.indices[pat.indptr[j] : pat.indptr[j + 1]]] = True
         new = hit & ~covered & (ctx.weights > 0)
         covered |= hit
         s = ctx.sites.iloc[j]
-        rows.append({
-            "rank": r, "site_id": str(s["id"]), "site_name": str(s.get("name", s["id"])), "site_kind": str(s.get("kind", "")),
-            "lon": float(s["lon"]), "lat": float(s["lat"]),
-            "district": None if pd.isna(s.get("district")) else str(s.get("district")),
-            "residents_added": float(a), "n_communities": int(new.sum()), "communities": "、".join(names[new]),
-            "old_first": bool(ctx.old_first[j]),
-        })
+        rows.append(
+            {
+                "rank": r,
+                "site_id": str(s["id"]),
+                "site_name": str(s.get("name", s["id"])),
+                "site_kind": str(s.get("kind", "")),
+                "lon": float(s["lon"]),
+                "lat": float(s["lat"]),
+                "district": None if pd.isna(s.get("district")) else str(s.get("district")),
+                "residents_added": float(a),
+                "n_communities": int(new.sum()),
+                "communities": "、".join(names[new]),
+                "old_first": bool(ctx.old_first[j]),
+            }
+        )
     return pd.DataFrame(rows, columns=_SITE_COLS)
 
 
@@ -239,9 +271,18 @@ def fits(room: np.ndarray, need: float | None) -> np.ndarray:
     return np.isnan(room) | (room >= need - 1e-9)
 
 
-def _solve_format(ctx: _Context, net: WalkNetwork, profile: Profile, code: str, k: int, method: str,
-                  old_first: bool, min_ratio: float, settings: SiteSettings,
-                  room: np.ndarray | None = None) -> FormatSites:
+def _solve_format(
+    ctx: _Context,
+    net: WalkNetwork,
+    profile: Profile,
+    code: str,
+    k: int,
+    method: str,
+    old_first: bool,
+    min_ratio: float,
+    settings: SiteSettings,
+    room: np.ndarray | None = None,
+) -> FormatSites:
     """Sites for one format; ``room`` (m² left per site, NaN unknown) limits them to the sites
     with room for the format's typical floor area (default: each site's whole floor area)."""
     fmt = profile.format(code)
@@ -254,19 +295,38 @@ def _solve_format(ctx: _Context, net: WalkNetwork, profile: Profile, code: str, 
         already = np.isfinite(nearest(net, existing, ctx.demand_snap, max_m=radius))
     notes: list[str] = []
     n_s = len(ctx.sites)
-    cover = coverage_matrix(net, ctx.demand_snap, ctx.sites_snap, radius) if n_s and len(ctx.demand) else csr_matrix((len(ctx.demand), n_s))
+    cover = (
+        coverage_matrix(net, ctx.demand_snap, ctx.sites_snap, radius)
+        if n_s and len(ctx.demand)
+        else csr_matrix((len(ctx.demand), n_s))
+    )
     ids = list(range(n_s))
 
     def run(cols: np.ndarray, kk: int, done: np.ndarray) -> SiteResult:
-        return solve_mclp(cover[:, cols], ctx.weights, kk, covered_already=done, candidate_ids=[ids[c] for c in cols],
-                          method=method, settings=settings)  # type: ignore[arg-type]
+        return solve_mclp(
+            cover[:, cols],
+            ctx.weights,
+            kk,
+            covered_already=done,
+            candidate_ids=[ids[c] for c in cols],
+            method=method,
+            settings=settings,
+        )  # type: ignore[arg-type]
 
-    ok = fits(site_room(ctx.sites) if room is None else room, fmt.typical_floor_area_m2) if n_s else np.zeros(0, dtype=bool)
+    ok = (
+        fits(site_room(ctx.sites) if room is None else room, fmt.typical_floor_area_m2)
+        if n_s
+        else np.zeros(0, dtype=bool)
+    )
     all_cols = np.flatnonzero(ok)
     if n_s and not ok.all():
-        notes.append(t(f"{int((~ok).sum())} 处候选场地面积小于{fmt.zh}通常所需的 {fmt.typical_floor_area_m2:,.0f} 平方米（或已用于其他业态），未选用",
-                       f"{int((~ok).sum())} candidate sites have less floor area than a {fmt.en.lower()} typically needs "
-                       f"({fmt.typical_floor_area_m2:,.0f} m², or it went to other formats); not used"))
+        notes.append(
+            t(
+                f"{int((~ok).sum())} 处候选场地面积小于{fmt.zh}通常所需的 {fmt.typical_floor_area_m2:,.0f} 平方米（或已用于其他业态），未选用",
+                f"{int((~ok).sum())} candidate sites have less floor area than a {fmt.en.lower()} typically needs "
+                f"({fmt.typical_floor_area_m2:,.0f} m², or it went to other formats); not used",
+            )
+        )
     best = run(all_cols, k, already)
     chosen: list[int] = [int(c) for c in best.chosen_ids]
     added: list[float] = [float(a) for a in best.added]
@@ -289,25 +349,49 @@ def _solve_format(ctx: _Context, net: WalkNetwork, profile: Profile, code: str, 
                 chosen += [int(c) for c in fill.chosen_ids]
                 added += [float(a) for a in fill.added]
             optimal = optimal and abs(sum(added) - best.covered) <= 1e-6 * max(1.0, best.covered)
-            notes.append(t(f"优先选用老旧小区周边场地（覆盖 {sum(added):,.0f} 人，不限场地时最多 {best.covered:,.0f} 人）",
-                           f"sites near old communities first ({sum(added):,.0f} residents covered; {best.covered:,.0f} with any site)"))
+            notes.append(
+                t(
+                    f"优先选用老旧小区周边场地（覆盖 {sum(added):,.0f} 人，不限场地时最多 {best.covered:,.0f} 人）",
+                    f"sites near old communities first ({sum(added):,.0f} residents covered; {best.covered:,.0f} with any site)",
+                )
+            )
     covered = float(sum(added))
     bound = max(bound, covered)
     if n_s == 0:
         notes.append(t("城市没有候选场地（candidate_sites）", "the city has no candidate sites"))
     elif covered == 0 and total > already @ ctx.weights:
-        notes.append(t(f"没有候选场地在步行 {fmt.layer_min:g} 分钟内可覆盖尚未覆盖的居民",
-                       f"no candidate site reaches uncovered residents within {fmt.layer_min:g} walking minutes"))
+        notes.append(
+            t(
+                f"没有候选场地在步行 {fmt.layer_min:g} 分钟内可覆盖尚未覆盖的居民",
+                f"no candidate site reaches uncovered residents within {fmt.layer_min:g} walking minutes",
+            )
+        )
     n_bad = int((~ctx.demand_snap.ok).sum())
     if n_bad:
-        notes.append(t(f"{n_bad} 个小区离道路太远，无法覆盖", f"{n_bad} communities are too far from any street to be covered"))
+        notes.append(
+            t(f"{n_bad} 个小区离道路太远，无法覆盖", f"{n_bad} communities are too far from any street to be covered")
+        )
     already_w = float(ctx.weights[already].sum())
     return FormatSites(
-        format=code, format_zh=fmt.zh, format_en=fmt.en, cls=fmt.cls, layer_min=float(fmt.layer_min), radius_m=radius, k=k,
-        sites=_site_rows(ctx, cover, already, chosen, added), residents=total, already_covered=already_w, covered=covered,
-        share_before=already_w / total if total > 0 else None, share_after=(already_w + covered) / total if total > 0 else None,
-        bound=bound, gap=(bound - covered) / bound if bound > 0 else 0.0, optimal=optimal,
-        method=method_used + ("+old-first" if used_old else ""), old_first_used=used_old, notes=list(dict.fromkeys(notes)),
+        format=code,
+        format_zh=fmt.zh,
+        format_en=fmt.en,
+        cls=fmt.cls,
+        layer_min=float(fmt.layer_min),
+        radius_m=radius,
+        k=k,
+        sites=_site_rows(ctx, cover, already, chosen, added),
+        residents=total,
+        already_covered=already_w,
+        covered=covered,
+        share_before=already_w / total if total > 0 else None,
+        share_after=(already_w + covered) / total if total > 0 else None,
+        bound=bound,
+        gap=(bound - covered) / bound if bound > 0 else 0.0,
+        optimal=optimal,
+        method=method_used + ("+old-first" if used_old else ""),
+        old_first_used=used_old,
+        notes=list(dict.fromkeys(notes)),
     )
 
 
@@ -328,23 +412,43 @@ def recommend_format_sites(
     of the format are fixed. ``method``: auto | exact | heuristic (see :mod:`lifecircle.plans.sites`)."""
     profile.format(format_code)
     if method not in METHODS:
-        raise ConfigError(t(f"未知求解方法 '{method}'：可用 auto、exact、heuristic", f"unknown method '{method}': use auto, exact or heuristic"))
+        raise ConfigError(
+            t(
+                f"未知求解方法 '{method}'：可用 auto、exact、heuristic",
+                f"unknown method '{method}': use auto, exact or heuristic",
+            )
+        )
     if k < 0:
         raise InputError(t(f"选址数 k={k} 不能为负", f"number of sites k={k} cannot be negative"))
     pol = policy or load_policy()
     if circle_id is not None:
         _check_circle(city, circle_id)
     ctx = _context(city, net, profile, circle_id)
-    return _solve_format(ctx, net, profile, format_code, int(k), method, old_first, pol.old_first_min_ratio,
-                         SiteSettings.from_profile(profile))
+    return _solve_format(
+        ctx,
+        net,
+        profile,
+        format_code,
+        int(k),
+        method,
+        old_first,
+        pol.old_first_min_ratio,
+        SiteSettings.from_profile(profile),
+    )
 
 
 def _check_circle(city: City, circle_id: str) -> None:
-    known = set(city.circles["id"].astype(str)) | set(city.communities.get("circle_id", pd.Series(dtype=object)).dropna().astype(str))
+    known = set(city.circles["id"].astype(str)) | set(
+        city.communities.get("circle_id", pd.Series(dtype=object)).dropna().astype(str)
+    )
     if str(circle_id) not in known:
         sample = "、".join(sorted(known)[:12])
-        raise InputError(t(f"未知生活圈 '{circle_id}'；已有：{sample}{' …' if len(known) > 12 else ''}",
-                           f"unknown circle '{circle_id}'; known: {sample}{' …' if len(known) > 12 else ''}"))
+        raise InputError(
+            t(
+                f"未知生活圈 '{circle_id}'；已有：{sample}{' …' if len(known) > 12 else ''}",
+                f"unknown circle '{circle_id}'; known: {sample}{' …' if len(known) > 12 else ''}",
+            )
+        )
 
 
 # ------------------------------------------------------------------------------------ the plan
@@ -399,7 +503,11 @@ class CirclePlan:
 
 
 def _grade(rec: dict[str, Any]) -> tuple[str, str, str]:
-    return (str(rec.get("grade_code", "none")), str(rec.get("grade", "未达标")), str(rec.get("grade_en", rec.get("grade", ""))))
+    return (
+        str(rec.get("grade_code", "none")),
+        str(rec.get("grade", "未达标")),
+        str(rec.get("grade_en", rec.get("grade", ""))),
+    )
 
 
 def _circle_row(ev: Evaluation, circle_id: str) -> dict[str, Any]:
@@ -409,8 +517,9 @@ def _circle_row(ev: Evaluation, circle_id: str) -> dict[str, Any]:
     return c.iloc[0].to_dict()
 
 
-def _outlets_by_format(profile: Profile, ev: Evaluation, ev_after: Evaluation, circle_id: str,
-                       gaps: pd.DataFrame, sites: pd.DataFrame) -> pd.DataFrame:
+def _outlets_by_format(
+    profile: Profile, ev: Evaluation, ev_after: Evaluation, circle_id: str, gaps: pd.DataFrame, sites: pd.DataFrame
+) -> pd.DataFrame:
     outl = ev.outlets
     mine = outl[outl["circle_id"].astype(object).eq(str(circle_id)).to_numpy()] if len(outl) else outl
     counts: dict[str, int] = {}
@@ -427,15 +536,23 @@ def _outlets_by_format(profile: Profile, ev: Evaluation, ev_after: Evaluation, c
     n_sites = sites.groupby("format").size().to_dict() if len(sites) else {}
     rows = []
     for f in profile.formats:
-        rows.append({
-            "format": f.code, "format_zh": f.zh, "format_en": f.en, "class": f.cls, "layer_min": float(f.layer_min),
-            "n_outlets": counts.get(f.code, 0),
-            "share_now": float(now["share_within_layer"].get(f.code, np.nan)),
-            "share_after": float(after["share_within_layer"].get(f.code, np.nan)),
-            "uncovered_now": int(now["residents_uncovered"].get(f.code, 0)),
-            "uncovered_after": int(after["residents_uncovered"].get(f.code, 0)),
-            "is_gap": f.code in prio, "priority": prio.get(f.code), "n_sites": int(n_sites.get(f.code, 0)),
-        })
+        rows.append(
+            {
+                "format": f.code,
+                "format_zh": f.zh,
+                "format_en": f.en,
+                "class": f.cls,
+                "layer_min": float(f.layer_min),
+                "n_outlets": counts.get(f.code, 0),
+                "share_now": float(now["share_within_layer"].get(f.code, np.nan)),
+                "share_after": float(after["share_within_layer"].get(f.code, np.nan)),
+                "uncovered_now": int(now["residents_uncovered"].get(f.code, 0)),
+                "uncovered_after": int(after["residents_uncovered"].get(f.code, 0)),
+                "is_gap": f.code in prio,
+                "priority": prio.get(f.code),
+                "n_sites": int(n_sites.get(f.code, 0)),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -463,27 +580,42 @@ def circle_plan(
     k = pol.k_per_format if k_per_format is None else int(k_per_format)
     how = method or pol.method
     if how not in METHODS:
-        raise ConfigError(t(f"未知求解方法 '{how}'：可用 auto、exact、heuristic", f"unknown method '{how}': use auto, exact or heuristic"))
+        raise ConfigError(
+            t(
+                f"未知求解方法 '{how}'：可用 auto、exact、heuristic",
+                f"unknown method '{how}': use auto, exact or heuristic",
+            )
+        )
     if k < 0:
         raise InputError(t(f"每业态选址数 {k} 不能为负", f"sites per format {k} cannot be negative"))
     cid = str(circle_id)
     _check_circle(city, cid)
     base = _circle_row(evaluation, cid)
-    gaps = evaluation.gaps[evaluation.gaps["circle_id"].astype(str) == cid].sort_values("priority").reset_index(drop=True)
+    gaps = (
+        evaluation.gaps[evaluation.gaps["circle_id"].astype(str) == cid].sort_values("priority").reset_index(drop=True)
+    )
     notes: list[str] = []
     if formats is not None:
         codes = list(dict.fromkeys(str(c) for c in formats))
         bad = [c for c in codes if c not in profile.by_code]
         if bad:
-            raise ConfigError(t(f"未知业态代码：{', '.join(bad)}；可用：{', '.join(profile.codes)}",
-                                f"unknown format codes: {', '.join(bad)}; known: {', '.join(profile.codes)}"))
+            raise ConfigError(
+                t(
+                    f"未知业态代码：{', '.join(bad)}；可用：{', '.join(profile.codes)}",
+                    f"unknown format codes: {', '.join(bad)}; known: {', '.join(profile.codes)}",
+                )
+            )
     else:
         eligible = gaps[gaps["class"].isin(pol.plan_classes)]
         codes = [str(c) for c in eligible["format"]][: pol.max_formats]
         if len(eligible) > pol.max_formats:
-            rest = "、".join(str(z) for z in eligible["format_zh"].iloc[pol.max_formats:])
-            notes.append(t(f"缺口较多，本期按优先级为前 {pol.max_formats} 项选址；其余留待下期：{rest}",
-                           f"many gaps: sites for the first {pol.max_formats} by priority; later: {', '.join(profile.by_code[str(c)].en if str(c) in profile.by_code else str(c) for c in eligible['format'].iloc[pol.max_formats:])}"))
+            rest = "、".join(str(z) for z in eligible["format_zh"].iloc[pol.max_formats :])
+            notes.append(
+                t(
+                    f"缺口较多，本期按优先级为前 {pol.max_formats} 项选址；其余留待下期：{rest}",
+                    f"many gaps: sites for the first {pol.max_formats} by priority; later: {', '.join(profile.by_code[str(c)].en if str(c) in profile.by_code else str(c) for c in eligible['format'].iloc[pol.max_formats :])}",
+                )
+            )
 
     ctx = _context(city, net, profile, cid)
     st = SiteSettings.from_profile(profile)
@@ -496,22 +628,39 @@ def circle_plan(
         for sid in r.sites["site_id"]:
             room[(pos == str(sid)).to_numpy()] -= need
         results.append(r)
-    unknown_area = sorted({str(s) for r in results for s in r.sites["site_id"]}
-                          & set(ctx.sites.loc[np.isnan(site_room(ctx.sites)), "id"].astype(str)))
+    unknown_area = sorted(
+        {str(s) for r in results for s in r.sites["site_id"]}
+        & set(ctx.sites.loc[np.isnan(site_room(ctx.sites)), "id"].astype(str))
+    )
     if unknown_area:
-        notes.append(t(f"场地 {'、'.join(unknown_area)} 面积未知：未按面积核对安排的业态数",
-                       f"sites {', '.join(unknown_area)}: floor area unknown (面积未知); the formats placed there were not checked against it"))
+        notes.append(
+            t(
+                f"场地 {'、'.join(unknown_area)} 面积未知：未按面积核对安排的业态数",
+                f"sites {', '.join(unknown_area)}: floor area unknown (面积未知); the formats placed there were not checked against it",
+            )
+        )
 
     # the sites as outlets of a scenario (one outlet per site, serving every format chosen there)
     by_site: dict[str, dict[str, Any]] = {}
     site_rows = []
     for r in results:
         for rec in r.sites.to_dict("records"):
-            site_rows.append({"format": r.format, "format_zh": r.format_zh, "format_en": r.format_en, "class": r.cls, **rec})
-            o = by_site.setdefault(rec["site_id"], {
-                "id": f"PLAN-{cid}-{rec['site_id']}", "name": rec["site_name"], "formats": [], "lon": rec["lon"],
-                "lat": rec["lat"], "district": rec["district"], "is_chain": pol.new_outlets_chain, "source": "plan",
-            })
+            site_rows.append(
+                {"format": r.format, "format_zh": r.format_zh, "format_en": r.format_en, "class": r.cls, **rec}
+            )
+            o = by_site.setdefault(
+                rec["site_id"],
+                {
+                    "id": f"PLAN-{cid}-{rec['site_id']}",
+                    "name": rec["site_name"],
+                    "formats": [],
+                    "lon": rec["lon"],
+                    "lat": rec["lat"],
+                    "district": rec["district"],
+                    "is_chain": pol.new_outlets_chain,
+                    "source": "plan",
+                },
+            )
             o["formats"].append(r.format)
     sites = pd.DataFrame(site_rows, columns=["format", "format_zh", "format_en", "class", *_SITE_COLS])
     added = [{**o, "formats": ";".join(o["formats"])} for o in by_site.values()]
@@ -519,8 +668,13 @@ def circle_plan(
         if o["district"] is None:
             del o["district"]
     scenario = Scenario(
-        name=f"plan-{cid}", description=t(f"{base.get('name', cid)} 一圈一策：新增 {len(added)} 处网点", f"plan of {cid}: {len(added)} new outlets"),
-        added_outlets=make_outlets(added, file=f"plan {cid}"), city=city.name, origin=f"plan {cid}",
+        name=f"plan-{cid}",
+        description=t(
+            f"{base.get('name', cid)} 一圈一策：新增 {len(added)} 处网点", f"plan of {cid}: {len(added)} new outlets"
+        ),
+        added_outlets=make_outlets(added, file=f"plan {cid}"),
+        city=city.name,
+        origin=f"plan {cid}",
         city_provenance=dict(city.provenance),
     )
     city_after, net_after = apply_scenario(city, net, scenario)
@@ -532,22 +686,62 @@ def circle_plan(
         if key.startswith("n_") and key != "n_outlets":
             continue
         if key == "grade":
-            ind_rows.append({"indicator": key, "label_zh": zh, "label_en": en, "now": base.get("grade"), "after": after.get("grade")})
+            ind_rows.append(
+                {
+                    "indicator": key,
+                    "label_zh": zh,
+                    "label_en": en,
+                    "now": base.get("grade"),
+                    "after": after.get("grade"),
+                }
+            )
             continue
-        ind_rows.append({"indicator": key, "label_zh": zh, "label_en": en, "now": base.get(key, np.nan), "after": after.get(key, np.nan)})
-    dnames = dict(zip(evaluation.districts["code"].astype(str), evaluation.districts["name_zh"].astype(str), strict=True)) if len(evaluation.districts) else {}
+        ind_rows.append(
+            {
+                "indicator": key,
+                "label_zh": zh,
+                "label_en": en,
+                "now": base.get(key, np.nan),
+                "after": after.get(key, np.nan),
+            }
+        )
+    dnames = (
+        dict(zip(evaluation.districts["code"].astype(str), evaluation.districts["name_zh"].astype(str), strict=True))
+        if len(evaluation.districts)
+        else {}
+    )
     district = str(base.get("district") or "")
-    comm = evaluation.communities[evaluation.communities["circle_id"].astype(object).eq(cid).to_numpy()].reset_index(drop=True)
-    outl = evaluation.outlets[evaluation.outlets["circle_id"].astype(object).eq(cid).to_numpy()].reset_index(drop=True) if len(evaluation.outlets) else evaluation.outlets
+    comm = evaluation.communities[evaluation.communities["circle_id"].astype(object).eq(cid).to_numpy()].reset_index(
+        drop=True
+    )
+    outl = (
+        evaluation.outlets[evaluation.outlets["circle_id"].astype(object).eq(cid).to_numpy()].reset_index(drop=True)
+        if len(evaluation.outlets)
+        else evaluation.outlets
+    )
     if k == 0:
         notes.append(t("每业态选址数为 0：只列现状与缺口", "zero sites per format: current state and gaps only"))
     return CirclePlan(
-        circle_id=cid, circle_name=str(base.get("name") or cid), district=district, district_name=dnames.get(district, district),
-        city_name=city.display_name, synthetic=bool(city.synthetic or evaluation.synthetic), circle=base, circle_after=after,
-        communities=comm, outlets=outl,
+        circle_id=cid,
+        circle_name=str(base.get("name") or cid),
+        district=district,
+        district_name=dnames.get(district, district),
+        city_name=city.display_name,
+        synthetic=bool(city.synthetic or evaluation.synthetic),
+        circle=base,
+        circle_after=after,
+        communities=comm,
+        outlets=outl,
         outlets_by_format=_outlets_by_format(profile, evaluation, ev_after, cid, gaps, sites),
-        gaps=gaps, formats=results, sites=sites, indicators=pd.DataFrame(ind_rows), scenario=scenario,
-        evaluation=evaluation, evaluation_after=ev_after, settings=pol, notes=notes,
+        gaps=gaps,
+        formats=results,
+        sites=sites,
+        indicators=pd.DataFrame(ind_rows),
+        scenario=scenario,
+        evaluation=evaluation,
+        evaluation_after=ev_after,
+        settings=pol,
+        notes=notes,
     )
 
 

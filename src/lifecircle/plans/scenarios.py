@@ -107,10 +107,16 @@ class Scenario:
 
     def summary(self) -> dict[str, Any]:
         """Name, description and the number of each kind of change."""
-        return {"name": self.name, "description": self.description,
-                "city": city_label(self.city, self.city_provenance) if self.city else "",
-                "n_added": len(self.added_outlets), "n_closed": len(self.closed_outlets),
-                "n_links": len(self.new_links), "created": self.created, "origin": self.origin}
+        return {
+            "name": self.name,
+            "description": self.description,
+            "city": city_label(self.city, self.city_provenance) if self.city else "",
+            "n_added": len(self.added_outlets),
+            "n_closed": len(self.closed_outlets),
+            "n_links": len(self.new_links),
+            "created": self.created,
+            "origin": self.origin,
+        }
 
     # ------------------------------------------------------------------ JSON
     def to_dict(self) -> dict[str, Any]:
@@ -144,8 +150,13 @@ class Scenario:
             raise InputError(t("情景文件应为 JSON 对象", "a scenario file must hold a JSON object"), file=file)
         ver = data.get("lifecircle_scenario")
         if ver != FORMAT_VERSION:
-            bag.add(t(f"不是 lifecircle 情景文件（版本 {ver!r}，应为 {FORMAT_VERSION}）",
-                      f"not a lifecircle scenario file (version {ver!r}, expected {FORMAT_VERSION})"), field="lifecircle_scenario")
+            bag.add(
+                t(
+                    f"不是 lifecircle 情景文件（版本 {ver!r}，应为 {FORMAT_VERSION}）",
+                    f"not a lifecircle scenario file (version {ver!r}, expected {FORMAT_VERSION})",
+                ),
+                field="lifecircle_scenario",
+            )
         name = data.get("name")
         if not isinstance(name, str) or not name.strip():
             bag.add(t("缺少情景名称", "the scenario has no name"), field="name")
@@ -178,10 +189,17 @@ class Scenario:
             except InputError as exc:
                 bag.problems.extend(exc.problems)
         bag.raise_if_any()
-        return cls(name=str(name), description=str(data.get("description") or ""), added_outlets=added,
-                   closed_outlets=[str(x) for x in closed], new_links=links, city=data.get("city") or None,
-                   created=str(data.get("created") or ""), origin=str(data.get("origin") or ""),
-                   city_provenance=dict(prov))
+        return cls(
+            name=str(name),
+            description=str(data.get("description") or ""),
+            added_outlets=added,
+            closed_outlets=[str(x) for x in closed],
+            new_links=links,
+            city=data.get("city") or None,
+            created=str(data.get("created") or ""),
+            origin=str(data.get("origin") or ""),
+            city_provenance=dict(prov),
+        )
 
 
 def link_problem(geom: Any) -> str | None:
@@ -208,8 +226,9 @@ def make_outlets(rows: Sequence[dict[str, Any]], *, file: str = "scenario") -> p
 
 
 # ---------------------------------------------------------------------------------- apply
-def apply_scenario(city: City, net: WalkNetwork, scenario: Scenario, *,
-                   profile: Profile | None = None) -> tuple[City, WalkNetwork]:
+def apply_scenario(
+    city: City, net: WalkNetwork, scenario: Scenario, *, profile: Profile | None = None
+) -> tuple[City, WalkNetwork]:
     """The city and network with the scenario's changes, as new objects; ``city`` and ``net`` are
     not modified. Unknown closed ids, added ids that already exist, format codes the ``profile``
     does not know (when given) and bad links are reported together (:class:`InputError`). Added
@@ -223,18 +242,32 @@ def apply_scenario(city: City, net: WalkNetwork, scenario: Scenario, *,
     known = set(ids)
     for i, oid in enumerate(scenario.closed_outlets):
         if oid not in known:
-            bag.add(t(f"要关闭的网点 '{oid}' 不存在", f"outlet '{oid}' to close does not exist"), row=i + 1, field="closed_outlets")
+            bag.add(
+                t(f"要关闭的网点 '{oid}' 不存在", f"outlet '{oid}' to close does not exist"),
+                row=i + 1,
+                field="closed_outlets",
+            )
     added = scenario.added_outlets
     if len(added):
         for i, oid in enumerate(added["id"].astype(str)):
             if oid in known:
-                bag.add(t(f"新增网点编号 '{oid}' 与现有网点重复", f"added outlet id '{oid}' already exists"), row=i + 1, field="added_outlets")
+                bag.add(
+                    t(f"新增网点编号 '{oid}' 与现有网点重复", f"added outlet id '{oid}' already exists"),
+                    row=i + 1,
+                    field="added_outlets",
+                )
         if profile is not None:
             for i, v in enumerate(added["formats"]):
                 bad = [c for c in split_formats(str(v)) if c not in profile.by_code]
                 if bad:
-                    bag.add(t(f"未知业态代码 {', '.join(bad)}（配置 {profile.name}）", f"unknown format codes {', '.join(bad)} (profile {profile.name})"),
-                            row=i + 1, field="added_outlets.formats")
+                    bag.add(
+                        t(
+                            f"未知业态代码 {', '.join(bad)}（配置 {profile.name}）",
+                            f"unknown format codes {', '.join(bad)} (profile {profile.name})",
+                        ),
+                        row=i + 1,
+                        field="added_outlets.formats",
+                    )
         _check_added_reachable(added, net, profile, bag)
     for i, g in enumerate(scenario.new_links):
         problem = link_problem(g)
@@ -251,7 +284,9 @@ def apply_scenario(city: City, net: WalkNetwork, scenario: Scenario, *,
                 add["source"] = SCENARIO_SOURCE
             add["source"] = add["source"].fillna(SCENARIO_SOURCE)
             add = _with_districts(add, city)
-            cols = list(dict.fromkeys([*kept.columns, *[c for c in add.columns if c in {x.name for x in TABLES['outlets']}]]))
+            cols = list(
+                dict.fromkeys([*kept.columns, *[c for c in add.columns if c in {x.name for x in TABLES["outlets"]}]])
+            )
             parts = [p.reindex(columns=cols) for p in (kept, add) if len(p)]
             merged = pd.concat(parts, ignore_index=True) if parts else kept.reindex(columns=cols)
             for c in ("is_chain", "accepts_cash", "barrier_free", "elderly_counter"):
@@ -266,11 +301,25 @@ def apply_scenario(city: City, net: WalkNetwork, scenario: Scenario, *,
         lines = np.array(connect_links(net, scenario.new_links, max_m=max_m, scenario=scenario.name), dtype=object)
         new_net = net.with_edges(lines)
         streets = city.streets
-        extra = gpd.GeoDataFrame({"highway": ["planned"] * len(lines), "name": [f"{scenario.name}" for _ in lines],
-                                  "source": [SCENARIO_SOURCE] * len(lines)}, geometry=list(lines), crs=4326)
+        extra = gpd.GeoDataFrame(
+            {
+                "highway": ["planned"] * len(lines),
+                "name": [f"{scenario.name}" for _ in lines],
+                "source": [SCENARIO_SOURCE] * len(lines),
+            },
+            geometry=list(lines),
+            crs=4326,
+        )
         tables["streets"] = pd.concat([streets, extra], ignore_index=True) if len(streets) else extra
-    new_city = City(name=city.name, profile=city.profile, synthetic=city.synthetic, tables=tables,
-                    credits=list(city.credits), title=city.title, provenance=dict(city.provenance))
+    new_city = City(
+        name=city.name,
+        profile=city.profile,
+        synthetic=city.synthetic,
+        tables=tables,
+        credits=list(city.credits),
+        title=city.title,
+        provenance=dict(city.provenance),
+    )
     return new_city, new_net
 
 
@@ -283,7 +332,9 @@ def city_problem(scenario: Scenario, city: City) -> str | None:
     return t(f"情景为城市 {made} 制作，不能用于 {here}", f"the scenario was made on {made}, not on {here}")
 
 
-def _check_added_reachable(added: pd.DataFrame, net: WalkNetwork, profile: Profile | None, bag: ProblemCollector) -> None:
+def _check_added_reachable(
+    added: pd.DataFrame, net: WalkNetwork, profile: Profile | None, bag: ProblemCollector
+) -> None:
     """An added outlet farther than the profile's snap limit (metres; 300 m without a profile)
     from every street is outside the city's walking network: no resident could walk to it."""
     from lifecircle.network.snap import snap_points
@@ -298,13 +349,19 @@ def _check_added_reachable(added: pd.DataFrame, net: WalkNetwork, profile: Profi
     snapped = snap_points(net, x, y, max_m=max_m)
     for i, good in zip(np.flatnonzero(ok), snapped.ok, strict=True):
         if not good:
-            bag.add(t(f"新增网点 ({lon[i]:.5f}, {lat[i]:.5f}) 距最近道路超过 {max_m:g} 米，不在城市步行路网范围内",
-                      f"added outlet ({lon[i]:.5f}, {lat[i]:.5f}) is more than {max_m:g} m from any street: outside the city's walking network"),
-                    row=int(i) + 1, field="added_outlets.lon/lat")
+            bag.add(
+                t(
+                    f"新增网点 ({lon[i]:.5f}, {lat[i]:.5f}) 距最近道路超过 {max_m:g} 米，不在城市步行路网范围内",
+                    f"added outlet ({lon[i]:.5f}, {lat[i]:.5f}) is more than {max_m:g} m from any street: outside the city's walking network",
+                ),
+                row=int(i) + 1,
+                field="added_outlets.lon/lat",
+            )
 
 
-def connect_links(net: WalkNetwork, links: Sequence[LineString], *, max_m: float = 300.0,
-                  scenario: str = "") -> list[LineString]:
+def connect_links(
+    net: WalkNetwork, links: Sequence[LineString], *, max_m: float = 300.0, scenario: str = ""
+) -> list[LineString]:
     """Each link with its two ends joined to the nearest vertex of a street (a straight connector,
     in WGS-84), so that a link drawn between two streets is walkable; the network joins lines only
     where they share a vertex. Vertices, not nodes: in a simplified network a node is only a
@@ -321,8 +378,14 @@ def connect_links(net: WalkNetwork, links: Sequence[LineString], *, max_m: float
         px, py = net.project(xy[[0, -1], 0], xy[[0, -1], 1])
         dist, idx = tree.query(np.column_stack([px, py]))
         if np.any(dist > max_m):
-            bag.add(t(f"新增道路端点距最近道路 {dist.max():,.0f} 米，超过 {max_m:g} 米", f"a link end is {dist.max():,.0f} m from the nearest street (more than {max_m:g} m)"),
-                    row=i + 1, field="new_links")
+            bag.add(
+                t(
+                    f"新增道路端点距最近道路 {dist.max():,.0f} 米，超过 {max_m:g} 米",
+                    f"a link end is {dist.max():,.0f} m from the nearest street (more than {max_m:g} m)",
+                ),
+                row=i + 1,
+                field="new_links",
+            )
             continue
         nlon, nlat = net.to_wgs84.transform(vertices[idx, 0], vertices[idx, 1])
         pts = [tuple(p) for p in xy]
@@ -344,7 +407,9 @@ def _with_districts(add: pd.DataFrame, city: City) -> pd.DataFrame:
         add["district"] = None
     missing = add["district"].isna().to_numpy() | (add["district"].astype(str).str.strip() == "").to_numpy()
     if missing.any() and len(dist):
-        pos = point_in_polygons(add.loc[missing, "lon"].to_numpy(float), add.loc[missing, "lat"].to_numpy(float), dist["geometry"])
+        pos = point_in_polygons(
+            add.loc[missing, "lon"].to_numpy(float), add.loc[missing, "lat"].to_numpy(float), dist["geometry"]
+        )
         codes = dist["code"].astype(str).to_numpy(dtype=object)
         add.loc[missing, "district"] = [codes[p] if p >= 0 else None for p in pos]
     return add
@@ -365,7 +430,9 @@ def save_scenario(scenario: Scenario, folder: str | Path, *, overwrite: bool = F
     d = make_output_dir(folder)
     p = d / scenario_filename(scenario.name)
     if p.exists() and not overwrite:
-        raise InputError(t(f"{p}: 同名情景已存在（可用 --overwrite 覆盖）", f"{p}: a scenario of that name exists (use --overwrite)"))
+        raise InputError(
+            t(f"{p}: 同名情景已存在（可用 --overwrite 覆盖）", f"{p}: a scenario of that name exists (use --overwrite)")
+        )
     with atomic_output(p) as tmp:
         tmp.write_text(json.dumps(scenario.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8")
     return p
@@ -470,7 +537,12 @@ def compare_scenarios(
     names = [s.name for s in scenarios]
     dup = sorted({n for n in names if names.count(n) > 1} | ({BASE_COLUMN} & set(names)))
     if dup:
-        raise InputError(t(f"情景名称重复或与保留名冲突：{', '.join(dup)}", f"scenario names repeat or are reserved: {', '.join(dup)}"))
+        raise InputError(
+            t(
+                f"情景名称重复或与保留名冲突：{', '.join(dup)}",
+                f"scenario names repeat or are reserved: {', '.join(dup)}",
+            )
+        )
     wrong = [f"{s.name}: {p}" for s in scenarios if (p := city_problem(s, base.city))]
     if wrong:  # before the (slow) base evaluation
         raise InputError("; ".join(wrong))

@@ -53,7 +53,7 @@ def _reduce(cover: csr_matrix, w: NDArray, need: NDArray[np.bool_], cap: NDArray
     keys: dict[bytes, int] = {}
     group = np.empty(sub.shape[0], dtype=np.int64)
     for r in range(sub.shape[0]):
-        key = sub.indices[sub.indptr[r]:sub.indptr[r + 1]].tobytes()
+        key = sub.indices[sub.indptr[r] : sub.indptr[r + 1]].tobytes()
         group[r] = keys.setdefault(key, len(keys))
     _, first = np.unique(group, return_index=True)
     wr = np.bincount(group, weights=w[rows], minlength=len(keys)).astype(np.float64)
@@ -96,8 +96,14 @@ def _mclp_milp(red: _Reduced, k: int, *, integral: bool, time_limit_s: float, mi
     card = csr_matrix(np.concatenate([np.ones(nc), np.zeros(nr)])[None, :])
     cons = [LinearConstraint(cover, -np.inf, 0.0), LinearConstraint(card, 0.0, float(k))]
     if not integral:
-        return _lp(c, vstack([cover, card]).tocsr(), np.concatenate([np.zeros(nr), [float(k)]]),
-                   np.zeros(nc + nr), np.ones(nc + nr), time_limit_s)
+        return _lp(
+            c,
+            vstack([cover, card]).tocsr(),
+            np.concatenate([np.zeros(nr), [float(k)]]),
+            np.zeros(nc + nr),
+            np.ones(nc + nr),
+            time_limit_s,
+        )
     integ = np.concatenate([np.ones(nc), np.zeros(nr)])
     opts = {"time_limit": float(time_limit_s), "presolve": True, "mip_rel_gap": float(mip_rel_gap)}
     return milp(c, constraints=cons, integrality=integ, bounds=Bounds(0.0, 1.0), options=opts)
@@ -106,8 +112,14 @@ def _mclp_milp(red: _Reduced, k: int, *, integral: bool, time_limit_s: float, mi
 def _lp(c: NDArray, M: csr_matrix, ub: NDArray, lo: NDArray, hi: NDArray, time_limit_s: float) -> Any:
     """min c.x s.t. M x <= ub, lo <= x <= hi, by HiGHS's interior point method with crossover
     (several times faster than simplex on these degenerate covering LPs)."""
-    return linprog(c, A_ub=M, b_ub=ub, bounds=np.column_stack([lo, hi]), method="highs-ipm",
-                   options={"time_limit": float(time_limit_s)})
+    return linprog(
+        c,
+        A_ub=M,
+        b_ub=ub,
+        bounds=np.column_stack([lo, hi]),
+        method="highs-ipm",
+        options={"time_limit": float(time_limit_s)},
+    )
 
 
 def _greedy(red: _Reduced, k: int) -> tuple[list[int], float]:
@@ -194,8 +206,9 @@ def _lagrangian_bound(red: _Reduced, k: int, lower: float, iters: int) -> float:
 
 
 # --------------------------------------------------------------------------------- capacitated
-def _cap_model(red: _Reduced, k: int, *, integral: bool, x_fixed: NDArray | None,
-               time_limit_s: float, mip_rel_gap: float) -> Any:
+def _cap_model(
+    red: _Reduced, k: int, *, integral: bool, x_fixed: NDArray | None, time_limit_s: float, mip_rel_gap: float
+) -> Any:
     """Assignment model. Variables x_j (site open) and z_e for each covered pair e = (i, j): the
     share of row i's residents served by site j.
     max sum w_i z_e  s.t.  sum_j z_ij <= 1;  sum_i w_i z_ij <= cap_j x_j;  z_ij <= x_j;  sum x <= k.
@@ -237,7 +250,7 @@ def _cap_assignment(red: _Reduced, S: Sequence[int], time_limit_s: float) -> tup
     res = _cap_model(red, len(S), integral=False, x_fixed=x, time_limit_s=time_limit_s, mip_rel_gap=0.0)
     if res.x is None:
         return 0.0, {j: 0.0 for j in S}
-    per = np.bincount(res.edge_cols, weights=res.edge_w * res.x[red.n_cols:], minlength=red.n_cols)
+    per = np.bincount(res.edge_cols, weights=res.edge_w * res.x[red.n_cols :], minlength=red.n_cols)
     return float(-res.fun), {int(j): float(per[j]) for j in S}
 
 
@@ -288,8 +301,14 @@ def _exact(red: _Reduced, k: int, st: SiteSettings) -> _Solution | None:
                 S = [int(j) for j in np.flatnonzero(x > 0.5)]
                 value, bound = _value(red, S), -float(lp.fun) * (1 + 1e-9)
                 if value >= bound * (1 - 1e-6):
-                    return _Solution(S, value, max(bound, value), True, "exact",
-                                     [t("线性松弛的最优解即为整数解", "the LP relaxation's optimum is integral")])
+                    return _Solution(
+                        S,
+                        value,
+                        max(bound, value),
+                        True,
+                        "exact",
+                        [t("线性松弛的最优解即为整数解", "the LP relaxation's optimum is integral")],
+                    )
         res = _mclp_milp(red, k, integral=True, time_limit_s=st.time_limit_s, mip_rel_gap=st.mip_rel_gap)
     else:
         res = _cap_model(red, k, integral=True, x_fixed=None, time_limit_s=st.time_limit_s, mip_rel_gap=st.mip_rel_gap)
@@ -307,8 +326,12 @@ def _exact(red: _Reduced, k: int, st: SiteSettings) -> _Solution | None:
     optimal = res.status == 0 and bound - value <= max(st.mip_rel_gap * bound, 1e-6 * max(1.0, bound))
     notes = []
     if res.status == 1:
-        notes.append(t(f"精确求解达到时间上限 {st.time_limit_s:g} 秒，给出当前最优解与上界",
-                       f"exact solver hit its {st.time_limit_s:g} s time limit; best answer and bound so far"))
+        notes.append(
+            t(
+                f"精确求解达到时间上限 {st.time_limit_s:g} 秒，给出当前最优解与上界",
+                f"exact solver hit its {st.time_limit_s:g} s time limit; best answer and bound so far",
+            )
+        )
     return _Solution(S, value, bound, optimal, "exact", notes, per)
 
 
@@ -318,8 +341,10 @@ def _heuristic(red: _Reduced, k: int, st: SiteSettings, *, lp_bound: bool = True
         S, g_val = _greedy(red, k)
         S, swaps = _swap(red, S, st.swap_max_rounds)
         value = _value(red, S)
-        bounds = {"submodular": _submodular_bound(red, S, k),
-                  "Lagrangian": _lagrangian_bound(red, k, value, st.lagrangian_iters)}
+        bounds = {
+            "submodular": _submodular_bound(red, S, k),
+            "Lagrangian": _lagrangian_bound(red, k, value, st.lagrangian_iters),
+        }
         if len(S) == min(k, red.n_cols) and g_val > 0:
             bounds["greedy (1-1/e)"] = g_val / (1.0 - 1.0 / math.e)
         notes.append(t(f"贪心后交换改进 {swaps} 次", f"greedy, then {swaps} improving swaps"))
@@ -342,4 +367,3 @@ def _heuristic(red: _Reduced, k: int, st: SiteSettings, *, lp_bound: bool = True
     notes.append(t(f"上界来自：{name}", f"bound from: {name}"))
     optimal = bound - value <= 1e-6 * max(1.0, bound)
     return _Solution(S, value, bound, optimal, "heuristic", notes, per)
-

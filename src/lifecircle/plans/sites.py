@@ -221,11 +221,24 @@ class SiteResult:
 
 
 # -------------------------------------------------------------------------------------- solve
-def _check_inputs(n_d: int, n_c: int, residents: NDArray, k: int, capacity: NDArray | None,
-                  candidate_ids: Sequence[Any] | None, covered_already: NDArray | None) -> None:
+def _check_inputs(
+    n_d: int,
+    n_c: int,
+    residents: NDArray,
+    k: int,
+    capacity: NDArray | None,
+    candidate_ids: Sequence[Any] | None,
+    covered_already: NDArray | None,
+) -> None:
     pc = ProblemCollector()
     if len(residents) != n_d:
-        pc.add(t(f"居民数有 {len(residents)} 个，需求点有 {n_d} 个", f"{len(residents)} resident counts for {n_d} demand points"), field="residents")
+        pc.add(
+            t(
+                f"居民数有 {len(residents)} 个，需求点有 {n_d} 个",
+                f"{len(residents)} resident counts for {n_d} demand points",
+            ),
+            field="residents",
+        )
     bad = np.flatnonzero(~np.isfinite(residents) | (residents < 0))
     for i in bad[:20]:
         pc.add(t("居民数须为非负数", "residents must be a non-negative number"), row=int(i) + 2, field="residents")
@@ -233,12 +246,25 @@ def _check_inputs(n_d: int, n_c: int, residents: NDArray, k: int, capacity: NDAr
         pc.add(t(f"选址数 k={k} 不能为负", f"number of sites k={k} cannot be negative"), field="k")
     if capacity is not None:
         if len(capacity) != n_c:
-            pc.add(t(f"容量有 {len(capacity)} 个，候选点有 {n_c} 个", f"{len(capacity)} capacities for {n_c} candidates"), field="capacity")
+            pc.add(
+                t(f"容量有 {len(capacity)} 个，候选点有 {n_c} 个", f"{len(capacity)} capacities for {n_c} candidates"),
+                field="capacity",
+            )
         else:
             for i in np.flatnonzero(np.isnan(capacity) | (capacity < 0))[:20]:
-                pc.add(t("容量须为非负数（人）", "capacity must be a non-negative number of residents"), row=int(i) + 2, field="capacity")
+                pc.add(
+                    t("容量须为非负数（人）", "capacity must be a non-negative number of residents"),
+                    row=int(i) + 2,
+                    field="capacity",
+                )
     if candidate_ids is not None and len(candidate_ids) != n_c:
-        pc.add(t(f"候选点编号有 {len(candidate_ids)} 个，候选点有 {n_c} 个", f"{len(candidate_ids)} ids for {n_c} candidates"), field="id")
+        pc.add(
+            t(
+                f"候选点编号有 {len(candidate_ids)} 个，候选点有 {n_c} 个",
+                f"{len(candidate_ids)} ids for {n_c} candidates",
+            ),
+            field="id",
+        )
     if covered_already is not None and len(covered_already) != n_d:
         pc.add(t("已覆盖标记与需求点数量不一致", "covered_already must have one entry per demand point"))
     pc.raise_if_any()
@@ -273,7 +299,12 @@ def solve_mclp(
     ca = None if covered_already is None else np.asarray(covered_already, dtype=bool).ravel()
     _check_inputs(n_d, n_c, w, int(k), cap, candidate_ids, ca)
     if method not in ("auto", "exact", "heuristic"):
-        raise ConfigError(t(f"未知求解方法 '{method}'：可用 auto、exact、heuristic", f"unknown method '{method}': use auto, exact or heuristic"))
+        raise ConfigError(
+            t(
+                f"未知求解方法 '{method}'：可用 auto、exact、heuristic",
+                f"unknown method '{method}': use auto, exact or heuristic",
+            )
+        )
     k = int(k)
     t0 = time.perf_counter()
     need = np.ones(n_d, dtype=bool) if ca is None else ~ca
@@ -285,7 +316,11 @@ def solve_mclp(
     notes: list[str] = []
     sol: _Solution | None
     if red.n_rows == 0 or k == 0:
-        reason = t("没有需要且可被候选点覆盖的居民", "no residents need a site and can reach a candidate") if k else t("k = 0", "k = 0")
+        reason = (
+            t("没有需要且可被候选点覆盖的居民", "no residents need a site and can reach a candidate")
+            if k
+            else t("k = 0", "k = 0")
+        )
         sol = _Solution([], 0.0, 0.0, True, "trivial", [reason])
     elif k >= red.n_cols:
         every = list(range(red.n_cols))
@@ -370,14 +405,32 @@ def recommend_sites(
     ``capacity``, ``method`` and ``settings``.
     """
     if not (radius_m > 0 and np.isfinite(radius_m)):
-        raise ConfigError(t(f"覆盖半径须为正的米数，而不是 {radius_m}", f"the coverage radius must be a positive number of metres, not {radius_m}"))
+        raise ConfigError(
+            t(
+                f"覆盖半径须为正的米数，而不是 {radius_m}",
+                f"the coverage radius must be a positive number of metres, not {radius_m}",
+            )
+        )
     cover = coverage_matrix(net, demand, candidates, radius_m)
     covered_already = None
     if existing is not None and len(existing) and len(demand):
         covered_already = np.isfinite(nearest(net, existing, demand, max_m=radius_m))
-    result = solve_mclp(cover, residents, k, covered_already=covered_already, capacity=capacity,
-                        candidate_ids=candidate_ids, method=method, settings=settings)
+    result = solve_mclp(
+        cover,
+        residents,
+        k,
+        covered_already=covered_already,
+        capacity=capacity,
+        candidate_ids=candidate_ids,
+        method=method,
+        settings=settings,
+    )
     n_bad = int((~demand.ok).sum())
     if n_bad:
-        result.notes.append(t(f"{n_bad} 个需求点离路网太远，无法覆盖", f"{n_bad} demand points are too far from any street to be covered"))
+        result.notes.append(
+            t(
+                f"{n_bad} 个需求点离路网太远，无法覆盖",
+                f"{n_bad} demand points are too far from any street to be covered",
+            )
+        )
     return result

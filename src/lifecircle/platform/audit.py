@@ -30,12 +30,26 @@ def snapshot(obj: Any, exclude: tuple[str, ...] = ("password_hash",)) -> dict[st
     return out
 
 
-def record(s: Session, actor: User | None, action: str, entity: str, entity_id: object,
-           before: dict[str, Any] | None = None, after: dict[str, Any] | None = None) -> AuditLog:
+def record(
+    s: Session,
+    actor: User | None,
+    action: str,
+    entity: str,
+    entity_id: object,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> AuditLog:
     """Add one audit row to session ``s`` (committed with the caller's transaction)."""
-    row = AuditLog(at=utcnow(), user_id=actor.id if actor else None,
-                   username=actor.username if actor else "system", action=action, entity=entity,
-                   entity_id=str(entity_id), before=before, after=after)
+    row = AuditLog(
+        at=utcnow(),
+        user_id=actor.id if actor else None,
+        username=actor.username if actor else "system",
+        action=action,
+        entity=entity,
+        entity_id=str(entity_id),
+        before=before,
+        after=after,
+    )
     s.add(row)
     return row
 
@@ -44,8 +58,15 @@ SIGN_IN_ACTIONS = ("login", "logout", "login_failed")
 KINDS = ("all", "changes", "sign_in", "failed_logins")
 
 
-def recent(s: Session, limit: int = 50, entity: str | None = None, entity_id: str | None = None, *,
-           kind: str = "all", offset: int = 0) -> list[Any]:
+def recent(
+    s: Session,
+    limit: int = 50,
+    entity: str | None = None,
+    entity_id: str | None = None,
+    *,
+    kind: str = "all",
+    offset: int = 0,
+) -> list[Any]:
     """The newest audit rows, optionally for one entity, of one ``kind``, skipping ``offset`` rows:
 
     - ``all`` — every row of the audit log; ``changes`` — without sign-ins and sign-outs;
@@ -54,13 +75,29 @@ def recent(s: Session, limit: int = 50, entity: str | None = None, entity_id: st
       (so anonymous guessing never pushes changes off a page), shaped like audit rows.
     """
     if kind == "failed_logins":
-        fq = (select(LoginAttempt).where(LoginAttempt.success.is_(False))
-              .order_by(LoginAttempt.id.desc()).limit(limit).offset(offset))
+        fq = (
+            select(LoginAttempt)
+            .where(LoginAttempt.success.is_(False))
+            .order_by(LoginAttempt.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
         if entity_id:
             fq = fq.where(LoginAttempt.username == entity_id)
-        return [AuditLog(id=a.id, at=a.at, user_id=None, username=a.username or "-", action="login_failed",
-                         entity="user", entity_id=a.username or "-", before=None, after={"ip": a.ip})
-                for a in s.scalars(fq)]
+        return [
+            AuditLog(
+                id=a.id,
+                at=a.at,
+                user_id=None,
+                username=a.username or "-",
+                action="login_failed",
+                entity="user",
+                entity_id=a.username or "-",
+                before=None,
+                after={"ip": a.ip},
+            )
+            for a in s.scalars(fq)
+        ]
     q = select(AuditLog).order_by(AuditLog.id.desc()).limit(limit).offset(offset)
     if kind == "changes":
         q = q.where(AuditLog.action.not_in(SIGN_IN_ACTIONS))
@@ -98,9 +135,17 @@ ACTIONS: dict[str, tuple[str, str]] = {
 }
 
 
-def search(s: Session, *, username: str | None = None, action: str | None = None, circle: str | None = None,
-           start: dt.datetime | None = None, end: dt.datetime | None = None, offset: int = 0,
-           limit: int = 50) -> tuple[list[AuditLog], int]:
+def search(
+    s: Session,
+    *,
+    username: str | None = None,
+    action: str | None = None,
+    circle: str | None = None,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[list[AuditLog], int]:
     """Audit rows newest first, filtered, one page of them, and how many match in all.
 
     ``action`` is ``entity.action`` (a key of :data:`ACTIONS`); ``circle`` matches the circle's
@@ -114,8 +159,12 @@ def search(s: Session, *, username: str | None = None, action: str | None = None
         conds.append(and_(AuditLog.entity == entity, AuditLog.action == act))
     if circle:
         needle = '%"circle_id": ' + _json_str(circle) + "%"
-        conds.append(or_(and_(AuditLog.entity == "circle", AuditLog.entity_id == circle),
-                         cast(AuditLog.after, String).like(needle, escape="\\")))
+        conds.append(
+            or_(
+                and_(AuditLog.entity == "circle", AuditLog.entity_id == circle),
+                cast(AuditLog.after, String).like(needle, escape="\\"),
+            )
+        )
     if start is not None:
         conds.append(AuditLog.at >= start)
     if end is not None:

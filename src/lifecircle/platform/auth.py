@@ -84,7 +84,9 @@ def hash_slot(settings: Settings) -> Iterator[None]:
     within ``hash_wait_seconds`` (a flood of logins is refused quickly instead of piling up memory)."""
     gate = _gate(settings.hash_concurrency)
     if not gate.acquire(timeout=settings.hash_wait_seconds):
-        raise BusyError(t("服务器繁忙（登录请求过多），请稍后再试", "the server is busy (too many sign-ins); try again shortly"), 1)
+        raise BusyError(
+            t("服务器繁忙（登录请求过多），请稍后再试", "the server is busy (too many sign-ins); try again shortly"), 1
+        )
     try:
         yield
     finally:
@@ -135,6 +137,7 @@ def common_passwords() -> frozenset[str]:
 def password_problems(password: str, username: str | None = None) -> list[Problem]:
     """The rules of a new password: :data:`MIN_PASSWORD` to :data:`MAX_PASSWORD` characters, not a
     common password, not the user name (nor the user name with a few characters around it)."""
+
     def bad(zh: str, en: str) -> list[Problem]:
         return [Problem(t(zh, en), field="password")]
 
@@ -147,7 +150,10 @@ def password_problems(password: str, username: str | None = None) -> list[Proble
         return bad("密码太常见，容易被猜中，请换一个", "this password is too common and easy to guess; choose another")
     name = (username or "").strip().lower()
     if name and (low == name or (len(name) >= 4 and name in low and len(low) - len(name) < 6)):
-        return bad("密码不能是用户名（或用户名加几个字符）", "the password must not be the user name (or the user name plus a few characters)")
+        return bad(
+            "密码不能是用户名（或用户名加几个字符）",
+            "the password must not be the user name (or the user name plus a few characters)",
+        )
     return []
 
 
@@ -158,9 +164,16 @@ def role_problems(s: Session, role: str, district: str | None) -> list[Problem]:
         problems.append(Problem(t(f"未知角色 '{role}'", f"unknown role '{role}'"), field="role"))
     if role == "district_officer":
         if not district or s.get(District, district) is None:
-            problems.append(Problem(t("区级负责人必须指定有效的区代码", "a district officer needs a valid district code"), field="district"))
+            problems.append(
+                Problem(
+                    t("区级负责人必须指定有效的区代码", "a district officer needs a valid district code"),
+                    field="district",
+                )
+            )
     elif district:
-        problems.append(Problem(t("只有区级负责人有所属区", "only district officers have a district"), field="district"))
+        problems.append(
+            Problem(t("只有区级负责人有所属区", "only district officers have a district"), field="district")
+        )
     return problems
 
 
@@ -173,7 +186,12 @@ def validate_new_user(s: Session, username: str, password: str, role: str, distr
     """Check a new account; raise :class:`InputError` naming every bad field."""
     problems = []
     if not username or len(username) > 64 or not all(c.isalnum() or c in "._-" for c in username):
-        problems.append(Problem(t("用户名只能含字母、数字和 . _ -，最长 64", "user name: letters, digits, . _ - only, at most 64"), field="username"))
+        problems.append(
+            Problem(
+                t("用户名只能含字母、数字和 . _ -，最长 64", "user name: letters, digits, . _ - only, at most 64"),
+                field="username",
+            )
+        )
     elif s.scalar(select(User.id).where(User.username == username)) is not None:
         problems.append(Problem(t(f"用户名 '{username}' 已存在", f"user name '{username}' is taken"), field="username"))
     problems += password_problems(password, username)
@@ -182,16 +200,34 @@ def validate_new_user(s: Session, username: str, password: str, role: str, distr
         raise InputError(problems)
 
 
-def create_user(s: Session, actor: User | None, settings: Settings, *, username: str, password: str, role: str,
-                display_name: str = "", district: str | None = None) -> User:
+def create_user(
+    s: Session,
+    actor: User | None,
+    settings: Settings,
+    *,
+    username: str,
+    password: str,
+    role: str,
+    display_name: str = "",
+    district: str | None = None,
+) -> User:
     """Create an account (in the caller's transaction, audited). Only a city admin (or the system,
     ``actor=None``) may do it."""
     if actor is not None and actor.role != "city_admin":
-        raise PermissionDeniedError(t("只有市商务局管理员可以创建账号", "only the city administrator can create accounts"))
+        raise PermissionDeniedError(
+            t("只有市商务局管理员可以创建账号", "only the city administrator can create accounts")
+        )
     district = district or None  # an empty district field is "no district", not a code
     validate_new_user(s, username, password, role, district)
-    u = User(username=username, display_name=display_name or username, role=role, district=district,
-             password_hash=hash_password(password, settings), active=True, created_at=utcnow())
+    u = User(
+        username=username,
+        display_name=display_name or username,
+        role=role,
+        district=district,
+        password_hash=hash_password(password, settings),
+        active=True,
+        created_at=utcnow(),
+    )
     s.add(u)
     s.flush()
     audit.record(s, actor, "create", "user", u.id, None, audit.snapshot(u))
@@ -219,31 +255,57 @@ def check_throttle(s: Session, settings: Settings, username: str, ip: str, now: 
     since = now - window
     n_ip, first_ip = s.execute(
         select(func.count(LoginAttempt.id), func.min(LoginAttempt.at)).where(
-            LoginAttempt.ip == ip, LoginAttempt.success.is_(False), LoginAttempt.at >= since)).one()
+            LoginAttempt.ip == ip, LoginAttempt.success.is_(False), LoginAttempt.at >= since
+        )
+    ).one()
     if n_ip >= settings.login_max_failures:
         retry = int(((first_ip or now) + window - now).total_seconds()) + 1
-        raise ThrottledError(t(f"此地址登录失败次数过多，请 {max(math.ceil(retry / 60), 1)} 分钟后再试",
-                               f"too many failed logins from this address; try again in {max(math.ceil(retry / 60), 1)} minutes"),
-                             retry)
-    last_ok = s.scalar(select(func.max(LoginAttempt.at)).where(
-        LoginAttempt.username == username, LoginAttempt.success.is_(True)))
-    if last_ok is not None and s.scalar(select(LoginAttempt.id).where(
-            LoginAttempt.username == username, LoginAttempt.ip == ip, LoginAttempt.success.is_(True),
-            LoginAttempt.at >= now - dt.timedelta(days=KNOWN_ADDRESS_DAYS)).limit(1)) is not None:
+        raise ThrottledError(
+            t(
+                f"此地址登录失败次数过多，请 {max(math.ceil(retry / 60), 1)} 分钟后再试",
+                f"too many failed logins from this address; try again in {max(math.ceil(retry / 60), 1)} minutes",
+            ),
+            retry,
+        )
+    last_ok = s.scalar(
+        select(func.max(LoginAttempt.at)).where(LoginAttempt.username == username, LoginAttempt.success.is_(True))
+    )
+    if (
+        last_ok is not None
+        and s.scalar(
+            select(LoginAttempt.id)
+            .where(
+                LoginAttempt.username == username,
+                LoginAttempt.ip == ip,
+                LoginAttempt.success.is_(True),
+                LoginAttempt.at >= now - dt.timedelta(days=KNOWN_ADDRESS_DAYS),
+            )
+            .limit(1)
+        )
+        is not None
+    ):
         return  # an address this account signed in from: no per-account delay
     n_user, last_fail = s.execute(
         select(func.count(LoginAttempt.id), func.max(LoginAttempt.at)).where(
-            LoginAttempt.username == username, LoginAttempt.success.is_(False),
-            LoginAttempt.at >= max(since, last_ok or since))).one()
+            LoginAttempt.username == username,
+            LoginAttempt.success.is_(False),
+            LoginAttempt.at >= max(since, last_ok or since),
+        )
+    ).one()
     extra = n_user - settings.login_free_failures
     if extra < 0 or last_fail is None:
         return
-    delay = min(2.0 ** extra, float(settings.login_delay_max_seconds))
+    delay = min(2.0**extra, float(settings.login_delay_max_seconds))
     wait = (last_fail + dt.timedelta(seconds=delay) - now).total_seconds()
     if wait > 0:
         secs = math.ceil(wait)
-        raise ThrottledError(t(f"该账号最近登录失败较多，请 {secs} 秒后再试",
-                               f"recent failed logins for this account; try again in {secs} seconds"), secs)
+        raise ThrottledError(
+            t(
+                f"该账号最近登录失败较多，请 {secs} 秒后再试",
+                f"recent failed logins for this account; try again in {secs} seconds",
+            ),
+            secs,
+        )
 
 
 def login(factory: sessionmaker[Session], settings: Settings, username: str, password: str, ip: str) -> LoginResult:
@@ -252,7 +314,7 @@ def login(factory: sessionmaker[Session], settings: Settings, username: str, pas
     is free, :class:`AuthRequiredError` for a wrong name or password (one message for both)."""
     username = (username or "").strip()[:64]
     ip = (ip or "-")[:64]
-    password = password[:MAX_PASSWORD * 4]
+    password = password[: MAX_PASSWORD * 4]
     now = utcnow()
     with transaction(factory) as s:
         check_throttle(s, settings, username, ip, now)
@@ -269,8 +331,16 @@ def login(factory: sessionmaker[Session], settings: Settings, username: str, pas
     expires = now + dt.timedelta(minutes=settings.session_minutes)
     with transaction(factory) as s:
         s.execute(delete(UserSession).where(UserSession.expires_at < now))
-        s.add(UserSession(token_hash=_token_hash(token), user_id=user.id, csrf_token=csrf, created_at=now,
-                          expires_at=expires, ip=ip))
+        s.add(
+            UserSession(
+                token_hash=_token_hash(token),
+                user_id=user.id,
+                csrf_token=csrf,
+                created_at=now,
+                expires_at=expires,
+                ip=ip,
+            )
+        )
         audit.record(s, user, "login", "session", user.id, None, {"ip": ip})
     return LoginResult(token, csrf, expires, user)
 

@@ -86,9 +86,11 @@ class LoginAttempt(Base):
     ip: Mapped[str] = mapped_column(String(64))
     at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     success: Mapped[bool] = mapped_column(Boolean)
-    __table_args__ = (Index("ix_login_attempts_user_ip_at", "username", "ip", "at"),
-                      Index("ix_login_attempts_username_at", "username", "at"),
-                      Index("ix_login_attempts_ip_at", "ip", "at"))
+    __table_args__ = (
+        Index("ix_login_attempts_user_ip_at", "username", "ip", "at"),
+        Index("ix_login_attempts_username_at", "username", "at"),
+        Index("ix_login_attempts_ip_at", "ip", "at"),
+    )
 
 
 class AuditLog(Base):

@@ -41,6 +41,7 @@ def _allowed(check: Callable[..., None], *args: Any) -> bool:
 
 # ------------------------------------------------------------------ seeing and editing a district
 
+
 def can_see_district(user: User, district: str) -> bool:
     """District officers see only their district; everyone else sees all."""
     return user.role != "district_officer" or user.district == district
@@ -74,6 +75,7 @@ def require_role(user: User, *roles: str) -> None:
 
 # ------------------------------------------------------------------ circles
 
+
 def require_status_change(user: User, district: str) -> None:
     """Who may move a circle along the workflow at all (the transition's roles are checked after)."""
     if user.role in ("evaluator", "leader"):
@@ -98,7 +100,9 @@ def can_score(user: User) -> bool:
 def require_grade_decision(user: User, decision: str) -> None:
     """Evaluators may only recommend a grade; the bureau (city admin) accepts or returns."""
     if user.role == "evaluator" and decision != "recommend":
-        raise deny("评估员只能提出评估建议，验收结论由市商务局作出", "evaluators recommend; the bureau decides acceptance")
+        raise deny(
+            "评估员只能提出评估建议，验收结论由市商务局作出", "evaluators recommend; the bureau decides acceptance"
+        )
 
 
 def require_upload(user: User, district: str) -> None:
@@ -124,11 +128,16 @@ class CircleRights:
 
 
 def circle_rights(user: User, prog: Programme, status: str, district: str) -> CircleRights:
-    return CircleRights(can_edit=can_edit(user, district), can_score=can_score(user),
-                        can_upload=can_upload(user, district), allowed_next=allowed_next(user, prog, status, district))
+    return CircleRights(
+        can_edit=can_edit(user, district),
+        can_score=can_score(user),
+        can_upload=can_upload(user, district),
+        allowed_next=allowed_next(user, prog, status, district),
+    )
 
 
 # ------------------------------------------------------------------ audit log and accounts
+
 
 def require_audit_reader(user: User) -> None:
     require_role(user, *AUDIT_READER_ROLES)

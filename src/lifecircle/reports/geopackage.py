@@ -39,13 +39,17 @@ def _plain(df: pd.DataFrame) -> pd.DataFrame:
             if len(vals) and all(isinstance(v, bool | np.bool_) for v in vals):
                 out[c] = pd.array([None if pd.isna(v) else int(bool(v)) for v in s], dtype="Int8")
             elif s.dtype == object:
-                out[c] = s.map(lambda v: None if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)) else str(v))
+                out[c] = s.map(
+                    lambda v: None if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)) else str(v)
+                )
     return out
 
 
 def circles_layer(evaluation: Evaluation) -> gpd.GeoDataFrame:
     """Circle boundaries (WGS-84) with every indicator, grade and gap list."""
-    g = gpd.GeoDataFrame(evaluation.circles.copy(), geometry="geometry", crs=evaluation.circles.crs or 4326).to_crs(4326)
+    g = gpd.GeoDataFrame(evaluation.circles.copy(), geometry="geometry", crs=evaluation.circles.crs or 4326).to_crs(
+        4326
+    )
     g["synthetic"] = int(bool(evaluation.synthetic))
     return gpd.GeoDataFrame(_plain(g), geometry="geometry", crs=4326)
 
@@ -56,7 +60,9 @@ def communities_layer(evaluation: Evaluation) -> gpd.GeoDataFrame:
     comm = evaluation.communities.copy()
     acc = evaluation.access
     if len(acc):
-        wide = acc.pivot_table(index="community_id", columns="format", values="nearest_min", aggfunc="first", dropna=False)
+        wide = acc.pivot_table(
+            index="community_id", columns="format", values="nearest_min", aggfunc="first", dropna=False
+        )
         order = evaluation.profile.codes
         wide = wide.reindex(columns=[c for c in order if c in wide.columns])
         wide.columns = [f"min_{c}" for c in wide.columns]
@@ -96,8 +102,9 @@ def write_geopackage(evaluation: Evaluation, path: str | Path, *, city: City | N
         for name, df in layers.items():
             if isinstance(df, gpd.GeoDataFrame):
                 # polygons as MultiPolygon so one layer holds both kinds; points stay points
-                pyogrio.write_dataframe(df, tmp, layer=name, driver="GPKG", promote_to_multi=name != "communities",
-                                        layer_metadata=meta)
+                pyogrio.write_dataframe(
+                    df, tmp, layer=name, driver="GPKG", promote_to_multi=name != "communities", layer_metadata=meta
+                )
             else:
                 pyogrio.write_dataframe(df, tmp, layer=name, driver="GPKG", layer_metadata=meta)
     return p

@@ -112,15 +112,21 @@ def circle_map_svg(plan: CirclePlan, city: City | None, lang: str, *, max_street
         dp = city.table("districts").to_crs(crs)
         g = shapely.clip_by_rect(dp.geometry.to_numpy(), fminx, fminy, fmaxx, fmaxy)
         ds = svg._pieces_d(shapely.simplify(g, unit), frame, close=True)
-        layers.append('<g fill="#f7f5ef" stroke="#9aa0a6" stroke-width="1.2" stroke-dasharray="6 3">'
-                      + "".join(f'<path d="{d}"/>' for d in ds if d) + "</g>")
+        layers.append(
+            '<g fill="#f7f5ef" stroke="#9aa0a6" stroke-width="1.2" stroke-dasharray="6 3">'
+            + "".join(f'<path d="{d}"/>' for d in ds if d)
+            + "</g>"
+        )
     others = circles[circles["id"].astype(str) != plan.circle_id]
     if len(others):
         op = others.to_crs(crs)
         g = shapely.clip_by_rect(op.geometry.to_numpy(), fminx, fminy, fmaxx, fmaxy)
         ds = svg._pieces_d(shapely.simplify(g, unit * 0.5), frame, close=True)
-        layers.append('<g fill="#e3e7ec" fill-opacity="0.5" stroke="#8c96a3" stroke-width="1">'
-                      + "".join(f'<path d="{d}"/>' for d in ds if d) + "</g>")
+        layers.append(
+            '<g fill="#e3e7ec" fill-opacity="0.5" stroke="#8c96a3" stroke-width="1">'
+            + "".join(f'<path d="{d}"/>' for d in ds if d)
+            + "</g>"
+        )
     me_d = ""
     if geom is not None and not geom.is_empty:
         mp = me.to_crs(crs)
@@ -130,8 +136,10 @@ def circle_map_svg(plan: CirclePlan, city: City | None, lang: str, *, max_street
     if city is not None and len(city.table("streets")):
         layers.append(_plan_streets(city.table("streets"), crs, frame, unit, max_street_vertices))
     if me_d:
-        layers.append(f'<path d="{me_d}" fill="none" stroke="#ffffff" stroke-width="5"/>'
-                      f'<path d="{me_d}" fill="none" stroke="#0b3d6b" stroke-width="2.4"/>')
+        layers.append(
+            f'<path d="{me_d}" fill="none" stroke="#ffffff" stroke-width="5"/>'
+            f'<path d="{me_d}" fill="none" stroke="#0b3d6b" stroke-width="2.4"/>'
+        )
 
     layers += _plan_points(ev.outlets, comm, sites, tr_, frame, unit)
     layers.append(svg._scale_bar(W, H, unit, lang))
@@ -140,9 +148,15 @@ def circle_map_svg(plan: CirclePlan, city: City | None, lang: str, *, max_street
         f'<path d="M0 {-unit * 30:.0f}L{unit * 10:.0f} {unit * 5:.0f}L0 0L{-unit * 10:.0f} {unit * 5:.0f}z"/>'
         f'<text y="{unit * 26:.0f}" font-size="{unit * 16:.0f}">N</text></g>'
     )
-    title = tr(lang, f"{plan.circle_name}范围、小区、网点与推荐选址", f"{plan.circle_name}: communities, outlets and recommended sites")
-    return (f'<svg class="map" viewBox="0 0 {W} {H}" preserveAspectRatio="xMidYMid meet" role="img" '
-            f'aria-label="{escape(title)}">' + "".join(layers) + "</svg>")
+    title = tr(
+        lang,
+        f"{plan.circle_name}范围、小区、网点与推荐选址",
+        f"{plan.circle_name}: communities, outlets and recommended sites",
+    )
+    return (
+        f'<svg class="map" viewBox="0 0 {W} {H}" preserveAspectRatio="xMidYMid meet" role="img" '
+        f'aria-label="{escape(title)}">' + "".join(layers) + "</svg>"
+    )
 
 
 def _plan_streets(streets: gpd.GeoDataFrame, crs: Any, frame: svg._Frame, unit: float, max_street_vertices: int) -> str:
@@ -155,12 +169,21 @@ def _plan_streets(streets: gpd.GeoDataFrame, crs: Any, frame: svg._Frame, unit: 
     known = {c for _, cs, _, _ in svg.STREET_TIERS for c in cs}
     parts_out: list[str] = []
     n_vert = 0
-    for name, classes, width, colour in [*svg.STREET_TIERS, svg.OTHER_TIER, ("planned", ("planned",), 2.4, SITE_COLOUR)]:
+    for name, classes, width, colour in [
+        *svg.STREET_TIERS,
+        svg.OTHER_TIER,
+        ("planned", ("planned",), 2.4, SITE_COLOUR),
+    ]:
         sel = np.isin(hw, classes) if classes else ~np.isin(hw, [*known, "planned"])
         if not sel.any():
             continue
-        merged = shapely.get_parts(shapely.line_merge(shapely.multilinestrings(
-            [p for p in shapely.get_parts(g[sel]) if p.geom_type == "LineString"] or [shapely.LineString()])))
+        merged = shapely.get_parts(
+            shapely.line_merge(
+                shapely.multilinestrings(
+                    [p for p in shapely.get_parts(g[sel]) if p.geom_type == "LineString"] or [shapely.LineString()]
+                )
+            )
+        )
         gg = shapely.simplify(merged, unit * 0.5)
         nv = int(shapely.get_num_coordinates(gg).sum())
         if parts_out and n_vert + nv > max_street_vertices and name != "planned":
@@ -171,8 +194,9 @@ def _plan_streets(streets: gpd.GeoDataFrame, crs: Any, frame: svg._Frame, unit: 
     return '<g fill="none" stroke-linecap="round" stroke-linejoin="round">' + "".join(reversed(parts_out)) + "</g>"
 
 
-def _plan_points(outl: pd.DataFrame, comm: pd.DataFrame, sites: pd.DataFrame, tr_: Transformer, frame: svg._Frame,
-                 unit: float) -> list[str]:
+def _plan_points(
+    outl: pd.DataFrame, comm: pd.DataFrame, sites: pd.DataFrame, tr_: Transformer, frame: svg._Frame, unit: float
+) -> list[str]:
     """Existing outlets (small dots), communities (size by residents; dark = every basic format
     within its layer, red = not; named when few) and the numbered recommended sites."""
     layers: list[str] = []
@@ -187,9 +211,13 @@ def _plan_points(outl: pd.DataFrame, comm: pd.DataFrame, sites: pd.DataFrame, tr
         if inside.any():
             sub = outl[inside]
             xy = frame.xy(np.column_stack([ox[inside], oy[inside]]))
-            dots = [f'<circle cx="{x}" cy="{y}" r="{unit * 3.2:.1f}"><title>{escape(str(n))}</title></circle>'
-                    for (x, y), n in zip(xy, sub["name"].astype(str), strict=True)]
-            layers.append('<g fill="#5c6bc0" fill-opacity="0.8" stroke="#fff" stroke-width="0.6">' + "".join(dots) + "</g>")
+            dots = [
+                f'<circle cx="{x}" cy="{y}" r="{unit * 3.2:.1f}"><title>{escape(str(n))}</title></circle>'
+                for (x, y), n in zip(xy, sub["name"].astype(str), strict=True)
+            ]
+            layers.append(
+                '<g fill="#5c6bc0" fill-opacity="0.8" stroke="#fff" stroke-width="0.6">' + "".join(dots) + "</g>"
+            )
     if len(comm):
         xy = pts(comm["lon"], comm["lat"])
         pop = comm["population"].to_numpy(float)
@@ -199,10 +227,14 @@ def _plan_points(outl: pd.DataFrame, comm: pd.DataFrame, sites: pd.DataFrame, tr
         for (x, y), p, okk, name in zip(xy, pop, good, comm["name"].astype(str), strict=True):
             r = unit * (5 + 9 * math.sqrt(max(p, 0) / pmax))
             fill = "#263238" if okk else "#d7301f"
-            dots.append(f'<circle cx="{x}" cy="{y}" r="{r:.1f}" fill="{fill}"><title>{escape(name)} · {fmt_num(p)}</title></circle>')
+            dots.append(
+                f'<circle cx="{x}" cy="{y}" r="{r:.1f}" fill="{fill}"><title>{escape(name)} · {fmt_num(p)}</title></circle>'
+            )
         layers.append('<g stroke="#fff" stroke-width="1.2" fill-opacity="0.9">' + "".join(dots) + "</g>")
-        labels = [f'<text x="{x}" y="{y - unit * 16:.0f}" font-size="{unit * 15:.0f}">{escape(n)}</text>'
-                  for (x, y), n in zip(xy, comm["name"].astype(str), strict=True)]
+        labels = [
+            f'<text x="{x}" y="{y - unit * 16:.0f}" font-size="{unit * 15:.0f}">{escape(n)}</text>'
+            for (x, y), n in zip(xy, comm["name"].astype(str), strict=True)
+        ]
         if len(labels) <= 25:
             layers.append('<g class="lab" fill="#1f2933">' + "".join(labels) + "</g>")
     if len(sites):
@@ -249,8 +281,10 @@ def before_after_bars(rows: pd.DataFrame, lang: str) -> str:
         for q in (0, 0.25, 0.5, 0.75, 1.0)
     )
     width = label_w + bar_w + right
-    return (f'<svg class="chart" viewBox="0 0 {width} {y + 22}" role="img" '
-            f'aria-label="{escape(tr(lang, "规划前后业态覆盖率", "coverage before and after the plan"))}">{grid}{"".join(parts)}</svg>')
+    return (
+        f'<svg class="chart" viewBox="0 0 {width} {y + 22}" role="img" '
+        f'aria-label="{escape(tr(lang, "规划前后业态覆盖率", "coverage before and after the plan"))}">{grid}{"".join(parts)}</svg>'
+    )
 
 
 # ------------------------------------------------------------------------------------ HTML
@@ -302,12 +336,22 @@ def _format_rows(obf: pd.DataFrame, lang: str) -> list[dict[str, Any]]:
     for cls in ("basic", "quality", "smart"):
         part = obf[obf["class"] == cls]
         for i, (_, r) in enumerate(part.iterrows()):
-            rows.append({
-                "cls": cls, "cls_name": tr(lang, *CLASS_NAMES[cls]), "first": i == 0, "n_in_class": len(part),
-                "name": r["format_en"] if lang == "en" else r["format_zh"], "layer": f"{r['layer_min']:g}",
-                "n": int(r["n_outlets"]), "share_now": fmt_pct(r["share_now"], 0), "share_after": fmt_pct(r["share_after"], 0),
-                "gap": bool(r["is_gap"]), "changed": not is_missing(r["share_now"]) and abs(float(r["share_after"]) - float(r["share_now"])) > 1e-9,
-            })
+            rows.append(
+                {
+                    "cls": cls,
+                    "cls_name": tr(lang, *CLASS_NAMES[cls]),
+                    "first": i == 0,
+                    "n_in_class": len(part),
+                    "name": r["format_en"] if lang == "en" else r["format_zh"],
+                    "layer": f"{r['layer_min']:g}",
+                    "n": int(r["n_outlets"]),
+                    "share_now": fmt_pct(r["share_now"], 0),
+                    "share_after": fmt_pct(r["share_after"], 0),
+                    "gap": bool(r["is_gap"]),
+                    "changed": not is_missing(r["share_now"])
+                    and abs(float(r["share_after"]) - float(r["share_now"])) > 1e-9,
+                }
+            )
     return rows
 
 
@@ -318,12 +362,18 @@ def _gap_rows(plan: CirclePlan, fnames: dict[str, str], lang: str) -> list[dict[
     for _, r in plan.gaps.iterrows():
         code = str(r["format"])
         fs = planned.get(code)
-        rows.append({
-            "priority": int(r["priority"]), "name": fnames.get(code, code), "cls": str(r["class"]),
-            "cls_name": tr(lang, *CLASS_NAMES.get(str(r["class"]), (str(r["class"]), str(r["class"])))),
-            "share": fmt_pct(r["share_within_layer"], 0), "uncovered": fmt_num(r["residents_uncovered"]),
-            "planned": fs is not None, "n_sites": len(fs.sites) if fs is not None else 0,
-        })
+        rows.append(
+            {
+                "priority": int(r["priority"]),
+                "name": fnames.get(code, code),
+                "cls": str(r["class"]),
+                "cls_name": tr(lang, *CLASS_NAMES.get(str(r["class"]), (str(r["class"]), str(r["class"])))),
+                "share": fmt_pct(r["share_within_layer"], 0),
+                "uncovered": fmt_num(r["residents_uncovered"]),
+                "planned": fs is not None,
+                "n_sites": len(fs.sites) if fs is not None else 0,
+            }
+        )
     return rows
 
 
@@ -333,24 +383,41 @@ def _site_rows(plan: CirclePlan, sites: pd.DataFrame, fnames: dict[str, str], la
     rows = []
     for _, r in sites.iterrows():
         fs = planned.get(str(r["format"]))
-        rows.append({
-            "marker": int(r["marker"]), "format": fnames.get(str(r["format"]), str(r["format"])), "cls": str(r["class"]),
-            "name": str(r["site_name"]), "id": str(r["site_id"]),
-            "kind": tr(lang, *SITE_KIND_NAMES.get(str(r["site_kind"]), (str(r["site_kind"]),) * 2)),
-            "added": fmt_num(round(float(r["residents_added"]))), "n_comm": int(r["n_communities"]),
-            "communities": str(r["communities"]), "old_first": bool(r["old_first"]),
-            "share": f"{fmt_pct(fs.share_before, 0)} → {fmt_pct(fs.share_after, 0)}" if fs is not None else "",
-        })
+        rows.append(
+            {
+                "marker": int(r["marker"]),
+                "format": fnames.get(str(r["format"]), str(r["format"])),
+                "cls": str(r["class"]),
+                "name": str(r["site_name"]),
+                "id": str(r["site_id"]),
+                "kind": tr(lang, *SITE_KIND_NAMES.get(str(r["site_kind"]), (str(r["site_kind"]),) * 2)),
+                "added": fmt_num(round(float(r["residents_added"]))),
+                "n_comm": int(r["n_communities"]),
+                "communities": str(r["communities"]),
+                "old_first": bool(r["old_first"]),
+                "share": f"{fmt_pct(fs.share_before, 0)} → {fmt_pct(fs.share_after, 0)}" if fs is not None else "",
+            }
+        )
     return rows
 
 
 def _solver_rows(plan: CirclePlan, lang: str) -> list[dict[str, Any]]:
     """How each format's sites were chosen: k, covered residents, bound, gap, method."""
-    return [{
-        "name": f.format_en if lang == "en" else f.format_zh, "k": f.k, "n": len(f.sites), "radius": fmt_num(round(f.radius_m)),
-        "covered": fmt_num(round(f.covered)), "bound": fmt_num(round(f.bound)), "gap": fmt_pct(f.gap, 1),
-        "method": f.method, "optimal": f.optimal, "notes": "；".join(f.notes) if lang == "zh" else "; ".join(f.notes),
-    } for f in plan.formats]
+    return [
+        {
+            "name": f.format_en if lang == "en" else f.format_zh,
+            "k": f.k,
+            "n": len(f.sites),
+            "radius": fmt_num(round(f.radius_m)),
+            "covered": fmt_num(round(f.covered)),
+            "bound": fmt_num(round(f.bound)),
+            "gap": fmt_pct(f.gap, 1),
+            "method": f.method,
+            "optimal": f.optimal,
+            "notes": "；".join(f.notes) if lang == "zh" else "; ".join(f.notes),
+        }
+        for f in plan.formats
+    ]
 
 
 def _indicator_rows(plan: CirclePlan, lang: str) -> list[dict[str, Any]]:
@@ -362,17 +429,31 @@ def _indicator_rows(plan: CirclePlan, lang: str) -> list[dict[str, Any]]:
         if key == "grade":
             continue
         d, dcls = _delta(key, a, b, lang)
-        rows.append({"label": r["label_en"] if lang == "en" else r["label_zh"], "now": fmt_value(key, a, lang),
-                     "after": fmt_value(key, b, lang), "delta": d, "dcls": dcls})
+        rows.append(
+            {
+                "label": r["label_en"] if lang == "en" else r["label_zh"],
+                "now": fmt_value(key, a, lang),
+                "after": fmt_value(key, b, lang),
+                "delta": d,
+                "dcls": dcls,
+            }
+        )
     return rows
 
 
 def _community_rows(plan: CirclePlan, lang: str) -> list[dict[str, Any]]:
     """The circle's communities, largest first."""
-    return [{"name": str(r["name"]), "kind": value_label("kind", r["kind"], lang), "population": fmt_num(r["population"]),
-             "hh": fmt_num(r.get("households")), "basic_n": int(r["basic_formats_within_layer"]),
-             "ok": bool(r["basic_complete"])}
-            for _, r in plan.communities.sort_values("population", ascending=False).iterrows()]
+    return [
+        {
+            "name": str(r["name"]),
+            "kind": value_label("kind", r["kind"], lang),
+            "population": fmt_num(r["population"]),
+            "hh": fmt_num(r.get("households")),
+            "basic_n": int(r["basic_formats_within_layer"]),
+            "ok": bool(r["basic_complete"]),
+        }
+        for _, r in plan.communities.sort_values("population", ascending=False).iterrows()
+    ]
 
 
 def plan_context(plan: CirclePlan, *, city: City | None = None, lang: str = "zh") -> dict[str, Any]:
@@ -416,7 +497,10 @@ def plan_context(plan: CirclePlan, *, city: City | None = None, lang: str = "zh"
             (tr(lang, "常住人口", "Residents"), fmt_num(c0.get("population"))),
             (tr(lang, "小区", "Communities"), fmt_num(c0.get("n_communities"))),
             (tr(lang, "商业网点", "Outlets"), fmt_num(c0.get("n_outlets"))),
-            (tr(lang, "基本业态齐全度", "Basic completeness"), f"{fmt_pct(c0.get('basic_completeness'), 0)} → {fmt_pct(c1.get('basic_completeness'), 0)}"),
+            (
+                tr(lang, "基本业态齐全度", "Basic completeness"),
+                f"{fmt_pct(c0.get('basic_completeness'), 0)} → {fmt_pct(c1.get('basic_completeness'), 0)}",
+            ),
             (tr(lang, "缺口业态", "Gap formats"), str(len(plan.gaps))),
             (tr(lang, "推荐选址", "Sites recommended"), str(n_sites)),
         ],
@@ -479,20 +563,41 @@ def html_to_pdf(html_path: str | Path, pdf_path: str | Path, *, timeout_s: float
     reason when no PDF comes out."""
     exe = find_chromium()
     if exe is None:
-        raise PdfError(t("找不到 chromium，无法生成 PDF（Debian：apt-get install chromium；或设置 LIFECIRCLE_CHROMIUM）",
-                         "chromium not found; cannot make the PDF (Debian: apt-get install chromium, or set LIFECIRCLE_CHROMIUM)"))
+        raise PdfError(
+            t(
+                "找不到 chromium，无法生成 PDF（Debian：apt-get install chromium；或设置 LIFECIRCLE_CHROMIUM）",
+                "chromium not found; cannot make the PDF (Debian: apt-get install chromium, or set LIFECIRCLE_CHROMIUM)",
+            )
+        )
     src = Path(html_path).resolve()
     out = Path(pdf_path)
     last = ""
     for _ in range(max(1, attempts)):
         with tempfile.TemporaryDirectory(prefix="lifecircle-chromium-") as work:
             made = Path(work) / "out.pdf"
-            cmd = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                   "--disable-component-update", "--disable-sync", "--disable-extensions", "--mute-audio",
-                   f"--user-data-dir={Path(work) / 'profile'}", "--no-pdf-header-footer", f"--print-to-pdf={made}",
-                   src.as_uri()]
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-                                    env={**os.environ, "HOME": work})
+            cmd = [
+                exe,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--disable-extensions",
+                "--mute-audio",
+                f"--user-data-dir={Path(work) / 'profile'}",
+                "--no-pdf-header-footer",
+                f"--print-to-pdf={made}",
+                src.as_uri(),
+            ]
+            proc = subprocess.Popen(
+                cmd,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+                env={**os.environ, "HOME": work},
+            )
             try:
                 _, err = proc.communicate(timeout=timeout_s)
             except subprocess.TimeoutExpired:
@@ -509,12 +614,16 @@ def html_to_pdf(html_path: str | Path, pdf_path: str | Path, *, timeout_s: float
                     shutil.copyfile(made, tmp)
                 return out
             tail = (err or b"").decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
-            last = t(f"chromium 未生成 PDF（退出码 {proc.returncode}）：{tail[0]}", f"chromium made no PDF (exit {proc.returncode}): {tail[0]}")
+            last = t(
+                f"chromium 未生成 PDF（退出码 {proc.returncode}）：{tail[0]}",
+                f"chromium made no PDF (exit {proc.returncode}): {tail[0]}",
+            )
     raise PdfError(last)
 
 
-def write_plan_report(plan: CirclePlan, out_dir: str | Path, *, city: City | None = None, lang: str = "zh",
-                      pdf: bool = True) -> dict[str, Path]:
+def write_plan_report(
+    plan: CirclePlan, out_dir: str | Path, *, city: City | None = None, lang: str = "zh", pdf: bool = True
+) -> dict[str, Path]:
     """Write ``<out_dir>/<circle>.html`` and (with ``pdf``) ``<out_dir>/<circle>.pdf``, atomically;
     the folder is created. Returns ``{"html": path, "pdf": path}``."""
     check_lang(lang)
@@ -530,5 +639,13 @@ def write_plan_report(plan: CirclePlan, out_dir: str | Path, *, city: City | Non
     return paths
 
 
-__all__ = ["PdfError", "before_after_bars", "circle_map_svg", "find_chromium", "html_to_pdf",
-           "plan_context", "render_plan_html", "write_plan_report"]
+__all__ = [
+    "PdfError",
+    "before_after_bars",
+    "circle_map_svg",
+    "find_chromium",
+    "html_to_pdf",
+    "plan_context",
+    "render_plan_html",
+    "write_plan_report",
+]

@@ -163,7 +163,9 @@ def map_svg(
     street_layer, tiers_kept, n_vert = _street_layer(streets, view, max_street_vertices)
     layers += street_layer
     if outlines:
-        layers.append('<g id="circle-outlines" fill="none" stroke="#ffffff" stroke-width="2.2">' + "".join(outlines) + "</g>")
+        layers.append(
+            '<g id="circle-outlines" fill="none" stroke="#ffffff" stroke-width="2.2">' + "".join(outlines) + "</g>"
+        )
         layers.append('<g fill="none" stroke="#3b3b3b" stroke-width="0.9">' + "".join(outlines) + "</g>")
     layers += _community_layer(communities, view)
     layers.append('<g id="district-labels">' + "".join(dist_labels) + "</g>")
@@ -194,8 +196,9 @@ class _MapView:
     comm_xy: np.ndarray
 
 
-def _map_view(circles: gpd.GeoDataFrame, communities: pd.DataFrame,
-              districts: gpd.GeoDataFrame | None) -> _MapView | None:
+def _map_view(
+    circles: gpd.GeoDataFrame, communities: pd.DataFrame, districts: gpd.GeoDataFrame | None
+) -> _MapView | None:
     """The map's frame around the circles and communities (else the districts), padded by 5%;
     None when there is nothing to draw."""
     lon = communities["lon"].to_numpy(float) if len(communities) else np.array([])
@@ -239,8 +242,9 @@ def _bbox(view: _MapView) -> tuple[float, float, float, float]:
     return f.minx, f.miny, f.maxx, f.maxy
 
 
-def _district_layer(districts: gpd.GeoDataFrame | None, view: _MapView,
-                    district_names: dict[str, str]) -> tuple[list[str], list[str]]:
+def _district_layer(
+    districts: gpd.GeoDataFrame | None, view: _MapView, district_names: dict[str, str]
+) -> tuple[list[str], list[str]]:
     """District polygons (alternating fills, names as tooltips) and their labels."""
     if districts is None or not len(districts):
         return [], []
@@ -256,18 +260,21 @@ def _district_layer(districts: gpd.GeoDataFrame | None, view: _MapView,
             continue
         name = district_names.get(code, code)
         fill = "#f4f1ea" if i % 2 == 0 else "#eef1f4"
-        paths.append(f'<path class="district" data-code="{escape(code)}" d="{d}" fill="{fill}"><title>{escape(name)}</title></path>')
+        paths.append(
+            f'<path class="district" data-code="{escape(code)}" d="{d}" fill="{fill}"><title>{escape(name)}</title></path>'
+        )
         pt = shapely.point_on_surface(geoms[i])
         if not pt.is_empty:
-            (px, py), = frame.xy(np.array([[pt.x, pt.y]]))
+            ((px, py),) = frame.xy(np.array([[pt.x, pt.y]]))
             labels.append(
                 f'<text class="district-label" x="{px}" y="{py}" font-size="{unit * 22:.0f}">{escape(name)}</text>'
             )
     return ['<g id="districts">' + "".join(paths) + "</g>"], labels
 
 
-def _circle_layers(view: _MapView, numbers: dict[str, int], district_names: dict[str, str],
-                   lang: str) -> tuple[list[str], list[str], list[str]]:
+def _circle_layers(
+    view: _MapView, numbers: dict[str, int], district_names: dict[str, str], lang: str
+) -> tuple[list[str], list[str], list[str]]:
     """Circle fills (coloured by grade, linked to their table row), outlines and number labels."""
     fills: list[str] = []
     outlines: list[str] = []
@@ -295,13 +302,14 @@ def _circle_layers(view: _MapView, numbers: dict[str, int], district_names: dict
         )
         outlines.append(f'<path d="{d}"/>')
         pt = shapely.point_on_surface(g)
-        (px, py), = frame.xy(np.array([[pt.x, pt.y]]))
+        ((px, py),) = frame.xy(np.array([[pt.x, pt.y]]))
         labels.append(f'<text x="{px}" y="{py}" font-size="{unit * 15:.0f}">{num}</text>')
     return fills, outlines, labels
 
 
-def _street_layer(streets: gpd.GeoDataFrame | None, view: _MapView,
-                  max_street_vertices: int) -> tuple[list[str], list[str], int]:
+def _street_layer(
+    streets: gpd.GeoDataFrame | None, view: _MapView, max_street_vertices: int
+) -> tuple[list[str], list[str], int]:
     """Streets by tier, major first, until ``max_street_vertices`` vertices; returns the layer,
     the tiers kept and the number of vertices drawn."""
     tiers_kept: list[str] = []
@@ -313,7 +321,7 @@ def _street_layer(streets: gpd.GeoDataFrame | None, view: _MapView,
     geoms = shapely.clip_by_rect(sp.geometry.to_numpy(), *_bbox(view))
     keep = ~shapely.is_empty(geoms)
     geoms = geoms[keep]
-    hw = (sp["highway"].astype("string").fillna("").to_numpy()[keep] if "highway" in sp else np.full(len(geoms), ""))
+    hw = sp["highway"].astype("string").fillna("").to_numpy()[keep] if "highway" in sp else np.full(len(geoms), "")
     known = {c for _, cs, _, _ in STREET_TIERS for c in cs}
     street_layers = []
     for name, classes, width, colour in [*STREET_TIERS, OTHER_TIER]:
@@ -338,8 +346,11 @@ def _street_layer(streets: gpd.GeoDataFrame | None, view: _MapView,
         street_layers.append(
             f'<path class="street street-{name}" d="{_lines_d(g, frame)}" stroke="{colour}" stroke-width="{width}"/>'
         )
-    layer = ('<g id="streets" fill="none" stroke-linecap="round" stroke-linejoin="round">'
-             + "".join(reversed(street_layers)) + "</g>")
+    layer = (
+        '<g id="streets" fill="none" stroke-linecap="round" stroke-linejoin="round">'
+        + "".join(reversed(street_layers))
+        + "</g>"
+    )
     return [layer], tiers_kept, n_vert
 
 
@@ -353,7 +364,9 @@ def _community_layer(communities: pd.DataFrame, view: _MapView) -> list[str]:
     dots = []
     for (x, y), good, name in zip(pts, ok, communities.get("name", pd.Series([""] * len(pts))), strict=True):
         cls = "ok" if (not is_missing(good) and bool(good)) else "gap"
-        dots.append(f'<circle class="community {cls}" cx="{x}" cy="{y}" r="{r:.0f}"><title>{escape(str(name))}</title></circle>')
+        dots.append(
+            f'<circle class="community {cls}" cx="{x}" cy="{y}" r="{r:.0f}"><title>{escape(str(name))}</title></circle>'
+        )
     return ['<g id="communities">' + "".join(dots) + "</g>"]
 
 
@@ -381,7 +394,13 @@ def _scale_bar(W: int, H: int, unit: float, lang: str) -> str:
 
 
 # ---------------------------------------------------------------- colour scale
-_STOPS = [(0.0, (215, 48, 39)), (0.5, (253, 174, 97)), (0.75, (254, 224, 139)), (0.9, (166, 217, 106)), (1.0, (26, 152, 80))]
+_STOPS = [
+    (0.0, (215, 48, 39)),
+    (0.5, (253, 174, 97)),
+    (0.75, (254, 224, 139)),
+    (0.9, (166, 217, 106)),
+    (1.0, (26, 152, 80)),
+]
 
 
 def share_colour(v: Any) -> str:
@@ -410,9 +429,7 @@ def coverage_bars(fc: pd.DataFrame, lang: str, *, speed_kmh: float, elderly_spee
         part = fc[fc["class"] == cls] if "class" in fc else fc
         if len(part) == 0:
             continue
-        rows.append(
-            f'<text class="group" x="0" y="{y + 16}">{escape(tr(lang, *CLASS_NAMES[cls]))}</text>'
-        )
+        rows.append(f'<text class="group" x="0" y="{y + 16}">{escape(tr(lang, *CLASS_NAMES[cls]))}</text>')
         y += row_h + 2
         colour = CLASS_COLOURS[cls]
         for _, r in part.iterrows():
@@ -423,8 +440,10 @@ def coverage_bars(fc: pd.DataFrame, lang: str, *, speed_kmh: float, elderly_spee
             lab = f"{name}（{layer:g} {tr(lang, '分钟', 'min')}）" if not is_missing(layer) else str(name)
             w = 0 if is_missing(s) else bar_w * min(max(float(s), 0), 1)
             we = 0 if is_missing(se) else bar_w * min(max(float(se), 0), 1)
-            tip = (f"{name}: {fmt_pct(s)} ({speed_kmh:g} km/h), {fmt_pct(se)} ({elderly_speed_kmh:g} km/h); "
-                   f"{tr(lang, '未覆盖', 'not covered')} {fmt_num(r.get('residents_uncovered'))}")
+            tip = (
+                f"{name}: {fmt_pct(s)} ({speed_kmh:g} km/h), {fmt_pct(se)} ({elderly_speed_kmh:g} km/h); "
+                f"{tr(lang, '未覆盖', 'not covered')} {fmt_num(r.get('residents_uncovered'))}"
+            )
             rows.append(
                 f'<g class="bar-row"><title>{escape(tip)}</title>'
                 f'<text class="lab" x="{label_w - 8}" y="{y + 15}">{escape(lab)}</text>'
@@ -487,10 +506,7 @@ def heatmap(
                 f"<title>{escape(lab)} · {escape(col_labels[j])}: {fmt_pct(v)}</title></rect>"
                 f'<text class="cell" x="{x + cw / 2 - 0.5:.1f}" y="{y + 16}" fill="{ink}">{txt}</text>'
             )
-    return (
-        f'<svg class="chart heat" viewBox="0 0 {width} {height}" width="{width}" '
-        f'role="img">{"".join(parts)}</svg>'
-    )
+    return f'<svg class="chart heat" viewBox="0 0 {width} {height}" width="{width}" role="img">{"".join(parts)}</svg>'
 
 
 def grade_legend(lang: str) -> list[tuple[str, str, str]]:

@@ -19,5 +19,15 @@ from lifecircle.scale.access import (
 from lifecircle.scale.cities import CitySource, demo_sources, evaluate_many
 from lifecircle.scale.cluster import SCHEDULER_ENV, get_client
 
-__all__ = ["SCHEDULER_ENV", "CitySource", "DistributedNetwork", "StreamedAccess", "access_table_dask", "demo_sources",
-           "distribute_network", "evaluate_many", "get_client", "read_parts"]
+__all__ = [
+    "SCHEDULER_ENV",
+    "CitySource",
+    "DistributedNetwork",
+    "StreamedAccess",
+    "access_table_dask",
+    "demo_sources",
+    "distribute_network",
+    "evaluate_many",
+    "get_client",
+    "read_parts",
+]

@@ -71,17 +71,34 @@ class NetworkPayload:
     def __getstate__(self) -> dict[str, Any]:
         n = self.net
         coords, idx = shapely.get_coordinates(n.edge_geom, return_index=True)
-        return {"crs": n.crs, "node_x": n.node_x, "node_y": n.node_y, "edge_u": n.edge_u, "edge_v": n.edge_v,
-                "edge_len": n.edge_len, "coords": coords, "coord_edge": idx.astype(np.int64),
-                "node_id": n.node_id, "source": n.source}
+        return {
+            "crs": n.crs,
+            "node_x": n.node_x,
+            "node_y": n.node_y,
+            "edge_u": n.edge_u,
+            "edge_v": n.edge_v,
+            "edge_len": n.edge_len,
+            "coords": coords,
+            "coord_edge": idx.astype(np.int64),
+            "node_id": n.node_id,
+            "source": n.source,
+        }
 
     def __setstate__(self, st: dict[str, Any]) -> None:
         geoms = np.empty(len(st["edge_u"]), dtype=object)
         if len(st["coords"]):
             geoms[:] = shapely.linestrings(st["coords"], indices=st["coord_edge"])
-        self.net = WalkNetwork(crs=st["crs"], node_x=st["node_x"], node_y=st["node_y"],
-                               edge_u=st["edge_u"], edge_v=st["edge_v"], edge_len=st["edge_len"], edge_geom=geoms,
-                               node_id=st["node_id"], source=st["source"])
+        self.net = WalkNetwork(
+            crs=st["crs"],
+            node_x=st["node_x"],
+            node_y=st["node_y"],
+            edge_u=st["edge_u"],
+            edge_v=st["edge_v"],
+            edge_len=st["edge_len"],
+            edge_geom=geoms,
+            node_id=st["node_id"],
+            source=st["source"],
+        )
         global _PAYLOADS_RECEIVED  # noqa: PLW0603 - a per-worker counter the tests read to prove the network is sent once
         _PAYLOADS_RECEIVED += 1
 
@@ -176,14 +193,16 @@ def _concat_task(*parts: Snapped) -> Snapped:
     return concat_snapped(list(parts))
 
 
-def _count_task(payload: NetworkPayload, sources: Snapped, cat: np.ndarray, n_cat: int, origins: Snapped,
-                thresholds_m: list[float]) -> np.ndarray:
+def _count_task(
+    payload: NetworkPayload, sources: Snapped, cat: np.ndarray, n_cat: int, origins: Snapped, thresholds_m: list[float]
+) -> np.ndarray:
     use_worker_threads()
     return count_within(payload.net, sources, cat, n_cat, origins, thresholds_m)
 
 
-def _nearest_task(payload: NetworkPayload, sources: Snapped, cat: np.ndarray, c: int,
-                  origins: Snapped) -> tuple[np.ndarray, np.ndarray]:
+def _nearest_task(
+    payload: NetworkPayload, sources: Snapped, cat: np.ndarray, c: int, origins: Snapped
+) -> tuple[np.ndarray, np.ndarray]:
     """Nearest source of category ``c`` for every origin: ``(metres, index into sources)``."""
     use_worker_threads()
     net = payload.net
@@ -205,7 +224,9 @@ def concat_snapped(parts: list[Snapped]) -> Snapped:
     if not parts:
         z = np.zeros(0)
         return Snapped(np.zeros(0, np.int32), z, z, np.zeros(0, bool), z, z)
-    return Snapped(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("edge", "pos_m", "offset_m", "ok", "x", "y")))
+    return Snapped(
+        *(np.concatenate([getattr(p, f) for p in parts]) for f in ("edge", "pos_m", "offset_m", "ok", "x", "y"))
+    )
 
 
 # ---------------------------------------------------------------------------- driver (runs on the client)
@@ -274,8 +295,9 @@ def access_table_dask(
     bounds = [(lo, min(n, lo + size)) for lo in range(0, n, size)] or [(0, 0)]
 
     net_f = dnet.future
-    s_f = client.submit(_snap_task, net_f, outlets["lon"].to_numpy(float), outlets["lat"].to_numpy(float), max_snap,
-                        pure=False)
+    s_f = client.submit(
+        _snap_task, net_f, outlets["lon"].to_numpy(float), outlets["lat"].to_numpy(float), max_snap, pure=False
+    )
     if all_nodes:
         o_fs = [client.submit(_nodes_task, net_f, lo, hi, pure=False) for lo, hi in bounds]
     else:
@@ -283,14 +305,34 @@ def access_table_dask(
     o_all_f = client.submit(_concat_task, *o_fs, pure=False)
     near_fs = [client.submit(_nearest_task, net_f, s_f, cat, c, o_all_f, pure=False) for c in range(len(codes))]
     if out is not None:
-        return _stream(client, out, net_f, s_f, o_fs, o_all_f, near_fs, bounds, origins, outlets, fmts, cat,
-                       thresholds, layer_min, speed, on_progress)
+        return _stream(
+            client,
+            out,
+            net_f,
+            s_f,
+            o_fs,
+            o_all_f,
+            near_fs,
+            bounds,
+            origins,
+            outlets,
+            fmts,
+            cat,
+            thresholds,
+            layer_min,
+            speed,
+            on_progress,
+        )
     count_fs = [client.submit(_count_task, net_f, s_f, cat, len(codes), of, thresholds, pure=False) for of in o_fs]
 
     watched = [s_f, *o_fs, o_all_f, *count_fs, *near_fs]
     wait_all(watched, on_progress)
     s_snap, o_snap = client.gather([s_f, o_all_f])
-    counts = np.concatenate(client.gather(count_fs), axis=0) if count_fs else np.zeros((0, len(codes), len(thresholds)), np.int32)
+    counts = (
+        np.concatenate(client.gather(count_fs), axis=0)
+        if count_fs
+        else np.zeros((0, len(codes), len(thresholds)), np.int32)
+    )
     near = client.gather(near_fs)
     client.cancel(watched)  # the network stays on the workers for the next call
     if near:
@@ -299,8 +341,9 @@ def access_table_dask(
     else:
         dist = np.zeros((n, 0))
         src = np.zeros((n, 0), dtype=np.int64)
-    table, unsnapped_o = build_access_table(origins, o_snap, dist, src, counts, fmts, outlet_names(outlets),
-                                            layer_min, speed)
+    table, unsnapped_o = build_access_table(
+        origins, o_snap, dist, src, counts, fmts, outlet_names(outlets), layer_min, speed
+    )
     return AccessTable(table, unsnapped_o, outlets.iloc[np.flatnonzero(~s_snap.ok)].copy())
 
 
@@ -334,14 +377,20 @@ def _prepare_out_dir(out_dir: str | Path) -> Path:
     """An empty (or previously written) result folder; anything else in it is left alone and is an error."""
     p = Path(out_dir)
     if p.exists() and not p.is_dir():
-        raise InputError(t(f"{p}: 不是文件夹（分块输出需要一个文件夹）", f"{p}: not a folder (streamed output needs a folder)"))
+        raise InputError(
+            t(f"{p}: 不是文件夹（分块输出需要一个文件夹）", f"{p}: not a folder (streamed output needs a folder)")
+        )
     if not p.parent.exists():
         raise InputError(t(f"{p}: 上级目录 {p.parent} 不存在", f"{p}: parent folder {p.parent} does not exist"))
     p.mkdir(exist_ok=True)
     foreign = sorted(f.name for f in p.iterdir() if not _ours(f.name))
     if foreign:
-        raise InputError(t(f"{p}: 文件夹中有其他文件（{', '.join(foreign[:3])}），请使用空文件夹",
-                           f"{p}: the folder holds other files ({', '.join(foreign[:3])}); use an empty folder"))
+        raise InputError(
+            t(
+                f"{p}: 文件夹中有其他文件（{', '.join(foreign[:3])}），请使用空文件夹",
+                f"{p}: the folder holds other files ({', '.join(foreign[:3])}); use an empty folder",
+            )
+        )
     (p / SUCCESS).unlink(missing_ok=True)  # first: a reader must never take old parts for a result
     _remove_parts(p)
     (p / ABORTED).unlink(missing_ok=True)
@@ -386,9 +435,21 @@ def _write_part(table: pd.DataFrame, path: Path) -> bool:
     return True
 
 
-def _write_chunk_task(payload: NetworkPayload, sources: Snapped, cat: np.ndarray, n_cat: int, thresholds_m: list[float],
-                      o_snap: Snapped, origins: pd.DataFrame, names: np.ndarray, fmts: list[Format],
-                      layer_min: list[float], speed: float, path: str, *near_all: tuple) -> dict[str, Any]:
+def _write_chunk_task(
+    payload: NetworkPayload,
+    sources: Snapped,
+    cat: np.ndarray,
+    n_cat: int,
+    thresholds_m: list[float],
+    o_snap: Snapped,
+    origins: pd.DataFrame,
+    names: np.ndarray,
+    fmts: list[Format],
+    layer_min: list[float],
+    speed: float,
+    path: str,
+    *near_all: tuple,
+) -> dict[str, Any]:
     """Counts for one chunk of origins, its rows of the table written to ``path``; returns a summary."""
     use_worker_threads()
     counts = count_within(payload.net, sources, cat, n_cat, o_snap, thresholds_m)
@@ -401,14 +462,33 @@ def _write_chunk_task(payload: NetworkPayload, sources: Snapped, cat: np.ndarray
     p = Path(path)
     _write_part(table, p)
     per = table.groupby("format", sort=False)["within_layer"].agg(["size", "sum"])
-    return {"part": p.name, "rows": len(table), "unsnapped_origins": unsnapped,
-            "n": per["size"].to_dict(), "within": per["sum"].to_dict()}
+    return {
+        "part": p.name,
+        "rows": len(table),
+        "unsnapped_origins": unsnapped,
+        "n": per["size"].to_dict(),
+        "within": per["sum"].to_dict(),
+    }
 
 
-def _stream(client: Any, out: Path, net_f: Any, s_f: Any, o_fs: list, o_all_f: Any, near_fs: list,
-            bounds: list[tuple[int, int]], origins: pd.DataFrame, outlets: pd.DataFrame, fmts: list,
-            cat: np.ndarray, thresholds: list[float], layer_min: list[float], speed: float,
-            on_progress: Progress | None) -> StreamedAccess:
+def _stream(
+    client: Any,
+    out: Path,
+    net_f: Any,
+    s_f: Any,
+    o_fs: list,
+    o_all_f: Any,
+    near_fs: list,
+    bounds: list[tuple[int, int]],
+    origins: pd.DataFrame,
+    outlets: pd.DataFrame,
+    fmts: list,
+    cat: np.ndarray,
+    thresholds: list[float],
+    layer_min: list[float],
+    speed: float,
+    on_progress: Progress | None,
+) -> StreamedAccess:
     from distributed import as_completed
 
     [names_f] = client.scatter([outlet_names(outlets)], broadcast=True, hash=False)
@@ -417,9 +497,26 @@ def _stream(client: Any, out: Path, net_f: Any, s_f: Any, o_fs: list, o_all_f: A
     # each chunk takes only its slice of every format's nearest distances (sliced where they lie),
     # never the whole n_origins x n_formats field
     slice_fs = [[client.submit(_slice_task, nf, lo, hi, pure=False) for nf in near_fs] for lo, hi in bounds]
-    write_fs = [client.submit(_write_chunk_task, net_f, s_f, cat, len(fmts), thresholds, of, origins.iloc[lo:hi], names_f,
-                              fmts, layer_min, speed, str(out / part), *sl, pure=False)
-                for (lo, hi), of, part, sl in zip(bounds, o_fs, parts, slice_fs, strict=True)]
+    write_fs = [
+        client.submit(
+            _write_chunk_task,
+            net_f,
+            s_f,
+            cat,
+            len(fmts),
+            thresholds,
+            of,
+            origins.iloc[lo:hi],
+            names_f,
+            fmts,
+            layer_min,
+            speed,
+            str(out / part),
+            *sl,
+            pure=False,
+        )
+        for (lo, hi), of, part, sl in zip(bounds, o_fs, parts, slice_fs, strict=True)
+    ]
     watched = [s_f, *o_fs, o_all_f, *near_fs, *write_fs]
     try:
         for done, f in enumerate(as_completed(watched), start=1):
@@ -437,16 +534,18 @@ def _stream(client: Any, out: Path, net_f: Any, s_f: Any, o_fs: list, o_all_f: A
     client.cancel(watched + [f for sl in slice_fs for f in sl] + [names_f])
     rows = [s["rows"] for s in summaries]
     with atomic_output(out / SUCCESS) as tmp:
-        tmp.write_text(json.dumps({"parts": parts, "rows": rows, "n_rows": int(sum(rows))}, indent=1) + "\n",
-                       encoding="utf-8")
+        tmp.write_text(
+            json.dumps({"parts": parts, "rows": rows, "n_rows": int(sum(rows))}, indent=1) + "\n", encoding="utf-8"
+        )
     uo = [s["unsnapped_origins"] for s in summaries if len(s["unsnapped_origins"])]
     unsnapped_o = pd.concat(uo) if uo else summaries[0]["unsnapped_origins"]
     codes = fcols["format"]
     n_per = np.array([sum(int(s["n"].get(c, 0)) for s in summaries) for c in codes])
     w_per = np.array([sum(int(s["within"].get(c, 0)) for s in summaries) for c in codes])
     per_format = pd.DataFrame({**fcols, "n_origins": n_per, "n_within_layer": w_per})
-    return StreamedAccess(out, parts, int(sum(rows)), unsnapped_o, outlets.iloc[np.flatnonzero(~s_snap.ok)].copy(),
-                          per_format)
+    return StreamedAccess(
+        out, parts, int(sum(rows)), unsnapped_o, outlets.iloc[np.flatnonzero(~s_snap.ok)].copy(), per_format
+    )
 
 
 def read_parts(out_dir: str | Path) -> pd.DataFrame:
@@ -455,7 +554,9 @@ def read_parts(out_dir: str | Path) -> pd.DataFrame:
     p = Path(out_dir)
     marker = p / SUCCESS
     if not marker.exists():
-        raise InputError(t(f"{p}: 没有 {SUCCESS} 标记，结果不完整或未写完", f"{p}: no {SUCCESS} marker; the result is incomplete"))
+        raise InputError(
+            t(f"{p}: 没有 {SUCCESS} 标记，结果不完整或未写完", f"{p}: no {SUCCESS} marker; the result is incomplete")
+        )
     parts = json.loads(marker.read_text(encoding="utf-8"))["parts"]
     frames = [pd.read_parquet(p / name) for name in parts]
     non_empty = [f for f in frames if len(f)] or frames[:1]

@@ -42,8 +42,12 @@ class CitySource:
 
     def __post_init__(self) -> None:
         if self.kind not in (DEMO, STORE):
-            raise ConfigError(t(f"城市来源类型须为 demo 或 store，而不是 '{self.kind}'",
-                                f"a city source must be demo or store, not '{self.kind}'"))
+            raise ConfigError(
+                t(
+                    f"城市来源类型须为 demo 或 store，而不是 '{self.kind}'",
+                    f"a city source must be demo or store, not '{self.kind}'",
+                )
+            )
         if self.kind == STORE and not (self.store and self.name):
             raise ConfigError(t("store 类城市来源需要 store 与 name", "a store city source needs store and name"))
 
@@ -60,8 +64,15 @@ def demo_sources(n: int, *, scale: float = 0.05, first_seed: int = 1) -> list[Ci
     if n < 1:
         raise ConfigError(t(f"--demo 须至少为 1（收到 {n}）", f"--demo must be at least 1 (got {n})"))
     factors = (1.0, 1.5, 2.0)
-    return [CitySource(DEMO, label=t(f"演示-{first_seed + i}（合成）", f"demo-{first_seed + i} (synthetic)"), seed=first_seed + i,
-                       scale=min(4.0, scale * factors[i % len(factors)])) for i in range(n)]
+    return [
+        CitySource(
+            DEMO,
+            label=t(f"演示-{first_seed + i}（合成）", f"demo-{first_seed + i} (synthetic)"),
+            seed=first_seed + i,
+            scale=min(4.0, scale * factors[i % len(factors)]),
+        )
+        for i in range(n)
+    ]
 
 
 def evaluate_source(src: CitySource, lang: str | None = None) -> dict[str, Any]:
@@ -73,8 +84,13 @@ def evaluate_source(src: CitySource, lang: str | None = None) -> dict[str, Any]:
 
     use_worker_threads()
     t0 = time.perf_counter()
-    row: dict[str, Any] = {"label": src.title, "kind": src.kind, "seed": src.seed if src.kind == DEMO else None,
-                           "scale": src.scale if src.kind == DEMO else None, "error": ""}
+    row: dict[str, Any] = {
+        "label": src.title,
+        "kind": src.kind,
+        "seed": src.seed if src.kind == DEMO else None,
+        "scale": src.scale if src.kind == DEMO else None,
+        "error": "",
+    }
     with use_lang(lang):
         try:
             if src.kind == DEMO:

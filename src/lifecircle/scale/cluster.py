@@ -19,8 +19,17 @@ from lifecircle.errors import ConfigError
 from lifecircle.i18n import t
 
 SCHEDULER_ENV = "LIFECIRCLE_DASK_SCHEDULER"
-_NOISY = ("distributed", "distributed.nanny", "distributed.scheduler", "distributed.worker",
-          "distributed.core", "distributed.comm", "distributed.http", "tornado", "bokeh")
+_NOISY = (
+    "distributed",
+    "distributed.nanny",
+    "distributed.scheduler",
+    "distributed.worker",
+    "distributed.core",
+    "distributed.comm",
+    "distributed.http",
+    "tornado",
+    "bokeh",
+)
 
 
 def quiet_dask_logs(level: int = logging.ERROR) -> None:
@@ -53,15 +62,26 @@ def get_client(
         try:
             return Client(address, timeout=timeout)
         except (OSError, TimeoutError) as exc:
-            raise ConfigError(t(
-                f"无法连接 Dask 调度器 {address}：{exc}（检查 --scheduler 或环境变量 {SCHEDULER_ENV}）",
-                f"cannot reach the Dask scheduler at {address}: {exc} (check --scheduler or {SCHEDULER_ENV})",
-            )) from None
+            raise ConfigError(
+                t(
+                    f"无法连接 Dask 调度器 {address}：{exc}（检查 --scheduler 或环境变量 {SCHEDULER_ENV}）",
+                    f"cannot reach the Dask scheduler at {address}: {exc} (check --scheduler or {SCHEDULER_ENV})",
+                )
+            ) from None
     if n_workers is not None and n_workers < 1:
-        raise ConfigError(t(f"工作进程数须至少为 1（收到 {n_workers}）", f"the number of workers must be at least 1 (got {n_workers})"))
+        raise ConfigError(
+            t(
+                f"工作进程数须至少为 1（收到 {n_workers}）",
+                f"the number of workers must be at least 1 (got {n_workers})",
+            )
+        )
     if threads_per_worker < 1:
-        raise ConfigError(t(f"每个工作进程的线程数须至少为 1（收到 {threads_per_worker}）",
-                            f"threads per worker must be at least 1 (got {threads_per_worker})"))
+        raise ConfigError(
+            t(
+                f"每个工作进程的线程数须至少为 1（收到 {threads_per_worker}）",
+                f"threads per worker must be at least 1 (got {threads_per_worker})",
+            )
+        )
     import dask
 
     # no Active Memory Manager: its ReduceReplicas policy would drop the broadcast copies of a

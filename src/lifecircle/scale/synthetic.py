@@ -34,8 +34,16 @@ def grid_network(nx: int, ny: int, *, block_m: float = 90.0, drop: float = 0.1, 
     x, y = gx.ravel(), gy.ravel()
     coords = np.stack([np.stack([x[u], y[u]], axis=1), np.stack([x[v], y[v]], axis=1)], axis=1)
     geoms = shapely.linestrings(coords)
-    return WalkNetwork(crs=CRS.from_epsg(32649), node_x=x, node_y=y, edge_u=u.astype(np.int32), edge_v=v.astype(np.int32),
-                       edge_len=shapely.length(geoms), edge_geom=geoms, source=SOURCE)
+    return WalkNetwork(
+        crs=CRS.from_epsg(32649),
+        node_x=x,
+        node_y=y,
+        edge_u=u.astype(np.int32),
+        edge_v=v.astype(np.int32),
+        edge_len=shapely.length(geoms),
+        edge_geom=geoms,
+        source=SOURCE,
+    )
 
 
 def random_points(net: WalkNetwork, n: int, *, seed: int = 0, prefix: str = "p", margin_m: float = 0.0) -> pd.DataFrame:

@@ -38,20 +38,56 @@ CHINA_LON = (72.004, 137.8347)
 CHINA_LAT = (0.8293, 55.8271)
 
 AMAP_HEADERS: dict[str, str] = {
-    "名称": "name", "poi名称": "name", "门店名称": "name", "店名": "name",
-    "类型": "type", "poi类型": "type", "分类": "type",
-    "类型编码": "typecode", "类型代码": "typecode", "分类编码": "typecode", "type_code": "typecode",
-    "地址": "address", "详细地址": "address",
-    "坐标": "location", "经纬度": "location", "位置": "location", "lnglat": "location",
-    "经度": "lng", "lon": "lng", "longitude": "lng", "x": "lng",
-    "纬度": "lat", "latitude": "lat", "y": "lat",
-    "poi_id": "id", "poiid": "id", "poi编号": "id", "编号": "id",
-    "品牌": "brand", "是否连锁": "is_chain", "连锁": "is_chain",
-    "adcode": "district", "区县编码": "district", "区划代码": "district", "行政区划代码": "district",
-    "营业时间": "opening_hours", "opentime": "opening_hours", "open_time": "opening_hours",
-    "营业面积": "floor_area_m2", "面积": "floor_area_m2", "经营面积": "floor_area_m2",
-    "name": "name", "type": "type", "typecode": "typecode", "address": "address",
-    "location": "location", "lng": "lng", "lat": "lat", "id": "id", "brand": "brand",
+    "名称": "name",
+    "poi名称": "name",
+    "门店名称": "name",
+    "店名": "name",
+    "类型": "type",
+    "poi类型": "type",
+    "分类": "type",
+    "类型编码": "typecode",
+    "类型代码": "typecode",
+    "分类编码": "typecode",
+    "type_code": "typecode",
+    "地址": "address",
+    "详细地址": "address",
+    "坐标": "location",
+    "经纬度": "location",
+    "位置": "location",
+    "lnglat": "location",
+    "经度": "lng",
+    "lon": "lng",
+    "longitude": "lng",
+    "x": "lng",
+    "纬度": "lat",
+    "latitude": "lat",
+    "y": "lat",
+    "poi_id": "id",
+    "poiid": "id",
+    "poi编号": "id",
+    "编号": "id",
+    "品牌": "brand",
+    "是否连锁": "is_chain",
+    "连锁": "is_chain",
+    "adcode": "district",
+    "区县编码": "district",
+    "区划代码": "district",
+    "行政区划代码": "district",
+    "营业时间": "opening_hours",
+    "opentime": "opening_hours",
+    "open_time": "opening_hours",
+    "营业面积": "floor_area_m2",
+    "面积": "floor_area_m2",
+    "经营面积": "floor_area_m2",
+    "name": "name",
+    "type": "type",
+    "typecode": "typecode",
+    "address": "address",
+    "location": "location",
+    "lng": "lng",
+    "lat": "lat",
+    "id": "id",
+    "brand": "brand",
 }
 
 # Values an Amap API dump uses for "nothing".
@@ -108,8 +144,12 @@ def points_from_columns(
     (origins of ``access``, which may be anywhere) checks only the range of degrees."""
     crs = crs.lower().replace("-", "").replace("_", "")
     if crs not in SYSTEMS:
-        raise ConfigError(t(f"未知坐标系 '{crs}'；可选 {', '.join(SYSTEMS)}",
-                            f"unknown coordinate system '{crs}'; use one of {', '.join(SYSTEMS)}"))
+        raise ConfigError(
+            t(
+                f"未知坐标系 '{crs}'；可选 {', '.join(SYSTEMS)}",
+                f"unknown coordinate system '{crs}'; use one of {', '.join(SYSTEMS)}",
+            )
+        )
     problems: list[Problem] = []
     n = len(df)
     lon = np.full(n, np.nan)
@@ -123,10 +163,16 @@ def points_from_columns(
         fields = ("location", "location")
         raw = [_split_location(v) for v in df["location"].tolist()]
     else:
-        problems.append(Problem(
-            t("缺少坐标列：需要 location（\"经度,纬度\"）或 lng 与 lat 两列（经度/纬度）",
-              "no coordinate columns: need location (\"lng,lat\") or both lng and lat (经度/纬度)"),
-            file=file, field="location"))
+        problems.append(
+            Problem(
+                t(
+                    '缺少坐标列：需要 location（"经度,纬度"）或 lng 与 lat 两列（经度/纬度）',
+                    'no coordinate columns: need location ("lng,lat") or both lng and lat (经度/纬度)',
+                ),
+                file=file,
+                field="location",
+            )
+        )
         return pd.Series(lon, index=df.index), pd.Series(lat, index=df.index), problems
     ok = np.zeros(n, dtype=bool)
     for i, (row, (a, b, bad)) in enumerate(zip(df.index, raw, strict=True)):
@@ -139,28 +185,59 @@ def points_from_columns(
                 msg = t("坐标为空", "the coordinate is empty")
                 problems.append(Problem(msg, file=file, row=int(row), field=fields[0]))
             if x is None and not (is_empty(a) and is_empty(b)):
-                problems.append(Problem(t(f"经度 '{a}' 不是数字", f"longitude '{a}' is not a number"),
-                                        file=file, row=int(row), field=fields[0]))
+                problems.append(
+                    Problem(
+                        t(f"经度 '{a}' 不是数字", f"longitude '{a}' is not a number"),
+                        file=file,
+                        row=int(row),
+                        field=fields[0],
+                    )
+                )
             if y is None and not (is_empty(a) and is_empty(b)):
-                problems.append(Problem(t(f"纬度 '{b}' 不是数字", f"latitude '{b}' is not a number"),
-                                        file=file, row=int(row), field=fields[1]))
+                problems.append(
+                    Problem(
+                        t(f"纬度 '{b}' 不是数字", f"latitude '{b}' is not a number"),
+                        file=file,
+                        row=int(row),
+                        field=fields[1],
+                    )
+                )
             continue
         if not china_only:
             if abs(y) > 90 and abs(x) <= 90:
-                problems.append(Problem(t(f"纬度 {y:g} 超出 ±90：经纬度可能写反了", f"latitude {y:g} is beyond ±90: lon and lat look swapped"),
-                                        file=file, row=int(row), field=fields[1]))
+                problems.append(
+                    Problem(
+                        t(
+                            f"纬度 {y:g} 超出 ±90：经纬度可能写反了",
+                            f"latitude {y:g} is beyond ±90: lon and lat look swapped",
+                        ),
+                        file=file,
+                        row=int(row),
+                        field=fields[1],
+                    )
+                )
                 continue
             if abs(y) > 90 or abs(x) > 180:
-                problems.append(Problem(t(f"坐标 ({x:g}, {y:g}) 超出经纬度范围", f"coordinate ({x:g}, {y:g}) is out of range"),
-                                        file=file, row=int(row), field=fields[0]))
+                problems.append(
+                    Problem(
+                        t(f"坐标 ({x:g}, {y:g}) 超出经纬度范围", f"coordinate ({x:g}, {y:g}) is out of range"),
+                        file=file,
+                        row=int(row),
+                        field=fields[0],
+                    )
+                )
                 continue
         elif not _in_china(x, y):
             if _in_china(y, x):
-                msg = t(f"经纬度可能颠倒（经度 {x:g}，纬度 {y:g}）：请交换两者",
-                        f"longitude and latitude look swapped (lng {x:g}, lat {y:g}); swap them")
+                msg = t(
+                    f"经纬度可能颠倒（经度 {x:g}，纬度 {y:g}）：请交换两者",
+                    f"longitude and latitude look swapped (lng {x:g}, lat {y:g}); swap them",
+                )
             else:
-                msg = t(f"坐标 ({x:g}, {y:g}) 不在中国境内：请检查经纬度及其单位（应为度）",
-                        f"coordinate ({x:g}, {y:g}) is outside China; check the values and that they are degrees")
+                msg = t(
+                    f"坐标 ({x:g}, {y:g}) 不在中国境内：请检查经纬度及其单位（应为度）",
+                    f"coordinate ({x:g}, {y:g}) is outside China; check the values and that they are degrees",
+                )
             problems.append(Problem(msg, file=file, row=int(row), field=fields[0]))
             continue
         lon[i], lat[i] = x, y
@@ -179,8 +256,14 @@ def _split_location(v: Any) -> tuple[Any, Any, str | None]:
         return None, None, None
     parts = [p for p in _LOC_SPLIT.split(str(v).strip()) if p]
     if len(parts) != 2:
-        return None, None, t(f"无法解析坐标 '{v}'：应为 \"经度,纬度\"，如 \"111.2865,30.6920\"",
-                             f"cannot read location '{v}': expected \"lng,lat\", e.g. \"111.2865,30.6920\"")
+        return (
+            None,
+            None,
+            t(
+                f'无法解析坐标 \'{v}\'：应为 "经度,纬度"，如 "111.2865,30.6920"',
+                f'cannot read location \'{v}\': expected "lng,lat", e.g. "111.2865,30.6920"',
+            ),
+        )
     return parts[0], parts[1], None
 
 
@@ -216,9 +299,12 @@ class Classifier:
             if seg:
                 tokens.add(seg)
                 tokens.update(s.strip() for s in seg.split("/") if s.strip())
-        return [f.code for f in self.profile.formats
-                if any(c.startswith(p) for p in f.amap_typecodes for c in codes)
-                or any(word in tokens for word in f.amap_types)]
+        return [
+            f.code
+            for f in self.profile.formats
+            if any(c.startswith(p) for p in f.amap_typecodes for c in codes)
+            or any(word in tokens for word in f.amap_types)
+        ]
 
 
 # --------------------------------------------------------------------------- chains
@@ -267,8 +353,12 @@ def load_chains(name_or_path: str | Path = DEFAULT_CHAINS) -> ChainList:
     except (TypeError, ValueError):
         min_outlets = 0
     if min_outlets < 2:
-        raise ConfigError(t(f"{src}: [chains] min_outlets 须为不小于 2 的整数",
-                            f"{src}: [chains] min_outlets must be a whole number >= 2"))
+        raise ConfigError(
+            t(
+                f"{src}: [chains] min_outlets 须为不小于 2 的整数",
+                f"{src}: [chains] min_outlets must be a whole number >= 2",
+            )
+        )
     ignore = tuple(str(w) for w in raw.get("name_keywords", {}).get("ignore_if_name_contains", []))
     return ChainList(brands=brands, min_outlets=min_outlets, ignore_name_words=ignore, source=src)
 
@@ -313,13 +403,21 @@ def outlets_from_amap(
     file = raw.file
     problems: list[Problem] = []
     if "name" not in df.columns:
-        problems.append(Problem(t("缺少必填列 'name'（名称）", "required column 'name' (名称) is missing"),
-                                file=file, field="name"))
+        problems.append(
+            Problem(t("缺少必填列 'name'（名称）", "required column 'name' (名称) is missing"), file=file, field="name")
+        )
     if "type" not in df.columns and "typecode" not in df.columns:
-        problems.append(Problem(t("缺少 type（类型）或 typecode（类型编码）列，无法判断业态（或按本系统格式给出 formats 列）",
-                                  "no type (类型) or typecode (类型编码) column: cannot tell the formats "
-                                  "(or give a formats column, our own shape)"),
-                                file=file, field="typecode"))
+        problems.append(
+            Problem(
+                t(
+                    "缺少 type（类型）或 typecode（类型编码）列，无法判断业态（或按本系统格式给出 formats 列）",
+                    "no type (类型) or typecode (类型编码) column: cannot tell the formats "
+                    "(or give a formats column, our own shape)",
+                ),
+                file=file,
+                field="typecode",
+            )
+        )
     if problems:
         return AmapOutlets(pd.DataFrame(), problems, [])
     names = [_text(v) for v in df["name"].tolist()]
@@ -329,10 +427,17 @@ def outlets_from_amap(
     formats = [clf.formats(n, ty, c) for n, ty, c in zip(names, types, codes, strict=True)]
     keep = np.array([bool(f) for f in formats])
     unclassified = [
-        Problem(t(f"'{n}'（类型 {ty or '-'}，编码 {c or '-'}）不属于任何业态，已跳过",
-                  f"'{n}' (type {ty or '-'}, code {c or '-'}) matches no format; skipped"),
-                file=file, row=int(r), field="typecode" if c else "type")
-        for r, n, ty, c, k in zip(df.index, names, types, codes, keep, strict=True) if not k
+        Problem(
+            t(
+                f"'{n}'（类型 {ty or '-'}，编码 {c or '-'}）不属于任何业态，已跳过",
+                f"'{n}' (type {ty or '-'}, code {c or '-'}) matches no format; skipped",
+            ),
+            file=file,
+            row=int(r),
+            field="typecode" if c else "type",
+        )
+        for r, n, ty, c, k in zip(df.index, names, types, codes, keep, strict=True)
+        if not k
     ]
     sub = df[keep]
     lon, lat, coord_problems = points_from_columns(sub, crs=crs, file=file)

@@ -38,8 +38,10 @@ def check_input_file(path: str | Path, allowed: tuple[str, ...] | None = None) -
     suffix = "".join(p.suffixes[-2:]) if p.name.endswith(".osm.pbf") else p.suffix.lower()
     if allowed is not None and suffix not in allowed and p.suffix.lower() not in allowed:
         raise InputFileError(
-            t(f"{p}: 不支持的文件类型 '{p.suffix}'；支持：{', '.join(allowed)}",
-              f"{p}: unsupported file type '{p.suffix}'; supported: {', '.join(allowed)}")
+            t(
+                f"{p}: 不支持的文件类型 '{p.suffix}'；支持：{', '.join(allowed)}",
+                f"{p}: unsupported file type '{p.suffix}'; supported: {', '.join(allowed)}",
+            )
         )
     if p.stat().st_size == 0:
         raise InputFileError(t(f"{p}: 文件为空", f"{p}: the file is empty"))
@@ -49,8 +51,10 @@ def check_input_file(path: str | Path, allowed: tuple[str, ...] | None = None) -
             head = fh.read(16)
         if not any(head.startswith(m) for m in magic):
             raise InputFileError(
-                t(f"{p}: 内容不是 {p.suffix} 格式（文件可能损坏或扩展名不对）",
-                  f"{p}: content is not a {p.suffix} file (corrupt, or the extension is wrong)")
+                t(
+                    f"{p}: 内容不是 {p.suffix} 格式（文件可能损坏或扩展名不对）",
+                    f"{p}: content is not a {p.suffix} file (corrupt, or the extension is wrong)",
+                )
             )
     if p.suffix.lower() in (".csv", ".txt", ".tsv"):
         _check_text_not_workbook(p)
@@ -64,11 +68,19 @@ def _check_text_not_workbook(p: Path) -> None:
     with p.open("rb") as fh:
         head = fh.read(8)
     if head.startswith(b"PK\x03\x04"):
-        raise InputFileError(t(f"{p}: 内容是 Excel 工作簿（.xlsx），不是 CSV 文本：请把扩展名改为 .xlsx，或在 Excel 中另存为“CSV UTF-8”",
-                               f"{p}: this is an Excel workbook (.xlsx), not CSV text: rename it to .xlsx, or save it as 'CSV UTF-8'"))
+        raise InputFileError(
+            t(
+                f"{p}: 内容是 Excel 工作簿（.xlsx），不是 CSV 文本：请把扩展名改为 .xlsx，或在 Excel 中另存为“CSV UTF-8”",
+                f"{p}: this is an Excel workbook (.xlsx), not CSV text: rename it to .xlsx, or save it as 'CSV UTF-8'",
+            )
+        )
     if head.startswith(b"\xd0\xcf\x11\xe0"):
-        raise InputFileError(t(f"{p}: 内容是旧版 Excel 工作簿（.xls）：请在 Excel 中另存为 .xlsx 或“CSV UTF-8”",
-                               f"{p}: this is an old Excel workbook (.xls): save it as .xlsx or 'CSV UTF-8'"))
+        raise InputFileError(
+            t(
+                f"{p}: 内容是旧版 Excel 工作簿（.xls）：请在 Excel 中另存为 .xlsx 或“CSV UTF-8”",
+                f"{p}: this is an old Excel workbook (.xls): save it as .xlsx or 'CSV UTF-8'",
+            )
+        )
 
 
 def _check_pbf(p: Path) -> None:
@@ -89,8 +101,10 @@ def check_output_path(path: str | Path, allowed: tuple[str, ...] = OUTPUT_SUFFIX
     p = Path(path)
     if p.suffix.lower() not in allowed:
         raise InputError(
-            t(f"{p}: 不支持的输出类型 '{p.suffix}'；支持：{', '.join(allowed)}",
-              f"{p}: unsupported output type '{p.suffix}'; use one of {', '.join(allowed)}")
+            t(
+                f"{p}: 不支持的输出类型 '{p.suffix}'；支持：{', '.join(allowed)}",
+                f"{p}: unsupported output type '{p.suffix}'; use one of {', '.join(allowed)}",
+            )
         )
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.exists():
@@ -106,7 +120,12 @@ def check_output_path(path: str | Path, allowed: tuple[str, ...] = OUTPUT_SUFFIX
 def output_error(path: str | Path, exc: OSError) -> InputError:
     """The one-line user error for an output that cannot be written (read-only folder, full disk)."""
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return InputError(t(f"{path}: 没有写入权限，请换一个输出位置", f"{path}: not writable (permission denied); choose another output"))
+        return InputError(
+            t(
+                f"{path}: 没有写入权限，请换一个输出位置",
+                f"{path}: not writable (permission denied); choose another output",
+            )
+        )
     reason = exc.strerror or type(exc).__name__
     return InputError(t(f"{path}: 无法写入（{reason}）", f"{path}: cannot be written ({reason})"))
 
@@ -127,7 +146,9 @@ def check_output_dir(path: str | Path) -> Path:
     itself, or the nearest existing folder above it (where it will be created)."""
     d = Path(path)
     if d.exists() and not d.is_dir():
-        raise InputError(t(f"{d}: 已存在且不是文件夹，--out 须为文件夹", f"{d}: exists and is not a folder; --out must be a folder"))
+        raise InputError(
+            t(f"{d}: 已存在且不是文件夹，--out 须为文件夹", f"{d}: exists and is not a folder; --out must be a folder")
+        )
     base = d
     while not base.exists() and base != base.parent:
         base = base.parent

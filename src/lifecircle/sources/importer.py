@@ -49,73 +49,169 @@ from lifecircle.sources.tables import (
     rename_columns,
 )
 
-KINDS = ("outlets", "communities", "districts", "circles", "candidate_sites", "centre_candidates", "surveys",
-         "streets")
-_ALLOWED = {k: TABLE_SUFFIXES for k in KINDS} | {"districts": GEO_SUFFIXES, "circles": TABLE_SUFFIXES + GEO_SUFFIXES,
-                                                 "streets": GEO_SUFFIXES + (".pbf",)}
+KINDS = ("outlets", "communities", "districts", "circles", "candidate_sites", "centre_candidates", "surveys", "streets")
+_ALLOWED = {k: TABLE_SUFFIXES for k in KINDS} | {
+    "districts": GEO_SUFFIXES,
+    "circles": TABLE_SUFFIXES + GEO_SUFFIXES,
+    "streets": GEO_SUFFIXES + (".pbf",),
+}
 _ID_PREFIX = {"outlets": "o", "communities": "c", "candidate_sites": "s", "centre_candidates": "cc"}
 
 # Common Chinese (and English) headers → schema columns. Schema names map to themselves.
 _COMMON = {
-    "编号": "id", "序号编号": "id", "名称": "name", "经度": "lon", "lng": "lon", "longitude": "lon",
-    "纬度": "lat", "latitude": "lat", "坐标": "location", "经纬度": "location",
-    "区": "district", "所属区": "district", "行政区": "district", "区县": "district", "所属区县": "district",
-    "类型": "kind", "类别": "kind", "来源": "source", "地址": "address", "面积": "floor_area_m2",
+    "编号": "id",
+    "序号编号": "id",
+    "名称": "name",
+    "经度": "lon",
+    "lng": "lon",
+    "longitude": "lon",
+    "纬度": "lat",
+    "latitude": "lat",
+    "坐标": "location",
+    "经纬度": "location",
+    "区": "district",
+    "所属区": "district",
+    "行政区": "district",
+    "区县": "district",
+    "所属区县": "district",
+    "类型": "kind",
+    "类别": "kind",
+    "来源": "source",
+    "地址": "address",
+    "面积": "floor_area_m2",
     "建筑面积": "floor_area_m2",
 }
 HEADERS: dict[str, dict[str, str]] = {
     "communities": {
-        "小区编号": "id", "小区代码": "id", "小区名称": "name", "小区": "name", "社区名称": "name",
-        "人口": "population", "常住人口": "population", "人口数": "population", "居民人数": "population",
-        "户数": "households", "住户数": "households", "总户数": "households",
-        "建成年代": "build_year", "建成年份": "build_year", "建成时间": "build_year", "竣工年份": "build_year",
+        "小区编号": "id",
+        "小区代码": "id",
+        "小区名称": "name",
+        "小区": "name",
+        "社区名称": "name",
+        "人口": "population",
+        "常住人口": "population",
+        "人口数": "population",
+        "居民人数": "population",
+        "户数": "households",
+        "住户数": "households",
+        "总户数": "households",
+        "建成年代": "build_year",
+        "建成年份": "build_year",
+        "建成时间": "build_year",
+        "竣工年份": "build_year",
         "总建筑面积": "floor_area_m2",
-        "商业面积": "commercial_floor_area_m2", "商业建筑面积": "commercial_floor_area_m2",
+        "商业面积": "commercial_floor_area_m2",
+        "商业建筑面积": "commercial_floor_area_m2",
         "商业服务面积": "commercial_floor_area_m2",
-        "服务用房面积": "service_floor_area_m2", "社区服务用房面积": "service_floor_area_m2",
-        "老年人口占比": "elderly_share", "60岁以上占比": "elderly_share", "老龄化率": "elderly_share",
-        "小区类型": "kind", "所属生活圈": "circle_id", "生活圈编号": "circle_id",
+        "服务用房面积": "service_floor_area_m2",
+        "社区服务用房面积": "service_floor_area_m2",
+        "老年人口占比": "elderly_share",
+        "60岁以上占比": "elderly_share",
+        "老龄化率": "elderly_share",
+        "小区类型": "kind",
+        "所属生活圈": "circle_id",
+        "生活圈编号": "circle_id",
     },
     "outlets": {
-        "门店名称": "name", "店名": "name", "业态": "formats", "业态代码": "formats", "品牌": "brand",
-        "是否连锁": "is_chain", "连锁": "is_chain", "营业时间": "opening_hours", "营业面积": "floor_area_m2",
-        "收现金": "accepts_cash", "无障碍": "barrier_free", "适老窗口": "elderly_counter",
+        "门店名称": "name",
+        "店名": "name",
+        "业态": "formats",
+        "业态代码": "formats",
+        "品牌": "brand",
+        "是否连锁": "is_chain",
+        "连锁": "is_chain",
+        "营业时间": "opening_hours",
+        "营业面积": "floor_area_m2",
+        "收现金": "accepts_cash",
+        "无障碍": "barrier_free",
+        "适老窗口": "elderly_counter",
     },
     "districts": {
-        "代码": "code", "区划代码": "code", "行政区划代码": "code", "adcode": "code",
-        "名称": "name_zh", "区名": "name_zh", "name": "name_zh", "中文名": "name_zh", "英文名": "name_en",
+        "代码": "code",
+        "区划代码": "code",
+        "行政区划代码": "code",
+        "adcode": "code",
+        "名称": "name_zh",
+        "区名": "name_zh",
+        "name": "name_zh",
+        "中文名": "name_zh",
+        "英文名": "name_en",
     },
     "circles": {
-        "生活圈编号": "id", "生活圈名称": "name", "批次": "phase", "阶段": "phase",
-        "中心": "centre_id", "中心编号": "centre_id", "状态": "status",
+        "生活圈编号": "id",
+        "生活圈名称": "name",
+        "批次": "phase",
+        "阶段": "phase",
+        "中心": "centre_id",
+        "中心编号": "centre_id",
+        "状态": "status",
     },
     "candidate_sites": {"场地名称": "name"},
     "centre_candidates": {},
     "surveys": {
-        "生活圈": "circle_id", "生活圈编号": "circle_id", "期次": "period", "调查期": "period", "时间": "period",
-        "受访人数": "respondents", "样本数": "respondents", "调查人数": "respondents",
-        "满意人数": "satisfied", "满意": "satisfied",
+        "生活圈": "circle_id",
+        "生活圈编号": "circle_id",
+        "期次": "period",
+        "调查期": "period",
+        "时间": "period",
+        "受访人数": "respondents",
+        "样本数": "respondents",
+        "调查人数": "respondents",
+        "满意人数": "satisfied",
+        "满意": "satisfied",
     },
 }
 # Common Chinese values of choice columns → codes.
 VALUES: dict[tuple[str, str], dict[str, str]] = {
-    ("communities", "kind"): {"老旧小区": "old", "老旧": "old", "完整社区": "complete", "完整": "complete",
-                              "新建小区": "new", "新建": "new", "新小区": "new", "产业园区": "industrial",
-                              "园区": "industrial"},
-    ("candidate_sites", "kind"): {"闲置厂房": "idle_factory", "厂房": "idle_factory", "仓库": "warehouse",
-                                  "闲置仓库": "warehouse", "公房": "public_housing", "公有住房": "public_housing",
-                                  "空置商铺": "vacant_shop", "闲置商铺": "vacant_shop", "商铺": "vacant_shop",
-                                  "公共建筑": "public_building", "公共用房": "public_building"},
-    ("centre_candidates", "kind"): {"社区服务中心": "community_service_centre",
-                                    "党群服务中心": "community_service_centre",
-                                    "社区卫生服务中心": "health_centre", "卫生服务中心": "health_centre",
-                                    "文化中心": "culture_centre", "文化活动中心": "culture_centre",
-                                    "交通枢纽": "transit_hub", "公交枢纽": "transit_hub", "地铁站": "transit_hub",
-                                    "购物中心": "shopping_centre", "商业中心": "shopping_centre"},
+    ("communities", "kind"): {
+        "老旧小区": "old",
+        "老旧": "old",
+        "完整社区": "complete",
+        "完整": "complete",
+        "新建小区": "new",
+        "新建": "new",
+        "新小区": "new",
+        "产业园区": "industrial",
+        "园区": "industrial",
+    },
+    ("candidate_sites", "kind"): {
+        "闲置厂房": "idle_factory",
+        "厂房": "idle_factory",
+        "仓库": "warehouse",
+        "闲置仓库": "warehouse",
+        "公房": "public_housing",
+        "公有住房": "public_housing",
+        "空置商铺": "vacant_shop",
+        "闲置商铺": "vacant_shop",
+        "商铺": "vacant_shop",
+        "公共建筑": "public_building",
+        "公共用房": "public_building",
+    },
+    ("centre_candidates", "kind"): {
+        "社区服务中心": "community_service_centre",
+        "党群服务中心": "community_service_centre",
+        "社区卫生服务中心": "health_centre",
+        "卫生服务中心": "health_centre",
+        "文化中心": "culture_centre",
+        "文化活动中心": "culture_centre",
+        "交通枢纽": "transit_hub",
+        "公交枢纽": "transit_hub",
+        "地铁站": "transit_hub",
+        "购物中心": "shopping_centre",
+        "商业中心": "shopping_centre",
+    },
     ("circles", "phase"): {"试点": "pilot", "推广": "rollout", "全面推广": "rollout"},
-    ("circles", "status"): {"规划": "planned", "计划": "planned", "建设中": "building", "在建": "building",
-                            "自评": "self_assessed", "预验收": "pre_accepted", "已验收": "accepted",
-                            "验收": "accepted", "退回": "returned"},
+    ("circles", "status"): {
+        "规划": "planned",
+        "计划": "planned",
+        "建设中": "building",
+        "在建": "building",
+        "自评": "self_assessed",
+        "预验收": "pre_accepted",
+        "已验收": "accepted",
+        "验收": "accepted",
+        "退回": "returned",
+    },
 }
 _UNITS = re.compile(r"\s*(年代|年|人|户|平方米|平米|㎡|m²|m2|万元)$")
 
@@ -169,17 +265,27 @@ def import_file(
     Returns the clean table (WGS-84 degrees, indexed 0..n-1) and the report; raises
     :class:`InputError` with every problem if any row is bad and ``skip_bad_rows`` is False."""
     if kind not in KINDS:
-        raise ConfigError(t(f"未知数据类型 '{kind}'；可选：{', '.join(KINDS)}",
-                            f"unknown kind '{kind}'; use one of {', '.join(KINDS)}"))
+        raise ConfigError(
+            t(
+                f"未知数据类型 '{kind}'；可选：{', '.join(KINDS)}",
+                f"unknown kind '{kind}'; use one of {', '.join(KINDS)}",
+            )
+        )
     if crs is not None and crs.lower().replace("-", "").replace("_", "") not in SYSTEMS:
-        raise ConfigError(t(f"未知坐标系 '{crs}'；可选 {', '.join(SYSTEMS)}",
-                            f"unknown coordinate system '{crs}'; use one of {', '.join(SYSTEMS)}"))
+        raise ConfigError(
+            t(
+                f"未知坐标系 '{crs}'；可选 {', '.join(SYSTEMS)}",
+                f"unknown coordinate system '{crs}'; use one of {', '.join(SYSTEMS)}",
+            )
+        )
     if kind == "streets":
         return import_streets(path, crs=crs, skip_bad_rows=skip_bad_rows, layer=layer)
     prof = profile if isinstance(profile, Profile) else load_profile(profile or DEFAULT_PROFILE)
     raw = read_table(path, allowed=_ALLOWED[kind], layer=layer)
     if raw.df.empty:  # a header and nothing under it: say so, not "column missing"
-        raise InputError(Problem(t("文件只有表头，没有数据行", "the file has a header but no data rows"), file=raw.file))
+        raise InputError(
+            Problem(t("文件只有表头，没有数据行", "the file has a header but no data rows"), file=raw.file)
+        )
     unclassified: list[Problem] = []
     notes: list[str] = []
     if kind == "outlets" and is_amap_shape(raw.df):
@@ -188,8 +294,12 @@ def import_file(
         res = outlets_from_amap(raw, profile=prof, crs=crs, chains=chain_list)
         df, problems, unclassified = res.table, res.problems, res.unclassified
         if unclassified:
-            notes.append(t(f"{len(unclassified)} 个 POI 不属于任何业态，已跳过",
-                           f"{len(unclassified)} POIs match no format and were skipped"))
+            notes.append(
+                t(
+                    f"{len(unclassified)} 个 POI 不属于任何业态，已跳过",
+                    f"{len(unclassified)} POIs match no format and were skipped",
+                )
+            )
     else:
         crs = crs or "wgs84"
         df, problems = _prepare(kind, raw, crs=crs, profile=prof, notes=notes)
@@ -201,8 +311,15 @@ def import_file(
         df["district"] = [_district_code(v, district_codes) for v in df["district"].tolist()]
     clean, problems = _validate_all(kind, df, raw.file, problems)
     problems = [_with_headers(kind, p) for p in problems]
-    report = ImportReport(kind=kind, file=raw.file, crs=crs, encoding=raw.encoding, rows_read=len(raw.df),
-                          unclassified=unclassified, notes=notes)
+    report = ImportReport(
+        kind=kind,
+        file=raw.file,
+        crs=crs,
+        encoding=raw.encoding,
+        rows_read=len(raw.df),
+        unclassified=unclassified,
+        notes=notes,
+    )
     if problems:
         if not skip_bad_rows:
             raise InputError(problems)
@@ -232,7 +349,9 @@ def _with_headers(kind: str, p: Problem) -> Problem:
     names = [k for k, v in {**_COMMON, **HEADERS.get(kind, {})}.items() if v == p.field and not k.isascii()]
     if not names:
         return p
-    return replace(p, message=p.message + t(f"（表头可写：{'、'.join(names)}）", f" (headers accepted: {', '.join(names)})"))
+    return replace(
+        p, message=p.message + t(f"（表头可写：{'、'.join(names)}）", f" (headers accepted: {', '.join(names)})")
+    )
 
 
 def _district_code(v: Any, codes: dict[str, str]) -> Any:
@@ -264,11 +383,16 @@ def _validate_all(
     return clean, allp
 
 
-def _prepare(kind: str, raw: RawTable, *, crs: str, profile: Profile, notes: list[str]) -> tuple[pd.DataFrame, list[Problem]]:
+def _prepare(
+    kind: str, raw: RawTable, *, crs: str, profile: Profile, notes: list[str]
+) -> tuple[pd.DataFrame, list[Problem]]:
     """Map headers and values onto the schema; coordinates and geometry to WGS-84."""
     spec = {c.name: c for c in TABLES[kind]}
-    aliases = {**{k: v for k, v in _COMMON.items() if v in spec or v == "location"},
-               **HEADERS.get(kind, {}), **{c: c for c in spec}}
+    aliases = {
+        **{k: v for k, v in _COMMON.items() if v in spec or v == "location"},
+        **HEADERS.get(kind, {}),
+        **{c: c for c in spec},
+    }
     if kind == "districts":
         aliases = {k: v for k, v in aliases.items() if v != "name" and k != "名称"} | HEADERS["districts"]
     df = rename_columns(raw.df, aliases)
@@ -286,8 +410,12 @@ def _prepare(kind: str, raw: RawTable, *, crs: str, profile: Profile, notes: lis
     if "id" in spec and "id" not in df.columns and kind in _ID_PREFIX:
         names = df["name"].tolist() if "name" in df.columns else [None] * len(df)
         df["id"] = point_ids(_ID_PREFIX[kind], names, df["lon"].tolist(), df["lat"].tolist())
-        notes.append(t("文件没有 id 列：已按名称和坐标生成 id（同一行每次导入得到同一 id）",
-                       "the file has no id column; ids were made from name and coordinates (the same row always gets the same id)"))
+        notes.append(
+            t(
+                "文件没有 id 列：已按名称和坐标生成 id（同一行每次导入得到同一 id）",
+                "the file has no id column; ids were made from name and coordinates (the same row always gets the same id)",
+            )
+        )
     for (k, col), mapping in VALUES.items():
         if k == kind and col in df.columns:
             df[col] = [mapping.get(str(v).strip(), v) if not is_empty(v) else v for v in df[col].tolist()]
@@ -331,10 +459,17 @@ def _format_codes(df: pd.DataFrame, profile: Profile, file: str) -> tuple[list[A
         for part in split_formats(str(v)):
             code = part if part in profile.by_code else by_name.get(part) or by_name.get(part.lower())
             if code is None:
-                problems.append(Problem(
-                    t(f"未知业态 '{part}'（配置 {profile.name}）；可用代码：{', '.join(profile.codes)}",
-                      f"unknown format '{part}' in profile {profile.name}; known codes: {', '.join(profile.codes)}"),
-                    file=file, row=int(row), field="formats"))
+                problems.append(
+                    Problem(
+                        t(
+                            f"未知业态 '{part}'（配置 {profile.name}）；可用代码：{', '.join(profile.codes)}",
+                            f"unknown format '{part}' in profile {profile.name}; known codes: {', '.join(profile.codes)}",
+                        ),
+                        file=file,
+                        row=int(row),
+                        field="formats",
+                    )
+                )
             elif code not in codes:
                 codes.append(code)
         out.append(";".join(codes) if codes else v)
@@ -351,8 +486,14 @@ def _check_surveys(df: pd.DataFrame, file: str) -> list[Problem]:
         except (TypeError, ValueError):
             continue
         if s_ > n_:
-            problems.append(Problem(t(f"满意人数 {s_:g} 大于受访人数 {n_:g}", f"satisfied {s_:g} exceeds respondents {n_:g}"),
-                                    file=file, row=int(row), field="satisfied"))
+            problems.append(
+                Problem(
+                    t(f"满意人数 {s_:g} 大于受访人数 {n_:g}", f"satisfied {s_:g} exceeds respondents {n_:g}"),
+                    file=file,
+                    row=int(row),
+                    field="satisfied",
+                )
+            )
     return problems
 
 
@@ -367,8 +508,10 @@ def _geometry_to_wgs84(kind: str, raw: RawTable, geoms: pd.Series, crs: str) -> 
         gs = gs.to_crs(4326)
     arr = np.asarray(gs.values, dtype=object)
     if crs != "wgs84":
+
         def fn(xy: np.ndarray) -> np.ndarray:
             return np.column_stack(to_wgs84(xy[:, 0], xy[:, 1], crs))
+
         ok = np.array([g is not None for g in arr])
         arr[ok] = shapely.transform(arr[ok], fn)
     problems: list[Problem] = []
@@ -379,23 +522,43 @@ def _geometry_to_wgs84(kind: str, raw: RawTable, geoms: pd.Series, crs: str) -> 
             continue
         if kind == "districts" or g.geom_type in ("Polygon", "MultiPolygon"):
             if g.geom_type not in ("Polygon", "MultiPolygon"):
-                problems.append(Problem(t(f"几何类型为 {g.geom_type}，应为面（Polygon）", f"geometry is a {g.geom_type}; a polygon is needed"),
-                                        file=raw.file, row=int(row), field="geometry"))
+                problems.append(
+                    Problem(
+                        t(
+                            f"几何类型为 {g.geom_type}，应为面（Polygon）",
+                            f"geometry is a {g.geom_type}; a polygon is needed",
+                        ),
+                        file=raw.file,
+                        row=int(row),
+                        field="geometry",
+                    )
+                )
                 out.append(None)
                 continue
             g = _repair_polygon(g)  # noqa: PLW2901 - the repaired polygon replaces the input
         c = g.representative_point()
         if not (CHINA_LON[0] <= c.x <= CHINA_LON[1] and CHINA_LAT[0] <= c.y <= CHINA_LAT[1]):
-            problems.append(Problem(
-                t(f"几何位置 ({c.x:.4g}, {c.y:.4g}) 不在中国境内：文件坐标系可能缺失或有误",
-                  f"geometry at ({c.x:.4g}, {c.y:.4g}) is outside China; the file's CRS may be missing or wrong"),
-                file=raw.file, row=int(row), field="geometry"))
+            problems.append(
+                Problem(
+                    t(
+                        f"几何位置 ({c.x:.4g}, {c.y:.4g}) 不在中国境内：文件坐标系可能缺失或有误",
+                        f"geometry at ({c.x:.4g}, {c.y:.4g}) is outside China; the file's CRS may be missing or wrong",
+                    ),
+                    file=raw.file,
+                    row=int(row),
+                    field="geometry",
+                )
+            )
         out.append(g)
     return out, problems
 
 
 def import_streets(
-    path: str | Path, *, crs: str | None = None, skip_bad_rows: bool = False, layer: str | None = None,
+    path: str | Path,
+    *,
+    crs: str | None = None,
+    skip_bad_rows: bool = False,
+    layer: str | None = None,
 ) -> tuple[pd.DataFrame, ImportReport]:
     """Read street lines as the ``streets`` table: GeoPackage, Shapefile (.shp or zipped .zip),
     GeoJSON, GeoParquet, or the walkable ways of an OSM PBF (with their OSM id and the tags
@@ -417,8 +580,12 @@ def import_streets(
     else:
         raw = read_table(path, allowed=_ALLOWED["streets"], layer=layer)
     if "geometry" not in raw.df.columns:
-        raise InputError(Problem(t("文件没有几何列：道路需要线几何", "the file has no geometry column; streets need lines"),
-                                 file=raw.file))
+        raise InputError(
+            Problem(
+                t("文件没有几何列：道路需要线几何", "the file has no geometry column; streets need lines"),
+                file=raw.file,
+            )
+        )
     notes: list[str] = []
     df = rename_columns(raw.df, {**st.STREET_HEADERS, **{c.name: c.name for c in TABLES["streets"]}})
     geoms, whole = st.lines_to_wgs84(df["geometry"].tolist(), raw.crs, crs, raw.file, notes)
@@ -428,7 +595,12 @@ def import_streets(
     df["geometry"] = list(geoms)
     df, problems, split = st.explode_lines(df, geoms, raw.file)
     if split:
-        notes.append(t(f"{split} 条多段线（MultiLineString）已拆成单独的线", f"{split} MultiLineStrings were split into their parts"))
+        notes.append(
+            t(
+                f"{split} 条多段线（MultiLineString）已拆成单独的线",
+                f"{split} MultiLineStrings were split into their parts",
+            )
+        )
     df["id"] = st.street_ids(df)
     for col in ("bridge", "tunnel"):
         if col in df.columns:
@@ -436,14 +608,16 @@ def import_streets(
     if "layer" in df.columns:
         df["layer"] = [st.osm_layer(v) for v in df["layer"].tolist()] if is_pbf else df["layer"].tolist()
     if "highway" in df.columns:
-        df["highway"] = [st.HIGHWAY_VALUES.get(str(v).strip(), v) if not is_empty(v) else None
-                         for v in df["highway"].tolist()]
+        df["highway"] = [
+            st.HIGHWAY_VALUES.get(str(v).strip(), v) if not is_empty(v) else None for v in df["highway"].tolist()
+        ]
     src = df["source"].tolist() if "source" in df.columns else [None] * len(df)
     df["source"] = [("osm" if is_pbf else "import") if is_empty(v) else v for v in src]
     df = df.drop(columns=["_part"])
     clean, problems = _validate_all("streets", df, raw.file, problems)
-    report = ImportReport(kind="streets", file=raw.file, crs=crs, encoding=raw.encoding, rows_read=len(raw.df),
-                          notes=notes)
+    report = ImportReport(
+        kind="streets", file=raw.file, crs=crs, encoding=raw.encoding, rows_read=len(raw.df), notes=notes
+    )
     if problems:
         if not skip_bad_rows:
             raise InputError(problems)

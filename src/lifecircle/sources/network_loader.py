@@ -43,8 +43,12 @@ def network_from_lines(
     ``bridge`` / ``tunnel`` / ``layer`` columns keep lines on different levels apart. The noding
     report is attached as ``net.noding``."""
     if not (0 <= tolerance_m < 100):
-        raise InputError(t(f"{source}: 接合容差 {tolerance_m:g} 米不合理（应在 0–100 米之间）",
-                           f"{source}: join tolerance {tolerance_m:g} m is not sensible (0–100 m)"))
+        raise InputError(
+            t(
+                f"{source}: 接合容差 {tolerance_m:g} 米不合理（应在 0–100 米之间）",
+                f"{source}: join tolerance {tolerance_m:g} m is not sensible (0–100 m)",
+            )
+        )
     gdf = streets.to_frame("geometry") if isinstance(streets, gpd.GeoSeries) else streets
     gdf = gdf if isinstance(gdf, gpd.GeoDataFrame) else gpd.GeoDataFrame(gdf, geometry="geometry")
     if gdf.crs is None:
@@ -60,20 +64,25 @@ def network_from_lines(
     cols = {c: gdf[c].to_numpy() if c in gdf.columns else None for c in LEVEL_COLUMNS} if levels else {}
     level = line_levels(len(gdf), **cols) if any(v is not None for v in cols.values()) else None
     noded = node_lines(projected, level=level, tolerance_m=tolerance_m)
-    net = WalkNetwork.from_lines(noded.lines, crs, source=source, level=None if level is None else noded.level, simplify=simplify)
+    net = WalkNetwork.from_lines(
+        noded.lines, crs, source=source, level=None if level is None else noded.level, simplify=simplify
+    )
     net.noding = noded.report
     return net
 
 
-def network_from_streets(streets: gpd.GeoDataFrame, *, source: str = "streets",
-                         tolerance_m: float = DEFAULT_TOLERANCE_M) -> WalkNetwork:
+def network_from_streets(
+    streets: gpd.GeoDataFrame, *, source: str = "streets", tolerance_m: float = DEFAULT_TOLERANCE_M
+) -> WalkNetwork:
     """The walking network of a streets table (LineStrings; WGS-84 if the frame has no CRS).
 
     Lines join where they share a vertex, and where an end comes within ``tolerance_m`` metres of
     another end or line; the optional columns ``bridge``, ``tunnel``, ``layer`` keep levels apart.
     Edge lengths are metres; ``net.noding`` says what was joined."""
     if streets is None or len(streets) == 0:
-        raise InputError(t(f"{source}: 没有道路，无法构建步行网络", f"{source}: no streets to build a walking network from"))
+        raise InputError(
+            t(f"{source}: 没有道路，无法构建步行网络", f"{source}: no streets to build a walking network from")
+        )
     return network_from_lines(streets, source=source, tolerance_m=tolerance_m)
 
 

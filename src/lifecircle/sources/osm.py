@@ -49,7 +49,9 @@ def read_osm_network(path: str | Path) -> WalkNetwork:
         raise InputError(t(f"{p}: 该区域内没有可步行的道路", f"{p}: the area has no walkable streets"))
     from lifecircle.sources.network_loader import network_from_lines
 
-    return network_from_lines(gpd.GeoSeries(edges.geometry.to_numpy(), crs=4326), source=str(p), tolerance_m=0.0, levels=False)
+    return network_from_lines(
+        gpd.GeoSeries(edges.geometry.to_numpy(), crs=4326), source=str(p), tolerance_m=0.0, levels=False
+    )
 
 
 STREET_TAGS = ("highway", "name", "bridge", "tunnel", "layer")
@@ -90,7 +92,9 @@ def read_osm_pois(path: str | Path) -> gpd.GeoDataFrame:
         try:
             pois = osm.get_pois(custom_filter={k: True for k in POI_KEYS})
         except Exception as exc:  # noqa: BLE001 - the reader's own errors, whatever their type, become one line naming the file
-            raise InputFileError(t(f"{p}: 读取兴趣点失败：{exc}", f"{p}: failed to read points of interest: {exc}")) from None
+            raise InputFileError(
+                t(f"{p}: 读取兴趣点失败：{exc}", f"{p}: failed to read points of interest: {exc}")
+            ) from None
     cols = ["id", "name", *POI_KEYS, "geometry"]
     if pois is None or len(pois) == 0:
         return gpd.GeoDataFrame({c: [] for c in cols}, geometry="geometry", crs=4326)
@@ -102,8 +106,18 @@ def read_osm_pois(path: str | Path) -> gpd.GeoDataFrame:
     import json
 
     extra = [json.loads(x) if isinstance(x, str) else (x if isinstance(x, dict) else {}) for x in tags]
-    for k in POI_KEYS + ("vending", "recycling_type", "cuisine", "social_facility:for", "information",
-                         "beauty", "second_hand", "street_vendor", "brand", "opening_hours"):
+    for k in POI_KEYS + (
+        "vending",
+        "recycling_type",
+        "cuisine",
+        "social_facility:for",
+        "information",
+        "beauty",
+        "second_hand",
+        "street_vendor",
+        "brand",
+        "opening_hours",
+    ):
         col = pois[k] if k in pois else pd.Series([None] * len(pois), index=pois.index)
         vals = [c if isinstance(c, str) and c else e.get(k) for c, e in zip(col, extra, strict=True)]
         out[k] = vals
@@ -128,10 +142,12 @@ def osm_outlets(path: str | Path, profile: Profile) -> pd.DataFrame:
     pois = read_osm_pois(path)
     cls = classify_osm(pois, profile)
     sel = pois.iloc[cls["poi"].to_numpy()]
-    return pd.DataFrame({
-        "id": sel["id"].astype(str).to_numpy(),
-        "name": sel["name"].fillna("").astype(str).to_numpy(),
-        "format": cls["format"].to_numpy(),
-        "lon": sel.geometry.x.to_numpy(),
-        "lat": sel.geometry.y.to_numpy(),
-    })
+    return pd.DataFrame(
+        {
+            "id": sel["id"].astype(str).to_numpy(),
+            "name": sel["name"].fillna("").astype(str).to_numpy(),
+            "format": cls["format"].to_numpy(),
+            "lon": sel.geometry.x.to_numpy(),
+            "lat": sel.geometry.y.to_numpy(),
+        }
+    )

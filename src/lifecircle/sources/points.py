@@ -61,8 +61,13 @@ def read_points(path: str | Path, *, crs: str = "wgs84") -> pd.DataFrame:
             named = {"location": loc_c}
         else:
             if lon_c is None:
-                bag.add(t("缺少经度列（lon/lng/longitude/经度，或 location \"经度,纬度\"）",
-                          "no longitude column (lon/lng/longitude, or location \"lng,lat\")"), field="lon")
+                bag.add(
+                    t(
+                        '缺少经度列（lon/lng/longitude/经度，或 location "经度,纬度"）',
+                        'no longitude column (lon/lng/longitude, or location "lng,lat")',
+                    ),
+                    field="lon",
+                )
             if lat_c is None:
                 bag.add(t("缺少纬度列（lat/latitude/纬度）", "no latitude column (lat/latitude)"), field="lat")
             bag.raise_if_any()
@@ -70,13 +75,21 @@ def read_points(path: str | Path, *, crs: str = "wgs84") -> pd.DataFrame:
         bag.problems.extend(replace(q, field=named.get(q.field or "", q.field)) for q in coord_problems)
         lon, lat = lon_s.to_numpy(), lat_s.to_numpy()
         id_c = _find(cols, ID_NAMES)
-        ids = ["" if amap_empty(v) else str(v).strip() for v in df[id_c]] if id_c else [str(i + 1) for i in range(len(df))]
+        ids = (
+            ["" if amap_empty(v) else str(v).strip() for v in df[id_c]]
+            if id_c
+            else [str(i + 1) for i in range(len(df))]
+        )
         seen: dict[str, int] = {}
         for i, v in enumerate(ids):
             if v == "":
                 bag.add(t("编号为空", "the id is empty"), row=int(rows[i]), field=id_c or "id")
             elif v in seen:
-                bag.add(t(f"编号 '{v}' 与第{seen[v]}行重复", f"id '{v}' repeats row {seen[v]}"), row=int(rows[i]), field=id_c or "id")
+                bag.add(
+                    t(f"编号 '{v}' 与第{seen[v]}行重复", f"id '{v}' repeats row {seen[v]}"),
+                    row=int(rows[i]),
+                    field=id_c or "id",
+                )
             seen.setdefault(v, int(rows[i]))
         bag.problems.sort(key=lambda q: (q.row or 0, q.field or ""))
         bag.raise_if_any()
@@ -103,7 +116,11 @@ def read_points(path: str | Path, *, crs: str = "wgs84") -> pd.DataFrame:
             if id_c and v == "":
                 bag.add(t("编号为空", "the id is empty"), row=int(row), field=id_c)
             elif v in seen:
-                bag.add(t(f"编号 '{v}' 与第{seen[v]}行重复", f"id '{v}' repeats row {seen[v]}"), row=int(row), field=id_c or "id")
+                bag.add(
+                    t(f"编号 '{v}' 与第{seen[v]}行重复", f"id '{v}' repeats row {seen[v]}"),
+                    row=int(row),
+                    field=id_c or "id",
+                )
             seen.setdefault(v, int(row))
         bag.raise_if_any()
         gdf = gdf.to_crs(4326)
@@ -121,7 +138,9 @@ def _row(v: object) -> int | None:
     return None if v is None else int(v)  # type: ignore[call-overload]
 
 
-def check_extent(points: pd.DataFrame, bounds: tuple[float, float, float, float], *, file: str, margin_deg: float = 0.01) -> None:
+def check_extent(
+    points: pd.DataFrame, bounds: tuple[float, float, float, float], *, file: str, margin_deg: float = 0.01
+) -> None:
     """Raise if any point lies outside the network's extent (plus a margin), saying when the
     point would fall inside with lon and lat swapped."""
     x0, y0, x1, y1 = bounds
@@ -134,10 +153,15 @@ def check_extent(points: pd.DataFrame, bounds: tuple[float, float, float, float]
     rows = points["row"].to_numpy() if "row" in points else [None] * len(points)
     for i in np.flatnonzero(~inside):
         if swapped[i]:
-            msg = t("经纬度写反了：交换后才落在路网范围内", "lon and lat are swapped: only swapped does the point fall inside the network")
+            msg = t(
+                "经纬度写反了：交换后才落在路网范围内",
+                "lon and lat are swapped: only swapped does the point fall inside the network",
+            )
         else:
-            msg = t(f"点 ({lon[i]:.6f}, {lat[i]:.6f}) 在路网范围 ({x0:.4f},{y0:.4f})–({x1:.4f},{y1:.4f}) 之外",
-                    f"point ({lon[i]:.6f}, {lat[i]:.6f}) is outside the network's extent ({x0:.4f},{y0:.4f})–({x1:.4f},{y1:.4f})")
+            msg = t(
+                f"点 ({lon[i]:.6f}, {lat[i]:.6f}) 在路网范围 ({x0:.4f},{y0:.4f})–({x1:.4f},{y1:.4f}) 之外",
+                f"point ({lon[i]:.6f}, {lat[i]:.6f}) is outside the network's extent ({x0:.4f},{y0:.4f})–({x1:.4f},{y1:.4f})",
+            )
         problems.append(Problem(msg, file=file, row=_row(rows[i]), field="lon,lat"))
     if problems:
         raise InputError(problems)

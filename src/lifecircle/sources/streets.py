@@ -37,7 +37,12 @@ def read_streets_network(path: str | Path, *, tolerance_m: float = DEFAULT_TOLER
     except Exception as exc:  # noqa: BLE001 - the reader's own errors, whatever their type, become one line naming the file
         raise InputFileError(t(f"{p}: 无法读取道路文件：{exc}", f"{p}: cannot read the street file: {exc}")) from None
     if gdf.crs is None:
-        raise InputError(t(f"{p}: 文件没有坐标系信息，请指定（例如 EPSG:4326）", f"{p}: the file has no CRS; set one (e.g. EPSG:4326)"))
+        raise InputError(
+            t(
+                f"{p}: 文件没有坐标系信息，请指定（例如 EPSG:4326）",
+                f"{p}: the file has no CRS; set one (e.g. EPSG:4326)",
+            )
+        )
     lines = gdf[gdf.geom_type.isin(["LineString", "MultiLineString"])]
     if len(lines) == 0:
         raise InputError(t(f"{p}: 文件中没有线要素", f"{p}: the file has no line features"))
@@ -61,20 +66,46 @@ def street_levels(lines: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 # Street file headers (Chinese, Geofabrik shapefiles, OSM) → the streets table's columns.
 STREET_HEADERS = {
-    "道路名称": "name", "路名": "name", "名称": "name", "街道名称": "name",
-    "道路等级": "highway", "等级": "highway", "道路类型": "highway", "fclass": "highway",
-    "桥梁": "bridge", "是否桥梁": "bridge", "桥": "bridge",
-    "隧道": "tunnel", "是否隧道": "tunnel",
-    "层": "layer", "图层高度": "layer", "层级": "layer",
-    "osm_id": "id", "fid": "id", "编号": "id", "道路编号": "id",
+    "道路名称": "name",
+    "路名": "name",
+    "名称": "name",
+    "街道名称": "name",
+    "道路等级": "highway",
+    "等级": "highway",
+    "道路类型": "highway",
+    "fclass": "highway",
+    "桥梁": "bridge",
+    "是否桥梁": "bridge",
+    "桥": "bridge",
+    "隧道": "tunnel",
+    "是否隧道": "tunnel",
+    "层": "layer",
+    "图层高度": "layer",
+    "层级": "layer",
+    "osm_id": "id",
+    "fid": "id",
+    "编号": "id",
+    "道路编号": "id",
     "来源": "source",
 }
 # Chinese road classes (城市道路分级) → OSM highway values.
 HIGHWAY_VALUES = {
-    "高速公路": "motorway", "快速路": "trunk", "主干路": "primary", "主干道": "primary",
-    "次干路": "secondary", "次干道": "secondary", "支路": "tertiary", "街巷": "living_street",
-    "小区道路": "residential", "居住区道路": "residential", "人行道": "footway", "步行道": "footway",
-    "步行街": "pedestrian", "自行车道": "cycleway", "台阶": "steps", "楼梯": "steps",
+    "高速公路": "motorway",
+    "快速路": "trunk",
+    "主干路": "primary",
+    "主干道": "primary",
+    "次干路": "secondary",
+    "次干道": "secondary",
+    "支路": "tertiary",
+    "街巷": "living_street",
+    "小区道路": "residential",
+    "居住区道路": "residential",
+    "人行道": "footway",
+    "步行道": "footway",
+    "步行街": "pedestrian",
+    "自行车道": "cycleway",
+    "台阶": "steps",
+    "楼梯": "steps",
 }
 _NO = {"no", "false", "0", "f", "n", "否", "无", "不是"}
 _YES = {"yes", "true", "1", "t", "y", "是", "有"}
@@ -118,8 +149,9 @@ def text_id(v: Any) -> str | None:
     return s or None
 
 
-def lines_to_wgs84(geoms: Sequence[Any], declared: str | None, crs: str, file: str,
-                   notes: list[str]) -> tuple[np.ndarray, list[Problem]]:
+def lines_to_wgs84(
+    geoms: Sequence[Any], declared: str | None, crs: str, file: str, notes: list[str]
+) -> tuple[np.ndarray, list[Problem]]:
     """Street geometries in WGS-84 degrees: the file's declared CRS first; a file without one
     whose coordinates look like degrees in China is taken as WGS-84 (said in ``notes``), else a
     whole-file problem; then GCJ-02/BD-09 vertices (``crs``) are converted."""
@@ -128,21 +160,33 @@ def lines_to_wgs84(geoms: Sequence[Any], declared: str | None, crs: str, file: s
     if declared is None:
         x0, y0, x1, y1 = shapely.total_bounds(arr[ok]) if ok.any() else (np.nan,) * 4
         if not (_CHINA_LON[0] <= x0 and x1 <= _CHINA_LON[1] and _CHINA_LAT[0] <= y0 and y1 <= _CHINA_LAT[1]):
-            return arr, [Problem(t(f"文件没有坐标系信息，坐标范围 ({x0:.6g}, {y0:.6g})–({x1:.6g}, {y1:.6g}) 也不像中国境内的经纬度；"
-                                   "请在 GIS 软件中为文件设定坐标系（例如 EPSG:4547）后再导入",
-                                   f"the file declares no CRS and its coordinates ({x0:.6g}, {y0:.6g})–({x1:.6g}, {y1:.6g}) "
-                                   "do not look like degrees in China; set the file's CRS (e.g. EPSG:4547) in a GIS and import again"),
-                                 file=file)]
-        notes.append(t("文件没有坐标系信息；坐标像中国境内的经纬度，按 WGS-84 处理",
-                       "the file declares no CRS; its coordinates look like degrees in China and were taken as WGS-84"))
+            return arr, [
+                Problem(
+                    t(
+                        f"文件没有坐标系信息，坐标范围 ({x0:.6g}, {y0:.6g})–({x1:.6g}, {y1:.6g}) 也不像中国境内的经纬度；"
+                        "请在 GIS 软件中为文件设定坐标系（例如 EPSG:4547）后再导入",
+                        f"the file declares no CRS and its coordinates ({x0:.6g}, {y0:.6g})–({x1:.6g}, {y1:.6g}) "
+                        "do not look like degrees in China; set the file's CRS (e.g. EPSG:4547) in a GIS and import again",
+                    ),
+                    file=file,
+                )
+            ]
+        notes.append(
+            t(
+                "文件没有坐标系信息；坐标像中国境内的经纬度，按 WGS-84 处理",
+                "the file declares no CRS; its coordinates look like degrees in China and were taken as WGS-84",
+            )
+        )
     else:
         src = pyproj.CRS.from_user_input(declared)
         if not src.equals(pyproj.CRS.from_epsg(4326)):
             arr = np.asarray(gpd.GeoSeries(arr, crs=src).to_crs(4326).values, dtype=object)
             notes.append(t(f"已从 {src.name} 转换为 WGS-84", f"converted from {src.name} to WGS-84"))
     if crs != "wgs84" and ok.any():
+
         def fn(xy: np.ndarray) -> np.ndarray:
             return np.column_stack(to_wgs84(xy[:, 0], xy[:, 1], crs))
+
         arr[ok] = shapely.transform(arr[ok], fn)
     return arr, []
 
@@ -163,9 +207,17 @@ def explode_lines(df: pd.DataFrame, geoms: np.ndarray, file: str) -> tuple[pd.Da
             split += len(parts) > 1
             kept += [(row, part, k if len(parts) > 1 else 0) for k, part in enumerate(parts, start=1)]
         else:
-            problems.append(Problem(t(f"几何类型为 {g.geom_type}，道路应为线（LineString/MultiLineString）",
-                                      f"geometry is a {g.geom_type}; a street must be a LineString or MultiLineString"),
-                                    file=file, row=int(row), field="geometry"))
+            problems.append(
+                Problem(
+                    t(
+                        f"几何类型为 {g.geom_type}，道路应为线（LineString/MultiLineString）",
+                        f"geometry is a {g.geom_type}; a street must be a LineString or MultiLineString",
+                    ),
+                    file=file,
+                    row=int(row),
+                    field="geometry",
+                )
+            )
     out = df.drop(columns=["geometry"]).loc[[r for r, _, _ in kept]].copy()
     out["geometry"] = [g for _, g, _ in kept]
     out["_part"] = [k for _, _, k in kept]
@@ -177,8 +229,7 @@ def street_ids(df: pd.DataFrame) -> list[str]:
     MultiLineString), else a hash of the line's WKB — stable, so the same file imports the same."""
     given = [text_id(v) for v in df["id"].tolist()] if "id" in df.columns else [None] * len(df)
     made = geometry_ids([g if g is not None and not g.is_empty else shapely.LineString() for g in df["geometry"]])
-    return [(f"{g}-{k}" if k else g) if g else m
-            for g, k, m in zip(given, df["_part"].tolist(), made, strict=True)]
+    return [(f"{g}-{k}" if k else g) if g else m for g, k, m in zip(given, df["_part"].tolist(), made, strict=True)]
 
 
 def length_km(geoms: Sequence[Any]) -> float:

@@ -90,8 +90,10 @@ def read_csv(path: str | Path) -> RawTable:
         enc = detect_encoding(data)
     except UnicodeError:
         raise InputFileError(
-            t(f"{p.name}: 无法识别文件编码（支持 UTF-8、GBK/GB18030）；请在 Excel 中另存为“CSV UTF-8”",
-              f"{p.name}: unknown text encoding (UTF-8 and GBK/GB18030 are supported); save it as 'CSV UTF-8'")
+            t(
+                f"{p.name}: 无法识别文件编码（支持 UTF-8、GBK/GB18030）；请在 Excel 中另存为“CSV UTF-8”",
+                f"{p.name}: unknown text encoding (UTF-8 and GBK/GB18030 are supported); save it as 'CSV UTF-8'",
+            )
         ) from None
     text = data.decode(enc)
     if text.startswith("\ufeff"):
@@ -101,18 +103,26 @@ def read_csv(path: str | Path) -> RawTable:
     sep = _sniff_delimiter(text)
     head = list(itertools.islice(csv.reader(io.StringIO(text), delimiter=sep), 2))
     # a title line (宜昌市……统计表,,,,) above the header, as a merged title exports: header in row 2
-    skip = int(len(head) == 2 and len(head[0]) > 1 and bool(head[0][0].strip())
-               and not any(c.strip() for c in head[0][1:]) and sum(bool(c.strip()) for c in head[1]) > 1)
+    skip = int(
+        len(head) == 2
+        and len(head[0]) > 1
+        and bool(head[0][0].strip())
+        and not any(c.strip() for c in head[0][1:])
+        and sum(bool(c.strip()) for c in head[1]) > 1
+    )
     _check_unique_headers(head[skip] if head else [], p.name, 1 + skip)
     try:
         df = pd.read_csv(
-            io.StringIO(text), sep=sep, dtype=str, keep_default_na=False,
-            skipinitialspace=True, skip_blank_lines=False, skiprows=skip,
+            io.StringIO(text),
+            sep=sep,
+            dtype=str,
+            keep_default_na=False,
+            skipinitialspace=True,
+            skip_blank_lines=False,
+            skiprows=skip,
         )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as exc:
-        raise InputFileError(
-            t(f"{p.name}: 不是有效的 CSV：{exc}", f"{p.name}: not a valid CSV: {exc}")
-        ) from None
+        raise InputFileError(t(f"{p.name}: 不是有效的 CSV：{exc}", f"{p.name}: not a valid CSV: {exc}")) from None
     return RawTable(_clean_headers(df, p.name, first_row=2 + skip), p.name, encoding=enc)
 
 
@@ -125,8 +135,10 @@ def read_excel(path: str | Path, *, sheet: str | int = 0) -> RawTable:
         raise InputFileError(t(f"{p.name}: {exc}", f"{p.name}: {exc}")) from None
     except Exception as exc:  # noqa: BLE001 - the reader's own errors, whatever their type, become one line naming the file
         raise InputFileError(
-            t(f"{p.name}: 无法读取 Excel 文件（{type(exc).__name__}: {exc}）",
-              f"{p.name}: cannot read the Excel file ({type(exc).__name__}: {exc})")
+            t(
+                f"{p.name}: 无法读取 Excel 文件（{type(exc).__name__}: {exc}）",
+                f"{p.name}: cannot read the Excel file ({type(exc).__name__}: {exc})",
+            )
         ) from None
     header_row = 1
     if _is_title_row(df):  # a merged title across the top (宜昌市……统计表): the header is row 2
@@ -144,17 +156,30 @@ def _check_unique_headers(names: list, file: str, row: int) -> None:
     for n in names:
         s = "" if n is None or (isinstance(n, float) and n != n) else str(n).strip().lstrip("\ufeff")
         if s and s in seen:
-            raise InputFileError(Problem(t(f"列名 '{s}' 出现了两次：请删除或改名其中一列",
-                                           f"column '{s}' appears twice: remove or rename one of them"),
-                                         file=file, row=row, field=s))
+            raise InputFileError(
+                Problem(
+                    t(
+                        f"列名 '{s}' 出现了两次：请删除或改名其中一列",
+                        f"column '{s}' appears twice: remove or rename one of them",
+                    ),
+                    file=file,
+                    row=row,
+                    field=s,
+                )
+            )
         seen.add(s)
 
 
 def _is_title_row(df: pd.DataFrame) -> bool:
     """True when row 1 holds one title cell (merged across the columns) and nothing else."""
     cols = [str(c) for c in df.columns]
-    return len(cols) > 1 and not cols[0].startswith("Unnamed:") and all(c.startswith("Unnamed:") for c in cols[1:]) \
-        and len(df) > 0 and df.iloc[0].notna().sum() > 1
+    return (
+        len(cols) > 1
+        and not cols[0].startswith("Unnamed:")
+        and all(c.startswith("Unnamed:") for c in cols[1:])
+        and len(df) > 0
+        and df.iloc[0].notna().sum() > 1
+    )
 
 
 def read_geo(path: str | Path, *, layer: str | None = None) -> RawTable:

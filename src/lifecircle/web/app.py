@@ -50,9 +50,14 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     if migrate:
         init_platform(engine, factory, prog)
 
-    app = FastAPI(title="lifecircle — 一刻钟便民生活圈 officials' platform", version="1",
-                  docs_url=None, openapi_url="/api/openapi.json", redoc_url=None,
-                  dependencies=[Depends(refuse_control_chars)])
+    app = FastAPI(
+        title="lifecircle — 一刻钟便民生活圈 officials' platform",
+        version="1",
+        docs_url=None,
+        openapi_url="/api/openapi.json",
+        redoc_url=None,
+        dependencies=[Depends(refuse_control_chars)],
+    )
     app.state.settings, app.state.engine, app.state.factory, app.state.prog = settings, engine, factory, prog
     app.state.templates = make_templates(prog, settings.timezone)
     app.add_middleware(RequestGuardMiddleware)  # inside the language middleware: its messages are translated

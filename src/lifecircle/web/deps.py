@@ -46,6 +46,7 @@ LANG_COOKIE = "lang"
 
 # ------------------------------------------------------------------ application state
 
+
 async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
@@ -76,6 +77,7 @@ Lang = Annotated[str, Depends(get_language)]
 
 # ------------------------------------------------------------------ database
 
+
 def get_db(factory: Factory) -> Iterator[Session]:
     """One unit of work around the route: commit when it returns, roll back when it raises."""
     with transaction(factory) as s:
@@ -86,6 +88,7 @@ Db = Annotated[Session, Depends(get_db, scope="function")]
 
 
 # ------------------------------------------------------------------ the client's address
+
 
 def forwarded_client(peer: str, forwarded_for: str | None, settings: Settings) -> str:
     """The client's address: the connection's ``peer``, or — only when the peer is one of the
@@ -108,6 +111,8 @@ def client_ip(request: Request) -> str:
     """The address used for login throttling and in the audit (see :func:`forwarded_client`)."""
     peer = request.client.host if request.client else "-"
     return forwarded_client(peer, request.headers.get("x-forwarded-for"), request.app.state.settings)
+
+
 # ------------------------------------------------------------------ hostile input
 
 MAX_ID = 2**31 - 1  # the largest value of an ``Integer`` column on PostgreSQL
@@ -120,8 +125,12 @@ _CONTROL_LINE = re.compile(r"[\x00-\x1f\x7f]")
 def _control_problem(loc: list[Any], value: str) -> dict[str, Any]:
     ch = _CONTROL_LINE.search(value) or _CONTROL_BODY.search(value)
     code = f"U+{ord(ch.group()):04X}" if ch else "?"
-    return {"loc": tuple(loc), "type": "string_control_characters", "input": value[:64],
-            "msg": t(f"含有不允许的控制字符（{code}）", f"contains a control character ({code}), which is not allowed")}
+    return {
+        "loc": tuple(loc),
+        "type": "string_control_characters",
+        "input": value[:64],
+        "msg": t(f"含有不允许的控制字符（{code}）", f"contains a control character ({code}), which is not allowed"),
+    }
 
 
 def _walk_json(value: Any, loc: list[Any], out: list[dict[str, Any]]) -> None:
@@ -167,13 +176,20 @@ async def refuse_control_chars(request: Request) -> None:
                 except ValueError:
                     pass  # not JSON: FastAPI has answered that already
                 except RecursionError:
-                    out.append({"loc": ("body",), "type": "too_deep", "input": None,
-                                "msg": t("JSON 嵌套层数过多", "the JSON is nested too deeply")})
+                    out.append(
+                        {
+                            "loc": ("body",),
+                            "type": "too_deep",
+                            "input": None,
+                            "msg": t("JSON 嵌套层数过多", "the JSON is nested too deeply"),
+                        }
+                    )
     if out:
         raise RequestValidationError(out)
 
 
 # ------------------------------------------------------------------ authentication
+
 
 def session_token(request: Request) -> tuple[str | None, bool]:
     """The session token from ``Authorization: Bearer`` or the session cookie (and which it was)."""
@@ -191,7 +207,9 @@ def current(request: Request) -> tuple[User, str]:
         csrf = sess.csrf_token
     unsafe = request.method not in ("GET", "HEAD", "OPTIONS") and request.url.path.startswith("/api/")
     if by_cookie and unsafe and not auth.check_csrf(csrf, request.headers.get("x-csrf-token")):
-        raise PermissionDeniedError(t("缺少或错误的 CSRF 令牌（X-CSRF-Token）", "missing or wrong CSRF token (X-CSRF-Token)"))
+        raise PermissionDeniedError(
+            t("缺少或错误的 CSRF 令牌（X-CSRF-Token）", "missing or wrong CSRF token (X-CSRF-Token)")
+        )
     request.state.user, request.state.csrf = user, csrf
     return user, csrf
 
@@ -212,6 +230,7 @@ PageUser = Annotated[User, Depends(page_user)]
 
 # ------------------------------------------------------------------ CSRF of forms
 
+
 class CsrfGuard:
     """The signed-in session's CSRF token; :meth:`check` a form's token against it (403 if wrong)."""
 
@@ -220,8 +239,12 @@ class CsrfGuard:
 
     def check(self, given: str) -> None:
         if not auth.check_csrf(self.expected, given):
-            raise PermissionDeniedError(t("表单已过期或 CSRF 令牌错误，请刷新页面后重试",
-                                          "the form expired or its CSRF token is wrong; reload and retry"))
+            raise PermissionDeniedError(
+                t(
+                    "表单已过期或 CSRF 令牌错误，请刷新页面后重试",
+                    "the form expired or its CSRF token is wrong; reload and retry",
+                )
+            )
 
 
 async def form_csrf(request: Request, user: PageUser) -> CsrfGuard:
@@ -239,6 +262,7 @@ FormCsrf = Annotated[CsrfGuard, Depends(form_csrf)]
 
 # ------------------------------------------------------------------ pages
 
+
 class Renderer:
     """A page renderer bound to the request: ``render("name.html", **context)`` with the context
     every template gets (user, CSRF token, language, programme, settings, path, the flash notice).
@@ -252,9 +276,16 @@ class Renderer:
 
         request, state = self.request, self.request.app.state
         flashed = pop_flash(request)
-        ctx.update(request=request, user=getattr(request.state, "user", None), csrf=getattr(request.state, "csrf", ""),
-                   lang=self.lang, prog=state.prog, settings=state.settings, path=request.url.path,
-                   msg=ctx.get("msg") or flashed)
+        ctx.update(
+            request=request,
+            user=getattr(request.state, "user", None),
+            csrf=getattr(request.state, "csrf", ""),
+            lang=self.lang,
+            prog=state.prog,
+            settings=state.settings,
+            path=request.url.path,
+            msg=ctx.get("msg") or flashed,
+        )
         resp = self.templates.TemplateResponse(request, name, ctx, status_code=status_code)
         if FLASH_COOKIE in request.cookies:
             resp.delete_cookie(FLASH_COOKIE, path="/")

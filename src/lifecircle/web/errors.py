@@ -56,7 +56,9 @@ def error_page(request: Request, code: int, message: str, problems: list[dict[st
     except Exception:  # noqa: BLE001 - never fail while reporting an error
         from html import escape
 
-        return HTMLResponse(f"<!doctype html><meta charset=utf-8><h1>{code}</h1><p>{escape(message)}</p>", status_code=code)
+        return HTMLResponse(
+            f"<!doctype html><meta charset=utf-8><h1>{code}</h1><p>{escape(message)}</p>", status_code=code
+        )
 
 
 def form_page(request: Request) -> str:
@@ -82,9 +84,14 @@ def http_error(request: Request, exc: StarletteHTTPException) -> Response:
     if is_api(request):
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
     if exc.status_code == 404:
-        msg = t("没有这个页面，请检查网址或从导航进入。", "There is no such page; check the address or use the navigation.")
+        msg = t(
+            "没有这个页面，请检查网址或从导航进入。", "There is no such page; check the address or use the navigation."
+        )
     elif exc.status_code == 405:
-        msg = t("此地址不能这样访问，请从页面上的链接或表单进入。", "This address cannot be opened this way; use the page's links or forms.")
+        msg = t(
+            "此地址不能这样访问，请从页面上的链接或表单进入。",
+            "This address cannot be opened this way; use the page's links or forms.",
+        )
     else:
         msg = t("请求无法处理。", "The request cannot be handled.")
     return error_page(request, exc.status_code, msg)
@@ -97,8 +104,14 @@ async def server_error(request: Request, exc: Exception) -> Response:
     if is_api(request):
         resp: Response = JSONResponse({"detail": t("服务器内部错误", "internal server error")}, status_code=500)
     else:
-        resp = error_page(request, 500, t("服务器内部错误，请稍后重试；如果一直出现，请联系市商务局管理员。",
-                                          "Something went wrong on the server; retry later, and tell the administrator if it keeps happening."))
+        resp = error_page(
+            request,
+            500,
+            t(
+                "服务器内部错误，请稍后重试；如果一直出现，请联系市商务局管理员。",
+                "Something went wrong on the server; retry later, and tell the administrator if it keeps happening.",
+            ),
+        )
     for k, v in security_headers(request.app.state.settings.tile_url):
         resp.headers[k.decode()] = v.decode()
     return resp
@@ -112,8 +125,15 @@ async def input_error(request: Request, exc: InputError) -> Response:
 
 
 async def validation_error(request: Request, exc: RequestValidationError) -> Response:
-    detail = [{"loc": list(e.get("loc", [])), "msg": e.get("msg", ""), "type": e.get("type", ""),
-               "message": validation_message(e)} for e in exc.errors()]
+    detail = [
+        {
+            "loc": list(e.get("loc", [])),
+            "msg": e.get("msg", ""),
+            "type": e.get("type", ""),
+            "message": validation_message(e),
+        }
+        for e in exc.errors()
+    ]
     if is_api(request):
         return JSONResponse({"detail": jsonable_encoder(detail)}, status_code=422)
     fields = t("；", "; ").join(f"{d['loc'][-1]}: {d['message']}" for d in detail if d["loc"])
@@ -128,8 +148,12 @@ async def auth_error(request: Request, exc: AuthRequiredError) -> Response:
     # A session that expired mid-form: after signing in, back to the form's page (a GET), not to
     # the POST-only address the form was sent to.
     target = request.url.path if request.method in ("GET", "HEAD") else form_page(request)
-    return RedirectResponse(f"/login?next={quote(target, safe='/')}&expired=1" if request.method not in ("GET", "HEAD")
-                            else f"/login?next={quote(target, safe='/')}", status_code=303)
+    return RedirectResponse(
+        f"/login?next={quote(target, safe='/')}&expired=1"
+        if request.method not in ("GET", "HEAD")
+        else f"/login?next={quote(target, safe='/')}",
+        status_code=303,
+    )
 
 
 async def permission_error(request: Request, exc: PermissionDeniedError) -> Response:
@@ -153,8 +177,10 @@ async def conflict_error(request: Request, exc: ConflictError) -> Response:
 async def integrity_error(request: Request, exc: IntegrityError) -> Response:
     """Two identical creations at the same moment (same report version, survey, account ...): the
     later one hits the unique key after its own check passed. Its transaction is rolled back."""
-    msg = t("同一记录刚刚已被另一请求创建或修改（重复），请刷新后重试",
-            "the same record was just created or changed by another request (duplicate); reload and retry")
+    msg = t(
+        "同一记录刚刚已被另一请求创建或修改（重复），请刷新后重试",
+        "the same record was just created or changed by another request (duplicate); reload and retry",
+    )
     if is_api(request):
         return JSONResponse({"detail": msg}, status_code=409)
     return error_page(request, 409, msg)
@@ -162,10 +188,14 @@ async def integrity_error(request: Request, exc: IntegrityError) -> Response:
 
 async def data_error(request: Request, exc: DataError) -> Response:
     """A value the database cannot store (out of its range, a NUL character): the input's fault."""
-    msg = t("输入的值超出数据库允许的范围或含有不允许的字符", "a value is out of the database's range or holds a character it refuses")
+    msg = t(
+        "输入的值超出数据库允许的范围或含有不允许的字符",
+        "a value is out of the database's range or holds a character it refuses",
+    )
     if is_api(request):
-        return JSONResponse({"detail": [{"loc": ["body", "input"], "msg": msg, "type": "value_error"}]},
-                            status_code=422)
+        return JSONResponse(
+            {"detail": [{"loc": ["body", "input"], "msg": msg, "type": "value_error"}]}, status_code=422
+        )
     return error_page(request, 422, msg)
 
 
@@ -185,10 +215,18 @@ async def other_user_error(request: Request, exc: LifecircleError) -> Response:
 
 
 HANDLERS: list[tuple[type[Exception], Any]] = [
-    (InputError, input_error), (RequestValidationError, validation_error), (AuthRequiredError, auth_error),
-    (PermissionDeniedError, permission_error), (NotFoundError, not_found_error), (ThrottledError, throttled_error),
-    (ConflictError, conflict_error), (LifecircleError, other_user_error), (IntegrityError, integrity_error),
-    (DataError, data_error), (StarletteHTTPException, http_error), (Exception, server_error),
+    (InputError, input_error),
+    (RequestValidationError, validation_error),
+    (AuthRequiredError, auth_error),
+    (PermissionDeniedError, permission_error),
+    (NotFoundError, not_found_error),
+    (ThrottledError, throttled_error),
+    (ConflictError, conflict_error),
+    (LifecircleError, other_user_error),
+    (IntegrityError, integrity_error),
+    (DataError, data_error),
+    (StarletteHTTPException, http_error),
+    (Exception, server_error),
 ]
 
 
@@ -212,9 +250,13 @@ def validation_message(err: dict[str, Any]) -> str:
         lim = ctx.get("le", ctx.get("lt"))
         return t(f"不能大于 {lim}", f"must be at most {lim}")
     if kind == "string_too_long":
-        return t(f"过长（最多 {ctx.get('max_length')} 个字符）", f"too long (at most {ctx.get('max_length')} characters)")
+        return t(
+            f"过长（最多 {ctx.get('max_length')} 个字符）", f"too long (at most {ctx.get('max_length')} characters)"
+        )
     if kind == "string_too_short":
-        return t(f"过短（至少 {ctx.get('min_length')} 个字符）", f"too short (at least {ctx.get('min_length')} characters)")
+        return t(
+            f"过短（至少 {ctx.get('min_length')} 个字符）", f"too short (at least {ctx.get('min_length')} characters)"
+        )
     if kind in ("literal_error", "enum"):
         return t(f"应为以下之一：{ctx.get('expected', '')}", f"must be one of: {ctx.get('expected', '')}")
     if kind in ("date_parsing", "date_from_datetime_parsing", "datetime_parsing"):

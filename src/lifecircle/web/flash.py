@@ -42,8 +42,15 @@ def decode(secret: str, value: str | None) -> str | None:
 def set_flash(request: Request, resp: Response, zh: str, en: str) -> Response:
     """Attach the notice ``t(zh, en)`` to ``resp`` (shown once by the next page)."""
     settings = request.app.state.settings
-    resp.set_cookie(FLASH_COOKIE, encode(settings.secret_key, t(zh, en)), max_age=300, httponly=True,
-                    samesite="lax", secure=settings.cookie_secure, path="/")
+    resp.set_cookie(
+        FLASH_COOKIE,
+        encode(settings.secret_key, t(zh, en)),
+        max_age=300,
+        httponly=True,
+        samesite="lax",
+        secure=settings.cookie_secure,
+        path="/",
+    )
     return resp
 
 

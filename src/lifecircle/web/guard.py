@@ -95,14 +95,20 @@ class RequestGuardMiddleware:
             problem = await run_in_threadpool(_session_problem, state.factory, _token(headers))
             if problem is not None:
                 if path.startswith("/api/"):
-                    resp: Any = JSONResponse({"detail": problem}, status_code=401,
-                                             headers={"WWW-Authenticate": "Bearer", "Connection": "close"})
+                    resp: Any = JSONResponse(
+                        {"detail": problem},
+                        status_code=401,
+                        headers={"WWW-Authenticate": "Bearer", "Connection": "close"},
+                    )
                 else:  # a session that expired mid-form: sign in, then back to the form's page (a GET)
                     from lifecircle.web.errors import form_page
 
                     target = form_page(Request(scope))
-                    resp = RedirectResponse(f"/login?next={quote(target, safe='/')}&expired=1", status_code=303,
-                                            headers={"Connection": "close"})
+                    resp = RedirectResponse(
+                        f"/login?next={quote(target, safe='/')}&expired=1",
+                        status_code=303,
+                        headers={"Connection": "close"},
+                    )
                 await resp(scope, receive, send)
                 return
         limit = body_limit(settings, path)
@@ -135,4 +141,6 @@ class RequestGuardMiddleware:
         except BodyTooLargeError as exc:  # read outside FastAPI's body parsing (e.g. request.body() in a route)
             if started:
                 raise
-            await JSONResponse({"detail": exc.detail}, status_code=413, headers={"Connection": "close"})(scope, receive, send)
+            await JSONResponse({"detail": exc.detail}, status_code=413, headers={"Connection": "close"})(
+                scope, receive, send
+            )

@@ -36,7 +36,9 @@ class LanguageMiddleware:
         async def send_wrapper(message: Any) -> None:
             if set_cookie and message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
-                headers.append((b"set-cookie", f"{LANG_COOKIE}={lang}; Path=/; Max-Age=31536000; SameSite=Lax".encode()))
+                headers.append(
+                    (b"set-cookie", f"{LANG_COOKIE}={lang}; Path=/; Max-Age=31536000; SameSite=Lax".encode())
+                )
                 message["headers"] = headers
             await send(message)
 
@@ -53,11 +55,20 @@ def content_security_policy(tile_url: str = "", inline_styles: bool = False) -> 
         origin = "/".join(tile_url.split("/", 3)[:3]).replace("{s}", "*")
         if origin.startswith(("http://", "https://")):
             img.append(origin)
-    return "; ".join([
-        "default-src 'self'", "script-src 'self'", "style-src 'self'" + (" 'unsafe-inline'" if inline_styles else ""), f"img-src {' '.join(img)}",
-        "font-src 'self' data:", "connect-src 'self'", "object-src 'none'", "base-uri 'self'",
-        "form-action 'self'", "frame-ancestors 'none'",
-    ])
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'" + (" 'unsafe-inline'" if inline_styles else ""),
+            f"img-src {' '.join(img)}",
+            "font-src 'self' data:",
+            "connect-src 'self'",
+            "object-src 'none'",
+            "base-uri 'self'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    )
 
 
 def security_headers(tile_url: str = "", inline_styles: bool = False) -> list[tuple[bytes, bytes]]:

@@ -22,10 +22,15 @@ class StatusIn(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
     status: str = Field(min_length=1, max_length=16, description="new status: building, self_assessed, ...")
-    from_: str | None = Field(None, alias="from", min_length=1, max_length=16,
-                              description="the status the sender saw; if the circle has moved on since, 409 "
-                                          "naming its current status (send it: without it the change applies "
-                                          "to whatever the status is now)")
+    from_: str | None = Field(
+        None,
+        alias="from",
+        min_length=1,
+        max_length=16,
+        description="the status the sender saw; if the circle has moved on since, 409 "
+        "naming its current status (send it: without it the change applies "
+        "to whatever the status is now)",
+    )
     note: str = Field("", max_length=2000)
 
 
@@ -92,4 +97,3 @@ class UserIn(BaseModel):
     role: Literal["city_admin", "district_officer", "evaluator", "leader"]
     district: str | None = Field(None, max_length=16)
     display_name: str = Field("", max_length=128)
-

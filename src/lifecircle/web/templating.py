@@ -28,12 +28,20 @@ def make_templates(prog: Programme, timezone: str = "Asia/Shanghai") -> Jinja2Te
     templates = Jinja2Templates(directory=HERE / "templates")
     zone = ZoneInfo(timezone)
     templates.env.filters["local_time"] = lambda v, fmt="%Y-%m-%d %H:%M": local_time(v, zone, fmt)
-    templates.env.globals.update(t=t, get_lang=get_lang, role_label=lambda r: t(*ROLE_LABELS.get(r, (r, r))),
-                                 grade_label=lambda g: t(*service.GRADES.get(g, (g or "—", g or "—"))),
-                                 decision_label=lambda d: t(*service.DECISIONS.get(d, (d, d))),
-                                 fund_label=lambda k: t(*service.FUND_KINDS.get(k, (k, k))),
-                                 status_label=prog.status_label, fmt_pct=fmt_pct, fmt_num=fmt_num, quote=quote,
-                                 format_names=format_names, pct_class=pct_class)
+    templates.env.globals.update(
+        t=t,
+        get_lang=get_lang,
+        role_label=lambda r: t(*ROLE_LABELS.get(r, (r, r))),
+        grade_label=lambda g: t(*service.GRADES.get(g, (g or "—", g or "—"))),
+        decision_label=lambda d: t(*service.DECISIONS.get(d, (d, d))),
+        fund_label=lambda k: t(*service.FUND_KINDS.get(k, (k, k))),
+        status_label=prog.status_label,
+        fmt_pct=fmt_pct,
+        fmt_num=fmt_num,
+        quote=quote,
+        format_names=format_names,
+        pct_class=pct_class,
+    )
     return templates
 
 

@@ -13,27 +13,55 @@ from lifecircle.platform.programme import Programme
 
 
 def user_json(u: User) -> dict[str, Any]:
-    return {"id": u.id, "username": u.username, "display_name": u.display_name, "role": u.role,
-            "role_label": t(*ROLE_LABELS.get(u.role, (u.role, u.role))), "district": u.district}
+    return {
+        "id": u.id,
+        "username": u.username,
+        "display_name": u.display_name,
+        "role": u.role,
+        "role_label": t(*ROLE_LABELS.get(u.role, (u.role, u.role))),
+        "district": u.district,
+    }
 
 
 def circle_json(c: Any) -> dict[str, Any]:
-    return {"id": c.id, "name": c.name, "district": c.district, "phase": c.phase, "status": c.status,
-            "synthetic": c.synthetic, "lon": c.lon, "lat": c.lat,
-            "status_changed_at": c.status_changed_at.isoformat() if c.status_changed_at else None}
+    return {
+        "id": c.id,
+        "name": c.name,
+        "district": c.district,
+        "phase": c.phase,
+        "status": c.status,
+        "synthetic": c.synthetic,
+        "lon": c.lon,
+        "lat": c.lat,
+        "status_changed_at": c.status_changed_at.isoformat() if c.status_changed_at else None,
+    }
 
 
 def survey_json(v: Any, prog: Any) -> dict[str, Any]:
     rate = v.satisfied / v.respondents if v.respondents else None
-    return {"id": v.id, "circle_id": v.circle_id, "period": v.period, "start": v.start, "end": v.end,
-            "respondents": v.respondents, "satisfied": v.satisfied, "rate": rate,
-            "meets_target": rate is not None and rate >= prog.satisfaction_target, "synthetic": v.synthetic}
+    return {
+        "id": v.id,
+        "circle_id": v.circle_id,
+        "period": v.period,
+        "start": v.start,
+        "end": v.end,
+        "respondents": v.respondents,
+        "satisfied": v.satisfied,
+        "rate": rate,
+        "meets_target": rate is not None and rate >= prog.satisfaction_target,
+        "synthetic": v.synthetic,
+    }
 
 
 def report_json(s: Session, rep: Any) -> dict[str, Any]:
     versions = service.report_versions(s, rep.id)
-    return {"id": rep.id, "district": rep.district, "period": rep.period, "created_at": rep.created_at,
-            "versions": [audit.snapshot(v) for v in versions]}
+    return {
+        "id": rep.id,
+        "district": rep.district,
+        "period": rep.period,
+        "created_at": rep.created_at,
+        "versions": [audit.snapshot(v) for v in versions],
+    }
 
 
 def circle_detail(s: Session, user: User, prog: Programme, circle_id: str) -> dict[str, Any]:
@@ -62,23 +90,65 @@ def circle_detail(s: Session, user: User, prog: Programme, circle_id: str) -> di
 
 
 FIELD_LABELS: dict[str, tuple[str, str]] = {
-    "status": ("状态", "status"), "active": ("启用", "active"), "role": ("角色", "role"), "district": ("区", "district"),
-    "display_name": ("姓名", "name"), "username": ("用户名", "user name"), "name": ("名称", "name"),
-    "phase": ("批次", "phase"), "amount_yuan": ("金额（元）", "amount (yuan)"), "kind": ("类型", "kind"),
-    "date": ("日期", "date"), "source": ("来源", "source"), "score": ("评分", "score"), "comment": ("意见", "comment"),
-    "grade_code": ("等级", "grade"), "decision": ("结论", "decision"), "reason": ("理由", "reason"),
-    "filename": ("文件", "file"), "period": ("周期", "period"), "respondents": ("受访人数", "respondents"),
-    "satisfied": ("满意人数", "satisfied"), "version": ("版本", "version"), "ip": ("IP", "IP"),
-    "circle_id": ("生活圈", "circle"), "as_of": ("评估日期", "as of"), "note": ("说明", "note"),
+    "status": ("状态", "status"),
+    "active": ("启用", "active"),
+    "role": ("角色", "role"),
+    "district": ("区", "district"),
+    "display_name": ("姓名", "name"),
+    "username": ("用户名", "user name"),
+    "name": ("名称", "name"),
+    "phase": ("批次", "phase"),
+    "amount_yuan": ("金额（元）", "amount (yuan)"),
+    "kind": ("类型", "kind"),
+    "date": ("日期", "date"),
+    "source": ("来源", "source"),
+    "score": ("评分", "score"),
+    "comment": ("意见", "comment"),
+    "grade_code": ("等级", "grade"),
+    "decision": ("结论", "decision"),
+    "reason": ("理由", "reason"),
+    "filename": ("文件", "file"),
+    "period": ("周期", "period"),
+    "respondents": ("受访人数", "respondents"),
+    "satisfied": ("满意人数", "satisfied"),
+    "version": ("版本", "version"),
+    "ip": ("IP", "IP"),
+    "circle_id": ("生活圈", "circle"),
+    "as_of": ("评估日期", "as of"),
+    "note": ("说明", "note"),
 }
 ENTITY_LABELS: dict[str, tuple[str, str]] = {
-    "circle": ("生活圈", "circle"), "fund": ("资金", "funds"), "scorecard": ("评估表", "scorecard"),
-    "score": ("评分", "score"), "evidence": ("证明材料", "evidence"), "grade_decision": ("等级评定", "grade decision"),
-    "survey": ("满意度调查", "survey"), "district_report": ("区级报告", "district report"), "user": ("账号", "account"),
+    "circle": ("生活圈", "circle"),
+    "fund": ("资金", "funds"),
+    "scorecard": ("评估表", "scorecard"),
+    "score": ("评分", "score"),
+    "evidence": ("证明材料", "evidence"),
+    "grade_decision": ("等级评定", "grade decision"),
+    "survey": ("满意度调查", "survey"),
+    "district_report": ("区级报告", "district report"),
+    "user": ("账号", "account"),
     "session": ("登录会话", "session"),
 }
-_HIDDEN = {"updated_at", "status_changed_at", "created_at", "at", "id", "user_id", "sha256", "stored_name", "indicators",
-           "password_hash", "content_type", "size_bytes", "synthetic", "boundary", "lon", "lat", "start", "end"}
+_HIDDEN = {
+    "updated_at",
+    "status_changed_at",
+    "created_at",
+    "at",
+    "id",
+    "user_id",
+    "sha256",
+    "stored_name",
+    "indicators",
+    "password_hash",
+    "content_type",
+    "size_bytes",
+    "synthetic",
+    "boundary",
+    "lon",
+    "lat",
+    "start",
+    "end",
+}
 
 
 def _value(k: str, v: Any, prog: Programme | None) -> str:
@@ -114,6 +184,13 @@ def audit_row(a: Any, prog: Programme | None = None) -> dict[str, Any]:
             continue
         name = t(*FIELD_LABELS.get(k, (k, k)))
         changes.append((name, _value(k, before.get(k), prog) if before else "", _value(k, v, prog)))
-    return {"at": a.at, "username": a.username, "action": label, "action_code": key,
-            "entity": t(*ENTITY_LABELS.get(a.entity, (a.entity, a.entity))), "entity_id": a.entity_id,
-            "circle_id": a.entity_id if a.entity == "circle" else after.get("circle_id"), "changes": changes}
+    return {
+        "at": a.at,
+        "username": a.username,
+        "action": label,
+        "action_code": key,
+        "entity": t(*ENTITY_LABELS.get(a.entity, (a.entity, a.entity))),
+        "entity_id": a.entity_id,
+        "circle_id": a.entity_id if a.entity == "circle" else after.get("circle_id"),
+        "changes": changes,
+    }

@@ -23,8 +23,16 @@ def _penalty(pop: NDArray, lo: float, hi: float, lam: float) -> NDArray:
     return lam * (np.maximum(pop - hi, 0.0) + np.maximum(lo - pop, 0.0))
 
 
-def assign_communities(cost: NDArray, w: NDArray, lo: float, hi: float, *, size_penalty: float,
-                       exact_max_pairs: int = 20_000, time_limit_s: float = 10.0) -> tuple[NDArray[np.int64], str]:
+def assign_communities(
+    cost: NDArray,
+    w: NDArray,
+    lo: float,
+    hi: float,
+    *,
+    size_penalty: float,
+    exact_max_pairs: int = 20_000,
+    time_limit_s: float = 10.0,
+) -> tuple[NDArray[np.int64], str]:
     """Assign each row (community) to one column (centre) minimising ``sum cost + size_penalty x
     (residents above hi + below lo)`` per column, with at least one community per column.
 
@@ -42,23 +50,44 @@ def assign_communities(cost: NDArray, w: NDArray, lo: float, hi: float, *, size_
         cj = np.tile(np.arange(q), n)
         one = LinearConstraint(csr_matrix((np.ones(nv), (ri, np.arange(nv))), shape=(n, nv + 2 * q)), 1.0, 1.0)
         cols = np.arange(nv)
-        size_hi = csr_matrix((np.concatenate([w[ri], -np.ones(q)]), (np.concatenate([cj, np.arange(q)]), np.concatenate([cols, nv + np.arange(q)]))),
-                             shape=(q, nv + 2 * q))
-        size_lo = csr_matrix((np.concatenate([w[ri], np.ones(q)]), (np.concatenate([cj, np.arange(q)]), np.concatenate([cols, nv + q + np.arange(q)]))),
-                             shape=(q, nv + 2 * q))
+        size_hi = csr_matrix(
+            (
+                np.concatenate([w[ri], -np.ones(q)]),
+                (np.concatenate([cj, np.arange(q)]), np.concatenate([cols, nv + np.arange(q)])),
+            ),
+            shape=(q, nv + 2 * q),
+        )
+        size_lo = csr_matrix(
+            (
+                np.concatenate([w[ri], np.ones(q)]),
+                (np.concatenate([cj, np.arange(q)]), np.concatenate([cols, nv + q + np.arange(q)])),
+            ),
+            shape=(q, nv + 2 * q),
+        )
         nonempty = csr_matrix((np.ones(nv), (cj, cols)), shape=(q, nv + 2 * q))
-        cons = [one, LinearConstraint(size_hi, -np.inf, hi), LinearConstraint(size_lo, lo, np.inf), LinearConstraint(nonempty, 1.0, np.inf)]
+        cons = [
+            one,
+            LinearConstraint(size_hi, -np.inf, hi),
+            LinearConstraint(size_lo, lo, np.inf),
+            LinearConstraint(nonempty, 1.0, np.inf),
+        ]
         hi_b = np.concatenate([np.ones(nv), np.full(2 * q, np.inf)])
-        res = milp(c, constraints=cons, integrality=np.concatenate([np.ones(nv), np.zeros(2 * q)]),
-                   bounds=Bounds(np.zeros(nv + 2 * q), hi_b),
-                   options={"time_limit": float(time_limit_s), "mip_rel_gap": 1e-6, "disp": False})
+        res = milp(
+            c,
+            constraints=cons,
+            integrality=np.concatenate([np.ones(nv), np.zeros(2 * q)]),
+            bounds=Bounds(np.zeros(nv + 2 * q), hi_b),
+            options={"time_limit": float(time_limit_s), "mip_rel_gap": 1e-6, "disp": False},
+        )
         if res.x is not None:
             x = res.x[:nv].reshape(n, q)
             return np.argmax(x, axis=1).astype(np.int64), "exact" if res.status == 0 else "exact (time limit)"
     return _assign_local(cost, w, lo, hi, size_penalty), "heuristic"
 
 
-def _assign_local(cost: NDArray, w: NDArray, lo: float, hi: float, lam: float, max_passes: int = 50) -> NDArray[np.int64]:
+def _assign_local(
+    cost: NDArray, w: NDArray, lo: float, hi: float, lam: float, max_passes: int = 50
+) -> NDArray[np.int64]:
     n, q = cost.shape
     a = np.argmin(cost, axis=1).astype(np.int64)
     # every column gets at least one row: the cheapest row not the only member of its column
@@ -80,7 +109,9 @@ def _assign_local(cost: NDArray, w: NDArray, lo: float, hi: float, lam: float, m
                 continue
             base = _penalty(pop[s], lo, hi, lam)
             after_s = _penalty(pop[s] - w[i], lo, hi, lam)
-            delta = cost[i] - cost[i, s] + (after_s - base) + _penalty(pop + w[i], lo, hi, lam) - _penalty(pop, lo, hi, lam)
+            delta = (
+                cost[i] - cost[i, s] + (after_s - base) + _penalty(pop + w[i], lo, hi, lam) - _penalty(pop, lo, hi, lam)
+            )
             delta[s] = 0.0
             j = int(np.argmin(delta))
             if delta[j] < -1e-9:
@@ -93,7 +124,6 @@ def _assign_local(cost: NDArray, w: NDArray, lo: float, hi: float, lam: float, m
         if not improved:
             break
     return a
-
 
 
 # ------------------------------------------------------------------------------- per district
@@ -125,8 +155,10 @@ class DistrictAssignment:
         if not self.unreachable.any():
             return None
         n = int(self.unreachable.sum())
-        return t(f"区 {label} 有 {n} 个小区在路网上无法到达任何已选中心（未接入路网或孤立路段），按直线距离划入最近的生活圈并标记",
-                 f"district {label}: {n} communities cannot reach any chosen centre on the network (not snapped, or a disconnected piece); assigned by straight-line distance and flagged")
+        return t(
+            f"区 {label} 有 {n} 个小区在路网上无法到达任何已选中心（未接入路网或孤立路段），按直线距离划入最近的生活圈并标记",
+            f"district {label}: {n} communities cannot reach any chosen centre on the network (not snapped, or a disconnected piece); assigned by straight-line distance and flagged",
+        )
 
 
 def _size_range(per: float, lo_nom: float, hi_nom: float) -> tuple[float, float, str]:
@@ -135,13 +167,27 @@ def _size_range(per: float, lo_nom: float, hi_nom: float) -> tuple[float, float,
     if per > 0 and (per < lo_nom or per > hi_nom) and hi_nom > 0:
         f = per / ((lo_nom + hi_nom) / 2)
         lo, hi = lo_nom * f, hi_nom * f
-        return lo, hi, t(f"本区每圈平均 {per:,.0f} 人，不在 {lo_nom:,.0f}–{hi_nom:,.0f} 人之间；规模区间按比例调整为 {lo:,.0f}–{hi:,.0f} 人",
-                         f"{per:,.0f} residents per circle on average, outside {lo_nom:,.0f}–{hi_nom:,.0f}; size range scaled to {lo:,.0f}–{hi:,.0f}")
+        return (
+            lo,
+            hi,
+            t(
+                f"本区每圈平均 {per:,.0f} 人，不在 {lo_nom:,.0f}–{hi_nom:,.0f} 人之间；规模区间按比例调整为 {lo:,.0f}–{hi:,.0f} 人",
+                f"{per:,.0f} residents per circle on average, outside {lo_nom:,.0f}–{hi_nom:,.0f}; size range scaled to {lo:,.0f}–{hi:,.0f}",
+            ),
+        )
     return lo_nom, hi_nom, ""
 
 
-def assign_district(net: WalkNetwork, cands: DistrictCandidates, choice: CentreChoice, comms: CommunityTable, *,
-                    walk_m: float, size_range: tuple[float, float], settings: DelineationSettings) -> DistrictAssignment:
+def assign_district(
+    net: WalkNetwork,
+    cands: DistrictCandidates,
+    choice: CentreChoice,
+    comms: CommunityTable,
+    *,
+    walk_m: float,
+    size_range: tuple[float, float],
+    settings: DelineationSettings,
+) -> DistrictAssignment:
     """Step 4 (per district): every member community to one chosen centre by walking distance
     (metres; ``walk_m`` = the walk), balancing circle sizes (residents) within ``size_range``
     (scaled for the district when its residents per circle fall outside it)."""
@@ -164,6 +210,13 @@ def assign_district(net: WalkNetwork, cands: DistrictCandidates, choice: CentreC
     cost = wt[:, None] * (cost_d / R + st.outside_penalty * ~within(cost_d, R))
     per = float(w.sum()) / max(len(chosen), 1)
     lo, hi, size_note = _size_range(per, float(size_range[0]), float(size_range[1]))
-    a, a_method = assign_communities(cost, w, lo, hi, size_penalty=st.size_penalty,
-                                     exact_max_pairs=st.exact_max_pairs, time_limit_s=st.exact_time_limit_s)
+    a, a_method = assign_communities(
+        cost,
+        w,
+        lo,
+        hi,
+        size_penalty=st.size_penalty,
+        exact_max_pairs=st.exact_max_pairs,
+        time_limit_s=st.exact_time_limit_s,
+    )
     return DistrictAssignment(Dsel, np.asarray(unreach, bool), a, a_method, Dsel[np.arange(n_m), a], lo, hi, size_note)

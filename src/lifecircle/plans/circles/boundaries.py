@@ -43,7 +43,9 @@ def _district_cells(x: NDArray, y: NDArray, assign: NDArray, q: int, district: A
         cells_u = [shapely.box(-1e12, -1e12, 1e12, 1e12)]
     else:
         env = shapely.envelope(shapely.multipoints(uniq))
-        extent = shapely.buffer(env if district is None else shapely.union(env, shapely.envelope(district)), 10 * radius_m + 1)
+        extent = shapely.buffer(
+            env if district is None else shapely.union(env, shapely.envelope(district)), 10 * radius_m + 1
+        )
         vor = shapely.voronoi_polygons(shapely.multipoints(uniq), extend_to=extent, ordered=True)
         cells_u = list(shapely.get_parts(vor))
         if len(cells_u) != len(uniq):  # defensive: match cells to points by containment
@@ -77,7 +79,6 @@ def _district_cells(x: NDArray, y: NDArray, assign: NDArray, q: int, district: A
     return out
 
 
-
 # ------------------------------------------------------------------------------- per district
 @dataclass
 class DistrictBoundaries:
@@ -88,23 +89,39 @@ class DistrictBoundaries:
     notes: list[str] = field(default_factory=list)
 
 
-def district_boundaries(cands: DistrictCandidates, assignment: DistrictAssignment, n_circles: int,
-                        comms: CommunityTable, shapes: DistrictShapes, *, radius_m: float) -> DistrictBoundaries:
+def district_boundaries(
+    cands: DistrictCandidates,
+    assignment: DistrictAssignment,
+    n_circles: int,
+    comms: CommunityTable,
+    shapes: DistrictShapes,
+    *,
+    radius_m: float,
+) -> DistrictBoundaries:
     """Step 5 (per district): each circle's boundary, the union of its communities' Voronoi cells
     cut to ``radius_m`` metres around each community and to the district polygon (if known)."""
     m = cands.members
-    geoms = _district_cells(comms.snap.x[m], comms.snap.y[m], assignment.column, n_circles,
-                            shapes.geoms.get(cands.code), radius_m)
+    geoms = _district_cells(
+        comms.snap.x[m], comms.snap.y[m], assignment.column, n_circles, shapes.geoms.get(cands.code), radius_m
+    )
     notes = []
     if cands.code not in shapes.geoms and shapes.given:
         label = cands.label
-        notes.append(t(f"区表中没有区 {label} 的边界，生活圈边界未按区裁剪",
-                       f"no boundary for district {label} in the districts table; its circles are not clipped"))
+        notes.append(
+            t(
+                f"区表中没有区 {label} 的边界，生活圈边界未按区裁剪",
+                f"no boundary for district {label} in the districts table; its circles are not clipped",
+            )
+        )
     return DistrictBoundaries(geoms, notes)
 
 
 def to_wgs84(geoms: list[Any], crs: Any) -> list[Any]:
     """Projected boundaries (``crs``, metres) as valid WGS-84 (Multi)Polygons (None for empty)."""
     back = Transformer.from_crs(crs, 4326, always_xy=True)
-    return [None if g is None or g.is_empty else valid_polygonal(shapely.transform(g, lambda xy: np.column_stack(back.transform(xy[:, 0], xy[:, 1]))))
-            for g in geoms]
+    return [
+        None
+        if g is None or g.is_empty
+        else valid_polygonal(shapely.transform(g, lambda xy: np.column_stack(back.transform(xy[:, 0], xy[:, 1]))))
+        for g in geoms
+    ]

@@ -47,7 +47,11 @@ def _check_inputs(communities: pd.DataFrame, centres: pd.DataFrame, districts: p
     if not bag2.problems:
         cids = centres["id"].astype(str)
         for r in np.flatnonzero(cids.duplicated().to_numpy()):
-            bag2.add(t(f"中心候选 id '{cids.iloc[r]}' 重复", f"centre candidate id '{cids.iloc[r]}' repeats"), row=int(r) + 2, field="id")
+            bag2.add(
+                t(f"中心候选 id '{cids.iloc[r]}' 重复", f"centre candidate id '{cids.iloc[r]}' repeats"),
+                row=int(r) + 2,
+                field="id",
+            )
     if districts is not None and len(districts) and "code" not in districts.columns:
         bag.add(t("区表缺少 'code' 列", "the districts table has no 'code' column"), field="code")
     bag.problems.extend(bag2.problems)
@@ -71,13 +75,17 @@ def _normalise_quotas(quotas: Mapping[str, int | Sequence[int]], phases: Sequenc
     for code, q in quotas.items():
         vals = (q,) + (0,) * (len(phases) - 1) if isinstance(q, int | np.integer) else tuple(q)
         if len(vals) != len(phases) or any(int(v) != v or v < 0 for v in vals):
-            bag.add(t(f"区 {code} 的配额 {q!r} 应为每个阶段一个非负整数（{', '.join(phases)}）",
-                      f"district {code}: quota {q!r} must be one whole number >= 0 per phase ({', '.join(phases)})"), field=str(code))
+            bag.add(
+                t(
+                    f"区 {code} 的配额 {q!r} 应为每个阶段一个非负整数（{', '.join(phases)}）",
+                    f"district {code}: quota {q!r} must be one whole number >= 0 per phase ({', '.join(phases)})",
+                ),
+                field=str(code),
+            )
             continue
         out[_code(code) or str(code)] = tuple(int(v) for v in vals)
     bag.raise_if_any()
     return out
-
 
 
 # ------------------------------------------------------------------------------- communities
@@ -113,13 +121,22 @@ def prepare_communities(communities: pd.DataFrame, net: WalkNetwork, snap_max_m:
     n_c = len(comm)
     kind = comm["kind"].astype(str).to_numpy(dtype=object) if "kind" in comm else np.full(n_c, "", dtype=object)
     pop = pd.to_numeric(comm["population"], errors="coerce").fillna(0).to_numpy(float)
-    names = comm["name"].astype(str).to_numpy(dtype=object) if "name" in comm else comm["id"].astype(str).to_numpy(dtype=object)
+    names = (
+        comm["name"].astype(str).to_numpy(dtype=object)
+        if "name" in comm
+        else comm["id"].astype(str).to_numpy(dtype=object)
+    )
     lon, lat = comm["lon"].to_numpy(float), comm["lat"].to_numpy(float)
     return CommunityTable(
         frame=comm,
         district=np.array([_code(v) or "" for v in comm["district"].tolist()], dtype=object),
-        kind=kind, population=pop, residents=np.where(kind == INDUSTRIAL, 0.0, pop), names=names,
-        lon=lon, lat=lat, snap=snap_lonlat(net, lon, lat, snap_max_m),
+        kind=kind,
+        population=pop,
+        residents=np.where(kind == INDUSTRIAL, 0.0, pop),
+        names=names,
+        lon=lon,
+        lat=lat,
+        snap=snap_lonlat(net, lon, lat, snap_max_m),
     )
 
 
@@ -134,8 +151,9 @@ class DistrictShapes:
     given: bool
 
 
-def district_shapes(districts: pd.DataFrame | None, net: WalkNetwork,
-                    district_names: Mapping[str, str] | None = None) -> DistrictShapes:
+def district_shapes(
+    districts: pd.DataFrame | None, net: WalkNetwork, district_names: Mapping[str, str] | None = None
+) -> DistrictShapes:
     """Step 1b: the districts table (``code, name_zh, geometry`` WGS-84) projected to metres;
     names from ``district_names`` first, else the table (zh/en by the current language)."""
     dgeom: dict[str, Any] = {}
@@ -148,9 +166,13 @@ def district_shapes(districts: pd.DataFrame | None, net: WalkNetwork,
             if g is not None and hasattr(g, "is_empty") and not g.is_empty:
                 # densify first (about 10 m) so straight edges in degrees stay on the boundary in metres
                 g = shapely.segmentize(shapely.make_valid(g), 1e-4)
-                dgeom[code] = shapely.make_valid(shapely.transform(g, lambda xy: np.column_stack(to_m.transform(xy[:, 0], xy[:, 1]))))
+                dgeom[code] = shapely.make_valid(
+                    shapely.transform(g, lambda xy: np.column_stack(to_m.transform(xy[:, 0], xy[:, 1])))
+                )
             if code not in dname:
-                dname[code] = t(str(row.get("name_zh", code)), str(row.get("name_en", row.get("name_zh", code)) or code))
+                dname[code] = t(
+                    str(row.get("name_zh", code)), str(row.get("name_en", row.get("name_zh", code)) or code)
+                )
     return DistrictShapes(dgeom, dname, districts is not None)
 
 
@@ -173,8 +195,9 @@ class CandidateTable:
         return len(self.ids)
 
 
-def prepare_candidates(centres: pd.DataFrame, net: WalkNetwork, shapes: DistrictShapes,
-                       snap_max_m: float) -> CandidateTable:
+def prepare_candidates(
+    centres: pd.DataFrame, net: WalkNetwork, shapes: DistrictShapes, snap_max_m: float
+) -> CandidateTable:
     """Step 1c: the centre candidates snapped (within ``snap_max_m`` metres); the district from
     their ``district`` column, else the district polygon that contains the snapped point."""
     cand = centres.reset_index(drop=True)
@@ -193,10 +216,22 @@ def prepare_candidates(centres: pd.DataFrame, net: WalkNetwork, shapes: District
             k_dist[inside] = code
     if n_k and (~k_snap.ok).any():
         bad = cand["id"].astype(str).to_numpy()[~k_snap.ok]
-        notes.append(t(f"{len(bad)} 个中心候选距最近道路超过 {snap_max_m:g} 米，未参与选择：{', '.join(bad[:10])}",
-                       f"{len(bad)} centre candidates are more than {snap_max_m:g} m from every street and were not considered: {', '.join(bad[:10])}"))
-    k_kind = cand["kind"].astype(str).to_numpy(dtype=object) if n_k and "kind" in cand else np.full(n_k, "community_service_centre", dtype=object)
-    k_name = cand["name"].astype(str).to_numpy(dtype=object) if n_k and "name" in cand else (cand["id"].astype(str).to_numpy(dtype=object) if n_k else np.zeros(0, object))
+        notes.append(
+            t(
+                f"{len(bad)} 个中心候选距最近道路超过 {snap_max_m:g} 米，未参与选择：{', '.join(bad[:10])}",
+                f"{len(bad)} centre candidates are more than {snap_max_m:g} m from every street and were not considered: {', '.join(bad[:10])}",
+            )
+        )
+    k_kind = (
+        cand["kind"].astype(str).to_numpy(dtype=object)
+        if n_k and "kind" in cand
+        else np.full(n_k, "community_service_centre", dtype=object)
+    )
+    k_name = (
+        cand["name"].astype(str).to_numpy(dtype=object)
+        if n_k and "name" in cand
+        else (cand["id"].astype(str).to_numpy(dtype=object) if n_k else np.zeros(0, object))
+    )
     k_ids = cand["id"].astype(str).to_numpy(dtype=object) if n_k else np.zeros(0, object)
     return CandidateTable(k_ids, k_name, k_kind, k_dist, k_lon, k_lat, k_snap, notes)
 
@@ -257,9 +292,18 @@ def _pool_snap(pool: list[tuple[str, int]], k_snap: Snapped, c_snap: Snapped) ->
     )
 
 
-def district_candidates(net: WalkNetwork, code: str, label: str, quotas: Sequence[int], members: NDArray[np.intp],
-                        comms: CommunityTable, cands: CandidateTable, *, walk_m: float,
-                        settings: DelineationSettings) -> DistrictCandidates:
+def district_candidates(
+    net: WalkNetwork,
+    code: str,
+    label: str,
+    quotas: Sequence[int],
+    members: NDArray[np.intp],
+    comms: CommunityTable,
+    cands: CandidateTable,
+    *,
+    walk_m: float,
+    settings: DelineationSettings,
+) -> DistrictCandidates:
     """Step 2 (per district): the pool of centre candidates of district ``code`` (its snapped
     candidates; its communities stand in when there are fewer than circles) and the walking
     distances (metres, up to ``walk_m x search_factor``) from its ``members`` to each."""
@@ -271,8 +315,12 @@ def district_candidates(net: WalkNetwork, code: str, label: str, quotas: Sequenc
     quota_total = sum(quotas)
     eff = effective_quotas(quotas, n_m)
     if sum(eff) < quota_total:
-        notes.append(t(f"区 {label} 只有 {n_m} 个小区，少于配额 {quota_total}，只能形成 {sum(eff)} 个生活圈",
-                       f"district {label} has only {n_m} communities, fewer than its quota of {quota_total}; {sum(eff)} circles formed"))
+        notes.append(
+            t(
+                f"区 {label} 只有 {n_m} 个小区，少于配额 {quota_total}，只能形成 {sum(eff)} 个生活圈",
+                f"district {label} has only {n_m} communities, fewer than its quota of {quota_total}; {sum(eff)} circles formed",
+            )
+        )
     q_tot = sum(eff)
     c_snap = comms.snap
     # candidate pool: the district's snapped candidates; communities stand in when too few
@@ -281,8 +329,12 @@ def district_candidates(net: WalkNetwork, code: str, label: str, quotas: Sequenc
     short = len(real) < q_tot
     if short:
         pool += [("comm", int(i)) for i in members if c_snap.ok[i]] or [("comm", int(i)) for i in members]
-        notes.append(t(f"区 {label} 只有 {len(real)} 个中心候选（需 {q_tot} 个），已全部选用，并以小区为中心补足",
-                       f"district {label} has {len(real)} centre candidates for {q_tot} circles; all are used and communities stand in for the rest"))
+        notes.append(
+            t(
+                f"区 {label} 只有 {len(real)} 个中心候选（需 {q_tot} 个），已全部选用，并以小区为中心补足",
+                f"district {label} has {len(real)} centre candidates for {q_tot} circles; all are used and communities stand in for the rest",
+            )
+        )
     pool_snap = _pool_snap(pool, cands.snap, c_snap)
     m_snap = c_snap.subset(members)
     w = comms.residents[members]
@@ -293,5 +345,6 @@ def district_candidates(net: WalkNetwork, code: str, label: str, quotas: Sequenc
     is_real = np.array([s == "cand" for s, _ in pool])
     bonus = np.where(is_real, float(w.sum()) + 1.0, 0.0) if short else np.zeros(len(pool))
     cover = (w[:, None] * in_walk).sum(axis=0)
-    return DistrictCandidates(code, label, members, eff, pool, pool_snap, m_snap, is_real, short, w, in_walk, G,
-                              bonus, cover, notes)
+    return DistrictCandidates(
+        code, label, members, eff, pool, pool_snap, m_snap, is_real, short, w, in_walk, G, bonus, cover, notes
+    )

@@ -52,7 +52,9 @@ def _greedy(G: NDArray, bonus: NDArray, fixed: list[int], k: int, allowed: NDArr
     return S
 
 
-def _swap(G: NDArray, bonus: NDArray, S: list[int], fixed: set[int], allowed: NDArray[np.bool_], max_rounds: int) -> list[int]:
+def _swap(
+    G: NDArray, bonus: NDArray, S: list[int], fixed: set[int], allowed: NDArray[np.bool_], max_rounds: int
+) -> list[int]:
     """1-opt interchange: replace one free chosen centre by one unchosen candidate while that
     raises the objective (value + bonus) by more than a rounding error."""
     S = list(S)
@@ -79,8 +81,9 @@ def _swap(G: NDArray, bonus: NDArray, S: list[int], fixed: set[int], allowed: ND
     return S
 
 
-def _choose_exact(G: NDArray, bonus: NDArray, fixed: list[int], k: int, allowed: NDArray[np.bool_],
-                  time_limit_s: float) -> tuple[list[int], float, float, bool] | None:
+def _choose_exact(
+    G: NDArray, bonus: NDArray, fixed: list[int], k: int, allowed: NDArray[np.bool_], time_limit_s: float
+) -> tuple[list[int], float, float, bool] | None:
     """Exact choice by an integer programme: max sum_i sum_j G_ij z_ij + bonus . x, with
     sum_j z_ij <= 1, z_ij <= x_j, sum x_j = |fixed| + k. ``None`` when HiGHS finds no solution."""
     n_i, n_j = G.shape
@@ -94,8 +97,10 @@ def _choose_exact(G: NDArray, bonus: NDArray, fixed: list[int], k: int, allowed:
     rows.append(LinearConstraint(a1, -np.inf, 1.0))
     # z_p - x_j <= 0
     r = np.arange(n_p)
-    a2 = coo_matrix((np.concatenate([np.ones(n_p), -np.ones(n_p)]), (np.concatenate([r, r]), np.concatenate([n_j + r, jj]))),
-                    shape=(n_p, n_j + n_p))
+    a2 = coo_matrix(
+        (np.concatenate([np.ones(n_p), -np.ones(n_p)]), (np.concatenate([r, r]), np.concatenate([n_j + r, jj]))),
+        shape=(n_p, n_j + n_p),
+    )
     rows.append(LinearConstraint(a2, -np.inf, 0.0))
     a3 = coo_matrix((np.ones(n_j), (np.zeros(n_j, int), np.arange(n_j))), shape=(1, n_j + n_p))
     rows.append(LinearConstraint(a3, q, q))
@@ -105,8 +110,13 @@ def _choose_exact(G: NDArray, bonus: NDArray, fixed: list[int], k: int, allowed:
     hi[:n_j][~allowed] = 0.0
     hi[fixed] = 1.0
     integrality = np.concatenate([np.ones(n_j), np.zeros(n_p)])
-    res = milp(c, constraints=rows, integrality=integrality, bounds=Bounds(lo, hi),
-               options={"time_limit": float(time_limit_s), "mip_rel_gap": 0.0, "disp": False})
+    res = milp(
+        c,
+        constraints=rows,
+        integrality=integrality,
+        bounds=Bounds(lo, hi),
+        options={"time_limit": float(time_limit_s), "mip_rel_gap": 0.0, "disp": False},
+    )
     if res.x is None:
         return None
     x = res.x[:n_j] > 0.5
@@ -116,9 +126,16 @@ def _choose_exact(G: NDArray, bonus: NDArray, fixed: list[int], k: int, allowed:
     return chosen, value, max(bound, value), res.status == 0
 
 
-def choose_centres(G: NDArray, k: int, *, fixed: Sequence[int] = (), bonus: NDArray | None = None,
-                   allowed: NDArray[np.bool_] | None = None, settings: DelineationSettings | None = None,
-                   method: str = "auto") -> ChoiceResult:
+def choose_centres(
+    G: NDArray,
+    k: int,
+    *,
+    fixed: Sequence[int] = (),
+    bonus: NDArray | None = None,
+    allowed: NDArray[np.bool_] | None = None,
+    settings: DelineationSettings | None = None,
+    method: str = "auto",
+) -> ChoiceResult:
     """Choose ``k`` more columns of the gain matrix ``G`` (communities x candidates, residents-
     equivalents) besides ``fixed`` ones, maximising ``sum_i max_{j in S} G_ij + sum_{j in S} bonus_j``.
 
@@ -156,10 +173,9 @@ def choose_centres(G: NDArray, k: int, *, fixed: Sequence[int] = (), bonus: NDAr
         gains[~allowed] = 0.0
         bound = value + float(np.sort(gains)[::-1][:k].sum())
     # order the chosen set greedily (for the explanation)
-    order = _greedy(G, bonus, fixed, len(chosen), np.isin(np.arange(n_j), chosen))[len(fixed):]
+    order = _greedy(G, bonus, fixed, len(chosen), np.isin(np.arange(n_j), chosen))[len(fixed) :]
     gap = 0.0 if optimal else (bound - value) / max(abs(bound), 1e-12)
     return ChoiceResult(order, how, value, bound, max(gap, 0.0), optimal)
-
 
 
 # ------------------------------------------------------------------------------- per district
@@ -180,8 +196,9 @@ class CentreChoice:
         return len(self.chosen)
 
 
-def choose_district_centres(cands: DistrictCandidates, phases: Sequence[str], *, settings: DelineationSettings,
-                            method: str = "auto") -> CentreChoice:
+def choose_district_centres(
+    cands: DistrictCandidates, phases: Sequence[str], *, settings: DelineationSettings, method: str = "auto"
+) -> CentreChoice:
     """Step 3 (per district): choose each phase's quota of centres among the pool, the centres of
     earlier phases fixed (:func:`choose_centres`)."""
     chosen: list[int] = []
@@ -191,7 +208,9 @@ def choose_district_centres(cands: DistrictCandidates, phases: Sequence[str], *,
     for p, q in zip(phases, cands.quotas, strict=True):
         if q == 0:
             continue
-        res = choose_centres(cands.gain, q, fixed=chosen, bonus=cands.bonus, allowed=allowed, settings=settings, method=method)
+        res = choose_centres(
+            cands.gain, q, fixed=chosen, bonus=cands.bonus, allowed=allowed, settings=settings, method=method
+        )
         chosen += res.chosen
         chosen_phase += [p] * len(res.chosen)
         methods.append(res.method)

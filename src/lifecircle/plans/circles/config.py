@@ -118,9 +118,13 @@ def _settings(cls: type, raw: Any, table: str, src: str, bag: ProblemCollector) 
                     raise ValueError
                 vals[key] = float(v)
         except (TypeError, ValueError):
-            bag.add(t(f"[{table}] {key} = {v!r} 无效（应为非负数字或字符串列表）",
-                      f"[{table}] {key} = {v!r} is invalid (a non-negative number or list of strings)"),
-                    field=f"{table}.{key}")
+            bag.add(
+                t(
+                    f"[{table}] {key} = {v!r} 无效（应为非负数字或字符串列表）",
+                    f"[{table}] {key} = {v!r} is invalid (a non-negative number or list of strings)",
+                ),
+                field=f"{table}.{key}",
+            )
     return cls(**vals)
 
 
@@ -132,7 +136,10 @@ def load_plan(name_or_path: str | Path = DEFAULT_PLAN) -> PlanConfig:
     meta = raw.get("plan", {})
     phases = tuple(str(p) for p in meta.get("phases", ["pilot", "rollout"]))
     if not phases or len(set(phases)) != len(phases):
-        bag.add(t("[plan] phases 应为不重复的阶段名列表", "[plan] phases must be a list of distinct phase names"), field="plan.phases")
+        bag.add(
+            t("[plan] phases 应为不重复的阶段名列表", "[plan] phases must be a list of distinct phase names"),
+            field="plan.phases",
+        )
     districts: list[DistrictQuota] = []
     seen: set[str] = set()
     for i, d in enumerate(raw.get("district", []), start=1):
@@ -148,25 +155,39 @@ def load_plan(name_or_path: str | Path = DEFAULT_PLAN) -> PlanConfig:
         for p in phases:
             v = d.get(p, 0)
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                bag.add(t(f"{where} ({code}): {p} 应为非负整数，而不是 {v!r}", f"{where} ({code}): {p} must be a whole number >= 0, not {v!r}"),
-                        field=f"district.{p}")
+                bag.add(
+                    t(
+                        f"{where} ({code}): {p} 应为非负整数，而不是 {v!r}",
+                        f"{where} ({code}): {p} must be a whole number >= 0, not {v!r}",
+                    ),
+                    field=f"district.{p}",
+                )
                 v = 0
             quotas[p] = int(v)
-        districts.append(DistrictQuota(code, str(d.get("name_zh", code)), str(d.get("name_en", d.get("name_zh", code))), quotas))
+        districts.append(
+            DistrictQuota(code, str(d.get("name_zh", code)), str(d.get("name_en", d.get("name_zh", code))), quotas)
+        )
     if not districts:
         bag.add(t("规划中没有任何 [[district]] 配额", "the plan has no [[district]] quotas"), field="district")
     dl = _settings(DelineationSettings, raw.get("delineation"), "delineation", src, bag)
     ct = _settings(CommunityTypeSettings, raw.get("community_types"), "community_types", src, bag)
     if dl.min_population > dl.max_population:
-        bag.add(t("min_population 大于 max_population", "min_population is above max_population"), field="delineation.min_population")
+        bag.add(
+            t("min_population 大于 max_population", "min_population is above max_population"),
+            field="delineation.min_population",
+        )
     if dl.walk_min <= 0:
         bag.add(t("walk_min 须大于 0", "walk_min must be > 0"), field="delineation.walk_min")
     if bag.problems:
         raise ConfigError("; ".join(str(p) for p in bag.problems))
     return PlanConfig(
-        name=str(meta.get("name", Path(src).stem)), title_zh=str(meta.get("title_zh", "")),
-        title_en=str(meta.get("title_en", "")), version=str(meta.get("version", "")),
-        source=str(meta.get("source", "")), phases=phases, districts=tuple(districts),
-        delineation=dl, community_types=ct,
+        name=str(meta.get("name", Path(src).stem)),
+        title_zh=str(meta.get("title_zh", "")),
+        title_en=str(meta.get("title_en", "")),
+        version=str(meta.get("version", "")),
+        source=str(meta.get("source", "")),
+        phases=phases,
+        districts=tuple(districts),
+        delineation=dl,
+        community_types=ct,
     )
-

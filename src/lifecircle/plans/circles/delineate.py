@@ -44,10 +44,32 @@ from lifecircle.plans.circles.config import DelineationSettings
 from lifecircle.plans.circles.explain import CentreExplanations, explain_centres, reason
 
 CIRCLE_COLUMNS = [
-    "id", "name", "district", "district_name", "phase", "order", "centre_id", "centre_name", "centre_kind",
-    "centre_lon", "centre_lat", "population", "workers", "n_communities", "population_within", "share_within",
-    "n_beyond_walk", "covers_within", "adds_within", "size_min", "size_max", "size_ok", "reason_zh", "reason_en",
-    "reason", "status",
+    "id",
+    "name",
+    "district",
+    "district_name",
+    "phase",
+    "order",
+    "centre_id",
+    "centre_name",
+    "centre_kind",
+    "centre_lon",
+    "centre_lat",
+    "population",
+    "workers",
+    "n_communities",
+    "population_within",
+    "share_within",
+    "n_beyond_walk",
+    "covers_within",
+    "adds_within",
+    "size_min",
+    "size_max",
+    "size_ok",
+    "reason_zh",
+    "reason_en",
+    "reason",
+    "status",
 ]
 
 
@@ -84,8 +106,12 @@ class Delineation:
         if phase == "all":
             return self
         if phase not in self.phases:
-            raise InputError(t(f"未知阶段 '{phase}'；可用：all, {', '.join(self.phases)}",
-                               f"unknown phase '{phase}'; use all, {', '.join(self.phases)}"))
+            raise InputError(
+                t(
+                    f"未知阶段 '{phase}'；可用：all, {', '.join(self.phases)}",
+                    f"unknown phase '{phase}'; use all, {', '.join(self.phases)}",
+                )
+            )
         keep = self.circles["phase"] == phase
         circles = self.circles[keep].reset_index(drop=True)
         ids = set(circles["id"])
@@ -94,8 +120,9 @@ class Delineation:
         comm.loc[out, ["circle_id", "centre_id"]] = None
         cen = self.centres.copy()
         cen.loc[~cen["circle_id"].isin(ids), ["chosen"]] = False
-        return Delineation(circles, comm, cen, self.districts, self.walk_m, self.settings, self.phases, list(self.notes))
-
+        return Delineation(
+            circles, comm, cen, self.districts, self.walk_m, self.settings, self.phases, list(self.notes)
+        )
 
 
 # ------------------------------------------------------------------------------- per district
@@ -123,8 +150,17 @@ def _quota_row(code: str, label: str, phases: Sequence[str], qs: Sequence[int]) 
     return drow
 
 
-def _circle_rows(cands: DistrictCandidates, choice: CentreChoice, asg: DistrictAssignment, expl: CentreExplanations,
-                 comms: CommunityTable, ctab: CandidateTable, *, walk_m: float, walk_min: float) -> list[dict[str, Any]]:
+def _circle_rows(
+    cands: DistrictCandidates,
+    choice: CentreChoice,
+    asg: DistrictAssignment,
+    expl: CentreExplanations,
+    comms: CommunityTable,
+    ctab: CandidateTable,
+    *,
+    walk_m: float,
+    walk_min: float,
+) -> list[dict[str, Any]]:
     """One row per chosen centre: ids ``<district>-<P><nn>`` per phase, centre, sizes and reasons."""
     R = walk_m
     code, label = cands.code, cands.label
@@ -140,35 +176,78 @@ def _circle_rows(cands: DistrictCandidates, choice: CentreChoice, asg: DistrictA
         if s == "cand":
             centre_id, centre_name, centre_kind = str(ctab.ids[src_i]), str(ctab.names[src_i]), str(ctab.kinds[src_i])
         else:
-            centre_id, centre_name, centre_kind = f"community:{comms.frame['id'].iloc[src_i]}", str(comms.names[src_i]), "community"
+            centre_id, centre_name, centre_kind = (
+                f"community:{comms.frame['id'].iloc[src_i]}",
+                str(comms.names[src_i]),
+                "community",
+            )
         mem = a == pos
         cpop = float(w[mem].sum())
         cwithin = float(w[mem & within(walk, R)].sum())
         share = cwithin / cpop if cpop > 0 else np.nan
         reason_zh, reason_en = reason(
-            p, phase_count[p], centre_kind, expl.marginal[pos], expl.best_alternative[pos], float(cands.cover[j]),
-            int(expl.rank[j]), int(cands.is_real.sum()), expl.unique[pos], cpop, share, walk_min, s == "cand", pos == 0,
+            p,
+            phase_count[p],
+            centre_kind,
+            expl.marginal[pos],
+            expl.best_alternative[pos],
+            float(cands.cover[j]),
+            int(expl.rank[j]),
+            int(cands.is_real.sum()),
+            expl.unique[pos],
+            cpop,
+            share,
+            walk_min,
+            s == "cand",
+            pos == 0,
         )
-        rows.append({
-            "id": cid, "name": f"{centre_name}生活圈" if centre_kind != "community" else f"{centre_name}（小区中心）生活圈",
-            "district": code, "district_name": label, "phase": p, "order": pos + 1,
-            "centre_id": centre_id, "centre_name": centre_name, "centre_kind": centre_kind,
-            "centre_lon": float(ctab.lon[src_i]) if s == "cand" else float(comms.lon[src_i]),
-            "centre_lat": float(ctab.lat[src_i]) if s == "cand" else float(comms.lat[src_i]),
-            "population": int(round(cpop)), "workers": int(pop[mem & (kind == INDUSTRIAL)].sum()),
-            "n_communities": int(mem.sum()), "population_within": int(round(cwithin)), "share_within": share,
-            "n_beyond_walk": int((mem & ~within(walk, R)).sum()),
-            "covers_within": int(round(cands.cover[j])), "adds_within": int(round(expl.marginal[pos])),
-            "size_min": lo, "size_max": hi, "size_ok": bool(lo - 1e-6 <= cpop <= hi + 1e-6),
-            "reason_zh": reason_zh, "reason_en": reason_en, "reason": t(reason_zh, reason_en),
-            "status": "planned",
-        })
+        rows.append(
+            {
+                "id": cid,
+                "name": f"{centre_name}生活圈" if centre_kind != "community" else f"{centre_name}（小区中心）生活圈",
+                "district": code,
+                "district_name": label,
+                "phase": p,
+                "order": pos + 1,
+                "centre_id": centre_id,
+                "centre_name": centre_name,
+                "centre_kind": centre_kind,
+                "centre_lon": float(ctab.lon[src_i]) if s == "cand" else float(comms.lon[src_i]),
+                "centre_lat": float(ctab.lat[src_i]) if s == "cand" else float(comms.lat[src_i]),
+                "population": int(round(cpop)),
+                "workers": int(pop[mem & (kind == INDUSTRIAL)].sum()),
+                "n_communities": int(mem.sum()),
+                "population_within": int(round(cwithin)),
+                "share_within": share,
+                "n_beyond_walk": int((mem & ~within(walk, R)).sum()),
+                "covers_within": int(round(cands.cover[j])),
+                "adds_within": int(round(expl.marginal[pos])),
+                "size_min": lo,
+                "size_max": hi,
+                "size_ok": bool(lo - 1e-6 <= cpop <= hi + 1e-6),
+                "reason_zh": reason_zh,
+                "reason_en": reason_en,
+                "reason": t(reason_zh, reason_en),
+                "status": "planned",
+            }
+        )
     return rows
 
 
-def delineate_district(net: WalkNetwork, code: str, qs: Sequence[int], comms: CommunityTable, ctab: CandidateTable,
-                       shapes: DistrictShapes, *, phases: Sequence[str], walk_m: float, size_range: tuple[float, float],
-                       settings: DelineationSettings, method: str = "auto") -> DistrictPlan | None:
+def delineate_district(
+    net: WalkNetwork,
+    code: str,
+    qs: Sequence[int],
+    comms: CommunityTable,
+    ctab: CandidateTable,
+    shapes: DistrictShapes,
+    *,
+    phases: Sequence[str],
+    walk_m: float,
+    size_range: tuple[float, float],
+    settings: DelineationSettings,
+    method: str = "auto",
+) -> DistrictPlan | None:
     """One district with communities: candidates -> centres per quota -> assignment -> boundaries
     -> explanations. None when the district has no communities (see :func:`_empty_district_row`)."""
     st = settings
@@ -194,23 +273,46 @@ def delineate_district(net: WalkNetwork, code: str, qs: Sequence[int], comms: Co
     wi = float(w[within(asg.walk_m, walk_m)].sum())
     objective, bound = choice.objective, choice.bound
     drow = {
-        **_quota_row(code, label, phases, qs), "circles": len(choice), "communities": len(members), "population": int(round(tot_w)),
-        "population_within": int(round(wi)), "share_within": wi / tot_w if tot_w > 0 else np.nan,
-        "choice_method": "+".join(sorted(set(choice.methods))), "assign_method": asg.method,
-        "objective": objective, "bound": bound,
+        **_quota_row(code, label, phases, qs),
+        "circles": len(choice),
+        "communities": len(members),
+        "population": int(round(tot_w)),
+        "population_within": int(round(wi)),
+        "share_within": wi / tot_w if tot_w > 0 else np.nan,
+        "choice_method": "+".join(sorted(set(choice.methods))),
+        "assign_method": asg.method,
+        "objective": objective,
+        "bound": bound,
         "gap": max(0.0, (bound - objective) / max(abs(bound), 1e-12)) if np.isfinite(bound) else np.nan,
-        "size_min": asg.size_min, "size_max": asg.size_max, "note": asg.size_note,
+        "size_min": asg.size_min,
+        "size_max": asg.size_max,
+        "note": asg.size_note,
     }
     return DistrictPlan(cands, choice, asg, bnd, expl, rows, drow, notes)
 
 
 def _empty_district_row(code: str, label: str, phases: Sequence[str], qs: Sequence[int]) -> tuple[dict[str, Any], str]:
     """The districts row and note of a district with a quota but no communities."""
-    note = t(f"区 {label} 有 {sum(qs)} 个生活圈配额，但没有小区数据，未形成生活圈",
-             f"district {label} has a quota of {sum(qs)} circles but no communities; none formed")
-    row = {**_quota_row(code, label, phases, qs), "circles": 0, "communities": 0, "population": 0, "population_within": 0,
-           "share_within": np.nan, "choice_method": "none", "assign_method": "none", "objective": np.nan, "bound": np.nan, "gap": np.nan,
-           "size_min": np.nan, "size_max": np.nan, "note": t("无小区", "no communities")}
+    note = t(
+        f"区 {label} 有 {sum(qs)} 个生活圈配额，但没有小区数据，未形成生活圈",
+        f"district {label} has a quota of {sum(qs)} circles but no communities; none formed",
+    )
+    row = {
+        **_quota_row(code, label, phases, qs),
+        "circles": 0,
+        "communities": 0,
+        "population": 0,
+        "population_within": 0,
+        "share_within": np.nan,
+        "choice_method": "none",
+        "assign_method": "none",
+        "objective": np.nan,
+        "bound": np.nan,
+        "gap": np.nan,
+        "size_min": np.nan,
+        "size_max": np.nan,
+        "note": t("无小区", "no communities"),
+    }
     return row, note
 
 
@@ -220,8 +322,12 @@ def _no_quota_notes(comms: CommunityTable, q_all: Mapping[str, tuple[int, ...]])
     notes = []
     for code in no_quota:
         n = int((comms.district == code).sum())
-        notes.append(t(f"区 {code} 没有生活圈配额，其 {n} 个小区未划入任何生活圈",
-                       f"district {code} has no circle quota; its {n} communities are in no circle"))
+        notes.append(
+            t(
+                f"区 {code} 没有生活圈配额，其 {n} 个小区未划入任何生活圈",
+                f"district {code} has no circle quota; its {n} communities are in no circle",
+            )
+        )
     return no_quota, notes
 
 
@@ -230,9 +336,20 @@ def _is_synthetic(df: pd.DataFrame) -> bool:
     return "source" in df.columns and bool((df["source"].astype(str) == "synthetic").any())
 
 
-def assemble_delineation(net: WalkNetwork, comms: CommunityTable, ctab: CandidateTable, plans: Sequence[DistrictPlan],
-                         district_rows: list[dict[str, Any]], no_quota: Sequence[str], notes: list[str], *,
-                         walk_m: float, settings: DelineationSettings, phases: tuple[str, ...], synthetic: bool) -> Delineation:
+def assemble_delineation(
+    net: WalkNetwork,
+    comms: CommunityTable,
+    ctab: CandidateTable,
+    plans: Sequence[DistrictPlan],
+    district_rows: list[dict[str, Any]],
+    no_quota: Sequence[str],
+    notes: list[str],
+    *,
+    walk_m: float,
+    settings: DelineationSettings,
+    phases: tuple[str, ...],
+    synthetic: bool,
+) -> Delineation:
     """Step 7: the :class:`Delineation` from the districts' plans: circles with WGS-84 boundaries,
     every community with its circle and walk (metres, minutes), every candidate with its cover."""
     st = settings
@@ -272,20 +389,42 @@ def assemble_delineation(net: WalkNetwork, comms: CommunityTable, ctab: Candidat
     geoms = to_wgs84(circle_geoms, net.crs)
     circ = pd.DataFrame(circle_rows, columns=CIRCLE_COLUMNS)
     circ["source"] = "synthetic" if synthetic else "lifecircle"
-    circles = gpd.GeoDataFrame(circ, geometry=gpd.GeoSeries(geoms, crs=4326) if geoms else gpd.GeoSeries([], crs=4326), crs=4326)
+    circles = gpd.GeoDataFrame(
+        circ, geometry=gpd.GeoSeries(geoms, crs=4326) if geoms else gpd.GeoSeries([], crs=4326), crs=4326
+    )
     speed_m_per_min = R / st.walk_min if st.walk_min else np.nan
-    communities_out = pd.DataFrame({
-        "id": comms.frame["id"].astype(str).to_numpy(), "name": comms.names, "district": comms.district, "kind": comms.kind,
-        "population": comms.population.astype(np.int64), "lon": comms.lon, "lat": comms.lat,
-        "circle_id": comm_circle, "centre_id": comm_centre, "walk_m": comm_walk,
-        "walk_min": comm_walk / speed_m_per_min, "within_walk": np.isfinite(comm_walk) & within(comm_walk, R),
-        "flag": comm_flag,
-    })
-    centres_out = pd.DataFrame({
-        "id": ctab.ids, "name": ctab.names, "kind": ctab.kinds, "district": ctab.district, "lon": ctab.lon, "lat": ctab.lat,
-        "snapped": ctab.snap.ok, "chosen": cen_chosen, "circle_id": cen_circle,
-        "covers_within": cen_cover.round().astype(np.int64), "rank_in_district": cen_rank,
-    })
+    communities_out = pd.DataFrame(
+        {
+            "id": comms.frame["id"].astype(str).to_numpy(),
+            "name": comms.names,
+            "district": comms.district,
+            "kind": comms.kind,
+            "population": comms.population.astype(np.int64),
+            "lon": comms.lon,
+            "lat": comms.lat,
+            "circle_id": comm_circle,
+            "centre_id": comm_centre,
+            "walk_m": comm_walk,
+            "walk_min": comm_walk / speed_m_per_min,
+            "within_walk": np.isfinite(comm_walk) & within(comm_walk, R),
+            "flag": comm_flag,
+        }
+    )
+    centres_out = pd.DataFrame(
+        {
+            "id": ctab.ids,
+            "name": ctab.names,
+            "kind": ctab.kinds,
+            "district": ctab.district,
+            "lon": ctab.lon,
+            "lat": ctab.lat,
+            "snapped": ctab.snap.ok,
+            "chosen": cen_chosen,
+            "circle_id": cen_circle,
+            "covers_within": cen_cover.round().astype(np.int64),
+            "rank_in_district": cen_rank,
+        }
+    )
     return Delineation(circles, communities_out, centres_out, pd.DataFrame(district_rows), R, st, phases, notes)
 
 
@@ -334,8 +473,19 @@ def delineate_circles(
     for code, qs in q_all.items():
         if sum(qs) == 0:
             continue
-        plan = delineate_district(net, code, qs, comms, ctab, shapes, phases=phases, walk_m=R,
-                                  size_range=size_range, settings=st, method=method)
+        plan = delineate_district(
+            net,
+            code,
+            qs,
+            comms,
+            ctab,
+            shapes,
+            phases=phases,
+            walk_m=R,
+            size_range=size_range,
+            settings=st,
+            method=method,
+        )
         if plan is None:
             row, note = _empty_district_row(code, shapes.names.get(code, code), phases, qs)
             district_rows.append(row)
@@ -345,5 +495,16 @@ def delineate_circles(
         district_rows.append(plan.district_row)
         notes += plan.notes
     synthetic = _is_synthetic(communities) or _is_synthetic(centres)
-    return assemble_delineation(net, comms, ctab, plans, district_rows, no_quota, notes, walk_m=R, settings=st,
-                                phases=phases, synthetic=synthetic)
+    return assemble_delineation(
+        net,
+        comms,
+        ctab,
+        plans,
+        district_rows,
+        no_quota,
+        notes,
+        walk_m=R,
+        settings=st,
+        phases=phases,
+        synthetic=synthetic,
+    )

@@ -72,8 +72,22 @@ def explain_centres(cands: DistrictCandidates, choice: CentreChoice) -> CentreEx
     return CentreExplanations(marg, best_alt, uniq, rank_of)
 
 
-def reason(phase: str, k: int, kind: str, marginal: float, best_alt: float, cover: float, rank: int, n_real: int,
-            unique: float, pop: float, share: float, walk_min: float, real: bool, first: bool) -> tuple[str, str]:
+def reason(
+    phase: str,
+    k: int,
+    kind: str,
+    marginal: float,
+    best_alt: float,
+    cover: float,
+    rank: int,
+    n_real: int,
+    unique: float,
+    pop: float,
+    share: float,
+    walk_min: float,
+    real: bool,
+    first: bool,
+) -> tuple[str, str]:
     """Why this centre, in Chinese and English."""
     kz, ke = KIND_ZH.get(kind, kind), KIND_EN.get(kind, kind)
     pz, pe = PHASE_ZH.get(phase, phase), PHASE_EN.get(phase, phase)
@@ -92,13 +106,20 @@ def reason(phase: str, k: int, kind: str, marginal: float, best_alt: float, cove
         why_zh = f"在此前已选中心之外新增覆盖 {marginal:,.0f} 名居民；与同区其他中心组合后总覆盖最大（整体最优选择）"
         why_en = f"adds {marginal:,.0f} residents not covered by the centres chosen before it; chosen because, together with the district's other centres, the set covers the most (whole-set optimum)"
     rank_zh = f"；单独覆盖 {cover:,.0f} 人，在本区 {n_real} 个候选中排第 {rank} 位" if real and rank else ""
-    rank_en = f"; on its own it covers {cover:,.0f}, rank {rank} of {n_real} candidates in the district" if real and rank else ""
+    rank_en = (
+        f"; on its own it covers {cover:,.0f}, rank {rank} of {n_real} candidates in the district"
+        if real and rank
+        else ""
+    )
     if real and first and rank == 1 and abs(marginal - cover) < 1e-6:
         rank_zh, rank_en = f"（本区共 {n_real} 个候选）", f" ({n_real} candidates in the district)"
     sh = "—" if not np.isfinite(share) else f"{share:.0%}"
-    zh = (f"{pz}第 {k} 个中心（{kz}）：{why_zh}{rank_zh}；其中 {unique:,.0f} 人不在其他已选中心的{wm}分钟范围内。"
-          f"本圈居民 {pop:,.0f} 人，{sh} 在中心{wm}分钟步行范围内。")
-    en = (f"{pe} centre {k} ({ke}): {why_en}{rank_en}; {unique:,.0f} of them are within {wm} min of no other chosen centre. "
-          f"The circle has {pop:,.0f} residents, {sh} within a {wm}-minute walk of the centre.")
+    zh = (
+        f"{pz}第 {k} 个中心（{kz}）：{why_zh}{rank_zh}；其中 {unique:,.0f} 人不在其他已选中心的{wm}分钟范围内。"
+        f"本圈居民 {pop:,.0f} 人，{sh} 在中心{wm}分钟步行范围内。"
+    )
+    en = (
+        f"{pe} centre {k} ({ke}): {why_en}{rank_en}; {unique:,.0f} of them are within {wm} min of no other chosen centre. "
+        f"The circle has {pop:,.0f} residents, {sh} within a {wm}-minute walk of the centre."
+    )
     return zh, en
-

@@ -17,8 +17,9 @@ def snap_lonlat(net: WalkNetwork, lon: NDArray, lat: NDArray, max_m: float) -> S
     return snap_points(net, x, y, max_m=max_m)
 
 
-def walk_matrix(net: WalkNetwork, origins: Snapped, targets: Snapped, *, max_m: float = np.inf,
-                max_entries: int = 4_000_000) -> NDArray[np.float64]:
+def walk_matrix(
+    net: WalkNetwork, origins: Snapped, targets: Snapped, *, max_m: float = np.inf, max_entries: int = 4_000_000
+) -> NDArray[np.float64]:
     """Walking distance (metres) from every origin to every target, ``(n_origins, n_targets)``,
     ``inf`` where unreachable, beyond ``max_m`` or either point not snapped.
 
@@ -32,9 +33,8 @@ def walk_matrix(net: WalkNetwork, origins: Snapped, targets: Snapped, *, max_m: 
         return out
     batch = max(1, min(len(ok), max_entries // max(net.n_nodes, 1)))
     for a in range(0, len(ok), batch):
-        idx = ok[a:a + batch]
+        idx = ok[a : a + batch]
         sub = targets.subset(idx)
         d, _ = nearest_per_category(net, sub, np.arange(len(idx), dtype=np.int64), len(idx), origins, max_m=max_m)
         out[:, idx] = d
     return out
-

@@ -27,20 +27,44 @@ from lifecircle.platform.settings import Settings
 
 # ------------------------------------------------------------------ audit log
 
-def audit_log(s: Session, user: User, limit: int = 50, entity: str | None = None,
-              entity_id: str | None = None, *, kind: str = "all", offset: int = 0) -> list[Any]:
+
+def audit_log(
+    s: Session,
+    user: User,
+    limit: int = 50,
+    entity: str | None = None,
+    entity_id: str | None = None,
+    *,
+    kind: str = "all",
+    offset: int = 0,
+) -> list[Any]:
     """The newest audit rows of one ``kind`` (see :func:`lifecircle.platform.audit.recent`), a page
     of ``limit`` rows after ``offset`` (the city admin and leaders only)."""
     require_audit_reader(user)
     if kind not in audit.KINDS:
-        raise _problems(("kind", f"未知类别 '{kind}'，可选：{'/'.join(audit.KINDS)}",
-                         f"unknown kind '{kind}'; use {'/'.join(audit.KINDS)}"))
+        raise _problems(
+            (
+                "kind",
+                f"未知类别 '{kind}'，可选：{'/'.join(audit.KINDS)}",
+                f"unknown kind '{kind}'; use {'/'.join(audit.KINDS)}",
+            )
+        )
     return audit.recent(s, limit, entity, entity_id, kind=kind, offset=offset)
 
 
-def audit_search(s: Session, user: User, *, username: str | None = None, action: str | None = None,
-                 circle: str | None = None, date_from: dt.date | None = None, date_to: dt.date | None = None,
-                 tz: str = "Asia/Shanghai", page: int = 1, per_page: int = 50) -> tuple[list[Any], int]:
+def audit_search(
+    s: Session,
+    user: User,
+    *,
+    username: str | None = None,
+    action: str | None = None,
+    circle: str | None = None,
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+    tz: str = "Asia/Shanghai",
+    page: int = 1,
+    per_page: int = 50,
+) -> tuple[list[Any], int]:
     """One page of the audit log (the city admin and leaders only), filtered by user, action
     (``entity.action``), circle and local dates (``date_to`` included; days in zone ``tz``)."""
     from zoneinfo import ZoneInfo
@@ -54,11 +78,20 @@ def audit_search(s: Session, user: User, *, username: str | None = None, action:
     start = utc(date_from) if date_from else None
     end = utc(date_to + dt.timedelta(days=1)) if date_to else None
     page = max(page, 1)
-    return audit.search(s, username=username, action=action, circle=circle, start=start, end=end,
-                        offset=(page - 1) * per_page, limit=per_page)
+    return audit.search(
+        s,
+        username=username,
+        action=action,
+        circle=circle,
+        start=start,
+        end=end,
+        offset=(page - 1) * per_page,
+        limit=per_page,
+    )
 
 
 # ------------------------------------------------------------------ accounts (city administrator)
+
 
 @dataclass(frozen=True)
 class UserRow:
@@ -71,18 +104,38 @@ class UserRow:
 def list_users(s: Session, actor: User) -> list[UserRow]:
     """All accounts with their last successful sign-in (city administrator only)."""
     require_account_admin(actor)
-    q = (select(LoginAttempt.username, func.max(LoginAttempt.at))
-         .where(LoginAttempt.success.is_(True)).group_by(LoginAttempt.username))
+    q = (
+        select(LoginAttempt.username, func.max(LoginAttempt.at))
+        .where(LoginAttempt.success.is_(True))
+        .group_by(LoginAttempt.username)
+    )
     last = {name: at for name, at in s.execute(q)}
     return [UserRow(u, last.get(u.username)) for u in s.scalars(select(User).order_by(User.id))]
 
 
-def create_account(s: Session, actor: User, settings: Settings, *, username: str, password: str, role: str,
-                   district: str | None = None, display_name: str = "") -> User:
+def create_account(
+    s: Session,
+    actor: User,
+    settings: Settings,
+    *,
+    username: str,
+    password: str,
+    role: str,
+    district: str | None = None,
+    display_name: str = "",
+) -> User:
     """The administrator's account form: a city admin creates an account (audited)."""
     require_account_admin(actor)
-    return auth.create_user(s, actor, settings, username=username, password=password, role=role,
-                            district=district, display_name=display_name)
+    return auth.create_user(
+        s,
+        actor,
+        settings,
+        username=username,
+        password=password,
+        role=role,
+        district=district,
+        display_name=display_name,
+    )
 
 
 def _account(s: Session, actor: User, user_id: int) -> User:
@@ -102,8 +155,13 @@ def set_user_active(s: Session, actor: User, user_id: int, active: bool) -> User
     An administrator cannot deactivate their own account."""
     u = _account(s, actor, user_id)
     if not active and u.id == actor.id:
-        raise _problems(("active", "不能停用自己的账号（请由另一位管理员操作）",
-                         "you cannot deactivate your own account (ask another administrator)"))
+        raise _problems(
+            (
+                "active",
+                "不能停用自己的账号（请由另一位管理员操作）",
+                "you cannot deactivate your own account (ask another administrator)",
+            )
+        )
     if u.active == active:
         return u
     before = audit.snapshot(u)
@@ -137,8 +195,15 @@ def change_user_role(s: Session, actor: User, user_id: int, role: str, district:
     district = district or None
     problems = auth.role_problems(s, role, district)
     if u.id == actor.id and role != "city_admin":
-        problems.append(Problem(t("不能降低自己的角色（请由另一位管理员操作）",
-                                  "you cannot demote your own account (ask another administrator)"), field="role"))
+        problems.append(
+            Problem(
+                t(
+                    "不能降低自己的角色（请由另一位管理员操作）",
+                    "you cannot demote your own account (ask another administrator)",
+                ),
+                field="role",
+            )
+        )
     if problems:
         raise InputError(problems)
     if (u.role, u.district) == (role, district):
@@ -152,8 +217,15 @@ def change_user_role(s: Session, actor: User, user_id: int, role: str, district:
 
 # ------------------------------------------------------------------ one's own password
 
-def change_own_password(s: Session, user: User, settings: Settings, current_password: str, new_password: str,
-                        keep_session: str | None = None) -> User:
+
+def change_own_password(
+    s: Session,
+    user: User,
+    settings: Settings,
+    current_password: str,
+    new_password: str,
+    keep_session: str | None = None,
+) -> User:
     """A signed-in user changes their own password: the current password must be right (403 —
     wrong password — rather than 401, so the session is kept), the new one follows the password
     rules and differs from the current one. Every other session of the user ends; audited."""
@@ -164,8 +236,11 @@ def change_own_password(s: Session, user: User, settings: Settings, current_pass
         raise _problems(("current_password", "当前密码不正确", "the current password is wrong"))
     problems = auth.password_problems(new_password, u.username)
     if not problems and new_password == current_password:
-        problems.append(Problem(t("新密码不能与当前密码相同", "the new password must differ from the current one"),
-                                field="new_password"))
+        problems.append(
+            Problem(
+                t("新密码不能与当前密码相同", "the new password must differ from the current one"), field="new_password"
+            )
+        )
     for p in problems:
         p.field = "new_password"
     if problems:
@@ -183,6 +258,7 @@ def change_own_password(s: Session, user: User, settings: Settings, current_pass
 # ------------------------------------------------------------------ the operator (``lifecircle user``)
 # Whoever runs the command line holds the database itself, so these act as the system (actor None):
 # the way to create the first administrator and to recover a forgotten password.
+
 
 def system_find_user(s: Session, username: str) -> User:
     """The account ``username`` (404 naming it when there is none)."""
@@ -207,7 +283,10 @@ def system_reset_password(s: Session, settings: Settings, username: str, passwor
 
 def system_list_users(s: Session) -> list[UserRow]:
     """Every account with its last successful sign-in (for the command line)."""
-    q = (select(LoginAttempt.username, func.max(LoginAttempt.at))
-         .where(LoginAttempt.success.is_(True)).group_by(LoginAttempt.username))
+    q = (
+        select(LoginAttempt.username, func.max(LoginAttempt.at))
+        .where(LoginAttempt.success.is_(True))
+        .group_by(LoginAttempt.username)
+    )
     last = {name: at for name, at in s.execute(q)}
     return [UserRow(u, last.get(u.username)) for u in s.scalars(select(User).order_by(User.id))]

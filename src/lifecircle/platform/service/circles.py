@@ -32,6 +32,7 @@ from lifecircle.platform.service._common import FUND_KINDS, _problems
 
 # ------------------------------------------------------------------ circles
 
+
 def get_circle(s: Session, user: User, circle_id: str) -> Circle:
     """The circle ``circle_id``; :class:`NotFoundError` or :class:`PermissionDeniedError`."""
     c = s.get(Circle, circle_id)
@@ -41,8 +42,9 @@ def get_circle(s: Session, user: User, circle_id: str) -> Circle:
     return c
 
 
-def list_circles(s: Session, user: User, prog: Programme, *, district: str | None = None,
-                 status: str | None = None) -> list[Circle]:
+def list_circles(
+    s: Session, user: User, prog: Programme, *, district: str | None = None, status: str | None = None
+) -> list[Circle]:
     """Circles the user may see, optionally of one district or status."""
     problems = []
     if district is not None and s.get(District, district) is None:
@@ -65,9 +67,21 @@ def list_circles(s: Session, user: User, prog: Programme, *, district: str | Non
     return sorted(rows, key=lambda c: (seq.get(c.district, 99), c.phase != "pilot", c.id))
 
 
-def create_circle(s: Session, user: User | None, prog: Programme, *, id: str, name: str, district: str,
-                  phase: str, lon: float | None = None, lat: float | None = None, synthetic: bool = False,
-                  boundary: dict[str, Any] | None = None, status: str = "planned") -> Circle:
+def create_circle(
+    s: Session,
+    user: User | None,
+    prog: Programme,
+    *,
+    id: str,
+    name: str,
+    district: str,
+    phase: str,
+    lon: float | None = None,
+    lat: float | None = None,
+    synthetic: bool = False,
+    boundary: dict[str, Any] | None = None,
+    status: str = "planned",
+) -> Circle:
     """Add a circle to the plan (city admin or the district's officer; ``user=None`` is the system)."""
     if user is not None:
         require_edit(user, district)
@@ -87,18 +101,33 @@ def create_circle(s: Session, user: User | None, prog: Programme, *, id: str, na
     if problems:
         raise _problems(*problems)
     now = utcnow()
-    c = Circle(id=id, name=name, district=district, phase=phase, status=status, synthetic=synthetic, lon=lon,
-               lat=lat, boundary=boundary, status_changed_at=now, updated_at=now)
+    c = Circle(
+        id=id,
+        name=name,
+        district=district,
+        phase=phase,
+        status=status,
+        synthetic=synthetic,
+        lon=lon,
+        lat=lat,
+        boundary=boundary,
+        status_changed_at=now,
+        updated_at=now,
+    )
     s.add(c)
     s.flush()
-    s.add(StatusChange(circle_id=id, from_status=None, to_status=status, note="created",
-                       user_id=user.id if user else None, at=now))
+    s.add(
+        StatusChange(
+            circle_id=id, from_status=None, to_status=status, note="created", user_id=user.id if user else None, at=now
+        )
+    )
     audit.record(s, user, "create", "circle", id, None, audit.snapshot(c))
     return c
 
 
-def change_status(s: Session, user: User, prog: Programme, circle_id: str, to_status: str, note: str = "",
-                  seen: str | None = None) -> Circle:
+def change_status(
+    s: Session, user: User, prog: Programme, circle_id: str, to_status: str, note: str = "", seen: str | None = None
+) -> Circle:
     """Move a circle along the status workflow (transitions and roles are data in the programme).
 
     ``seen`` is the status the sender saw (the API's ``from``, the page form's hidden field): if
@@ -113,29 +142,46 @@ def change_status(s: Session, user: User, prog: Programme, circle_id: str, to_st
     if seen is not None and seen != c.status:
         raise _status_conflict(prog, c.id, c.status, seen)
     if to_status not in prog.statuses:
-        raise _problems(("status", f"未知状态 '{to_status}'；可选：{', '.join(prog.statuses)}",
-                         f"unknown status '{to_status}'; one of {', '.join(prog.statuses)}"))
+        raise _problems(
+            (
+                "status",
+                f"未知状态 '{to_status}'；可选：{', '.join(prog.statuses)}",
+                f"unknown status '{to_status}'; one of {', '.join(prog.statuses)}",
+            )
+        )
     roles = prog.transitions.get((c.status, to_status))
     if roles is None:
         nxt = ", ".join(b for (a, b) in prog.transitions if a == c.status) or "-"
-        raise _problems(("status", f"不能从“{prog.status_label(c.status)}”直接变为“{prog.status_label(to_status)}”；可变为：{nxt}",
-                         f"cannot go from {c.status} to {to_status}; allowed: {nxt}"))
+        raise _problems(
+            (
+                "status",
+                f"不能从“{prog.status_label(c.status)}”直接变为“{prog.status_label(to_status)}”；可变为：{nxt}",
+                f"cannot go from {c.status} to {to_status}; allowed: {nxt}",
+            )
+        )
     if user.role not in roles:
-        raise deny(f"此状态变更（{c.status} → {to_status}）需要角色：{', '.join(roles)}",
-                   f"this change ({c.status} → {to_status}) needs role: {', '.join(roles)}")
+        raise deny(
+            f"此状态变更（{c.status} → {to_status}）需要角色：{', '.join(roles)}",
+            f"this change ({c.status} → {to_status}) needs role: {', '.join(roles)}",
+        )
     if len(note) > 2000:
         raise _problems(("note", "备注最长 2000 字", "note is at most 2000 characters"))
     before = audit.snapshot(c)
     from_status, now = c.status, utcnow()
-    moved = s.execute(update(Circle).where(Circle.id == c.id, Circle.status == from_status)
-                      .values(status=to_status, status_changed_at=now, updated_at=now)
-                      .execution_options(synchronize_session=False))
+    moved = s.execute(
+        update(Circle)
+        .where(Circle.id == c.id, Circle.status == from_status)
+        .values(status=to_status, status_changed_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
     if moved.rowcount != 1:  # type: ignore[attr-defined]  # another change committed first
         s.expire(c)
         current = s.scalar(select(Circle.status).where(Circle.id == c.id))
         raise _status_conflict(prog, c.id, current, from_status)
     s.refresh(c)
-    s.add(StatusChange(circle_id=c.id, from_status=from_status, to_status=to_status, note=note, user_id=user.id, at=now))
+    s.add(
+        StatusChange(circle_id=c.id, from_status=from_status, to_status=to_status, note=note, user_id=user.id, at=now)
+    )
     s.flush()
     audit.record(s, user, "status", "circle", c.id, before, audit.snapshot(c))
     return c
@@ -145,10 +191,14 @@ def _status_conflict(prog: Programme, circle_id: str, current: str | None, seen:
     if current is None:
         return ConflictError(t(f"生活圈 '{circle_id}' 已被删除", f"circle '{circle_id}' was deleted"))
     return ConflictError(
-        t(f"生活圈状态已被他人改为“{prog.status_label(current)}”（{current}），不再是您看到的“{prog.status_label(seen)}”"
-          f"（{seen}）；请刷新后重试",
-          f"the circle's status is now {current} ({prog.status_label(current)}), no longer {seen} as you saw it; "
-          f"reload and retry"), current=current)
+        t(
+            f"生活圈状态已被他人改为“{prog.status_label(current)}”（{current}），不再是您看到的“{prog.status_label(seen)}”"
+            f"（{seen}）；请刷新后重试",
+            f"the circle's status is now {current} ({prog.status_label(current)}), no longer {seen} as you saw it; "
+            f"reload and retry",
+        ),
+        current=current,
+    )
 
 
 def status_history(s: Session, circle_id: str) -> list[StatusChange]:
@@ -157,8 +207,18 @@ def status_history(s: Session, circle_id: str) -> list[StatusChange]:
 
 # ------------------------------------------------------------------ funds
 
-def add_fund(s: Session, user: User, circle_id: str, *, kind: str, amount_yuan: float, date: dt.date,
-             source: str = "", note: str = "") -> Fund:
+
+def add_fund(
+    s: Session,
+    user: User,
+    circle_id: str,
+    *,
+    kind: str,
+    amount_yuan: float,
+    date: dt.date,
+    source: str = "",
+    note: str = "",
+) -> Fund:
     """Record funds (建设资金) or an award (奖补) for a circle; amount in yuan (元), > 0."""
     c = get_circle(s, user, circle_id)
     require_edit(user, c.district)
@@ -171,8 +231,16 @@ def add_fund(s: Session, user: User, circle_id: str, *, kind: str, amount_yuan: 
         problems.append(("source", "来源最长 128 字", "source is at most 128 characters"))
     if problems:
         raise _problems(*problems)
-    f = Fund(circle_id=c.id, kind=kind, amount_yuan=float(amount_yuan), date=date, source=source, note=note,
-             user_id=user.id, at=utcnow())
+    f = Fund(
+        circle_id=c.id,
+        kind=kind,
+        amount_yuan=float(amount_yuan),
+        date=date,
+        source=source,
+        note=note,
+        user_id=user.id,
+        at=utcnow(),
+    )
     s.add(f)
     s.flush()
     audit.record(s, user, "create", "fund", f.id, None, audit.snapshot(f))

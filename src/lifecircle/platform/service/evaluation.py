@@ -36,8 +36,17 @@ from lifecircle.platform.settings import Settings
 
 # ------------------------------------------------------------------ evaluation
 
-def put_scorecard(s: Session, user: User | None, circle_id: str, as_of: dt.date, indicators: dict[str, Any],
-                  grade_code: str | None = None, synthetic: bool = False, source: str = "engine") -> Scorecard:
+
+def put_scorecard(
+    s: Session,
+    user: User | None,
+    circle_id: str,
+    as_of: dt.date,
+    indicators: dict[str, Any],
+    grade_code: str | None = None,
+    synthetic: bool = False,
+    source: str = "engine",
+) -> Scorecard:
     """Store the engine's indicators of a circle as of a date (replaces that date's card)."""
     if user is not None:
         require_role(user, "city_admin")
@@ -51,8 +60,12 @@ def put_scorecard(s: Session, user: User | None, circle_id: str, as_of: dt.date,
         raise _problems(("grade_code", f"等级应为 {'/'.join(GRADES)}", f"grade must be one of {'/'.join(GRADES)}"))
     deep = [k for k, v in indicators.items() if _nesting(v) > _MAX_NESTING]
     if deep:
-        raise _problems(*[(f"indicators.{k}", f"{k} 嵌套层数超过 {_MAX_NESTING}", f"{k} is nested deeper than {_MAX_NESTING}")
-                          for k in deep])
+        raise _problems(
+            *[
+                (f"indicators.{k}", f"{k} 嵌套层数超过 {_MAX_NESTING}", f"{k} is nested deeper than {_MAX_NESTING}")
+                for k in deep
+            ]
+        )
     clean = {k: _json_safe(v) for k, v in indicators.items()}
     _check_scorecard(clean, grade_code)
     row = s.scalar(select(Scorecard).where(Scorecard.circle_id == c.id, Scorecard.as_of == as_of))
@@ -113,10 +126,14 @@ def _check_scorecard(indicators: dict[str, Any], grade_code: str | None) -> None
                 problems.append((f, f"{k} 应为 {'/'.join(GRADES)}", f"{k} must be one of {'/'.join(GRADES)}"))
         elif k.endswith(_SHARE_SUFFIXES):
             if not _is_number(v) or not 0 <= v <= 1:
-                problems.append((f, f"{k} = {v!r} 应为 0–1 之间的比例", f"{k} = {v!r} must be a fraction between 0 and 1"))
+                problems.append(
+                    (f, f"{k} = {v!r} 应为 0–1 之间的比例", f"{k} = {v!r} must be a fraction between 0 and 1")
+                )
         elif k in _COUNT_KEYS or k.startswith("n_"):
             if not _is_number(v) or v < 0 or v != int(v) or abs(v) > 2**53:
-                problems.append((f, f"{k} = {v!r} 应为不小于 0 的整数", f"{k} = {v!r} must be a whole number, not negative"))
+                problems.append(
+                    (f, f"{k} = {v!r} 应为不小于 0 的整数", f"{k} = {v!r} must be a whole number, not negative")
+                )
         elif k in _AMOUNT_KEYS:
             if not _is_number(v) or v < 0:
                 problems.append((f, f"{k} = {v!r} 应为不小于 0 的数", f"{k} = {v!r} must be a number, not negative"))
@@ -124,8 +141,13 @@ def _check_scorecard(indicators: dict[str, Any], grade_code: str | None) -> None
             problems.append((f, f"{k} 应为文字", f"{k} must be text"))
     inner = indicators.get("grade_code")
     if grade_code is not None and inner is not None and inner != grade_code:
-        problems.append(("grade_code", f"等级 {grade_code} 与指标中的 grade_code {inner} 不一致",
-                         f"grade {grade_code} disagrees with the indicators' grade_code {inner}"))
+        problems.append(
+            (
+                "grade_code",
+                f"等级 {grade_code} 与指标中的 grade_code {inner} 不一致",
+                f"grade {grade_code} disagrees with the indicators' grade_code {inner}",
+            )
+        )
     if problems:
         raise _problems(*problems)
 
@@ -180,8 +202,12 @@ def add_score(s: Session, user: User, circle_id: str, *, score: float, comment: 
 
 def scores(s: Session, circle_id: str) -> list[tuple[EvaluatorScore, str]]:
     """Evaluator scores of a circle with the evaluator's display name, newest first."""
-    q = (select(EvaluatorScore, User.display_name).join(User, User.id == EvaluatorScore.user_id)
-         .where(EvaluatorScore.circle_id == circle_id).order_by(EvaluatorScore.id.desc()))
+    q = (
+        select(EvaluatorScore, User.display_name)
+        .join(User, User.id == EvaluatorScore.user_id)
+        .where(EvaluatorScore.circle_id == circle_id)
+        .order_by(EvaluatorScore.id.desc())
+    )
     return [(a, b) for a, b in s.execute(q)]
 
 
@@ -189,8 +215,9 @@ _MAGIC = {"jpg": (b"\xff\xd8\xff",), "png": (b"\x89PNG\r\n\x1a\n",), "pdf": (b"%
 _CTYPE = {"jpg": "image/jpeg", "png": "image/png", "pdf": "application/pdf"}
 
 
-def save_evidence(s: Session, user: User, settings: Settings, prog: Programme, circle_id: str, *,
-                  filename: str, data: bytes) -> Evidence:
+def save_evidence(
+    s: Session, user: User, settings: Settings, prog: Programme, circle_id: str, *, filename: str, data: bytes
+) -> Evidence:
     """Store an evidence file (photo or PDF) for a circle under ``<data dir>/evidence/<circle>/``.
 
     Checks the extension against the programme's list (jpg/png/pdf), the first bytes against the
@@ -205,13 +232,23 @@ def save_evidence(s: Session, user: User, settings: Settings, prog: Programme, c
     ext = "jpg" if ext == "jpeg" else ext
     problems = []
     if ext not in prog.evidence_types:
-        problems.append(("file", f"文件类型 '.{ext}' 不支持；支持：{', '.join(prog.evidence_types)}",
-                         f"file type '.{ext}' not allowed; use {', '.join(prog.evidence_types)}"))
+        problems.append(
+            (
+                "file",
+                f"文件类型 '.{ext}' 不支持；支持：{', '.join(prog.evidence_types)}",
+                f"file type '.{ext}' not allowed; use {', '.join(prog.evidence_types)}",
+            )
+        )
     elif not data:
         problems.append(("file", "文件为空", "the file is empty"))
     elif len(data) > settings.upload_max_bytes:
-        problems.append(("file", f"文件过大（{len(data) / 1e6:.1f} MB），上限 {settings.upload_max_bytes / 1e6:g} MB",
-                         f"file too large ({len(data) / 1e6:.1f} MB); the limit is {settings.upload_max_bytes / 1e6:g} MB"))
+        problems.append(
+            (
+                "file",
+                f"文件过大（{len(data) / 1e6:.1f} MB），上限 {settings.upload_max_bytes / 1e6:g} MB",
+                f"file too large ({len(data) / 1e6:.1f} MB); the limit is {settings.upload_max_bytes / 1e6:g} MB",
+            )
+        )
     elif not any(data.startswith(m) for m in _MAGIC.get(ext, (b"",))):
         problems.append(("file", f"文件内容不是 {ext} 格式", f"the file's content is not {ext}"))
     if problems:
@@ -224,8 +261,16 @@ def save_evidence(s: Session, user: User, settings: Settings, prog: Programme, c
     if not target.exists():
         with atomic_output(target) as tmp:
             tmp.write_bytes(data)
-    row = Evidence(circle_id=c.id, user_id=user.id, filename=name, stored_name=stored, content_type=_CTYPE[ext],
-                   size_bytes=len(data), sha256=digest, at=utcnow())
+    row = Evidence(
+        circle_id=c.id,
+        user_id=user.id,
+        filename=name,
+        stored_name=stored,
+        content_type=_CTYPE[ext],
+        size_bytes=len(data),
+        sha256=digest,
+        at=utcnow(),
+    )
     s.add(row)
     s.flush()
     audit.record(s, user, "upload", "evidence", row.id, None, audit.snapshot(row))
@@ -248,7 +293,9 @@ def evidence_file(s: Session, user: User, settings: Settings, evidence_id: int) 
     return row, path
 
 
-def record_grade(s: Session, user: User, circle_id: str, *, grade_code: str, decision: str, reason: str = "") -> GradeDecision:
+def record_grade(
+    s: Session, user: User, circle_id: str, *, grade_code: str, decision: str, reason: str = ""
+) -> GradeDecision:
     """Record a grade and decision with who made it. Evaluators may only ``recommend``; the city
     admin records ``accept`` / ``return`` (the acceptance decision)."""
     require_scorer(user)
@@ -257,11 +304,15 @@ def record_grade(s: Session, user: User, circle_id: str, *, grade_code: str, dec
     if grade_code not in GRADES:
         problems.append(("grade_code", f"等级应为 {'/'.join(GRADES)}", f"grade must be one of {'/'.join(GRADES)}"))
     if decision not in DECISIONS:
-        problems.append(("decision", f"结论应为 {'/'.join(DECISIONS)}", f"decision must be one of {'/'.join(DECISIONS)}"))
+        problems.append(
+            ("decision", f"结论应为 {'/'.join(DECISIONS)}", f"decision must be one of {'/'.join(DECISIONS)}")
+        )
     if problems:
         raise _problems(*problems)
     require_grade_decision(user, decision)
-    row = GradeDecision(circle_id=c.id, grade_code=grade_code, decision=decision, reason=reason, user_id=user.id, at=utcnow())
+    row = GradeDecision(
+        circle_id=c.id, grade_code=grade_code, decision=decision, reason=reason, user_id=user.id, at=utcnow()
+    )
     s.add(row)
     s.flush()
     audit.record(s, user, "create", "grade_decision", row.id, None, audit.snapshot(row))
@@ -269,6 +320,10 @@ def record_grade(s: Session, user: User, circle_id: str, *, grade_code: str, dec
 
 
 def grade_decisions(s: Session, circle_id: str) -> list[tuple[GradeDecision, str]]:
-    q = (select(GradeDecision, User.display_name).join(User, User.id == GradeDecision.user_id)
-         .where(GradeDecision.circle_id == circle_id).order_by(GradeDecision.id.desc()))
+    q = (
+        select(GradeDecision, User.display_name)
+        .join(User, User.id == GradeDecision.user_id)
+        .where(GradeDecision.circle_id == circle_id)
+        .order_by(GradeDecision.id.desc())
+    )
     return [(a, b) for a, b in s.execute(q)]

@@ -23,6 +23,7 @@ from lifecircle.platform.service.surveys import satisfaction_trend
 
 # ------------------------------------------------------------------ contradictions
 
+
 def latest_scorecards(s: Session, circle_ids: list[str]) -> dict[str, Scorecard]:
     """The newest scorecard of each circle (by ``as_of``, then id)."""
     out: dict[str, Scorecard] = {}
@@ -48,17 +49,27 @@ def contradictions(s: Session, prog: Programme, circles: list[Circle]) -> dict[s
             continue
         flags: list[tuple[str, str]] = []
         if c.status in prog.done_statuses and sc.grade_code == "none":
-            flags.append(("已验收，但最新评估表等级为未达标（低于基础型）", "accepted, but the latest scorecard grades it below standard (under Basic)"))
+            flags.append(
+                (
+                    "已验收，但最新评估表等级为未达标（低于基础型）",
+                    "accepted, but the latest scorecard grades it below standard (under Basic)",
+                )
+            )
         changed = c.status_changed_at.date() if c.status_changed_at else None
         if changed is not None and sc.as_of < changed:
-            flags.append((f"评估表（{sc.as_of}）早于最近一次状态变更（{changed}），需重新评估",
-                          f"the scorecard ({sc.as_of}) is older than the last status change ({changed}); re-evaluate"))
+            flags.append(
+                (
+                    f"评估表（{sc.as_of}）早于最近一次状态变更（{changed}），需重新评估",
+                    f"the scorecard ({sc.as_of}) is older than the last status change ({changed}); re-evaluate",
+                )
+            )
         if flags:
             out[c.id] = flags
     return out
 
 
 # ------------------------------------------------------------------ dashboard (M14)
+
 
 @dataclass
 class PhaseProgress:
@@ -84,14 +95,20 @@ def dashboard(s: Session, user: User, prog: Programme, today: dt.date | None = N
     rows: list[dict[str, Any]] = []
     for d in dists:
         mine = [c for c in circles if c.district == d.code]
-        rows.append({
-            "code": d.code, "name": t(d.name_zh, d.name_en), "quota_pilot": d.quota_pilot,
-            "quota_rollout": d.quota_rollout, "quota": d.quota_pilot + d.quota_rollout, "circles": len(mine),
-            "pilot_done": sum(1 for c in mine if c.phase == "pilot" and c.status in prog.done_statuses),
-            "rollout_done": sum(1 for c in mine if c.phase == "rollout" and c.status in prog.done_statuses),
-            "done": sum(1 for c in mine if c.status in prog.done_statuses),
-            "by_status": {st: sum(1 for c in mine if c.status == st) for st in prog.statuses},
-        })
+        rows.append(
+            {
+                "code": d.code,
+                "name": t(d.name_zh, d.name_en),
+                "quota_pilot": d.quota_pilot,
+                "quota_rollout": d.quota_rollout,
+                "quota": d.quota_pilot + d.quota_rollout,
+                "circles": len(mine),
+                "pilot_done": sum(1 for c in mine if c.phase == "pilot" and c.status in prog.done_statuses),
+                "rollout_done": sum(1 for c in mine if c.phase == "rollout" and c.status in prog.done_statuses),
+                "done": sum(1 for c in mine if c.status in prog.done_statuses),
+                "by_status": {st: sum(1 for c in mine if c.status == st) for st in prog.statuses},
+            }
+        )
     quota_pilot = sum(r["quota_pilot"] for r in rows)
     quota_all = sum(r["quota"] for r in rows)
     target = prog.target_circles if user.role != "district_officer" else quota_all
@@ -115,10 +132,18 @@ def dashboard(s: Session, user: User, prog: Programme, today: dt.date | None = N
     flags = contradictions(s, prog, circles)
     names = {c.id: c.name for c in circles}
     return {
-        "contradictions": [{"circle_id": cid, "name": names[cid], "flags": [t(zh, en) for zh, en in fl]}
-                           for cid, fl in flags.items()],
-        "today": today, "target": target, "n_circles": len(circles), "done": len(done),
-        "done_share": len(done) / target if target else 0.0, "by_status": by_status, "districts": rows,
-        "phases": phases, "satisfaction": trend, "satisfaction_target": prog.satisfaction_target,
+        "contradictions": [
+            {"circle_id": cid, "name": names[cid], "flags": [t(zh, en) for zh, en in fl]} for cid, fl in flags.items()
+        ],
+        "today": today,
+        "target": target,
+        "n_circles": len(circles),
+        "done": len(done),
+        "done_share": len(done) / target if target else 0.0,
+        "by_status": by_status,
+        "districts": rows,
+        "phases": phases,
+        "satisfaction": trend,
+        "satisfaction_target": prog.satisfaction_target,
         "synthetic": any(c.synthetic for c in circles),
     }

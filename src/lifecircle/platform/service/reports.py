@@ -34,8 +34,10 @@ from lifecircle.platform.service.surveys import satisfaction_trend
 
 # ------------------------------------------------------------------ district reports
 
-def generate_report_text(s: Session, user: User, prog: Programme, district: str, period: str,
-                         today: dt.date | None = None) -> str:
+
+def generate_report_text(
+    s: Session, user: User, prog: Programme, district: str, period: str, today: dt.date | None = None
+) -> str:
     """A district's progress report to the bureau, generated from the data (Markdown, Chinese-first)."""
     require_see(user, district)
     d = s.get(District, district)
@@ -52,19 +54,39 @@ def generate_report_text(s: Session, user: User, prog: Programme, district: str,
     done = [c for c in circles if status_then[c.id] in prog.done_statuses]
     syn = any(c.synthetic for c in all_circles)
     lines = [
-        t(f"# {d.name_zh}一刻钟便民生活圈建设进展报告（{period}）", f"# {d.name_en}: 15-minute living circles progress report ({period})"),
+        t(
+            f"# {d.name_zh}一刻钟便民生活圈建设进展报告（{period}）",
+            f"# {d.name_en}: 15-minute living circles progress report ({period})",
+        ),
         "",
     ]
     if syn:
-        lines += [t("> 合成数据：本报告中的生活圈为演示用合成数据，不是真实统计。", "> Synthetic data: the circles in this report are synthetic demo data, not real statistics."), ""]
-    total_funds = s.scalar(select(func.coalesce(func.sum(Fund.amount_yuan), 0.0)).join(Circle, Circle.id == Fund.circle_id)
-                           .where(Circle.district == district, Fund.date <= as_of)) or 0.0
+        lines += [
+            t(
+                "> 合成数据：本报告中的生活圈为演示用合成数据，不是真实统计。",
+                "> Synthetic data: the circles in this report are synthetic demo data, not real statistics.",
+            ),
+            "",
+        ]
+    total_funds = (
+        s.scalar(
+            select(func.coalesce(func.sum(Fund.amount_yuan), 0.0))
+            .join(Circle, Circle.id == Fund.circle_id)
+            .where(Circle.district == district, Fund.date <= as_of)
+        )
+        or 0.0
+    )
     lines += [
-        t(f"截至 {as_of.isoformat()}，本区计划建设 {d.quota_pilot + d.quota_rollout} 个生活圈（试点 {d.quota_pilot} 个，推广 {d.quota_rollout} 个），"
-          f"已录入 {len(circles)} 个，已验收 {len(done)} 个。",
-          f"As of {as_of.isoformat()} the district plans {d.quota_pilot + d.quota_rollout} circles ({d.quota_pilot} pilot, "
-          f"{d.quota_rollout} roll-out); {len(circles)} are registered and {len(done)} accepted."),
-        t(f"累计到位资金与奖补 {total_funds / 1e4:,.1f} 万元。", f"Funds and awards so far: {total_funds / 1e4:,.1f} × 10k yuan."),
+        t(
+            f"截至 {as_of.isoformat()}，本区计划建设 {d.quota_pilot + d.quota_rollout} 个生活圈（试点 {d.quota_pilot} 个，推广 {d.quota_rollout} 个），"
+            f"已录入 {len(circles)} 个，已验收 {len(done)} 个。",
+            f"As of {as_of.isoformat()} the district plans {d.quota_pilot + d.quota_rollout} circles ({d.quota_pilot} pilot, "
+            f"{d.quota_rollout} roll-out); {len(circles)} are registered and {len(done)} accepted.",
+        ),
+        t(
+            f"累计到位资金与奖补 {total_funds / 1e4:,.1f} 万元。",
+            f"Funds and awards so far: {total_funds / 1e4:,.1f} × 10k yuan.",
+        ),
         "",
         t("## 各生活圈状态", "## Status of each circle"),
         "",
@@ -72,22 +94,39 @@ def generate_report_text(s: Session, user: User, prog: Programme, district: str,
         "|---|---|---|---|---|",
     ]
     for c in circles:
-        sc = s.scalar(select(Scorecard).where(Scorecard.circle_id == c.id, Scorecard.as_of <= as_of)
-                      .order_by(Scorecard.as_of.desc()).limit(1))
+        sc = s.scalar(
+            select(Scorecard)
+            .where(Scorecard.circle_id == c.id, Scorecard.as_of <= as_of)
+            .order_by(Scorecard.as_of.desc())
+            .limit(1)
+        )
         grade = t(*GRADES[sc.grade_code]) if sc is not None and sc.grade_code in GRADES else "—"
         phase = t("试点", "pilot") if c.phase == "pilot" else t("推广", "roll-out")
         lines.append(f"| {c.id} | {c.name} | {phase} | {prog.status_label(status_then[c.id])} | {grade} |")
-    trend = [r for r in satisfaction_trend(s, user, prog, district=district)
-             if (period_end(r["period"]) or dt.date.max) <= (end or dt.date.max)]
+    trend = [
+        r
+        for r in satisfaction_trend(s, user, prog, district=district)
+        if (period_end(r["period"]) or dt.date.max) <= (end or dt.date.max)
+    ]
     lines += ["", t("## 居民满意度", "## Residents' satisfaction"), ""]
     if trend:
         for r in trend:
             mark = t("达标", "meets target") if r["meets_target"] else t("未达标", "below target")
-            lines.append(t(f"- {r['period']}：{r['rate']:.1%}（受访 {r['respondents']} 人，目标 {prog.satisfaction_target:.0%}，{mark}）",
-                           f"- {r['period']}: {r['rate']:.1%} ({r['respondents']} respondents, target {prog.satisfaction_target:.0%}, {mark})"))
+            lines.append(
+                t(
+                    f"- {r['period']}：{r['rate']:.1%}（受访 {r['respondents']} 人，目标 {prog.satisfaction_target:.0%}，{mark}）",
+                    f"- {r['period']}: {r['rate']:.1%} ({r['respondents']} respondents, target {prog.satisfaction_target:.0%}, {mark})",
+                )
+            )
     else:
         lines.append(t("- 本期暂无调查结果。", "- No survey results yet."))
-    lines += ["", t("## 存在问题与下一步工作", "## Problems and next steps"), "", t("（请区级负责人补充。）", "(To be completed by the district officer.)"), ""]
+    lines += [
+        "",
+        t("## 存在问题与下一步工作", "## Problems and next steps"),
+        "",
+        t("（请区级负责人补充。）", "(To be completed by the district officer.)"),
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -113,8 +152,12 @@ def statuses_as_of(s: Session, district: str, as_of: dt.date) -> dict[str, str]:
     cutoff = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
     out: dict[str, str] = {}
     with_history: set[str] = set()
-    q = (select(StatusChange.circle_id, StatusChange.to_status, StatusChange.at).join(Circle, Circle.id == StatusChange.circle_id)
-         .where(Circle.district == district).order_by(StatusChange.at, StatusChange.id))
+    q = (
+        select(StatusChange.circle_id, StatusChange.to_status, StatusChange.at)
+        .join(Circle, Circle.id == StatusChange.circle_id)
+        .where(Circle.district == district)
+        .order_by(StatusChange.at, StatusChange.id)
+    )
     for cid, to_status, at in s.execute(q):
         with_history.add(cid)
         if at < cutoff:
@@ -131,9 +174,17 @@ def create_report(s: Session, user: User, prog: Programme, district: str, period
         raise _problems(("district", f"未知的区代码 '{district}'", f"unknown district code '{district}'"))
     require_edit(user, district)
     if not PERIOD_RE.match(period or ""):
-        raise _problems(("period", "周期格式应为 2024、2024H1、2024Q3 或 2024M05", "period must look like 2024, 2024H1, 2024Q3 or 2024M05"))
+        raise _problems(
+            (
+                "period",
+                "周期格式应为 2024、2024H1、2024Q3 或 2024M05",
+                "period must look like 2024, 2024H1, 2024Q3 or 2024M05",
+            )
+        )
     if s.scalar(select(DistrictReport.id).where(DistrictReport.district == district, DistrictReport.period == period)):
-        raise _problems(("period", f"{period} 的报告已存在，请编辑它", f"a report for {period} exists; edit it instead"))
+        raise _problems(
+            ("period", f"{period} 的报告已存在，请编辑它", f"a report for {period} exists; edit it instead")
+        )
     body = generate_report_text(s, user, prog, district, period)
     rep = DistrictReport(district=district, period=period, created_at=utcnow())
     s.add(rep)
@@ -141,7 +192,9 @@ def create_report(s: Session, user: User, prog: Programme, district: str, period
     v = DistrictReportVersion(report_id=rep.id, version=1, body=body, generated=True, user_id=user.id, at=utcnow())
     s.add(v)
     s.flush()
-    audit.record(s, user, "generate", "district_report", rep.id, None, {"district": district, "period": period, "version": 1})
+    audit.record(
+        s, user, "generate", "district_report", rep.id, None, {"district": district, "period": period, "version": 1}
+    )
     return rep
 
 
@@ -151,8 +204,12 @@ def edit_report(s: Session, user: User, report_id: int, body: str) -> DistrictRe
     require_edit(user, rep.district)
     if not body or not body.strip() or len(body) > 200_000:
         raise _problems(("body", "报告正文不能为空，最长 20 万字", "the report text must be 1–200,000 characters"))
-    last = s.scalar(select(func.max(DistrictReportVersion.version)).where(DistrictReportVersion.report_id == rep.id)) or 0
-    v = DistrictReportVersion(report_id=rep.id, version=last + 1, body=body, generated=False, user_id=user.id, at=utcnow())
+    last = (
+        s.scalar(select(func.max(DistrictReportVersion.version)).where(DistrictReportVersion.report_id == rep.id)) or 0
+    )
+    v = DistrictReportVersion(
+        report_id=rep.id, version=last + 1, body=body, generated=False, user_id=user.id, at=utcnow()
+    )
     s.add(v)
     s.flush()
     audit.record(s, user, "edit", "district_report", rep.id, {"version": last}, {"version": last + 1})
@@ -169,8 +226,13 @@ def get_report(s: Session, user: User, report_id: int) -> DistrictReport:
 
 def report_versions(s: Session, report_id: int) -> list[DistrictReportVersion]:
     """Versions of a report, newest first."""
-    return list(s.scalars(select(DistrictReportVersion).where(DistrictReportVersion.report_id == report_id)
-                          .order_by(DistrictReportVersion.version.desc())))
+    return list(
+        s.scalars(
+            select(DistrictReportVersion)
+            .where(DistrictReportVersion.report_id == report_id)
+            .order_by(DistrictReportVersion.version.desc())
+        )
+    )
 
 
 def list_reports(s: Session, user: User) -> list[DistrictReport]:
@@ -181,6 +243,7 @@ def list_reports(s: Session, user: User) -> list[DistrictReport]:
 
 
 # ------------------------------------------------------------------ map
+
 
 def map_layer(s: Session, name: str) -> dict[str, Any]:
     """A stored GeoJSON layer (``streets``, ``districts``); an empty collection if none."""
@@ -197,11 +260,26 @@ def circles_geojson(s: Session, user: User, prog: Programme) -> dict[str, Any]:
     """The circles the user may see as GeoJSON points (or boundaries), with status for styling."""
     feats = []
     for c in list_circles(s, user, prog):
-        geom = c.boundary or ({"type": "Point", "coordinates": [c.lon, c.lat]} if c.lon is not None and c.lat is not None else None)
+        geom = c.boundary or (
+            {"type": "Point", "coordinates": [c.lon, c.lat]} if c.lon is not None and c.lat is not None else None
+        )
         if geom is None:
             continue
-        feats.append({"type": "Feature", "geometry": geom,
-                      "properties": {"id": c.id, "name": c.name, "district": c.district, "status": c.status,
-                                     "status_label": prog.status_label(c.status), "phase": c.phase,
-                                     "synthetic": c.synthetic, "lon": c.lon, "lat": c.lat}})
+        feats.append(
+            {
+                "type": "Feature",
+                "geometry": geom,
+                "properties": {
+                    "id": c.id,
+                    "name": c.name,
+                    "district": c.district,
+                    "status": c.status,
+                    "status_label": prog.status_label(c.status),
+                    "phase": c.phase,
+                    "synthetic": c.synthetic,
+                    "lon": c.lon,
+                    "lat": c.lat,
+                },
+            }
+        )
     return {"type": "FeatureCollection", "features": feats}

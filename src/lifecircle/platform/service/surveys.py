@@ -28,9 +28,19 @@ from lifecircle.platform.service.circles import get_circle
 
 # ------------------------------------------------------------------ surveys (M16)
 
-def create_survey(s: Session, user: User | None, circle_id: str, *, period: str, start: dt.date | None = None,
-                  end: dt.date | None = None, respondents: int | None = None, satisfied: int | None = None,
-                  synthetic: bool = False) -> SurveyCampaign:
+
+def create_survey(
+    s: Session,
+    user: User | None,
+    circle_id: str,
+    *,
+    period: str,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    respondents: int | None = None,
+    satisfied: int | None = None,
+    synthetic: bool = False,
+) -> SurveyCampaign:
     """Open a survey campaign of a circle for a period (``2024H1``, ``2024Q3``, ``2024M05`` or ``2024``),
     optionally with its results."""
     if user is not None:
@@ -43,16 +53,33 @@ def create_survey(s: Session, user: User | None, circle_id: str, *, period: str,
         c = found
     problems = []
     if not PERIOD_RE.match(period or ""):
-        problems.append(("period", "周期格式应为 2024、2024H1、2024Q3 或 2024M05", "period must look like 2024, 2024H1, 2024Q3 or 2024M05"))
+        problems.append(
+            (
+                "period",
+                "周期格式应为 2024、2024H1、2024Q3 或 2024M05",
+                "period must look like 2024, 2024H1, 2024Q3 or 2024M05",
+            )
+        )
     elif s.scalar(select(SurveyCampaign.id).where(SurveyCampaign.circle_id == c.id, SurveyCampaign.period == period)):
-        problems.append(("period", f"该生活圈 {period} 的调查已存在", f"a survey for {period} already exists for this circle"))
+        problems.append(
+            ("period", f"该生活圈 {period} 的调查已存在", f"a survey for {period} already exists for this circle")
+        )
     if start and end and end < start:
         problems.append(("end", "结束日期早于开始日期", "end date is before the start date"))
     problems += _result_problems(respondents, satisfied)
     if problems:
         raise _problems(*problems)
-    row = SurveyCampaign(circle_id=c.id, period=period, start=start, end=end, respondents=respondents,
-                         satisfied=satisfied, synthetic=synthetic, user_id=user.id if user else None, at=utcnow())
+    row = SurveyCampaign(
+        circle_id=c.id,
+        period=period,
+        start=start,
+        end=end,
+        respondents=respondents,
+        satisfied=satisfied,
+        synthetic=synthetic,
+        user_id=user.id if user else None,
+        at=utcnow(),
+    )
     s.add(row)
     s.flush()
     audit.record(s, user, "create", "survey", row.id, None, audit.snapshot(row))
@@ -70,13 +97,21 @@ def _result_problems(respondents: int | None, satisfied: int | None) -> list[tup
         if respondents < 1:
             out.append(("respondents", "受访人数至少为 1", "respondents must be at least 1"))
         elif respondents > MAX_RESPONDENTS:
-            out.append(("respondents", f"受访人数不能超过 {MAX_RESPONDENTS:,}", f"respondents cannot exceed {MAX_RESPONDENTS:,}"))
+            out.append(
+                (
+                    "respondents",
+                    f"受访人数不能超过 {MAX_RESPONDENTS:,}",
+                    f"respondents cannot exceed {MAX_RESPONDENTS:,}",
+                )
+            )
         if satisfied < 0 or satisfied > respondents:
             out.append(("satisfied", "满意人数应在 0 到受访人数之间", "satisfied must be between 0 and respondents"))
     return out
 
 
-def record_survey_results(s: Session, user: User, survey_id: int, *, respondents: int, satisfied: int) -> SurveyCampaign:
+def record_survey_results(
+    s: Session, user: User, survey_id: int, *, respondents: int, satisfied: int
+) -> SurveyCampaign:
     """Enter (or correct) the results of a survey campaign."""
     row = s.get(SurveyCampaign, survey_id)
     if row is None:
@@ -94,20 +129,31 @@ def record_survey_results(s: Session, user: User, survey_id: int, *, respondents
 
 
 def surveys(s: Session, circle_id: str) -> list[SurveyCampaign]:
-    return list(s.scalars(select(SurveyCampaign).where(SurveyCampaign.circle_id == circle_id).order_by(SurveyCampaign.period)))
+    return list(
+        s.scalars(select(SurveyCampaign).where(SurveyCampaign.circle_id == circle_id).order_by(SurveyCampaign.period))
+    )
 
 
-def satisfaction_trend(s: Session, user: User, prog: Programme, *, circle_id: str | None = None,
-                       district: str | None = None) -> list[dict[str, Any]]:
+def satisfaction_trend(
+    s: Session, user: User, prog: Programme, *, circle_id: str | None = None, district: str | None = None
+) -> list[dict[str, Any]]:
     """Satisfaction rate (satisfied / respondents, 0..1) per period, pooled over the circles the
     user may see (or one circle / district), against the target. An unknown ``district`` is an
     :class:`InputError` naming the field; an empty ``circle_id`` or ``district`` is none."""
     circle_id, district = circle_id or None, district or None
     if district is not None and s.get(District, district) is None:
         raise _problems(("district", f"未知的区代码 '{district}'", f"unknown district code '{district}'"))
-    q = (select(SurveyCampaign.period, func.sum(SurveyCampaign.respondents), func.sum(SurveyCampaign.satisfied),
-                func.count(SurveyCampaign.id), func.max(SurveyCampaign.synthetic.cast(_int_type())))
-         .join(Circle, Circle.id == SurveyCampaign.circle_id).where(SurveyCampaign.respondents.is_not(None)))
+    q = (
+        select(
+            SurveyCampaign.period,
+            func.sum(SurveyCampaign.respondents),
+            func.sum(SurveyCampaign.satisfied),
+            func.count(SurveyCampaign.id),
+            func.max(SurveyCampaign.synthetic.cast(_int_type())),
+        )
+        .join(Circle, Circle.id == SurveyCampaign.circle_id)
+        .where(SurveyCampaign.respondents.is_not(None))
+    )
     if circle_id is not None:
         get_circle(s, user, circle_id)
         q = q.where(SurveyCampaign.circle_id == circle_id)
@@ -120,9 +166,18 @@ def satisfaction_trend(s: Session, user: User, prog: Programme, *, circle_id: st
     out = []
     for period, resp, sat, n, syn in rows:
         rate = (sat or 0) / resp if resp else None
-        out.append({"period": period, "respondents": int(resp or 0), "satisfied": int(sat or 0), "campaigns": int(n),
-                    "rate": rate, "target": prog.satisfaction_target,
-                    "meets_target": rate is not None and rate >= prog.satisfaction_target, "synthetic": bool(syn)})
+        out.append(
+            {
+                "period": period,
+                "respondents": int(resp or 0),
+                "satisfied": int(sat or 0),
+                "campaigns": int(n),
+                "rate": rate,
+                "target": prog.satisfaction_target,
+                "meets_target": rate is not None and rate >= prog.satisfaction_target,
+                "synthetic": bool(syn),
+            }
+        )
     return out
 
 

@@ -19,6 +19,14 @@ from lifecircle.web.routes import (
 )
 
 ROUTERS: list[APIRouter] = [
-    session.router, users.router, programme.router, circles.router, evaluation.router, satisfaction.router,
-    reports.router, map.router, audit.router, docs.router,
+    session.router,
+    users.router,
+    programme.router,
+    circles.router,
+    evaluation.router,
+    satisfaction.router,
+    reports.router,
+    map.router,
+    audit.router,
+    docs.router,
 ]

@@ -27,16 +27,19 @@ def back_to_circle(request: Request, circle_id: str, zh: str, en: str) -> Redire
 
 # ------------------------------------------------------------------ API
 
+
 @router.get("/api/circles", tags=["circles"])
-def api_circles(user: ApiUser, s: Db, prog: Prog, district: str | None = None,
-                status: str | None = None) -> list[dict[str, Any]]:
+def api_circles(
+    user: ApiUser, s: Db, prog: Prog, district: str | None = None, status: str | None = None
+) -> list[dict[str, Any]]:
     return [circle_json(c) for c in service.list_circles(s, user, prog, district=district, status=status)]
 
 
 @router.post("/api/circles", tags=["circles"], status_code=201)
 def api_create_circle(body: CircleIn, user: ApiUser, s: Db, prog: Prog) -> dict[str, Any]:
-    c = service.create_circle(s, user, prog, id=body.id, name=body.name, district=body.district,
-                              phase=body.phase, lon=body.lon, lat=body.lat)
+    c = service.create_circle(
+        s, user, prog, id=body.id, name=body.name, district=body.district, phase=body.phase, lon=body.lon, lat=body.lat
+    )
     return circle_json(c)
 
 
@@ -47,8 +50,7 @@ def api_circle(circle_id: str, user: ApiUser, s: Db, prog: Prog) -> Any:
 
 @router.post("/api/circles/{circle_id}/status", tags=["circles"])
 def api_status(circle_id: str, body: StatusIn, user: ApiUser, s: Db, prog: Prog) -> dict[str, Any]:
-    return circle_json(service.change_status(s, user, prog, circle_id, body.status, body.note,
-                                                    seen=body.from_))
+    return circle_json(service.change_status(s, user, prog, circle_id, body.status, body.note, seen=body.from_))
 
 
 @router.get("/api/circles/{circle_id}/funds", tags=["circles"])
@@ -59,16 +61,26 @@ def api_funds(circle_id: str, user: ApiUser, s: Db) -> Any:
 
 @router.post("/api/circles/{circle_id}/funds", tags=["circles"], status_code=201)
 def api_add_fund(circle_id: str, body: FundIn, user: ApiUser, s: Db) -> Any:
-    f = service.add_fund(s, user, circle_id, kind=body.kind, amount_yuan=body.amount_yuan, date=body.date,
-                         source=body.source, note=body.note)
+    f = service.add_fund(
+        s,
+        user,
+        circle_id,
+        kind=body.kind,
+        amount_yuan=body.amount_yuan,
+        date=body.date,
+        source=body.source,
+        note=body.note,
+    )
     return jsonable_encoder(audit.snapshot(f))
 
 
 # ------------------------------------------------------------------ pages
 
+
 @router.get("/circles", include_in_schema=False, response_class=HTMLResponse)
-def circles_page(user: PageUser, s: Db, prog: Prog, render: Render, district: str | None = None,
-                 status: str | None = None) -> HTMLResponse:
+def circles_page(
+    user: PageUser, s: Db, prog: Prog, render: Render, district: str | None = None, status: str | None = None
+) -> HTMLResponse:
     district, status = district or None, status or None
     rows = service.list_circles(s, user, prog, district=district, status=status)
     dists = service.visible_districts(s, user)
@@ -82,20 +94,37 @@ def circle_page(circle_id: str, user: PageUser, s: Db, prog: Prog, render: Rende
 
 
 @router.post("/circles/{circle_id}/status", include_in_schema=False)
-def circle_status_form(request: Request, circle_id: str, user: PageUser, csrf: FormCsrf, s: Db, prog: Prog,
-                       status: Annotated[str, Form(max_length=16)], csrf_token: Annotated[str, Form()],
-                       note: Annotated[str, Form(max_length=2000)] = "",
-                       seen: Annotated[str, Form(alias="from", max_length=16)] = "") -> Response:
+def circle_status_form(
+    request: Request,
+    circle_id: str,
+    user: PageUser,
+    csrf: FormCsrf,
+    s: Db,
+    prog: Prog,
+    status: Annotated[str, Form(max_length=16)],
+    csrf_token: Annotated[str, Form()],
+    note: Annotated[str, Form(max_length=2000)] = "",
+    seen: Annotated[str, Form(alias="from", max_length=16)] = "",
+) -> Response:
     csrf.check(csrf_token)
     service.change_status(s, user, prog, circle_id, status, note, seen=seen or None)
     return back_to_circle(request, circle_id, "状态已更新", "status updated")
 
 
 @router.post("/circles/{circle_id}/funds", include_in_schema=False)
-def circle_fund_form(request: Request, circle_id: str, user: PageUser, csrf: FormCsrf, s: Db, kind: Annotated[str, Form()],
-                     amount_yuan: Annotated[float, Form()], date: Annotated[dt.date, Form()],
-                     csrf_token: Annotated[str, Form()], source: Annotated[str, Form(max_length=128)] = "",
-                     note: Annotated[str, Form(max_length=2000)] = "") -> Response:
+def circle_fund_form(
+    request: Request,
+    circle_id: str,
+    user: PageUser,
+    csrf: FormCsrf,
+    s: Db,
+    kind: Annotated[str, Form()],
+    amount_yuan: Annotated[float, Form()],
+    date: Annotated[dt.date, Form()],
+    csrf_token: Annotated[str, Form()],
+    source: Annotated[str, Form(max_length=128)] = "",
+    note: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
     csrf.check(csrf_token)
     service.add_fund(s, user, circle_id, kind=kind, amount_yuan=amount_yuan, date=date, source=source, note=note)
     return back_to_circle(request, circle_id, "资金已登记", "funds recorded")

@@ -11,4 +11,6 @@ router = APIRouter()
 
 @router.get("/api/docs", include_in_schema=False, response_class=HTMLResponse)
 def api_docs(request: Request) -> HTMLResponse:
-    return request.app.state.templates.TemplateResponse(request, "swagger.html", {"openapi_url": request.app.openapi_url})
+    return request.app.state.templates.TemplateResponse(
+        request, "swagger.html", {"openapi_url": request.app.openapi_url}
+    )

@@ -28,14 +28,16 @@ async def save_upload(request: Request, user: User, circle_id: str, file: Upload
 
     def save() -> Any:
         with transaction(state.factory) as s:
-            ev = service.save_evidence(s, user, state.settings, state.prog, circle_id, filename=file.filename or "",
-                                       data=data)
+            ev = service.save_evidence(
+                s, user, state.settings, state.prog, circle_id, filename=file.filename or "", data=data
+            )
             return jsonable_encoder(audit.snapshot(ev))
 
     return await run_in_threadpool(save)
 
 
 # ------------------------------------------------------------------ API
+
 
 @router.get("/api/circles/{circle_id}/scorecards", tags=["evaluation"])
 def api_scorecards(circle_id: str, user: ApiUser, s: Db) -> Any:
@@ -45,14 +47,17 @@ def api_scorecards(circle_id: str, user: ApiUser, s: Db) -> Any:
 
 @router.post("/api/circles/{circle_id}/scorecards", tags=["evaluation"], status_code=201)
 def api_put_scorecard(circle_id: str, body: ScorecardIn, user: ApiUser, s: Db) -> Any:
-    c = service.put_scorecard(s, user, circle_id, body.as_of, body.indicators, body.grade_code, body.synthetic,
-                              source="api")
+    c = service.put_scorecard(
+        s, user, circle_id, body.as_of, body.indicators, body.grade_code, body.synthetic, source="api"
+    )
     return jsonable_encoder(audit.snapshot(c))
 
 
 @router.post("/api/circles/{circle_id}/scores", tags=["evaluation"], status_code=201)
 def api_add_score(circle_id: str, body: ScoreIn, user: ApiUser, s: Db) -> Any:
-    return jsonable_encoder(audit.snapshot(service.add_score(s, user, circle_id, score=body.score, comment=body.comment)))
+    return jsonable_encoder(
+        audit.snapshot(service.add_score(s, user, circle_id, score=body.score, comment=body.comment))
+    )
 
 
 @router.post("/api/circles/{circle_id}/evidence", tags=["evaluation"], status_code=201)
@@ -65,8 +70,9 @@ async def api_evidence(circle_id: str, request: Request, file: UploadFile = File
 @router.get("/api/evidence/{evidence_id}", tags=["evaluation"], response_class=FileResponse)
 def api_evidence_file(evidence_id: DbId, user: ApiUser, s: Db, settings: deps.SettingsDep) -> FileResponse:
     ev, path = service.evidence_file(s, user, settings, evidence_id)
-    return FileResponse(path, media_type=ev.content_type, filename=ev.filename,
-                        headers={"X-Content-Type-Options": "nosniff"})
+    return FileResponse(
+        path, media_type=ev.content_type, filename=ev.filename, headers={"X-Content-Type-Options": "nosniff"}
+    )
 
 
 @router.post("/api/circles/{circle_id}/grades", tags=["evaluation"], status_code=201)
@@ -77,17 +83,27 @@ def api_grade(circle_id: str, body: GradeIn, user: ApiUser, s: Db) -> Any:
 
 # ------------------------------------------------------------------ the circle page's forms
 
+
 @router.post("/circles/{circle_id}/scores", include_in_schema=False)
-def circle_score_form(request: Request, circle_id: str, user: PageUser, csrf: FormCsrf, s: Db, score: Annotated[float, Form()],
-                      csrf_token: Annotated[str, Form()], comment: Annotated[str, Form(max_length=5000)] = "") -> Response:
+def circle_score_form(
+    request: Request,
+    circle_id: str,
+    user: PageUser,
+    csrf: FormCsrf,
+    s: Db,
+    score: Annotated[float, Form()],
+    csrf_token: Annotated[str, Form()],
+    comment: Annotated[str, Form(max_length=5000)] = "",
+) -> Response:
     csrf.check(csrf_token)
     service.add_score(s, user, circle_id, score=score, comment=comment)
     return back_to_circle(request, circle_id, "评分已保存", "score saved")
 
 
 @router.post("/circles/{circle_id}/evidence", include_in_schema=False)
-async def circle_evidence_form(request: Request, circle_id: str, csrf_token: Annotated[str, Form()],
-                               file: UploadFile = File(...)) -> Response:
+async def circle_evidence_form(
+    request: Request, circle_id: str, csrf_token: Annotated[str, Form()], file: UploadFile = File(...)
+) -> Response:
     # As the API: the user is looked up after the form is parsed.
     user = await run_in_threadpool(deps.page_user, request)
     deps.csrf_guard(request).check(csrf_token)
@@ -96,9 +112,17 @@ async def circle_evidence_form(request: Request, circle_id: str, csrf_token: Ann
 
 
 @router.post("/circles/{circle_id}/grades", include_in_schema=False)
-def circle_grade_form(request: Request, circle_id: str, user: PageUser, csrf: FormCsrf, s: Db, grade_code: Annotated[str, Form()],
-                      decision: Annotated[str, Form()], csrf_token: Annotated[str, Form()],
-                      reason: Annotated[str, Form(max_length=5000)] = "") -> Response:
+def circle_grade_form(
+    request: Request,
+    circle_id: str,
+    user: PageUser,
+    csrf: FormCsrf,
+    s: Db,
+    grade_code: Annotated[str, Form()],
+    decision: Annotated[str, Form()],
+    csrf_token: Annotated[str, Form()],
+    reason: Annotated[str, Form(max_length=5000)] = "",
+) -> Response:
     csrf.check(csrf_token)
     service.record_grade(s, user, circle_id, grade_code=grade_code, decision=decision, reason=reason)
     return back_to_circle(request, circle_id, "评定已记录", "grade recorded")

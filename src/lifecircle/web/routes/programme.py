@@ -20,10 +20,23 @@ router = APIRouter()
 @router.get("/api/programme", tags=["programme"])
 def api_programme(user: ApiUser, prog: Prog) -> dict[str, Any]:
     return {
-        "city": prog.city, "target_circles": prog.target_circles, "satisfaction_target": prog.satisfaction_target,
-        "phases": [{"code": p.code, "name_zh": p.name_zh, "name_en": p.name_en, "start": p.start, "end": p.end} for p in prog.phases],
-        "districts": [{"code": d.code, "name_zh": d.name_zh, "name_en": d.name_en, "quota_pilot": d.pilot,
-                       "quota_rollout": d.rollout} for d in prog.districts],
+        "city": prog.city,
+        "target_circles": prog.target_circles,
+        "satisfaction_target": prog.satisfaction_target,
+        "phases": [
+            {"code": p.code, "name_zh": p.name_zh, "name_en": p.name_en, "start": p.start, "end": p.end}
+            for p in prog.phases
+        ],
+        "districts": [
+            {
+                "code": d.code,
+                "name_zh": d.name_zh,
+                "name_en": d.name_en,
+                "quota_pilot": d.pilot,
+                "quota_rollout": d.rollout,
+            }
+            for d in prog.districts
+        ],
         "statuses": list(prog.statuses),
         "transitions": [{"from": a, "to": b, "roles": list(r)} for (a, b), r in prog.transitions.items()],
     }
@@ -41,8 +54,9 @@ def healthz() -> dict[str, str]:
 
 @router.get("/favicon.ico", include_in_schema=False)
 def favicon() -> FileResponse:
-    return FileResponse(HERE / "static" / "favicon.ico", media_type="image/x-icon",
-                        headers={"Cache-Control": "public, max-age=86400"})
+    return FileResponse(
+        HERE / "static" / "favicon.ico", media_type="image/x-icon", headers={"Cache-Control": "public, max-age=86400"}
+    )
 
 
 @router.get("/", include_in_schema=False)

@@ -50,8 +50,15 @@ def reports_page(user: PageUser, s: Db, render: Render) -> HTMLResponse:
 
 
 @router.post("/reports", include_in_schema=False)
-def reports_create(user: PageUser, csrf: FormCsrf, s: Db, prog: Prog, district: Annotated[str, Form(max_length=16)],
-                   period: Annotated[str, Form(max_length=16)], csrf_token: Annotated[str, Form()]) -> Response:
+def reports_create(
+    user: PageUser,
+    csrf: FormCsrf,
+    s: Db,
+    prog: Prog,
+    district: Annotated[str, Form(max_length=16)],
+    period: Annotated[str, Form(max_length=16)],
+    csrf_token: Annotated[str, Form()],
+) -> Response:
     csrf.check(csrf_token)
     rep = service.create_report(s, user, prog, district, period)
     return RedirectResponse(f"/reports/{rep.id}", status_code=303)
@@ -63,8 +70,14 @@ def report_page(report_id: DbId, user: PageUser, s: Db, render: Render) -> HTMLR
     versions = service.report_versions(s, report_id)
     d = s.get(District, rep.district)
     can_edit = permissions.can_edit(user, rep.district)
-    return render("report.html", rep=rep, versions=versions, district=d, can_edit=can_edit,
-                  rendered=report_doc.blocks_html(report_doc.parse(versions[0].body)))
+    return render(
+        "report.html",
+        rep=rep,
+        versions=versions,
+        district=d,
+        can_edit=can_edit,
+        rendered=report_doc.blocks_html(report_doc.parse(versions[0].body)),
+    )
 
 
 def _report_document(s: Any, user: Any, report_id: int) -> tuple[list[report_doc.Block], str, str, str]:
@@ -83,21 +96,34 @@ def _report_document(s: Any, user: Any, report_id: int) -> tuple[list[report_doc
 def report_pdf(report_id: DbId, user: PageUser, s: Db, lang: Lang) -> Response:
     blocks, title, meta, stem = _report_document(s, user, report_id)
     data = report_doc.to_pdf(blocks, title=title, meta=meta, lang=lang)
-    return Response(data, media_type="application/pdf",
-                    headers={"Content-Disposition": f'attachment; filename="{stem}.pdf"', "Cache-Control": "no-store"})
+    return Response(
+        data,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{stem}.pdf"', "Cache-Control": "no-store"},
+    )
 
 
 @router.get("/reports/{report_id}/export.docx", include_in_schema=False)
 def report_docx(report_id: DbId, user: PageUser, s: Db) -> Response:
     blocks, title, meta, stem = _report_document(s, user, report_id)
     data = report_doc.to_docx(blocks, title=title, meta=meta)
-    return Response(data, media_type="application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-                    headers={"Content-Disposition": f'attachment; filename="{stem}.docx"', "Cache-Control": "no-store"})
+    return Response(
+        data,
+        media_type="application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        headers={"Content-Disposition": f'attachment; filename="{stem}.docx"', "Cache-Control": "no-store"},
+    )
 
 
 @router.post("/reports/{report_id}", include_in_schema=False)
-def report_edit(request: Request, report_id: DbId, user: PageUser, csrf: FormCsrf, s: Db, body: Annotated[str, Form(max_length=200_000)],
-                csrf_token: Annotated[str, Form()]) -> Response:
+def report_edit(
+    request: Request,
+    report_id: DbId,
+    user: PageUser,
+    csrf: FormCsrf,
+    s: Db,
+    body: Annotated[str, Form(max_length=200_000)],
+    csrf_token: Annotated[str, Form()],
+) -> Response:
     csrf.check(csrf_token)
     service.edit_report(s, user, report_id, body)
     return redirect_with_flash(request, f"/reports/{report_id}", "已保存新版本", "new version saved")

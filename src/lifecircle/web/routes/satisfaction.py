@@ -39,8 +39,16 @@ def api_surveys(circle_id: str, user: ApiUser, s: Db, prog: Prog) -> Any:
 
 @router.post("/api/circles/{circle_id}/surveys", tags=["satisfaction"], status_code=201)
 def api_add_survey(circle_id: str, body: SurveyIn, user: ApiUser, s: Db, prog: Prog) -> Any:
-    v = service.create_survey(s, user, circle_id, period=body.period, start=body.start, end=body.end,
-                              respondents=body.respondents, satisfied=body.satisfied)
+    v = service.create_survey(
+        s,
+        user,
+        circle_id,
+        period=body.period,
+        start=body.start,
+        end=body.end,
+        respondents=body.respondents,
+        satisfied=body.satisfied,
+    )
     return jsonable_encoder(survey_json(v, prog))
 
 
@@ -51,14 +59,24 @@ def api_survey_results(survey_id: DbId, body: SurveyResultsIn, user: ApiUser, s:
 
 
 @router.get("/api/satisfaction", tags=["satisfaction"])
-def api_satisfaction(user: ApiUser, s: Db, prog: Prog, district: str | None = None, circle_id: str | None = None) -> Any:
+def api_satisfaction(
+    user: ApiUser, s: Db, prog: Prog, district: str | None = None, circle_id: str | None = None
+) -> Any:
     return service.satisfaction_trend(s, user, prog, circle_id=circle_id, district=district)
 
 
 @router.post("/circles/{circle_id}/surveys", include_in_schema=False)
-def circle_survey_form(request: Request, circle_id: str, user: PageUser, csrf: FormCsrf, s: Db, period: Annotated[str, Form(max_length=16)],
-                       csrf_token: Annotated[str, Form()], respondents: Annotated[str, Form()] = "",
-                       satisfied: Annotated[str, Form()] = "") -> Response:
+def circle_survey_form(
+    request: Request,
+    circle_id: str,
+    user: PageUser,
+    csrf: FormCsrf,
+    s: Db,
+    period: Annotated[str, Form(max_length=16)],
+    csrf_token: Annotated[str, Form()],
+    respondents: Annotated[str, Form()] = "",
+    satisfied: Annotated[str, Form()] = "",
+) -> Response:
     csrf.check(csrf_token)
     r, sat = optional_int(respondents, "respondents"), optional_int(satisfied, "satisfied")
     service.create_survey(s, user, circle_id, period=period, respondents=r, satisfied=sat)

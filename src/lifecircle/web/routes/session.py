@@ -32,8 +32,15 @@ router = APIRouter()
 
 
 def set_session_cookie(resp: Response, res: auth.LoginResult, settings: Settings) -> None:
-    resp.set_cookie(SESSION_COOKIE, res.token, max_age=settings.session_minutes * 60, httponly=True,
-                    samesite="lax", secure=settings.cookie_secure, path="/")
+    resp.set_cookie(
+        SESSION_COOKIE,
+        res.token,
+        max_age=settings.session_minutes * 60,
+        httponly=True,
+        samesite="lax",
+        secure=settings.cookie_secure,
+        path="/",
+    )
 
 
 def safe_next(path: str) -> str:
@@ -43,11 +50,18 @@ def safe_next(path: str) -> str:
 
 # ------------------------------------------------------------------ API
 
+
 @router.post("/api/login", tags=["session"], summary="Sign in; returns a bearer token and sets the session cookie")
 def api_login(body: LoginIn, request: Request, factory: Factory, settings: SettingsDep) -> JSONResponse:
     res = auth.login(factory, settings, body.username, body.password, client_ip(request))
-    resp = JSONResponse({"token": res.token, "csrf_token": res.csrf_token, "expires_at": res.expires_at.isoformat() + "Z",
-                         "user": user_json(res.user)})
+    resp = JSONResponse(
+        {
+            "token": res.token,
+            "csrf_token": res.csrf_token,
+            "expires_at": res.expires_at.isoformat() + "Z",
+            "user": user_json(res.user),
+        }
+    )
     set_session_cookie(resp, res, settings)
     return resp
 
@@ -66,31 +80,50 @@ def api_me(user: ApiUser) -> dict[str, Any]:
 
 
 @router.post("/api/me/password", tags=["session"], summary="Change one's own password (needs the current one)")
-def api_me_password(body: PasswordChangeIn, request: Request, user: ApiUser, s: Db,
-                    settings: SettingsDep) -> dict[str, Any]:
+def api_me_password(
+    body: PasswordChangeIn, request: Request, user: ApiUser, s: Db, settings: SettingsDep
+) -> dict[str, Any]:
     token = session_token(request)[0]
-    service.change_own_password(s, user, settings, body.current_password, body.new_password,
-                                keep_session=auth.session_key(token) if token else None)
+    service.change_own_password(
+        s,
+        user,
+        settings,
+        body.current_password,
+        body.new_password,
+        keep_session=auth.session_key(token) if token else None,
+    )
     return {"ok": True}
 
 
 # ------------------------------------------------------------------ pages
 
+
 @router.get("/login", include_in_schema=False, response_class=HTMLResponse)
 def login_page(request: Request, render: Render, settings: SettingsDep, next: str = "/dashboard") -> HTMLResponse:
     nonce = request.cookies.get(LOGIN_NONCE_COOKIE) or secrets.token_urlsafe(24)
     resp = render("login.html", login_csrf=auth.login_form_token(settings, nonce), next=safe_next(next), error=None)
-    resp.set_cookie(LOGIN_NONCE_COOKIE, nonce, httponly=True, samesite="lax", secure=settings.cookie_secure, path="/login")
+    resp.set_cookie(
+        LOGIN_NONCE_COOKIE, nonce, httponly=True, samesite="lax", secure=settings.cookie_secure, path="/login"
+    )
     return resp
 
 
 @router.post("/login", include_in_schema=False)
-def login_submit(request: Request, render: Render, factory: Factory, settings: SettingsDep,
-                 username: Annotated[str, Form(max_length=64)], password: Annotated[str, Form(max_length=256)],
-                 csrf_token: Annotated[str, Form()], next: Annotated[str, Form()] = "/dashboard") -> Response:
+def login_submit(
+    request: Request,
+    render: Render,
+    factory: Factory,
+    settings: SettingsDep,
+    username: Annotated[str, Form(max_length=64)],
+    password: Annotated[str, Form(max_length=256)],
+    csrf_token: Annotated[str, Form()],
+    next: Annotated[str, Form()] = "/dashboard",
+) -> Response:
     nonce = request.cookies.get(LOGIN_NONCE_COOKIE)
     if not auth.check_login_form_token(settings, nonce, csrf_token):
-        raise PermissionDeniedError(t("登录表单已过期，请刷新页面后重试", "the login form expired; reload the page and retry"))
+        raise PermissionDeniedError(
+            t("登录表单已过期，请刷新页面后重试", "the login form expired; reload the page and retry")
+        )
     try:
         res = auth.login(factory, settings, username, password, client_ip(request))
     except AuthRequiredError as exc:
@@ -101,8 +134,9 @@ def login_submit(request: Request, render: Render, factory: Factory, settings: S
 
 
 @router.post("/logout", include_in_schema=False)
-def logout_submit(request: Request, user: PageUser, csrf: FormCsrf, factory: Factory,
-                  csrf_token: Annotated[str, Form()]) -> Response:
+def logout_submit(
+    request: Request, user: PageUser, csrf: FormCsrf, factory: Factory, csrf_token: Annotated[str, Form()]
+) -> Response:
     csrf.check(csrf_token)
     auth.logout(factory, request.cookies.get(SESSION_COOKIE))
     resp = RedirectResponse("/login", status_code=303)
