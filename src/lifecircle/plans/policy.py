@@ -309,9 +309,9 @@ def _solve_format(
             kk,
             covered_already=done,
             candidate_ids=[ids[c] for c in cols],
-            method=method,
+            method=method,  # type: ignore[arg-type]
             settings=settings,
-        )  # type: ignore[arg-type]
+        )
 
     ok = (
         fits(site_room(ctx.sites) if room is None else room, fmt.typical_floor_area_m2)
