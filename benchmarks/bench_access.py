@@ -225,7 +225,8 @@ def run_main(p: Problem, runs: int) -> tuple[float, float]:
     )
     print(
         f"      scipy median {t_sp:.3f} s {fmt_times(ts_sp)}  peak +{mem_sp:.0f} MB  "
-        f"(csgraph.dijkstra, multi-source, min_only=True, one call per format; its matrix built once in {t_build:.3f} s)"
+        "(csgraph.dijkstra, multi-source, min_only=True, one call per format; "
+        f"its matrix built once in {t_build:.3f} s)"
     )
     print(f"      ratio scipy / ours = {t_sp / t_ours:.1f}x;  results identical to scipy: {same}")
     target = "MET" if t_ours < 0.5 else "MISSED"
@@ -356,7 +357,8 @@ def run_pandana(p: Problem, runs: int) -> None:
         f"queries peak +{mem_q:.0f} MB"
     )
     print(
-        f"      ratio pandana / ours = {t_pn / t_ours:.1f}x (with preprocessing {(t_pn + t_ch + t_pre) / t_ours:.0f}x); "
+        f"      ratio pandana / ours = {t_pn / t_ours:.1f}x (with preprocessing "
+        f"{(t_pn + t_ch + t_pre) / t_ours:.0f}x); "
         f"equal within float32: {ok_near} (max diff {err.max():.2e} m)"
     )
     print(f"  (b) counts within {WALK_15_MIN_M:.0f} m for {len(p.origin_node):,} origins:")

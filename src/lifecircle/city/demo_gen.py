@@ -202,7 +202,10 @@ class _Gen(_Streets):
                     "health_centre": f"{st}社区卫生服务中心",
                     "culture_centre": f"{st}文化活动中心",
                     "transit_hub": f"{place}公交枢纽站",
-                    "shopping_centre": f"{dname[code][:-1] if code != 'gaoxin' else '高新'}{_WORDS[int(rng.integers(len(_WORDS)))]}购物中心",
+                    "shopping_centre": (
+                        f"{dname[code][:-1] if code != 'gaoxin' else '高新'}"
+                        f"{_WORDS[int(rng.integers(len(_WORDS)))]}购物中心"
+                    ),
                 }[kind]
                 rows.append({"name": name, "kind": kind, "x": x[i], "y": y[i], "district": code})
         df = pd.DataFrame(rows)

@@ -134,7 +134,8 @@ def access_stage(city: City, net: WalkNetwork, profile: Profile) -> AccessStage:
         notes.append(
             t(
                 f"{len(acc.exploded.unknown)} 处网点业态代码不在配置 {profile.name} 中，已忽略：{', '.join(bad)}",
-                f"{len(acc.exploded.unknown)} outlet format codes are not in profile {profile.name} and were ignored: {', '.join(bad)}",
+                f"{len(acc.exploded.unknown)} outlet format codes are not in profile {profile.name} and were ignored: "
+                f"{', '.join(bad)}",
             )
         )
     unsnapped = unsnapped_report(acc, comm, outl, w.snap_max_m)
@@ -274,7 +275,8 @@ def circle_stage(city: City, access: AccessStage, communities: CommunityStage) -
         notes.append(
             t(
                 f"小区引用了圈表中没有的生活圈：{', '.join(extra)}（已按小区补出）",
-                f"communities name circles missing from the circles table: {', '.join(extra)} (added from the communities)",
+                f"communities name circles missing from the circles table: {', '.join(extra)} (added from the "
+                "communities)",
             )
         )
     all_ids = circle_ids + extra

@@ -124,8 +124,10 @@ class Islands:
             m = float(self.dropped["length_m"].sum())
             out.append(
                 t(
-                    f"路网：{len(self.dropped)} 个不足 {self.min_piece_m:g} 米的孤立路段已剔除（共 {m:,.0f} 米），附近的点改连最近的连通道路",
-                    f"network: {len(self.dropped)} isolated pieces shorter than {self.min_piece_m:g} m were dropped ({m:,.0f} m in all); "
+                    f"路网：{len(self.dropped)} 个不足 {self.min_piece_m:g} 米的孤立路段已剔除（共 {m:,.0f} 米），"
+                    "附近的点改连最近的连通道路",
+                    f"network: {len(self.dropped)} isolated pieces shorter than {self.min_piece_m:g} m were dropped "
+                    f"({m:,.0f} m in all); "
                     "points near them snap to the nearest connected street",
                 )
             )
@@ -134,7 +136,8 @@ class Islands:
             out.append(
                 t(
                     f"路网：主网之外还有 {self.n_islands} 个互不连通的部分（孤岛），主网 {int(main['nodes']):,} 个节点",
-                    f"network: {self.n_islands} pieces do not connect to the main network (islands); the main one has {int(main['nodes']):,} nodes",
+                    f"network: {self.n_islands} pieces do not connect to the main network (islands); the main one has "
+                    f"{int(main['nodes']):,} nodes",
                 )
             )
         for table, zh, en in (
@@ -153,7 +156,8 @@ class Islands:
             out.append(
                 t(
                     f"{len(sub)} 个{zh}位于孤岛上，只能到达孤岛内的设施（请检查道路数据是否缺少连接）：{ids}{more}",
-                    f"{len(sub)} {en} sit on islands and reach only what is on their island (check the street data for missing links): {ids}{more}",
+                    f"{len(sub)} {en} sit on islands and reach only what is on their island (check the street data "
+                    f"for missing links): {ids}{more}",
                 )
             )
         return out

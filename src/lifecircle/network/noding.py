@@ -76,7 +76,8 @@ class NodingReport:
             t(
                 f"路网分为 {self.n_pieces:,} 块互不连通的部分（最大 {self.piece_m[0] if self.piece_m else 0:,.0f} 米，"
                 f"{small:,} 块短于 200 米）",
-                f"the network has {self.n_pieces:,} pieces that stay apart (largest {self.piece_m[0] if self.piece_m else 0:,.0f} m, "
+                f"the network has {self.n_pieces:,} pieces that stay apart (largest "
+                f"{self.piece_m[0] if self.piece_m else 0:,.0f} m, "
                 f"{small:,} shorter than 200 m)",
             ),
         ]

@@ -84,12 +84,14 @@ def new_commercial_rule(communities: pd.DataFrame, *, min_share: float = 0.10) -
         elif s >= min_share - 1e-12:
             msg_zh.append(f"商业服务面积占比 {s:.1%}，达到 {min_share:.0%} 要求（需 {r:,.0f} m²）")
             msg_en.append(
-                f"commercial floor area is {s:.1%} of the total, meeting the {min_share:.0%} rule ({r:,.0f} m² required)"
+                f"commercial floor area is {s:.1%} of the total, meeting the {min_share:.0%} rule ({r:,.0f} m² "
+                "required)"
             )
         else:
             msg_zh.append(f"商业服务面积占比 {s:.1%}，低于 {min_share:.0%} 要求，尚缺 {sf:,.0f} m²（需 {r:,.0f} m²）")
             msg_en.append(
-                f"commercial floor area is {s:.1%} of the total, below the {min_share:.0%} rule: {sf:,.0f} m² short of {r:,.0f} m²"
+                f"commercial floor area is {s:.1%} of the total, below the {min_share:.0%} rule: {sf:,.0f} m² short "
+                f"of {r:,.0f} m²"
             )
     return pd.DataFrame(
         {
@@ -396,13 +398,25 @@ def community_types(
             n_short = int(space["short"].fillna(False).sum())
             n_unk = int(space["short"].isna().sum())
             n_sites = int((space["n_sites_within"] > 0).sum())
-            hz = f"{n_short} 个商业面积不足（{n_unk} 个无数据）；{n_sites} 个在 {st.old_site_walk_min:g} 分钟内有闲置厂房/仓库/公房等候选场地"
-            he = f"{n_short} short of commercial space ({n_unk} without data); {n_sites} have candidate sites within {st.old_site_walk_min:g} min"
+            hz = (
+                f"{n_short} 个商业面积不足（{n_unk} 个无数据）；{n_sites} 个在 {st.old_site_walk_min:g} "
+                "分钟内有闲置厂房/仓库/公房等候选场地"
+            )
+            he = (
+                f"{n_short} short of commercial space ({n_unk} without data); {n_sites} have candidate sites within "
+                f"{st.old_site_walk_min:g} min"
+            )
         elif k == "new":
             checked = new["ok"].notna()
             n_ok = int(new["ok"].fillna(False).sum())
-            hz = f"{int(checked.sum())} 个可核对，其中 {n_ok} 个商业面积达到 {st.new_commercial_share:.0%}，{int(checked.sum()) - n_ok} 个未达到"
-            he = f"{int(checked.sum())} checkable; {n_ok} meet the {st.new_commercial_share:.0%} commercial floor-area rule, {int(checked.sum()) - n_ok} do not"
+            hz = (
+                f"{int(checked.sum())} 个可核对，其中 {n_ok} 个商业面积达到 {st.new_commercial_share:.0%}，"
+                f"{int(checked.sum()) - n_ok} 个未达到"
+            )
+            he = (
+                f"{int(checked.sum())} checkable; {n_ok} meet the {st.new_commercial_share:.0%} commercial floor-area "
+                f"rule, {int(checked.sum()) - n_ok} do not"
+            )
         elif k == "complete":
             under = int((mix["status"] == "under").sum())
             over = int((mix["status"] == "over").sum())

@@ -322,7 +322,8 @@ def _solve_format(
     if n_s and not ok.all():
         notes.append(
             t(
-                f"{int((~ok).sum())} 处候选场地面积小于{fmt.zh}通常所需的 {fmt.typical_floor_area_m2:,.0f} 平方米（或已用于其他业态），未选用",
+                f"{int((~ok).sum())} 处候选场地面积小于{fmt.zh}通常所需的 {fmt.typical_floor_area_m2:,.0f} "
+                "平方米（或已用于其他业态），未选用",
                 f"{int((~ok).sum())} candidate sites have less floor area than a {fmt.en.lower()} typically needs "
                 f"({fmt.typical_floor_area_m2:,.0f} m², or it went to other formats); not used",
             )
@@ -352,7 +353,8 @@ def _solve_format(
             notes.append(
                 t(
                     f"优先选用老旧小区周边场地（覆盖 {sum(added):,.0f} 人，不限场地时最多 {best.covered:,.0f} 人）",
-                    f"sites near old communities first ({sum(added):,.0f} residents covered; {best.covered:,.0f} with any site)",
+                    f"sites near old communities first ({sum(added):,.0f} residents covered; {best.covered:,.0f} with "
+                    "any site)",
                 )
             )
     covered = float(sum(added))
@@ -610,10 +612,14 @@ def circle_plan(
         codes = [str(c) for c in eligible["format"]][: pol.max_formats]
         if len(eligible) > pol.max_formats:
             rest = "、".join(str(z) for z in eligible["format_zh"].iloc[pol.max_formats :])
+            rest_en = ", ".join(
+                profile.by_code[str(c)].en if str(c) in profile.by_code else str(c)
+                for c in eligible["format"].iloc[pol.max_formats :]
+            )
             notes.append(
                 t(
                     f"缺口较多，本期按优先级为前 {pol.max_formats} 项选址；其余留待下期：{rest}",
-                    f"many gaps: sites for the first {pol.max_formats} by priority; later: {', '.join(profile.by_code[str(c)].en if str(c) in profile.by_code else str(c) for c in eligible['format'].iloc[pol.max_formats :])}",
+                    f"many gaps: sites for the first {pol.max_formats} by priority; later: {rest_en}",
                 )
             )
 
@@ -636,7 +642,8 @@ def circle_plan(
         notes.append(
             t(
                 f"场地 {'、'.join(unknown_area)} 面积未知：未按面积核对安排的业态数",
-                f"sites {', '.join(unknown_area)}: floor area unknown (面积未知); the formats placed there were not checked against it",
+                f"sites {', '.join(unknown_area)}: floor area unknown (面积未知); the formats placed there were not "
+                "checked against it",
             )
         )
 
@@ -750,6 +757,8 @@ def plan_summary_line(plan: CirclePlan) -> str:
     n_sites = plan.sites["site_id"].nunique() if len(plan.sites) else 0
     g0, g1 = plan.grade_now, plan.grade_after
     return t(
-        f"{plan.circle_name}：{len(plan.formats)} 项缺口业态，推荐 {n_sites} 处场地，新增覆盖 {plan.residents_added:,.0f} 人次；等级 {g0[1]} → {g1[1]}",
-        f"{plan.circle_name}: {len(plan.formats)} gap formats, {n_sites} sites recommended, {plan.residents_added:,.0f} resident-formats newly covered; grade {g0[2]} → {g1[2]}",
+        f"{plan.circle_name}：{len(plan.formats)} 项缺口业态，推荐 {n_sites} 处场地，新增覆盖 "
+        f"{plan.residents_added:,.0f} 人次；等级 {g0[1]} → {g1[1]}",
+        f"{plan.circle_name}: {len(plan.formats)} gap formats, {n_sites} sites recommended, "
+        f"{plan.residents_added:,.0f} resident-formats newly covered; grade {g0[2]} → {g1[2]}",
     )

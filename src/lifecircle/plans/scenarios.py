@@ -352,7 +352,8 @@ def _check_added_reachable(
             bag.add(
                 t(
                     f"新增网点 ({lon[i]:.5f}, {lat[i]:.5f}) 距最近道路超过 {max_m:g} 米，不在城市步行路网范围内",
-                    f"added outlet ({lon[i]:.5f}, {lat[i]:.5f}) is more than {max_m:g} m from any street: outside the city's walking network",
+                    f"added outlet ({lon[i]:.5f}, {lat[i]:.5f}) is more than {max_m:g} m from any street: outside the "
+                    "city's walking network",
                 ),
                 row=int(i) + 1,
                 field="added_outlets.lon/lat",

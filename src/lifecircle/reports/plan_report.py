@@ -228,7 +228,8 @@ def _plan_points(
             r = unit * (5 + 9 * math.sqrt(max(p, 0) / pmax))
             fill = "#263238" if okk else "#d7301f"
             dots.append(
-                f'<circle cx="{x}" cy="{y}" r="{r:.1f}" fill="{fill}"><title>{escape(name)} · {fmt_num(p)}</title></circle>'
+                f'<circle cx="{x}" cy="{y}" r="{r:.1f}" fill="{fill}"><title>{escape(name)} · '
+                f"{fmt_num(p)}</title></circle>"
             )
         layers.append('<g stroke="#fff" stroke-width="1.2" fill-opacity="0.9">' + "".join(dots) + "</g>")
         labels = [
@@ -244,9 +245,11 @@ def _plan_points(
         for (x, y), num, name in zip(xy, sites["marker"], sites["site_name"].astype(str), strict=True):
             marks.append(
                 f'<g transform="translate({x},{y})"><title>{escape(name)}</title>'
-                f'<path d="M0 {-s * 1.9:.0f}L{s:.0f} {-s * 0.9:.0f}L{s:.0f} {s * 0.6:.0f}L{-s:.0f} {s * 0.6:.0f}L{-s:.0f} {-s * 0.9:.0f}z" '
+                f'<path d="M0 {-s * 1.9:.0f}L{s:.0f} {-s * 0.9:.0f}L{s:.0f} {s * 0.6:.0f}L{-s:.0f} '
+                f'{s * 0.6:.0f}L{-s:.0f} {-s * 0.9:.0f}z" '
                 f'transform="translate(0,{s * 0.65:.0f})" fill="{SITE_COLOUR}" stroke="#fff" stroke-width="1.5"/>'
-                f'<text y="{s * 0.35:.0f}" font-size="{s * 1.25:.0f}" fill="#fff" stroke="none" font-weight="700">{num}</text></g>'
+                f'<text y="{s * 0.35:.0f}" font-size="{s * 1.25:.0f}" fill="#fff" stroke="none" '
+                f'font-weight="700">{num}</text></g>'
             )
         layers.append('<g class="sites">' + "".join(marks) + "</g>")
     return layers
@@ -268,22 +271,27 @@ def before_after_bars(rows: pd.DataFrame, lang: str) -> str:
         w1 = 0 if is_missing(s1) else bar_w * min(max(float(s1), 0), 1)
         colour = CLASS_COLOURS.get(str(r["class"]), "#555")
         parts.append(
-            f'<text class="lab" x="{label_w - 8}" y="{y + 17}">{escape(str(name))}（{r["layer_min"]:g}{tr(lang, "分钟", " min")}）</text>'
+            f'<text class="lab" x="{label_w - 8}" y="{y + 17}">{escape(str(name))}（{r["layer_min"]:g}'
+            f"{tr(lang, '分钟', ' min')}）</text>"
             f'<rect x="{label_w}" y="{y + 3}" width="{bar_w}" height="{row_h - 8}" fill="#f1f3f5"/>'
             f'<rect x="{label_w}" y="{y + 3}" width="{w1:.1f}" height="{row_h - 8}" fill="{colour}"/>'
-            f'<rect x="{label_w}" y="{y + 9}" width="{w0:.1f}" height="{row_h - 20}" fill="#37474f" fill-opacity="0.55"/>'
-            f'<text class="val" x="{label_w + bar_w + 8}" y="{y + 17}">{fmt_pct(s0, 0)} → <tspan font-weight="700">{fmt_pct(s1, 0)}</tspan></text>'
+            f'<rect x="{label_w}" y="{y + 9}" width="{w0:.1f}" height="{row_h - 20}" fill="#37474f" '
+            'fill-opacity="0.55"/>'
+            f'<text class="val" x="{label_w + bar_w + 8}" y="{y + 17}">{fmt_pct(s0, 0)} → <tspan '
+            f'font-weight="700">{fmt_pct(s1, 0)}</tspan></text>'
         )
         y += row_h
     grid = "".join(
-        f'<line x1="{label_w + bar_w * q}" x2="{label_w + bar_w * q}" y1="0" y2="{y}" stroke="#d0d5db" stroke-dasharray="3 3"/>'
+        f'<line x1="{label_w + bar_w * q}" x2="{label_w + bar_w * q}" y1="0" y2="{y}" stroke="#d0d5db" '
+        'stroke-dasharray="3 3"/>'
         f'<text class="tick" x="{label_w + bar_w * q}" y="{y + 14}">{int(q * 100)}%</text>'
         for q in (0, 0.25, 0.5, 0.75, 1.0)
     )
     width = label_w + bar_w + right
     return (
         f'<svg class="chart" viewBox="0 0 {width} {y + 22}" role="img" '
-        f'aria-label="{escape(tr(lang, "规划前后业态覆盖率", "coverage before and after the plan"))}">{grid}{"".join(parts)}</svg>'
+        f'aria-label="{escape(tr(lang, "规划前后业态覆盖率", "coverage before and after the plan"))}">{grid}'
+        f"{''.join(parts)}</svg>"
     )
 
 
@@ -566,7 +574,8 @@ def html_to_pdf(html_path: str | Path, pdf_path: str | Path, *, timeout_s: float
         raise PdfError(
             t(
                 "找不到 chromium，无法生成 PDF（Debian：apt-get install chromium；或设置 LIFECIRCLE_CHROMIUM）",
-                "chromium not found; cannot make the PDF (Debian: apt-get install chromium, or set LIFECIRCLE_CHROMIUM)",
+                "chromium not found; cannot make the PDF (Debian: apt-get install chromium, or set "
+                "LIFECIRCLE_CHROMIUM)",
             )
         )
     src = Path(html_path).resolve()

@@ -261,7 +261,8 @@ def _district_layer(
         name = district_names.get(code, code)
         fill = "#f4f1ea" if i % 2 == 0 else "#eef1f4"
         paths.append(
-            f'<path class="district" data-code="{escape(code)}" d="{d}" fill="{fill}"><title>{escape(name)}</title></path>'
+            f'<path class="district" data-code="{escape(code)}" d="{d}" fill="{fill}">'
+            f"<title>{escape(name)}</title></path>"
         )
         pt = shapely.point_on_surface(geoms[i])
         if not pt.is_empty:
@@ -291,7 +292,8 @@ def _circle_layers(
         cid = str(row["id"])
         num = numbers.get(cid, 0)
         tip = (
-            f"{num}. {row.get('name', cid)}（{district_names.get(str(row.get('district')), row.get('district', ''))}）\n"
+            f"{num}. {row.get('name', cid)}"
+            f"（{district_names.get(str(row.get('district')), row.get('district', ''))}）\n"
             f"{tr(lang, '等级', 'Grade')}: {tr(lang, st.zh, st.en)}\n"
             f"{tr(lang, '基本业态覆盖率', 'Basic coverage')}: {fmt_pct(row.get('basic_coverage'))}\n"
             f"{tr(lang, '人口', 'Population')}: {fmt_num(row.get('population'))}"
@@ -387,7 +389,8 @@ def _scale_bar(W: int, H: int, unit: float, lang: str) -> str:
     text = f"{length / 1000:g} km" if length >= 1000 else f"{length:g} m"
     return (
         f'<g class="scale" transform="translate({x:.0f},{y:.0f})">'
-        f'<rect x="{-unit * 6:.0f}" y="{-unit * 24:.0f}" width="{length + unit * 12:.0f}" height="{unit * 34:.0f}" rx="{unit * 3:.0f}"/>'
+        f'<rect x="{-unit * 6:.0f}" y="{-unit * 24:.0f}" width="{length + unit * 12:.0f}" height="{unit * 34:.0f}" '
+        f'rx="{unit * 3:.0f}"/>'
         f'<path d="M0 0H{length:.0f}M0 {-unit * 6:.0f}V0M{length:.0f} {-unit * 6:.0f}V0"/>'
         f'<text x="{length / 2:.0f}" y="{-unit * 9:.0f}" font-size="{unit * 14:.0f}">{text}</text></g>'
     )
@@ -487,7 +490,8 @@ def heatmap(
         x = label_w + cw * j + cw / 2
         colour = CLASS_COLOURS.get(col_classes[j], "#555") if col_classes else "#555"
         parts.append(
-            f'<text class="colhead" transform="translate({x + 4:.0f},{head_h - 6}) rotate(-55)" fill="{colour}">{escape(lab)}</text>'
+            f'<text class="colhead" transform="translate({x + 4:.0f},{head_h - 6}) rotate(-55)" '
+            f'fill="{colour}">{escape(lab)}</text>'
         )
     vals = matrix.to_numpy(dtype=float)
     for i, lab in enumerate(row_labels):

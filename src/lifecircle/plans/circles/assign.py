@@ -156,8 +156,10 @@ class DistrictAssignment:
             return None
         n = int(self.unreachable.sum())
         return t(
-            f"区 {label} 有 {n} 个小区在路网上无法到达任何已选中心（未接入路网或孤立路段），按直线距离划入最近的生活圈并标记",
-            f"district {label}: {n} communities cannot reach any chosen centre on the network (not snapped, or a disconnected piece); assigned by straight-line distance and flagged",
+            f"区 {label} 有 {n} 个小区在路网上无法到达任何已选中心（未接入路网或孤立路段），"
+            "按直线距离划入最近的生活圈并标记",
+            f"district {label}: {n} communities cannot reach any chosen centre on the network (not snapped, or a "
+            "disconnected piece); assigned by straight-line distance and flagged",
         )
 
 
@@ -171,8 +173,10 @@ def _size_range(per: float, lo_nom: float, hi_nom: float) -> tuple[float, float,
             lo,
             hi,
             t(
-                f"本区每圈平均 {per:,.0f} 人，不在 {lo_nom:,.0f}–{hi_nom:,.0f} 人之间；规模区间按比例调整为 {lo:,.0f}–{hi:,.0f} 人",
-                f"{per:,.0f} residents per circle on average, outside {lo_nom:,.0f}–{hi_nom:,.0f}; size range scaled to {lo:,.0f}–{hi:,.0f}",
+                f"本区每圈平均 {per:,.0f} 人，不在 {lo_nom:,.0f}–{hi_nom:,.0f} 人之间；规模区间按比例调整为 "
+                f"{lo:,.0f}–{hi:,.0f} 人",
+                f"{per:,.0f} residents per circle on average, outside {lo_nom:,.0f}–{hi_nom:,.0f}; size range scaled "
+                f"to {lo:,.0f}–{hi:,.0f}",
             ),
         )
     return lo_nom, hi_nom, ""

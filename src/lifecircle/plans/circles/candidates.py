@@ -219,7 +219,8 @@ def prepare_candidates(
         notes.append(
             t(
                 f"{len(bad)} 个中心候选距最近道路超过 {snap_max_m:g} 米，未参与选择：{', '.join(bad[:10])}",
-                f"{len(bad)} centre candidates are more than {snap_max_m:g} m from every street and were not considered: {', '.join(bad[:10])}",
+                f"{len(bad)} centre candidates are more than {snap_max_m:g} m from every street and were not "
+                f"considered: {', '.join(bad[:10])}",
             )
         )
     k_kind = (
@@ -318,7 +319,8 @@ def district_candidates(
         notes.append(
             t(
                 f"区 {label} 只有 {n_m} 个小区，少于配额 {quota_total}，只能形成 {sum(eff)} 个生活圈",
-                f"district {label} has only {n_m} communities, fewer than its quota of {quota_total}; {sum(eff)} circles formed",
+                f"district {label} has only {n_m} communities, fewer than its quota of {quota_total}; {sum(eff)} "
+                "circles formed",
             )
         )
     q_tot = sum(eff)
@@ -332,7 +334,8 @@ def district_candidates(
         notes.append(
             t(
                 f"区 {label} 只有 {len(real)} 个中心候选（需 {q_tot} 个），已全部选用，并以小区为中心补足",
-                f"district {label} has {len(real)} centre candidates for {q_tot} circles; all are used and communities stand in for the rest",
+                f"district {label} has {len(real)} centre candidates for {q_tot} circles; all are used and "
+                "communities stand in for the rest",
             )
         )
     pool_snap = _pool_snap(pool, cands.snap, c_snap)

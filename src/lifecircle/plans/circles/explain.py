@@ -94,17 +94,26 @@ def reason(
     wm = f"{walk_min:g}"
     if not real:
         why_zh = f"区内中心候选不足，以该小区为中心补足配额；步行{wm}分钟内覆盖 {cover:,.0f} 名居民"
-        why_en = f"too few centre candidates in the district, so this community stands in as a centre; it covers {cover:,.0f} residents within {wm} min"
+        why_en = (
+            "too few centre candidates in the district, so this community stands in as a centre; it covers "
+            f"{cover:,.0f} residents within {wm} min"
+        )
     elif marginal >= best_alt - 1e-6:
         if first and abs(marginal - cover) < 1e-6:
             why_zh = f"步行{wm}分钟内覆盖 {cover:,.0f} 名居民，为全部候选中最多"
             why_en = f"covers {cover:,.0f} residents within {wm} min, the most of any candidate"
         else:
             why_zh = f"在此前已选中心之外新增覆盖 {marginal:,.0f} 名居民（{wm}分钟步行），为剩余候选中最多"
-            why_en = f"adds {marginal:,.0f} residents within {wm} min not covered by the centres chosen before it, the most of any remaining candidate"
+            why_en = (
+                f"adds {marginal:,.0f} residents within {wm} min not covered by the centres chosen before it, the most "
+                "of any remaining candidate"
+            )
     else:
         why_zh = f"在此前已选中心之外新增覆盖 {marginal:,.0f} 名居民；与同区其他中心组合后总覆盖最大（整体最优选择）"
-        why_en = f"adds {marginal:,.0f} residents not covered by the centres chosen before it; chosen because, together with the district's other centres, the set covers the most (whole-set optimum)"
+        why_en = (
+            f"adds {marginal:,.0f} residents not covered by the centres chosen before it; chosen because, together "
+            "with the district's other centres, the set covers the most (whole-set optimum)"
+        )
     rank_zh = f"；单独覆盖 {cover:,.0f} 人，在本区 {n_real} 个候选中排第 {rank} 位" if real and rank else ""
     rank_en = (
         f"; on its own it covers {cover:,.0f}, rank {rank} of {n_real} candidates in the district"
@@ -119,7 +128,8 @@ def reason(
         f"本圈居民 {pop:,.0f} 人，{sh} 在中心{wm}分钟步行范围内。"
     )
     en = (
-        f"{pe} centre {k} ({ke}): {why_en}{rank_en}; {unique:,.0f} of them are within {wm} min of no other chosen centre. "
+        f"{pe} centre {k} ({ke}): {why_en}{rank_en}; {unique:,.0f} of them are within {wm} min of no other chosen "
+        "centre. "
         f"The circle has {pop:,.0f} residents, {sh} within a {wm}-minute walk of the centre."
     )
     return zh, en

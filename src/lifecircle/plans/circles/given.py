@@ -97,14 +97,16 @@ def assign_to_given_circles(communities: pd.DataFrame, circles_gdf: gpd.GeoDataF
         notes.append(
             t(
                 f"{len(outside)} 个小区（{int(outside['population'].sum()):,} 人）不在任何生活圈边界内",
-                f"{len(outside)} communities ({int(outside['population'].sum()):,} residents) lie outside every circle boundary",
+                f"{len(outside)} communities ({int(outside['population'].sum()):,} residents) lie outside every "
+                "circle boundary",
             )
         )
     if (count > 1).any():
         notes.append(
             t(
                 f"{int((count > 1).sum())} 个小区位于重叠的生活圈边界内，已划入先列出的生活圈",
-                f"{int((count > 1).sum())} communities lie where circle boundaries overlap; each went to the circle listed first",
+                f"{int((count > 1).sum())} communities lie where circle boundaries overlap; each went to the circle "
+                "listed first",
             )
         )
     if out["district_mismatch"].any():
