@@ -42,7 +42,8 @@ def test_osm_rules_match_tags():
 def test_city_override_extends(tmp_path):
     f = tmp_path / "wuhan.toml"
     f.write_text(
-        'extends = "yichang-2022"\ndisable = ["forward_warehouse"]\n[profile]\nname = "wuhan"\n[walking]\nspeed_kmh = 4.5\n'
+        'extends = "yichang-2022"\ndisable = ["forward_warehouse"]\n[profile]\nname = "wuhan"\n'
+        "[walking]\nspeed_kmh = 4.5\n"
         '[[format]]\ncode = "breakfast"\nlayer_min = 10\n'
         '[[format]]\ncode = "canteen"\nzh = "社区食堂"\nen = "Community canteen"\nclass = "quality"\nlayer_min = 15\n',
         encoding="utf-8",

@@ -18,28 +18,44 @@ from lifecircle.errors import InputError
 
 # The schema version 1 as `METADATA.create_all` wrote it (SQLite DDL; DOUBLE is DOUBLE PRECISION
 # on PostgreSQL). Frozen here on purpose: it must never follow the code.
-V1_DDL = """
-CREATE TABLE candidate_sites ( city_name VARCHAR(200) NOT NULL,  row_no INTEGER NOT NULL,  id TEXT,  name TEXT,  kind TEXT,  lon DOUBLE,  lat DOUBLE,  district TEXT,  floor_area_m2 DOUBLE,  source TEXT );
-CREATE INDEX ix_candidate_sites_city_name ON candidate_sites (city_name);
-CREATE TABLE centre_candidates ( city_name VARCHAR(200) NOT NULL,  row_no INTEGER NOT NULL,  id TEXT,  name TEXT,  kind TEXT,  lon DOUBLE,  lat DOUBLE,  district TEXT,  source TEXT );
-CREATE INDEX ix_centre_candidates_city_name ON centre_candidates (city_name);
-CREATE TABLE circles ( city_name VARCHAR(200) NOT NULL,  row_no INTEGER NOT NULL,  id TEXT,  name TEXT,  district TEXT,  phase TEXT,  centre_id TEXT,  status TEXT,  geometry TEXT,  source TEXT );
-CREATE INDEX ix_circles_city_name ON circles (city_name);
-CREATE TABLE communities ( city_name VARCHAR(200) NOT NULL,  row_no INTEGER NOT NULL,  id TEXT,  name TEXT,  district TEXT,  lon DOUBLE,  lat DOUBLE,  population BIGINT,  households BIGINT,  build_year BIGINT,  floor_area_m2 DOUBLE,  commercial_floor_area_m2 DOUBLE,  service_floor_area_m2 DOUBLE,  elderly_share DOUBLE,  kind TEXT,  circle_id TEXT,  source TEXT );
-CREATE INDEX ix_communities_city_name ON communities (city_name);
-CREATE TABLE districts ( city_name VARCHAR(200) NOT NULL,  row_no INTEGER NOT NULL,  code TEXT,  name_zh TEXT,  name_en TEXT,  geometry TEXT,  source TEXT );
-CREATE INDEX ix_districts_city_name ON districts (city_name);
-CREATE TABLE meta ( city_name VARCHAR(200) NOT NULL,  profile TEXT NOT NULL,  synthetic BOOLEAN NOT NULL,  credits TEXT NOT NULL,  columns TEXT NOT NULL,  created TEXT NOT NULL,  store_version INTEGER NOT NULL,  title TEXT,  PRIMARY KEY (city_name) );
-CREATE TABLE outlets ( city_name VARCHAR(200) NOT NULL,  row_no INTEGER NOT NULL,  id TEXT,  name TEXT,  formats TEXT,  lon DOUBLE,  lat DOUBLE,  district TEXT,  brand TEXT,  is_chain BOOLEAN,  floor_area_m2 DOUBLE,  opening_hours TEXT,  accepts_cash BOOLEAN,  barrier_free BOOLEAN,  elderly_counter BOOLEAN,  address TEXT,  source TEXT );
-CREATE INDEX ix_outlets_city_name ON outlets (city_name);
-CREATE TABLE streets ( city_name VARCHAR(200) NOT NULL,  row_no INTEGER NOT NULL,  geometry TEXT,  highway TEXT,  name TEXT,  source TEXT );
-CREATE INDEX ix_streets_city_name ON streets (city_name);
-CREATE TABLE surveys ( city_name VARCHAR(200) NOT NULL,  row_no INTEGER NOT NULL,  circle_id TEXT,  period TEXT,  respondents BIGINT,  satisfied BIGINT,  source TEXT );
-CREATE INDEX ix_surveys_city_name ON surveys (city_name);
-"""
+V1_DDL = (
+    "\n"
+    "CREATE TABLE candidate_sites ( city_name VARCHAR(200) NOT NULL,  row_no INTEGER NOT NULL,  id TEXT,  "
+    "name TEXT,  kind TEXT,  lon DOUBLE,  lat DOUBLE,  district TEXT,  floor_area_m2 DOUBLE,  source TEXT );\n"
+    "CREATE INDEX ix_candidate_sites_city_name ON candidate_sites (city_name);\n"
+    "CREATE TABLE centre_candidates ( city_name VARCHAR(200) NOT NULL,  row_no INTEGER NOT NULL,  id TEXT,  "
+    "name TEXT,  kind TEXT,  lon DOUBLE,  lat DOUBLE,  district TEXT,  source TEXT );\n"
+    "CREATE INDEX ix_centre_candidates_city_name ON centre_candidates (city_name);\n"
+    "CREATE TABLE circles ( city_name VARCHAR(200) NOT NULL,  row_no INTEGER NOT NULL,  id TEXT,  name TEXT,  "
+    "district TEXT,  phase TEXT,  centre_id TEXT,  status TEXT,  geometry TEXT,  source TEXT );\n"
+    "CREATE INDEX ix_circles_city_name ON circles (city_name);\n"
+    "CREATE TABLE communities ( city_name VARCHAR(200) NOT NULL,  row_no INTEGER NOT NULL,  id TEXT,  name TEXT,  "
+    "district TEXT,  lon DOUBLE,  lat DOUBLE,  population BIGINT,  households BIGINT,  build_year BIGINT,  "
+    "floor_area_m2 DOUBLE,  commercial_floor_area_m2 DOUBLE,  service_floor_area_m2 DOUBLE,  "
+    "elderly_share DOUBLE,  kind TEXT,  circle_id TEXT,  source TEXT );\n"
+    "CREATE INDEX ix_communities_city_name ON communities (city_name);\n"
+    "CREATE TABLE districts ( city_name VARCHAR(200) NOT NULL,  row_no INTEGER NOT NULL,  code TEXT,  "
+    "name_zh TEXT,  name_en TEXT,  geometry TEXT,  source TEXT );\n"
+    "CREATE INDEX ix_districts_city_name ON districts (city_name);\n"
+    "CREATE TABLE meta ( city_name VARCHAR(200) NOT NULL,  profile TEXT NOT NULL,  synthetic BOOLEAN NOT NULL,  "
+    "credits TEXT NOT NULL,  columns TEXT NOT NULL,  created TEXT NOT NULL,  store_version INTEGER NOT NULL,  "
+    "title TEXT,  PRIMARY KEY (city_name) );\n"
+    "CREATE TABLE outlets ( city_name VARCHAR(200) NOT NULL,  row_no INTEGER NOT NULL,  id TEXT,  name TEXT,  "
+    "formats TEXT,  lon DOUBLE,  lat DOUBLE,  district TEXT,  brand TEXT,  is_chain BOOLEAN,  "
+    "floor_area_m2 DOUBLE,  opening_hours TEXT,  accepts_cash BOOLEAN,  barrier_free BOOLEAN,  "
+    "elderly_counter BOOLEAN,  address TEXT,  source TEXT );\n"
+    "CREATE INDEX ix_outlets_city_name ON outlets (city_name);\n"
+    "CREATE TABLE streets ( city_name VARCHAR(200) NOT NULL,  row_no INTEGER NOT NULL,  geometry TEXT,  "
+    "highway TEXT,  name TEXT,  source TEXT );\n"
+    "CREATE INDEX ix_streets_city_name ON streets (city_name);\n"
+    "CREATE TABLE surveys ( city_name VARCHAR(200) NOT NULL,  row_no INTEGER NOT NULL,  circle_id TEXT,  "
+    "period TEXT,  respondents BIGINT,  satisfied BIGINT,  source TEXT );\n"
+    "CREATE INDEX ix_surveys_city_name ON surveys (city_name);\n"
+)
 V1_ROWS = [
     "INSERT INTO meta VALUES ('宜昌', 'yichang-2022', false, '[\"OSM\"]', "
-    '\'{"streets": ["geometry", "highway", "name", "source"], "outlets": ["id", "name", "formats", "lon", "lat", "source"]}\', '
+    '\'{"streets": ["geometry", "highway", "name", "source"], '
+    '"outlets": ["id", "name", "formats", "lon", "lat", "source"]}\', '
     "'2026-01-01T00:00:00+00:00', 1, '宜昌市')",
     "INSERT INTO streets VALUES ('宜昌', 0, 'LINESTRING (111.28 30.7, 111.29 30.7)', 'primary', '夷陵大道', 'import')",
     "INSERT INTO streets VALUES ('宜昌', 1, 'LINESTRING (111.29 30.7, 111.29 30.71)', 'footway', NULL, 'import')",

@@ -164,7 +164,10 @@ def access_cmd(
     origins: Path = typer.Option(
         None,
         "--origins",
-        help="起点表 CSV/Excel（id,lon,lat 或高德 location 列）或矢量文件；缺省为库中小区或全部路网节点（路口与尽端）/ origins: CSV/Excel (id,lon,lat or an Amap location column) or a vector file (default: the stored communities, or every junction and dead end)",
+        help="起点表 CSV/Excel（id,lon,lat 或高德 location 列）或矢量文件；"
+        "缺省为库中小区或全部路网节点（路口与尽端）"
+        "/ origins: CSV/Excel (id,lon,lat or an Amap location column) or a vector file "
+        "(default: the stored communities, or every junction and dead end)",
     ),
     profile: str = typer.Option(
         None, "--profile", help="业态配置名或 .toml 路径（默认取城市的配置）/ profile name or path"
@@ -262,8 +265,10 @@ def access_cmd(
         ids = ", ".join(res.unsnapped_origins["id"].astype(str).head(10))
         console.print(
             t(
-                f"警告：{len(res.unsnapped_origins)} 个起点距道路超过 {prof.walking.snap_max_m:g} 米，已排除（未移动）：{ids}",
-                f"warning: {len(res.unsnapped_origins)} origins are more than {prof.walking.snap_max_m:g} m from any street and were left out (not moved): {ids}",
+                f"警告：{len(res.unsnapped_origins)} 个起点距道路超过 {prof.walking.snap_max_m:g} 米，"
+                f"已排除（未移动）：{ids}",
+                f"warning: {len(res.unsnapped_origins)} origins are more than {prof.walking.snap_max_m:g} m "
+                f"from any street and were left out (not moved): {ids}",
             ),
             highlight=False,
             soft_wrap=True,

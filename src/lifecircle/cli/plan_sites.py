@@ -66,7 +66,8 @@ def print_format_sites(fs: FormatSites, where: str) -> None:
             f"居民 {fs.residents:,.0f} 人；已被现有网点覆盖 {fs.already_covered:,.0f} 人；新增覆盖 {fs.covered:,.0f} 人"
             f"（覆盖率 {pct(fs.share_before)} → {pct(fs.share_after)}）；上界 {fs.bound:,.0f} 人，差距 {fs.gap:.2%}；"
             f"方法 {fs.method}{'，已证最优' if fs.optimal else ''}",
-            f"residents {fs.residents:,.0f}; already covered by outlets {fs.already_covered:,.0f}; newly covered {fs.covered:,.0f}"
+            f"residents {fs.residents:,.0f}; already covered by outlets {fs.already_covered:,.0f}; "
+            f"newly covered {fs.covered:,.0f}"
             f" (coverage {pct(fs.share_before)} → {pct(fs.share_after)}); bound {fs.bound:,.0f}, gap {fs.gap:.2%}; "
             f"method {fs.method}{', proven optimal' if fs.optimal else ''}",
         ),

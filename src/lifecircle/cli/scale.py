@@ -135,7 +135,8 @@ def scale_access_cmd(
         console.print(
             t(
                 f"警告：{len(res.unsnapped_origins)} 个起点距道路过远，已排除（未移动）",
-                f"warning: {len(res.unsnapped_origins)} origins are too far from any street and were left out (not moved)",
+                f"warning: {len(res.unsnapped_origins)} origins are too far from any street "
+                "and were left out (not moved)",
             )
         )
     if isinstance(res, AccessTable):

@@ -149,8 +149,10 @@ def scenario_create_cmd(
     s = scn.summary()
     out.print(
         t(
-            f"已保存情景 {scn.name}：新增网点 {s['n_added']} 处，关闭 {s['n_closed']} 处，新增道路 {s['n_links']} 条 → {path}",
-            f"saved scenario {scn.name}: {s['n_added']} outlets added, {s['n_closed']} closed, {s['n_links']} links → {path}",
+            f"已保存情景 {scn.name}：新增网点 {s['n_added']} 处，关闭 {s['n_closed']} 处，"
+            f"新增道路 {s['n_links']} 条 → {path}",
+            f"saved scenario {scn.name}: {s['n_added']} outlets added, {s['n_closed']} closed, "
+            f"{s['n_links']} links → {path}",
         ),
         highlight=False,
     )

@@ -99,7 +99,8 @@ def _store_city(store: str, city_name: str | None):
         raise InputError(
             t(
                 f"城市 {city.name} 还不能用于管理平台：缺少 {'、'.join(missing)}；请先导入，例如 {first}",
-                f"city {city.name} cannot feed the platform yet: {', '.join(missing)} missing; import first, e.g. {first}",
+                f"city {city.name} cannot feed the platform yet: {', '.join(missing)} missing; "
+                f"import first, e.g. {first}",
             )
         )
     return city

@@ -107,8 +107,10 @@ def seed_demo(
     """Add demo accounts and circles if the database has none (idempotent).
 
     ``scale`` and ``seed`` default to the one demo city of every ``--demo`` command
-    (:data:`lifecircle.city.demo.DEMO_SCALE`, ``DEMO_SEED``; 1 = about 1.6 million residents). ``city`` (a :class:`lifecircle.city.model.City`, e.g. from the store's
-    :func:`lifecircle.city.store.load_city`) is used instead of the demo city. ``passwords`` fixes the accounts' passwords (tests); otherwise :func:`demo_password`."""
+    (:data:`lifecircle.city.demo.DEMO_SCALE`, ``DEMO_SEED``; 1 = about 1.6 million residents).
+    ``city`` (a :class:`lifecircle.city.model.City`, e.g. from the store's
+    :func:`lifecircle.city.store.load_city`) is used instead of the demo city. ``passwords`` fixes
+    the accounts' passwords (tests); otherwise :func:`demo_password`."""
     res = SeedResult()
     with transaction(factory) as s:
         n = s.scalar(select(func.count(Circle.id))) or 0

@@ -3,19 +3,33 @@
 | variable | default | meaning |
 | --- | --- | --- |
 | ``LIFECIRCLE_ENV`` | ``dev`` | ``dev`` or ``production``; production refuses the default secret key |
-| ``DATABASE_URL`` | SQLite file ``<data dir>/lifecircle.db`` | SQLAlchemy URL; ``postgresql://...`` selects PostgreSQL |
+| ``DATABASE_URL`` | SQLite file ``<data dir>/lifecircle.db`` | SQLAlchemy URL; ``postgresql://...`` for PostgreSQL |
 | ``LIFECIRCLE_DATA_DIR`` | ``./lifecircle-data`` | folder of the SQLite file and the evidence files |
 | ``LIFECIRCLE_SECRET_KEY`` | a fixed dev key | signs the login-form CSRF token; at least 32 characters outside dev |
 | ``LIFECIRCLE_SESSION_MINUTES`` | 480 | session lifetime, minutes |
 | ``LIFECIRCLE_UPLOAD_MAX_MB`` | 10 | largest evidence file, MB (10⁶ bytes) |
 | ``LIFECIRCLE_TILE_URL`` | empty | a web-map tile URL template for sites with internet (else our own streets only) |
-| ``LIFECIRCLE_BODY_MAX_KB`` | 1024 | largest request body of any other write (JSON, forms), KB (10³ bytes); larger → 413 |
-| ``LIFECIRCLE_LOGIN_MAX_FAILURES`` / ``LIFECIRCLE_LOGIN_WINDOW_MINUTES`` | 10 / 15 | per address: this many failed logins within the window block the address until the window has passed |
-| ``LIFECIRCLE_LOGIN_FREE_FAILURES`` / ``LIFECIRCLE_LOGIN_DELAY_MAX_SECONDS`` | 3 / 60 | per account: after this many failures each attempt waits 1, 2, 4 … s (at most the maximum) after the last failure; never a lock-out |
-| ``LIFECIRCLE_HASH_CONCURRENCY`` | 2 | password hashes (Argon2id, 64 MiB each) running at once; a sign-in that finds no free slot within 1 s gets 429 |
-| ``LIFECIRCLE_TRUSTED_PROXIES`` | empty | comma-separated addresses/networks of reverse proxies whose ``X-Forwarded-For`` is believed (for throttling and the audit); from anyone else it is ignored |
-| ``LIFECIRCLE_COOKIE_SECURE`` | ``1`` outside ``dev``/``test`` | ``1``: the session cookie is sent over HTTPS only (``Secure``); ``0`` only for plain-HTTP local development |
+| ``LIFECIRCLE_BODY_MAX_KB`` | 1024 | largest body of any other write (JSON, forms), KB (10³ bytes); larger → 413 |
+| ``LIFECIRCLE_LOGIN_MAX_FAILURES`` | 10 | failed logins per address that block the address (see below) |
+| ``LIFECIRCLE_LOGIN_WINDOW_MINUTES`` | 15 | the window of those failures and of the block, minutes |
+| ``LIFECIRCLE_LOGIN_FREE_FAILURES`` | 3 | failures per account before each attempt waits (see below) |
+| ``LIFECIRCLE_LOGIN_DELAY_MAX_SECONDS`` | 60 | the longest such wait, seconds |
+| ``LIFECIRCLE_HASH_CONCURRENCY`` | 2 | password hashes (Argon2id, 64 MiB each) running at once (see below) |
+| ``LIFECIRCLE_TRUSTED_PROXIES`` | empty | reverse proxies whose ``X-Forwarded-For`` is believed (see below) |
+| ``LIFECIRCLE_COOKIE_SECURE`` | ``1`` outside ``dev``/``test`` | ``1``: HTTPS-only session cookie (see below) |
 | ``LIFECIRCLE_TIMEZONE`` | ``Asia/Shanghai`` | the time zone the pages show times in (stored times are UTC) |
+
+Sign-in throttling: per address, ``LIFECIRCLE_LOGIN_MAX_FAILURES`` failed logins within the window
+(``LIFECIRCLE_LOGIN_WINDOW_MINUTES``) block the address until the window has passed. Per account, after
+``LIFECIRCLE_LOGIN_FREE_FAILURES`` failures each attempt waits 1, 2, 4 … s (at most
+``LIFECIRCLE_LOGIN_DELAY_MAX_SECONDS``) after the last failure; never a lock-out. A sign-in that finds no
+free password-hash slot (``LIFECIRCLE_HASH_CONCURRENCY``) within 1 s gets 429.
+
+``LIFECIRCLE_TRUSTED_PROXIES`` is a comma-separated list of addresses/networks of reverse proxies whose
+``X-Forwarded-For`` is believed (for throttling and the audit); from anyone else it is ignored.
+
+With ``LIFECIRCLE_COOKIE_SECURE`` ``1`` the session cookie is sent over HTTPS only (``Secure``); ``0`` only
+for plain-HTTP local development.
 """
 
 from __future__ import annotations

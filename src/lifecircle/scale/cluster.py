@@ -52,7 +52,8 @@ def get_client(
     ``LIFECIRCLE_DASK_SCHEDULER``; if neither is set a local cluster is started with
     ``n_workers`` worker processes (default: one per core) of ``threads_per_worker`` threads.
     ``memory_limit`` is per worker (bytes or a string such as ``"4GiB"``; ``"auto"`` shares the
-    machine's memory); ``timeout`` bounds the wait for a remote scheduler. Closing the client closes a local cluster it started.
+    machine's memory); ``timeout`` bounds the wait for a remote scheduler. Closing the client
+    closes a local cluster it started.
     """
     from distributed import Client, LocalCluster
 

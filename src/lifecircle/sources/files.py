@@ -70,7 +70,8 @@ def _check_text_not_workbook(p: Path) -> None:
     if head.startswith(b"PK\x03\x04"):
         raise InputFileError(
             t(
-                f"{p}: 内容是 Excel 工作簿（.xlsx），不是 CSV 文本：请把扩展名改为 .xlsx，或在 Excel 中另存为“CSV UTF-8”",
+                f"{p}: 内容是 Excel 工作簿（.xlsx），不是 CSV 文本："
+                "请把扩展名改为 .xlsx，或在 Excel 中另存为“CSV UTF-8”",
                 f"{p}: this is an Excel workbook (.xlsx), not CSV text: rename it to .xlsx, or save it as 'CSV UTF-8'",
             )
         )

@@ -413,7 +413,8 @@ def _prepare(
         notes.append(
             t(
                 "文件没有 id 列：已按名称和坐标生成 id（同一行每次导入得到同一 id）",
-                "the file has no id column; ids were made from name and coordinates (the same row always gets the same id)",
+                "the file has no id column; ids were made from name and coordinates "
+                "(the same row always gets the same id)",
             )
         )
     for (k, col), mapping in VALUES.items():
@@ -463,7 +464,8 @@ def _format_codes(df: pd.DataFrame, profile: Profile, file: str) -> tuple[list[A
                     Problem(
                         t(
                             f"未知业态 '{part}'（配置 {profile.name}）；可用代码：{', '.join(profile.codes)}",
-                            f"unknown format '{part}' in profile {profile.name}; known codes: {', '.join(profile.codes)}",
+                            f"unknown format '{part}' in profile {profile.name}; "
+                            f"known codes: {', '.join(profile.codes)}",
                         ),
                         file=file,
                         row=int(row),

@@ -160,7 +160,8 @@ def check_extent(
         else:
             msg = t(
                 f"点 ({lon[i]:.6f}, {lat[i]:.6f}) 在路网范围 ({x0:.4f},{y0:.4f})–({x1:.4f},{y1:.4f}) 之外",
-                f"point ({lon[i]:.6f}, {lat[i]:.6f}) is outside the network's extent ({x0:.4f},{y0:.4f})–({x1:.4f},{y1:.4f})",
+                f"point ({lon[i]:.6f}, {lat[i]:.6f}) is outside the network's extent "
+                f"({x0:.4f},{y0:.4f})–({x1:.4f},{y1:.4f})",
             )
         problems.append(Problem(msg, file=file, row=_row(rows[i]), field="lon,lat"))
     if problems:

@@ -163,10 +163,12 @@ def lines_to_wgs84(
             return arr, [
                 Problem(
                     t(
-                        f"文件没有坐标系信息，坐标范围 ({x0:.6g}, {y0:.6g})–({x1:.6g}, {y1:.6g}) 也不像中国境内的经纬度；"
+                        f"文件没有坐标系信息，坐标范围 ({x0:.6g}, {y0:.6g})–({x1:.6g}, {y1:.6g}) "
+                        "也不像中国境内的经纬度；"
                         "请在 GIS 软件中为文件设定坐标系（例如 EPSG:4547）后再导入",
                         f"the file declares no CRS and its coordinates ({x0:.6g}, {y0:.6g})–({x1:.6g}, {y1:.6g}) "
-                        "do not look like degrees in China; set the file's CRS (e.g. EPSG:4547) in a GIS and import again",
+                        "do not look like degrees in China; "
+                        "set the file's CRS (e.g. EPSG:4547) in a GIS and import again",
                     ),
                     file=file,
                 )

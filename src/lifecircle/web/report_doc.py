@@ -84,7 +84,8 @@ BLOCKS_HTML = _ENV.from_string("""{% for b in blocks %}
 {%- if b.kind in ('h1', 'h2', 'h3') %}<{{ b.kind }}>{{ b.text }}</{{ b.kind }}>
 {%- elif b.kind == 'quote' %}<blockquote>{{ b.text }}</blockquote>
 {%- elif b.kind == 'ul' %}<ul>{% for r in b.rows %}<li>{{ r[0] }}</li>{% endfor %}</ul>
-{%- elif b.kind == 'table' %}<div class="tw"><table><thead><tr>{% for c in b.rows[0] %}<th>{{ c }}</th>{% endfor %}</tr></thead><tbody>
+{%- elif b.kind == 'table' %}<div class="tw"><table><thead><tr>\
+{% for c in b.rows[0] %}<th>{{ c }}</th>{% endfor %}</tr></thead><tbody>
 {%- for r in b.rows[1:] %}<tr>{% for c in r %}<td>{{ c }}</td>{% endfor %}</tr>{% endfor %}</tbody></table></div>
 {%- else %}<p>{% for l in b.text.split('\\n') %}{{ l }}{% if not loop.last %}<br>{% endif %}{% endfor %}</p>{% endif %}
 {% endfor %}""")
@@ -93,10 +94,12 @@ PRINT_HTML = _ENV.from_string("""<!doctype html>
 <html lang="{{ 'en' if lang == 'en' else 'zh-CN' }}"><head><meta charset="utf-8"><title>{{ title }}</title>
 <style>
 @page { size: A4; margin: 18mm 16mm; }
-body { font-family: "Noto Sans CJK SC","Noto Sans SC","Microsoft YaHei",sans-serif; font-size: 11pt; color: #1d2733; line-height: 1.6; }
+body { font-family: "Noto Sans CJK SC","Noto Sans SC","Microsoft YaHei",sans-serif; \
+font-size: 11pt; color: #1d2733; line-height: 1.6; }
 h1 { font-size: 17pt; color: #1f4e79; margin: 0 0 8pt; } h2 { font-size: 13pt; color: #1f4e79; margin: 14pt 0 6pt; }
 blockquote { margin: 0 0 8pt; padding: 4pt 10pt; background: #fff4e5; border-left: 3pt solid #f0c36d; }
-table { border-collapse: collapse; width: 100%; font-size: 10pt; } th, td { border: 0.5pt solid #b8c2cf; padding: 3pt 6pt; text-align: left; }
+table { border-collapse: collapse; width: 100%; font-size: 10pt; } \
+th, td { border: 0.5pt solid #b8c2cf; padding: 3pt 6pt; text-align: left; }
 th { background: #eef2f7; } .meta { color: #5b6878; font-size: 9pt; margin-bottom: 10pt; }
 </style></head><body>
 <div class="meta">{{ meta }}</div>

@@ -1,4 +1,5 @@
-"""What every part of the service shares: grade, decision and fund labels, the period pattern, visible districts and the problem builder."""
+"""What every part of the service shares: grade, decision and fund labels, the period pattern,
+visible districts and the problem builder."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The audit log, accounts for the city administrator, one's own password and the operator's ``lifecircle user`` commands."""
+"""The audit log, accounts for the city administrator, one's own password and the operator's
+``lifecircle user`` commands."""
 
 from __future__ import annotations
 

@@ -78,9 +78,11 @@ def generate_report_text(
     )
     lines += [
         t(
-            f"截至 {as_of.isoformat()}，本区计划建设 {d.quota_pilot + d.quota_rollout} 个生活圈（试点 {d.quota_pilot} 个，推广 {d.quota_rollout} 个），"
+            f"截至 {as_of.isoformat()}，本区计划建设 {d.quota_pilot + d.quota_rollout} 个生活圈"
+            f"（试点 {d.quota_pilot} 个，推广 {d.quota_rollout} 个），"
             f"已录入 {len(circles)} 个，已验收 {len(done)} 个。",
-            f"As of {as_of.isoformat()} the district plans {d.quota_pilot + d.quota_rollout} circles ({d.quota_pilot} pilot, "
+            f"As of {as_of.isoformat()} the district plans {d.quota_pilot + d.quota_rollout} circles "
+            f"({d.quota_pilot} pilot, "
             f"{d.quota_rollout} roll-out); {len(circles)} are registered and {len(done)} accepted.",
         ),
         t(
@@ -114,8 +116,10 @@ def generate_report_text(
             mark = t("达标", "meets target") if r["meets_target"] else t("未达标", "below target")
             lines.append(
                 t(
-                    f"- {r['period']}：{r['rate']:.1%}（受访 {r['respondents']} 人，目标 {prog.satisfaction_target:.0%}，{mark}）",
-                    f"- {r['period']}: {r['rate']:.1%} ({r['respondents']} respondents, target {prog.satisfaction_target:.0%}, {mark})",
+                    f"- {r['period']}：{r['rate']:.1%}（受访 {r['respondents']} 人，"
+                    f"目标 {prog.satisfaction_target:.0%}，{mark}）",
+                    f"- {r['period']}: {r['rate']:.1%} ({r['respondents']} respondents, "
+                    f"target {prog.satisfaction_target:.0%}, {mark})",
                 )
             )
     else:
