@@ -25,6 +25,7 @@ demo: setup
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests $(wildcard benchmarks scripts)
+	$(VENV)/bin/ruff format --check src tests $(wildcard benchmarks scripts)
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
