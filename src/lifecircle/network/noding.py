@@ -44,9 +44,9 @@ class NodingReport:
     """What :func:`node_lines` did. Lengths in metres.
 
     ``ends_joined``: line ends moved (by at most ``tolerance_m``) to meet another line;
-    ``t_joins``: points where an end was joined to the middle of another line, which was split
-    there (``lines_split`` lines in all); ``piece_m``: the street metres of each piece of the
-    result that stays apart from the others (largest first).
+    ``t_joins``: points where an end was joined to the middle of another line that did not already
+    have a vertex there, which was split there (``lines_split`` lines in all); ``piece_m``: the
+    street metres of each piece of the result that stays apart from the others (largest first).
     """
 
     tolerance_m: float
@@ -264,14 +264,17 @@ def node_lines(
     coords[end_row] = new_ends
     out, piece_line = _cut(coords, cidx, glob, split_xy, split_glob, on_vertex, j)
     out_lev = lev[piece_line]
-    key = np.unique(np.column_stack([j, np.round(split_glob / precision_m)]), axis=0)
+    # a repair is a join the lines did not have: an end already on a vertex of a ground-level line
+    # (a junction drawn with a shared vertex) joined anyway and is not counted, though the line is cut there
+    repaired = ~((d <= precision_m) & (on_vertex >= 0) & (lev[j] == 0))
+    key = np.unique(np.column_stack([j[repaired], np.round(split_glob[repaired] / precision_m)]), axis=0)
     report = NodingReport(
         tolerance_m=float(tolerance_m),
         lines_in=len(lines),
         lines_out=len(out),
         ends_joined=ends_joined,
         t_joins=len(key),
-        lines_split=len(np.unique(j)),
+        lines_split=len(np.unique(j[repaired])),
         piece_m=piece_lengths(out, out_lev, precision_m),
     )
     return Noded(out, out_lev, src[piece_line], report)
