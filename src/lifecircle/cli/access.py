@@ -286,22 +286,11 @@ def access_cmd(
 
 def _report_network(net, origins: pd.DataFrame | None, outlets: pd.DataFrame, prof) -> None:
     """Pieces of the network, and the origins and outlets on islands (stderr)."""
-    from lifecircle.indicators.evaluate import network_islands
-    from lifecircle.network.table import snap_lonlat
+    from lifecircle.network.islands import islands_of_tables
 
-    points = {}
-    if origins is not None and len(origins):
-        points["origins"] = (
-            origins,
-            snap_lonlat(net, origins["lon"].to_numpy(float), origins["lat"].to_numpy(float), prof.walking.snap_max_m),
-        )
-    if len(outlets):
-        uniq = outlets.drop_duplicates("id").reset_index(drop=True)
-        points["outlets"] = (
-            uniq,
-            snap_lonlat(net, uniq["lon"].to_numpy(float), uniq["lat"].to_numpy(float), prof.walking.snap_max_m),
-        )
-    for line in network_islands(net, points).lines():  # dropped pieces, islands and who is on them
+    tables = {"origins": origins, "outlets": outlets.drop_duplicates("id").reset_index(drop=True)}
+    islands = islands_of_tables(net, tables, prof.walking.snap_max_m)
+    for line in islands.lines():  # dropped pieces, islands and who is on them
         console.print(line, highlight=False, soft_wrap=True, markup=False)
 
 

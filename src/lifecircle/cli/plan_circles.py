@@ -71,20 +71,15 @@ def network_for_city(city: City):  # -> WalkNetwork
 
 def report_islands(net, city: City) -> None:
     """Print the islands of ``net`` with the city's communities and outlets on them (stderr)."""
-    from lifecircle.indicators.access import snap_lonlat
-    from lifecircle.indicators.evaluate import network_islands
+    from lifecircle.network.islands import islands_of_tables
     from lifecircle.profile import load_profile
 
     max_m = load_profile(city.profile).walking.snap_max_m
-    points = {}
-    for name in ("communities", "outlets"):
-        df = city.table(name).reset_index(drop=True)
-        if len(df):
-            points[name] = (df, snap_lonlat(net, df["lon"].to_numpy(float), df["lat"].to_numpy(float), max_m))
+    tables = {name: city.table(name).reset_index(drop=True) for name in ("communities", "outlets")}
     repaired = (
         net.noding.lines()[:1] if net.noding is not None and (net.noding.ends_joined or net.noding.t_joins) else []
     )
-    for line in repaired + network_islands(net, points).lines():
+    for line in repaired + islands_of_tables(net, tables, max_m).lines():
         console.print(line, highlight=False, soft_wrap=True, markup=False)
 
 

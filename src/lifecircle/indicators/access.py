@@ -20,8 +20,9 @@ from numpy.typing import NDArray
 
 from lifecircle.city.schema import split_formats
 from lifecircle.i18n import t
-from lifecircle.network import Snapped, WalkNetwork, count_within, nearest_per_category, snap_points
+from lifecircle.network import Snapped, WalkNetwork, count_within, nearest_per_category
 from lifecircle.network.engine import metres, within
+from lifecircle.network.snap import snap_lonlat
 from lifecircle.profile import Profile
 
 
@@ -60,14 +61,6 @@ def explode_outlets(outlets: pd.DataFrame, profile: Profile) -> ExplodedOutlets:
                 rows.append(k)
                 cats.append(c)
     return ExplodedOutlets(np.asarray(rows, dtype=np.int64), np.asarray(cats, dtype=np.int64), unknown)
-
-
-def snap_lonlat(net: WalkNetwork, lon: NDArray, lat: NDArray, max_m: float) -> Snapped:
-    """Project WGS-84 points to the network's CRS and snap them to edges within ``max_m`` metres."""
-    if len(lon) == 0:
-        return snap_points(net, np.zeros(0), np.zeros(0), max_m=max_m)
-    x, y = net.project(np.asarray(lon, float), np.asarray(lat, float))
-    return snap_points(net, x, y, max_m=max_m)
 
 
 @dataclass

@@ -29,7 +29,7 @@ from lifecircle.indicators.grades import GradingRules
 from lifecircle.indicators.membership import outlet_circles, point_in_polygons, valid_geom
 from lifecircle.network import WalkNetwork
 from lifecircle.network.engine import metres, within
-from lifecircle.network.islands import Islands, find_islands
+from lifecircle.network.islands import Islands, network_islands
 from lifecircle.profile import Profile
 
 INDUSTRIAL = "industrial"
@@ -75,17 +75,6 @@ def with_district_codes(df: pd.DataFrame, aliases: dict[str, str]) -> pd.DataFra
     out = df.copy()
     out["district"] = [aliases.get(str(v).strip(), v) if isinstance(v, str) else v for v in df["district"]]
     return out
-
-
-def network_islands(net: WalkNetwork, points: dict[str, tuple[pd.DataFrame, Any]]) -> Islands:
-    """The islands of ``net`` with the given snapped points on them, and the pieces dropped when
-    the network was built (see :func:`lifecircle.sources.network_loader.prune_network`)."""
-    dropped = (
-        net.dropped_pieces
-        if net.dropped_pieces is not None
-        else pd.DataFrame(columns=["piece", "nodes", "edges", "length_m"])
-    )
-    return find_islands(net, dropped, net.min_piece_m, points)
 
 
 def pieces_of(net: WalkNetwork, snapped: Any) -> NDArray[np.int64]:

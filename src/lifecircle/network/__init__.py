@@ -3,7 +3,7 @@ and compiled shortest-path kernels for nearest distances, counts within minutes 
 
 from lifecircle.network.engine import AccessResult, count_within, nearest, nearest_per_category
 from lifecircle.network.graph import WalkNetwork
-from lifecircle.network.snap import Snapped, snap_points
+from lifecircle.network.snap import Snapped, snap_lonlat, snap_points
 
 __all__ = [
     "AccessResult",
@@ -12,5 +12,6 @@ __all__ = [
     "count_within",
     "nearest",
     "nearest_per_category",
+    "snap_lonlat",
     "snap_points",
 ]

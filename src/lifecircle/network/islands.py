@@ -23,7 +23,7 @@ import pandas as pd
 
 from lifecircle.i18n import t
 from lifecircle.network.graph import WalkNetwork
-from lifecircle.network.snap import Snapped
+from lifecircle.network.snap import Snapped, snap_lonlat
 
 PIECE_COLUMNS = ["piece", "nodes", "edges", "length_m"]
 POINT_COLUMNS = ["table", "id", "name", "piece", "piece_nodes", "piece_length_m"]
@@ -84,8 +84,8 @@ def _with_lonlat(net: WalkNetwork, pieces: pd.DataFrame) -> pd.DataFrame:
         out["lon"] = pd.Series(dtype=float)
         out["lat"] = pd.Series(dtype=float)
         return out
-    first = np.full(len(piece_table(net)), -1, dtype=np.int64)
     comp = net.components
+    first = np.full(int(comp.max()) + 1, -1, dtype=np.int64)
     order = np.arange(net.n_nodes)[::-1]
     first[comp[order]] = order  # the lowest node index of each piece wins (written last)
     nodes = first[out["piece"].to_numpy()]
@@ -199,3 +199,22 @@ def find_islands(
         )
     pts = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=POINT_COLUMNS)
     return Islands(min_piece_m=min_piece_m, pieces=pieces, dropped=dropped, points=pts)
+
+
+def network_islands(net: WalkNetwork, points: dict[str, tuple[pd.DataFrame, Snapped]] | None = None) -> Islands:
+    """The islands of ``net`` with the given snapped points on them, and the pieces dropped when
+    the network was built (``net.dropped_pieces``, see
+    :func:`lifecircle.sources.network_loader.prune_network`)."""
+    dropped = net.dropped_pieces if net.dropped_pieces is not None else pd.DataFrame(columns=PIECE_COLUMNS)
+    return find_islands(net, dropped, net.min_piece_m, points)
+
+
+def islands_of_tables(net: WalkNetwork, tables: dict[str, pd.DataFrame], snap_max_m: float) -> Islands:
+    """:func:`network_islands` for tables of points (``id``, ``lon``, ``lat``, optional ``name``;
+    WGS-84), each snapped within ``snap_max_m`` metres; empty tables are skipped."""
+    points = {
+        name: (df, snap_lonlat(net, df["lon"].to_numpy(float), df["lat"].to_numpy(float), snap_max_m))
+        for name, df in tables.items()
+        if df is not None and len(df)
+    }
+    return network_islands(net, points)

@@ -79,3 +79,13 @@ def snap_points(net: WalkNetwork, x: NDArray, y: NDArray, *, max_m: float = 300.
         # geometry length and edge_len agree to rounding; clamp so pos stays on the edge
         pos[ok] = np.clip(pos[ok], 0.0, net.edge_len[edge[ok]])
     return Snapped(edge, pos, offset, ok, x, y)
+
+
+def snap_lonlat(net: WalkNetwork, lon: NDArray, lat: NDArray, max_m: float) -> Snapped:
+    """Project WGS-84 points (degrees) to the network's CRS and snap them to edges within ``max_m``
+    metres (see :func:`snap_points`); an empty input gives an empty :class:`Snapped`."""
+    lon = np.asarray(lon, float)
+    if len(lon) == 0:
+        return snap_points(net, np.zeros(0), np.zeros(0), max_m=max_m)
+    x, y = net.project(lon, np.asarray(lat, float))
+    return snap_points(net, x, y, max_m=max_m)

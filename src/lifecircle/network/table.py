@@ -15,7 +15,7 @@ import pandas as pd
 
 from lifecircle.network.engine import count_within, metres, minutes, nearest_per_category, within
 from lifecircle.network.graph import WalkNetwork
-from lifecircle.network.snap import Snapped, snap_points
+from lifecircle.network.snap import Snapped, snap_lonlat
 from lifecircle.profile import Format, Profile
 
 
@@ -27,12 +27,6 @@ class AccessTable:
     unsnapped_origins: pd.DataFrame
     unsnapped_outlets: pd.DataFrame
     notes: list[str] = field(default_factory=list)
-
-
-def snap_lonlat(net: WalkNetwork, lon: np.ndarray, lat: np.ndarray, max_m: float) -> Snapped:
-    """Snap WGS-84 points to the network's edges (see :func:`lifecircle.network.snap_points`)."""
-    x, y = net.project(lon, lat)
-    return snap_points(net, x, y, max_m=max_m)
 
 
 def access_table(

@@ -38,9 +38,9 @@ from lifecircle.city.schema import split_formats
 from lifecircle.config import read_config, unknown_keys
 from lifecircle.errors import ConfigError, InputError
 from lifecircle.i18n import t
-from lifecircle.indicators.access import snap_lonlat
 from lifecircle.indicators.evaluate import Evaluation, evaluate_city
 from lifecircle.network import Snapped, WalkNetwork, nearest
+from lifecircle.network.snap import snap_lonlat
 from lifecircle.plans.scenarios import COMPARE_INDICATORS, Scenario, apply_scenario, make_outlets
 from lifecircle.plans.sites import (
     SiteResult,

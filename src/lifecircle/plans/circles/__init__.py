@@ -33,6 +33,7 @@ polygons), ``explain`` (reasons zh/en); ``given`` assigns communities to user-gi
 
 from __future__ import annotations
 
+from lifecircle.network.snap import snap_lonlat
 from lifecircle.plans.circles.assign import DistrictAssignment, assign_communities, assign_district
 from lifecircle.plans.circles.boundaries import (
     DistrictBoundaries,
@@ -84,7 +85,7 @@ from lifecircle.plans.circles.explain import (
     explain_centres,
 )
 from lifecircle.plans.circles.given import GivenAssignment, assign_to_given_circles
-from lifecircle.plans.circles.walking import snap_lonlat, walk_matrix
+from lifecircle.plans.circles.walking import walk_matrix
 
 __all__ = [
     "CIRCLE_COLUMNS",

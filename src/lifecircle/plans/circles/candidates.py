@@ -18,8 +18,9 @@ from lifecircle.errors import ProblemCollector
 from lifecircle.i18n import t
 from lifecircle.network import Snapped, WalkNetwork
 from lifecircle.network.engine import within
+from lifecircle.network.snap import snap_lonlat
 from lifecircle.plans.circles.config import DelineationSettings
-from lifecircle.plans.circles.walking import snap_lonlat, walk_matrix
+from lifecircle.plans.circles.walking import walk_matrix
 
 INDUSTRIAL = "industrial"
 

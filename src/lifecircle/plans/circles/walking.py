@@ -5,16 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from lifecircle.network import Snapped, WalkNetwork, nearest_per_category, snap_points
-
-
-def snap_lonlat(net: WalkNetwork, lon: NDArray, lat: NDArray, max_m: float) -> Snapped:
-    """Project WGS-84 points into the network's CRS and snap them to edges within ``max_m`` metres."""
-    lon = np.asarray(lon, float)
-    if len(lon) == 0:
-        return snap_points(net, np.zeros(0), np.zeros(0), max_m=max_m)
-    x, y = net.project(lon, np.asarray(lat, float))
-    return snap_points(net, x, y, max_m=max_m)
+from lifecircle.network import Snapped, WalkNetwork, nearest_per_category
 
 
 def walk_matrix(
