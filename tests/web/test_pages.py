@@ -228,8 +228,21 @@ def test_demo_seed_loads_the_demo_city_streets_and_scorecards(tmp_path):
     init_platform(engine, factory, prog)
     res = seed_demo(factory, settings, prog, scale=0.02, passwords={"admin": PASSWORD})
     assert res.source == "demo-city" and res.circles == 30, res.notes
-    assert res.accounts["admin"] == PASSWORD and len(res.accounts) == 5
+    assert res.accounts["admin"] == PASSWORD and len(res.accounts) == 8  # incl. merchant, inspector, community
     with transaction(factory) as s:
+        from lifecircle.city.demo import build_demo_city
+        from lifecircle.platform.db import User
+        from lifecircle.platform.db_operations import Outlet, PlatformCity
+
+        outlets = list(s.scalars(select(Outlet)))
+        assert len(outlets) == len(build_demo_city(scale=0.02).outlets) and all(o.status == "open" for o in outlets)
+        assert all(o.synthetic and o.formats for o in outlets)
+        src = s.get(PlatformCity, 1)
+        assert src is not None and (src.kind, src.scale) == ("demo", 0.02)
+        merchant = s.scalar(select(User).where(User.username == "merchant"))
+        assert sum(o.owner_id == merchant.id for o in outlets) == 3
+        community = s.scalar(select(User).where(User.username == "community"))
+        assert community.circle_id and community.district == "420502"
         streets = s.get(MapLayer, "streets")
         assert streets.synthetic and len(streets.geojson["features"]) > 50
         assert all(c.synthetic for c in s.scalars(select(Circle)))

@@ -141,8 +141,9 @@ def test_demo_seeding_works_and_reruns_cleanly(run, env):
     fit (map_layers.source is Text), the accounts are printed once, a rerun adds nothing."""
     code, out, err = run("platform", "init", "--demo", "--scale", "0.02")
     assert code == 0, err
-    shown = dict(re.findall(r"^\s+(admin|xiling|wujiagang|evaluator|leader)\s+(\S+)\s*$", out, re.M))
-    assert set(shown) == {"admin", "xiling", "wujiagang", "evaluator", "leader"}
+    names = "admin|xiling|wujiagang|evaluator|leader|merchant|inspector|community"
+    shown = dict(re.findall(rf"^\s+({names})\s+(\S+)\s*$", out, re.M))
+    assert set(shown) == {"admin", "xiling", "wujiagang", "evaluator", "leader", "merchant", "inspector", "community"}
     assert all(check(env, name, pw) for name, pw in shown.items())
     settings = load_settings(env)
     engine = make_engine(settings.db_url)
@@ -153,7 +154,7 @@ def test_demo_seeding_works_and_reruns_cleanly(run, env):
     assert n == 30 and len(source) > 255  # the credits that overflowed varchar(255) on PostgreSQL
     code, out, err = run("platform", "init", "--demo", "--scale", "0.02")
     assert code == 0 and "reset-password" in out and not any(pw in out for pw in shown.values())
-    assert len(users(env)) == 5
+    assert len(users(env)) == 8
 
 
 def test_a_failed_demo_seed_leaves_nothing_behind(env, tmp_path):
@@ -176,7 +177,7 @@ def test_a_failed_demo_seed_leaves_nothing_behind(env, tmp_path):
         assert s.scalar(select(func.count(User.id))) == 0 and s.scalar(select(func.count(Circle.id))) == 0
     city.circles = good
     res = seed_demo(factory, settings, prog, city=city, evaluate=False)
-    assert len(res.accounts) == 5 and res.circles == len(good)
+    assert len(res.accounts) == 8 and res.circles == len(good)
     engine.dispose()
 
 

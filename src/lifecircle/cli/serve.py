@@ -11,6 +11,8 @@ demo: ``lifecircle user add|reset-password|list`` (:mod:`lifecircle.cli.user`).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from lifecircle.cli.app import app, command, console, out
@@ -46,7 +48,10 @@ def _init(
     url = engine.url.render_as_string(hide_password=True)
     out.print(t(f"数据库已迁移到最新版本：{url}", f"database migrated to the newest schema: {url}"))
     if demo:
-        res = seed_demo(factory, settings, prog, seed=seed, scale=scale, city=city)
+        source = None
+        if city is not None:
+            source = {"kind": "store", "store_path": str(Path(store or "").resolve()), "city_name": city.name}
+        res = seed_demo(factory, settings, prog, seed=seed, scale=scale, city=city, city_source=source)
         for note in res.notes:
             console.print(note)
         if res.source == "store" and city is not None and not city.synthetic:

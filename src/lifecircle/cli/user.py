@@ -77,9 +77,16 @@ def _password(from_stdin: bool) -> tuple[str, bool]:
 @command("add", target=user_app)
 def user_add(
     name: str = typer.Argument(..., help="用户名 / user name"),
-    role: str = typer.Option(..., "--role", help="city_admin | district_officer | evaluator | leader"),
+    role: str = typer.Option(
+        ...,
+        "--role",
+        help="city_admin | district_officer | evaluator | leader | merchant | inspector | community_officer",
+    ),
     district: str = typer.Option(
-        None, "--district", help="区代码（仅区级负责人）/ district code (district officers only)"
+        None, "--district", help="区代码（区级负责人、检查员）/ district code (district officers, inspectors)"
+    ),
+    circle: str = typer.Option(
+        None, "--circle", help="生活圈编号（街道/社区工作人员）/ circle id (community officers)"
     ),
     display_name: str = typer.Option("", "--display-name", help="显示名称 / display name"),
     password_stdin: bool = typer.Option(False, "--password-stdin", help=_STDIN_HELP),
@@ -98,6 +105,7 @@ def user_add(
             password=password,
             role=role.strip(),
             district=(district or "").strip() or None,
+            circle_id=(circle or "").strip() or None,
             display_name=display_name.strip(),
         )
     out.print(t(f"账号已创建：{name}（{role}）", f"account created: {name} ({role})"), highlight=False)

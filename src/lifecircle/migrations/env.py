@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
+import lifecircle.platform.db_operations  # noqa: F401 - its tables join Base.metadata
 from lifecircle.platform.db import Base
 
 config = context.config

@@ -44,7 +44,10 @@ from lifecircle.errors import InputError, Problem
 from lifecircle.i18n import t
 from lifecircle.platform import audit
 from lifecircle.platform.db import (
+    CIRCLE_ROLES,
+    DISTRICT_ROLES,
     ROLES,
+    Circle,
     District,
     LoginAttempt,
     User,
@@ -157,22 +160,52 @@ def password_problems(password: str, username: str | None = None) -> list[Proble
     return []
 
 
-def role_problems(s: Session, role: str, district: str | None) -> list[Problem]:
-    """The rules of a role and district: a known role; a district (valid code) for district officers only."""
+def role_problems(s: Session, role: str, district: str | None, circle_id: str | None = None) -> list[Problem]:
+    """The rules of a role and its place: a known role; a district (valid code) for district officers and
+    inspectors only; a circle (valid id) for community officers only, whose district is the circle's."""
     problems = []
     if role not in ROLES:
         problems.append(Problem(t(f"未知角色 '{role}'", f"unknown role '{role}'"), field="role"))
-    if role == "district_officer":
+    if role in DISTRICT_ROLES:
         if not district or s.get(District, district) is None:
             problems.append(
                 Problem(
-                    t("区级负责人必须指定有效的区代码", "a district officer needs a valid district code"),
+                    t(
+                        "区级负责人和检查员必须指定有效的区代码",
+                        "a district officer or inspector needs a valid district code",
+                    ),
                     field="district",
                 )
             )
-    elif district:
+    elif district and role not in CIRCLE_ROLES:
         problems.append(
-            Problem(t("只有区级负责人有所属区", "only district officers have a district"), field="district")
+            Problem(
+                t(
+                    "只有区级负责人、检查员和社区工作人员有所属区",
+                    "only district officers, inspectors and community officers have a district",
+                ),
+                field="district",
+            )
+        )
+    if role in CIRCLE_ROLES:
+        circle = s.get(Circle, circle_id) if circle_id else None
+        if circle is None:
+            problems.append(
+                Problem(
+                    t("街道/社区工作人员必须指定有效的生活圈编号", "a community officer needs a valid circle id"),
+                    field="circle",
+                )
+            )
+        elif district and district != circle.district:
+            problems.append(
+                Problem(
+                    t(f"生活圈 {circle_id} 不在区 {district}", f"circle {circle_id} is not in district {district}"),
+                    field="district",
+                )
+            )
+    elif circle_id:
+        problems.append(
+            Problem(t("只有街道/社区工作人员有所属生活圈", "only community officers have a circle"), field="circle")
         )
     return problems
 
@@ -182,7 +215,9 @@ def generate_password() -> str:
     return secrets.token_urlsafe(12)
 
 
-def validate_new_user(s: Session, username: str, password: str, role: str, district: str | None) -> None:
+def validate_new_user(
+    s: Session, username: str, password: str, role: str, district: str | None, circle_id: str | None = None
+) -> None:
     """Check a new account; raise :class:`InputError` naming every bad field."""
     problems = []
     if not username or len(username) > 64 or not all(c.isalnum() or c in "._-" for c in username):
@@ -195,7 +230,7 @@ def validate_new_user(s: Session, username: str, password: str, role: str, distr
     elif s.scalar(select(User.id).where(User.username == username)) is not None:
         problems.append(Problem(t(f"用户名 '{username}' 已存在", f"user name '{username}' is taken"), field="username"))
     problems += password_problems(password, username)
-    problems += role_problems(s, role, district)
+    problems += role_problems(s, role, district, circle_id)
     if problems:
         raise InputError(problems)
 
@@ -210,20 +245,25 @@ def create_user(
     role: str,
     display_name: str = "",
     district: str | None = None,
+    circle_id: str | None = None,
 ) -> User:
     """Create an account (in the caller's transaction, audited). Only a city admin (or the system,
-    ``actor=None``) may do it."""
+    ``actor=None``) may do it. A community officer's district is its circle's."""
     if actor is not None and actor.role != "city_admin":
         raise PermissionDeniedError(
             t("只有市商务局管理员可以创建账号", "only the city administrator can create accounts")
         )
     district = district or None  # an empty district field is "no district", not a code
-    validate_new_user(s, username, password, role, district)
+    circle_id = circle_id or None
+    validate_new_user(s, username, password, role, district, circle_id)
+    if circle_id is not None:
+        district = s.get(Circle, circle_id).district  # type: ignore[union-attr]  # checked just above
     u = User(
         username=username,
         display_name=display_name or username,
         role=role,
         district=district,
+        circle_id=circle_id,
         password_hash=hash_password(password, settings),
         active=True,
         created_at=utcnow(),

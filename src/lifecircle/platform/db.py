@@ -3,6 +3,8 @@
 Tables: users, sessions, login attempts, the audit log, the programme (phases, district quotas),
 circles and their status changes, funds and awards, scorecards from the engine, evaluator scores,
 evidence files, grade decisions, survey campaigns, district reports (versioned) and map layers.
+The tables of the day-to-day operation (outlets, filings, supervision, co-governance) are in
+:mod:`lifecircle.platform.db_operations`.
 
 Runs on SQLite (default, a file) or PostgreSQL (``DATABASE_URL``); the schema is created by the
 Alembic migrations in :mod:`lifecircle.migrations`, never by ``create_all`` in production.
@@ -37,13 +39,18 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
-ROLES = ("city_admin", "district_officer", "evaluator", "leader")
+ROLES = ("city_admin", "district_officer", "evaluator", "leader", "merchant", "inspector", "community_officer")
 ROLE_LABELS = {
     "city_admin": ("市商务局管理员", "City administrator (Commerce Bureau)"),
     "district_officer": ("区级负责人", "District officer"),
     "evaluator": ("第三方评估员", "Evaluator (third party)"),
     "leader": ("领导（只读）", "Leader (read-only)"),
+    "merchant": ("商户", "Merchant"),
+    "inspector": ("市场监管检查员", "Market supervision inspector"),
+    "community_officer": ("街道/社区工作人员", "Street / community officer"),
 }
+DISTRICT_ROLES = ("district_officer", "inspector")  # accounts bound to one district
+CIRCLE_ROLES = ("community_officer",)  # accounts bound to one circle (and so its district)
 
 
 def utcnow() -> dt.datetime:
@@ -62,6 +69,7 @@ class User(Base):
     display_name: Mapped[str] = mapped_column(String(128))
     role: Mapped[str] = mapped_column(String(32))
     district: Mapped[str | None] = mapped_column(String(16), ForeignKey("districts.code"), nullable=True)
+    circle_id: Mapped[str | None] = mapped_column(String(32), nullable=True)  # community officers' circle
     password_hash: Mapped[str] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

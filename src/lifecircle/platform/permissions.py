@@ -8,6 +8,11 @@ service would refuse.
 Roles: ``city_admin`` does everything; ``district_officer`` sees and edits only their district;
 ``evaluator`` reads everything, scores, comments, attaches evidence and recommends grades, but
 cannot change plans or status; ``leader`` reads only.
+
+The roles of the day-to-day operation (M9–M11): ``merchant`` sees and edits only its own outlets
+and filings (and nothing of the officials' circles); ``inspector`` (市场监管) sees its district and
+records its district's inspections; ``community_officer`` (街道/社区) sees its district and runs
+its own circle's joint committee and environment issues.
 """
 
 from __future__ import annotations
@@ -42,12 +47,20 @@ def _allowed(check: Callable[..., None], *args: Any) -> bool:
 # ------------------------------------------------------------------ seeing and editing a district
 
 
-def can_see_district(user: User, district: str) -> bool:
-    """District officers see only their district; everyone else sees all."""
-    return user.role != "district_officer" or user.district == district
+DISTRICT_BOUND = ("district_officer", "inspector", "community_officer")  # see only their own district
 
 
-def require_see(user: User, district: str) -> None:
+def can_see_district(user: User, district: str | None) -> bool:
+    """District officers, inspectors and community officers see only their district; merchants see
+    no district's official data; everyone else sees all."""
+    if user.role == "merchant":
+        return False
+    return user.role not in DISTRICT_BOUND or user.district == district
+
+
+def require_see(user: User, district: str | None) -> None:
+    if user.role == "merchant":
+        raise deny("商户账号只能查看自己的网点和备案", "a merchant account sees only its own outlets and filings")
     if not can_see_district(user, district):
         raise deny("区级负责人只能查看本区数据", "district officers can only see their own district")
 
@@ -145,3 +158,133 @@ def require_audit_reader(user: User) -> None:
 
 def require_account_admin(user: User) -> None:
     require_role(user, *ACCOUNT_ADMIN_ROLES)
+
+
+# ------------------------------------------------------------------ outlets and filings (M9)
+
+
+def _district_staff(user: User, district: str | None, *roles: str) -> bool:
+    """``user`` is the city admin, or one of ``roles`` in ``district``."""
+    return user.role == "city_admin" or (user.role in roles and district is not None and user.district == district)
+
+
+def can_see_outlet(user: User, district: str | None, owner_id: int | None) -> bool:
+    """A merchant sees only its own outlets; district-bound roles their district's; others all."""
+    if user.role == "merchant":
+        return owner_id is not None and owner_id == user.id
+    return can_see_district(user, district)
+
+
+def require_see_outlet(user: User, district: str | None, owner_id: int | None) -> None:
+    if not can_see_outlet(user, district, owner_id):
+        if user.role == "merchant":
+            raise deny("商户只能查看自己的网点", "a merchant can only see its own outlets")
+        raise deny("只能查看本区的网点", "you can only see your own district's outlets")
+
+
+def require_register_outlet(user: User, district: str | None) -> None:
+    """Registering an outlet that opens at once: the city admin, or the district's officer.
+    (A merchant files a new shop instead; see :func:`require_file`.)"""
+    if not _district_staff(user, district, "district_officer"):
+        if user.role == "merchant":
+            raise deny("商户请通过备案承诺开设新网点", "merchants open a new outlet by filing it")
+        raise deny("只有市商务局或本区负责人可以登记网点", "only the bureau or the district's officer register outlets")
+
+
+def require_edit_outlet(user: User, district: str | None, owner_id: int | None) -> None:
+    """Editing or closing an outlet: the city admin, the district's officer, or its own merchant."""
+    if user.role == "merchant":
+        if owner_id is None or owner_id != user.id:
+            raise deny("商户只能修改自己的网点", "a merchant can only edit its own outlets")
+        return
+    if not _district_staff(user, district, "district_officer"):
+        raise deny("只有市商务局或本区负责人可以修改网点", "only the bureau or the district's officer edit outlets")
+
+
+def can_edit_outlet(user: User, district: str | None, owner_id: int | None) -> bool:
+    return _allowed(require_edit_outlet, user, district, owner_id)
+
+
+def require_file(user: User) -> None:
+    """Filing a new shop (备案承诺): merchant accounts only."""
+    require_role(user, "merchant")
+
+
+def require_see_filing(user: User, district: str | None, merchant_id: int) -> None:
+    """A merchant sees only its own filings; officials by district."""
+    if user.role == "merchant":
+        if merchant_id != user.id:
+            raise deny("商户只能查看自己的备案", "a merchant can only see its own filings")
+        return
+    require_see(user, district)
+
+
+def require_decide_filing(user: User, district: str | None) -> None:
+    """Accepting or returning a filing: the city admin or the district's officer."""
+    if not _district_staff(user, district, "district_officer"):
+        raise deny("只有本区负责人可以审核备案", "only the district's officer decides on filings")
+
+
+def can_decide_filing(user: User, district: str | None) -> bool:
+    return _allowed(require_decide_filing, user, district)
+
+
+# ------------------------------------------------------------------ supervision (M10)
+
+
+def require_see_inspections(user: User, district: str | None) -> None:
+    """Inspections and inspection plans: the city admin, leaders, evaluators; inspectors and district
+    officers of the district. Merchants and community officers are refused (notes are not public)."""
+    if user.role in ("merchant", "community_officer"):
+        raise deny("无权查看检查记录", "this role cannot see inspection records")
+    require_see(user, district)
+
+
+def require_inspect(user: User, district: str | None) -> None:
+    """Recording an inspection or planning inspections: the city admin or an inspector of the district."""
+    if not _district_staff(user, district, "inspector"):
+        raise deny("只有本区市场监管检查员可以记录检查", "only the district's inspectors record inspections")
+
+
+def can_inspect(user: User, district: str | None) -> bool:
+    return _allowed(require_inspect, user, district)
+
+
+def require_credit_admin(user: User) -> None:
+    """Recomputing credit classes and designating integrity shops and circles: the city admin."""
+    require_role(user, "city_admin")
+
+
+def require_answer_complaint(user: User, district: str | None) -> None:
+    """Answering a complaint: the city admin, the district's officer or inspector."""
+    if not _district_staff(user, district, "district_officer", "inspector"):
+        raise deny("只有本区负责人或检查员可以答复投诉", "only the district's officers or inspectors answer complaints")
+
+
+def can_answer_complaint(user: User, district: str | None) -> bool:
+    return _allowed(require_answer_complaint, user, district)
+
+
+# ------------------------------------------------------------------ co-governance and environment (M11)
+
+
+def require_see_circle_governance(user: User, circle_id: str, district: str | None) -> None:
+    """A circle's committee and environment issues: a community officer sees only its own circle."""
+    if user.role == "community_officer" and user.circle_id != circle_id:
+        raise deny("社区工作人员只能查看本生活圈", "a community officer can only see its own circle")
+    require_see(user, district)
+
+
+def require_govern_circle(user: User, circle_id: str, district: str | None) -> None:
+    """Changing a circle's committee, meetings and environment issues: the city admin, the district's
+    officer, or the circle's own community officer."""
+    if user.role == "community_officer":
+        if user.circle_id != circle_id:
+            raise deny("社区工作人员只能管理本生活圈", "a community officer can only manage its own circle")
+        return
+    if not _district_staff(user, district, "district_officer"):
+        raise deny("无权管理该生活圈的共商共管事务", "this account cannot manage this circle's committee")
+
+
+def can_govern_circle(user: User, circle_id: str, district: str | None) -> bool:
+    return _allowed(require_govern_circle, user, circle_id, district)

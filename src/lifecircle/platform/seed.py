@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -26,7 +26,8 @@ from lifecircle.i18n import t
 from lifecircle.migrations import upgrade
 from lifecircle.platform import audit, service
 from lifecircle.platform.auth import create_user
-from lifecircle.platform.db import Circle, MapLayer, User, transaction, utcnow
+from lifecircle.platform.db import Circle, District, MapLayer, User, transaction, utcnow
+from lifecircle.platform.db_operations import Outlet, PlatformCity
 from lifecircle.platform.programme import Programme, sync_programme
 from lifecircle.platform.settings import Settings
 
@@ -38,6 +39,14 @@ DEMO_ACCOUNTS = [
     ("evaluator", "evaluator", None, "第三方评估员"),
     ("leader", "leader", None, "市领导（只读）"),
 ]
+# The day-to-day roles: the inspector works in 西陵区; the community officer gets 西陵区's first
+# circle; the merchant owns a few of 西陵区's demo outlets (when the city has outlets).
+DEMO_OPERATION_ACCOUNTS = [
+    ("merchant", "merchant", None, "演示商户"),
+    ("inspector", "inspector", "420502", "西陵区市场监管检查员"),
+    ("community", "community_officer", "420502", "西陵区社区工作人员"),
+]
+DEMO_MERCHANT_OUTLETS = 3
 
 
 def init_platform(engine: Engine, factory: sessionmaker[Session], prog: Programme) -> None:
@@ -103,25 +112,31 @@ def seed_demo(
     passwords: dict[str, str] | None = None,
     today: dt.date | None = None,
     city: Any = None,
+    city_source: dict[str, Any] | None = None,
 ) -> SeedResult:
     """Add demo accounts and circles if the database has none (idempotent).
 
     ``scale`` and ``seed`` default to the one demo city of every ``--demo`` command
     (:data:`lifecircle.city.demo.DEMO_SCALE`, ``DEMO_SEED``; 1 = about 1.6 million residents).
     ``city`` (a :class:`lifecircle.city.model.City`, e.g. from the store's
-    :func:`lifecircle.city.store.load_city`) is used instead of the demo city. ``passwords`` fixes
-    the accounts' passwords (tests); otherwise :func:`demo_password`."""
+    :func:`lifecircle.city.store.load_city`) is used instead of the demo city; ``city_source``
+    (``{"kind": "store", "store_path": ..., "city_name": ...}``) says where it came from, recorded
+    so the live indicators can load it again. ``passwords`` fixes the accounts' passwords (tests);
+    otherwise :func:`demo_password`. The city's outlets become the outlet registry."""
     res = SeedResult()
     with transaction(factory) as s:
         n = s.scalar(select(func.count(Circle.id))) or 0
     given = city is not None
     scorecards: dict[str, dict[str, Any]] = {}
+    outlet_circles: dict[str, str] = {}
     if not n:  # the slow parts (the demo city, the engine) run before the one write transaction
         if city is None and use_demo_city:
             try:
                 from lifecircle.city.demo import DEMO_SCALE, DEMO_SEED, build_demo_city
 
-                city = build_demo_city(DEMO_SEED if seed is None else seed, DEMO_SCALE if scale is None else scale)
+                seed, scale = DEMO_SEED if seed is None else seed, DEMO_SCALE if scale is None else scale
+                city = build_demo_city(seed, scale)
+                city_source = {"kind": "demo", "seed": seed, "scale": scale}
             except Exception as exc:  # noqa: BLE001 - the demo city is optional; fall back to quotas
                 res.notes.append(
                     t(
@@ -131,7 +146,7 @@ def seed_demo(
                 )
         if city is not None and evaluate:
             try:
-                scorecards = _engine_scorecards(city)
+                scorecards, outlet_circles = _engine_scorecards(city)
             except Exception as exc:  # noqa: BLE001 - the engine is optional for seeding
                 res.notes.append(
                     t(f"评估引擎不可用（{exc}），未生成评估表", f"evaluation engine unavailable ({exc}); no scorecards")
@@ -155,9 +170,13 @@ def seed_demo(
         elif city is not None:
             res.circles = _seed_from_city(s, prog, city, scorecards, res=res, today=today)
             res.source = "store" if given else "demo-city"
+            _seed_registry(s, city, outlet_circles)
+            if city_source:
+                _record_city_source(s, city, city_source)
         else:
             res.circles = _seed_from_quotas(s, prog, 2022 if seed is None else seed)
             res.source = "quotas"
+        accounts |= _seed_operation_accounts(s, settings, have, passwords)
     res.accounts = accounts  # only once they are committed
     return res
 
@@ -314,8 +333,9 @@ def _seed_from_city(
     return n
 
 
-def _engine_scorecards(city: Any) -> dict[str, dict[str, Any]]:
-    """Run the evaluation engine on ``city`` and return each circle's indicators (JSON-ready)."""
+def _engine_scorecards(city: Any) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """Run the evaluation engine on ``city``: each circle's indicators (JSON-ready) and each
+    outlet's circle (outlet id → circle id, for the outlets the engine places in a circle)."""
     from lifecircle.indicators.evaluate import evaluate_city
     from lifecircle.profile import load_profile
     from lifecircle.sources.network_loader import network_from_city
@@ -326,4 +346,71 @@ def _engine_scorecards(city: Any) -> dict[str, dict[str, Any]]:
     table = ev.circles.drop(columns="geometry") if "geometry" in ev.circles.columns else ev.circles
     for rec in table.to_dict(orient="records"):
         out[str(rec["id"])] = {k: v for k, v in rec.items() if k not in ("id", "name", "district", "phase", "status")}
-    return out
+    circles: dict[str, str] = {}
+    if len(ev.outlets) and {"id", "circle_id"} <= set(ev.outlets.columns):
+        for oid, cid in zip(ev.outlets["id"], ev.outlets["circle_id"], strict=True):
+            if isinstance(cid, str) and cid:
+                circles[str(oid)] = cid
+    return out, circles
+
+
+def _seed_registry(s: Session, city: Any, outlet_circles: dict[str, str]) -> int:
+    """The city's outlets become the registry's open outlets (source ``city``), in one bulk insert."""
+    from lifecircle.platform.outlet_rows import outlet_rows_from_city
+
+    rows = outlet_rows_from_city(city, outlet_circles)
+    if rows:
+        s.execute(insert(Outlet), rows)
+    return len(rows)
+
+
+def _record_city_source(s: Session, city: Any, source: dict[str, Any]) -> None:
+    """Where the platform's city comes from (row 1 of ``platform_city``)."""
+    s.merge(
+        PlatformCity(
+            id=1,
+            kind=str(source.get("kind", "demo")),
+            store_path=str(source.get("store_path", "")),
+            city_name=str(source.get("city_name", city.name)),
+            seed=source.get("seed"),
+            scale=source.get("scale"),
+            synthetic=bool(city.synthetic),
+            at=utcnow(),
+        )
+    )
+
+
+def _seed_operation_accounts(
+    s: Session, settings: Settings, have: set[str], passwords: dict[str, str] | None
+) -> dict[str, str]:
+    """The demo merchant, inspector and community officer (see :data:`DEMO_OPERATION_ACCOUNTS`)."""
+    made: dict[str, str] = {}
+    first = s.scalar(select(Circle.id).where(Circle.district == "420502").order_by(Circle.id))
+    for username, role, district, name in DEMO_OPERATION_ACCOUNTS:
+        if username in have or (district and s.get(District, district) is None):
+            continue
+        if role == "community_officer" and first is None:
+            continue
+        pw = (passwords or {}).get(username) or demo_password(username)
+        u = create_user(
+            s,
+            None,
+            settings,
+            username=username,
+            password=pw,
+            role=role,
+            district=None if role == "community_officer" else district,
+            circle_id=first if role == "community_officer" else None,
+            display_name=name,
+        )
+        made[username] = pw
+        if role == "merchant":
+            owned = s.scalars(
+                select(Outlet)
+                .where(Outlet.district == "420502", Outlet.owner_id.is_(None))
+                .order_by(Outlet.id)
+                .limit(DEMO_MERCHANT_OUTLETS)
+            )
+            for o in owned:
+                o.owner_id = u.id
+    return made

@@ -94,6 +94,7 @@ class ReportEditIn(BaseModel):
 class UserIn(BaseModel):
     username: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=256)
-    role: Literal["city_admin", "district_officer", "evaluator", "leader"]
+    role: Literal["city_admin", "district_officer", "evaluator", "leader", "merchant", "inspector", "community_officer"]
     district: str | None = Field(None, max_length=16)
+    circle_id: str | None = Field(None, max_length=32)
     display_name: str = Field("", max_length=128)

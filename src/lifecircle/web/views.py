@@ -20,6 +20,7 @@ def user_json(u: User) -> dict[str, Any]:
         "role": u.role,
         "role_label": t(*ROLE_LABELS.get(u.role, (u.role, u.role))),
         "district": u.district,
+        "circle_id": u.circle_id,
     }
 
 

@@ -14,6 +14,7 @@ from lifecircle.errors import InputError, Problem
 from lifecircle.i18n import t
 from lifecircle.platform import audit, auth
 from lifecircle.platform.db import (
+    Circle,
     LoginAttempt,
     User,
     UserSession,
@@ -124,6 +125,7 @@ def create_account(
     role: str,
     district: str | None = None,
     display_name: str = "",
+    circle_id: str | None = None,
 ) -> User:
     """The administrator's account form: a city admin creates an account (audited)."""
     require_account_admin(actor)
@@ -136,6 +138,7 @@ def create_account(
         role=role,
         district=district,
         display_name=display_name,
+        circle_id=circle_id,
     )
 
 
@@ -189,12 +192,14 @@ def reset_password(s: Session, actor: User, settings: Settings, user_id: int, pa
     return u
 
 
-def change_user_role(s: Session, actor: User, user_id: int, role: str, district: str | None) -> User:
-    """Change an account's role and district (district officers only), audited before/after.
-    An administrator cannot demote their own account."""
+def change_user_role(
+    s: Session, actor: User, user_id: int, role: str, district: str | None, circle_id: str | None = None
+) -> User:
+    """Change an account's role and its district (district officers, inspectors) or circle (community
+    officers), audited before/after. An administrator cannot demote their own account."""
     u = _account(s, actor, user_id)
-    district = district or None
-    problems = auth.role_problems(s, role, district)
+    district, circle_id = district or None, circle_id or None
+    problems = auth.role_problems(s, role, district, circle_id)
     if u.id == actor.id and role != "city_admin":
         problems.append(
             Problem(
@@ -207,10 +212,12 @@ def change_user_role(s: Session, actor: User, user_id: int, role: str, district:
         )
     if problems:
         raise InputError(problems)
-    if (u.role, u.district) == (role, district):
+    if circle_id is not None:
+        district = s.get(Circle, circle_id).district  # type: ignore[union-attr]  # checked by role_problems
+    if (u.role, u.district, u.circle_id) == (role, district, circle_id):
         return u
     before = audit.snapshot(u)
-    u.role, u.district = role, district
+    u.role, u.district, u.circle_id = role, district, circle_id
     s.flush()
     audit.record(s, actor, "change_role", "user", u.id, before, audit.snapshot(u))
     return u

@@ -52,6 +52,7 @@ def api_create_user(body: UserIn, user: ApiUser, s: Db, settings: SettingsDep) -
         password=body.password,
         role=body.role,
         district=body.district,
+        circle_id=body.circle_id,
         display_name=body.display_name,
     )
     return user_json(u)
@@ -124,12 +125,14 @@ def users_create(
     role: Annotated[str, Form(max_length=32)],
     csrf_token: Annotated[str, Form()],
     district: Annotated[str, Form(max_length=16)] = "",
+    circle_id: Annotated[str, Form(max_length=32)] = "",
     display_name: Annotated[str, Form(max_length=128)] = "",
     password: Annotated[str, Form(max_length=256)] = "",
 ) -> Response:
     csrf.check(csrf_token)
     generated = auth.generate_password() if not password else None
-    form = {"username": username, "role": role, "district": district, "display_name": display_name}
+    form = {"username": username, "role": role, "district": district, "circle_id": circle_id}
+    form["display_name"] = display_name
     return user_change(
         render,
         factory,
@@ -142,6 +145,7 @@ def users_create(
             password=password or generated or "",
             role=role,
             district=district or None,
+            circle_id=circle_id.strip() or None,
             display_name=display_name.strip(),
         ),
         ("账号已创建", "account created"),
@@ -206,13 +210,14 @@ def users_role(
     role: Annotated[str, Form(max_length=32)],
     csrf_token: Annotated[str, Form()],
     district: Annotated[str, Form(max_length=16)] = "",
+    circle_id: Annotated[str, Form(max_length=32)] = "",
 ) -> Response:
     csrf.check(csrf_token)
     return user_change(
         render,
         factory,
         user,
-        lambda s: service.change_user_role(s, user, user_id, role, district or None),
+        lambda s: service.change_user_role(s, user, user_id, role, district or None, circle_id.strip() or None),
         ("角色已更新", "role updated"),
         target=user_id,
     )
