@@ -110,9 +110,8 @@ def _without(g, k: int) -> Scenario:
     added = g.scenario.added_outlets.copy()
     rows = []
     for rec in added.to_dict("records"):
-        codes = [
-            c for c in str(rec["formats"]).split(";") if not (rec["id"].endswith(drop.site_id) and c == drop.format)
-        ]
+        here = rec["id"].endswith(f"-{drop.site_id}")
+        codes = [c for c in str(rec["formats"]).split(";") if not (here and c == drop.format)]
         if codes:
             rows.append({**rec, "formats": ";".join(codes)})
     return Scenario(name="minus-one", added_outlets=pd.DataFrame(rows, columns=added.columns))
