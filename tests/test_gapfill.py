@@ -5,6 +5,8 @@ fix reported; floor-area checks; clear errors."""
 
 from __future__ import annotations
 
+from html import escape
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -293,3 +295,19 @@ def test_pruning_drops_what_later_additions_made_redundant():
     greedy = greedy_additions(m, conds)
     assert greedy[0] == (f, 0) and sorted(greedy) == [(f, 0), (f, 1), (f, 2)]
     assert sorted(prune_additions(m, conds, greedy)) == [(f, 1), (f, 2)]
+
+
+def test_plan_document_has_the_gapfill_section(world, upgrade):
+    from lifecircle.plans.policy import circle_plan
+    from lifecircle.reports.plan_report import render_plan_html
+
+    city, net, prof, ev = world
+    plan = circle_plan(city, net, prof, ev, upgrade.circle_id)
+    assert plan.gapfill is not None and plan.gapfill.sentence() == upgrade.sentence()
+    html = render_plan_html(plan, city=city)
+    assert "精准补建" in html and escape(upgrade.sentence()) in html and "目标等级的条件" in html
+    assert all(a.site_id in html for a in upgrade.additions)
+    en = render_plan_html(plan, city=city, lang="en")
+    with use_lang("en"):
+        assert "Precise gap-filling" in en and escape(upgrade.sentence()) in en
+    assert circle_plan(city, net, prof, ev, upgrade.circle_id, gapfill=False).gapfill is None

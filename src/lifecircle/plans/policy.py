@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -50,6 +50,9 @@ from lifecircle.plans.sites import (
     solve_mclp,
 )
 from lifecircle.profile import Profile
+
+if TYPE_CHECKING:
+    from lifecircle.plans.gapfill import GapFill
 
 DEFAULT_POLICY = "policy-yichang-2022"
 SITE_KIND_NAMES = {
@@ -464,7 +467,9 @@ class CirclePlan:
     n_sites``. ``gaps``: the circle's rows of ``Evaluation.gaps``. ``sites``: every recommended
     site, per format (``format, format_zh`` + :class:`FormatSites` columns). ``indicators``:
     ``indicator, label_zh, label_en, now, after``. ``scenario``: the plan as a scenario (the sites
-    added as outlets), ``evaluation_after`` the city evaluated with it.
+    added as outlets), ``evaluation_after`` the city evaluated with it. ``gapfill``: precise
+    gap-filling (精准补建, :func:`lifecircle.plans.gapfill.gap_fill`): the fewest additions that bring
+    the circle to its next grade, verified by the engine (None when not asked for).
     """
 
     circle_id: str
@@ -487,6 +492,7 @@ class CirclePlan:
     evaluation_after: Evaluation
     settings: PolicySettings
     notes: list[str] = field(default_factory=list)
+    gapfill: GapFill | None = None
 
     @property
     def grade_now(self) -> tuple[str, str, str]:
@@ -569,6 +575,7 @@ def circle_plan(
     formats: Sequence[str] | None = None,
     method: str | None = None,
     policy: PolicySettings | str | Path | None = None,
+    gapfill: bool = True,
 ) -> CirclePlan:
     """Draw up the plan of circle ``circle_id`` (一圈一策).
 
@@ -576,7 +583,7 @@ def circle_plan(
     rules are reused for the evaluation after the plan). ``formats``: plan these format codes
     (default: the circle's gap list, filtered by the policy's classes and ``max_formats``).
     ``k_per_format`` and ``method`` default to the policy settings. ``city`` and ``net`` are not
-    modified.
+    modified. ``gapfill``: also work out the precise gap-filling (精准补建) to the next grade.
     """
     pol = policy if isinstance(policy, PolicySettings) else load_policy(policy or DEFAULT_POLICY)
     k = pol.k_per_format if k_per_format is None else int(k_per_format)
@@ -728,6 +735,11 @@ def circle_plan(
     )
     if k == 0:
         notes.append(t("每业态选址数为 0：只列现状与缺口", "zero sites per format: current state and gaps only"))
+    fill = None
+    if gapfill:
+        from lifecircle.plans.gapfill import gap_fill
+
+        fill = gap_fill(city, net, profile, cid, evaluation=evaluation, policy=pol)
     return CirclePlan(
         circle_id=cid,
         circle_name=str(base.get("name") or cid),
@@ -749,6 +761,7 @@ def circle_plan(
         evaluation_after=ev_after,
         settings=pol,
         notes=notes,
+        gapfill=fill,
     )
 
 
