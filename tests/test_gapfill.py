@@ -233,7 +233,31 @@ def test_no_candidate_sites_says_the_sites_cannot_reach_it(world):
     g = gap_fill(bare, net, prof, cid, evaluation=ev)
     assert not g.additions and not g.reached and g.unmet_fixable
     assert "候选场地不足以达到" in g.sentence()
-    assert any("没有候选场地" in n for n in g.notes)
+    assert any("没有候选场地（candidate_sites）" in n for n in g.notes)
+    missing = next(n for n in g.notes if "没有候选场地能把这些业态" in n)  # the formats still out of reach
+    rec = ev.circles.set_index("id").loc[cid]
+    n_basic = sum(f.cls == "basic" for f in prof.formats)
+    assert missing.count("、") + 1 == round(n_basic * (1 - rec["basic_completeness"]))
+
+
+def test_circle_without_communities_is_said_so(world):
+    import geopandas as gpd
+
+    city, net, prof, _ = world
+    circles = city.circles
+    extra = gpd.GeoDataFrame(
+        {"id": ["EMPTY-1"], "name": ["空圈"], "district": [circles["district"].iloc[0]]}, geometry=[None], crs=4326
+    )
+    c2 = City(
+        city.name,
+        city.profile,
+        city.synthetic,
+        {**city.tables, "circles": pd.concat([circles, extra], ignore_index=True)},
+        city.credits,
+        provenance=dict(city.provenance),
+    )
+    g = gap_fill(c2, net, prof, "EMPTY-1", rules=RULES)
+    assert not g.reached and not g.additions and any("圈内没有小区" in n for n in g.notes)
 
 
 def test_already_at_target_needs_nothing(world):

@@ -22,7 +22,10 @@ an outlet closed. It runs as named steps:
    the rule of the 一圈一策 plan); a site of unknown area is not limited (面积未知);
 5. :func:`prune_additions` — drops every addition the others make unnecessary, so the set is
    *irredundant*: removing any one addition leaves a fixable condition unmet. It is not proven to
-   be the smallest possible set (that is a set-cover problem); greedy + pruning is the claim;
+   be the smallest possible set (that is a set-cover problem); greedy + pruning is the claim.
+   When the candidate sites cannot meet every fixable condition, nothing is pruned: the additions
+   are the greedy's best effort (each one moved a resident or a format into reach), listed as
+   still worth doing, with the formats no candidate site brings within reach;
 6. :func:`verify_additions` — applies the additions to a copy of the city as a
    :class:`~lifecircle.plans.scenarios.Scenario` and re-evaluates it with the real engine: the
    grade after is the engine's, never assumed. New outlets are chain-run when the policy says so
@@ -47,6 +50,7 @@ from lifecircle.i18n import t
 from lifecircle.indicators.evaluate import Evaluation, evaluate_city, resolve_rules
 from lifecircle.indicators.grades import NONE_CODE, NONE_EN, NONE_ZH, Condition, GradingRules, format_value
 from lifecircle.network import WalkNetwork
+from lifecircle.network.engine import within
 from lifecircle.plans.gapfill_search import (
     FIXABLE,
     MAX_ADDITIONS,
@@ -433,7 +437,11 @@ def gap_fill(
     notes: list[str] = []
     adds: list[tuple[int, int]] = []
     m: CircleModel | None = None
-    if rank_now < rank_target or not all(c.holds(_value(base, c.indicator)) for _, c in fixable + other):
+    if not _value(base, "n_communities"):
+        notes.append(
+            t("圈内没有小区，无法评定，也无从补建", "no communities in the circle: it cannot be graded or filled")
+        )
+    elif rank_now < rank_target or not all(c.holds(_value(base, c.indicator)) for _, c in fixable + other):
         m = circle_model(net, profile, ev, cid, city.candidate_sites)
         model_now = m.values()
         off = [k for k, v in model_now.items() if not _close(v, _value(base, k))]
@@ -449,6 +457,7 @@ def gap_fill(
             notes.append(t(f"新增数达到上限 {max_additions}", f"stopped at {max_additions} additions"))
         if not len(m.sites):
             notes.append(t("城市没有候选场地（candidate_sites）", "the city has no candidate sites"))
+        notes.extend(_out_of_reach(m, fixable, adds))
     scenario, after = None, base
     if adds and m is not None:
         scenario = additions_scenario(city, cid, m, adds, pol)
@@ -494,6 +503,28 @@ def gap_fill(
         circle_after=after,
         notes=notes,
     )
+
+
+def _out_of_reach(m: CircleModel, fixable: list[tuple[str, Condition]], adds: list[tuple[int, int]]) -> list[str]:
+    """A note naming the formats of an unmet fixable condition's class that no community of the
+    circle reaches within the format's layer even with the additions."""
+    after = m.with_additions(adds)
+    vals = m.values(after)
+    classes = {FIXABLE[c.indicator] for _, c in fixable if not c.holds(vals[c.indicator])}
+    fmts = [
+        f
+        for i, f in enumerate(m.profile.formats)
+        if f.cls in classes and len(m.weight) and not within(after[:, i], m.radius[i]).any()
+    ]
+    if not fmts:
+        return []
+    return [
+        t(
+            f"没有候选场地能把这些业态带到圈内小区的步行层内：{'、'.join(f.zh for f in fmts)}",
+            f"no candidate site brings these formats within their walking layer of the circle's communities: "
+            f"{', '.join(f.en for f in fmts)}",
+        )
+    ]
 
 
 def _rank(rules: GradingRules, code: str) -> int:

@@ -120,7 +120,7 @@ def circle_model(
     mine = (comm["circle_id"].astype(object) == str(circle_id)).to_numpy()
     n_f = len(profile.codes)
     acc = evaluation.access
-    if list(acc["format"].iloc[:n_f]) != list(profile.codes) or len(acc) != len(comm) * n_f:
+    if len(acc) != len(comm) * n_f or (len(comm) and list(acc["format"].iloc[:n_f]) != list(profile.codes)):
         raise InputError(t("评估结果与业态配置不一致", "the evaluation does not match the profile"))
     nearest = acc["nearest_m"].to_numpy(float).reshape(len(comm), n_f)[mine]
     c = comm[mine].reset_index(drop=True)
