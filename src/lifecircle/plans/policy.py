@@ -16,7 +16,9 @@ For one circle, :func:`circle_plan`:
    plan says 面积未知);
 3. re-evaluates the city with the recommended sites added as outlets — on a copy, through a
    :class:`~lifecircle.plans.scenarios.Scenario`, the base data untouched — and reports the
-   indicators and the grade now and after.
+   indicators and the grade now and after;
+4. works out the precise gap-filling (精准补建, :mod:`lifecircle.plans.gapfill`): the fewest
+   additions that bring the circle to its next grade, verified the same way.
 
 Settings are data: ``lifecircle/profiles/policy-yichang-2022.toml`` (:func:`load_policy`).
 Residents are people, distances metres, walking layers minutes, speeds km/h.
