@@ -442,52 +442,16 @@ def gap_fill(
             t("圈内没有小区，无法评定，也无从补建", "no communities in the circle: it cannot be graded or filled")
         )
     elif rank_now < rank_target or not all(c.holds(_value(base, c.indicator)) for _, c in fixable + other):
-        m = circle_model(net, profile, ev, cid, city.candidate_sites)
-        model_now = m.values()
-        off = [k for k, v in model_now.items() if not _close(v, _value(base, k))]
-        if off:
-            notes.append(
-                t(
-                    f"补建模型与评估结果不一致（{', '.join(off)}）：结果以引擎复核为准",
-                    f"the gap-filling model differs from the evaluation ({', '.join(off)}); the engine's check decides",
-                )
-            )
-        adds = prune_additions(m, fixable, greedy_additions(m, fixable, max_additions=max_additions))
-        if len(adds) >= max_additions:
-            notes.append(t(f"新增数达到上限 {max_additions}", f"stopped at {max_additions} additions"))
-        if not len(m.sites):
-            notes.append(t("城市没有候选场地（candidate_sites）", "the city has no candidate sites"))
-        notes.extend(_out_of_reach(m, fixable, adds))
+        m, adds = search_additions(city, net, profile, ev, base, fixable, max_additions, notes)
     scenario, after = None, base
     if adds and m is not None:
         scenario = additions_scenario(city, cid, m, adds, pol)
         after = _circle_row(verify_additions(city, net, profile, grading, scenario), cid)
-        off = [k for k, v in m.values(m.with_additions(adds)).items() if not _close(v, _value(after, k))]
-        if off:
-            notes.append(
-                t(
-                    f"补建模型的预测与引擎复核不一致（{', '.join(off)}）：以引擎复核为准",
-                    f"the model's forecast differs from the engine's check ({', '.join(off)}); the engine's check "
-                    "decides",
-                )
-            )
+        _compare(m.values(m.with_additions(adds)), after, notes, after_adds=True)
     items = _additions(m, adds) if m is not None else []
     if items and pol.new_outlets_chain:
         notes.append(t("测算假定新增网点由品牌连锁企业经营", "new outlets are assumed to be run by brand chains"))
-    fix_set = set(fixable)
-    checks = [
-        ConditionCheck(
-            grade=g.code,
-            condition=c,
-            now=_value(base, c.indicator),
-            after=_value(after, c.indicator),
-            met_now=c.holds(_value(base, c.indicator)),
-            met_after=c.holds(_value(after, c.indicator)),
-            fixable=(g.code, c) in fix_set,
-        )
-        for g in grading.grades[: rank_target + 1]
-        for c in g.conditions
-    ]
+    checks = condition_checks(grading, rank_target, fixable, base, after)
     return GapFill(
         circle_id=cid,
         circle_name=str(base.get("name") or cid),
@@ -502,6 +466,70 @@ def gap_fill(
         scenario=scenario,
         circle_after=after,
         notes=notes,
+    )
+
+
+def search_additions(
+    city: City,
+    net: WalkNetwork,
+    profile: Profile,
+    ev: Evaluation,
+    base: dict[str, Any],
+    fixable: list[tuple[str, Condition]],
+    max_additions: int,
+    notes: list[str],
+) -> tuple[CircleModel, list[tuple[int, int]]]:
+    """Steps 3-5: the circle's model, the greedy additions and their pruning; notes appended."""
+    m = circle_model(net, profile, ev, str(base["id"]), city.candidate_sites)
+    _compare(m.values(), base, notes, after_adds=False)
+    adds = prune_additions(m, fixable, greedy_additions(m, fixable, max_additions=max_additions))
+    if len(adds) >= max_additions:
+        notes.append(t(f"新增数达到上限 {max_additions}", f"stopped at {max_additions} additions"))
+    if not len(m.sites):
+        notes.append(t("城市没有候选场地（candidate_sites）", "the city has no candidate sites"))
+    notes.extend(_out_of_reach(m, fixable, adds))
+    return m, adds
+
+
+def condition_checks(
+    rules: GradingRules,
+    target: int,
+    fixable: list[tuple[str, Condition]],
+    base: dict[str, Any],
+    after: dict[str, Any],
+) -> list[ConditionCheck]:
+    """Every condition of the grades up to ``target`` (rank), in the rules' order, now and after."""
+    fix_set = set(fixable)
+    return [
+        ConditionCheck(
+            grade=g.code,
+            condition=c,
+            now=_value(base, c.indicator),
+            after=_value(after, c.indicator),
+            met_now=c.holds(_value(base, c.indicator)),
+            met_after=c.holds(_value(after, c.indicator)),
+            fixable=(g.code, c) in fix_set,
+        )
+        for g in rules.grades[: target + 1]
+        for c in g.conditions
+    ]
+
+
+def _compare(model: dict[str, float], rec: dict[str, Any], notes: list[str], *, after_adds: bool) -> None:
+    """A note when the model's indicators differ from the engine's (before or after the additions)."""
+    off = [k for k, v in model.items() if not _close(v, _value(rec, k))]
+    if not off:
+        return
+    what = (
+        t("补建模型的预测与引擎复核", "the model's forecast and the engine's check")
+        if after_adds
+        else t("补建模型与评估结果", "the gap-filling model and the evaluation")
+    )
+    notes.append(
+        t(
+            f"{what}不一致（{', '.join(off)}）：以引擎复核为准",
+            f"{what} differ ({', '.join(off)}); the engine's check decides",
+        )
     )
 
 
