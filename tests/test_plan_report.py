@@ -171,6 +171,8 @@ def test_plan_cli_commands(cli, plan, tmp_path):
     code, out, err = cli("plan", "report", circle, "--demo", "--scale", SCALE, "--out", tmp_path / "r", "--no-pdf")
     assert code == 0, err
     assert (tmp_path / "r" / f"{circle}.html").exists()
+    assert "精准补建：" in out and "基础型" in out  # the gap-filling sentence to the next grade
+    assert "精准补建" in (tmp_path / "r" / f"{circle}.html").read_text(encoding="utf-8")
     code, out, err = cli("plan", "report", "NOPE", "--demo", "--scale", SCALE, "--out", tmp_path / "r")
     assert code == 2 and "NOPE" in err and "Traceback" not in err
 

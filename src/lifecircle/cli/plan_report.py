@@ -76,6 +76,8 @@ def plan_report_cmd(
         )
     for plan, paths in written:
         out.print(plan_summary_line(plan), highlight=False)
+        if plan.gapfill is not None:
+            out.print("  " + t("精准补建：", "gap-filling: ") + plan.gapfill.sentence(), highlight=False)
         out.print("  " + t("已写出：", "written: ") + ", ".join(str(v) for v in paths.values()), highlight=False)
         for n in plan.notes:
             console.print(f"  [yellow]{t('注意', 'note')}:[/yellow] {n}", highlight=False)

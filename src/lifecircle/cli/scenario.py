@@ -126,7 +126,7 @@ def scenario_create_cmd(
                 from lifecircle.plans.policy import circle_plan
 
                 prof = load_profile(c.profile)
-                plan = circle_plan(c, net, prof, evaluate_city(c, net, prof), from_plan)
+                plan = circle_plan(c, net, prof, evaluate_city(c, net, prof), from_plan, gapfill=False)
                 plan_rows = plan.scenario.added_outlets
                 added = pd.concat([plan_rows, added], ignore_index=True) if len(added) else plan_rows
                 description = description or plan.scenario.description

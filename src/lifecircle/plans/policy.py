@@ -16,7 +16,9 @@ For one circle, :func:`circle_plan`:
    plan says 面积未知);
 3. re-evaluates the city with the recommended sites added as outlets — on a copy, through a
    :class:`~lifecircle.plans.scenarios.Scenario`, the base data untouched — and reports the
-   indicators and the grade now and after.
+   indicators and the grade now and after;
+4. works out the precise gap-filling (精准补建, :mod:`lifecircle.plans.gapfill`): the fewest
+   additions that bring the circle to its next grade, verified the same way.
 
 Settings are data: ``lifecircle/profiles/policy-yichang-2022.toml`` (:func:`load_policy`).
 Residents are people, distances metres, walking layers minutes, speeds km/h.
@@ -27,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -50,6 +52,9 @@ from lifecircle.plans.sites import (
     solve_mclp,
 )
 from lifecircle.profile import Profile
+
+if TYPE_CHECKING:
+    from lifecircle.plans.gapfill import GapFill
 
 DEFAULT_POLICY = "policy-yichang-2022"
 SITE_KIND_NAMES = {
@@ -464,7 +469,9 @@ class CirclePlan:
     n_sites``. ``gaps``: the circle's rows of ``Evaluation.gaps``. ``sites``: every recommended
     site, per format (``format, format_zh`` + :class:`FormatSites` columns). ``indicators``:
     ``indicator, label_zh, label_en, now, after``. ``scenario``: the plan as a scenario (the sites
-    added as outlets), ``evaluation_after`` the city evaluated with it.
+    added as outlets), ``evaluation_after`` the city evaluated with it. ``gapfill``: precise
+    gap-filling (精准补建, :func:`lifecircle.plans.gapfill.gap_fill`): the fewest additions that bring
+    the circle to its next grade, verified by the engine (None when not asked for).
     """
 
     circle_id: str
@@ -487,6 +494,7 @@ class CirclePlan:
     evaluation_after: Evaluation
     settings: PolicySettings
     notes: list[str] = field(default_factory=list)
+    gapfill: GapFill | None = None
 
     @property
     def grade_now(self) -> tuple[str, str, str]:
@@ -569,6 +577,7 @@ def circle_plan(
     formats: Sequence[str] | None = None,
     method: str | None = None,
     policy: PolicySettings | str | Path | None = None,
+    gapfill: bool = True,
 ) -> CirclePlan:
     """Draw up the plan of circle ``circle_id`` (一圈一策).
 
@@ -576,7 +585,7 @@ def circle_plan(
     rules are reused for the evaluation after the plan). ``formats``: plan these format codes
     (default: the circle's gap list, filtered by the policy's classes and ``max_formats``).
     ``k_per_format`` and ``method`` default to the policy settings. ``city`` and ``net`` are not
-    modified.
+    modified. ``gapfill``: also work out the precise gap-filling (精准补建) to the next grade.
     """
     pol = policy if isinstance(policy, PolicySettings) else load_policy(policy or DEFAULT_POLICY)
     k = pol.k_per_format if k_per_format is None else int(k_per_format)
@@ -728,6 +737,11 @@ def circle_plan(
     )
     if k == 0:
         notes.append(t("每业态选址数为 0：只列现状与缺口", "zero sites per format: current state and gaps only"))
+    fill = None
+    if gapfill:
+        from lifecircle.plans.gapfill import gap_fill
+
+        fill = gap_fill(city, net, profile, cid, evaluation=evaluation, policy=pol)
     return CirclePlan(
         circle_id=cid,
         circle_name=str(base.get("name") or cid),
@@ -749,6 +763,7 @@ def circle_plan(
         evaluation_after=ev_after,
         settings=pol,
         notes=notes,
+        gapfill=fill,
     )
 
 

@@ -4,8 +4,9 @@
 self-contained HTML document (inline CSS and SVG, nothing fetched): title, the synthetic-data
 banner when the city is synthetic, a map of the circle with its communities, outlets and the
 recommended sites, outlets by format, the gap list, the recommended sites with the residents each
-adds, indicators and grade now and after the plan with the reasons, a coverage chart, notes and
-credits. The print CSS lays it out on A4 with page numbers; Chinese text uses Noto Sans CJK SC.
+adds, indicators and grade now and after the plan with the reasons, a coverage chart, precise
+gap-filling (精准补建: the fewest additions to the next grade, verified), notes and credits. The
+print CSS lays it out on A4 with page numbers; Chinese text uses Noto Sans CJK SC.
 
 :func:`write_plan_report` writes ``<out>/<circle>.html`` and ``<out>/<circle>.pdf``; the PDF is the
 same HTML printed by headless Chromium (Debian ``chromium``). Both files are written atomically.
@@ -464,6 +465,49 @@ def _community_rows(plan: CirclePlan, lang: str) -> list[dict[str, Any]]:
     ]
 
 
+def _gapfill_context(plan: CirclePlan, lang: str) -> dict[str, Any] | None:
+    """The precise gap-filling (精准补建) section: sentence, additions and the target's conditions."""
+    g = plan.gapfill
+    if g is None:
+        return None
+    from lifecircle.i18n import use_lang
+    from lifecircle.indicators.grades import format_value, indicator_name
+
+    names = plan.evaluation.rules.grade_names() if plan.evaluation.rules is not None else {}
+    with use_lang(lang):
+        return {
+            "sentence": g.sentence(),
+            "reached": g.reached,
+            "badge_target": _badge(g.target[0], g.target[1], lang),
+            "badge_after": _badge(g.grade_after[0], g.grade_after[1], lang),
+            "rows": [
+                {
+                    "site": a.site_id,
+                    "site_name": a.site_name,
+                    "format": a.name,
+                    "added": fmt_num(round(a.residents_added)),
+                    "area": a.area_check(),
+                    "lonlat": f"{a.lon:.5f}, {a.lat:.5f}",
+                }
+                for a in g.additions
+            ],
+            "cond_rows": [
+                {
+                    "grade": tr(lang, *names.get(c.grade, (c.grade, c.grade))),
+                    "indicator": indicator_name(c.indicator),
+                    "now": format_value(c.indicator, c.now),
+                    "after": format_value(c.indicator, c.after),
+                    "needed": f"{c.condition.op.replace('>=', '≥').replace('<=', '≤')} "
+                    f"{format_value(c.indicator, c.needed)}",
+                    "met": c.met_after,
+                    "fixable": c.fixable,
+                }
+                for c in g.conditions
+            ],
+            "notes": list(g.notes),
+        }
+
+
 def plan_context(plan: CirclePlan, *, city: City | None = None, lang: str = "zh") -> dict[str, Any]:
     """Everything the template shows, as plain values (for tests and other renderers)."""
     check_lang(lang)
@@ -519,6 +563,7 @@ def plan_context(plan: CirclePlan, *, city: City | None = None, lang: str = "zh"
         "site_rows": _site_rows(plan, sites, fnames, lang),
         "solver_rows": _solver_rows(plan, lang),
         "ind_rows": _indicator_rows(plan, lang),
+        "gapfill": _gapfill_context(plan, lang),
         "chart": Markup(chart),
         "comm_rows": _community_rows(plan, lang),
         "notes": list(plan.notes) + list(ev.notes),
