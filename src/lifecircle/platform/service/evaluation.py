@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import math
 from pathlib import Path
 from typing import Any
@@ -211,10 +210,6 @@ def scores(s: Session, circle_id: str) -> list[tuple[EvaluatorScore, str]]:
     return [(a, b) for a, b in s.execute(q)]
 
 
-_MAGIC = {"jpg": (b"\xff\xd8\xff",), "png": (b"\x89PNG\r\n\x1a\n",), "pdf": (b"%PDF-",)}
-_CTYPE = {"jpg": "image/jpeg", "png": "image/png", "pdf": "application/pdf"}
-
-
 def save_evidence(
     s: Session, user: User, settings: Settings, prog: Programme, circle_id: str, *, filename: str, data: bytes
 ) -> Evidence:
@@ -223,52 +218,21 @@ def save_evidence(
     Checks the extension against the programme's list (jpg/png/pdf), the first bytes against the
     extension, and the size (at most ``settings.upload_max_bytes`` bytes). The file is written
     atomically and named by its SHA-256; the row and audit entry commit with the caller."""
-    from lifecircle.sources.files import atomic_output
+
+    from lifecircle.platform.service.attachments import CONTENT_TYPES, checked_file, store_file
 
     c = get_circle(s, user, circle_id)
     require_upload(user, c.district)
-    name = Path((filename or "").replace("\\", "/")).name[:200]
-    ext = name.rsplit(".", 1)[-1].lower() if "." in name else ""
-    ext = "jpg" if ext == "jpeg" else ext
-    problems = []
-    if ext not in prog.evidence_types:
-        problems.append(
-            (
-                "file",
-                f"文件类型 '.{ext}' 不支持；支持：{', '.join(prog.evidence_types)}",
-                f"file type '.{ext}' not allowed; use {', '.join(prog.evidence_types)}",
-            )
-        )
-    elif not data:
-        problems.append(("file", "文件为空", "the file is empty"))
-    elif len(data) > settings.upload_max_bytes:
-        problems.append(
-            (
-                "file",
-                f"文件过大（{len(data) / 1e6:.1f} MB），上限 {settings.upload_max_bytes / 1e6:g} MB",
-                f"file too large ({len(data) / 1e6:.1f} MB); the limit is {settings.upload_max_bytes / 1e6:g} MB",
-            )
-        )
-    elif not any(data.startswith(m) for m in _MAGIC.get(ext, (b"",))):
-        problems.append(("file", f"文件内容不是 {ext} 格式", f"the file's content is not {ext}"))
-    if problems:
-        raise _problems(*problems)
-    digest = hashlib.sha256(data).hexdigest()
-    folder = settings.evidence_dir / c.id
-    folder.mkdir(parents=True, exist_ok=True)
-    stored = f"{digest}.{ext}"
-    target = folder / stored
-    if not target.exists():
-        with atomic_output(target) as tmp:
-            tmp.write_bytes(data)
+    f = checked_file(settings, prog, filename, data)
+    stored = store_file(settings.evidence_dir / c.id, f)
     row = Evidence(
         circle_id=c.id,
         user_id=user.id,
-        filename=name,
+        filename=f.name,
         stored_name=stored,
-        content_type=_CTYPE[ext],
-        size_bytes=len(data),
-        sha256=digest,
+        content_type=CONTENT_TYPES[f.ext],
+        size_bytes=len(f.data),
+        sha256=f.sha256,
         at=utcnow(),
     )
     s.add(row)
