@@ -25,7 +25,7 @@ from lifecircle.platform.settings import load_settings
 from pg_server import IN_CI  # noqa: F401  (re-exported: test_browser imports it from here)
 
 PASSWORD = "correct-horse-battery"
-ACCOUNTS = ["admin", "xiling", "wujiagang", "evaluator", "leader"]
+ACCOUNTS = ["admin", "xiling", "wujiagang", "evaluator", "leader", "merchant", "inspector", "community"]
 
 
 @pytest.fixture(scope="session")
