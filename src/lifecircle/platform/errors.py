@@ -1,6 +1,6 @@
 """Errors of the platform that a user causes; the web layer maps them to HTTP status codes
 (InputError → 422, PermissionDeniedError → 403, NotFoundError → 404, ConflictError → 409,
-ThrottledError → 429, AuthRequiredError → 401)."""
+ThrottledError → 429, AuthRequiredError → 401, UnavailableError → 503)."""
 
 from __future__ import annotations
 
@@ -38,3 +38,12 @@ class ConflictError(LifecircleError):
     def __init__(self, message: str, current: str | None = None):
         super().__init__(message)
         self.current = current
+
+
+class UnavailableError(LifecircleError):
+    """A part the request needs is not ready (the live indicators still being computed, retry in
+    ``retry_after_s`` seconds) or cannot run here (no city behind the platform: ``retry_after_s`` None)."""
+
+    def __init__(self, message: str, retry_after_s: int | None = None):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

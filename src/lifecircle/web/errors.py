@@ -33,6 +33,7 @@ from lifecircle.platform.errors import (
     NotFoundError,
     PermissionDeniedError,
     ThrottledError,
+    UnavailableError,
 )
 from lifecircle.web import deps
 from lifecircle.web.deps import render
@@ -208,6 +209,15 @@ async def throttled_error(request: Request, exc: ThrottledError) -> Response:
     return r
 
 
+async def unavailable_error(request: Request, exc: UnavailableError) -> Response:
+    headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s else {}
+    if is_api(request):
+        return JSONResponse({"detail": str(exc)}, status_code=503, headers=headers)
+    r = error_page(request, 503, str(exc))
+    r.headers.update(headers)
+    return r
+
+
 async def other_user_error(request: Request, exc: LifecircleError) -> Response:
     if is_api(request):
         return JSONResponse({"detail": str(exc)}, status_code=422)
@@ -222,6 +232,7 @@ HANDLERS: list[tuple[type[Exception], Any]] = [
     (NotFoundError, not_found_error),
     (ThrottledError, throttled_error),
     (ConflictError, conflict_error),
+    (UnavailableError, unavailable_error),
     (LifecircleError, other_user_error),
     (IntegrityError, integrity_error),
     (DataError, data_error),
