@@ -120,6 +120,34 @@ def _survey_sums(city: City, ids: list[str]) -> tuple[NDArray[np.float64], NDArr
     return resp, satis, notes
 
 
+def circle_group_columns(
+    G: Groups, n_shops: NDArray[np.int64], n_chain: NDArray[np.int64], cls: FormatClasses
+) -> dict[str, NDArray]:
+    """The circle table's columns that come from its communities' sums ``G`` and its outlets
+    (``n_shops`` shops, ``n_chain`` of them chains), in table order: residents (persons),
+    communities, outlets, completeness and coverage (shares 0..1), quality formats, chain share,
+    the new-community floor-area rule, service area per 100 households (m²) and smart coverage.
+    The live indicators (:mod:`lifecircle.indicators.live`) call this for the circles an outlet
+    change touches."""
+    return {
+        "population": G.pop.astype(np.int64),
+        "n_communities": G.n_comm.astype(np.int64),
+        "n_outlets": np.asarray(n_shops).astype(np.int64),
+        "n_chain_outlets": np.asarray(n_chain).astype(np.int64),
+        "basic_completeness": completeness(G.any_within, cls.basic),
+        "basic_coverage": G.basic_coverage,
+        "elderly_basic_coverage": G.elderly_basic_coverage,
+        "basic_format_coverage": mean_share(G.covered, G.pop, cls.basic),
+        "elderly_basic_format_coverage": mean_share(G.covered_old, G.pop, cls.basic),
+        "quality_formats_present": G.any_within_15[:, cls.quality].sum(axis=1).astype(np.int64),
+        "quality_coverage": G.quality_coverage,
+        "chain_share": ratio(n_chain, n_shops),
+        "new_commercial_ok_share": G.new_commercial_ok_share,
+        "service_area_per_100hh": G.service_area_per_100hh,
+        "smart_coverage": G.smart_coverage,
+    }
+
+
 def circle_indicator_stage(
     city: City,
     net: WalkNetwork,
@@ -162,21 +190,7 @@ def circle_indicator_stage(
             "phase": tab_col("phase"),
             "status": tab_col("status"),
             "boundary_given": [g is not None for g in circles.given],
-            "population": G.pop.astype(np.int64),
-            "n_communities": G.n_comm.astype(np.int64),
-            "n_outlets": n_shops.astype(np.int64),
-            "n_chain_outlets": n_chain.astype(np.int64),
-            "basic_completeness": completeness(G.any_within, cls.basic),
-            "basic_coverage": G.basic_coverage,
-            "elderly_basic_coverage": G.elderly_basic_coverage,
-            "basic_format_coverage": mean_share(G.covered, G.pop, cls.basic),
-            "elderly_basic_format_coverage": mean_share(G.covered_old, G.pop, cls.basic),
-            "quality_formats_present": G.any_within_15[:, cls.quality].sum(axis=1).astype(np.int64),
-            "quality_coverage": G.quality_coverage,
-            "chain_share": ratio(n_chain, n_shops),
-            "new_commercial_ok_share": G.new_commercial_ok_share,
-            "service_area_per_100hh": G.service_area_per_100hh,
-            "smart_coverage": G.smart_coverage,
+            **circle_group_columns(G, n_shops, n_chain, cls),
             "satisfaction": ratio(satis, resp),
             "survey_respondents": resp.astype(np.int64),
         }
