@@ -254,10 +254,23 @@ def gap_table(circles: pd.DataFrame, G: Groups, profile: Profile, rules: Grading
 
 def grade_stage(indicators: CircleIndicatorStage, profile: Profile, rules: GradingRules) -> GradeStage:
     """Stage 6: the gap list of each circle and its grade under ``rules`` (a circle without
-    communities is not graded)."""
-    gaps = gap_table(indicators.table, indicators.groups, profile, rules)
+    communities is not graded); see :func:`graded_table`."""
+    circles, gaps = graded_table(indicators.table, indicators.groups, profile, rules)
+    return GradeStage(
+        circles=gpd.GeoDataFrame(circles, geometry=gpd.GeoSeries(indicators.boundaries, crs=4326), crs=4326), gaps=gaps
+    )
+
+
+def graded_table(
+    table: pd.DataFrame, groups: Groups, profile: Profile, rules: GradingRules
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The circle indicator ``table`` (rows as ``groups``) with each circle's grade (grade_code,
+    grade, grade_en, grade_reasons(_en)) and gap list (``gaps``: codes joined by ``;``), and the
+    gap table (:func:`gap_table`); no geometry. The live indicators call this for the circles an
+    outlet change touches."""
+    gaps = gap_table(table, groups, profile, rules)
     gap_lists = gaps.groupby("circle_id", sort=False)["format"].agg(";".join) if len(gaps) else pd.Series(dtype=object)
-    circles = indicators.table.copy()
+    circles = table.copy()
     grade_rows = []
     for rec in circles.to_dict("records"):
         if rec["n_communities"] == 0:
@@ -269,9 +282,7 @@ def grade_stage(indicators: CircleIndicatorStage, profile: Profile, rules: Gradi
     for j, col in enumerate(["grade_code", "grade", "grade_en", "grade_reasons", "grade_reasons_en"]):
         circles[col] = [r[j] for r in grade_rows]
     circles["gaps"] = [gap_lists.get(cid, "") for cid in circles["id"]]
-    return GradeStage(
-        circles=gpd.GeoDataFrame(circles, geometry=gpd.GeoSeries(indicators.boundaries, crs=4326), crs=4326), gaps=gaps
-    )
+    return circles, gaps
 
 
 def grade_codes(rules: GradingRules) -> list[str]:

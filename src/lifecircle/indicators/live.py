@@ -22,7 +22,7 @@ exactly when that count is positive. Registering or closing an outlet then takes
    those circles only: :func:`~lifecircle.indicators.stages.access_flags`,
    :func:`~lifecircle.indicators.aggregate.group_indicators` (members summed in the batch order),
    :func:`~lifecircle.indicators.levels.circle_group_columns` and
-   :func:`~lifecircle.indicators.levels.grade_stage` (gaps and grade).
+   :func:`~lifecircle.indicators.levels.graded_table` (gaps and grade, as ``grade_stage``).
 
 So after any sequence of changes, each circle's ``coverage``, indicators, grade and gaps equal
 those of a full ``evaluate_city`` on the city whose outlets table has the same rows. That covers
@@ -59,10 +59,10 @@ from lifecircle.indicators.aggregate import CommunityValues, Groups, group_indic
 from lifecircle.indicators.evaluate import resolve_rules
 from lifecircle.indicators.grades import GradingRules
 from lifecircle.indicators.levels import (
-    CircleIndicatorStage,
     circle_group_columns,
     circle_indicator_stage,
     grade_stage,
+    graded_table,
 )
 from lifecircle.indicators.membership import outlet_circles
 from lifecircle.indicators.stages import (
@@ -163,7 +163,6 @@ class LiveIndicators:
         self._members = [np.flatnonzero(circles.member == k) for k in range(circles.n)]
         self._index = {cid: k for k, cid in enumerate(circles.ids)}
         self._base = indicators.table
-        self._resp, self._satis = indicators.respondents, indicators.satisfied
         self._reach = Reach(net, access.access.communities, bound)
         self._comm_nodes: tuple[NDArray[np.float64], NDArray[np.int64]] | None = None
         self._counts = np.zeros((len(access.communities), n_f, 3), dtype=np.int32)
@@ -175,6 +174,7 @@ class LiveIndicators:
         self._n_chain = np.bincount(outlets.circle[shop & outlets.is_chain], minlength=circles.n)[: circles.n]
         self._n_chain = self._n_chain.astype(np.int64)
         self._check_against(access)
+        self._nearest_community(access.access.outlets.subset(np.zeros(0, dtype=np.int64)))  # its search, now
         self._state: dict[int, _CircleState] = {}
         self._store(list(range(circles.n)), graded.circles, graded.gaps, indicators.groups, _now())
 
@@ -274,15 +274,8 @@ class LiveIndicators:
         table = self._base.iloc[order].reset_index(drop=True)
         for col, vals in circle_group_columns(G, self._n_shops[order], self._n_chain[order], self._cls).items():
             table[col] = vals
-        stage = CircleIndicatorStage(
-            table=table,
-            groups=G,
-            respondents=self._resp[order],
-            satisfied=self._satis[order],
-            boundaries=[None] * len(order),
-        )
-        graded = grade_stage(stage, self.profile, self.rules)
-        self._store(order, graded.circles, graded.gaps, G, as_of)
+        circles, gaps = graded_table(table, G, self.profile, self.rules)
+        self._store(order, circles, gaps, G, as_of)
 
     # ------------------------------------------------------------------------ outlets
     def _nearest_community(self, snapped: Snapped) -> NDArray[np.int64]:
@@ -309,25 +302,35 @@ class LiveIndicators:
     def _base_outlets_snapped(self) -> Snapped:
         return self._access.access.outlets
 
-    def _apply(self, o: _Outlet, sign: int) -> set[int]:
+    def _apply(self, o: _Outlet, sign: int) -> tuple[set[int], set[int]]:
         """Add (``sign`` +1) or take away (-1) outlet ``o``: its shop in its circle and its access in
-        the counts. Returns the circles touched: its own, and those of the communities it reaches
-        within a limit of one of its formats."""
+        the counts. Returns the circles touched — its own, and those of the communities it reaches
+        within a limit of one of its formats — and, among them, those whose figures can change:
+        its own if it is a shop, and those where a community gains or loses a format within a limit
+        (a count going from or to zero). The others' figures are a function of the same inputs."""
         touched: set[int] = set()
+        dirty: set[int] = set()
         if o.circle >= 0 and o.is_shop:
             self._n_shops[o.circle] += sign
             self._n_chain[o.circle] += sign * int(o.is_chain)
             touched.add(o.circle)
+            dirty.add(o.circle)
         snap = self._snap_of(o)
         if len(o.cats) and bool(snap.ok[0]):
             q, d = self._reach.one(snap)
             flags = within(d[:, None, None], self._limits[o.cats][None, :, :])  # (community, format, limit)
             hit = flags.any(axis=(1, 2))
             q, flags = q[hit], flags[hit]
-            np.add.at(self._counts, (q[:, None], o.cats[None, :]), sign * flags.astype(np.int32))
+            at = (q[:, None], o.cats[None, :])  # communities and formats are distinct: no repeated cells
+            counts = self._counts[at]
+            before = counts > 0
+            counts += sign * flags.astype(np.int32)
+            self._counts[at] = counts
             k = self._member[q]
             touched.update(int(x) for x in k[k >= 0])
-        return touched
+            k = k[(before != (counts > 0)).any(axis=(1, 2))]
+            dirty.update(int(x) for x in k[k >= 0])
+        return touched, dirty
 
     def _new_outlet(self, outlet_id: str, lon: float, lat: float, formats: Sequence[str] | str, attrs: dict) -> _Outlet:
         """An outlet registered live, classified as the batch classifies the outlets table's rows."""
@@ -378,7 +381,7 @@ class LiveIndicators:
                     "outlet %s is more than %g m from every street: it reaches nobody", outlet_id, self._snap_max
                 )
             self._outlets[outlet_id] = [o]
-            return self._changed(self._apply(o, +1))
+            return self._changed(*self._apply(o, +1))
 
     def remove_outlet(self, outlet_id: str) -> set[str]:
         """Close outlet ``outlet_id`` (every row of the outlets table with that id). Returns the ids
@@ -387,13 +390,20 @@ class LiveIndicators:
         with self._lock:
             rows = self._outlets.pop(outlet_id)
             touched: set[int] = set()
+            dirty: set[int] = set()
             for o in rows:
-                touched |= self._apply(o, -1)
-            return self._changed(touched)
+                t_o, d_o = self._apply(o, -1)
+                touched |= t_o
+                dirty |= d_o
+            return self._changed(touched, dirty)
 
-    def _changed(self, touched: set[int]) -> set[str]:
+    def _changed(self, touched: set[int], dirty: set[int]) -> set[str]:
+        """Recompute the ``dirty`` circles; mark every ``touched`` one as of now."""
         self.version += 1
-        self._refresh(touched, _now())
+        now = _now()
+        self._refresh(dirty, now)
+        for k in touched - dirty:
+            self._state[k].as_of = now
         return {self._circles.ids[k] for k in touched}
 
     @property
