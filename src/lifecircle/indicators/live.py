@@ -237,18 +237,21 @@ class LiveIndicators:
 
     # ------------------------------------------------------------------------ circles
     def _store(self, ks: list[int], table: pd.DataFrame, gaps: pd.DataFrame, G: Groups, as_of: str) -> None:
-        """Keep rows ``0..len(ks)-1`` of the graded ``table`` / ``G`` as the state of circles ``ks``."""
+        """Keep rows ``0..len(ks)-1`` of the graded ``table`` / ``G`` as the state of circles ``ks``
+        (columns read as lists: row-wise pandas access is slow on a 1-row table)."""
         share = ratio(G.covered, G.pop[:, None])
-        by_circle = {cid: g for cid, g in gaps.groupby("circle_id", sort=False)} if len(gaps) else {}
+        gap_rows: dict[str, list[dict[str, Any]]] = {}
+        gap_cols = [gaps[f].tolist() for f in GAP_FIELDS]
+        for cid, *vals in zip(gaps["circle_id"].tolist(), *gap_cols, strict=True):
+            gap_rows.setdefault(cid, []).append({f: _plain(v) for f, v in zip(GAP_FIELDS, vals, strict=True)})
+        names = [c for c in table.columns if c != "geometry"]
+        cols = [table[c].tolist() for c in names]
         codes = self.profile.codes
-        for j, rec in enumerate(table.drop(columns=["geometry"], errors="ignore").to_dict("records")):
-            k = ks[j]
-            g = by_circle.get(rec["id"])
+        for j, k in enumerate(ks):
+            row = {c: _plain(col[j]) for c, col in zip(names, cols, strict=True)}
             self._state[k] = _CircleState(
-                row={key: _plain(v) for key, v in rec.items()},
-                gaps=[]
-                if g is None
-                else [{f: _plain(v) for f, v in r.items()} for r in g[list(GAP_FIELDS)].to_dict("records")],
+                row=row,
+                gaps=gap_rows.get(row["id"], []),
                 coverage={c: _plain(float(share[j, f])) for f, c in enumerate(codes)},
                 as_of=as_of,
             )
@@ -271,9 +274,9 @@ class LiveIndicators:
             commercial_ok=v.commercial_ok[idx],
         )
         G = group_indicators(grp, len(order), sub)
-        table = self._base.iloc[order].reset_index(drop=True)
-        for col, vals in circle_group_columns(G, self._n_shops[order], self._n_chain[order], self._cls).items():
-            table[col] = vals
+        cols = self._base.iloc[order].to_dict("list")
+        cols.update(circle_group_columns(G, self._n_shops[order], self._n_chain[order], self._cls))
+        table = pd.DataFrame(cols, columns=self._base.columns)
         circles, gaps = graded_table(table, G, self.profile, self.rules)
         self._store(order, circles, gaps, G, as_of)
 
