@@ -167,7 +167,6 @@ class LiveIndicators:
         self._comm_nodes: tuple[NDArray[np.float64], NDArray[np.int64]] | None = None
         self._counts = np.zeros((len(access.communities), n_f, 3), dtype=np.int32)
         self._outlets: dict[str, list[_Outlet]] = {}
-        self._base_outlets = access.outlets
         self._load_outlets(access, outlets)
         shop = (outlets.circle >= 0) & outlets.is_shop
         self._n_shops = np.bincount(outlets.circle[shop], minlength=circles.n)[: circles.n].astype(np.int64)
