@@ -120,6 +120,34 @@ def _survey_sums(city: City, ids: list[str]) -> tuple[NDArray[np.float64], NDArr
     return resp, satis, notes
 
 
+def circle_group_columns(
+    G: Groups, n_shops: NDArray[np.int64], n_chain: NDArray[np.int64], cls: FormatClasses
+) -> dict[str, NDArray]:
+    """The circle table's columns that come from its communities' sums ``G`` and its outlets
+    (``n_shops`` shops, ``n_chain`` of them chains), in table order: residents (persons),
+    communities, outlets, completeness and coverage (shares 0..1), quality formats, chain share,
+    the new-community floor-area rule, service area per 100 households (m²) and smart coverage.
+    The live indicators (:mod:`lifecircle.indicators.live`) call this for the circles an outlet
+    change touches."""
+    return {
+        "population": G.pop.astype(np.int64),
+        "n_communities": G.n_comm.astype(np.int64),
+        "n_outlets": np.asarray(n_shops).astype(np.int64),
+        "n_chain_outlets": np.asarray(n_chain).astype(np.int64),
+        "basic_completeness": completeness(G.any_within, cls.basic),
+        "basic_coverage": G.basic_coverage,
+        "elderly_basic_coverage": G.elderly_basic_coverage,
+        "basic_format_coverage": mean_share(G.covered, G.pop, cls.basic),
+        "elderly_basic_format_coverage": mean_share(G.covered_old, G.pop, cls.basic),
+        "quality_formats_present": G.any_within_15[:, cls.quality].sum(axis=1).astype(np.int64),
+        "quality_coverage": G.quality_coverage,
+        "chain_share": ratio(n_chain, n_shops),
+        "new_commercial_ok_share": G.new_commercial_ok_share,
+        "service_area_per_100hh": G.service_area_per_100hh,
+        "smart_coverage": G.smart_coverage,
+    }
+
+
 def circle_indicator_stage(
     city: City,
     net: WalkNetwork,
@@ -162,21 +190,7 @@ def circle_indicator_stage(
             "phase": tab_col("phase"),
             "status": tab_col("status"),
             "boundary_given": [g is not None for g in circles.given],
-            "population": G.pop.astype(np.int64),
-            "n_communities": G.n_comm.astype(np.int64),
-            "n_outlets": n_shops.astype(np.int64),
-            "n_chain_outlets": n_chain.astype(np.int64),
-            "basic_completeness": completeness(G.any_within, cls.basic),
-            "basic_coverage": G.basic_coverage,
-            "elderly_basic_coverage": G.elderly_basic_coverage,
-            "basic_format_coverage": mean_share(G.covered, G.pop, cls.basic),
-            "elderly_basic_format_coverage": mean_share(G.covered_old, G.pop, cls.basic),
-            "quality_formats_present": G.any_within_15[:, cls.quality].sum(axis=1).astype(np.int64),
-            "quality_coverage": G.quality_coverage,
-            "chain_share": ratio(n_chain, n_shops),
-            "new_commercial_ok_share": G.new_commercial_ok_share,
-            "service_area_per_100hh": G.service_area_per_100hh,
-            "smart_coverage": G.smart_coverage,
+            **circle_group_columns(G, n_shops, n_chain, cls),
             "satisfaction": ratio(satis, resp),
             "survey_respondents": resp.astype(np.int64),
         }
@@ -240,10 +254,23 @@ def gap_table(circles: pd.DataFrame, G: Groups, profile: Profile, rules: Grading
 
 def grade_stage(indicators: CircleIndicatorStage, profile: Profile, rules: GradingRules) -> GradeStage:
     """Stage 6: the gap list of each circle and its grade under ``rules`` (a circle without
-    communities is not graded)."""
-    gaps = gap_table(indicators.table, indicators.groups, profile, rules)
+    communities is not graded); see :func:`graded_table`."""
+    circles, gaps = graded_table(indicators.table, indicators.groups, profile, rules)
+    return GradeStage(
+        circles=gpd.GeoDataFrame(circles, geometry=gpd.GeoSeries(indicators.boundaries, crs=4326), crs=4326), gaps=gaps
+    )
+
+
+def graded_table(
+    table: pd.DataFrame, groups: Groups, profile: Profile, rules: GradingRules
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The circle indicator ``table`` (rows as ``groups``) with each circle's grade (grade_code,
+    grade, grade_en, grade_reasons(_en)) and gap list (``gaps``: codes joined by ``;``), and the
+    gap table (:func:`gap_table`); no geometry. The live indicators call this for the circles an
+    outlet change touches."""
+    gaps = gap_table(table, groups, profile, rules)
     gap_lists = gaps.groupby("circle_id", sort=False)["format"].agg(";".join) if len(gaps) else pd.Series(dtype=object)
-    circles = indicators.table.copy()
+    circles = table.copy()
     grade_rows = []
     for rec in circles.to_dict("records"):
         if rec["n_communities"] == 0:
@@ -255,9 +282,7 @@ def grade_stage(indicators: CircleIndicatorStage, profile: Profile, rules: Gradi
     for j, col in enumerate(["grade_code", "grade", "grade_en", "grade_reasons", "grade_reasons_en"]):
         circles[col] = [r[j] for r in grade_rows]
     circles["gaps"] = [gap_lists.get(cid, "") for cid in circles["id"]]
-    return GradeStage(
-        circles=gpd.GeoDataFrame(circles, geometry=gpd.GeoSeries(indicators.boundaries, crs=4326), crs=4326), gaps=gaps
-    )
+    return circles, gaps
 
 
 def grade_codes(rules: GradingRules) -> list[str]:

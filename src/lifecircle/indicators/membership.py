@@ -18,6 +18,8 @@ Boundary-less circles are drawn as the convex hull of their communities buffered
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 import shapely
@@ -40,11 +42,16 @@ def outlet_circles(
     community_circle: NDArray[np.int64],
     circle_geoms: list,
     max_m: float,
+    *,
+    nearest_community: Callable[[Snapped], NDArray[np.int64]] | None = None,
 ) -> NDArray[np.int64]:
     """Circle index of every outlet (``-1`` = none), by the rules in the module docstring.
 
     ``community_circle``: circle index per community (``-1`` = none); ``circle_geoms``: the given
     WGS-84 boundary of each circle or ``None``; ``max_m``: metres for rule 2.
+    ``nearest_community``: a function giving, for snapped outlets, the nearest community within
+    ``max_m`` metres (``-1`` = none) exactly as :func:`nearest_per_category` does — the live
+    indicators pass one that reuses the community search they keep; default: run that search.
     """
     lon, lat = outlets_lonlat
     if len(lon) == 0:
@@ -53,15 +60,18 @@ def outlet_circles(
     out = point_in_polygons(lon, lat, pd.Series(circle_geoms, dtype=object))
     todo = out < 0
     if todo.any() and communities_snapped.ok.any():
-        _, lab = nearest_per_category(
-            net,
-            communities_snapped,
-            np.zeros(len(communities_snapped), dtype=np.int64),
-            1,
-            outlets_snapped,
-            max_m=max_m,
-        )
-        comm = lab[:, 0]
+        if nearest_community is None:
+            _, lab = nearest_per_category(
+                net,
+                communities_snapped,
+                np.zeros(len(communities_snapped), dtype=np.int64),
+                1,
+                outlets_snapped,
+                max_m=max_m,
+            )
+            comm = lab[:, 0]
+        else:
+            comm = nearest_community(outlets_snapped)
         circ = np.where(comm >= 0, community_circle[np.maximum(comm, 0)], -1)
         ok = todo & (circ >= 0)
         ok[ok] &= ~has_geom[circ[ok]]

@@ -164,6 +164,32 @@ class CommunityStage:
     industrial: NDArray[np.bool_]
 
 
+def access_flags(
+    within: NDArray[np.bool_],
+    within_elderly: NDArray[np.bool_],
+    within_15: NDArray[np.bool_],
+    cls: FormatClasses,
+    rules: GradingRules,
+) -> dict[str, NDArray[np.bool_]]:
+    """The :class:`CommunityValues` fields that follow from walking access alone, for communities
+    whose formats are (rows x ``profile.codes``) ``within`` their layer (at the default / older
+    residents' speed) and ``within_15`` the largest walking layer: the access arrays themselves,
+    basic completeness at both speeds, a smart facility within layer, and at least
+    ``[targets].quality_min_formats`` quality formats within 15 minutes. The live indicators
+    (:mod:`lifecircle.indicators.live`) call this for the communities an outlet change reaches."""
+    n_c = len(within)
+    none = np.zeros(0, bool)
+    return {
+        "within": within,
+        "within_elderly": within_elderly,
+        "within_15": within_15,
+        "basic_complete": np.asarray(within[:, cls.basic].all(axis=1), bool) if n_c else none,
+        "basic_complete_elderly": np.asarray(within_elderly[:, cls.basic].all(axis=1), bool) if n_c else none,
+        "smart_any": np.asarray(within[:, cls.smart].any(axis=1), bool) if n_c else none,
+        "quality_ok": within_15[:, cls.quality].sum(axis=1) >= rules.target("quality_min_formats", 5),
+    }
+
+
 def community_stage(access: AccessStage, profile: Profile, rules: GradingRules) -> CommunityStage:
     """Stage 2: formats within layer, basic completeness (at both speeds), quality formats within
     15 minutes, smart facilities, and the commercial floor-area rule of new communities
@@ -181,16 +207,9 @@ def community_stage(access: AccessStage, profile: Profile, rules: GradingRules) 
     )
     basic_n = acc.within[:, cls.basic].sum(axis=1)
     quality_n = access.within_15[:, cls.quality].sum(axis=1)
-    none = np.zeros(0, bool)
     values = CommunityValues(
         weight=np.where(kind == INDUSTRIAL, 0.0, population),
-        within=acc.within,
-        within_elderly=acc.within_elderly,
-        within_15=access.within_15,
-        basic_complete=np.asarray(acc.within[:, cls.basic].all(axis=1), bool) if n_c else none,
-        basic_complete_elderly=np.asarray(acc.within_elderly[:, cls.basic].all(axis=1), bool) if n_c else none,
-        smart_any=np.asarray(acc.within[:, cls.smart].any(axis=1), bool) if n_c else none,
-        quality_ok=quality_n >= rules.target("quality_min_formats", 5),
+        **access_flags(acc.within, acc.within_elderly, access.within_15, cls, rules),
         service_area_m2=column(comm, "service_floor_area_m2", n_c),
         households=column(comm, "households", n_c),
         commercial_share=commercial_share,
