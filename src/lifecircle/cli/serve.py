@@ -158,4 +158,6 @@ def serve(
     else:
         from lifecircle.web.app import create_app
 
-        uvicorn.run(create_app(migrate=False), host=host, port=port, log_level="warning", proxy_headers=False)
+        app = create_app(migrate=False)
+        app.state.live.start()  # the live indicators are computed while the server starts
+        uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=False)

@@ -25,7 +25,7 @@ from lifecircle.i18n import t
 from lifecircle.platform.db import transaction
 from lifecircle.platform.db_operations import Outlet, OutletEvent, PlatformCity
 from lifecircle.platform.errors import NotFoundError, UnavailableError
-from lifecircle.platform.outlet_rows import city_outlets_table
+from lifecircle.platform.outlet_rows import city_outlets_table, with_outlets
 
 log = logging.getLogger(__name__)
 BUILD_WAIT_S = 2.0  # a request waits this long (seconds) for a build in progress before a 503
@@ -93,7 +93,7 @@ class LiveCity:
             seq = s.scalar(select(func.max(OutletEvent.seq))) or 0  # before the outlets: replay is idempotent
             outlets = list(s.scalars(select(Outlet).where(Outlet.status == "open").order_by(Outlet.id)))
             city = load_platform_city(src)
-        city.outlets = city_outlets_table(outlets)
+        city = with_outlets(city, city_outlets_table(outlets))
         live = LiveIndicators.build(city, load_profile(city.profile))
         self._seq = seq
         return live
@@ -131,10 +131,10 @@ class LiveCity:
             )
 
     # ------------------------------------------------------------------ reading
-    def circle(self, circle_id: str) -> dict[str, Any]:
+    def circle(self, circle_id: str, wait_s: float | None = None) -> dict[str, Any]:
         """The live figures of one circle (see :meth:`LiveIndicators.circle`), 404 when the city has
         no such circle (e.g. one added on the platform by hand)."""
-        live = self.engine()
+        live = self.engine(BUILD_WAIT_S if wait_s is None else wait_s)
         try:
             return dict(live.circle(circle_id))
         except KeyError:

@@ -128,3 +128,10 @@ def city_outlets_table(outlets: Iterable[Outlet]) -> pd.DataFrame:
         for o in outlets
     ]
     return pd.DataFrame.from_records(recs, columns=list(CITY_COLUMNS))
+
+
+def with_outlets(city: Any, outlets: pd.DataFrame) -> Any:
+    """A copy of ``city`` whose ``outlets`` table is ``outlets`` (the other tables shared, not copied)."""
+    import dataclasses
+
+    return dataclasses.replace(city, tables={**city.tables, "outlets": outlets})

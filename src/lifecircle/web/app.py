@@ -26,6 +26,7 @@ from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from lifecircle.platform.db import ROLES, make_engine, session_factory
+from lifecircle.platform.live import LiveCity
 from lifecircle.platform.programme import load_programme
 from lifecircle.platform.seed import init_platform
 from lifecircle.platform.settings import Settings, load_settings
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     )
     app.state.settings, app.state.engine, app.state.factory, app.state.prog = settings, engine, factory, prog
     app.state.templates = make_templates(prog, settings.timezone)
+    app.state.live = LiveCity(factory)  # built on first use (``serve`` starts it at once)
     app.add_middleware(RequestGuardMiddleware)  # inside the language middleware: its messages are translated
     app.add_middleware(LanguageMiddleware)
     # Outside the language middleware; the 500 page (answered by Starlette's outermost

@@ -66,6 +66,11 @@ def _catalogue() -> Profile:
     return load_profile()
 
 
+def catalogue() -> Profile:
+    """The format catalogue the pages name formats from (the default profile's)."""
+    return _catalogue()
+
+
 def format_names(codes: str | None) -> str:
     """'a;b' format codes as display names in the current language (unknown codes as they are)."""
     names = {f.code: f.name() for f in _catalogue().formats}

@@ -195,3 +195,31 @@ def audit_row(a: Any, prog: Programme | None = None) -> dict[str, Any]:
         "circle_id": a.entity_id if a.entity == "circle" else after.get("circle_id"),
         "changes": changes,
     }
+
+
+def live_block(s: Session, user: User, live: Any, circle_id: str, wait_s: float = 0.5) -> dict[str, Any]:
+    """The circle page's live card: ``as_of``, the live and snapshot grades, each format's coverage
+    (basic formats first, with its class and name) and the gaps; or ``error`` (being computed, no
+    city, a circle the city does not have) — the page shows the message instead of failing."""
+    from lifecircle.platform.errors import NotFoundError, UnavailableError
+    from lifecircle.platform.service import indicators
+    from lifecircle.web.templating import catalogue
+
+    try:
+        fig = indicators.live_circle(s, user, live, circle_id, wait_s=wait_s)
+    except (UnavailableError, NotFoundError) as exc:
+        return {"error": str(exc)}
+    order = {"basic": 0, "quality": 1}
+    formats = sorted(catalogue().formats, key=lambda f: order.get(f.cls, 2))
+    cov = fig["coverage"]
+    rows = [
+        {"code": f.code, "name": f.name(), "cls": f.cls, "share": cov.get(f.code)} for f in formats if f.code in cov
+    ]
+    return {
+        "as_of": fig["as_of"],
+        "grade": fig["grade"],
+        "snapshot_grade": fig["snapshot_grade"],
+        "rows": rows,
+        "gaps": [g.get("format") for g in fig["gaps"]],
+        "basic_coverage": fig["indicators"].get("basic_coverage"),
+    }

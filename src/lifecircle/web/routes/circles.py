@@ -15,7 +15,7 @@ from lifecircle.platform import audit, service
 from lifecircle.web.deps import ApiUser, Db, FormCsrf, PageUser, Prog, Render
 from lifecircle.web.flash import redirect_with_flash
 from lifecircle.web.schemas import CircleIn, FundIn, StatusIn
-from lifecircle.web.views import circle_detail, circle_json
+from lifecircle.web.views import circle_detail, circle_json, live_block
 
 router = APIRouter()
 
@@ -88,9 +88,10 @@ def circles_page(
 
 
 @router.get("/circles/{circle_id}", include_in_schema=False, response_class=HTMLResponse)
-def circle_page(circle_id: str, user: PageUser, s: Db, prog: Prog, render: Render) -> HTMLResponse:
+def circle_page(circle_id: str, request: Request, user: PageUser, s: Db, prog: Prog, render: Render) -> HTMLResponse:
     d = circle_detail(s, user, prog, circle_id)
-    return render("circle.html", c=d["circle"], d=d)
+    live = live_block(s, user, request.app.state.live, circle_id)
+    return render("circle.html", c=d["circle"], d=d, live=live)
 
 
 @router.post("/circles/{circle_id}/status", include_in_schema=False)
