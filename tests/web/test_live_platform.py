@@ -127,6 +127,11 @@ def test_live_indicators_permissions_and_errors(live_platform):
     assert c.get("/api/circles/XL-01/gapfill?target=" + "x" * 40, headers=p.h("admin")).status_code == 422
     page = c.get("/circles/XL-01", headers=p.h("admin"))
     assert page.status_code == 200 and 'id="live-card"' in page.text and 'id="live-grade"' in page.text
+    board = c.get("/dashboard", headers=p.h("xiling")).text
+    assert 'id="live-overview"' in board and 'href="/circles/XL-01"' in board
+    assert 'href="/circles/WJG-01"' not in board  # another district's circle is not listed
+    rows = c.get("/api/live", headers=p.h("xiling")).json()
+    assert rows and all(r["district"] == "420502" for r in rows) and all(r["as_of"] for r in rows)
 
 
 def test_gap_fill_of_a_circle_is_verified_by_the_engine(live_platform):

@@ -6,13 +6,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 
 from lifecircle.platform import service
 from lifecircle.web.deps import ApiUser, Db, PageUser, Prog, Render
 from lifecircle.web.templating import HERE
+from lifecircle.web.views import live_overview_block
 
 router = APIRouter()
 
@@ -65,5 +66,7 @@ def root() -> RedirectResponse:
 
 
 @router.get("/dashboard", include_in_schema=False, response_class=HTMLResponse)
-def dashboard_page(user: PageUser, s: Db, prog: Prog, render: Render) -> HTMLResponse:
-    return render("dashboard.html", d=service.dashboard(s, user, prog))
+def dashboard_page(request: Request, user: PageUser, s: Db, prog: Prog, render: Render) -> HTMLResponse:
+    return render(
+        "dashboard.html", d=service.dashboard(s, user, prog), live=live_overview_block(s, user, request.app.state.live)
+    )
