@@ -150,8 +150,9 @@ def test_gap_fill_of_a_circle_is_verified_by_the_engine(live_platform):
 
 
 def test_platform_without_a_city_says_so(platform):
-    """The quotas-seeded platform has no city behind it: 503 with the reason, and the page still works."""
+    """The quotas-seeded platform has no city behind it: 404 with the reason, and the pages still work."""
     r = platform.client.get("/api/circles/420502-P1/indicators", headers=platform.h("admin"))
-    assert r.status_code == 503 and "serve --demo" in r.json()["detail"]
+    assert r.status_code == 404 and "serve --demo" in r.json()["detail"]
+    assert "serve --demo" in platform.client.get("/dashboard", headers=platform.h("admin")).text
     page = platform.client.get("/circles/420502-P1", headers=platform.h("admin"))
     assert page.status_code == 200 and 'id="live-error"' in page.text

@@ -56,6 +56,7 @@ class LiveCity:
         self._started = False
         self._live: Any = None
         self._error: str | None = None
+        self._no_city = False
         self._seq = 0
 
     # ------------------------------------------------------------------ building
@@ -70,6 +71,8 @@ class LiveCity:
     def _build(self) -> None:
         try:
             self._live = self._build_engine()
+        except NotFoundError as exc:  # no city behind the platform: a 404 for every read, not a failure
+            self._error, self._no_city = str(exc), True
         except Exception as exc:  # shown to the user as "unavailable", with the reason
             log.exception("live indicators unavailable")
             self._error = str(exc) or type(exc).__name__
@@ -83,7 +86,7 @@ class LiveCity:
         with transaction(self._factory) as s:
             src = s.get(PlatformCity, 1)
             if src is None:
-                raise UnavailableError(
+                raise NotFoundError(
                     t(
                         "平台没有关联城市数据（用 lifecircle serve --demo 或 --store 初始化），无法计算实时指标",
                         "the platform has no city data behind it (initialise with lifecircle serve --demo "
@@ -100,12 +103,15 @@ class LiveCity:
 
     def engine(self, wait_s: float = BUILD_WAIT_S) -> Any:
         """The live engine, caught up with the registry; :class:`UnavailableError` (503) while it is
-        being built (retry) or when it cannot be built (the reason)."""
+        being built (retry) or when it failed to build (the reason); :class:`NotFoundError` (404)
+        when the platform has no city behind it (seeded from the quotas only)."""
         self.start()
         if not self._ready.wait(wait_s):
             raise UnavailableError(
                 t("实时指标正在计算，请几秒后重试", "the live indicators are being computed; retry in a few seconds"), 5
             )
+        if self._live is None and self._no_city:
+            raise NotFoundError(str(self._error))
         if self._live is None:
             raise UnavailableError(t(f"实时指标不可用：{self._error}", f"live indicators unavailable: {self._error}"))
         self.catch_up()

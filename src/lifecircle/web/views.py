@@ -228,11 +228,11 @@ def live_block(s: Session, user: User, live: Any, circle_id: str, wait_s: float 
 def live_overview_block(s: Session, user: User, live: Any, wait_s: float = 0.3) -> dict[str, Any]:
     """The dashboard's live table (each visible circle's grade now, basic coverage and time, against
     its scorecard's grade), or ``error`` while it is computed or when there is no city."""
-    from lifecircle.platform.errors import UnavailableError
+    from lifecircle.platform.errors import NotFoundError, UnavailableError
     from lifecircle.platform.service import indicators
 
     try:
         live.engine(wait_s)
         return {"rows": indicators.live_overview(s, user, live)}
-    except UnavailableError as exc:
+    except (UnavailableError, NotFoundError) as exc:
         return {"error": str(exc), "rows": []}
