@@ -10,6 +10,7 @@ from lifecircle.web.routes import (
     circles,
     docs,
     evaluation,
+    governance,
     map,
     programme,
     reports,
@@ -28,5 +29,6 @@ ROUTERS: list[APIRouter] = [
     reports.router,
     map.router,
     audit.router,
+    governance.router,
     docs.router,
 ]
