@@ -365,6 +365,9 @@ def add_env_issue_photo(
 ) -> Attachment:
     """Add a photo to an open issue (those who govern its circle)."""
     issue = get_env_issue(s, user, issue_id, write=True)
+    problems = _photo_problems(settings, prog, photo)
+    if problems:
+        raise _problems(*problems)
     _not_closed(issue)
     return attach(s, user, settings, prog, ENTITY, issue.id, filename=photo.filename, data=photo.data, purpose="photo")
 
