@@ -12,7 +12,7 @@ from .test_browser import ARGS, ARTIFACTS, CHROMIUM, server  # noqa: F401  (the 
 ROLES = {  # user → the pages beyond the common ones
     "admin": ["/audit", "/users", "/audit?action=circle.status"],
     "leader": ["/audit"],
-    "xiling": [],
+    "xiling": ["/env-issues", "/circles/420502-P1/governance"],
     "evaluator": [],
 }
 COMMON = ["/dashboard", "/circles", "/map", "/reports", "/no-such-page"]
