@@ -63,6 +63,17 @@ ENDPOINTS = [
     ("POST", "/api/reports/1/versions", {"body": "x"}),
     ("GET", "/api/map/streets", None),
     ("GET", "/api/audit", None),
+    ("GET", f"/api/circles/{XL}/committee", None),
+    ("POST", f"/api/circles/{XL}/committee", {"role": "operator", "name": "x"}),
+    ("POST", "/api/committee-members/1/deactivate", None),
+    ("GET", f"/api/circles/{XL}/meetings", None),
+    ("POST", f"/api/circles/{XL}/meetings", {"date": "2025-01-01", "title": "x"}),
+    ("GET", "/api/env-issues", None),
+    ("POST", "/api/env-issues", {"category": "other", "description": "x", "lon": 111.3, "lat": 30.7}),
+    ("POST", "/api/env-issues/1/photos", None),
+    ("GET", "/api/env-issues/1/photos/1", None),
+    ("POST", "/api/env-issues/1/assign", {"assignee": "x"}),
+    ("POST", "/api/env-issues/1/close", None),
 ]
 
 

@@ -12,7 +12,7 @@ from .test_browser import ARGS, ARTIFACTS, CHROMIUM, server  # noqa: F401  (the 
 ROLES = {  # user → the pages beyond the common ones
     "admin": ["/audit", "/users", "/audit?action=circle.status"],
     "leader": ["/audit"],
-    "xiling": [],
+    "xiling": ["/env-issues"],
     "evaluator": [],
 }
 COMMON = ["/dashboard", "/circles", "/map", "/reports", "/no-such-page"]
@@ -61,7 +61,7 @@ def test_every_page_fits_a_390px_phone_for_every_role(server):  # noqa: F811
             page.fill("#password", PASSWORD)
             page.click("form button[type=submit]")
             page.wait_for_url(f"{base}/dashboard")
-            pages = COMMON + [f"/circles/{cid}"] + [f"/reports/{rid}"] + extra
+            pages = COMMON + [f"/circles/{cid}", f"/circles/{cid}/governance"] + [f"/reports/{rid}"] + extra
             for path in pages:
                 page.goto(f"{base}{path}")
                 if path == "/map":

@@ -260,6 +260,7 @@ class EnvIssue(Base):
     reported_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     assigned_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     assigned_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    due: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
     closed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     close_note: Mapped[str] = mapped_column(Text, default="")

@@ -94,6 +94,7 @@ def upgrade() -> None:
         sa.Column("reported_at", sa.DateTime(), nullable=False),
         sa.Column("assigned_by", sa.Integer(), nullable=True),
         sa.Column("assigned_at", sa.DateTime(), nullable=True),
+        sa.Column("due", sa.Date(), nullable=True),
         sa.Column("closed_by", sa.Integer(), nullable=True),
         sa.Column("closed_at", sa.DateTime(), nullable=True),
         sa.Column("close_note", sa.Text(), nullable=False),

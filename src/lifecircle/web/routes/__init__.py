@@ -10,6 +10,7 @@ from lifecircle.web.routes import (
     circles,
     docs,
     evaluation,
+    governance,
     live,
     map,
     programme,
@@ -30,5 +31,6 @@ ROUTERS: list[APIRouter] = [
     reports.router,
     map.router,
     audit.router,
+    governance.router,
     docs.router,
 ]
