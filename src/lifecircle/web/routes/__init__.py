@@ -10,7 +10,9 @@ from lifecircle.web.routes import (
     circles,
     docs,
     evaluation,
+    filings,
     map,
+    outlets,
     programme,
     reports,
     satisfaction,
@@ -27,6 +29,8 @@ ROUTERS: list[APIRouter] = [
     satisfaction.router,
     reports.router,
     map.router,
+    outlets.router,
+    filings.router,
     audit.router,
     docs.router,
 ]
