@@ -291,6 +291,8 @@ def return_filing(s: Session, user: User, filing_id: int, reasons: str) -> Filin
     if not reasons or not reasons.strip() or len(reasons) > 5000:
         raise _problems(("reasons", "请写明退回理由（最长 5000 字）", "give the reasons (≤ 5000 characters)"))
     before = audit.snapshot(f)
-    _conditional(s, f, {"status": "returned", "decided_at": utcnow(), "decided_by": user.id, "reasons": reasons.strip()})
+    _conditional(
+        s, f, {"status": "returned", "decided_at": utcnow(), "decided_by": user.id, "reasons": reasons.strip()}
+    )
     audit.record(s, user, "return", ENTITY, f.id, before, audit.snapshot(f))
     return f
