@@ -27,7 +27,7 @@ from lifecircle.platform.db_operations import Outlet
 from lifecircle.platform.outlet_rows import split_formats
 from lifecircle.platform.permissions import require_register_outlet
 from lifecircle.platform.service._common import _problems
-from lifecircle.platform.service.outlets import apply_changes, catalogue, event, place
+from lifecircle.platform.service.outlets import apply_changes, area_shapes, catalogue, event, place
 
 SUFFIXES = (".csv", ".txt", ".xlsx", ".xls")
 _TEXT = ("name", "brand", "opening_hours", "address")
@@ -123,10 +123,11 @@ def import_outlets(
     df, name, notes = _read(s, filename, data, crs)
     res = ImportResult(file=name, dry_run=dry_run, notes=notes)
     problems: list[Problem] = []
+    shapes = area_shapes(s)
     plan: list[tuple[str, dict[str, Any], Outlet | None, tuple[str | None, str | None]]] = []
     for i, rec in enumerate(df.to_dict(orient="records")):
         oid, fields = str(rec["id"]), _fields(rec)
-        circle_id, district = place(s, fields["lon"], fields["lat"])
+        circle_id, district = place(s, fields["lon"], fields["lat"], shapes)
         district = district or (str(rec["district"]) if _value(rec.get("district")) is not None else None)
         existing = s.get(Outlet, oid)
         where = existing.district if existing is not None else district

@@ -154,27 +154,39 @@ def check_outlet_fields(data: dict[str, Any], *, partial: bool, extra: list[Fix]
 # ------------------------------------------------------------------ where an outlet is
 
 
-def place(s: Session, lon: float, lat: float) -> tuple[str | None, str | None]:
-    """(circle id, district code) of the WGS-84 point: the circle whose boundary covers it, and
-    that circle's district or else the district polygon's (``None`` where nothing covers it)."""
-    from shapely.geometry import Point, shape
+Shapes = list[tuple[Any, str | None, str | None]]  # (geometry, circle id, district)
 
-    pt = Point(lon, lat)
-    for cid, district, boundary in s.execute(
-        select(Circle.id, Circle.district, Circle.boundary).where(Circle.boundary.is_not(None)).order_by(Circle.id)
-    ):
+
+def area_shapes(s: Session) -> Shapes:
+    """The circles' boundaries (first) and the district polygons, as shapely geometries."""
+    from shapely.geometry import shape
+
+    out: Shapes = []
+    q = select(Circle.id, Circle.district, Circle.boundary).where(Circle.boundary.is_not(None)).order_by(Circle.id)
+    for cid, district, boundary in s.execute(q):
         try:
-            if boundary and shape(boundary).covers(pt):
-                return cid, district
-        except (ValueError, TypeError, AttributeError):
+            out.append((shape(boundary), cid, district))
+        except (ValueError, TypeError, AttributeError, KeyError):
             continue
     layer = s.get(MapLayer, "districts")
     for feat in (layer.geojson or {}).get("features", []) if layer else []:
         try:
-            if shape(feat["geometry"]).covers(pt):
-                return None, str(feat["properties"]["code"])
+            out.append((shape(feat["geometry"]), None, str(feat["properties"]["code"])))
         except (ValueError, TypeError, KeyError, AttributeError):
             continue
+    return out
+
+
+def place(s: Session, lon: float, lat: float, shapes: Shapes | None = None) -> tuple[str | None, str | None]:
+    """(circle id, district code) of the WGS-84 point: the circle whose boundary covers it, and
+    that circle's district or else the district polygon's (``None`` where nothing covers it).
+    ``shapes`` (from :func:`area_shapes`) saves reading them again for many points."""
+    from shapely.geometry import Point
+
+    pt = Point(lon, lat)
+    for geom, cid, district in area_shapes(s) if shapes is None else shapes:
+        if geom.covers(pt):
+            return cid, district
     return None, None
 
 
