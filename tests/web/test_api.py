@@ -74,6 +74,20 @@ ENDPOINTS = [
     ("GET", "/api/env-issues/1/photos/1", None),
     ("POST", "/api/env-issues/1/assign", {"assignee": "x"}),
     ("POST", "/api/env-issues/1/close", None),
+    ("GET", "/api/outlets", None),
+    ("POST", "/api/outlets", {"name": "n", "formats": ["pharmacy"], "lon": 111.3, "lat": 30.7}),
+    ("POST", "/api/outlets/import", None),
+    ("GET", "/api/outlets/o-1", None),
+    ("PATCH", "/api/outlets/o-1", {"version": 1, "name": "n"}),
+    ("POST", "/api/outlets/o-1/close", {"reason": "r"}),
+    ("GET", "/api/filings", None),
+    ("GET", "/api/filings/commitment", None),
+    ("POST", "/api/filings", {"name": "n", "formats": ["pharmacy"], "lon": 111.3, "lat": 30.7}),
+    ("GET", "/api/filings/1", None),
+    ("POST", "/api/filings/1/documents", None),
+    ("POST", "/api/filings/1/accept", None),
+    ("POST", "/api/filings/1/return", {"reasons": "r"}),
+    ("POST", "/api/filings/1/resubmit", {"commitment_accepted": True}),
 ]
 
 

@@ -10,9 +10,9 @@ from .conftest import PASSWORD
 from .test_browser import ARGS, ARTIFACTS, CHROMIUM, server  # noqa: F401  (the server fixture)
 
 ROLES = {  # user → the pages beyond the common ones
-    "admin": ["/audit", "/users", "/audit?action=circle.status"],
+    "admin": ["/audit", "/users", "/audit?action=circle.status", "/outlets", "/filings"],
     "leader": ["/audit"],
-    "xiling": ["/env-issues"],
+    "xiling": ["/env-issues", "/outlets", "/filings"],
     "evaluator": [],
 }
 COMMON = ["/dashboard", "/circles", "/map", "/reports", "/no-such-page"]

@@ -119,7 +119,11 @@ async def server_error(request: Request, exc: Exception) -> Response:
 
 
 async def input_error(request: Request, exc: InputError) -> Response:
-    detail = [{"loc": ["body", p.field or "input"], "msg": p.message, "type": "value_error"} for p in exc.problems]
+    detail = [
+        {"loc": ["body", p.field or "input"], "msg": p.message, "type": "value_error"}
+        | ({"file": p.file, "row": p.row} if p.row is not None else {})
+        for p in exc.problems
+    ]
     if is_api(request):
         return JSONResponse({"detail": detail}, status_code=422)
     return error_page(request, 422, str(exc), detail)

@@ -98,3 +98,65 @@ class UserIn(BaseModel):
     district: str | None = Field(None, max_length=16)
     circle_id: str | None = Field(None, max_length=32)
     display_name: str = Field("", max_length=128)
+
+
+# ------------------------------------------------------------------ outlets and filings (M9)
+
+
+class OutletFieldsIn(BaseModel):
+    """The optional fields of an outlet (一店多能: several format codes)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    brand: str | None = Field(None, max_length=64)
+    is_chain: bool | None = None
+    floor_area_m2: float | None = Field(None, ge=0, lt=1e7, description="floor area, m²")
+    opening_hours: str | None = Field(None, max_length=128)
+    accepts_cash: bool | None = None
+    accepts_card: bool | None = None
+    mobile_payment: bool | None = None
+    barrier_free: bool | None = None
+    elderly_counter: bool | None = None
+    online_pickup: bool | None = Field(None, description="网订店取: order online, pick up in the shop")
+    delivery: bool | None = None
+    home_service: bool | None = None
+    address: str | None = Field(None, max_length=255)
+    crs: Literal["wgs84", "gcj02", "bd09"] = Field("wgs84", description="the system of lon/lat (stored as WGS-84)")
+
+
+class OutletIn(OutletFieldsIn):
+    name: str = Field(min_length=1, max_length=128)
+    formats: list[str] = Field(min_length=1, max_length=50, description="format codes of the profile's catalogue")
+    lon: float = Field(ge=-180, le=180)
+    lat: float = Field(ge=-90, le=90)
+
+
+class OutletPatchIn(OutletFieldsIn):
+    version: int = Field(ge=1, description="the version the sender saw; 409 when the outlet changed since")
+    name: str | None = Field(None, min_length=1, max_length=128)
+    formats: list[str] | None = Field(None, min_length=1, max_length=50)
+    lon: float | None = Field(None, ge=-180, le=180)
+    lat: float | None = Field(None, ge=-90, le=90)
+
+
+class OutletCloseIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000)
+    version: int | None = Field(None, ge=1)
+
+
+class FilingIn(OutletIn):
+    commitment_accepted: bool = Field(description="true: the merchant accepts the current commitment text")
+    commitment_version: str | None = Field(None, max_length=32)
+
+
+class ResubmitIn(OutletFieldsIn):
+    commitment_accepted: bool
+    commitment_version: str | None = Field(None, max_length=32)
+    name: str | None = Field(None, min_length=1, max_length=128)
+    formats: list[str] | None = Field(None, min_length=1, max_length=50)
+    lon: float | None = Field(None, ge=-180, le=180)
+    lat: float | None = Field(None, ge=-90, le=90)
+
+
+class ReturnIn(BaseModel):
+    reasons: str = Field(min_length=1, max_length=5000)
