@@ -156,3 +156,55 @@ def test_platform_without_a_city_says_so(platform):
     assert "serve --demo" in platform.client.get("/dashboard", headers=platform.h("admin")).text
     page = platform.client.get("/circles/420502-P1", headers=platform.h("admin"))
     assert page.status_code == 200 and 'id="live-error"' in page.text
+
+
+def test_registry_api_and_filings_move_the_live_indicators(live_platform):
+    """Through the API as users act: the bureau registers an outlet, a merchant files one that the
+    district accepts, an outlet is closed — each time the circle's live coverage equals the batch."""
+    p = live_platform
+    c = p.client
+    cid = "XL-01"
+    start = live(p, cid)
+    engine = p.app.state.live.engine()
+    comm = engine.city.communities
+    rows = comm[comm["circle_id"] == cid].sort_values("population", ascending=False)
+    weak = sorted((v, f) for f, v in start["coverage"].items() if v is not None and v < 1.0)
+    assert weak, "the test needs a format the circle does not fully cover"
+    fmt = weak[0][1]
+    spot = rows.iloc[0]
+    # 1. the bureau registers an outlet: open at once
+    r = c.post(
+        "/api/outlets",
+        headers=p.h("admin"),
+        json={"name": "测试药店", "formats": [fmt], "lon": float(spot["lon"]) + 0.0001, "lat": float(spot["lat"])},
+    )
+    assert r.status_code == 201, r.text
+    oid = r.json()["id"]
+    now = live(p, cid)
+    assert now["coverage"] == batch_coverage(p)[cid]
+    # 2. a merchant files a shop; nothing moves until the district accepts it
+    commitment = c.get("/api/filings/commitment", headers=p.h("merchant")).json()
+    spot2 = rows.iloc[min(1, len(rows) - 1)]
+    r = c.post(
+        "/api/filings",
+        headers=p.h("merchant"),
+        json={
+            "name": "测试早餐店",
+            "formats": [weak[-1][1]],
+            "lon": float(spot2["lon"]) - 0.0001,
+            "lat": float(spot2["lat"]),
+            "commitment_accepted": True,
+            "commitment_version": commitment.get("version"),
+        },
+    )
+    assert r.status_code == 201, r.text
+    fid = r.json()["id"]
+    assert live(p, cid)["coverage"] == now["coverage"]  # pending: not open yet
+    assert c.post(f"/api/filings/{fid}/accept", headers=p.h("wujiagang")).status_code == 403
+    assert c.post(f"/api/filings/{fid}/accept", headers=p.h("xiling")).status_code == 200
+    accepted = live(p, cid)
+    assert accepted["coverage"] == batch_coverage(p)[cid]
+    # 3. the bureau's outlet closes: the figures equal the batch of what is still open
+    r = c.post(f"/api/outlets/{oid}/close", headers=p.h("admin"), json={"reason": "停业"})
+    assert r.status_code == 200, r.text
+    assert live(p, cid)["coverage"] == batch_coverage(p)[cid]
