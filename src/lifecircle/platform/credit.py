@@ -258,7 +258,7 @@ def integrity_shop(
     substantiated_complaints: Iterable[dt.date],
     opened: dt.date | None,
     as_of: dt.date,
-) -> tuple[bool, list[dict[str, str]]]:
+) -> tuple[bool, list[dict[str, Any]]]:
     """Whether an open outlet is an integrity shop (诚信商店), with the reasons (all rules, met or not)."""
     r = rules.shop
     start = months_before(as_of, rules.window_months)
@@ -292,7 +292,7 @@ def integrity_shop(
             f"open {'for' if open_ok else 'less than'} {r.min_open_months} months",
         ),
     ]
-    return all(ok for ok, *_ in checks), [dict(reason(code, zh, en), met=ok) for ok, code, zh, en in checks]
+    return all(ok for ok, *_ in checks), [{**reason(code, zh, en), "met": ok} for ok, code, zh, en in checks]
 
 
 def integrity_circle(
@@ -324,4 +324,4 @@ def integrity_circle(
                 f"{overdue_complaints} overdue unanswered complaint(s) (needs 0)",
             )
         )
-    return all(ok for ok, *_ in checks), [dict(reason(code, zh, en), met=ok) for ok, code, zh, en in checks]
+    return all(ok for ok, *_ in checks), [{**reason(code, zh, en), "met": ok} for ok, code, zh, en in checks]

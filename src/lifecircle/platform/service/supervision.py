@@ -141,7 +141,8 @@ def _substantiated(s: Session, outlet_ids: list[str], since: dt.date) -> dict[st
         Complaint.created_at >= dt.datetime.combine(since, dt.time()),
     )
     for oid, at in s.execute(q):
-        out[oid].append(at.date())
+        if oid is not None:
+            out[oid].append(at.date())
     return out
 
 
@@ -286,7 +287,7 @@ def inspector_plan(s: Session, user: User, period: str, district: str | None = N
         .group_by(Inspection.outlet_id)
     )
     done = {oid: int(n) for oid, n in s.execute(done_q)}
-    items = []
+    items: list[dict[str, Any]] = []
     for item, o, inspector in rows:
         n = done.get(o.id, 0)
         items.append(
@@ -416,7 +417,7 @@ def _overdue_by_circle(s: Session, day: dt.date) -> Counter[str]:
     q = select(Complaint.circle_id).where(
         Complaint.status == "open", Complaint.due.is_not(None), Complaint.due < day, Complaint.circle_id.is_not(None)
     )
-    return Counter(cid for cid in s.scalars(q))
+    return Counter(cid for cid in s.scalars(q) if cid is not None)
 
 
 def designate_integrity(

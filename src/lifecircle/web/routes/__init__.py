@@ -15,6 +15,7 @@ from lifecircle.web.routes import (
     reports,
     satisfaction,
     session,
+    supervision,
     users,
 )
 
@@ -27,6 +28,7 @@ ROUTERS: list[APIRouter] = [
     satisfaction.router,
     reports.router,
     map.router,
+    supervision.router,
     audit.router,
     docs.router,
 ]
