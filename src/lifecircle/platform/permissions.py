@@ -277,6 +277,15 @@ def require_file_complaint(user: User, district: str | None) -> None:
         raise deny("只能登记本区的投诉", "you can only record complaints of your own district")
 
 
+def can_file_complaint(user: User) -> bool:
+    """Whether ``user`` records complaints at all (of its district; see :func:`require_file_complaint`)."""
+    return user.role in COMPLAINT_RECORDER_ROLES
+
+
+def can_credit_admin(user: User) -> bool:
+    return _allowed(require_credit_admin, user)
+
+
 def require_see_complaints(user: User, district: str | None) -> None:
     """Complaints: officials of the district (and the city's readers); merchants are refused."""
     if user.role == "merchant":

@@ -267,7 +267,7 @@ async def supervision_record_form(
 def complaints_page(user: PageUser, s: Db, render: Render, status: str | None = None) -> HTMLResponse:
     rows = service.list_complaints(s, user, status)
     districts, circles = _names(s)
-    can_file = user.role in permissions.COMPLAINT_RECORDER_ROLES
+    can_file = permissions.can_file_complaint(user)
     return render(
         "complaints.html",
         rows=rows,
@@ -322,7 +322,7 @@ def integrity_page(user: PageUser, s: Db, render: Render) -> HTMLResponse:
         data=service.integrity_list(s, user),
         districts=districts,
         circles=circles,
-        can_admin=user.role == "city_admin",
+        can_admin=permissions.can_credit_admin(user),
     )
 
 
