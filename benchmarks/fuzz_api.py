@@ -33,7 +33,7 @@ from typing import Any
 
 import httpx
 
-ROLES = ["anonymous", "admin", "xiling", "wujiagang", "evaluator", "leader"]
+ROLES = ["anonymous", "admin", "xiling", "wujiagang", "evaluator", "leader", "merchant", "inspector", "community"]
 PASSWORD = "fuzz-password-123"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 

@@ -88,6 +88,17 @@ ENDPOINTS = [
     ("POST", "/api/filings/1/accept", None),
     ("POST", "/api/filings/1/return", {"reasons": "r"}),
     ("POST", "/api/filings/1/resubmit", {"commitment_accepted": True}),
+    ("POST", "/api/credit/recompute", {}),
+    ("GET", "/api/outlets/o1/credit", None),
+    ("POST", "/api/inspection-plans", {"period": "2026Q1", "district": "420502"}),
+    ("GET", "/api/inspection-plans", None),
+    ("POST", "/api/inspections", {"outlet_id": "o1", "date": "2026-01-01", "items": {"food_safety": "pass"}}),
+    ("GET", "/api/inspections", None),
+    ("POST", "/api/complaints", {"text": "x", "outlet_id": "o1"}),
+    ("GET", "/api/complaints", None),
+    ("POST", "/api/complaints/1/answer", {"answer": "x", "substantiated": False}),
+    ("POST", "/api/integrity/designate", None),
+    ("GET", "/api/integrity", None),
 ]
 
 
@@ -100,6 +111,11 @@ def test_every_endpoint_refuses_unauthenticated_calls_with_401(platform, method,
 
 def test_evidence_upload_without_session_is_401(platform):
     r = platform.client.post(f"/api/circles/{XL}/evidence", files={"file": ("a.png", PNG, "image/png")})
+    assert r.status_code == 401
+
+
+def test_inspection_photo_upload_without_session_is_401(platform):
+    r = platform.client.post("/api/inspections/1/photos", files={"file": ("a.png", PNG, "image/png")})
     assert r.status_code == 401
 
 

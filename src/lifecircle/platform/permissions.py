@@ -265,6 +265,34 @@ def can_answer_complaint(user: User, district: str | None) -> bool:
     return _allowed(require_answer_complaint, user, district)
 
 
+COMPLAINT_RECORDER_ROLES = ("city_admin", "district_officer", "inspector", "community_officer")
+
+
+def require_file_complaint(user: User, district: str | None) -> None:
+    """Recording a complaint (hotline, officer): the city admin, or a district officer, inspector or
+    community officer of the complaint's district. (Residents file through the public entry.)"""
+    if user.role not in COMPLAINT_RECORDER_ROLES:
+        raise deny("当前角色无权登记投诉", "this role cannot record complaints")
+    if user.role != "city_admin" and user.district != district:
+        raise deny("只能登记本区的投诉", "you can only record complaints of your own district")
+
+
+def can_file_complaint(user: User) -> bool:
+    """Whether ``user`` records complaints at all (of its district; see :func:`require_file_complaint`)."""
+    return user.role in COMPLAINT_RECORDER_ROLES
+
+
+def can_credit_admin(user: User) -> bool:
+    return _allowed(require_credit_admin, user)
+
+
+def require_see_complaints(user: User, district: str | None) -> None:
+    """Complaints: officials of the district (and the city's readers); merchants are refused."""
+    if user.role == "merchant":
+        raise deny("商户无权查看投诉", "a merchant cannot see complaints")
+    require_see(user, district)
+
+
 # ------------------------------------------------------------------ co-governance and environment (M11)
 
 

@@ -52,6 +52,12 @@ from lifecircle.platform.service.circles import (  # noqa: F401 - the service's 
     list_circles,
     status_history,
 )
+from lifecircle.platform.service.complaints import (  # noqa: F401 - the service's public names
+    answer_complaint,
+    file_complaint,
+    list_complaints,
+    route_point,
+)
 from lifecircle.platform.service.evaluation import (  # noqa: F401 - the service's public names
     add_score,
     evidence_file,
@@ -80,6 +86,17 @@ from lifecircle.platform.service.reports import (  # noqa: F401 - the service's 
     period_end,
     report_versions,
     statuses_as_of,
+)
+from lifecircle.platform.service.supervision import (  # noqa: F401 - the service's public names
+    add_inspection_photo,
+    designate_integrity,
+    generate_inspection_plan,
+    inspector_plan,
+    integrity_list,
+    list_inspections,
+    outlet_credit,
+    recompute_credit,
+    record_inspection,
 )
 from lifecircle.platform.service.surveys import (  # noqa: F401 - the service's public names
     MAX_RESPONDENTS,

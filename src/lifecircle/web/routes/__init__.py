@@ -19,6 +19,7 @@ from lifecircle.web.routes import (
     reports,
     satisfaction,
     session,
+    supervision,
     users,
 )
 
@@ -34,6 +35,7 @@ ROUTERS: list[APIRouter] = [
     map.router,
     outlets.router,
     filings.router,
+    supervision.router,
     audit.router,
     governance.router,
     docs.router,
