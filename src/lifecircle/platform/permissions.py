@@ -210,6 +210,10 @@ def require_file(user: User) -> None:
     require_role(user, "merchant")
 
 
+def can_file(user: User) -> bool:
+    return _allowed(require_file, user)
+
+
 def require_see_filing(user: User, district: str | None, merchant_id: int) -> None:
     """A merchant sees only its own filings; officials by district."""
     if user.role == "merchant":

@@ -94,7 +94,7 @@ def filings_page(user: PageUser, s: Db, render: Render) -> HTMLResponse:
         filings=rows,
         commitment=filings.commitment(),
         catalogue=outlets.catalogue().formats,
-        can_file=user.role == "merchant",
+        can_file=permissions.can_file(user),
     )
 
 
