@@ -37,7 +37,7 @@ import lifecircle
 from lifecircle.errors import LifecircleError
 from lifecircle.i18n import t
 from lifecircle.network.graph import local_metric_crs
-from lifecircle.plans.policy import SITE_KIND_NAMES
+from lifecircle.plans.policy_settings import SITE_KIND_NAMES
 from lifecircle.reports import svg
 from lifecircle.reports.common import (
     CLASS_COLOURS,
