@@ -1,6 +1,6 @@
 """``lifecircle plan sites``: recommend candidate sites for one format, for a circle or the whole
 city (M8), old communities' sites first (M4). A thin shell over
-:func:`lifecircle.plans.policy.recommend_format_sites`."""
+:func:`lifecircle.plans.format_sites.recommend_format_sites`."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from lifecircle.cli._plan_group import plan_app
 from lifecircle.cli.app import command, console, out, progress, step
 from lifecircle.errors import InputError
 from lifecircle.i18n import t
-from lifecircle.plans.policy import SITE_KIND_NAMES, FormatSites, recommend_format_sites
+from lifecircle.plans.format_sites import FormatSites, recommend_format_sites
+from lifecircle.plans.policy_settings import SITE_KIND_NAMES
 from lifecircle.profile import load_profile
 from lifecircle.sources.files import check_output_path, write_table
 

@@ -51,6 +51,7 @@ from lifecircle.indicators.evaluate import Evaluation, evaluate_city, resolve_ru
 from lifecircle.indicators.grades import NONE_CODE, NONE_EN, NONE_ZH, Condition, GradingRules, format_value
 from lifecircle.network import WalkNetwork
 from lifecircle.network.engine import within
+from lifecircle.plans.format_sites import fits
 from lifecircle.plans.gapfill_search import (
     FIXABLE,
     MAX_ADDITIONS,
@@ -62,7 +63,7 @@ from lifecircle.plans.gapfill_search import (
     need_m2,
     prune_additions,
 )
-from lifecircle.plans.policy import PolicySettings, fits, load_policy
+from lifecircle.plans.policy_settings import PolicySettings, load_policy
 from lifecircle.plans.scenarios import Scenario, apply_scenario, make_outlets
 from lifecircle.profile import Profile
 

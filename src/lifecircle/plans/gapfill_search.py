@@ -30,7 +30,7 @@ from lifecircle.indicators.stages import INDUSTRIAL, FormatClasses
 from lifecircle.network import WalkNetwork
 from lifecircle.network.engine import metres, within
 from lifecircle.network.snap import snap_lonlat
-from lifecircle.plans.policy import fits, site_room
+from lifecircle.plans.format_sites import fits, site_room
 from lifecircle.plans.sites import coverage_matrix
 from lifecircle.profile import Profile
 

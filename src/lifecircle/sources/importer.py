@@ -12,42 +12,45 @@ The all-or-nothing rule: if any row has a problem, :class:`~lifecircle.errors.In
 every problem (file, row, field) and no table is returned — unless ``skip_bad_rows=True``, in
 which case the bad rows are left out and listed in the report. Amap POIs that match no format are
 never errors; they are skipped and counted.
+
+This module owns the pipeline (:func:`import_file`, :func:`import_streets`, :class:`ImportReport`,
+validation against the schema and the all-or-nothing rule). The headers and values it accepts are
+:mod:`lifecircle.sources.import_headers`; the per-kind conversion of a table onto the schema
+(coordinates, geometry, ids, units, format codes) is :mod:`lifecircle.sources.import_convert`.
+Both are re-exported here under their old names.
 """
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from lifecircle.city.ids import point_ids
 from lifecircle.city.schema import TABLES, split_formats, validate_table
 from lifecircle.errors import ConfigError, InputError, Problem
 from lifecircle.i18n import t
 from lifecircle.profile import DEFAULT_PROFILE, Profile, load_profile
-from lifecircle.sources.amap import (
-    CHINA_LAT,
-    CHINA_LON,
-    ChainList,
-    is_amap_shape,
-    is_empty,
-    load_chains,
-    outlets_from_amap,
-    points_from_columns,
+from lifecircle.sources.amap import ChainList, is_amap_shape, is_empty, load_chains, outlets_from_amap
+from lifecircle.sources.coords import SYSTEMS
+from lifecircle.sources.import_convert import (
+    _ID_PREFIX,  # noqa: F401 - re-exported
+    _UNITS,  # noqa: F401 - re-exported
+    _check_surveys,  # noqa: F401 - re-exported
+    _district_code,
+    _format_codes,  # noqa: F401 - re-exported
+    _geometry_to_wgs84,  # noqa: F401 - re-exported
+    _prepare,
+    _repair_polygon,  # noqa: F401 - re-exported
+    _strip_units,  # noqa: F401 - re-exported
 )
-from lifecircle.sources.coords import SYSTEMS, to_wgs84
-from lifecircle.sources.tables import (
-    GEO_SUFFIXES,
-    TABLE_SUFFIXES,
-    RawTable,
-    read_table,
-    rename_columns,
+from lifecircle.sources.import_headers import (
+    _COMMON,
+    HEADERS,
+    VALUES,  # noqa: F401 - re-exported
 )
+from lifecircle.sources.tables import GEO_SUFFIXES, TABLE_SUFFIXES, read_table, rename_columns
 
 KINDS = ("outlets", "communities", "districts", "circles", "candidate_sites", "centre_candidates", "surveys", "streets")
 _ALLOWED = {k: TABLE_SUFFIXES for k in KINDS} | {
@@ -55,165 +58,6 @@ _ALLOWED = {k: TABLE_SUFFIXES for k in KINDS} | {
     "circles": TABLE_SUFFIXES + GEO_SUFFIXES,
     "streets": GEO_SUFFIXES + (".pbf",),
 }
-_ID_PREFIX = {"outlets": "o", "communities": "c", "candidate_sites": "s", "centre_candidates": "cc"}
-
-# Common Chinese (and English) headers → schema columns. Schema names map to themselves.
-_COMMON = {
-    "编号": "id",
-    "序号编号": "id",
-    "名称": "name",
-    "经度": "lon",
-    "lng": "lon",
-    "longitude": "lon",
-    "纬度": "lat",
-    "latitude": "lat",
-    "坐标": "location",
-    "经纬度": "location",
-    "区": "district",
-    "所属区": "district",
-    "行政区": "district",
-    "区县": "district",
-    "所属区县": "district",
-    "类型": "kind",
-    "类别": "kind",
-    "来源": "source",
-    "地址": "address",
-    "面积": "floor_area_m2",
-    "建筑面积": "floor_area_m2",
-}
-HEADERS: dict[str, dict[str, str]] = {
-    "communities": {
-        "小区编号": "id",
-        "小区代码": "id",
-        "小区名称": "name",
-        "小区": "name",
-        "社区名称": "name",
-        "人口": "population",
-        "常住人口": "population",
-        "人口数": "population",
-        "居民人数": "population",
-        "户数": "households",
-        "住户数": "households",
-        "总户数": "households",
-        "建成年代": "build_year",
-        "建成年份": "build_year",
-        "建成时间": "build_year",
-        "竣工年份": "build_year",
-        "总建筑面积": "floor_area_m2",
-        "商业面积": "commercial_floor_area_m2",
-        "商业建筑面积": "commercial_floor_area_m2",
-        "商业服务面积": "commercial_floor_area_m2",
-        "服务用房面积": "service_floor_area_m2",
-        "社区服务用房面积": "service_floor_area_m2",
-        "老年人口占比": "elderly_share",
-        "60岁以上占比": "elderly_share",
-        "老龄化率": "elderly_share",
-        "小区类型": "kind",
-        "所属生活圈": "circle_id",
-        "生活圈编号": "circle_id",
-    },
-    "outlets": {
-        "门店名称": "name",
-        "店名": "name",
-        "业态": "formats",
-        "业态代码": "formats",
-        "品牌": "brand",
-        "是否连锁": "is_chain",
-        "连锁": "is_chain",
-        "营业时间": "opening_hours",
-        "营业面积": "floor_area_m2",
-        "收现金": "accepts_cash",
-        "无障碍": "barrier_free",
-        "适老窗口": "elderly_counter",
-    },
-    "districts": {
-        "代码": "code",
-        "区划代码": "code",
-        "行政区划代码": "code",
-        "adcode": "code",
-        "名称": "name_zh",
-        "区名": "name_zh",
-        "name": "name_zh",
-        "中文名": "name_zh",
-        "英文名": "name_en",
-    },
-    "circles": {
-        "生活圈编号": "id",
-        "生活圈名称": "name",
-        "批次": "phase",
-        "阶段": "phase",
-        "中心": "centre_id",
-        "中心编号": "centre_id",
-        "状态": "status",
-    },
-    "candidate_sites": {"场地名称": "name"},
-    "centre_candidates": {},
-    "surveys": {
-        "生活圈": "circle_id",
-        "生活圈编号": "circle_id",
-        "期次": "period",
-        "调查期": "period",
-        "时间": "period",
-        "受访人数": "respondents",
-        "样本数": "respondents",
-        "调查人数": "respondents",
-        "满意人数": "satisfied",
-        "满意": "satisfied",
-    },
-}
-# Common Chinese values of choice columns → codes.
-VALUES: dict[tuple[str, str], dict[str, str]] = {
-    ("communities", "kind"): {
-        "老旧小区": "old",
-        "老旧": "old",
-        "完整社区": "complete",
-        "完整": "complete",
-        "新建小区": "new",
-        "新建": "new",
-        "新小区": "new",
-        "产业园区": "industrial",
-        "园区": "industrial",
-    },
-    ("candidate_sites", "kind"): {
-        "闲置厂房": "idle_factory",
-        "厂房": "idle_factory",
-        "仓库": "warehouse",
-        "闲置仓库": "warehouse",
-        "公房": "public_housing",
-        "公有住房": "public_housing",
-        "空置商铺": "vacant_shop",
-        "闲置商铺": "vacant_shop",
-        "商铺": "vacant_shop",
-        "公共建筑": "public_building",
-        "公共用房": "public_building",
-    },
-    ("centre_candidates", "kind"): {
-        "社区服务中心": "community_service_centre",
-        "党群服务中心": "community_service_centre",
-        "社区卫生服务中心": "health_centre",
-        "卫生服务中心": "health_centre",
-        "文化中心": "culture_centre",
-        "文化活动中心": "culture_centre",
-        "交通枢纽": "transit_hub",
-        "公交枢纽": "transit_hub",
-        "地铁站": "transit_hub",
-        "购物中心": "shopping_centre",
-        "商业中心": "shopping_centre",
-    },
-    ("circles", "phase"): {"试点": "pilot", "推广": "rollout", "全面推广": "rollout"},
-    ("circles", "status"): {
-        "规划": "planned",
-        "计划": "planned",
-        "建设中": "building",
-        "在建": "building",
-        "自评": "self_assessed",
-        "预验收": "pre_accepted",
-        "已验收": "accepted",
-        "验收": "accepted",
-        "退回": "returned",
-    },
-}
-_UNITS = re.compile(r"\s*(年代|年|人|户|平方米|平米|㎡|m²|m2|万元)$")
 
 
 @dataclass
@@ -354,13 +198,6 @@ def _with_headers(kind: str, p: Problem) -> Problem:
     )
 
 
-def _district_code(v: Any, codes: dict[str, str]) -> Any:
-    if is_empty(v):
-        return v
-    s = str(v).strip()
-    return codes.get(s) or codes.get(s.removesuffix("区")) or codes.get(s + "区") or s
-
-
 def _validate_all(
     kind: str, df: pd.DataFrame, file: str, problems: list[Problem]
 ) -> tuple[pd.DataFrame | None, list[Problem]]:
@@ -381,178 +218,6 @@ def _validate_all(
         clean = None
     allp.sort(key=lambda p: (p.row or 0, p.field or ""))
     return clean, allp
-
-
-def _prepare(
-    kind: str, raw: RawTable, *, crs: str, profile: Profile, notes: list[str]
-) -> tuple[pd.DataFrame, list[Problem]]:
-    """Map headers and values onto the schema; coordinates and geometry to WGS-84."""
-    spec = {c.name: c for c in TABLES[kind]}
-    aliases = {
-        **{k: v for k, v in _COMMON.items() if v in spec or v == "location"},
-        **HEADERS.get(kind, {}),
-        **{c: c for c in spec},
-    }
-    if kind == "districts":
-        aliases = {k: v for k, v in aliases.items() if v != "name" and k != "名称"} | HEADERS["districts"]
-    df = rename_columns(raw.df, aliases)
-    file = raw.file
-    problems: list[Problem] = []
-    if "lon" in spec:
-        lon, lat, coord = points_from_columns(df, crs=crs, file=file)
-        df = df.drop(columns=[c for c in ("location", "lng") if c in df.columns])
-        df["lon"], df["lat"] = lon, lat
-        problems += coord
-    if "geometry" in spec and "geometry" in df.columns:
-        geoms, gp = _geometry_to_wgs84(kind, raw, df["geometry"], crs)
-        df["geometry"] = geoms
-        problems += gp
-    if "id" in spec and "id" not in df.columns and kind in _ID_PREFIX:
-        names = df["name"].tolist() if "name" in df.columns else [None] * len(df)
-        df["id"] = point_ids(_ID_PREFIX[kind], names, df["lon"].tolist(), df["lat"].tolist())
-        notes.append(
-            t(
-                "文件没有 id 列：已按名称和坐标生成 id（同一行每次导入得到同一 id）",
-                "the file has no id column; ids were made from name and coordinates "
-                "(the same row always gets the same id)",
-            )
-        )
-    for (k, col), mapping in VALUES.items():
-        if k == kind and col in df.columns:
-            df[col] = [mapping.get(str(v).strip(), v) if not is_empty(v) else v for v in df[col].tolist()]
-    for name, column in spec.items():
-        if column.kind in ("int", "float") and name in df.columns and name not in ("lon", "lat"):
-            df[name] = [_strip_units(v, share=name.endswith("_share")) for v in df[name].tolist()]
-    if kind == "outlets" and "formats" in df.columns:
-        df["formats"], fp = _format_codes(df, profile, file)
-        problems += fp
-    if kind == "surveys":
-        problems += _check_surveys(df, file)
-    if "source" in spec:
-        src = df["source"].tolist() if "source" in df.columns else [None] * len(df)
-        df["source"] = ["import" if is_empty(v) else v for v in src]
-    return df, problems
-
-
-def _strip_units(v: Any, *, share: bool) -> Any:
-    """'2005年' → '2005', '1,200㎡' → '1200', '18%' → 0.18 (shares only)."""
-    if not isinstance(v, str):
-        return v
-    s = _UNITS.sub("", v.strip()).replace(",", "").replace("，", "")
-    if share and s.endswith("%"):
-        try:
-            return float(s[:-1]) / 100.0
-        except ValueError:
-            return v
-    return s
-
-
-def _format_codes(df: pd.DataFrame, profile: Profile, file: str) -> tuple[list[Any], list[Problem]]:
-    """Format codes of each outlet (Chinese names accepted); unknown codes are problems."""
-    by_name = {f.zh: f.code for f in profile.formats} | {f.en.lower(): f.code for f in profile.formats}
-    out: list[Any] = []
-    problems: list[Problem] = []
-    for row, v in zip(df.index, df["formats"].tolist(), strict=True):
-        if is_empty(v):
-            out.append(None)
-            continue
-        codes = []
-        for part in split_formats(str(v)):
-            code = part if part in profile.by_code else by_name.get(part) or by_name.get(part.lower())
-            if code is None:
-                problems.append(
-                    Problem(
-                        t(
-                            f"未知业态 '{part}'（配置 {profile.name}）；可用代码：{', '.join(profile.codes)}",
-                            f"unknown format '{part}' in profile {profile.name}; "
-                            f"known codes: {', '.join(profile.codes)}",
-                        ),
-                        file=file,
-                        row=int(row),
-                        field="formats",
-                    )
-                )
-            elif code not in codes:
-                codes.append(code)
-        out.append(";".join(codes) if codes else v)
-    return out, problems
-
-
-def _check_surveys(df: pd.DataFrame, file: str) -> list[Problem]:
-    problems: list[Problem] = []
-    if "respondents" not in df.columns or "satisfied" not in df.columns:
-        return problems
-    for row, n, s in zip(df.index, df["respondents"].tolist(), df["satisfied"].tolist(), strict=True):
-        try:
-            n_, s_ = float(n), float(s)
-        except (TypeError, ValueError):
-            continue
-        if s_ > n_:
-            problems.append(
-                Problem(
-                    t(f"满意人数 {s_:g} 大于受访人数 {n_:g}", f"satisfied {s_:g} exceeds respondents {n_:g}"),
-                    file=file,
-                    row=int(row),
-                    field="satisfied",
-                )
-            )
-    return problems
-
-
-def _geometry_to_wgs84(kind: str, raw: RawTable, geoms: pd.Series, crs: str) -> tuple[list[Any], list[Problem]]:
-    """Geometries in WGS-84 degrees: the file's own CRS first, then ``crs`` (GCJ-02/BD-09
-    vertices are converted). Districts must be polygons; invalid polygons are repaired."""
-    import geopandas as gpd
-    import shapely
-
-    gs = gpd.GeoSeries(geoms, crs=raw.crs or "EPSG:4326")
-    if gs.crs is not None and not gs.crs.equals("EPSG:4326"):
-        gs = gs.to_crs(4326)
-    arr = np.asarray(gs.values, dtype=object)
-    if crs != "wgs84":
-
-        def fn(xy: np.ndarray) -> np.ndarray:
-            return np.column_stack(to_wgs84(xy[:, 0], xy[:, 1], crs))
-
-        ok = np.array([g is not None for g in arr])
-        arr[ok] = shapely.transform(arr[ok], fn)
-    problems: list[Problem] = []
-    out: list[Any] = []
-    for row, g in zip(raw.df.index, arr, strict=True):
-        if g is None or g.is_empty:
-            out.append(None)  # the schema reports a required empty geometry
-            continue
-        if kind == "districts" or g.geom_type in ("Polygon", "MultiPolygon"):
-            if g.geom_type not in ("Polygon", "MultiPolygon"):
-                problems.append(
-                    Problem(
-                        t(
-                            f"几何类型为 {g.geom_type}，应为面（Polygon）",
-                            f"geometry is a {g.geom_type}; a polygon is needed",
-                        ),
-                        file=raw.file,
-                        row=int(row),
-                        field="geometry",
-                    )
-                )
-                out.append(None)
-                continue
-            g = _repair_polygon(g)  # noqa: PLW2901 - the repaired polygon replaces the input
-        c = g.representative_point()
-        if not (CHINA_LON[0] <= c.x <= CHINA_LON[1] and CHINA_LAT[0] <= c.y <= CHINA_LAT[1]):
-            problems.append(
-                Problem(
-                    t(
-                        f"几何位置 ({c.x:.4g}, {c.y:.4g}) 不在中国境内：文件坐标系可能缺失或有误",
-                        f"geometry at ({c.x:.4g}, {c.y:.4g}) is outside China; the file's CRS may be missing or wrong",
-                    ),
-                    file=raw.file,
-                    row=int(row),
-                    field="geometry",
-                )
-            )
-        out.append(g)
-    return out, problems
 
 
 def import_streets(
@@ -633,15 +298,3 @@ def import_streets(
     report.rows_kept = len(clean)
     report.length_km = st.length_km(clean.geometry.tolist())
     return clean.reset_index(drop=True), report
-
-
-def _repair_polygon(g: Any) -> Any:
-    """A valid polygon for ``g``: invalid rings are made valid, keeping only the polygonal parts."""
-    import shapely
-
-    if g.is_valid:
-        return g
-    g = shapely.make_valid(g)
-    if g.geom_type == "GeometryCollection":
-        g = shapely.union_all([p for p in g.geoms if p.geom_type in ("Polygon", "MultiPolygon")])
-    return g

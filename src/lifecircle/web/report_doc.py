@@ -119,7 +119,7 @@ def print_html(blocks: list[Block], *, title: str, meta: str, lang: str) -> str:
 
 def to_pdf(blocks: list[Block], *, title: str, meta: str, lang: str) -> bytes:
     """The report printed to PDF by headless Chromium (raises PdfError when it cannot)."""
-    from lifecircle.reports.plan_report import html_to_pdf
+    from lifecircle.reports.pdf import html_to_pdf
 
     with tempfile.TemporaryDirectory(prefix="lifecircle-report-") as work:
         src = Path(work) / "report.html"
