@@ -126,7 +126,7 @@ def api_update_questionnaire(qid: DbId, body: QuestionnaireIn, user: ApiUser, s:
     return rs.questionnaire_json(service.update_questionnaire(s, user, qid, body.model_dump()))
 
 
-def codes_csv(circle: Circle, period: str, codes: list[str]) -> Response:
+def codes_csv(circle: Circle, period: str, codes: list[str], status_code: int = 200) -> Response:
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(["code", "circle_id", "circle_name", "period"])
@@ -135,6 +135,7 @@ def codes_csv(circle: Circle, period: str, codes: list[str]) -> Response:
     name = f"survey-codes-{circle.id}-{period}.csv"
     return Response(
         "\ufeff" + buf.getvalue(),
+        status_code=status_code,
         media_type="text/csv; charset=utf-8",
         headers={**NO_STORE, "Content-Disposition": f'attachment; filename="{name}"'},
     )
@@ -155,7 +156,7 @@ def api_issue_codes(
     circle = s.get(Circle, circle_id)
     assert circle is not None
     if fmt == "csv":
-        return codes_csv(circle, period, codes)
+        return codes_csv(circle, period, codes, 201)
     data = {"circle_id": circle.id, "circle_name": circle.name, "period": period, "codes": codes}
     return JSONResponse(data, status_code=201, headers=NO_STORE)
 
