@@ -436,3 +436,29 @@ def test_the_survey_pages_work_without_a_session(platform):
     assert c.post("/survey", data={"code": codes[0]}).status_code == 409
     assert c.post("/survey", data={"code": "nonsense"}).status_code == 404
     assert counts(platform)["answers"] == 1
+
+
+def test_the_bureau_publishes_a_questionnaire_from_its_page(platform):
+    import json
+
+    from .test_pages import csrf_of, page_login
+
+    c = platform.client
+    page_login(c, "xiling")
+    assert 'id="questionnaire-form"' not in c.get("/questionnaires").text  # read-only for the district
+    c.cookies.clear()
+    page_login(c, "admin")
+    page = c.get("/questionnaires")
+    assert page.status_code == 200 and 'id="questionnaire-form"' in page.text
+    body = json.dumps({k: QN[k] for k in ("title_zh", "questions", "key", "satisfied")}, ensure_ascii=False)
+    r = c.post(
+        "/questionnaires",
+        data={"period": PERIOD, "body": body, "csrf_token": csrf_of(page.text)},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    assert "2025H1" in c.get("/questionnaires").text
+    bad = c.post("/questionnaires", data={"period": PERIOD, "body": "[1]", "csrf_token": csrf_of(page.text)})
+    assert bad.status_code == 422
+    with transaction(platform.factory()) as s:
+        assert s.scalar(select(func.count(SurveyQuestionnaire.id))) == 1

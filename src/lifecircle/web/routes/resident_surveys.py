@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import threading
 import time
 from typing import Annotated, Any, Literal
@@ -20,14 +21,15 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from lifecircle.errors import InputError
+from lifecircle.errors import InputError, Problem
 from lifecircle.i18n import t
 from lifecircle.platform import service
 from lifecircle.platform.db import Circle, transaction
 from lifecircle.platform.errors import ConflictError, NotFoundError, ThrottledError
-from lifecircle.platform.permissions import can_issue_codes
+from lifecircle.platform.permissions import can_edit_questionnaires, can_issue_codes
 from lifecircle.platform.service import resident_surveys as rs
 from lifecircle.web.deps import ApiUser, Db, DbId, Factory, FormCsrf, PageUser, Prog, Render, SettingsDep, client_ip
+from lifecircle.web.flash import redirect_with_flash
 
 router = APIRouter()
 
@@ -311,3 +313,69 @@ def circle_survey_page(circle_id: str, period: str, user: PageUser, s: Db, prog:
         b=b,
         can_issue=can_issue_codes(user, circle.id, circle.district) and qn is not None,
     )
+
+
+@router.get("/questionnaires", include_in_schema=False, response_class=HTMLResponse)
+def questionnaires_page(user: PageUser, s: Db, render: Render) -> HTMLResponse:
+    rows = service.list_questionnaires(s, user)
+    latest = rows[-1] if rows else None
+    example = rs.questionnaire_json(latest) if latest else {k: v for k, v in EXAMPLE_QN.items() if k != "period"}
+    draft = {k: example[k] for k in ("title_zh", "title_en", "questions", "key", "satisfied")}
+    return render(
+        "questionnaires.html",
+        rows=[(q, rs.n_answers(s, q.id)) for q in rows],
+        draft=json.dumps(draft, ensure_ascii=False, indent=2),
+        period=latest.period if latest else "",
+        can_edit=can_edit_questionnaires(user),
+    )
+
+
+@router.post("/questionnaires", include_in_schema=False)
+def questionnaire_form(
+    request: Request,
+    user: PageUser,
+    csrf: FormCsrf,
+    s: Db,
+    period: Annotated[str, Form(max_length=16)],
+    body: Annotated[str, Form(max_length=200_000)],
+    csrf_token: Annotated[str, Form()],
+) -> Response:
+    """Publish a new version from the page's JSON (title_zh, title_en, questions, key, satisfied)."""
+    csrf.check(csrf_token)
+    try:
+        data = json.loads(body)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise InputError([Problem(t("问卷须为 JSON 对象", "the questionnaire must be a JSON object"), field="body")])
+    row = service.create_questionnaire(s, user, period, data)
+    return redirect_with_flash(
+        request,
+        "/questionnaires",
+        f"已发布 {row.period} 问卷第 {row.version} 版",
+        f"published {row.period} v{row.version}",
+    )
+
+
+EXAMPLE_QN: dict[str, Any] = {
+    "title_zh": "居民满意度调查",
+    "title_en": "Residents' satisfaction survey",
+    "questions": [
+        {
+            "id": "overall",
+            "text_zh": "您对本社区一刻钟便民生活圈总体满意吗？",
+            "text_en": "Overall, how satisfied are you?",
+            "kind": "scale",
+            "min": 1,
+            "max": 5,
+        },
+        {
+            "id": "walk",
+            "text_zh": "步行 15 分钟内能买到日常用品吗？",
+            "text_en": "Can you buy daily goods within a 15-minute walk?",
+            "kind": "yesno",
+        },
+    ],
+    "key": "overall",
+    "satisfied": [4, 5],
+}
