@@ -264,3 +264,56 @@ class EnvIssue(Base):
     closed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     close_note: Mapped[str] = mapped_column(Text, default="")
+
+
+# ------------------------------------------------------------------ residents' surveys (M16, residents' side)
+
+
+class SurveyQuestionnaire(Base):
+    """The bureau's questionnaire of a period, versioned: ``questions`` is the JSON list of
+    questions (``id``, ``text_zh``, ``text_en``, ``kind`` scale/yesno/choice, …), ``key`` the id of
+    the question that counts for the satisfaction target and ``satisfied_values`` the answers to it
+    that count as satisfied. The newest version of a period is the one residents answer; a version
+    with answers is never changed (a new version is published instead)."""
+
+    __tablename__ = "survey_questionnaires"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    period: Mapped[str] = mapped_column(String(16), index=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    title_zh: Mapped[str] = mapped_column(String(128), default="")
+    title_en: Mapped[str] = mapped_column(String(128), default="")
+    questions: Mapped[Any] = mapped_column(JSON)
+    key: Mapped[str] = mapped_column(String(32))
+    satisfied_values: Mapped[Any] = mapped_column(JSON)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    __table_args__ = (UniqueConstraint("period", "version", name="uq_questionnaire_period_version"),)
+
+
+class SurveyCode(Base):
+    """A household's one-time survey code for one circle and period, stored only as its keyed
+    SHA-256 (HMAC with the install's secret key); ``used_at`` is set by the one conditional UPDATE
+    that consumes it. Nothing about the household is stored."""
+
+    __tablename__ = "survey_codes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    circle_id: Mapped[str] = mapped_column(ForeignKey("circles.id", ondelete="CASCADE"), index=True)
+    period: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    used_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class SurveyAnswer(Base):
+    """One household's answers (``{question id: value}``) to a questionnaire, for a circle and
+    period; no link to the code or the household, and only the day it was given."""
+
+    __tablename__ = "survey_answers"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    circle_id: Mapped[str] = mapped_column(ForeignKey("circles.id", ondelete="CASCADE"), index=True)
+    period: Mapped[str] = mapped_column(String(16))
+    questionnaire_id: Mapped[int] = mapped_column(ForeignKey("survey_questionnaires.id"), index=True)
+    answers: Mapped[Any] = mapped_column(JSON)
+    key_satisfied: Mapped[bool] = mapped_column(Boolean, default=False)
+    day: Mapped[dt.date] = mapped_column(Date)
+    __table_args__ = (Index("ix_survey_answers_circle_period", "circle_id", "period"),)

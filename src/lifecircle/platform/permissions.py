@@ -320,3 +320,33 @@ def require_govern_circle(user: User, circle_id: str, district: str | None) -> N
 
 def can_govern_circle(user: User, circle_id: str, district: str | None) -> bool:
     return _allowed(require_govern_circle, user, circle_id, district)
+
+
+# ------------------------------------------------------------------ residents' surveys (M16)
+
+
+def require_questionnaire_admin(user: User) -> None:
+    """Publishing and editing the survey questionnaires: the bureau (city admin)."""
+    if user.role != "city_admin":
+        raise deny("只有市商务局可以编辑调查问卷", "only the bureau (city admin) edits the questionnaires")
+
+
+def can_edit_questionnaires(user: User) -> bool:
+    return _allowed(require_questionnaire_admin, user)
+
+
+def require_issue_codes(user: User, circle_id: str, district: str | None) -> None:
+    """Generating a circle's one-time survey codes: the city admin, the district's officer, or the
+    circle's own community officer."""
+    if user.role == "community_officer":
+        if user.circle_id != circle_id:
+            raise deny(
+                "社区工作人员只能为本生活圈生成调查码", "a community officer issues codes only for its own circle"
+            )
+        return
+    if not _district_staff(user, district, "district_officer"):
+        raise deny("无权为该生活圈生成调查码", "this account cannot issue survey codes for this circle")
+
+
+def can_issue_codes(user: User, circle_id: str, district: str | None) -> bool:
+    return _allowed(require_issue_codes, user, circle_id, district)

@@ -3,7 +3,8 @@
 An ASGI middleware (:class:`RequestGuardMiddleware`) that runs before FastAPI reads the body:
 
 1. **Authentication first.** A write (POST/PUT/PATCH/DELETE) to anything but the sign-in routes
-   (:data:`ANONYMOUS_WRITES`) needs a valid session (``Authorization: Bearer`` or the session
+   (:data:`ANONYMOUS_WRITES`) and the residents' survey answers (:data:`PUBLIC_SURVEY_WRITES`,
+   bodies of at most 32 KB) needs a valid session (``Authorization: Bearer`` or the session
    cookie). Without one the answer is given at once — 401 for ``/api/…``, a redirect to the login
    page for the pages — and the body is never read: a 100 MB JSON body or a 300 MB upload from
    someone who has not signed in costs neither memory nor disk. (The routes still check the
@@ -35,11 +36,18 @@ from lifecircle.platform.settings import Settings
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 ANONYMOUS_WRITES = frozenset({"/api/login", "/login"})
+# residents' surveys (M16): answered with a one-time code, no sign-in; small bodies only
+PUBLIC_SURVEY_WRITES = frozenset(
+    {"/api/public/survey/questionnaire", "/api/public/survey/answers", "/survey", "/survey/answer"}
+)
+PUBLIC_SURVEY_MAX_BYTES = 32_000
 SESSION_COOKIE = "lc_session"  # as lifecircle.web.deps.SESSION_COOKIE (not imported: no cycle)
 
 
 def body_limit(settings: Settings, path: str) -> int:
     """The largest body the route at ``path`` accepts, bytes."""
+    if path in PUBLIC_SURVEY_WRITES:
+        return min(PUBLIC_SURVEY_MAX_BYTES, settings.body_max_bytes)
     return settings.upload_body_max_bytes if path.rstrip("/").endswith("/evidence") else settings.body_max_bytes
 
 
@@ -91,7 +99,7 @@ class RequestGuardMiddleware:
         path: str = scope["path"]
         method: str = scope["method"]
         headers = Headers(scope=scope)
-        if method in UNSAFE_METHODS and path not in ANONYMOUS_WRITES:
+        if method in UNSAFE_METHODS and path not in ANONYMOUS_WRITES and path not in PUBLIC_SURVEY_WRITES:
             problem = await run_in_threadpool(_session_problem, state.factory, _token(headers))
             if problem is not None:
                 if path.startswith("/api/"):

@@ -15,6 +15,7 @@ from fastapi.templating import Jinja2Templates
 from lifecircle.i18n import get_lang, t
 from lifecircle.platform import service
 from lifecircle.platform.db import ROLE_LABELS
+from lifecircle.platform.permissions import can_issue_codes
 from lifecircle.platform.programme import Programme
 from lifecircle.profile import Profile, load_profile
 from lifecircle.reports.common import gap_names
@@ -31,6 +32,7 @@ def make_templates(prog: Programme, timezone: str = "Asia/Shanghai") -> Jinja2Te
     templates.env.globals.update(
         t=t,
         get_lang=get_lang,
+        can_issue_codes=can_issue_codes,
         role_label=lambda r: t(*ROLE_LABELS.get(r, (r, r))),
         grade_label=lambda g: t(*service.GRADES.get(g, (g or "—", g or "—"))),
         decision_label=lambda d: t(*service.DECISIONS.get(d, (d, d))),

@@ -87,6 +87,14 @@ from lifecircle.platform.service.reports import (  # noqa: F401 - the service's 
     report_versions,
     statuses_as_of,
 )
+from lifecircle.platform.service.resident_surveys import (  # noqa: F401 - the service's public names
+    breakdown,
+    create_questionnaire,
+    issue_codes,
+    list_questionnaires,
+    submit_answers,
+    update_questionnaire,
+)
 from lifecircle.platform.service.supervision import (  # noqa: F401 - the service's public names
     add_inspection_photo,
     designate_integrity,

@@ -17,7 +17,7 @@ from lifecircle.platform.db import (
     User,
     utcnow,
 )
-from lifecircle.platform.errors import NotFoundError
+from lifecircle.platform.errors import ConflictError, NotFoundError
 from lifecircle.platform.permissions import (
     require_edit,
     require_see,
@@ -121,6 +121,16 @@ def record_survey_results(
     problems = _result_problems(respondents, satisfied)
     if problems:
         raise _problems(*problems)
+    from lifecircle.platform.service.resident_surveys import codes_exist
+
+    if codes_exist(s, row.circle_id, row.period):
+        raise ConflictError(
+            t(
+                "该调查由居民凭调查码在线作答，结果按答卷自动统计，不能手工填写",
+                "this survey is answered by residents with one-time codes; its results are counted from the "
+                "answers and cannot be typed by hand",
+            )
+        )
     before = audit.snapshot(row)
     row.respondents, row.satisfied = respondents, satisfied
     s.flush()
