@@ -310,7 +310,7 @@ class SurveyAnswer(Base):
 
     __tablename__ = "survey_answers"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    circle_id: Mapped[str] = mapped_column(ForeignKey("circles.id", ondelete="CASCADE"), index=True)
+    circle_id: Mapped[str] = mapped_column(ForeignKey("circles.id", ondelete="CASCADE"))  # indexed with period
     period: Mapped[str] = mapped_column(String(16))
     questionnaire_id: Mapped[int] = mapped_column(ForeignKey("survey_questionnaires.id"), index=True)
     answers: Mapped[Any] = mapped_column(JSON)
