@@ -249,3 +249,43 @@ def test_import_gcj02_file_is_converted(platform):
     assert r.status_code == 200, r.text
     o = platform.client.get("/api/outlets/g-1", headers=platform.h("admin")).json()
     assert abs(o["lon"] - XL_LON) < 1e-5 and o["district"] == "420502"
+
+
+def test_photos_documents_and_imports_may_be_larger_than_a_json_body(platform):
+    """Uploads (a 3 MB photo, document or import) get the upload limit, not the 1 MB body limit;
+    a JSON body of 3 MB is still refused with 413 before it is read."""
+    from lifecircle.web.guard import UPLOAD_ROUTES, body_limit
+
+    s = platform.settings
+    for path in (
+        "/api/env-issues/7/photos",
+        "/api/env-issues/7/close",
+        "/env-issues/7/close",
+        "/api/inspections/3/photos",
+        "/supervision/inspections",
+        "/api/filings/2/documents",
+        "/filings",
+        "/api/outlets/import",
+        "/outlets/import",
+        "/circles/XL-01/governance/issues",
+        "/api/circles/XL-01/evidence",
+    ):
+        assert UPLOAD_ROUTES.match(path) and body_limit(s, path) == s.upload_body_max_bytes, path
+    for path in ("/api/outlets", "/api/filings/2/accept", "/api/complaints", "/api/login"):
+        assert body_limit(s, path) == s.body_max_bytes, path
+    import dataclasses
+
+    platform.app.state.settings = dataclasses.replace(s, upload_max_bytes=10_000_000, body_max_bytes=1_000_000)
+    big = b"\xff\xd8\xff" + b"0" * 3_000_000
+    r = platform.client.post(
+        "/api/outlets/import",
+        headers=platform.h("admin"),
+        files={"file": ("big.csv", big, "text/csv")},
+    )
+    assert r.status_code != 413, r.text  # read, then judged by the importer
+    r = platform.client.post(
+        "/api/outlets",
+        headers=platform.h("admin") | {"Content-Type": "application/json"},
+        content=b'{"name": "' + b"x" * 3_000_000 + b'"}',
+    )
+    assert r.status_code == 413

@@ -191,6 +191,20 @@ def require_register_outlet(user: User, district: str | None) -> None:
         raise deny("只有市商务局或本区负责人可以登记网点", "only the bureau or the district's officer register outlets")
 
 
+def can_register_outlet(user: User, district: str | None) -> bool:
+    return _allowed(require_register_outlet, user, district)
+
+
+def require_import_outlets(user: User) -> None:
+    """Bulk import into the registry: the city admin, or a district officer (rows of their district
+    only, checked row by row with :func:`require_register_outlet`)."""
+    require_role(user, "city_admin", "district_officer")
+
+
+def can_import_outlets(user: User) -> bool:
+    return _allowed(require_import_outlets, user)
+
+
 def require_edit_outlet(user: User, district: str | None, owner_id: int | None) -> None:
     """Editing or closing an outlet: the city admin, the district's officer, or its own merchant."""
     if user.role == "merchant":

@@ -9,7 +9,7 @@ An ASGI middleware (:class:`RequestGuardMiddleware`) that runs before FastAPI re
    page for the pages — and the body is never read: a 100 MB JSON body or a 300 MB upload from
    someone who has not signed in costs neither memory nor disk. (The routes still check the
    session, the role and the CSRF token themselves; this is only the early refusal.)
-2. **Size limits per route.** Evidence uploads (paths ending in ``/evidence``) may send
+2. **Size limits per route.** Uploads (evidence, documents, photos, imports: :data:`UPLOAD_ROUTES`) may send
    ``upload_max_bytes`` plus room for the form; every other request ``body_max_bytes``
    (``LIFECIRCLE_BODY_MAX_KB``). A ``Content-Length`` over the limit is refused with 413 before
    reading; a body sent without one (chunked) is counted as it arrives and stopped with 413 at the
@@ -18,6 +18,7 @@ An ASGI middleware (:class:`RequestGuardMiddleware`) that runs before FastAPI re
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import quote
 
@@ -44,11 +45,23 @@ PUBLIC_SURVEY_MAX_BYTES = 32_000
 SESSION_COOKIE = "lc_session"  # as lifecircle.web.deps.SESSION_COOKIE (not imported: no cycle)
 
 
+# The routes that take a file (multipart): evidence, filing documents, photos of inspections and
+# environment issues (also on the page forms that report or close an issue, record an inspection or
+# file a shop) and the registry's bulk import. They may send up to the upload limit.
+UPLOAD_ROUTES = re.compile(
+    r"^(/api)?(/circles/[^/]+/evidence|/filings(/\d+/documents)?|/env-issues/\d+/(photos|close)"
+    r"|/inspections/\d+/photos|/outlets/import)/?$"
+    r"|^/circles/[^/]+/governance/issues/?$|^/supervision/inspections/?$"
+)
+
+
 def body_limit(settings: Settings, path: str) -> int:
-    """The largest body the route at ``path`` accepts, bytes."""
+    """The largest body the route at ``path`` accepts, bytes: the upload limit for the routes that
+    take a file (:data:`UPLOAD_ROUTES`), the small public limit for the residents' survey, else the
+    body limit of every other write."""
     if path in PUBLIC_SURVEY_WRITES:
         return min(PUBLIC_SURVEY_MAX_BYTES, settings.body_max_bytes)
-    return settings.upload_body_max_bytes if path.rstrip("/").endswith("/evidence") else settings.body_max_bytes
+    return settings.upload_body_max_bytes if UPLOAD_ROUTES.match(path) else settings.body_max_bytes
 
 
 def too_large(limit: int) -> str:

@@ -25,7 +25,7 @@ from lifecircle.platform import audit
 from lifecircle.platform.db import District, User, utcnow
 from lifecircle.platform.db_operations import Outlet
 from lifecircle.platform.outlet_rows import split_formats
-from lifecircle.platform.permissions import require_register_outlet
+from lifecircle.platform.permissions import can_register_outlet, require_import_outlets
 from lifecircle.platform.service._common import _problems
 from lifecircle.platform.service.outlets import apply_changes, area_shapes, catalogue, event, place
 
@@ -116,8 +116,7 @@ def import_outlets(
 ) -> ImportResult:
     """Add and update registry outlets from a CSV/Excel file (city admin, or a district's officer
     for rows in their district); every problem as :class:`InputError` naming file, row and field."""
-    if user.role not in ("city_admin", "district_officer"):
-        require_register_outlet(user, None)
+    require_import_outlets(user)
     if crs is not None and crs not in ("wgs84", "gcj02", "bd09"):
         raise _problems(("crs", "坐标系应为 wgs84 / gcj02 / bd09", "crs must be wgs84, gcj02 or bd09"))
     df, name, notes = _read(s, filename, data, crs)
@@ -131,7 +130,7 @@ def import_outlets(
         district = district or (str(rec["district"]) if _value(rec.get("district")) is not None else None)
         existing = s.get(Outlet, oid)
         where = existing.district if existing is not None else district
-        if user.role != "city_admin" and (where != user.district or district != user.district):
+        if not (can_register_outlet(user, where) and can_register_outlet(user, district)):
             problems.append(
                 Problem(
                     t("只能导入本区的网点", "you can only import your own district's outlets"),

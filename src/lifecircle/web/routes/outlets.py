@@ -11,12 +11,11 @@ from fastapi.responses import HTMLResponse, Response
 
 from lifecircle.platform import permissions
 from lifecircle.platform.service import outlet_import, outlets
-from lifecircle.web.deps import ApiUser, Db, FormCsrf, PageUser, Render
+from lifecircle.web.deps import ApiUser, Db, FormCsrf, PageUser, Render, SettingsDep
 from lifecircle.web.flash import redirect_with_flash
 from lifecircle.web.schemas import OutletCloseIn, OutletIn, OutletPatchIn
 
 router = APIRouter()
-MAX_IMPORT_BYTES = 20_000_000
 
 
 # ------------------------------------------------------------------ API
@@ -44,21 +43,28 @@ def api_register_outlet(body: OutletIn, user: ApiUser, s: Db) -> dict[str, Any]:
     return outlets.outlet_json(outlets.register_outlet(s, user, body.model_dump(exclude_unset=True)))
 
 
+def _import(s: Db, user: Any, settings: Any, file: UploadFile, dry_run: bool, crs: str | None) -> Any:
+    """Read the upload (at most the upload limit, bytes) and import it (a sync route: the thread pool)."""
+    limit = settings.upload_max_bytes
+    data = file.file.read(limit + 1)
+    if len(data) > limit:
+        from lifecircle.platform.service._common import _problems
+
+        mb = limit / 1e6
+        raise _problems(("file", f"文件过大（上限 {mb:g} MB）", f"the file is too large (limit {mb:g} MB)"))
+    return outlet_import.import_outlets(s, user, file.filename or "", data, dry_run=dry_run, crs=crs or None)
+
+
 @router.post("/api/outlets/import", tags=["outlets"])
 def api_import_outlets(
     user: ApiUser,
     s: Db,
+    settings: SettingsDep,
     file: Annotated[UploadFile, File(description="CSV or Excel (.xlsx); Amap POI exports too")],
     dry_run: Annotated[bool, Form()] = False,
     crs: Annotated[str | None, Form(max_length=8)] = None,
 ) -> dict[str, Any]:
-    data = file.file.read(MAX_IMPORT_BYTES + 1)  # a sync route: runs in the thread pool
-    if len(data) > MAX_IMPORT_BYTES:
-        from lifecircle.platform.service._common import _problems
-
-        raise _problems(("file", "文件过大（上限 20 MB）", "the file is too large (limit 20 MB)"))
-    res = outlet_import.import_outlets(s, user, file.filename or "", data, dry_run=dry_run, crs=crs or None)
-    return res.to_json()
+    return _import(s, user, settings, file, dry_run, crs).to_json()
 
 
 @router.get("/api/outlets/{outlet_id}", tags=["outlets"])
@@ -101,7 +107,31 @@ def outlets_page(
         format=format,
         status=status,
         catalogue=outlets.catalogue().formats,
+        can_import=permissions.can_import_outlets(user),
     )
+
+
+@router.post("/outlets/import", include_in_schema=False)
+def outlets_import_form(
+    request: Request,
+    user: PageUser,
+    csrf: FormCsrf,
+    s: Db,
+    settings: SettingsDep,
+    csrf_token: Annotated[str, Form()],
+    file: Annotated[UploadFile, File()],
+    dry_run: Annotated[bool, Form()] = False,
+    crs: Annotated[str, Form(max_length=8)] = "",
+) -> Response:
+    csrf.check(csrf_token)
+    res = _import(s, user, settings, file, dry_run, crs or None).to_json()
+    counts = f"新增 {res['added']}，更新 {res['updated']}，未变 {res['unchanged']}"
+    zh = f"{'试导入（未保存）' if dry_run else '已导入'} {res['file']}：{counts}"
+    en = (
+        f"{'dry run (nothing saved)' if dry_run else 'imported'} {res['file']}: "
+        f"{res['added']} added, {res['updated']} updated, {res['unchanged']} unchanged"
+    )
+    return redirect_with_flash(request, "/outlets", zh, en)
 
 
 @router.get("/outlets/{outlet_id}", include_in_schema=False, response_class=HTMLResponse)
