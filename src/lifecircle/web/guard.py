@@ -3,8 +3,9 @@
 An ASGI middleware (:class:`RequestGuardMiddleware`) that runs before FastAPI reads the body:
 
 1. **Authentication first.** A write (POST/PUT/PATCH/DELETE) to anything but the sign-in routes
-   (:data:`ANONYMOUS_WRITES`) and the residents' survey answers (:data:`PUBLIC_SURVEY_WRITES`,
-   bodies of at most 32 KB) needs a valid session (``Authorization: Bearer`` or the session
+   (:data:`ANONYMOUS_WRITES`), the residents' survey answers (:data:`PUBLIC_SURVEY_WRITES`,
+   bodies of at most 32 KB) and the residents' feedback (:data:`PUBLIC_FEEDBACK_WRITES`) needs
+   a valid session (``Authorization: Bearer`` or the session
    cookie). Without one the answer is given at once — 401 for ``/api/…``, a redirect to the login
    page for the pages — and the body is never read: a 100 MB JSON body or a 300 MB upload from
    someone who has not signed in costs neither memory nor disk. (The routes still check the
@@ -42,6 +43,9 @@ PUBLIC_SURVEY_WRITES = frozenset(
     {"/api/public/survey/questionnaire", "/api/public/survey/answers", "/survey", "/survey/answer"}
 )
 PUBLIC_SURVEY_MAX_BYTES = 32_000
+# residents' feedback (a missing format, a complaint, an environment problem) with an optional photo
+PUBLIC_FEEDBACK_WRITES = frozenset({"/api/public/feedback", "/feedback"})
+PUBLIC_WRITES = ANONYMOUS_WRITES | PUBLIC_SURVEY_WRITES | PUBLIC_FEEDBACK_WRITES
 SESSION_COOKIE = "lc_session"  # as lifecircle.web.deps.SESSION_COOKIE (not imported: no cycle)
 
 
@@ -51,7 +55,7 @@ SESSION_COOKIE = "lc_session"  # as lifecircle.web.deps.SESSION_COOKIE (not impo
 UPLOAD_ROUTES = re.compile(
     r"^(/api)?(/circles/[^/]+/evidence|/filings(/\d+/documents)?|/env-issues/\d+/(photos|close)"
     r"|/inspections/\d+/photos|/outlets/import)/?$"
-    r"|^/circles/[^/]+/governance/issues/?$|^/supervision/inspections/?$"
+    r"|^/circles/[^/]+/governance/issues/?$|^/supervision/inspections/?$|^(/api/public)?/feedback/?$"
 )
 
 
@@ -112,7 +116,7 @@ class RequestGuardMiddleware:
         path: str = scope["path"]
         method: str = scope["method"]
         headers = Headers(scope=scope)
-        if method in UNSAFE_METHODS and path not in ANONYMOUS_WRITES and path not in PUBLIC_SURVEY_WRITES:
+        if method in UNSAFE_METHODS and path not in PUBLIC_WRITES:
             problem = await run_in_threadpool(_session_problem, state.factory, _token(headers))
             if problem is not None:
                 if path.startswith("/api/"):

@@ -32,6 +32,7 @@ COMPLAINT_CATEGORIES = {
     "service": ("服务态度", "Service"),
     "licence": ("证照", "Licence"),
     "environment": ("环境卫生", "Environment"),
+    "missing_format": ("缺少业态", "A format is missing nearby"),
     "other": ("其他", "Other"),
 }
 SOURCES = {"resident": ("居民", "Resident"), "hotline": ("热线", "Hotline"), "officer": ("工作人员", "Officer")}

@@ -10,6 +10,7 @@ from lifecircle.web.routes import (
     circles,
     docs,
     evaluation,
+    feedback,
     filings,
     governance,
     live,
@@ -40,5 +41,6 @@ ROUTERS: list[APIRouter] = [
     supervision.router,
     audit.router,
     governance.router,
+    feedback.router,
     docs.router,
 ]
