@@ -22,12 +22,12 @@ from sqlalchemy.orm import Session
 from lifecircle.errors import InputError, Problem
 from lifecircle.i18n import t
 from lifecircle.platform import audit
-from lifecircle.platform.db import District, User, utcnow
+from lifecircle.platform.db import District, User
 from lifecircle.platform.db_operations import Outlet
 from lifecircle.platform.outlet_rows import split_formats
 from lifecircle.platform.permissions import can_register_outlet, require_import_outlets
 from lifecircle.platform.service._common import _problems
-from lifecircle.platform.service.outlets import apply_changes, area_shapes, catalogue, event, place
+from lifecircle.platform.service.outlets import apply_changes, area_shapes, catalogue, open_new_outlet, place
 
 SUFFIXES = (".csv", ".txt", ".xlsx", ".xls")
 _TEXT = ("name", "brand", "opening_hours", "address")
@@ -147,7 +147,7 @@ def import_outlets(
         if existing is None:
             res.added.append(oid)
             if not dry_run:
-                _add(s, user, oid, fields, circle_id, district)
+                open_new_outlet(s, user, oid, fields, circle_id, district, "import")
         elif any(getattr(existing, k) != v for k, v in fields.items()):
             res.updated.append(oid)
             if not dry_run:
@@ -157,23 +157,3 @@ def import_outlets(
     if not dry_run:
         audit.record(s, user, "import", "outlet", name, None, res.to_json())
     return res
-
-
-def _add(s: Session, user: User, oid: str, fields: dict[str, Any], circle_id: str | None, district: str | None) -> None:
-    now = utcnow()
-    o = Outlet(
-        id=oid,
-        circle_id=circle_id,
-        district=district,
-        status="open",
-        source="import",
-        opened_at=now,
-        created_at=now,
-        updated_at=now,
-        version=1,
-        **fields,
-    )
-    s.add(o)
-    s.flush()
-    event(s, oid, "open")
-    audit.record(s, user, "create", "outlet", oid, None, audit.snapshot(o))

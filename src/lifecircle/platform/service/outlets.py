@@ -264,31 +264,45 @@ def event(s: Session, outlet_id: str, kind: str) -> None:
     s.add(OutletEvent(outlet_id=outlet_id, kind=kind, at=utcnow()))
 
 
-def register_outlet(s: Session, user: User, data: dict[str, Any]) -> Outlet:
-    """Register an outlet that opens at once (city admin, or the officer of its district)."""
-    if user.role not in ("city_admin", "district_officer"):
-        require_register_outlet(user, None)
-    clean = check_outlet_fields(data, partial=False)
-    circle_id, district = place(s, clean["lon"], clean["lat"])
-    require_register_outlet(user, district)
+def open_new_outlet(
+    s: Session,
+    user: User,
+    oid: str,
+    fields: dict[str, Any],
+    circle_id: str | None,
+    district: str | None,
+    source: str,
+) -> Outlet:
+    """Add an outlet that is open from now (checked fields; the caller checked the permission), with
+    its ``open`` event and audit row, in the caller's transaction."""
     now = utcnow()
     o = Outlet(
-        id=new_outlet_id(s, clean["name"], clean["lon"], clean["lat"]),
+        id=oid,
         circle_id=circle_id,
         district=district,
         status="open",
-        source="registry",
+        source=source,
         opened_at=now,
         created_at=now,
         updated_at=now,
         version=1,
-        **clean,
+        **fields,
     )
     s.add(o)
     s.flush()
-    event(s, o.id, "open")
-    audit.record(s, user, "create", "outlet", o.id, None, audit.snapshot(o))
+    event(s, oid, "open")
+    audit.record(s, user, "create", "outlet", oid, None, audit.snapshot(o))
     return o
+
+
+def register_outlet(s: Session, user: User, data: dict[str, Any]) -> Outlet:
+    """Register an outlet that opens at once (city admin, or the officer of its district)."""
+    require_register_outlet(user, user.district)  # may register at all (before the fields are checked)
+    clean = check_outlet_fields(data, partial=False)
+    circle_id, district = place(s, clean["lon"], clean["lat"])
+    require_register_outlet(user, district)
+    oid = new_outlet_id(s, clean["name"], clean["lon"], clean["lat"])
+    return open_new_outlet(s, user, oid, clean, circle_id, district, "registry")
 
 
 def apply_changes(s: Session, user: User | None, o: Outlet, clean: dict[str, Any], *, seen_version: int) -> bool:
