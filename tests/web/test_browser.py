@@ -5,45 +5,17 @@ screenshots go to ``test-artifacts/``."""
 from __future__ import annotations
 
 import os
-import shutil
-import socket
-import threading
-import time
-from pathlib import Path
 
 import pytest
 
-from .conftest import IN_CI, PASSWORD, make_settings
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from .browser import ARGS, ARTIFACTS, CHROMIUM, require_chromium, served
+from .conftest import PASSWORD, make_settings
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """The app with the demo city (small scale) served by uvicorn in a thread."""
-    if not Path(CHROMIUM).exists() or shutil.which("chromium") is None:
-        if IN_CI:
-            pytest.fail("chromium is missing (listed in .ci/apt-packages.txt)")
-        pytest.skip("chromium not installed")
-    pytest.importorskip("playwright.sync_api")
-    import uvicorn
-
+    require_chromium()
     from lifecircle.platform.seed import seed_demo
     from lifecircle.web.app import create_app
 
@@ -57,17 +29,8 @@ def server(tmp_path_factory):
         scale=0.02,
         passwords=dict.fromkeys(["admin", "xiling", "wujiagang", "evaluator", "leader"], PASSWORD),
     )
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    th = threading.Thread(target=srv.run, daemon=True)
-    th.start()
-    for _ in range(200):
-        if srv.started:
-            break
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", app
-    srv.should_exit = True
-    th.join(timeout=10)
+    with served(app) as base:
+        yield base, app
     app.state.engine.dispose()
 
 

@@ -13,8 +13,8 @@ from sqlalchemy import select
 from lifecircle.platform.db import transaction
 from lifecircle.platform.db_operations import Filing, Outlet
 
+from .browser import ARGS, ARTIFACTS, CHROMIUM, require_chromium, served
 from .conftest import ACCOUNTS, PASSWORD
-from .test_browser import ARGS, ARTIFACTS, CHROMIUM
 
 CIRCLE = "XL-01"
 
@@ -22,41 +22,20 @@ CIRCLE = "XL-01"
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory):
     """The app on the small demo city (its outlets are the registry), served by uvicorn in a thread."""
-    import shutil
-    import threading
-    import time
-    from pathlib import Path
-
-    from .conftest import IN_CI, make_settings
-    from .test_browser import _free_port
-
-    if not Path(CHROMIUM).exists() or shutil.which("chromium") is None:
-        if IN_CI:
-            pytest.fail("chromium is missing (listed in .ci/apt-packages.txt)")
-        pytest.skip("chromium not installed")
-    pytest.importorskip("playwright.sync_api")
-    import uvicorn
-
+    require_chromium()
     from lifecircle.platform.seed import seed_demo
     from lifecircle.web.app import create_app
+
+    from .conftest import make_settings
 
     tmp = tmp_path_factory.mktemp("browser-filing")
     settings = make_settings(f"sqlite:///{tmp / 'p.db'}", tmp)
     app = create_app(settings)
     seed_demo(app.state.factory, settings, app.state.prog, scale=0.05, passwords=dict.fromkeys(ACCOUNTS, PASSWORD))
     app.state.live.start()
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    th = threading.Thread(target=srv.run, daemon=True)
-    th.start()
-    for _ in range(200):
-        if srv.started:
-            break
-        time.sleep(0.05)
-    app.state.live.engine(wait_s=60)  # built before the browser asks
-    yield f"http://127.0.0.1:{port}", app
-    srv.should_exit = True
-    th.join(timeout=10)
+    with served(app) as base:
+        app.state.live.engine(wait_s=60)  # built before the browser asks
+        yield base, app
     app.state.engine.dispose()
 
 

@@ -7,30 +7,20 @@ critical violation on the code page and on the questionnaire. Screenshots go to 
 from __future__ import annotations
 
 import json
-import threading
-import time
-from pathlib import Path
 
 import pytest
 
+from .browser import ARGS, ARTIFACTS, CHROMIUM, require_chromium, serious_violations, served
 from .conftest import ACCOUNTS, PASSWORD, make_settings
-from .test_browser import ARGS, ARTIFACTS, CHROMIUM, _free_port
 from .test_resident_surveys import GOOD, QN, XL
 
-AXE = Path(__file__).resolve().parent / "vendor" / "axe-core" / "axe.min.js"
 SIZES = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1366, "height": 900}}
 
 
 @pytest.fixture(scope="module")
 def survey_server(tmp_path_factory):
     """The platform (quota circles, no city) served by uvicorn, a questionnaire and four codes."""
-    import shutil
-
-    if not Path(CHROMIUM).exists() or shutil.which("chromium") is None:
-        pytest.skip("chromium not installed")
-    pytest.importorskip("playwright.sync_api")
-    import uvicorn
-
+    require_chromium()
     from lifecircle.platform.db import User, transaction
     from lifecircle.platform.seed import seed_demo
     from lifecircle.platform.service import resident_surveys as rs
@@ -46,28 +36,9 @@ def survey_server(tmp_path_factory):
         admin = s.query(User).filter_by(username="admin").one()
         rs.create_questionnaire(s, admin, QN["period"], QN)
         codes = rs.issue_codes(s, admin, settings.secret_key, XL, QN["period"], 4)
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    th = threading.Thread(target=srv.run, daemon=True)
-    th.start()
-    for _ in range(200):
-        if srv.started:
-            break
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", codes
-    srv.should_exit = True
-    th.join(timeout=10)
+    with served(app) as base:
+        yield base, codes
     app.state.engine.dispose()
-
-
-def serious_violations(page) -> list[dict]:
-    page.add_script_tag(path=str(AXE))
-    found = page.evaluate("async () => (await axe.run(document)).violations")
-    return [
-        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]][:3]}
-        for v in found
-        if v["impact"] in ("serious", "critical")
-    ]
 
 
 @pytest.mark.parametrize("size", list(SIZES))
