@@ -98,9 +98,7 @@ def _fields(rec: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _read(
-    s: Session, filename: str, data: bytes, crs: str | None
-) -> tuple[pd.DataFrame, str, list[str], list[int]]:
+def _read(s: Session, filename: str, data: bytes, crs: str | None) -> tuple[pd.DataFrame, str, list[str], list[int]]:
     from lifecircle.sources.importer import import_file
 
     name = Path((filename or "").replace("\\", "/")).name[:200] or "upload.csv"
