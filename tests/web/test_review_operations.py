@@ -67,3 +67,32 @@ def test_import_rows_are_numbered_as_in_the_file_past_blank_rows(platform):
     r = upload(platform, "xiling", "商户.xlsx", buf.getvalue())
     assert [(f, row) for f, row, _ in problems(r)] == [("district", 4)]
     assert n_outlets(platform) == 0
+
+
+def _open_outlet(p) -> str:
+    r = p.client.post(
+        "/api/outlets",
+        json={"name": "便民超市", "formats": ["convenience_store"], "lon": XL_LON, "lat": XL_LAT},
+        headers=p.h("admin"),
+    )
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+def test_an_inspection_with_a_mistyped_year_is_refused(platform):
+    """0025-06-01 (a dropped digit) was recorded, in period '25Q2' — a period no plan can have."""
+    p = platform
+    oid = _open_outlet(p)
+    for day in ("0025-06-01", "1925-06-01"):
+        r = p.client.post(
+            "/api/inspections",
+            json={"outlet_id": oid, "date": day, "items": {"licence": "pass"}},
+            headers=p.h("inspector"),
+        )
+        assert [f for f, _, _ in problems(r)] == ["date"], r.text
+    r = p.client.post(
+        "/api/inspections?lang=en",
+        json={"outlet_id": oid, "date": "2025-06-01", "items": {"licence": "pass"}},
+        headers=p.h("inspector"),
+    )
+    assert r.status_code == 201 and r.json()["period"] == "2025Q2", r.text
