@@ -96,3 +96,17 @@ def test_an_inspection_with_a_mistyped_year_is_refused(platform):
         headers=p.h("inspector"),
     )
     assert r.status_code == 201 and r.json()["period"] == "2025Q2", r.text
+
+
+def test_an_outlet_placed_outside_the_city_is_refused(platform):
+    """The bureau typed Beijing's coordinates (or moved a shop there): the outlet was stored with no
+    district — in no officer's list and no circle's count. A filing already refused this."""
+    p = platform
+    far = {"name": "便民超市", "formats": ["convenience_store"], "lon": 116.40, "lat": 39.90}
+    r = p.client.post("/api/outlets", json=far, headers=p.h("admin"))
+    assert [f for f, _, _ in problems(r)] == ["lon"]
+    oid = _open_outlet(p)
+    r = p.client.patch(f"/api/outlets/{oid}", json={"version": 1, "lon": 116.40, "lat": 39.90}, headers=p.h("admin"))
+    assert [f for f, _, _ in problems(r)] == ["lon"]
+    r = p.client.get(f"/api/outlets/{oid}", headers=p.h("admin"))
+    assert (r.json()["district"], r.json()["version"]) == ("420502", 1)

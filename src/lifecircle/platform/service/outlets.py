@@ -196,6 +196,14 @@ def place(s: Session, lon: float, lat: float, shapes: Shapes | None = None) -> t
     return None, None
 
 
+def _require_in_city(s: Session, district: str | None) -> None:
+    """422 when a point lies in none of the city's districts — where the city has district polygons
+    (without them every point is ``None`` and nothing can be said)."""
+    layer = s.get(MapLayer, "districts")
+    if district is None and layer is not None and (layer.geojson or {}).get("features"):
+        raise _problems(("lon", "坐标不在本市任何区内", "the point is in none of the city's districts"))
+
+
 # ------------------------------------------------------------------ reading
 
 
@@ -276,6 +284,7 @@ def register_outlet(s: Session, user: User, data: dict[str, Any]) -> Outlet:
         require_register_outlet(user, None)
     clean = check_outlet_fields(data, partial=False)
     circle_id, district = place(s, clean["lon"], clean["lat"])
+    _require_in_city(s, district)
     require_register_outlet(user, district)
     now = utcnow()
     o = Outlet(
@@ -347,6 +356,8 @@ def update_outlet(s: Session, user: User, outlet_id: str, data: dict[str, Any], 
     clean = check_outlet_fields(data, partial=True, extra=extra)
     if version != o.version:
         raise _version_conflict(s, o)
+    if "lon" in clean and (clean["lon"], clean["lat"]) != (o.lon, o.lat):
+        _require_in_city(s, place(s, clean["lon"], clean["lat"])[1])
     apply_changes(s, user, o, clean, seen_version=version)
     return o
 
