@@ -110,3 +110,17 @@ def test_an_outlet_placed_outside_the_city_is_refused(platform):
     assert [f for f, _, _ in problems(r)] == ["lon"]
     r = p.client.get(f"/api/outlets/{oid}", headers=p.h("admin"))
     assert (r.json()["district"], r.json()["version"]) == ("420502", 1)
+
+
+def test_outlet_pages_name_the_district_not_its_code(platform):
+    """The outlet list and page showed '420502' where every other page says 西陵区 / Xiling."""
+    from .test_pages import page_login
+
+    p = platform
+    oid = _open_outlet(p)
+    page_login(p.client, "admin")
+    for url in ("/outlets", f"/outlets/{oid}"):
+        zh = p.client.get(url + "?lang=zh").text
+        assert "西陵区" in zh and "420502" not in zh, url
+        en = p.client.get(url + "?lang=en").text
+        assert "420502" not in en, url
