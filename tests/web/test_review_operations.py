@@ -124,3 +124,19 @@ def test_outlet_pages_name_the_district_not_its_code(platform):
         assert "西陵区" in zh and "420502" not in zh, url
         en = p.client.get(url + "?lang=en").text
         assert "420502" not in en, url
+
+
+def test_an_import_does_not_edit_a_closed_outlet(platform):
+    """Re-importing last year's list renamed and moved an outlet that had been closed — which the
+    outlet page and PATCH refuse. Now that row is a 422; an unchanged row of it stays fine."""
+    p = platform
+    row = f"id,名称,业态,经度,纬度\nz1,老店,便利店,{XL_LON},{XL_LAT}\n"
+    assert upload(p, "admin", "a.csv", row.encode()).status_code == 200
+    r = p.client.post("/api/outlets/z1/close", json={"reason": "歇业"}, headers=p.h("admin"))
+    assert r.status_code == 200, r.text
+    r = upload(p, "admin", "a.csv", row.replace("老店", "新店").encode())
+    assert [(f, row) for f, row, _ in problems(r)] == [("id", 2)]
+    r = p.client.get("/api/outlets/z1", headers=p.h("admin"))
+    assert (r.json()["name"], r.json()["status"]) == ("老店", "closed")
+    r = upload(p, "admin", "a.csv", row.encode())
+    assert r.status_code == 200 and r.json()["unchanged"] == 1, r.text

@@ -159,6 +159,19 @@ def import_outlets(
                 )
             )
             continue
+        if existing is not None and existing.status == "closed" and _differs(existing, fields):
+            problems.append(  # as a PATCH: a closed outlet is not edited (an unchanged row is fine)
+                Problem(
+                    t(
+                        f"网点 {oid} 已关闭，不能通过导入修改",
+                        f"outlet {oid} is closed and cannot be changed by an import",
+                    ),
+                    file=name,
+                    row=row,
+                    field="id",
+                )
+            )
+            continue
         plan.append((oid, fields, existing, (circle_id, district)))
     if problems:
         raise InputError(problems)
@@ -167,7 +180,7 @@ def import_outlets(
             res.added.append(oid)
             if not dry_run:
                 _add(s, user, oid, fields, circle_id, district)
-        elif any(getattr(existing, k) != v for k, v in fields.items()):
+        elif _differs(existing, fields):
             res.updated.append(oid)
             if not dry_run:
                 apply_changes(s, user, existing, fields, seen_version=existing.version)
@@ -176,6 +189,10 @@ def import_outlets(
     if not dry_run:
         audit.record(s, user, "import", "outlet", name, None, res.to_json())
     return res
+
+
+def _differs(o: Outlet, fields: dict[str, Any]) -> bool:
+    return any(getattr(o, k) != v for k, v in fields.items())
 
 
 def _add(s: Session, user: User, oid: str, fields: dict[str, Any], circle_id: str | None, district: str | None) -> None:
