@@ -140,3 +140,28 @@ def test_an_import_does_not_edit_a_closed_outlet(platform):
     assert (r.json()["name"], r.json()["status"]) == ("老店", "closed")
     r = upload(p, "admin", "a.csv", row.encode())
     assert r.status_code == 200 and r.json()["unchanged"] == 1, r.text
+
+
+def test_a_committee_member_entered_twice_is_refused(platform):
+    """A double click on 添加 made two identical 运营主体 张三 rows in the committee."""
+    p = platform
+    h = p.h("community")
+    cid = p.client.get("/api/me", headers=h).json()["circle_id"]
+    member = {"role": "operator", "name": "张三"}
+    assert p.client.post(f"/api/circles/{cid}/committee", json=member, headers=h).status_code == 201
+    r = p.client.post(f"/api/circles/{cid}/committee", json=member | {"name": " 张三 "}, headers=h)
+    assert r.status_code == 409 and "张三" in r.json()["detail"], r.text
+    members = p.client.get(f"/api/circles/{cid}/committee", headers=h).json()["members"]
+    assert len(members) == 1
+    r = p.client.post(f"/api/circles/{cid}/committee", json=member | {"role": "resident"}, headers=h)
+    assert r.status_code == 201, r.text  # the same person in another role is fine
+
+
+def test_a_meeting_with_a_mistyped_year_is_refused(platform):
+    """A meeting dated 0025-03-01 was recorded (and listed first among the circle's meetings)."""
+    p = platform
+    h = p.h("community")
+    cid = p.client.get("/api/me", headers=h).json()["circle_id"]
+    r = p.client.post(f"/api/circles/{cid}/meetings", json={"date": "0025-03-01", "title": "联席会"}, headers=h)
+    assert [f for f, _, _ in problems(r)] == ["date"]
+    assert p.client.get(f"/api/circles/{cid}/meetings", headers=h).json() in ([], {"meetings": []})
