@@ -165,3 +165,18 @@ def test_a_meeting_with_a_mistyped_year_is_refused(platform):
     r = p.client.post(f"/api/circles/{cid}/meetings", json={"date": "0025-03-01", "title": "联席会"}, headers=h)
     assert [f for f, _, _ in problems(r)] == ["date"]
     assert p.client.get(f"/api/circles/{cid}/meetings", headers=h).json() in ([], {"meetings": []})
+
+
+def test_an_unknown_gap_fill_target_is_explained_in_english():
+    """/circles/{id}/gapfill?target=foo&lang=en listed the grades as 'basic（基础型）、…'."""
+    import pytest
+
+    from lifecircle.errors import InputError
+    from lifecircle.i18n import use_lang
+    from lifecircle.indicators.grades import load_rules
+    from lifecircle.plans.gapfill import target_of
+
+    with use_lang("en"), pytest.raises(InputError) as exc:
+        target_of(load_rules(), "none", "foo")
+    msg = exc.value.problems[0].message
+    assert "quality (Quality)" in msg and not any("\u4e00" <= ch <= "\u9fff" for ch in msg), msg
