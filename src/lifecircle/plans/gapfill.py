@@ -273,12 +273,13 @@ def target_of(rules: GradingRules, grade_now: str, target_grade: str | None) -> 
     for i, g in enumerate(rules.grades):
         if str(target_grade) in (g.code, g.zh, g.en):
             return now, i
-    known = "、".join(f"{g.code}（{g.zh}）" for g in rules.grades)
+    known_zh = "、".join(f"{g.code}（{g.zh}）" for g in rules.grades)
+    known_en = ", ".join(f"{g.code} ({g.en})" for g in rules.grades)
     raise InputError(
         Problem(
             t(
-                f"未知目标等级 '{target_grade}'；可用：{known}",
-                f"unknown target grade '{target_grade}'; known: {known}",
+                f"未知目标等级 '{target_grade}'；可用：{known_zh}",
+                f"unknown target grade '{target_grade}'; known: {known_en}",
             ),
             field="target_grade",
         )

@@ -77,6 +77,7 @@ class ImportReport:
     chain_outlets: int | None = None
     notes: list[str] = field(default_factory=list)
     length_km: float | None = None  # streets: total length of the lines kept, km
+    file_rows: list[int] = field(default_factory=list)  # the file's row number of each kept row, in order
 
     @property
     def rows_skipped(self) -> int:
@@ -175,6 +176,7 @@ def import_file(
     if clean is None or clean.empty:
         raise InputError(Problem(t("没有可导入的行", "no rows left to import"), file=raw.file))
     report.rows_kept = len(clean)
+    report.file_rows = [int(r) for r in clean.index]
     if kind == "outlets":
         counts = Counter(code for v in clean["formats"] for code in split_formats(v))
         report.format_counts = {c: counts[c] for c in prof.codes if counts[c]}

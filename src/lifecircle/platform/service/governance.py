@@ -48,6 +48,8 @@ from lifecircle.platform.service._common import _problems
 from lifecircle.platform.service.attachments import attach, attachments, checked_file
 from lifecircle.platform.settings import Settings
 
+EARLIEST = dt.date(2000, 1, 1)  # no meeting of the programme is older
+
 ENTITY = "env_issue"
 MAX_LIST_ITEMS = 100
 
@@ -125,6 +127,17 @@ def add_committee_member(
     problems += _text(organisation, "organisation", 128, required=False, zh="单位", en="organisation")
     if problems:
         raise _problems(*problems)
+    same = select(CommitteeMember.id).where(
+        CommitteeMember.circle_id == c.id,
+        CommitteeMember.role == role,
+        CommitteeMember.name == name.strip(),
+        CommitteeMember.active.is_(True),
+    )
+    if s.scalar(same) is not None:  # a double click, or the same person entered twice
+        raise ConflictError(
+            t(f"{name.strip()} 已是本联席会的该类成员", f"{name.strip()} is already a member in this role"),
+            current="active",
+        )
     m = CommitteeMember(
         circle_id=c.id,
         role=role,
@@ -193,6 +206,8 @@ def create_meeting(
     att, p2 = _str_list(attendees or [], "attendees", 64, "参会人", "attendees")
     if date > dt.date.today() + dt.timedelta(days=366):
         problems.append(("date", "会议日期不能晚于一年之后", "the date is more than a year ahead"))
+    elif date < EARLIEST:  # a mistyped year (0025, 1025)
+        problems.append(("date", f"会议日期不能早于 {EARLIEST}", f"the date cannot be before {EARLIEST}"))
     if problems or p1 or p2:
         raise _problems(*problems, *p1, *p2)
     mt = Meeting(

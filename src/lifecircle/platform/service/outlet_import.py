@@ -27,7 +27,14 @@ from lifecircle.platform.db_operations import Outlet
 from lifecircle.platform.outlet_rows import split_formats
 from lifecircle.platform.permissions import can_register_outlet, require_import_outlets
 from lifecircle.platform.service._common import _problems
-from lifecircle.platform.service.outlets import apply_changes, area_shapes, catalogue, open_new_outlet, place
+from lifecircle.platform.service.outlets import (
+    apply_changes,
+    area_shapes,
+    catalogue,
+    check_outlet_fields,
+    open_new_outlet,
+    place,
+)
 
 SUFFIXES = (".csv", ".txt", ".xlsx", ".xls")
 _TEXT = ("name", "brand", "opening_hours", "address")
@@ -91,7 +98,7 @@ def _fields(rec: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _read(s: Session, filename: str, data: bytes, crs: str | None) -> tuple[pd.DataFrame, str, list[str]]:
+def _read(s: Session, filename: str, data: bytes, crs: str | None) -> tuple[pd.DataFrame, str, list[str], list[int]]:
     from lifecircle.sources.importer import import_file
 
     name = Path((filename or "").replace("\\", "/")).name[:200] or "upload.csv"
@@ -106,9 +113,15 @@ def _read(s: Session, filename: str, data: bytes, crs: str | None) -> tuple[pd.D
         path.write_bytes(data)
         try:
             df, report = import_file("outlets", path, crs=crs, profile=catalogue(), district_codes=codes)
-        except InputError as exc:
-            raise InputError([replace(p, file=name) for p in exc.problems]) from None
-    return df, name, list(report.notes)
+        except InputError as exc:  # named by the upload's name, not the temporary path
+            raise InputError(
+                [
+                    replace(p, file=name, field=p.field or "file", message=p.message.replace(str(path), name))
+                    for p in exc.problems
+                ]
+            ) from None
+    rows = report.file_rows if len(report.file_rows) == len(df) else [i + 2 for i in range(len(df))]
+    return df, name, list(report.notes), rows
 
 
 def import_outlets(
@@ -119,13 +132,18 @@ def import_outlets(
     require_import_outlets(user)
     if crs is not None and crs not in ("wgs84", "gcj02", "bd09"):
         raise _problems(("crs", "坐标系应为 wgs84 / gcj02 / bd09", "crs must be wgs84, gcj02 or bd09"))
-    df, name, notes = _read(s, filename, data, crs)
+    df, name, notes, rows = _read(s, filename, data, crs)
     res = ImportResult(file=name, dry_run=dry_run, notes=notes)
     problems: list[Problem] = []
     shapes = area_shapes(s)
     plan: list[tuple[str, dict[str, Any], Outlet | None, tuple[str | None, str | None]]] = []
-    for i, rec in enumerate(df.to_dict(orient="records")):
-        oid, fields = str(rec["id"]), _fields(rec)
+    for row, rec in zip(rows, df.to_dict(orient="records"), strict=True):
+        oid = str(rec["id"])
+        try:  # the registry's own rules (lengths, control characters …), as for one outlet
+            fields = check_outlet_fields(_fields(rec), partial=False)
+        except InputError as exc:
+            problems += [replace(p, file=name, row=row) for p in exc.problems]
+            continue
         circle_id, district = place(s, fields["lon"], fields["lat"], shapes)
         district = district or (str(rec["district"]) if _value(rec.get("district")) is not None else None)
         existing = s.get(Outlet, oid)
@@ -135,8 +153,21 @@ def import_outlets(
                 Problem(
                     t("只能导入本区的网点", "you can only import your own district's outlets"),
                     file=name,
-                    row=i + 2,
+                    row=row,
                     field="district",
+                )
+            )
+            continue
+        if existing is not None and existing.status == "closed" and _differs(existing, fields):
+            problems.append(  # as a PATCH: a closed outlet is not edited (an unchanged row is fine)
+                Problem(
+                    t(
+                        f"网点 {oid} 已关闭，不能通过导入修改",
+                        f"outlet {oid} is closed and cannot be changed by an import",
+                    ),
+                    file=name,
+                    row=row,
+                    field="id",
                 )
             )
             continue
@@ -148,7 +179,7 @@ def import_outlets(
             res.added.append(oid)
             if not dry_run:
                 open_new_outlet(s, user, oid, fields, circle_id, district, "import")
-        elif any(getattr(existing, k) != v for k, v in fields.items()):
+        elif _differs(existing, fields):
             res.updated.append(oid)
             if not dry_run:
                 apply_changes(s, user, existing, fields, seen_version=existing.version)
@@ -157,3 +188,7 @@ def import_outlets(
     if not dry_run:
         audit.record(s, user, "import", "outlet", name, None, res.to_json())
     return res
+
+
+def _differs(o: Outlet, fields: dict[str, Any]) -> bool:
+    return any(getattr(o, k) != v for k, v in fields.items())

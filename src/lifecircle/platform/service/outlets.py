@@ -10,6 +10,7 @@ is the one whose boundary holds the point, the district that circle's or else th
 from __future__ import annotations
 
 import math
+import re
 from functools import lru_cache
 from typing import Any
 
@@ -46,6 +47,7 @@ CRS = ("wgs84", "gcj02", "bd09")
 CHINA_LON = (72.004, 137.8347)  # the bounding box of China used by the importer (sources/amap.py)
 CHINA_LAT = (0.8293, 55.8271)
 MAX_PAGE = 1000
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # as the web layer: NUL etc. (tab, newlines allowed)
 
 Fix = tuple[str, str, str]  # (field, zh, en)
 
@@ -108,6 +110,8 @@ def _check_other(data: dict[str, Any], out: list[Fix]) -> None:
         name = data["name"]
         if not isinstance(name, str) or not name.strip() or len(name) > 128:
             out.append(("name", "名称不能为空，最长 128 字", "name must be 1–128 characters"))
+        elif _CONTROL.search(name):
+            out.append(("name", "名称含有不允许的控制字符", "name contains a control character"))
     if "floor_area_m2" in data and data["floor_area_m2"] is not None:
         a = _number(data["floor_area_m2"])
         if a is None or not 0 <= a < 1e7:
@@ -115,6 +119,8 @@ def _check_other(data: dict[str, Any], out: list[Fix]) -> None:
     for f, n in TEXT_FIELDS.items():
         if f in data and (not isinstance(data[f], str) or len(data[f]) > n):
             out.append((f, f"{f} 应为文本，最长 {n} 字", f"{f} must be text of at most {n} characters"))
+        elif f in data and _CONTROL.search(data[f]):
+            out.append((f, f"{f} 含有不允许的控制字符", f"{f} contains a control character"))
     for f in BOOL_FIELDS:
         if f in data and not isinstance(data[f], bool):
             out.append((f, f"{f} 应为是/否", f"{f} must be true or false"))
@@ -188,6 +194,14 @@ def place(s: Session, lon: float, lat: float, shapes: Shapes | None = None) -> t
         if geom.covers(pt):
             return cid, district
     return None, None
+
+
+def _require_in_city(s: Session, district: str | None) -> None:
+    """422 when a point lies in none of the city's districts — where the city has district polygons
+    (without them every point is ``None`` and nothing can be said)."""
+    layer = s.get(MapLayer, "districts")
+    if district is None and layer is not None and (layer.geojson or {}).get("features"):
+        raise _problems(("lon", "坐标不在本市任何区内", "the point is in none of the city's districts"))
 
 
 # ------------------------------------------------------------------ reading
@@ -300,6 +314,7 @@ def register_outlet(s: Session, user: User, data: dict[str, Any]) -> Outlet:
     require_register_outlet(user, user.district)  # may register at all (before the fields are checked)
     clean = check_outlet_fields(data, partial=False)
     circle_id, district = place(s, clean["lon"], clean["lat"])
+    _require_in_city(s, district)
     require_register_outlet(user, district)
     oid = new_outlet_id(s, clean["name"], clean["lon"], clean["lat"])
     return open_new_outlet(s, user, oid, clean, circle_id, district, "registry")
@@ -355,6 +370,8 @@ def update_outlet(s: Session, user: User, outlet_id: str, data: dict[str, Any], 
     clean = check_outlet_fields(data, partial=True, extra=extra)
     if version != o.version:
         raise _version_conflict(s, o)
+    if "lon" in clean and (clean["lon"], clean["lat"]) != (o.lon, o.lat):
+        _require_in_city(s, place(s, clean["lon"], clean["lat"])[1])
     apply_changes(s, user, o, clean, seen_version=version)
     return o
 

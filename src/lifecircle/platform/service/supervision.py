@@ -59,6 +59,9 @@ ITEM_RESULTS = {
 MAX_FINDINGS = 5000
 
 
+EARLIEST = dt.date(2000, 1, 1)  # no inspection of the programme is older
+
+
 def today() -> dt.date:
     return utcnow().date()
 
@@ -337,6 +340,8 @@ def _inspection_problems(items: dict[str, str], date: dt.date, findings: str) ->
         problems.append(("items", "至少填写一个检查项目的结果", "give the result of at least one item"))
     if date > today():
         problems.append(("date", "检查日期不能晚于今天", "the inspection date cannot be in the future"))
+    elif date < EARLIEST:  # a mistyped year (0025, 1025): its period would not even be a period
+        problems.append(("date", f"检查日期不能早于 {EARLIEST}", f"the inspection date cannot be before {EARLIEST}"))
     if len(findings) > MAX_FINDINGS:
         problems.append(
             ("findings", f"检查发现不能超过 {MAX_FINDINGS} 字", f"findings exceed {MAX_FINDINGS} characters")

@@ -8,8 +8,11 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import select
 
+from lifecircle.i18n import t
 from lifecircle.platform import permissions
+from lifecircle.platform.db import District
 from lifecircle.platform.service import outlet_import, outlets
 from lifecircle.web.deps import ApiUser, Db, FormCsrf, PageUser, Render, SettingsDep
 from lifecircle.web.flash import redirect_with_flash
@@ -86,6 +89,11 @@ def api_close_outlet(outlet_id: str, body: OutletCloseIn, user: ApiUser, s: Db) 
 # ------------------------------------------------------------------ pages
 
 
+def _district_names(s: Any) -> dict[str, str]:
+    """District code → name in the user's language (the pages show names, not codes)."""
+    return {d.code: t(d.name_zh, d.name_en) for d in s.scalars(select(District))}
+
+
 @router.get("/outlets", include_in_schema=False, response_class=HTMLResponse)
 def outlets_page(
     user: PageUser,
@@ -108,6 +116,7 @@ def outlets_page(
         status=status,
         catalogue=outlets.catalogue().formats,
         can_import=permissions.can_import_outlets(user),
+        districts=_district_names(s),
     )
 
 
@@ -144,6 +153,7 @@ def outlet_page(outlet_id: str, user: PageUser, s: Db, render: Render) -> HTMLRe
         can_edit=can_edit,
         catalogue=outlets.catalogue().formats,
         bool_fields=outlets.BOOL_FIELDS,
+        districts=_district_names(s),
     )
 
 
