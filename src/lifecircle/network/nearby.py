@@ -152,7 +152,7 @@ class PointSearch:
 
     def isochrones(self, found: Found, radii_m: list[float], buffer_m: float, simplify_m: float = 5.0) -> list[Any]:
         """The area within each of ``radii_m`` walking metres (WGS-84 polygons): the reached streets
-        buffered by ``buffer_m`` metres, simplified to ``simplify_m`` metres."""
+        (simplified to ``simplify_m`` metres) buffered by ``buffer_m`` metres, simplified again."""
         out = []
         tr = self._to_wgs84()
         for r in radii_m:
@@ -160,7 +160,7 @@ class PointSearch:
             if not pieces:
                 out.append(shapely.Polygon())
                 continue
-            geom = shapely.union_all(shapely.buffer(np.array(pieces, dtype=object), buffer_m, quad_segs=2))
-            geom = shapely.simplify(geom, simplify_m)
+            lines = shapely.simplify(np.array(pieces, dtype=object), simplify_m)  # fewer vertices: a faster union
+            geom = shapely.simplify(shapely.union_all(shapely.buffer(lines, buffer_m, quad_segs=2)), simplify_m)
             out.append(shapely.transform(geom, lambda xy, tr=tr: np.column_stack(tr.transform(xy[:, 0], xy[:, 1]))))
         return out

@@ -13,6 +13,7 @@ from lifecircle.web.routes import (
     live,
     map,
     programme,
+    public,
     reports,
     satisfaction,
     session,
@@ -29,6 +30,7 @@ ROUTERS: list[APIRouter] = [
     satisfaction.router,
     reports.router,
     map.router,
+    public.router,
     audit.router,
     docs.router,
 ]
