@@ -209,3 +209,20 @@ def test_opening_hours(hours, at, expected):
 def test_opening_hours_never_raises(h):
     week = parse(h)
     assert week is None or len(week) == 7
+
+
+def test_street_parts_are_cut_as_substring_cuts_them(city_net):
+    from shapely.ops import substring
+
+    from lifecircle.network.nearby import _sub_lines
+
+    _, net, _ = city_net
+    rng = np.random.default_rng(4)
+    e = rng.integers(net.n_edges, size=200)
+    L = net.edge_len[e]
+    a = L * rng.random(200) * 0.5
+    b = a + (L - a) * (0.05 + 0.95 * rng.random(200))
+    got = _sub_lines(net.edge_geom[e], a, b)
+    for g, ee, aa, bb in zip(got, e, a, b, strict=True):
+        want = substring(net.edge_geom[ee], float(aa), float(bb))
+        assert g.hausdorff_distance(want) < 1e-6 and g.length == pytest.approx(want.length, rel=1e-9)

@@ -29,7 +29,13 @@ def test_schemathesis_finds_no_5xx_as_any_role(platform):
     platform.app.state.public_bucket = TokenBucket(1e6, 10**6)  # one address sends everything: no 429
     with fuzz_api.serve(platform.app) as base:
         res = fuzz_api.fuzz(
-            platform.app, base, dict.fromkeys(ACCOUNTS, PASSWORD), examples=EXAMPLES, seed=1, coverage_roles=["admin"]
+            platform.app,
+            base,
+            dict.fromkeys(ACCOUNTS, PASSWORD),
+            examples=EXAMPLES,
+            seed=1,
+            roles=["anonymous", *ACCOUNTS],
+            coverage_roles=["admin", "anonymous"],
         )
     print("\n" + "\n".join(t.line(role) for role, t in res.items()))
     assert set(res) == {"anonymous", *ACCOUNTS, "pages"}
