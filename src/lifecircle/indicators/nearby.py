@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +38,7 @@ from lifecircle.network.snap import Snapped, snap_lonlat
 from lifecircle.profile import Profile
 
 N_NEAREST = 5  # outlets listed per format
+ISO_CACHE = 256  # isochrones kept (GeoJSON), by start
 
 
 @dataclass
@@ -67,6 +69,7 @@ class NearbyIndex:
             np.zeros(0, np.int32), np.zeros(0), np.zeros(0), np.zeros(0, bool), np.zeros(0), np.zeros(0)
         )
         self._targets: kernels.EdgePoints | None = None
+        self._iso_cache: OrderedDict[tuple, dict[str, Any]] = OrderedDict()
         self.put_many(list(outlets))
 
     # ------------------------------------------------------------------ the outlets
@@ -214,16 +217,34 @@ class NearbyIndex:
             formats.append(entry)
         out: dict[str, Any] = {"formats": formats, "speed_kmh": speed_kmh, "snap_m": round(found.offset_m, 1)}
         if isochrone:
-            mins = sorted({m for m in layers if m <= max_minutes} | {float(max_minutes)})
-            polys = self.search.isochrones(found, [float(metres(m, speed_kmh)) for m in mins], w.isochrone_buffer_m)
-            out["isochrone"] = {
-                "type": "FeatureCollection",
-                "features": [
-                    {"type": "Feature", "properties": {"minutes": m}, "geometry": shapely.geometry.mapping(p)}
-                    for m, p in zip(mins, polys, strict=True)
-                ],
-            }
+            out["isochrone"] = self._isochrone(found, layers, max_minutes, speed_kmh)
         return out
+
+    def _isochrone(self, found: Any, layers: list[float], max_minutes: float, speed_kmh: float) -> dict[str, Any]:
+        """The isochrones as GeoJSON; kept for the last :data:`ISO_CACHE` starts (to the metre):
+        they depend on the streets only, and residents ask about the same places (a community
+        found by name) again and again."""
+        key = (found.edge, round(found.pos_m), round(found.offset_m), speed_kmh, max_minutes)
+        with self._lock:
+            hit = self._iso_cache.get(key)
+            if hit is not None:
+                self._iso_cache.move_to_end(key)
+                return hit
+        mins = sorted({m for m in layers if m <= max_minutes} | {float(max_minutes)})
+        radii = [float(metres(m, speed_kmh)) for m in mins]
+        polys = self.search.isochrones(found, radii, self.profile.walking.isochrone_buffer_m)
+        geo = {
+            "type": "FeatureCollection",
+            "features": [
+                {"type": "Feature", "properties": {"minutes": m}, "geometry": shapely.geometry.mapping(p)}
+                for m, p in zip(mins, polys, strict=True)
+            ],
+        }
+        with self._lock:
+            self._iso_cache[key] = geo
+            while len(self._iso_cache) > ISO_CACHE:
+                self._iso_cache.popitem(last=False)
+        return geo
 
     @staticmethod
     def _outlet_json(o: NearbyOutlet | None, d: float, speed_kmh: float, now: dt.datetime | None) -> dict[str, Any]:

@@ -115,13 +115,15 @@ class PublicNearby:
         """The time now in the city's time zone."""
         return dt.datetime.now(self._tz)
 
-    def nearby(self, lon: float, lat: float, *, elderly: bool = False, minutes: float = 15.0) -> dict[str, Any]:
+    def nearby(
+        self, lon: float, lat: float, *, elderly: bool = False, minutes: float = 15.0, isochrone: bool = True
+    ) -> dict[str, Any]:
         """What is near ``(lon, lat)`` (WGS-84): see :meth:`NearbyIndex.query`; plus ``as_of`` (UTC)
         and ``registry_seq``."""
         idx = self.index()
         w = idx.profile.walking
         speed = w.elderly_speed_kmh if elderly else w.speed_kmh
-        out = idx.query(lon, lat, speed, max_minutes=minutes, now=self.now())
+        out = idx.query(lon, lat, speed, max_minutes=minutes, now=self.now(), isochrone=isochrone)
         out["speed"] = "elderly" if elderly else "default"
         out["as_of"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         out["registry_seq"] = self._seq

@@ -86,13 +86,16 @@ def api_nearby(
     minutes: Annotated[float, Query(gt=0, le=15, description="list outlets and draw up to this walk, minutes")] = 15,
     speed: Annotated[Literal["default", "elderly"], Query(description="walking speed: the profile's or older residents'")] = "default",
     crs: Annotated[Literal["wgs84", "gcj02", "bd09"], Query(description="coordinates of lon/lat")] = "wgs84",
+    isochrone: Annotated[bool, Query(description="with the walking isochrones (GeoJSON)")] = True,
 ) -> Response:
     """Every format of the catalogue near the point: nearest walking metres and minutes, outlets within
     5/10/15 minutes, the nearest outlets (public fields only, open now in the city's time zone) and
     the walking isochrones (GeoJSON, WGS-84). A point more than the profile's snapping distance from
     every street: 422 with the reason."""
     wlon, wlat = to_wgs84([lon], [lat], crs)
-    out = nearby.nearby(float(wlon[0]), float(wlat[0]), elderly=speed == "elderly", minutes=minutes)
+    out = nearby.nearby(
+        float(wlon[0]), float(wlat[0]), elderly=speed == "elderly", minutes=minutes, isochrone=isochrone
+    )
     out["point"] = {"lon": round(float(wlon[0]), 6), "lat": round(float(wlat[0]), 6)}
     return _json(out, cache="no-cache")
 
