@@ -17,6 +17,7 @@ Distances in metres, times in minutes, speeds in km/h, coordinates WGS-84 degree
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -236,7 +237,7 @@ class NearbyIndex:
         geo = {
             "type": "FeatureCollection",
             "features": [
-                {"type": "Feature", "properties": {"minutes": m}, "geometry": shapely.geometry.mapping(p)}
+                {"type": "Feature", "properties": {"minutes": m}, "geometry": json.loads(shapely.to_geojson(p))}
                 for m, p in zip(mins, polys, strict=True)
             ],
         }

@@ -68,7 +68,8 @@ class PointSearch:
         self.net = net
         self.graph = kernel_graph(net)
         self._pool: queue.SimpleQueue[_Work] = queue.SimpleQueue()
-        self._local = threading.local()
+        self._tr = Transformer.from_crs(net.crs, 4326, always_xy=True)
+        self._tr_lock = threading.Lock()
 
     def _work(self, n_targets: int) -> _Work:
         try:
@@ -105,11 +106,12 @@ class PointSearch:
         return Found(q, d, nodes, nd, int(start.edge[0]), float(start.pos_m[0]), float(start.offset_m[0]))
 
     # ------------------------------------------------------------------ isochrones
-    def _to_wgs84(self) -> Transformer:
-        tr = getattr(self._local, "tr", None)
-        if tr is None:  # a transformer per thread: they are not shared across threads
-            tr = self._local.tr = Transformer.from_crs(self.net.crs, 4326, always_xy=True)
-        return tr
+    def _to_wgs84(self, xy: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Projected ``(n, 2)`` metres → WGS-84 degrees rounded to 1e-6 (0.1 m). One transformer,
+        made once (making one takes tens of milliseconds), used under a lock."""
+        with self._tr_lock:
+            x, y = self._tr.transform(xy[:, 0], xy[:, 1])
+        return np.round(np.column_stack([x, y]), 6)
 
     def reached_samples(self, found: Found, step_m: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Points every ``step_m`` metres (at most) along every street the search reached, each end
@@ -146,7 +148,6 @@ class PointSearch:
         (cells aligned on the network's coordinates, so the areas of several radii, or of two
         searches, nest exactly where their streets nest), outlined and simplified to the cell."""
         pts, d = self.reached_samples(found, cell_m / 2)
-        tr = self._to_wgs84()
         out = []
         for r in radii_m:
             p = pts[d <= r]
@@ -154,7 +155,7 @@ class PointSearch:
                 out.append(shapely.Polygon())
                 continue
             geom = _cells_within(p, buffer_m, cell_m)
-            out.append(shapely.transform(geom, lambda xy, tr=tr: np.column_stack(tr.transform(xy[:, 0], xy[:, 1]))))
+            out.append(shapely.transform(geom, self._to_wgs84))
         return out
 
 

@@ -16,6 +16,7 @@ import hashlib
 import json
 import logging
 import threading
+import time
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -92,12 +93,15 @@ def api_nearby(
     5/10/15 minutes, the nearest outlets (public fields only, open now in the city's time zone) and
     the walking isochrones (GeoJSON, WGS-84). A point more than the profile's snapping distance from
     every street: 422 with the reason."""
+    t0 = time.perf_counter()
     wlon, wlat = to_wgs84([lon], [lat], crs)
     out = nearby.nearby(
         float(wlon[0]), float(wlat[0]), elderly=speed == "elderly", minutes=minutes, isochrone=isochrone
     )
     out["point"] = {"lon": round(float(wlon[0]), 6), "lat": round(float(wlat[0]), 6)}
-    return _json(out, cache="no-cache")
+    resp = _json(out, cache="no-cache")
+    resp.headers["Server-Timing"] = f"app;dur={1000 * (time.perf_counter() - t0):.1f}"
+    return resp
 
 
 @router.get("/api/public/search", tags=["public"])
