@@ -7,7 +7,8 @@ a fixed rate (open loop: request ``i`` is sent at ``i / rate`` seconds by a pool
 threads, whether or not the earlier ones have been answered), once without the isochrones
 (``isochrone=false``: the formats, counts and outlets) and once with them (the default; each
 point's isochrones are new, no cache hit). Printed per run: the latency from the scheduled send to
-the full answer, median and 95th percentile (aim: p95 < 50 ms), and the achieved rate. Then every answer is checked against the ``access``
+the full answer, median and 95th percentile (aim: p95 < 50 ms), the route's own time
+(``Server-Timing``) and the achieved rate. Then every answer is checked against the ``access``
 command's table (:func:`lifecircle.network.table.access_table`) for the same points, outlets and
 speed: nearest metres of every format within the 15-minute bound (to the answer's 0.1 m rounding)
 and the counts within 5/10/15 minutes, exactly.
@@ -35,7 +36,7 @@ import shapely
 from _machine import describe_machine
 
 sys.path.insert(0, str(Path(__file__).parent))
-from fuzz_api import serve  # noqa: E402
+from fuzz_api import serve
 
 
 def random_points(net: Any, n: int, seed: int) -> pd.DataFrame:
@@ -69,7 +70,9 @@ def check(answers: list[dict], pts: pd.DataFrame, engine: Any, outlets: pd.DataF
                 ok = ok and all(f[f"n_{m}min"] == int(r[f"n_{m}min"]) for m in (5, 10, 15))
                 n += 1
                 if not ok:
-                    bad.append(f"{pts.at[i, 'id']} {f['code']}: {f} vs {near} {list(r[['n_5min', 'n_10min', 'n_15min']])}")
+                    bad.append(
+                        f"{pts.at[i, 'id']} {f['code']}: {f} vs {near} {list(r[['n_5min', 'n_10min', 'n_15min']])}"
+                    )
     return n, bad
 
 

@@ -1,4 +1,4 @@
-""""Within 15 minutes of me" (issue 12, M12): the answers of :class:`NearbyIndex` equal the ``access``
+""" "Within 15 minutes of me" (issue 12, M12): the answers of :class:`NearbyIndex` equal the ``access``
 command's table (:func:`lifecircle.network.table.access_table`) for the same points, outlets and
 speed; invariants under hypothesis (the older residents' speed never reaches more; 5 ⊆ 10 ⊆ 15);
 outlets added and removed one at a time equal an index built afresh; a point off the streets is
@@ -7,6 +7,7 @@ refused with a message; and the opening-hours reader."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 
 import numpy as np
 import pandas as pd
@@ -47,7 +48,9 @@ def outlets_of(city) -> list[NearbyOutlet]:
 
 def exploded(outlets: list[NearbyOutlet]) -> pd.DataFrame:
     rows = [
-        {"id": o.id, "name": o.info["name"], "format": f, "lon": o.lon, "lat": o.lat} for o in outlets for f in o.formats
+        {"id": o.id, "name": o.info["name"], "format": f, "lon": o.lon, "lat": o.lat}
+        for o in outlets
+        for f in o.formats
     ]
     return pd.DataFrame(rows, columns=["id", "name", "format", "lon", "lat"])
 
@@ -103,7 +106,7 @@ def test_answers_equal_the_access_table(city_net, index, elderly):
 
 
 def test_outlets_listed_nearest_first_with_their_fields(city_net, index):
-    city, net, prof = city_net
+    city = city_net[0]
     c = city.communities.iloc[0]
     ans = index.query(float(c.lon), float(c.lat), 4.0, now=dt.datetime(2026, 11, 30, 12, 0))
     some = [f for f in ans["formats"] if f["outlets"]]
@@ -166,7 +169,7 @@ def test_invariants(city_net, index, seed, minutes):
         polys = [shapely.geometry.shape(ft["geometry"]) for ft in ans["isochrone"]["features"]]
         mins = [ft["properties"]["minutes"] for ft in ans["isochrone"]["features"]]
         assert mins == sorted(mins) and mins[-1] == minutes
-        for a, b in zip(polys, polys[1:], strict=False):  # nested, to the outlines' simplification (7.5 m each)
+        for a, b in itertools.pairwise(polys):  # nested, to the outlines' simplification (7.5 m each)
             assert a.difference(b.buffer(2e-4)).area <= 1e-3 * max(a.area, 1e-12)
     fa = [shapely.geometry.shape(ft["geometry"]) for ft in fast["isochrone"]["features"]][-1]
     sl = [shapely.geometry.shape(ft["geometry"]) for ft in slow["isochrone"]["features"]][-1]
@@ -211,19 +214,18 @@ def test_opening_hours_never_raises(h):
     assert week is None or len(week) == 7
 
 
-
 def test_isochrones_match_the_isochrone_command_to_the_grid(city_net, index):
     """The grid outline agrees with :func:`lifecircle.network.isochrone.isochrones` (the buffered
     streets) to about a cell: each inside the other grown by two cells (30 m)."""
     from lifecircle.network.isochrone import isochrones
 
-    _, net, prof = city_net
+    net = city_net[1]
     for p in street_points(net, 5, 11).itertuples():
         ans = index.query(float(p.lon), float(p.lat), 4.0)
         ours = [shapely.geometry.shape(ft["geometry"]) for ft in ans["isochrone"]["features"]]
         ref = isochrones(net, float(p.lon), float(p.lat), [5, 10, 15], speed_kmh=4.0, buffer_m=40.0)
-        for a, b in zip(ours, ref.to_crs(net.crs).geometry, strict=True):
-            a = shapely.transform(a, lambda xy: np.column_stack(net.from_wgs84.transform(xy[:, 0], xy[:, 1])))
+        for wgs, b in zip(ours, ref.to_crs(net.crs).geometry, strict=True):
+            a = shapely.transform(wgs, lambda xy: np.column_stack(net.from_wgs84.transform(xy[:, 0], xy[:, 1])))
             assert a.difference(b.buffer(30)).area <= 1e-3 * b.area
             assert b.difference(a.buffer(30)).area <= 1e-3 * b.area
             assert a.area == pytest.approx(b.area, rel=0.15)

@@ -22,8 +22,8 @@ SIZES = {
 
 def _formats(page) -> dict[str, tuple[float | None, int]]:
     return page.evaluate(
-        """() => Object.fromEntries([...document.querySelectorAll('#results article.fmt')].map(
-             a => [a.dataset.code, [a.dataset.walkMin === '' ? null : Number(a.dataset.walkMin), Number(a.dataset.n15)]]))"""
+        """() => Object.fromEntries([...document.querySelectorAll('#results article.fmt')].map(a => [
+             a.dataset.code, [a.dataset.walkMin === '' ? null : Number(a.dataset.walkMin), Number(a.dataset.n15)]]))"""
     )
 
 
@@ -43,7 +43,7 @@ def _axe(page) -> list[dict]:
 def test_resident_finds_services_toggles_elderly_speed_accessibly(server, size):  # noqa: F811
     from playwright.sync_api import sync_playwright
 
-    base, app = server
+    base = server[0]
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)

@@ -46,5 +46,7 @@ def test_schemathesis_finds_no_5xx_as_any_role(platform):
     # outside the public (no sign-in) endpoints, which were fuzzed anonymously too
     assert res["admin"].classes["2xx"] > 0
     assert all(path.startswith("/api/public/") for path in res["anonymous"].ok_paths), res["anonymous"].ok_paths
-    assert res["anonymous"].requests > 0 and any(op.startswith("/api/public/") for op in platform.app.openapi()["paths"])
+    assert res["anonymous"].requests > 0 and any(
+        op.startswith("/api/public/") for op in platform.app.openapi()["paths"]
+    )
     assert res["pages"].classes["2xx"] == res["pages"].requests

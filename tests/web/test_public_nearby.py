@@ -22,7 +22,16 @@ from lifecircle.sources.coords import wgs84_to_gcj02
 
 from .conftest import ACCOUNTS, PASSWORD, Platform, make_settings
 
-PRIVATE = {"owner_id", "credit_class", "credit_reasons", "integrity_reasons", "synthetic", "source", "version", "circle_id"}
+PRIVATE = {
+    "owner_id",
+    "credit_class",
+    "credit_reasons",
+    "integrity_reasons",
+    "synthetic",
+    "source",
+    "version",
+    "circle_id",
+}
 
 
 @pytest.fixture
@@ -97,9 +106,17 @@ def test_nearby_is_public_equals_access_and_shows_only_public_fields(public_plat
             assert {"code", "name_zh", "name_en", "class", "walk_min", "outlets"} <= set(f)
             for out in f["outlets"]:
                 assert not PRIVATE & set(out), set(out)
-                assert {"id", "name", "walk_m", "walk_min", "lon", "lat", "open_now", "opening_hours", "integrity"} <= set(
-                    out
-                )
+                assert {
+                    "id",
+                    "name",
+                    "walk_m",
+                    "walk_min",
+                    "lon",
+                    "lat",
+                    "open_now",
+                    "opening_hours",
+                    "integrity",
+                } <= set(out)
                 assert {"accepts_cash", "accepts_card", "barrier_free", "elderly_counter", "online_pickup"} <= set(out)
                 assert {"delivery", "home_service"} <= set(out)
                 assert out["open_now"] in (True, False, None)
@@ -239,7 +256,13 @@ def test_access_log_loses_the_position():
     RedactPublicAccessLog().filter(rec)
     assert "111.3" not in rec.getMessage() and "10.1.2.3" not in rec.getMessage()
     other = logging.LogRecord(
-        "uvicorn.access", logging.INFO, "", 0, '%s - "%s %s HTTP/%s" %d', ("1.2.3.4:1", "GET", "/api/x?a=1", "1.1", 200), None
+        "uvicorn.access",
+        logging.INFO,
+        "",
+        0,
+        '%s - "%s %s HTTP/%s" %d',
+        ("1.2.3.4:1", "GET", "/api/x?a=1", "1.1", 200),
+        None,
     )
     RedactPublicAccessLog().filter(other)
     assert "a=1" in other.getMessage()

@@ -198,7 +198,7 @@ class NearbyIndex:
         for c, f in enumerate(self.profile.formats):
             sel = np.flatnonzero(row_cat == c)
             d, o = row_d[sel], row_outlet[sel]
-            order = np.lexsort(([outlets[q].id for q in o], d)) if len(sel) else sel  # type: ignore[union-attr]
+            order = np.lexsort(([outlets[q].id for q in o], d)) if len(sel) else sel
             d, o = d[order], o[order]
             reach = within(d, bound)
             near = float(d[0]) if len(d) and reach[0] else None

@@ -60,8 +60,8 @@ def parse(value: str | None) -> Schedule | None:
     if text == "24/7":
         return tuple(((0, 1440),) for _ in range(7))
     week: list[list[tuple[int, int]]] = [[] for _ in range(7)]
-    for rule in text.split(";"):
-        rule = rule.strip()
+    for raw in text.split(";"):
+        rule = raw.strip()
         if not rule:
             continue
         head, _, rest = rule.partition(" ")

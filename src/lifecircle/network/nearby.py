@@ -34,7 +34,6 @@ from lifecircle.network.graph import WalkNetwork
 from lifecircle.network.reach import point_reach
 from lifecircle.network.snap import Snapped
 
-
 CELL_M = 15.0  # the isochrones' grid, metres
 
 
@@ -93,9 +92,7 @@ class PointSearch:
         w = self._work(len(targets.edge))
         try:
             w.calls += 1
-            n = point_reach(
-                self.graph, starts, 0, w.calls, float(max_m), targets, w.within, w.keep_node, w.keep_dist
-            )
+            n = point_reach(self.graph, starts, 0, w.calls, float(max_m), targets, w.within, w.keep_node, w.keep_dist)
             q = w.within.touched[:n].copy()
             d = w.within.best_m[q].copy()
             end = np.flatnonzero(w.keep_node == -1)
@@ -140,9 +137,7 @@ class PointSearch:
         pts = shapely.get_coordinates(shapely.line_interpolate_point(net.edge_geom[e[ok]], s[ok]))
         return pts, d[ok]
 
-    def isochrones(
-        self, found: Found, radii_m: list[float], buffer_m: float, cell_m: float = CELL_M
-    ) -> list[Any]:
+    def isochrones(self, found: Found, radii_m: list[float], buffer_m: float, cell_m: float = CELL_M) -> list[Any]:
         """The area within each of ``radii_m`` walking metres (WGS-84 polygons): every place within
         ``buffer_m`` metres of a street reached within the radius, on a grid of ``cell_m`` metres
         (cells aligned on the network's coordinates, so the areas of several radii, or of two

@@ -23,11 +23,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from lifecircle.errors import InputError
 from lifecircle.i18n import t
 from lifecircle.indicators.nearby import NearbyIndex, NearbyOutlet
 from lifecircle.platform.db import transaction
 from lifecircle.platform.db_operations import Outlet, OutletEvent
-from lifecircle.errors import InputError
 from lifecircle.platform.live import LiveCity
 
 # What a resident may see of an outlet (besides its id, position and formats).
@@ -143,7 +143,9 @@ class PublicNearby:
             for o in idx.outlets():
                 addr = o.info.get("address") or ""
                 if addr:
-                    places.append(_Place("address", f"{addr}（{o.info.get('name') or ''}）", addr.lower(), o.lon, o.lat))
+                    places.append(
+                        _Place("address", f"{addr}（{o.info.get('name') or ''}）", addr.lower(), o.lon, o.lat)
+                    )
             self._places = (self._seq, places)
             return places
 

@@ -85,7 +85,9 @@ def api_nearby(
     lon: Annotated[float, Query(ge=-180, le=180, description="longitude, degrees")],
     lat: Annotated[float, Query(ge=-90, le=90, description="latitude, degrees")],
     minutes: Annotated[float, Query(gt=0, le=15, description="list outlets and draw up to this walk, minutes")] = 15,
-    speed: Annotated[Literal["default", "elderly"], Query(description="walking speed: the profile's or older residents'")] = "default",
+    speed: Annotated[
+        Literal["default", "elderly"], Query(description="walking speed: the profile's or older residents'")
+    ] = "default",
     crs: Annotated[Literal["wgs84", "gcj02", "bd09"], Query(description="coordinates of lon/lat")] = "wgs84",
     isochrone: Annotated[bool, Query(description="with the walking isochrones (GeoJSON)")] = True,
 ) -> Response:
