@@ -8,6 +8,12 @@ transaction (as :class:`~lifecircle.platform.live.LiveCity` builds), then, befor
 the live city has applied events past the index's ``seq``, the new events are read in order and
 each outlet they name is re-read: open → put (one snap), otherwise removed. Replaying is idempotent.
 
+Smart facilities (M13) are formats of the catalogue (class ``smart``: parcel lockers, smart
+freezers, vending machines, smart sorting bins, mobile food carts) and registry outlets like any
+other, so they count in the circles' ``smart_coverage`` and show here. A mobile food cart is
+registered once per permitted spot: the outlet's position is the spot and its ``opening_hours``
+the permitted hours (the resident page says so); moving or ending a permit is an outlet event.
+
 Only public fields leave this module (:data:`PUBLIC_FIELDS`): never the owner, credit class or
 reasons, inspections or documents.
 """
