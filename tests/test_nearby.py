@@ -229,3 +229,21 @@ def test_isochrones_match_the_isochrone_command_to_the_grid(city_net, index):
             assert a.difference(b.buffer(30)).area <= 1e-3 * b.area
             assert b.difference(a.buffer(30)).area <= 1e-3 * b.area
             assert a.area == pytest.approx(b.area, rel=0.15)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 10_000), density=st.floats(0.2, 0.8))
+def test_cells_outlined_exactly(seed, density):
+    """Any set of cells (corners touching diagonally, holes, islands in holes) outlined exactly:
+    the polygon is valid, its area the number of cells, and it holds every cell's centre."""
+    from lifecircle.network.nearby import mask_polygon
+
+    rng = np.random.default_rng(seed)
+    inside = np.zeros((14, 17), dtype=bool)
+    inside[1:-1, 1:-1] = rng.random((12, 15)) < density
+    poly = mask_polygon(inside)
+    assert poly.is_valid and poly.area == inside.sum()
+    j, i = np.nonzero(inside)
+    assert shapely.contains_xy(poly, i + 0.5, j + 0.5).all()
+    j, i = np.nonzero(~inside)
+    assert not shapely.contains_xy(poly, i + 0.5, j + 0.5).any()

@@ -34,7 +34,7 @@ from lifecircle.network.graph import WalkNetwork
 from lifecircle.network.reach import point_reach
 from lifecircle.network.snap import Snapped
 
-CELL_M = 15.0  # the isochrones' grid, metres
+CELL_M = 20.0  # the isochrones' grid, metres
 
 
 @dataclass
@@ -69,6 +69,7 @@ class PointSearch:
         self._pool: queue.SimpleQueue[_Work] = queue.SimpleQueue()
         self._tr = Transformer.from_crs(net.crs, 4326, always_xy=True)
         self._tr_lock = threading.Lock()
+        self._iso_lock = threading.Lock()
 
     def _work(self, n_targets: int) -> _Work:
         try:
@@ -142,7 +143,11 @@ class PointSearch:
         ``buffer_m`` metres of a street reached within the radius, on a grid of ``cell_m`` metres
         (cells aligned on the network's coordinates, so the areas of several radii, or of two
         searches, nest exactly where their streets nest), outlined and simplified to the cell."""
-        pts, d = self.reached_samples(found, cell_m / 2)
+        with self._iso_lock:  # one at a time: concurrent ones thrash (many short GIL hand-overs), slower than a queue
+            return self._isochrones(found, radii_m, buffer_m, cell_m)
+
+    def _isochrones(self, found: Found, radii_m: list[float], buffer_m: float, cell_m: float) -> list[Any]:
+        pts, d = self.reached_samples(found, cell_m * 0.75)  # the buffer covers the cells between
         out = []
         for r in radii_m:
             p = pts[d <= r]
@@ -164,14 +169,38 @@ def _cells_within(pts: NDArray[np.float64], buffer_m: float, cell_m: float) -> A
     free = np.ones((ny, nx), dtype=bool)
     free[ij[:, 1], ij[:, 0]] = False
     inside = ndimage.distance_transform_edt(free) * cell_m <= buffer_m
-    x0, y0 = i0 * cell_m
-    j, i = np.nonzero(inside[:, 1:] != inside[:, :-1])  # cell sides between left and right neighbours
-    xs = x0 + (i + 1) * cell_m
-    v = np.stack([np.stack([xs, y0 + j * cell_m], 1), np.stack([xs, y0 + (j + 1) * cell_m], 1)], 1)
-    j, i = np.nonzero(inside[1:, :] != inside[:-1, :])  # between lower and upper neighbours
-    ys = y0 + (j + 1) * cell_m
-    h = np.stack([np.stack([x0 + i * cell_m, ys], 1), np.stack([x0 + (i + 1) * cell_m, ys], 1)], 1)
-    faces = shapely.get_parts(shapely.polygonize(shapely.linestrings(np.concatenate([v, h]))))
-    at = np.floor(shapely.get_coordinates(shapely.point_on_surface(faces)) / cell_m).astype(np.int64) - i0
-    filled = faces[inside[at[:, 1], at[:, 0]]]  # the holes are faces too: keep the cells' own
-    return shapely.simplify(shapely.multipolygons(filled), cell_m * 0.5)
+    return shapely.simplify(_scaled(mask_polygon(inside), cell_m, i0), cell_m * 0.5)
+
+
+def _scaled(geom: Any, cell_m: float, i0: NDArray[np.int64]) -> Any:
+    return shapely.transform(geom, lambda xy: (xy + i0) * cell_m)
+
+
+def mask_polygon(inside: NDArray[np.bool_]) -> Any:
+    """The cells ``inside`` (rows = y, columns = x; the border cells must be outside) as one
+    (multi)polygon in cell units: cell ``(j, i)`` is the square ``[i, i + 1] × [j, j + 1]``."""
+    faces = shapely.get_parts(shapely.polygonize(shapely.linestrings(_outline(inside))))
+    at = np.floor(shapely.get_coordinates(shapely.point_on_surface(faces))).astype(np.int64)
+    return shapely.multipolygons(faces[inside[at[:, 1], at[:, 0]]])  # the holes are faces too: keep the cells'
+
+
+def _outline(inside: NDArray[np.bool_]) -> NDArray[np.float64]:
+    """The outline of the cells ``inside`` (rows = y, columns = x; the border cells outside) as
+    straight runs of cell sides, ``(n, 2, 2)`` in cell units: a run stops where the outline turns
+    and where two corners touch, so the runs meet only at their ends (as polygonize needs)."""
+    v = inside[:, 1:] != inside[:, :-1]  # v[j, k]: the side at x = k + 1 from y = j to j + 1
+    h = inside[1:, :] != inside[:-1, :]  # h[r, i]: the side at y = r + 1 from x = i to i + 1
+    ny, nk = v.shape
+    # vertical runs go on through a corner with no horizontal side at it
+    cont = np.zeros((ny + 1, nk), dtype=bool)
+    cont[1:ny] = v[:-1] & v[1:] & ~(h[:, :-1] | h[:, 1:])
+    k0, j0 = np.nonzero((v & ~cont[:-1]).T)  # starts, column by column
+    k1, j1 = np.nonzero((v & ~cont[1:]).T)  # ends, in the same order
+    vert = np.stack([np.stack([k0 + 1, j0], axis=1), np.stack([k1 + 1, j1 + 1], axis=1)], axis=1)
+    nr, ni = h.shape
+    cont = np.zeros((nr, ni + 1), dtype=bool)
+    cont[:, 1:ni] = h[:, :-1] & h[:, 1:] & ~(v[:-1, :] | v[1:, :])
+    r0, i0 = np.nonzero(h & ~cont[:, :-1])
+    r1, i1 = np.nonzero(h & ~cont[:, 1:])
+    horiz = np.stack([np.stack([i0, r0 + 1], axis=1), np.stack([i1 + 1, r1 + 1], axis=1)], axis=1)
+    return np.concatenate([vert, horiz]).astype(np.float64)
