@@ -69,7 +69,6 @@ class PointSearch:
         self._pool: queue.SimpleQueue[_Work] = queue.SimpleQueue()
         self._tr = Transformer.from_crs(net.crs, 4326, always_xy=True)
         self._tr_lock = threading.Lock()
-        self._iso_lock = threading.Lock()
 
     def _work(self, n_targets: int) -> _Work:
         try:
@@ -143,10 +142,6 @@ class PointSearch:
         ``buffer_m`` metres of a street reached within the radius, on a grid of ``cell_m`` metres
         (cells aligned on the network's coordinates, so the areas of several radii, or of two
         searches, nest exactly where their streets nest), outlined and simplified to the cell."""
-        with self._iso_lock:  # one at a time: concurrent ones thrash (many short GIL hand-overs), slower than a queue
-            return self._isochrones(found, radii_m, buffer_m, cell_m)
-
-    def _isochrones(self, found: Found, radii_m: list[float], buffer_m: float, cell_m: float) -> list[Any]:
         pts, d = self.reached_samples(found, cell_m * 0.75)  # the buffer covers the cells between
         out = []
         for r in radii_m:
