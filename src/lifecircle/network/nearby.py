@@ -69,6 +69,7 @@ class PointSearch:
         self._pool: queue.SimpleQueue[_Work] = queue.SimpleQueue()
         self._tr = Transformer.from_crs(net.crs, 4326, always_xy=True)
         self._tr_lock = threading.Lock()
+        self._sample_cache: dict[float, tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]] = {}
 
     def _work(self, n_targets: int) -> _Work:
         try:
@@ -110,6 +111,21 @@ class PointSearch:
             x, y = self._tr.transform(xy[:, 0], xy[:, 1])
         return np.round(np.column_stack([x, y]), 6)
 
+    def _samples(self, step_m: float) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
+        """Points every ``step_m`` metres (at most) along every street, each end included, made once:
+        CSR ``(ptr, s, xy)``, edge ``e``'s being ``ptr[e]:ptr[e + 1]`` at ``s`` metres from its u end."""
+        with self._tr_lock:
+            got = self._sample_cache.get(step_m)
+            if got is None:
+                L = self.net.edge_len
+                k = np.maximum(1, np.ceil(L / step_m).astype(np.int64))  # pieces per edge; k + 1 points
+                ptr = np.concatenate([[0], np.cumsum(k + 1)]).astype(np.int64)
+                e = np.repeat(np.arange(len(L)), k + 1)
+                s = np.minimum((np.arange(ptr[-1]) - ptr[e]) * (L / k)[e], L[e])
+                xy = shapely.get_coordinates(shapely.line_interpolate_point(self.net.edge_geom[e], s))
+                got = self._sample_cache[step_m] = (ptr, s, xy)
+            return got
+
     def reached_samples(self, found: Found, step_m: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Points every ``step_m`` metres (at most) along every street the search reached, each end
         included (projected ``(n, 2)``), and their walking distance from the start (metres): through
@@ -122,20 +138,18 @@ class PointSearch:
             idx = np.repeat(lo - np.cumsum(lens) + lens, lens) + np.arange(int(lens.sum()))
             edges = g.edge_id[idx].astype(np.int64)
         edges = np.unique(np.append(edges, found.edge))
+        ptr, s_all, xy_all = self._samples(step_m)
+        n = ptr[edges + 1] - ptr[edges]
+        at = np.repeat(ptr[edges] - np.cumsum(n) + n, n) + np.arange(int(n.sum()))
+        e = np.repeat(edges, n)
+        s = s_all[at]
         dist = np.full(net.n_nodes, np.inf)
         dist[found.nodes] = found.node_dist_m
-        L = net.edge_len[edges]
-        k = np.maximum(1, np.ceil(L / step_m).astype(np.int64))  # pieces per edge; k + 1 points
-        e = np.repeat(edges, k + 1)
-        frac = np.arange(int((k + 1).sum())) - np.repeat(np.cumsum(k + 1) - (k + 1), k + 1)
-        s = np.repeat(L / k, k + 1) * frac
-        s = np.minimum(s, net.edge_len[e])
         d = np.minimum(dist[net.edge_u[e]] + s, dist[net.edge_v[e]] + (net.edge_len[e] - s))
         own = e == found.edge
         d[own] = np.minimum(d[own], np.abs(s[own] - found.pos_m) + found.offset_m)
         ok = np.isfinite(d)
-        pts = shapely.get_coordinates(shapely.line_interpolate_point(net.edge_geom[e[ok]], s[ok]))
-        return pts, d[ok]
+        return xy_all[at[ok]], d[ok]
 
     def isochrones(self, found: Found, radii_m: list[float], buffer_m: float, cell_m: float = CELL_M) -> list[Any]:
         """The area within each of ``radii_m`` walking metres (WGS-84 polygons): every place within
