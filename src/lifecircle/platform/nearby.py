@@ -106,7 +106,9 @@ class PublicNearby:
         self._engine, self._seq, self._places = engine, seq, None
         # The city, its network and the indexes live as long as the process: out of the cyclic
         # collector's way, or each full collection walks them all (200-300 ms pauses of every
-        # request in flight on the full-size city). Objects made later are collected as usual.
+        # request in flight on the full-size city). Objects made later are collected as usual; what
+        # an earlier freeze kept (another app in the same process, as in the tests) is looked at again.
+        gc.unfreeze()
         gc.collect()
         gc.freeze()
 
