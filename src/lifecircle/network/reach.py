@@ -46,7 +46,7 @@ def _target_distance(g, targets, q, dist, e0, pos0, off0):
 
 
 @nb.njit(cache=True, nogil=True)
-def point_reach(g, starts, i, stamp_id, max_d, targets, w):
+def point_reach(g, starts, i, stamp_id, max_d, targets, w, keep_node, keep_dist):
     """The ``targets`` (:class:`kernels.EdgePoints`, grouped by edge) within ``max_d`` metres of
     start ``i`` of ``starts`` (it must be ``ok``) on graph ``g``, by a Dijkstra
     (:func:`kernels.dijkstra_seeded`) bounded at ``max_d`` from the start's two seeds.
@@ -90,6 +90,12 @@ def point_reach(g, starts, i, stamp_id, max_d, targets, w):
                     best[q] = d
                     touched[n_touch] = q
                     n_touch += 1
+    n_keep = min(n_set, keep_node.shape[0])
+    for j in range(n_keep):
+        keep_node[j] = settled[j]
+        keep_dist[j] = dist[settled[j]]
+    if keep_node.shape[0] > n_set:
+        keep_node[n_set] = -1  # the end of the kept nodes
     cap_s = settled.shape[0]
     for j in range(n_extra):
         a = settled[cap_s - 1 - j]
@@ -110,9 +116,11 @@ def _reach_all(g, starts, max_d, targets):
     tgt = np.empty(cap, dtype=np.int64)
     dst = np.empty(cap, dtype=np.float64)
     n = 0
+    no_node = np.empty(0, dtype=np.int32)
+    no_dist = np.empty(0, dtype=np.float64)
     for i in range(n_s):
         if starts.ok[i]:
-            m = point_reach(g, starts, i, i, max_d, targets, w)
+            m = point_reach(g, starts, i, i, max_d, targets, w, no_node, no_dist)
             if n + m > cap:
                 cap = max(2 * cap, n + m)
                 t2 = np.empty(cap, dtype=np.int64)
@@ -161,6 +169,7 @@ class Reach:
         starts = edge_points(source, self.net.n_edges, group=False)
         self._calls += 1  # a fresh stamp per call (the work arrays are shared); -1 is the unstamped mark
         w = self._work
-        n = point_reach(self.graph, starts, 0, -1 - self._calls, self.max_m, self.targets, w)
+        no_node, no_dist = np.empty(0, dtype=np.int32), np.empty(0, dtype=np.float64)
+        n = point_reach(self.graph, starts, 0, -1 - self._calls, self.max_m, self.targets, w, no_node, no_dist)
         q = w.touched[:n].copy()
         return q, w.best_m[q].copy()

@@ -18,6 +18,8 @@
 | ``LIFECIRCLE_TRUSTED_PROXIES`` | empty | reverse proxies whose ``X-Forwarded-For`` is believed (see below) |
 | ``LIFECIRCLE_COOKIE_SECURE`` | ``1`` outside ``dev``/``test`` | ``1``: HTTPS-only session cookie (see below) |
 | ``LIFECIRCLE_TIMEZONE`` | ``Asia/Shanghai`` | the time zone the pages show times in (stored times are UTC) |
+| ``LIFECIRCLE_PUBLIC_RATE_PER_MINUTE`` | 120 | requests a minute per address to the public (no sign-in) endpoints |
+| ``LIFECIRCLE_PUBLIC_BURST`` | 40 | requests per address the public endpoints take at once before that rate applies |
 
 Sign-in throttling: per address, ``LIFECIRCLE_LOGIN_MAX_FAILURES`` failed logins within the window
 (``LIFECIRCLE_LOGIN_WINDOW_MINUTES``) block the address until the window has passed. Per account, after
@@ -72,6 +74,8 @@ class Settings:
     cookie_secure: bool = False
     programme: str = "programme-yichang"
     timezone: str = "Asia/Shanghai"
+    public_rate_per_minute: int = 120
+    public_burst: int = 40
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -134,6 +138,8 @@ class Settings:
             or self.login_delay_max_seconds <= 0
         ):
             problems.append(t("登录限流参数必须为正数", "login throttling settings must be positive"))
+        if self.public_rate_per_minute <= 0 or self.public_burst <= 0:
+            problems.append(t("公共接口限流参数必须为正数", "the public endpoints' rate limits must be positive"))
         if self.hash_concurrency <= 0 or self.hash_wait_seconds < 0:
             problems.append(t("LIFECIRCLE_HASH_CONCURRENCY 必须为正数", "LIFECIRCLE_HASH_CONCURRENCY must be positive"))
         for n in self.trusted_proxies:
@@ -236,6 +242,8 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: object) ->
         trusted_proxies=tuple(p.strip() for p in env.get("LIFECIRCLE_TRUSTED_PROXIES", "").split(",") if p.strip()),
         cookie_secure=secure,
         timezone=env.get("LIFECIRCLE_TIMEZONE") or "Asia/Shanghai",
+        public_rate_per_minute=_int(env, "LIFECIRCLE_PUBLIC_RATE_PER_MINUTE", 120, problems),
+        public_burst=_int(env, "LIFECIRCLE_PUBLIC_BURST", 40, problems),
     )
     if problems:
         raise ConfigError("; ".join(problems))
