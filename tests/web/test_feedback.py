@@ -131,3 +131,18 @@ def test_the_feedback_page_works_without_an_account(live_platform):  # noqa: F81
     bad = c.post("/feedback", data={"kind": "missing", "format": "breakfast", "lon": "东经111", "lat": "x"})
     assert bad.status_code == 422 and 'id="feedback-error"' in bad.text
     assert c.get("/feedback", params={"lang": "en"}).text.count("Tell us") >= 1
+
+
+def test_feedback_is_rate_limited_per_address(live_platform):  # noqa: F811
+    """The public write shares the per-address limit of every public route: 429 with Retry-After."""
+    import dataclasses
+
+    p = live_platform
+    p.app.state.settings = dataclasses.replace(p.settings, public_burst=2, public_rate_per_minute=1)
+    lon, lat = _spot(p)
+    codes = [
+        p.client.post("/api/public/feedback", data={"kind": "missing", "format": "pharmacy", "lon": lon, "lat": lat})
+        for _ in range(4)
+    ]
+    assert [r.status_code for r in codes][:2] == [201, 201]
+    assert codes[-1].status_code == 429 and int(codes[-1].headers["retry-after"]) >= 1

@@ -71,9 +71,12 @@ class BadCodeCounter:
 BAD_CODES = BadCodeCounter()
 
 
-def public_limit(request: Request) -> None:
-    """Dependency of the public survey routes. TODO(ratelimit): call the per-address limiter of
-    ``web/ratelimit.py`` here; for now only the bad-code counter."""
+async def public_limit(request: Request) -> None:
+    """Dependency of the public survey and feedback routes: the per-address rate limit of every
+    public route (:func:`lifecircle.web.ratelimit.public_rate_limit`), then the bad-code counter."""
+    from lifecircle.web.ratelimit import public_rate_limit
+
+    await public_rate_limit(request)
     BAD_CODES.check(client_ip(request))
 
 
