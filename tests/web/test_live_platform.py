@@ -208,3 +208,16 @@ def test_registry_api_and_filings_move_the_live_indicators(live_platform):
     r = c.post(f"/api/outlets/{oid}/close", headers=p.h("admin"), json={"reason": "停业"})
     assert r.status_code == 200, r.text
     assert live(p, cid)["coverage"] == batch_coverage(p)[cid]
+
+
+def test_a_merchant_lands_on_its_outlets_and_residents_get_their_own_menu(platform):
+    """A merchant sees nothing of the officials' programme: /dashboard sends it to its outlets, and
+    its menu has no dashboard; a resident (no account) gets the residents' menu and title."""
+    c = platform.client
+    r = c.get("/dashboard", headers=platform.h("merchant"), follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/outlets"
+    page = c.get("/outlets", headers=platform.h("merchant")).text
+    assert 'href="/dashboard"' not in page and 'href="/filings"' in page
+    c.cookies.clear()
+    public = c.get("/feedback").text
+    assert "居民服务" in public and 'href="/nearby"' in public and 'href="/survey"' in public

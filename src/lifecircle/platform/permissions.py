@@ -58,6 +58,12 @@ def can_see_district(user: User, district: str | None) -> bool:
     return user.role not in DISTRICT_BOUND or user.district == district
 
 
+def home_page(user: User) -> str:
+    """Where ``user`` lands after signing in: merchants on their outlets (they see nothing of the
+    officials' programme), everyone else on the dashboard."""
+    return "/outlets" if user.role == "merchant" else "/dashboard"
+
+
 def require_see(user: User, district: str | None) -> None:
     if user.role == "merchant":
         raise deny("商户账号只能查看自己的网点和备案", "a merchant account sees only its own outlets and filings")

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from fastapi.templating import Jinja2Templates
 
 from lifecircle.i18n import get_lang, t
-from lifecircle.platform import service
+from lifecircle.platform import permissions, service
 from lifecircle.platform.db import ROLE_LABELS
 from lifecircle.platform.permissions import can_issue_codes
 from lifecircle.platform.programme import Programme
@@ -39,6 +39,7 @@ def make_templates(prog: Programme, timezone: str = "Asia/Shanghai") -> Jinja2Te
         fund_label=lambda k: t(*service.FUND_KINDS.get(k, (k, k))),
         status_label=prog.status_label,
         fmt_pct=fmt_pct,
+        home_page=permissions.home_page,
         fmt_num=fmt_num,
         quote=quote,
         format_names=format_names,

@@ -8,9 +8,9 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.encoders import jsonable_encoder
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
-from lifecircle.platform import service
+from lifecircle.platform import permissions, service
 from lifecircle.web.deps import ApiUser, Db, PageUser, Prog, Render
 from lifecircle.web.templating import HERE
 from lifecircle.web.views import live_overview_block
@@ -66,7 +66,10 @@ def root() -> RedirectResponse:
 
 
 @router.get("/dashboard", include_in_schema=False, response_class=HTMLResponse)
-def dashboard_page(request: Request, user: PageUser, s: Db, prog: Prog, render: Render) -> HTMLResponse:
+def dashboard_page(request: Request, user: PageUser, s: Db, prog: Prog, render: Render) -> Response:
+    home = permissions.home_page(user)
+    if home != "/dashboard":
+        return RedirectResponse(home, status_code=303)
     return render(
         "dashboard.html", d=service.dashboard(s, user, prog), live=live_overview_block(s, user, request.app.state.live)
     )
