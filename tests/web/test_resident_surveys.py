@@ -281,7 +281,7 @@ def test_a_code_answers_once_without_a_session_and_a_refused_request_stores_noth
     assert answer(platform, spare, {"overall": 2, "walk": "no"}).status_code == 201  # optional question left out
 
 
-def test_a_wrong_code_is_404_saying_nothing_about_other_circles(platform, monkeypatch):
+def test_a_wrong_code_is_404_saying_nothing_about_other_circles(platform):
     publish(platform)
     issue(platform, 1)
     before = counts(platform)
@@ -289,7 +289,7 @@ def test_a_wrong_code_is_404_saying_nothing_about_other_circles(platform, monkey
     assert {r.status_code for r in answers} == {404}
     assert len({r.json()["detail"] for r in answers}) == 1 and XL not in answers[0].text
     assert counts(platform) == before
-    monkeypatch.setattr(routes, "BAD_CODES", routes.BadCodeCounter(limit=3))
+    platform.app.state.bad_codes = routes.BadCodeCounter(limit=3)
     for _ in range(3):
         assert answer(platform, "ABCDEFGHJK").status_code == 404
     r = answer(platform, "ABCDEFGHJK")

@@ -68,7 +68,14 @@ class BadCodeCounter:
                 self._seen.clear()
 
 
-BAD_CODES = BadCodeCounter()
+def bad_codes(request: Request) -> BadCodeCounter:
+    """The app's counter of bad codes per address (one per app, so two apps — or two test runs —
+    never share their counts)."""
+    state = request.app.state
+    counter = getattr(state, "bad_codes", None)
+    if counter is None:
+        counter = state.bad_codes = BadCodeCounter()
+    return counter
 
 
 async def public_limit(request: Request) -> None:
@@ -77,7 +84,7 @@ async def public_limit(request: Request) -> None:
     from lifecircle.web.ratelimit import public_rate_limit
 
     await public_rate_limit(request)
-    BAD_CODES.check(client_ip(request))
+    bad_codes(request).check(client_ip(request))
 
 
 PublicLimit = Annotated[None, Depends(public_limit)]
@@ -186,7 +193,7 @@ def _public_questionnaire(circle: Circle | None, row: Any, qn: Any) -> dict[str,
 
 def _remember_failure(request: Request, exc: Exception) -> None:
     if isinstance(exc, NotFoundError):
-        BAD_CODES.failed(client_ip(request))
+        bad_codes(request).failed(client_ip(request))
 
 
 @router.post("/api/public/survey/questionnaire", tags=["public"])
