@@ -194,7 +194,8 @@ def test_many_cities_saved_at_once_into_one_postgis_store(postgis_url, demo, cli
             assert back.title == c.title
             _assert_same(c, back)
         _check_geom_columns(url, cities[3])
-        code, out, err = cli("city", "list", "--db", url)
+        plain_url = url.replace("postgresql+psycopg://", "postgresql://")  # as a user types it
+        code, out, err = cli("city", "list", "--db", plain_url)
         assert code == 0, out + err
         for c in cities:
             assert c.name in out, out

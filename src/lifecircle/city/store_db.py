@@ -165,8 +165,12 @@ def _ensure_schema(conn: sa.Connection, where: str | Path) -> None:
 
 
 def store_url(url_or_path: str | Path) -> str:
-    """An SQLAlchemy URL: given as is if it has a scheme, else ``sqlite:///<absolute path>``."""
+    """An SQLAlchemy URL: given as is if it has a scheme (``postgresql://`` and ``postgres://``
+    with the psycopg 3 driver lifecircle installs), else ``sqlite:///<absolute path>``."""
     s = str(url_or_path)
+    for plain in ("postgresql://", "postgres://"):
+        if s.startswith(plain):
+            return "postgresql+psycopg://" + s[len(plain) :]
     if "://" in s:
         return s
     return f"sqlite:///{Path(s).expanduser().resolve()}"
