@@ -39,10 +39,15 @@ for _name, _cols in TABLES.items():
     elif {"lon", "lat"} <= _names:
         SPATIAL_COLUMNS[_name] = ("geometry(Point, 4326)", "ST_SetSRID(ST_MakePoint(lon, lat), 4326)")
 
-INSTALL_HINT = (
-    "Debian/Ubuntu: apt-get install postgresql-15-postgis-3 (match the server's major version), "
-    "then as a superuser in the database: CREATE EXTENSION postgis"
-)
+
+def install_hint() -> str:
+    """How to get PostGIS onto a Debian/Ubuntu server (in the message language)."""
+    return t(
+        "Debian/Ubuntu：apt-get install postgresql-15-postgis-3（版本号与服务器一致），"
+        "再以超级用户在该数据库中执行 CREATE EXTENSION postgis",
+        "Debian/Ubuntu: apt-get install postgresql-15-postgis-3 (match the server's major version), "
+        "then as a superuser in the database: CREATE EXTENSION postgis",
+    )
 
 
 def gist_index(table: str) -> str:
@@ -92,11 +97,11 @@ def add_spatial_columns(conn: sa.Connection) -> None:
         return
     why = _enable_postgis(conn)
     if why is not None:
+        hint = install_hint()
         log.warning(
             t(
-                f"{why}：城市数据库照常工作，几何保存为 WKT 文本，没有空间索引。安装方法 — {INSTALL_HINT}",
-                f"{why}: the city store works on with geometry as WKT text and no spatial index. "
-                f"To install — {INSTALL_HINT}",
+                f"{why}：城市数据库照常工作，几何保存为 WKT 文本，没有空间索引。安装方法 — {hint}",
+                f"{why}: the city store works on with geometry as WKT text and no spatial index. To install — {hint}",
             )
         )
         return
