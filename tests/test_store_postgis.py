@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import multiprocessing
 import shutil
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -181,13 +182,23 @@ def test_outlets_in_a_polygon_use_the_spatial_index(postgis_url):
     assert got == sorted(o.loc[inside, "id"]) and len(got) > 50
 
 
-def test_many_cities_saved_at_once_into_one_postgis_store(postgis_url, demo, cli):
-    """Six cities saved at the same moment by six threads into one new (empty) database: the
-    first writers race to create the schema, every city lands whole, and ``city list`` shows them."""
+def _save(city: City, url: str) -> None:
+    store.save_city(city, url)
+
+
+@pytest.mark.parametrize("workers", ["threads", "processes"])
+def test_many_cities_saved_at_once_into_one_postgis_store(postgis_url, demo, cli, workers):
+    """Six cities saved at the same moment by six threads (or processes) into one new, empty
+    database: the first writers race to create the schema, every city lands whole, and
+    ``city list`` shows them."""
     cities = [dataclasses.replace(demo, name=f"city-{i}", title=f"城市{i}") for i in range(6)]
     with fresh_database(postgis_url, prefix="lc_many") as url:
-        with ThreadPoolExecutor(max_workers=6) as pool:
-            list(pool.map(lambda c: store.save_city(c, url), cities))
+        if workers == "threads":
+            pool: Executor = ThreadPoolExecutor(max_workers=6)
+        else:
+            pool = ProcessPoolExecutor(max_workers=6, mp_context=multiprocessing.get_context("fork"))
+        with pool:
+            list(pool.map(_save, cities, [url] * len(cities)))
         assert store.city_names(url) == [c.name for c in cities]
         for c in cities:
             back = store.load_city(url, c.name)

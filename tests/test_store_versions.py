@@ -127,6 +127,8 @@ def test_a_version_1_store_reads_then_migrates_when_written(store_db):
     assert _version(db) == store.STORE_VERSION == 3
     assert {"id", "bridge", "tunnel", "layer"} <= set(_columns(db, "streets"))
     assert "provenance" in _columns(db, "meta")
+    # version 3 on PostgreSQL with PostGIS: generated geom columns (none on SQLite)
+    assert ("geom" in _columns(db, "streets")) == (isinstance(db, str) and db.startswith("postgresql"))
     back = store.load_city(db, "宜昌")
     assert (
         back.streets["name"].iloc[0] == "夷陵大道" and pd.isna(back.streets["name"].iloc[1]) and len(back.streets) == 3
