@@ -1,11 +1,13 @@
 """A throw-away PostgreSQL server for the tests, shared by every test module that needs one.
 
-:func:`running_server` finds ``initdb`` (installing the ``postgresql`` Debian package when run as
-root and it is missing), initialises a cluster in a temporary folder (as the ``postgres`` user when
+:func:`running_server` finds ``initdb`` (installing the ``postgresql`` and PostGIS Debian packages
+when run as root and they are missing), initialises a cluster in a temporary folder (as the ``postgres`` user when
 run as root: PostgreSQL refuses to run as root), starts it on a free localhost port with durability
 switched off (tests only), yields the SQLAlchemy URL of its ``postgres`` database, then stops it and
-removes the folder. :func:`fresh_database` creates a database of its own on that server and drops
-it afterwards, so tests never see each other's tables.
+removes the folder. :func:`fresh_database` creates a database of its own on that server (with
+``CREATE EXTENSION postgis`` when the server has PostGIS, so the store gets its spatial columns) and
+drops it afterwards, so tests never see each other's tables. :func:`has_postgis` says whether the
+server's binaries come with PostGIS (Debian package ``postgresql-<major>-postgis-3``).
 
 PostgreSQL tests run when :data:`WANT_PG` is true: in CI (``CI=true``) or with
 ``LIFECIRCLE_TEST_PG=1``. In CI a server that cannot be started is a failure, not a skip.
@@ -49,16 +51,45 @@ def _pg_bin() -> Path | None:
     return Path(cands[-1]).parent if cands else None
 
 
-def _install_pg() -> None:
+def _postgis_control(bindir: Path) -> Path:
+    """Where the server whose binaries are in ``bindir`` looks for PostGIS (Debian layout)."""
+    return Path("/usr/share/postgresql") / bindir.parent.name / "extension" / "postgis.control"
+
+
+def has_postgis(server_url: str | None = None) -> bool:
+    """Whether PostGIS can be created: asked of the server at ``server_url``, else of the files."""
+    if server_url is not None:
+        engine = sa.create_engine(server_url)
+        try:
+            with engine.connect() as c:
+                q = "SELECT 1 FROM pg_available_extensions WHERE name = 'postgis'"
+                return c.exec_driver_sql(q).first() is not None
+        finally:
+            engine.dispose()
+    bindir = _pg_bin()
+    return bindir is not None and _postgis_control(bindir).exists()
+
+
+def _install(*packages: str) -> None:
     if os.geteuid() != 0:
         return
     subprocess.run(["apt-get", "update", "-qq"], check=False, capture_output=True)
     subprocess.run(
-        ["apt-get", "install", "-y", "-qq", "postgresql"],
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages],
         check=False,
         capture_output=True,
         env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
     )
+
+
+def _install_pg() -> None:
+    _install("postgresql")
+
+
+def _install_postgis(bindir: Path) -> None:
+    """PostGIS for the server major version of ``bindir`` (``/usr/lib/postgresql/15/bin``)."""
+    if not _postgis_control(bindir).exists():
+        _install(f"postgresql-{bindir.parent.name}-postgis-3")
 
 
 @contextmanager
@@ -73,6 +104,7 @@ def running_server() -> Iterator[str]:
         bindir = _pg_bin()
     if bindir is None:
         raise PgUnavailableError("PostgreSQL (initdb) not found and could not be installed")
+    _install_postgis(bindir)
     root = Path(tempfile.mkdtemp(prefix="lc-pg-"))
     data, log = root / "data", root / "pg.log"
     prefix: list[str] = []
@@ -124,18 +156,43 @@ def running_server() -> Iterator[str]:
 
 
 _COUNTER = itertools.count(1)
+_TEMPLATES: dict[str, str | None] = {}
+
+
+def _postgis_template(server_url: str) -> str | None:
+    """A database with the ``postgis`` extension to copy new databases from (made once per
+    server: creating the extension takes a second, copying a template does not); None without
+    PostGIS."""
+    if server_url not in _TEMPLATES:
+        name = None
+        if has_postgis(server_url):
+            name = f"lc_postgis_template_{os.getpid()}"
+            admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+            db = sa.create_engine(sa.make_url(server_url).set(database=name))
+            try:
+                with admin.connect() as c:
+                    c.exec_driver_sql(f'CREATE DATABASE "{name}"')
+                with db.begin() as c:
+                    c.exec_driver_sql("CREATE EXTENSION postgis")
+            finally:
+                db.dispose()
+                admin.dispose()
+        _TEMPLATES[server_url] = name
+    return _TEMPLATES[server_url]
 
 
 @contextmanager
-def fresh_database(server_url: str, prefix: str = "lc_test") -> Iterator[str]:
-    """Create an empty database on the server at ``server_url``; yield its URL; drop it afterwards
-    (``WITH (FORCE)``: connections a failing test left open do not keep it alive)."""
+def fresh_database(server_url: str, prefix: str = "lc_test", *, postgis: bool = True) -> Iterator[str]:
+    """Create an empty database on the server at ``server_url`` (with the ``postgis`` extension
+    when ``postgis`` and the server has it); yield its URL; drop it afterwards (``WITH (FORCE)``:
+    connections a failing test left open do not keep it alive)."""
     name = f"{prefix}_{os.getpid()}_{next(_COUNTER)}"
     url = sa.make_url(server_url).set(database=name)
     admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
     try:
+        template = _postgis_template(server_url) if postgis else None
         with admin.connect() as c:
-            c.exec_driver_sql(f'CREATE DATABASE "{name}"')
+            c.exec_driver_sql(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
         try:
             yield url.render_as_string(hide_password=False)
         finally:

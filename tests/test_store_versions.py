@@ -14,6 +14,7 @@ from shapely.geometry import LineString
 
 import lifecircle.city.store as store
 from lifecircle.city.model import City
+from lifecircle.city.store_db import column_names
 from lifecircle.errors import InputError
 
 # The schema version 1 as `METADATA.create_all` wrote it (SQLite DDL; DOUBLE is DOUBLE PRECISION
@@ -80,7 +81,7 @@ def _columns(db: str | Path, table: str) -> list[str]:
     engine = sa.create_engine(store.store_url(db))
     try:
         with engine.connect() as c:
-            return [col["name"] for col in sa.inspect(c).get_columns(table)]
+            return sorted(column_names(c, table))
     finally:
         engine.dispose()
 
@@ -123,9 +124,11 @@ def test_a_version_1_store_reads_then_migrates_when_written(store_db):
     # the first write migrates in the same transaction: new columns, data intact
     res = store.merge_table(db, "宜昌", "streets", new)
     assert (res.added, res.updated, res.unchanged, res.deleted) == (1, 0, 0, 0)  # the stored rows stay
-    assert _version(db) == store.STORE_VERSION == 2
+    assert _version(db) == store.STORE_VERSION == 3
     assert {"id", "bridge", "tunnel", "layer"} <= set(_columns(db, "streets"))
     assert "provenance" in _columns(db, "meta")
+    # version 3 on PostgreSQL with PostGIS: generated geom columns (none on SQLite)
+    assert ("geom" in _columns(db, "streets")) == (isinstance(db, str) and db.startswith("postgresql"))
     back = store.load_city(db, "宜昌")
     assert (
         back.streets["name"].iloc[0] == "夷陵大道" and pd.isna(back.streets["name"].iloc[1]) and len(back.streets) == 3

@@ -3,7 +3,8 @@
 One SQL table per schema table (:data:`lifecircle.city.schema.TABLES`) holding the rows of every
 city (column ``city_name``, row order in ``row_no``), plus a ``meta`` table (one row per city: name,
 profile, synthetic flag, credits, provenance, created time, and which columns each table has).
-Geometry is stored as WKT text at full precision, so PostgreSQL works without PostGIS.
+Geometry is stored as WKT text at full precision on every backend; on PostgreSQL with PostGIS the
+tables also get generated ``geom`` columns with GiST indexes (:mod:`lifecircle.city.store_spatial`).
 
 A bare path means SQLite (``sqlite:///<path>``); any SQLAlchemy URL works
 (``postgresql://user@host/db``). A save is one transaction: it lands whole or not at all. A new

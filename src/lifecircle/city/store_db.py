@@ -14,7 +14,9 @@ simply absent) and a store newer than this code is refused. Writers take a lock 
 
 The steps are a short explicit list rather than Alembic (which the platform database uses): the
 city store's tables are generated from :data:`~lifecircle.city.schema.TABLES`, each step is an
-``ALTER TABLE … ADD COLUMN``, and the list reads in a minute; a step must only ever add.
+``ALTER TABLE … ADD COLUMN``, and the list reads in a minute; a step must only ever add, and only
+what is missing. A step may depend on the dialect: version 3 adds PostGIS columns and spatial
+indexes on PostgreSQL and nothing on SQLite (:mod:`lifecircle.city.store_spatial`).
 """
 
 from __future__ import annotations
@@ -32,10 +34,11 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 from lifecircle.city.schema import TABLES
+from lifecircle.city.store_spatial import add_spatial_columns, spatial_pending
 from lifecircle.errors import InputError, InputFileError
 from lifecircle.i18n import t
 
-STORE_VERSION = 2  # the schema version this code writes (see MIGRATIONS)
+STORE_VERSION = 3  # the schema version this code writes (see MIGRATIONS)
 _SQL_TYPES = {"str": sa.Text, "int": sa.BigInteger, "float": sa.Double, "bool": sa.Boolean, "geometry": sa.Text}
 _SQLITE_TIMEOUT_S = 120.0  # how long a writer waits for another writer's transaction, seconds
 _PG_LOCK_KEY = 0x6C69_6663  # advisory lock taken while a PostgreSQL store is created or migrated
@@ -73,9 +76,21 @@ T = TypeVar("T")
 # ------------------------------------------------------------------------------ migrations
 
 
+def column_names(conn: sa.Connection, table: str) -> set[str]:
+    """The columns ``table`` has (on PostgreSQL without reflecting their types: PostGIS's
+    ``geometry`` is not a type SQLAlchemy knows)."""
+    if conn.dialect.name == "postgresql":
+        q = sa.text(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_name = :t"
+        )
+        return {r[0] for r in conn.execute(q, {"t": table})}
+    return {c["name"] for c in sa.inspect(conn).get_columns(table)}
+
+
 def _add_column(conn: sa.Connection, table: str, name: str, kind: str) -> None:
     """``ALTER TABLE table ADD COLUMN name`` (nullable, of the schema ``kind``) unless it exists."""
-    if name in {c["name"] for c in sa.inspect(conn).get_columns(table)}:
+    if name in column_names(conn, table):
         return
     q = conn.dialect.identifier_preparer.quote
     sql_type = _SQL_TYPES[kind]().compile(dialect=conn.dialect)
@@ -93,6 +108,7 @@ def _v2_street_attributes_and_provenance(conn: sa.Connection) -> None:
 # (version reached, what it does, step). Append only; never edit a step that has shipped.
 MIGRATIONS: list[tuple[int, str, Callable[[sa.Connection], None]]] = [
     (2, "streets: id, bridge, tunnel, layer; meta: provenance", _v2_street_attributes_and_provenance),
+    (3, "PostGIS: geom columns (from WKT or lon/lat) + GiST indexes; SQLite: nothing", add_spatial_columns),
 ]
 assert MIGRATIONS[-1][0] == STORE_VERSION
 
@@ -123,19 +139,24 @@ def _check_version(conn: sa.Connection, where: str | Path) -> int | None:
 
 def _ensure_schema(conn: sa.Connection, where: str | Path) -> None:
     """Bring the store to :data:`STORE_VERSION` inside the caller's (write) transaction: create
-    every table of an empty database, or apply the missing migration steps of an older store."""
-    if _check_version(conn, where) == STORE_VERSION:
+    every table of an empty database, or apply the missing migration steps of an older store.
+
+    An empty database gets the tables of today's code and then every step (each step only adds
+    what is missing, so the one list serves new and old stores alike)."""
+    v = _check_version(conn, where)
+    if v == STORE_VERSION and not (conn.dialect.name == "postgresql" and spatial_pending(conn)):
         return
-    if conn.dialect.name == "postgresql":  # two first writers at once: the second waits, then sees v2
+    if conn.dialect.name == "postgresql":  # two first writers at once: the second waits, then sees v3
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
     v = _check_version(conn, where)
     if v == STORE_VERSION:
+        if spatial_pending(conn):  # PostGIS was enabled after the store was made
+            add_spatial_columns(conn)
         return
-    if v is not None:
-        for target, _what, step in MIGRATIONS:
-            if target > v:
-                step(conn)
     METADATA.create_all(conn)  # new tables (all of them in an empty database), store_schema included
+    for target, _what, step in MIGRATIONS:
+        if target > (v or 0):
+            step(conn)
     conn.execute(STORE_SCHEMA.delete())
     conn.execute(STORE_SCHEMA.insert(), {"version": STORE_VERSION})
 
@@ -144,8 +165,12 @@ def _ensure_schema(conn: sa.Connection, where: str | Path) -> None:
 
 
 def store_url(url_or_path: str | Path) -> str:
-    """An SQLAlchemy URL: given as is if it has a scheme, else ``sqlite:///<absolute path>``."""
+    """An SQLAlchemy URL: given as is if it has a scheme (``postgresql://`` and ``postgres://``
+    with the psycopg 3 driver lifecircle installs), else ``sqlite:///<absolute path>``."""
     s = str(url_or_path)
+    for plain in ("postgresql://", "postgres://"):
+        if s.startswith(plain):
+            return "postgresql+psycopg://" + s[len(plain) :]
     if "://" in s:
         return s
     return f"sqlite:///{Path(s).expanduser().resolve()}"
