@@ -92,3 +92,13 @@ def test_compare_a_scenario_gain_loss_and_histograms(cli, tmp_path):
     wm = h[h["format"] == "wet_market"]
     assert wm["before"].sum() == pytest.approx(wm["after"].sum())
     assert wm["after"].iloc[0] >= wm["before"].iloc[0]
+
+
+def test_demo_with_surface_adds_the_layer_and_sheets(cli, tmp_path):
+    import openpyxl
+
+    code, stdout, _ = cli("demo", "--scale", SCALE, "--out", tmp_path, "--surface")
+    assert code == 0, stdout
+    html = (tmp_path / "dashboard.html").read_text(encoding="utf-8")
+    assert 'class="hex"' in html and 'id="fairness"' in html
+    assert "可达公平性" in openpyxl.load_workbook(tmp_path / "evaluation.xlsx", read_only=True).sheetnames
