@@ -92,6 +92,32 @@ def test_compare_a_scenario_gain_loss_and_histograms(cli, tmp_path):
     wm = h[h["format"] == "wet_market"]
     assert wm["before"].sum() == pytest.approx(wm["after"].sum())
     assert wm["after"].iloc[0] >= wm["before"].iloc[0]
+    _gain_page_in_chromium(tmp_path / "g.html", tmp_path, len(g))
+
+
+def _gain_page_in_chromium(page, tmp_path, n_cells: int) -> None:
+    """The comparison page rendered in headless chromium: a coloured polygon per hexagon, a gain."""
+    import os
+    import re
+    import shutil
+    import subprocess
+
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if exe is None:
+        pytest.fail("chromium is not installed: run .ci/install-system-packages (Debian package 'chromium')")
+    dom = subprocess.run(
+        [exe, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", f"--user-data-dir={tmp_path / 'p'}"]
+        + ["--dump-dom", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, "HOME": str(tmp_path)},
+    ).stdout
+    fills = re.findall(r'<polygon class="gain" points="[^"]+" fill="(#[0-9a-f]{6})"', dom)
+    assert len(fills) == n_cells
+    assert {"#d1e5f0", "#67a9cf", "#2166ac"} & set(fills)  # some hexagon gains
+    assert not {"#b2182b", "#ef8a62"} & set(fills)  # an added outlet makes nothing worse
+    assert len(re.findall(r'<rect class="bar (before|after)"', dom)) > 0
 
 
 def test_demo_with_surface_adds_the_layer_and_sheets(cli, tmp_path):

@@ -13,7 +13,7 @@ from rich.table import Table
 from lifecircle.city.demo import DEMO_SCALE, DEMO_SEED
 from lifecircle.cli.app import command, console, out, progress, step
 from lifecircle.errors import InputError
-from lifecircle.i18n import t
+from lifecircle.i18n import get_lang, t
 from lifecircle.profile import load_profile
 
 _SUFFIXES = (".gpkg", ".parquet")
@@ -149,6 +149,7 @@ def _compare(c, net, prof, base, compare, against, folder, codes, out_path: Path
     from lifecircle.indicators.surface import build_surface
     from lifecircle.indicators.surface_compare import gain_loss, histograms
     from lifecircle.plans.scenarios import apply_scenario, city_problem, load_scenario
+    from lifecircle.reports.gain_loss import pick_format, write_gain_page
     from lifecircle.sources.files import atomic_output, write_table
 
     scns = [load_scenario(n, folder) for n in ([against] if against else []) + [compare]]
@@ -170,6 +171,9 @@ def _compare(c, net, prof, base, compare, against, folder, codes, out_path: Path
     h_path = out_path.with_name(out_path.stem + "_histogram.csv")
     write_table(h, h_path)
     base_name = against or t("基准", "base")
+    page = out_path.with_suffix(".html")
+    shown = pick_format(g, codes or list(after.codes))
+    write_gain_page(g, h, shown, page, before=base_name, after=compare, lang=get_lang())
     tab = Table(
         title=t(f"居民步行时间分布：{base_name} → {compare}", f"residents by walking time: {base_name} → {compare}")
     )
@@ -187,4 +191,4 @@ def _compare(c, net, prof, base, compare, against, folder, codes, out_path: Path
     out.print(
         t(f"变快的六边形 {better} 个，变慢的 {worse} 个", f"{better} hexagons gain, {worse} lose"), highlight=False
     )
-    out.print(t(f"已写出：{out_path}，{h_path}", f"written: {out_path}, {h_path}"), highlight=False)
+    out.print(t(f"已写出：{out_path}，{h_path}，{page}", f"written: {out_path}, {h_path}, {page}"), highlight=False)
