@@ -128,3 +128,15 @@ def test_demo_with_surface_adds_the_layer_and_sheets(cli, tmp_path):
     html = (tmp_path / "dashboard.html").read_text(encoding="utf-8")
     assert 'class="hex"' in html and 'id="fairness"' in html
     assert "可达公平性" in openpyxl.load_workbook(tmp_path / "evaluation.xlsx", read_only=True).sheetnames
+
+
+def test_surface_of_a_stored_city(cli, tmp_path):
+    from lifecircle.city.store import save_city
+
+    c = build_demo_city(2022, float(SCALE))
+    save_city(c, tmp_path / "city.db")
+    code, stdout, _ = cli("surface", "--db", tmp_path / "city.db", "--city", c.name, "--out", tmp_path / "s.parquet")
+    assert code == 0, stdout
+    assert gpd.read_parquet(tmp_path / "s.parquet")["population"].sum() == c.communities["population"].sum()
+    code, _, stderr = cli("surface", "--db", tmp_path / "city.db", "--city", "nowhere", "--out", tmp_path / "t.parquet")
+    assert code == 2 and "nowhere" in stderr and not (tmp_path / "t.parquet").exists()
