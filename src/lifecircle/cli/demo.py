@@ -26,7 +26,10 @@ def _check_out_dir(out_dir: Path) -> None:
     check_output_dir(out_dir)
 
 
-def _evaluate_and_write(city, out_dir: Path, profile: str | None, rules: str | None, p) -> tuple:
+_SURFACE_HELP = "同时计算步行时间面并加入仪表板与 Excel（公平性、盲区）/ add the walking-time surface and fairness"
+
+
+def _evaluate_and_write(city, out_dir: Path, profile: str | None, rules: str | None, p, surface: bool = False) -> tuple:
     from lifecircle.indicators.evaluate import evaluate_city
     from lifecircle.profile import load_profile
     from lifecircle.reports import write_outputs
@@ -37,8 +40,14 @@ def _evaluate_and_write(city, out_dir: Path, profile: str | None, rules: str | N
         net = network_from_city(city)
     with step(p, t("计算可达性与指标、评级", "computing access, indicators and grades")):
         ev = evaluate_city(city, net, prof, rules=rules)
+    surf = None
+    if surface:
+        from lifecircle.indicators.surface import build_surface
+
+        with step(p, t("计算步行时间面", "computing the walking-time surface")):
+            surf = build_surface(city, net, prof)
     with step(p, t("写出仪表板、Excel 与 GeoPackage", "writing dashboard, Excel and GeoPackage")):
-        files = write_outputs(ev, out_dir, city=city, lang=get_lang())
+        files = write_outputs(ev, out_dir, city=city, lang=get_lang(), surface=surf)
     return net, ev, files
 
 
@@ -147,6 +156,7 @@ def demo_cmd(
     scale: float = typer.Option(DEMO_SCALE, "--scale", help="演示城市规模（1 = 约160万人）/ demo city scale"),
     seed: int = typer.Option(DEMO_SEED, "--seed", help="随机种子 / random seed"),
     db: str = typer.Option(None, "--db", help="内嵌数据库文件（默认 OUT/lifecircle.db）/ store file"),
+    surface: bool = typer.Option(False, "--surface", help=_SURFACE_HELP),
 ) -> None:
     """演示：生成宜昌演示城市（合成数据）入库、评估并输出报告。
     Demo: build the synthetic Yichang demo city into the store, evaluate it and write the reports."""
@@ -164,7 +174,7 @@ def demo_cmd(
             save_city(city, db, replace=True)
             built, city = city, load_city(db, city.name)
             city.provenance = city.provenance or dict(built.provenance)  # a store without the field
-        net, ev, files = _evaluate_and_write(city, out_dir, None, None, p)
+        net, ev, files = _evaluate_and_write(city, out_dir, None, None, p, surface)
     _print_summary(city, net, ev, files, time.perf_counter() - t0)
 
 
@@ -175,6 +185,7 @@ def evaluate_cmd(
     out_dir: Path = typer.Option(Path("out"), "--out", help="输出目录 / output folder"),
     profile: str = typer.Option(None, "--profile", help="业态配置（默认取城市的配置）/ profile"),
     rules: str = typer.Option(None, "--rules", help="评级规则 .toml / grading rules"),
+    surface: bool = typer.Option(False, "--surface", help=_SURFACE_HELP),
 ) -> None:
     """评估库中的一个城市：指标、评级、缺口，输出仪表板、Excel 与 GeoPackage。
     Evaluate a stored city: indicators, grades, gaps; write dashboard, Excel and GeoPackage."""
@@ -185,5 +196,5 @@ def evaluate_cmd(
     city = load_city(str(db), city_name)
     _check_can_evaluate(city, str(db))
     with progress() as p:
-        net, ev, files = _evaluate_and_write(city, out_dir, profile, rules, p)
+        net, ev, files = _evaluate_and_write(city, out_dir, profile, rules, p, surface)
     _print_summary(city, net, ev, files, time.perf_counter() - t0)

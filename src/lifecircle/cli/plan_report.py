@@ -34,6 +34,9 @@ def plan_report_cmd(
         None, "--report-lang", help="报告语言 zh|en（默认与 --lang 相同）/ document language (default: as --lang)"
     ),
     pdf: bool = typer.Option(True, "--pdf/--no-pdf", help="同时生成 PDF（需 chromium）/ also print the PDF"),
+    surface: bool = typer.Option(
+        False, "--surface", help="加入步行时间面的公平性（F15、基尼系数）/ add fairness figures from the surface"
+    ),
 ) -> None:
     """一圈一策：生成生活圈建设方案（HTML 与 PDF）。
     One plan per circle: write the circle's plan as HTML and PDF."""
@@ -66,7 +69,15 @@ def plan_report_cmd(
                     circle_plan(c, net, prof, ev, cid, k_per_format=k, formats=codes, method=method, policy=policy)
                 )
             p.advance(task)
-        written = [(plan, write_plan_report(plan, out_dir, city=c, lang=report_lang, pdf=pdf)) for plan in plans]
+        surf = None
+        if surface:
+            from lifecircle.indicators.surface import build_surface
+
+            with step(p, t("计算步行时间面", "computing the walking-time surface")):
+                surf = build_surface(c, net, prof)
+        written = [
+            (plan, write_plan_report(plan, out_dir, city=c, lang=report_lang, pdf=pdf, surface=surf)) for plan in plans
+        ]
     if c.synthetic:
         out.print(
             t(

@@ -8,7 +8,7 @@ and a GeoPackage (circles, communities, districts).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lifecircle.reports.common import check_lang
 from lifecircle.sources.files import make_output_dir
@@ -23,14 +23,16 @@ __all__ = ["OUTPUT_NAMES", "write_outputs"]
 
 
 def write_outputs(
-    evaluation: Evaluation, out_dir: str | Path, *, city: City | None = None, lang: str = "zh"
+    evaluation: Evaluation, out_dir: str | Path, *, city: City | None = None, lang: str = "zh", surface: Any = None
 ) -> dict[str, Path]:
     """Write the dashboard, workbook and GeoPackage of ``evaluation`` into ``out_dir``.
 
     ``evaluation`` is a :class:`lifecircle.indicators.evaluate.Evaluation`; ``city`` (optional)
     gives the base map (district boundaries, streets), district polygons for the GeoPackage and
     the data credits. ``lang`` is ``"zh"`` (default) or ``"en"``. The folder is created if
-    needed. Returns ``{"html": path, "xlsx": path, "gpkg": path}``.
+    needed. A walking-time ``surface`` (:class:`lifecircle.indicators.surface.Surface`) adds its
+    map layer and the fairness figures to the dashboard and the workbook. Returns
+    ``{"html": path, "xlsx": path, "gpkg": path}``.
     """
     from lifecircle.reports.dashboard import write_dashboard
     from lifecircle.reports.excel import write_workbook
@@ -39,7 +41,7 @@ def write_outputs(
     check_lang(lang)
     out = make_output_dir(out_dir)
     return {
-        "html": write_dashboard(evaluation, out / OUTPUT_NAMES["html"], city=city, lang=lang),
-        "xlsx": write_workbook(evaluation, out / OUTPUT_NAMES["xlsx"], city=city, lang=lang),
+        "html": write_dashboard(evaluation, out / OUTPUT_NAMES["html"], city=city, lang=lang, surface=surface),
+        "xlsx": write_workbook(evaluation, out / OUTPUT_NAMES["xlsx"], city=city, lang=lang, surface=surface),
         "gpkg": write_geopackage(evaluation, out / OUTPUT_NAMES["gpkg"], city=city),
     }

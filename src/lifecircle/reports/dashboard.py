@@ -9,6 +9,7 @@ banner.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -49,6 +50,7 @@ from lifecircle.sources.files import atomic_output
 if TYPE_CHECKING:
     from lifecircle.city.model import City
     from lifecircle.indicators.evaluate import Evaluation
+    from lifecircle.indicators.surface import Surface
 
 # Headline figures shown as cards, in this order, when the evaluation's city dict has them.
 CARD_KEYS = (
@@ -329,11 +331,20 @@ def _heatmaps(evaluation: Evaluation, dnames: dict[str, str], fnames: dict[str, 
     return out[0], out[1]
 
 
-def render_dashboard(evaluation: Evaluation, *, city: City | None = None, lang: str = "zh") -> str:
+def render_dashboard(
+    evaluation: Evaluation,
+    *,
+    city: City | None = None,
+    lang: str = "zh",
+    surface: Surface | None = None,
+    surface_format: str | None = None,
+) -> str:
     """The dashboard of an evaluation as one self-contained HTML document (a string).
 
     ``city`` supplies the base map (district boundaries, streets) and credits; without it the map
-    shows only circles and communities.
+    shows only circles and communities. With a walking-time ``surface``, the map shows it for
+    ``surface_format`` (default: the basic format with most residents in blind spots) and a
+    fairness section lists F15, Gini and mean time per format for everyone and older residents.
     """
     check_lang(lang)
     circles: gpd.GeoDataFrame = evaluation.circles
@@ -351,6 +362,7 @@ def render_dashboard(evaluation: Evaluation, *, city: City | None = None, lang: 
         numbers=numbers,
         district_names=dnames,
         lang=lang,
+        overlay=_surface_overlay(surface, surface_format, lang),
     )
     fc = evaluation.format_coverage
     city_fc = fc[fc["level"] == "city"].copy() if len(fc) else pd.DataFrame()
@@ -403,13 +415,48 @@ def render_dashboard(evaluation: Evaluation, *, city: City | None = None, lang: 
         "speed_kmh": float(evaluation.speed_kmh),
         "elderly_speed_kmh": float(evaluation.elderly_speed_kmh),
         "version": lifecircle.__version__,
+        **_surface_context(surface, surface_format, evaluation, fnames, lang),
     }
     return _env().get_template("dashboard.html.j2").render(**ctx)
 
 
-def write_dashboard(evaluation: Evaluation, path: str | Path, *, city: City | None = None, lang: str = "zh") -> Path:
+def _surface_overlay(surface: Surface | None, code: str | None, lang: str) -> Callable[[Any], list[str]] | None:
+    if surface is None:
+        return None
+    from lifecircle.reports.surface_report import map_format, surface_layer
+
+    shown = code or map_format(surface)
+    return lambda view: surface_layer(surface, shown, view, lang)
+
+
+def _surface_context(
+    surface: Surface | None, code: str | None, evaluation: Evaluation, fnames: dict[str, str], lang: str
+) -> dict[str, Any]:
+    if surface is None:
+        return {"fair_rows": []}
+    from lifecircle.indicators.fairness import fairness_table
+    from lifecircle.reports.surface_report import fairness_head, fairness_rows, map_format, surface_legend
+
+    shown = code or map_format(surface)
+    return {
+        "fair_head": fairness_head(lang),
+        "fair_rows": fairness_rows(fairness_table(surface, evaluation.profile), fnames, lang),
+        "surface_legend": surface_legend(lang),
+        "surface_format_name": fnames.get(shown, shown),
+    }
+
+
+def write_dashboard(
+    evaluation: Evaluation,
+    path: str | Path,
+    *,
+    city: City | None = None,
+    lang: str = "zh",
+    surface: Surface | None = None,
+    surface_format: str | None = None,
+) -> Path:
     """Write the dashboard to ``path`` (UTF-8 HTML, atomically); return the path."""
-    html = render_dashboard(evaluation, city=city, lang=lang)
+    html = render_dashboard(evaluation, city=city, lang=lang, surface=surface, surface_format=surface_format)
     p = Path(path)
     with atomic_output(p) as tmp:
         tmp.write_text(html, encoding="utf-8")

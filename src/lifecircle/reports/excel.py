@@ -44,6 +44,7 @@ from lifecircle.sources.files import atomic_output, spreadsheet_safe
 if TYPE_CHECKING:
     from lifecircle.city.model import City
     from lifecircle.indicators.evaluate import Evaluation
+    from lifecircle.indicators.surface import Surface
 
 # (sheet key, 中文 name, English name)
 SHEETS: list[tuple[str, str, str]] = [
@@ -179,8 +180,11 @@ def _district_names(evaluation: Evaluation, city: City | None) -> dict[str, str]
     return names
 
 
-def build_workbook(evaluation: Evaluation, *, city: City | None = None, lang: str = "zh") -> Workbook:
-    """The workbook of an evaluation (not yet saved)."""
+def build_workbook(
+    evaluation: Evaluation, *, city: City | None = None, lang: str = "zh", surface: Surface | None = None
+) -> Workbook:
+    """The workbook of an evaluation (not yet saved); with a walking-time ``surface``, two more
+    sheets before 说明: the fairness figures (city, districts, circles) and the blind spots."""
     check_lang(lang)
     synthetic = bool(evaluation.synthetic)
     dnames = _district_names(evaluation, city)
@@ -236,6 +240,9 @@ def build_workbook(evaluation: Evaluation, *, city: City | None = None, lang: st
 
     # 路网孤岛: who sits on a piece apart from the main network, and which short pieces were dropped
     _write_table(wb.create_sheet(names["islands"]), *_islands_frame(evaluation, lang), lang=lang, synthetic=synthetic)
+
+    if surface is not None:
+        _surface_sheets(wb, surface, evaluation, dnames, fnames, cnames, lang, synthetic)
 
     # 说明
     prof = evaluation.profile
@@ -302,9 +309,29 @@ def _islands_frame(evaluation: Evaluation, lang: str) -> tuple[pd.DataFrame, lis
     return pts, cols
 
 
-def write_workbook(evaluation: Evaluation, path: str | Path, *, city: City | None = None, lang: str = "zh") -> Path:
+def _surface_sheets(wb, surface, evaluation, dnames, fnames, cnames, lang: str, synthetic: bool) -> None:
+    from lifecircle.reports.surface_report import workbook_tables
+
+    for name, df, cols, heads, shares in workbook_tables(surface, evaluation.profile, fnames, dnames, cnames, lang):
+        ws = wb.create_sheet(name)
+        _write_table(ws, df, cols, lang=lang, synthetic=synthetic, headers=heads)
+        top = 3 if synthetic else 2
+        for j, c in enumerate(cols, start=1):
+            if c in shares:
+                for i in range(top, top + len(df)):
+                    ws.cell(row=i, column=j).number_format = "0.0%"
+
+
+def write_workbook(
+    evaluation: Evaluation,
+    path: str | Path,
+    *,
+    city: City | None = None,
+    lang: str = "zh",
+    surface: Surface | None = None,
+) -> Path:
     """Write the workbook to ``path`` (.xlsx, atomically); return the path."""
-    wb = build_workbook(evaluation, city=city, lang=lang)
+    wb = build_workbook(evaluation, city=city, lang=lang, surface=surface)
     p = Path(path)
     with atomic_output(p) as tmp:
         wb.save(tmp)

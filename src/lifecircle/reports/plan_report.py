@@ -21,7 +21,7 @@ from here.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lifecircle.reports.common import check_lang
 from lifecircle.reports.pdf import (
@@ -59,14 +59,21 @@ def _env():
     )
 
 
-def render_plan_html(plan: CirclePlan, *, city: City | None = None, lang: str = "zh") -> str:
+def render_plan_html(plan: CirclePlan, *, city: City | None = None, lang: str = "zh", surface: Any = None) -> str:
     """The plan document as one self-contained HTML string (``lang`` ``zh`` or ``en``).
-    ``city`` gives the base map (districts, streets) and the data credits."""
-    return _env().get_template(TEMPLATE).render(**plan_context(plan, city=city, lang=lang))
+    ``city`` gives the base map (districts, streets) and the data credits; a walking-time
+    ``surface`` adds the circle's fairness figures (F15, Gini)."""
+    return _env().get_template(TEMPLATE).render(**plan_context(plan, city=city, lang=lang, surface=surface))
 
 
 def write_plan_report(
-    plan: CirclePlan, out_dir: str | Path, *, city: City | None = None, lang: str = "zh", pdf: bool = True
+    plan: CirclePlan,
+    out_dir: str | Path,
+    *,
+    city: City | None = None,
+    lang: str = "zh",
+    pdf: bool = True,
+    surface: Any = None,
 ) -> dict[str, Path]:
     """Write ``<out_dir>/<circle>.html`` and (with ``pdf``) ``<out_dir>/<circle>.pdf``, atomically;
     the folder is created. Returns ``{"html": path, "pdf": path}``."""
@@ -74,7 +81,7 @@ def write_plan_report(
     d = make_output_dir(out_dir)
     stem = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in plan.circle_id) or "circle"
     html_path = d / f"{stem}.html"
-    html = render_plan_html(plan, city=city, lang=lang)
+    html = render_plan_html(plan, city=city, lang=lang, surface=surface)
     with atomic_output(html_path) as tmp:
         tmp.write_text(html, encoding="utf-8")
     paths = {"html": html_path}

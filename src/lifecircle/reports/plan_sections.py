@@ -238,8 +238,11 @@ def _gapfill_context(plan: CirclePlan, lang: str) -> dict[str, Any] | None:
         }
 
 
-def plan_context(plan: CirclePlan, *, city: City | None = None, lang: str = "zh") -> dict[str, Any]:
-    """Everything the template shows, as plain values (for tests and other renderers)."""
+def plan_context(
+    plan: CirclePlan, *, city: City | None = None, lang: str = "zh", surface: Any = None
+) -> dict[str, Any]:
+    """Everything the template shows, as plain values (for tests and other renderers). With a
+    walking-time ``surface``, ``fair_rows`` holds the circle's fairness figures."""
     check_lang(lang)
     c0, c1 = plan.circle, plan.circle_after
     g0, g1 = plan.grade_now, plan.grade_after
@@ -310,7 +313,20 @@ def plan_context(plan: CirclePlan, *, city: City | None = None, lang: str = "zh"
         "city_origin": city_origin(plan.evaluation, lang),
         "generated_at": generated_at(),
         "version": lifecircle.__version__,
+        **_fairness_context(plan, surface, fnames, lang),
     }
+
+
+def _fairness_context(plan: CirclePlan, surface: Any, fnames: dict[str, str], lang: str) -> dict[str, Any]:
+    """The circle's fairness figures from the surface (empty without one)."""
+    if surface is None:
+        return {"fair_rows": [], "fair_head": []}
+    from lifecircle.indicators.fairness import fairness_table
+    from lifecircle.reports.surface_report import fairness_head, fairness_rows
+
+    t = fairness_table(surface, plan.evaluation.profile, by="circle")
+    t = t[t["unit"] == str(plan.circle_id)]
+    return {"fair_rows": fairness_rows(t, fnames, lang), "fair_head": fairness_head(lang)}
 
 
 def _with_sites(plan: CirclePlan, sites: pd.DataFrame) -> CirclePlan:

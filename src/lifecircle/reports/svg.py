@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from html import escape
 from typing import Any
@@ -144,11 +144,13 @@ def map_svg(
     district_names: dict[str, str],
     lang: str,
     max_street_vertices: int = 150_000,
+    overlay: Callable[[_MapView], list[str]] | None = None,
 ) -> tuple[str, MapStats]:
     """The map of circles coloured by grade over district boundaries and streets, as inline SVG.
 
     ``numbers`` maps circle id → the number printed on the map and in the tables.
-    ``max_street_vertices`` bounds the base map's size (about 8 bytes per vertex).
+    ``max_street_vertices`` bounds the base map's size (about 8 bytes per vertex). ``overlay``
+    gives layers drawn over the circles, under the streets (e.g. the walking-time surface).
     """
     circles = circles[~circles.geometry.isna() & ~circles.geometry.is_empty] if len(circles) else circles
     view = _map_view(circles, communities, districts)
@@ -160,6 +162,8 @@ def map_svg(
     fills, outlines, labels = _circle_layers(view, numbers, district_names, lang)
     if len(view.circles):
         layers.append('<g id="circles">' + "".join(fills) + "</g>")
+    if overlay is not None:
+        layers += overlay(view)
     street_layer, tiers_kept, n_vert = _street_layer(streets, view, max_street_vertices)
     layers += street_layer
     if outlines:

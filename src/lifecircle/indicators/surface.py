@@ -1,0 +1,366 @@
+"""A city-wide walking-time surface on an H3 hexagon grid, and its blind spots (盲区).
+
+A cell's value is the walk from the *network nodes inside it*, not from its centre: the minimum,
+over the cell's nodes, of the engine's nearest distance (:func:`nearest_per_category` with every
+node as an origin) to an outlet of each format, in minutes at the profile's speed (and at the
+older residents' speed). Cells are those holding at least one node, so the surface covers the
+city's streets.
+
+Residents are placed, not spread: each community's residents (or each row of a user's population
+grid, ``lon, lat, population``) go to the cell of their point *snapped to the street* (the point the
+walk starts from); when that cell holds no node, to the cell of the nearer end of the street they
+snapped to. Points farther than ``snap_max_m`` from every street are left out and counted.
+Older residents are ``population × elderly_share`` (a community without ``elderly_share`` takes
+the city's population-weighted share; a grid row without it, the same).
+
+A blind spot of a format is a cell with residents whose value is beyond the format's walking layer
+(``layer_min``), or that reaches no outlet at all.
+
+Only the nearest outlet is offered (``k = 1``): the engine gives the nearest per category in one
+pass; the k-th nearest would need another kernel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import h3
+import numpy as np
+import pandas as pd
+import shapely
+from numpy.typing import NDArray
+
+from lifecircle.city.model import City
+from lifecircle.errors import InputError
+from lifecircle.i18n import t
+from lifecircle.indicators.access import explode_outlets
+from lifecircle.network.engine import metres, minutes, nearest_per_category, within
+from lifecircle.network.graph import WalkNetwork
+from lifecircle.network.snap import snap_lonlat
+from lifecircle.profile import Profile
+
+DEFAULT_RESOLUTION = 9
+ALL_BASIC = "all_basic"  # pseudo-format: every basic format (the walk to the farthest of the nearest ones)
+
+
+@dataclass
+class Residents:
+    """Where residents live on the surface: one row per community (or grid row) placed in a cell.
+
+    ``cell`` (index into the surface's cells), ``population``, ``elderly``, ``district``,
+    ``circle_id`` (empty for a grid row), ``id``."""
+
+    table: pd.DataFrame
+    left_out: int = 0  # rows farther than the snap limit from every street
+    left_out_population: float = 0.0
+    source: str = "communities"  # or the population grid's file name
+
+
+@dataclass
+class Surface:
+    """The walking-time surface of one city.
+
+    ``cells``: h3 (index), lon, lat (cell centre), n_nodes, district, population, elderly.
+    ``dist_m[i, f]``: metres from cell ``i`` to the nearest outlet of ``codes[f]`` (``inf`` =
+    none reachable). ``node_cell[n]``: the cell of network node ``n``."""
+
+    codes: list[str]
+    layer_min: NDArray[np.float64]
+    basic: NDArray[np.bool_]
+    speed_kmh: float
+    elderly_speed_kmh: float
+    resolution: int
+    cells: pd.DataFrame
+    dist_m: NDArray[np.float64]
+    node_cell: NDArray[np.int64]
+    residents: Residents
+
+    def minutes(self, elderly: bool = False) -> NDArray[np.float64]:
+        """Minutes to the nearest outlet per cell and format (``inf`` = unreachable)."""
+        return minutes(self.dist_m, self.elderly_speed_kmh if elderly else self.speed_kmh)
+
+    def column(self, code: str) -> int:
+        if code not in self.codes:
+            raise InputError(
+                t(
+                    f"未知业态代码 '{code}'；可用：{', '.join(self.codes)}",
+                    f"unknown format code '{code}'; known: {', '.join(self.codes)}",
+                )
+            )
+        return self.codes.index(code)
+
+    def blind(self, elderly: bool = False) -> NDArray[np.bool_]:
+        """``blind[i, f]``: cell ``i`` has residents and is beyond format ``f``'s layer."""
+        speed = self.elderly_speed_kmh if elderly else self.speed_kmh
+        beyond = ~within(self.dist_m, metres(self.layer_min, speed)[None, :])
+        return beyond & (self.cells["population"].to_numpy(float) > 0)[:, None]
+
+
+def _cells_of(lon: NDArray, lat: NDArray, resolution: int) -> NDArray[np.object_]:
+    return np.array([h3.latlng_to_cell(float(b), float(a), resolution) for a, b in zip(lon, lat, strict=True)], object)
+
+
+def _outlet_sources(net: WalkNetwork, outlets: pd.DataFrame, profile: Profile):
+    ex = explode_outlets(outlets.reset_index(drop=True), profile)
+    w = profile.walking
+    snapped = snap_lonlat(net, outlets["lon"].to_numpy(float), outlets["lat"].to_numpy(float), w.snap_max_m)
+    return snapped.subset(ex.outlet), ex.cat
+
+
+def node_distances(net: WalkNetwork, outlets: pd.DataFrame, profile: Profile) -> NDArray[np.float64]:
+    """Metres from every network node to the nearest outlet of each format (``(n_nodes, n_fmt)``)."""
+    n_fmt = len(profile.codes)
+    sources, cat = _outlet_sources(net, outlets, profile)
+    if len(cat) == 0 or not sources.ok.any():
+        return np.full((net.n_nodes, n_fmt), np.inf)
+    dist, _ = nearest_per_category(net, sources, cat, n_fmt)
+    return np.ascontiguousarray(dist)
+
+
+def _place(
+    net: WalkNetwork,
+    lon: NDArray,
+    lat: NDArray,
+    cell_index: dict[str, int],
+    node_cell: NDArray,
+    snap_m: float,
+    res: int,
+) -> NDArray[np.int64]:
+    """The cell (index) of each point snapped to the streets (-1: too far from every street)."""
+    snapped = snap_lonlat(net, lon, lat, snap_m)
+    out = np.full(len(lon), -1, dtype=np.int64)
+    ok = np.flatnonzero(snapped.ok)
+    if len(ok) == 0:
+        return out
+    e = snapped.edge[ok]
+    pts = shapely.line_interpolate_point(net.edge_geom[e], snapped.pos_m[ok])
+    plon, plat = net.to_wgs84.transform(shapely.get_x(pts), shapely.get_y(pts))
+    near_end = np.where(snapped.pos_m[ok] <= net.edge_len[e] / 2, net.edge_u[e], net.edge_v[e])
+    for j, c in enumerate(_cells_of(np.atleast_1d(plon), np.atleast_1d(plat), res)):
+        out[ok[j]] = cell_index.get(c, node_cell[near_end[j]])
+    return out
+
+
+def _elderly_share(communities: pd.DataFrame) -> NDArray[np.float64]:
+    pop = communities["population"].to_numpy(float) if len(communities) else np.zeros(0)
+    share = (
+        pd.to_numeric(communities["elderly_share"], errors="coerce").to_numpy(float)
+        if "elderly_share" in communities
+        else np.full(len(communities), np.nan)
+    )
+    known = np.isfinite(share)
+    mean = float(np.sum(pop[known] * share[known]) / pop[known].sum()) if known.any() and pop[known].sum() > 0 else 0.0
+    return np.where(known, share, mean)
+
+
+def read_population_grid(path: str | Path) -> pd.DataFrame:
+    """A user's population grid: CSV with ``lon, lat, population`` (WGS-84), optional
+    ``elderly_share``. A missing column or a bad number is one error naming the file, row and field."""
+    p = Path(path)
+    try:
+        df = pd.read_csv(p, encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        msg = t(f"{p}: 无法读取人口网格（{exc}）", f"{p}: cannot read the population grid ({exc})")
+        raise InputError(msg) from None
+    for col in ("lon", "lat", "population"):
+        if col not in df.columns:
+            raise InputError(t(f"{p}: 缺少列 '{col}'", f"{p}: missing column '{col}'"))
+        v = pd.to_numeric(df[col], errors="coerce")
+        bad = np.flatnonzero(~np.isfinite(v.to_numpy(float)) | ((v < 0).to_numpy() if col == "population" else False))
+        if len(bad):
+            raise InputError(
+                t(
+                    f"{p}: 第 {bad[0] + 2} 行 '{col}' 不是有效数字：{df[col].iloc[bad[0]]!r}",
+                    f"{p}: row {bad[0] + 2}, field '{col}' is not a valid number: {df[col].iloc[bad[0]]!r}",
+                )
+            )
+        df[col] = v.astype(float)
+    return df
+
+
+def _residents(
+    net: WalkNetwork,
+    city: City,
+    profile: Profile,
+    cell_index: dict[str, int],
+    node_cell: NDArray,
+    res: int,
+    grid: pd.DataFrame | None,
+    grid_name: str,
+) -> Residents:
+    comm = city.communities.reset_index(drop=True)
+    snap_m = profile.walking.snap_max_m
+    if grid is None:
+        src = comm
+        share = _elderly_share(comm)
+        district = comm["district"].astype(str).to_numpy() if len(comm) else np.zeros(0, object)
+        circle = comm["circle_id"].fillna("").astype(str).to_numpy() if "circle_id" in comm else np.full(len(comm), "")
+        ids = comm["id"].astype(str).to_numpy() if len(comm) else np.zeros(0, object)
+    else:
+        src = grid
+        city_share = _elderly_share(comm)
+        mean = float(np.average(city_share, weights=comm["population"])) if comm["population"].sum() > 0 else 0.0
+        given = pd.to_numeric(grid.get("elderly_share", pd.Series(np.nan, index=grid.index)), errors="coerce")
+        share = given.fillna(mean).to_numpy(float)
+        district = np.full(len(grid), "", dtype=object)
+        circle = np.full(len(grid), "", dtype=object)
+        ids = np.array([f"grid-{i + 1}" for i in range(len(grid))], dtype=object)
+    cell = _place(net, src["lon"].to_numpy(float), src["lat"].to_numpy(float), cell_index, node_cell, snap_m, res)
+    pop = src["population"].to_numpy(float) if len(src) else np.zeros(0)
+    table = pd.DataFrame(
+        {"id": ids, "cell": cell, "population": pop, "elderly": pop * share, "district": district, "circle_id": circle}
+    )
+    bad = cell < 0
+    return Residents(
+        table[~bad].reset_index(drop=True), int(bad.sum()), float(pop[bad].sum()), grid_name if grid is not None else ""
+    )
+
+
+def _cell_districts(cells: pd.DataFrame, city: City) -> NDArray[np.object_]:
+    """The district whose boundary holds each cell's centre ('' outside every district)."""
+    d = city.districts
+    out = np.full(len(cells), "", dtype=object)
+    if not len(d) or not len(cells):
+        return out
+    pts = shapely.points(cells["lon"].to_numpy(float), cells["lat"].to_numpy(float))
+    tree = shapely.STRtree(np.asarray(d.geometry.values, dtype=object))
+    pi, di = tree.query(pts, predicate="within")
+    codes = d["code"].astype(str).to_numpy()
+    out[pi[::-1]] = codes[di[::-1]]  # the first district wins where boundaries overlap
+    return out
+
+
+def build_surface(
+    city: City,
+    net: WalkNetwork,
+    profile: Profile,
+    *,
+    resolution: int = DEFAULT_RESOLUTION,
+    k: int = 1,
+    population_grid: pd.DataFrame | None = None,
+    grid_name: str = "",
+) -> Surface:
+    """The walking-time surface of ``city`` on ``net`` (see the module's notes)."""
+    if k != 1:
+        raise InputError(
+            t(
+                f"--k {k}：目前只支持最近的网点（k = 1）",
+                f"--k {k}: only the nearest outlet (k = 1) is supported so far",
+            )
+        )
+    if not 0 <= resolution <= 15:
+        raise InputError(t(f"--resolution {resolution} 应在 0–15 之间", f"--resolution {resolution} must be 0–15"))
+    node_d = node_distances(net, city.outlets, profile)
+    lon, lat = net.node_lonlat()
+    node_h3 = _cells_of(np.atleast_1d(lon), np.atleast_1d(lat), resolution)
+    ids, node_cell = np.unique(node_h3.astype(str), return_inverse=True)
+    node_cell = node_cell.astype(np.int64)
+    order = np.argsort(node_cell, kind="stable")
+    starts = np.searchsorted(node_cell[order], np.arange(len(ids)))
+    dist = (
+        np.minimum.reduceat(node_d[order], starts, axis=0) if len(ids) else np.zeros((0, len(profile.codes)))
+    )  # per cell: the minimum over its nodes
+    centre = [h3.cell_to_latlng(c) for c in ids]
+    cells = pd.DataFrame(
+        {
+            "h3": ids.astype(object),
+            "lon": [c[1] for c in centre],
+            "lat": [c[0] for c in centre],
+            "n_nodes": np.bincount(node_cell, minlength=len(ids)),
+        }
+    )
+    cell_index = {c: i for i, c in enumerate(ids)}
+    res = _residents(net, city, profile, cell_index, node_cell, resolution, population_grid, grid_name)
+    cells["district"] = _cell_districts(cells, city)
+    cells["population"] = np.bincount(res.table["cell"], weights=res.table["population"], minlength=len(ids))
+    cells["elderly"] = np.bincount(res.table["cell"], weights=res.table["elderly"], minlength=len(ids))
+    w = profile.walking
+    return Surface(
+        profile.codes,
+        np.array([f.layer_min for f in profile.formats], dtype=float),
+        np.array([f.cls == "basic" for f in profile.formats]),
+        w.speed_kmh,
+        w.elderly_speed_kmh,
+        resolution,
+        cells,
+        dist,
+        node_cell,
+        res,
+    )
+
+
+def surface_table(s: Surface, formats: list[str] | None = None):  # -> GeoDataFrame
+    """The surface as hexagons (WGS-84): h3, district, population, elderly, n_nodes, and per
+    format ``min_<code>``, ``min_elderly_<code>`` (minutes; empty = unreachable), ``blind_<code>``."""
+    import geopandas as gpd
+
+    cols = [s.column(c) for c in formats] if formats else list(range(len(s.codes)))
+    df = s.cells[["h3", "district", "population", "elderly", "n_nodes"]].copy()
+    m, me, b = s.minutes(), s.minutes(elderly=True), s.blind()
+    for f in cols:
+        code = s.codes[f]
+        df[f"min_{code}"] = np.where(np.isfinite(m[:, f]), m[:, f], np.nan)
+        df[f"min_elderly_{code}"] = np.where(np.isfinite(me[:, f]), me[:, f], np.nan)
+        df[f"blind_{code}"] = b[:, f]
+    geoms = [shapely.Polygon([(p[1], p[0]) for p in h3.cell_to_boundary(c)]) for c in s.cells["h3"]]
+    return gpd.GeoDataFrame(df, geometry=geoms, crs=4326)
+
+
+def blind_spots(
+    s: Surface, profile: Profile, formats: list[str] | None = None, district_names: dict[str, str] | None = None
+) -> pd.DataFrame:
+    """Blind spots by district and format: cells, residents and older residents in cells with
+    residents beyond the format's layer (at the default speed, and at the older residents' speed)."""
+    cols = [s.column(c) for c in formats] if formats else list(range(len(s.codes)))
+    b, bo = s.blind(), s.blind(elderly=True)
+    pop = s.cells["population"].to_numpy(float)
+    old = s.cells["elderly"].to_numpy(float)
+    district = s.cells["district"].replace("", "?").to_numpy()
+    names = district_names or {}
+    rows = []
+    for f in cols:
+        fmt = profile.formats[f]
+        for d in sorted(set(district)):
+            m = district == d
+            rows.append(
+                {
+                    "district": d,
+                    "district_name": names.get(d, d),
+                    "format": fmt.code,
+                    "format_zh": fmt.zh,
+                    "layer_min": fmt.layer_min,
+                    "blind_cells": int((b[:, f] & m).sum()),
+                    "blind_residents": float(pop[b[:, f] & m].sum()),
+                    "blind_elderly": float(old[bo[:, f] & m].sum()),
+                    "residents": float(pop[m].sum()),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def district_names(city: City) -> dict[str, str]:
+    """District code → name (Chinese)."""
+    d = city.districts
+    return dict(zip(d["code"].astype(str), d["name_zh"].astype(str), strict=True)) if len(d) else {}
+
+
+def write_surface(
+    s: Surface, path: str | Path, profile: Profile, formats: list[str] | None = None, city: City | None = None
+) -> Path:
+    """Write the surface (layer ``surface``) and, for .gpkg, the blind spots by district (layer
+    ``blind_spots``) to GeoPackage or GeoParquet (WGS-84), atomically."""
+    from lifecircle.sources.files import atomic_output, check_output_path
+
+    p = check_output_path(path, (".gpkg", ".parquet"))
+    gdf = surface_table(s, formats)
+    with atomic_output(p) as tmp:
+        if p.suffix.lower() == ".parquet":
+            gdf.to_parquet(tmp, index=False)
+        else:
+            gdf.to_file(tmp, layer="surface", driver="GPKG", engine="pyogrio")
+            blind = blind_spots(s, profile, formats, district_names(city) if city is not None else None)
+            import pyogrio
+
+            pyogrio.write_dataframe(blind, tmp, layer="blind_spots", driver="GPKG", append=True)
+    return p

@@ -1,0 +1,65 @@
+"""The walking-time surface (H3 cells from the network nodes inside them) and its blind spots."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import h3
+import numpy as np
+import pyogrio
+import pytest
+
+from lifecircle.city.demo import build_demo_city
+from lifecircle.errors import InputError
+from lifecircle.indicators.surface import blind_spots, build_surface, node_distances, write_surface
+from lifecircle.network.engine import minutes
+from lifecircle.profile import load_profile
+from lifecircle.sources.network_loader import network_from_city
+
+
+@pytest.fixture(scope="module")
+def demo():
+    city = build_demo_city(2022, 0.05)
+    net = network_from_city(city)
+    prof = load_profile(city.profile)
+    return city, net, prof, build_surface(city, net, prof)
+
+
+def test_cell_value_is_the_minimum_over_its_nodes_from_the_engine(demo):
+    city, net, prof, s = demo
+    node_d = node_distances(net, city.outlets, prof)
+    lon, lat = net.node_lonlat()
+    by_cell: dict[str, list[int]] = {}
+    for n, (x, y) in enumerate(zip(lon, lat, strict=True)):
+        by_cell.setdefault(h3.latlng_to_cell(y, x, 9), []).append(n)
+    assert sorted(by_cell) == sorted(s.cells["h3"])
+    for i, cell in enumerate(s.cells["h3"]):
+        np.testing.assert_array_equal(s.dist_m[i], node_d[by_cell[cell]].min(axis=0))
+    np.testing.assert_allclose(s.minutes(), minutes(s.dist_m, prof.walking.speed_kmh))
+    assert (s.minutes(elderly=True)[np.isfinite(s.dist_m)] >= s.minutes()[np.isfinite(s.dist_m)]).all()
+
+
+def test_every_resident_is_placed_and_blind_spots_add_up(demo):
+    city, _, prof, s = demo
+    assert s.cells["population"].sum() + s.residents.left_out_population == city.communities["population"].sum()
+    b = blind_spots(s, prof)
+    f = prof.codes.index("wet_market")
+    beyond = s.minutes()[:, f] > prof.formats[f].layer_min
+    want = s.cells["population"][beyond].sum()
+    assert b[b["format"] == "wet_market"]["blind_residents"].sum() == pytest.approx(want)
+
+
+def test_written_to_geopackage_and_geoparquet_in_wgs84(demo, tmp_path):
+    city, _, prof, s = demo
+    write_surface(s, tmp_path / "s.gpkg", prof, ["wet_market"], city=city)
+    write_surface(s, tmp_path / "s.parquet", prof)
+    layers = dict(pyogrio.list_layers(tmp_path / "s.gpkg"))
+    assert set(layers) == {"surface", "blind_spots"}
+    g = gpd.read_file(tmp_path / "s.gpkg", layer="surface")
+    assert g.crs.to_epsg() == 4326 and len(g) == len(s.cells) and "min_wet_market" in g
+    assert gpd.read_parquet(tmp_path / "s.parquet").crs.to_epsg() == 4326
+
+
+def test_k_other_than_one_is_refused_clearly(demo):
+    city, net, prof, _ = demo
+    with pytest.raises(InputError, match="k"):
+        build_surface(city, net, prof, k=2)

@@ -1,0 +1,110 @@
+"""The surface and fairness figures in the reports: the dashboard's map layer (rendered in headless
+chromium: coloured hexagons in the map area), its fairness table, the workbook's sheets and the
+一圈一策 document's table."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from lifecircle.city.demo import build_demo_city
+from lifecircle.indicators.evaluate import evaluate_city
+from lifecircle.indicators.fairness import fairness_table
+from lifecircle.indicators.surface import build_surface
+from lifecircle.plans.policy import circle_plan
+from lifecircle.profile import load_profile
+from lifecircle.reports.dashboard import render_dashboard, write_dashboard
+from lifecircle.reports.excel import build_workbook
+from lifecircle.reports.plan_report import render_plan_html
+from lifecircle.reports.surface_report import MINUTE_CLASSES, UNREACHABLE
+from lifecircle.sources.network_loader import network_from_city
+
+RAMP = {c for _, c in MINUTE_CLASSES} | {UNREACHABLE}
+
+
+@pytest.fixture(scope="module")
+def world():
+    city = build_demo_city(2022, 0.05)
+    net = network_from_city(city)
+    prof = load_profile(city.profile)
+    return city, net, prof, evaluate_city(city, net, prof), build_surface(city, net, prof)
+
+
+def _map(html: str) -> str:
+    return html[html.index('<svg id="map"') : html.index("</svg>", html.index('<svg id="map"'))]
+
+
+def test_dashboard_map_has_one_coloured_hexagon_per_cell_and_blind_spots_outlined(world):
+    city, _, _, ev, s = world
+    html = render_dashboard(ev, city=city, surface=s, surface_format="wet_market")
+    m = _map(html)
+    fills = re.findall(r'<polygon class="hex" points="[^"]+" fill="(#[0-9a-f]{6})"', m)
+    assert len(fills) == len(s.cells) and set(fills) <= RAMP and len(set(fills)) > 1
+    assert len(re.findall(r'<polygon class="blind"', m)) == int(s.blind()[:, s.column("wet_market")].sum())
+    assert 'id="fairness"' in html and "F15" in html
+    # without a surface the dashboard is as before
+    assert 'class="hex"' not in render_dashboard(ev, city=city) and 'id="fairness"' not in render_dashboard(
+        ev, city=city
+    )
+
+
+def test_workbook_sheets_and_plan_document_table(world):
+    city, net, prof, ev, s = world
+    wb = build_workbook(ev, city=city, surface=s)
+    assert wb.sheetnames[-3:] == ["可达公平性", "盲区", "说明"]
+    rows = list(wb["可达公平性"].iter_rows(min_row=3, values_only=True))
+    city_fair = fairness_table(s, prof)
+    assert len(rows) >= len(city_fair)
+    wm = next(r for r in rows if r[0] == "全市" and r[2] == "wet_market" and r[4] == "全体居民")
+    want = city_fair[(city_fair["format"] == "wet_market") & (city_fair["group"] == "all")].iloc[0]
+    assert wm[7] == pytest.approx(want["f15"]) and wm[9] == pytest.approx(want["gini"])
+    assert "可达公平性" not in build_workbook(ev, city=city).sheetnames
+    cid = str(ev.circles["id"].iloc[0])
+    html = render_plan_html(circle_plan(city, net, prof, ev, cid), city=city, surface=s)
+    assert 'id="fairness"' in html and "基尼系数" in html
+
+
+def test_dashboard_surface_in_headless_chromium(world, tmp_path):
+    from PIL import Image
+
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if exe is None:
+        pytest.fail("chromium is not installed: run .ci/install-system-packages (Debian package 'chromium')")
+    city, _, _, ev, s = world
+    page = write_dashboard(ev, tmp_path / "d.html", city=city, surface=s)
+    args = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
+    env = {**os.environ, "HOME": str(tmp_path)}
+    dom = subprocess.run(
+        [*args, f"--user-data-dir={tmp_path / 'p1'}", "--dump-dom", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
+    ).stdout
+    fills = re.findall(r'<polygon class="hex" points="[^"]+" fill="(#[0-9a-f]{6})"', _map(dom))
+    assert len(fills) == len(s.cells) and len(set(fills)) > 1
+    plain = write_dashboard(ev, tmp_path / "plain.html", city=city)
+
+    def ramp_pixels(html_path, name: str) -> int:
+        png = tmp_path / f"{name}.png"
+        subprocess.run(
+            [*args, f"--user-data-dir={tmp_path / name}", f"--screenshot={png}", "--window-size=1400,2000"]
+            + [html_path.as_uri()],
+            capture_output=True,
+            timeout=180,
+            env=env,
+        )
+        region = np.asarray(Image.open(png).convert("RGB").crop((80, 700, 1080, 1650))).reshape(-1, 3).astype(int)
+        near = np.zeros(len(region), bool)
+        for colour in set(fills):  # the hexagons' colours (80% opaque over the map)
+            rgb = np.array([int(colour[i : i + 2], 16) for i in (1, 3, 5)])
+            near |= np.abs(region - rgb).sum(axis=1) < 90
+        return int(near.sum())
+
+    with_surface, without = ramp_pixels(page, "surface"), ramp_pixels(plain, "plain")
+    assert with_surface > 2 * without + 5000, (with_surface, without)
