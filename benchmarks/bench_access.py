@@ -28,13 +28,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-import shapely
 from numpy.typing import NDArray
 from pyproj import CRS
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
 from lifecircle.network import Snapped, WalkNetwork, count_within, nearest_per_category
+from lifecircle.network.graph import line_lengths
 
 from _machine import describe_machine
 
@@ -127,15 +127,17 @@ def synthetic_grid(n: int, seed: int = 0, drop: float = 0.08) -> WalkNetwork:
     v = np.concatenate([idx[:, 1:].ravel(), idx[1:, :].ravel()])
     keep = rng.random(len(u)) >= drop
     u, v = u[keep], v[keep]
-    geoms = shapely.linestrings(np.stack([np.column_stack([x[u], y[u]]), np.column_stack([x[v], y[v]])], axis=1))
+    xy = np.stack([np.column_stack([x[u], y[u]]), np.column_stack([x[v], y[v]])], axis=1).reshape(-1, 2)
+    ptr = np.arange(0, 2 * len(u) + 1, 2)
     return WalkNetwork(
         crs=CRS.from_epsg(32649),
         node_x=x,
         node_y=y,
         edge_u=u,
         edge_v=v,
-        edge_len=shapely.length(geoms),
-        edge_geom=geoms,
+        edge_len=line_lengths(xy, ptr),
+        edge_xy=xy,
+        edge_ptr=ptr,
         source=f"synthetic {n}x{n} grid",
     )
 

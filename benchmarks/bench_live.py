@@ -37,7 +37,7 @@ def _random_changes(live: LiveIndicators, n: int, rng: np.random.Generator) -> l
     out: list[tuple] = []
     for k in range(n):
         if rng.random() < 0.5:
-            geom = net.edge_geom[int(rng.integers(net.n_edges))]
+            geom = net.edge_lines(np.array([rng.integers(net.n_edges)]))[0]
             p = shapely.line_interpolate_point(geom, float(rng.random()), normalized=True)
             dx, dy = rng.uniform(-30.0, 30.0, 2)
             lon, lat = (float(v) for v in net.to_wgs84.transform(p.x + dx, p.y + dy))

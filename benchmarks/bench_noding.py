@@ -52,9 +52,9 @@ def timed(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
 
 def network_bytes(net: WalkNetwork) -> int:
     """Bytes of the network's arrays: nodes, edges, the CSR adjacency the kernels use and the
-    edge geometries' coordinates (Python/GEOS object overhead not counted)."""
-    arrays = [net.node_x, net.node_y, net.node_id, net.edge_u, net.edge_v, net.edge_len, *net.csr]
-    return sum(a.nbytes for a in arrays) + shapely.get_coordinates(net.edge_geom).nbytes
+    edge geometries' packed coordinates (the network holds no per-edge Python object)."""
+    arrays = [net.node_x, net.node_y, net.node_id, net.edge_u, net.edge_v, net.edge_len, net.edge_xy, net.edge_ptr]
+    return sum(a.nbytes for a in arrays) + sum(a.nbytes for a in net.csr)
 
 
 def jitter_ends(lines: np.ndarray, max_m: float, rng: np.random.Generator) -> np.ndarray:

@@ -1,5 +1,18 @@
-"""Benchmark of the Dask layer (M17) on a generated (synthetic) street grid: the long accessibility
-table computed in one process vs. partitioned on a LocalCluster of worker processes.
+"""Benchmarks of the engine at scale on generated (synthetic) street grids.
+
+**The scale table** (default): grids of 0.25, 1 and 4 million nodes (blocks of about 90 m, 10 % of
+the links removed), one outlet per five nodes in the profile's 25 formats; each size runs in its own
+subprocess, so that its peak memory (ru_maxrss, the whole process: Python, numba, the network, the
+outlets table) is its own. Timed: network build (grid + Hilbert renumbering), snap outlets
+(projection, segment index, snapping), nearest x 25 (nearest distance to each format from every
+node). Locality: nearest x 25 is also timed on the same network before renumbering (row-major
+nodes, as generated) and with its nodes in random order, in the same run. Printed: time and peak
+memory per million nodes, and the 4M / 1M time ratio.
+
+    .venv/bin/python benchmarks/bench_scale.py [--sizes 0.25,1,4]
+
+**The Dask layer** (``--dask``): the long accessibility table computed in one process vs.
+partitioned on a LocalCluster of worker processes.
 
 Problem (all synthetic): a ``side`` x ``side`` street grid (default 1000 x 1000 = 1,000,000
 nodes, blocks of about 90 m, 10 % of the links removed), 200,000 outlets in the profile's 25
@@ -23,16 +36,19 @@ at best match a single process whose numba kernels already use both cores; what 
 shows is the *mechanism* (partitioning, broadcast, gather, identical results, the overhead it
 costs), not cluster scaling, which needs more machines.
 
-Run:  .venv/bin/python benchmarks/bench_scale.py [--small] [--runs N] [--side N] [--origins N] [--workers N]
+Run:  .venv/bin/python benchmarks/bench_scale.py --dask [--small] [--runs N] [--side N] [--origins N] [--workers N]
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import json
 import os
 import resource
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -98,8 +114,117 @@ def fmt(ts: list[float]) -> str:
     return "[" + ", ".join(f"{x:.2f}" for x in ts) + "]"
 
 
+def one_size(n_nodes: int, locality: bool) -> dict[str, float]:
+    """The scale table's row for a grid of about ``n_nodes`` nodes (run in a fresh process)."""
+    import numpy as np
+
+    from lifecircle.network.engine import nearest_per_category
+    from lifecircle.network.snap import snap_lonlat
+
+    prof = load_profile("yichang-2022")
+    warm = grid_network(20, 20, seed=1)  # loads the compiled kernels (cached on disk) outside the timings
+    w_out = random_outlets(warm, prof, 80, seed=1)
+    w_snap = snap_lonlat(warm, w_out["lon"].to_numpy(float), w_out["lat"].to_numpy(float), 300.0)
+    nearest_per_category(warm, w_snap, np.arange(80) % len(prof.formats), len(prof.formats))
+    side = int(round(n_nodes**0.5))
+    row: dict[str, float] = {"base_mb": peak_mb()}  # Python, numpy, numba, shapely, pyproj loaded
+    gc.collect()
+    t0 = time.perf_counter()
+    net = grid_network(side, side, seed=1)
+    t_grid = time.perf_counter() - t0
+    outlets = random_outlets(net, prof, net.n_nodes // 5, seed=1)
+    codes = [f.code for f in prof.formats]
+    cat = outlets["format"].map({c: i for i, c in enumerate(codes)}).to_numpy(np.int64)
+    lon, lat = outlets["lon"].to_numpy(float), outlets["lat"].to_numpy(float)
+    del outlets
+
+    def nearest_s(n) -> float:
+        snapped = snap_lonlat(n, lon, lat, prof.walking.snap_max_m)
+        gc.collect()
+        t = time.perf_counter()
+        nearest_per_category(n, snapped, cat, len(codes))
+        return time.perf_counter() - t
+
+    if locality:
+        row["nearest_rowmajor_s"] = nearest_s(net)
+        shuffled = net.renumbered(np.random.default_rng(0).permutation(net.n_nodes))
+        row["nearest_random_s"] = nearest_s(shuffled)
+        del shuffled
+    gc.collect()
+    t0 = time.perf_counter()
+    net = net.renumbered()  # what a network built from lines gets (WalkNetwork.from_lines)
+    row["build_s"] = t_grid + time.perf_counter() - t0
+    gc.collect()
+    t0 = time.perf_counter()
+    snapped = snap_lonlat(net, lon, lat, prof.walking.snap_max_m)
+    row["snap_s"] = time.perf_counter() - t0
+    gc.collect()
+    t0 = time.perf_counter()
+    dist, _ = nearest_per_category(net, snapped, cat, len(codes))
+    row["nearest_s"] = time.perf_counter() - t0
+    assert np.isfinite(dist).mean() > 0.99
+    row.update(
+        nodes=net.n_nodes,
+        edges=net.n_edges,
+        outlets=len(lon),
+        snapped=int(snapped.ok.sum()),
+        network_mb=net.array_nbytes() / 2**20,
+        peak_mb=peak_mb(),
+    )
+    return row
+
+
+def table_main(sizes: list[float], locality_at: float) -> int:
+    """Run every size in its own subprocess and print the scale table."""
+    print(f"machine: {describe_machine()}")
+    rows = []
+    for m in sizes:
+        cmd = [sys.executable, __file__, "--one", str(int(m * 1e6))]
+        if m == locality_at:
+            cmd.append("--locality")
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        rows.append(json.loads(out.strip().splitlines()[-1]))
+        r = rows[-1]
+        print(
+            f"{r['nodes']:>10,} nodes {r['edges']:>10,} edges | build {r['build_s']:6.2f} s | snap "
+            f"{r['outlets']:,} outlets {r['snap_s']:6.2f} s | nearest x 25 {r['nearest_s']:6.2f} s | "
+            f"peak {r['peak_mb']:6.0f} MB (before the grid {r['base_mb']:.0f} MB; "
+            f"network arrays {r['network_mb']:.0f} MB)",
+            flush=True,
+        )
+    print("per million nodes:")
+    for r in rows:
+        mn = r["nodes"] / 1e6
+        total = r["build_s"] + r["snap_s"] + r["nearest_s"]
+        print(
+            f"  {r['nodes']:>10,} nodes: build {r['build_s'] / mn:.2f} s, snap {r['snap_s'] / mn:.2f} s, "
+            f"nearest x 25 {r['nearest_s'] / mn:.2f} s, all {total / mn:.2f} s; peak {r['peak_mb'] / mn:.0f} MB "
+            f"({(r['peak_mb'] - r['base_mb']) / mn:.0f} MB above the process before the grid), "
+            f"network arrays {r['network_mb'] / mn:.0f} MB"
+        )
+    by = {round(r["nodes"] / 1e6, 2): r for r in rows}
+    if 1.0 in by and 4.0 in by:
+        for k in ("build_s", "snap_s", "nearest_s"):
+            print(f"4M / 1M {k[:-2]}: {by[4.0][k] / by[1.0][k]:.2f}x")
+        tot = {m: by[m]["build_s"] + by[m]["snap_s"] + by[m]["nearest_s"] for m in (1.0, 4.0)}
+        print(f"4M / 1M all three: {tot[4.0] / tot[1.0]:.2f}x (aim <= 4.6x)")
+    for r in rows:
+        if "nearest_rowmajor_s" in r:
+            print(
+                f"locality at {r['nodes']:,} nodes, nearest x 25 (same run): nodes in random order "
+                f"{r['nearest_random_s']:.2f} s, row-major as generated {r['nearest_rowmajor_s']:.2f} s, "
+                f"Hilbert order {r['nearest_s']:.2f} s"
+            )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--dask", action="store_true", help="the Dask-layer benchmark instead of the scale table")
+    ap.add_argument("--sizes", default="0.25,1,4", help="scale table: millions of nodes, comma-separated")
+    ap.add_argument("--locality-at", type=float, default=1.0, help="scale table: size (millions) timed in 3 orders")
+    ap.add_argument("--one", type=int, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--locality", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--small", action="store_true", help="quick run: 300 x 300 grid, 20,000 origins")
     ap.add_argument("--side", type=int, default=1000, help="grid side (nodes = side^2)")
     ap.add_argument("--origins", type=int, default=200_000)
@@ -108,6 +233,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=3, help="timed runs (median reported)")
     ap.add_argument("--chunk", type=int, default=None, help="origins per task (default automatic)")
     a = ap.parse_args(argv)
+    if a.one is not None:
+        print(json.dumps(one_size(a.one, a.locality)))
+        return 0
+    if not a.dask:
+        return table_main([float(v) for v in a.sizes.split(",")], a.locality_at)
     if a.small:
         a.side, a.origins, a.outlets = 300, 20_000, 20_000
     prof = load_profile("yichang-2022")

@@ -2,6 +2,11 @@
 
 Walking ignores ``oneway``; every edge is usable both ways. Internally nodes are ``0..n-1``
 (``*_idx``); the user's or OSM's ids are kept in ``node_id``.
+
+Everything the engine touches is a numpy array: edge geometries are packed coordinates
+(``edge_xy`` rows ``edge_ptr[e]:edge_ptr[e + 1]``), and shapely LineStrings are made only for output
+(:meth:`WalkNetwork.edge_lines`). A network built from lines numbers its nodes along a Hilbert curve
+(:meth:`WalkNetwork.renumbered`), so that a search touches nearby memory.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+import numba as nb
 import numpy as np
 import shapely
 from numpy.typing import NDArray
@@ -22,6 +28,74 @@ from lifecircle.i18n import t
 
 if TYPE_CHECKING:
     from lifecircle.network.noding import NodingReport
+    from lifecircle.network.spatial import SegmentIndex
+
+
+def pack_lines(lines: NDArray[np.object_]) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """LineStrings as packed coordinates: ``(xy, ptr)``, line ``i`` being ``xy[ptr[i]:ptr[i + 1]]``."""
+    lines = np.asarray(lines, dtype=object)
+    xy, idx = shapely.get_coordinates(lines, return_index=True)
+    ptr = np.zeros(len(lines) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(idx, minlength=len(lines)), out=ptr[1:])
+    return xy, ptr
+
+
+def take_lines(
+    xy: NDArray[np.float64], ptr: NDArray[np.int64], idx: NDArray[np.int64]
+) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """The packed lines ``idx`` (in that order, repeats allowed) of packed lines ``(xy, ptr)``."""
+    n = np.diff(ptr)[idx]
+    new_ptr = np.zeros(len(idx) + 1, dtype=np.int64)
+    np.cumsum(n, out=new_ptr[1:])
+    rows = np.arange(new_ptr[-1], dtype=np.int64) - np.repeat(new_ptr[:-1] - ptr[idx], n)
+    return xy[rows], new_ptr
+
+
+@nb.njit(cache=True)
+def _line_lengths(xy, ptr):
+    out = np.zeros(len(ptr) - 1)
+    for e in range(len(ptr) - 1):
+        s = 0.0
+        for k in range(ptr[e] + 1, ptr[e + 1]):
+            dx = xy[k, 0] - xy[k - 1, 0]
+            dy = xy[k, 1] - xy[k - 1, 1]
+            s += np.sqrt(dx * dx + dy * dy)
+        out[e] = s
+    return out
+
+
+def line_lengths(xy: NDArray[np.float64], ptr: NDArray[np.int64]) -> NDArray[np.float64]:
+    """Length of each packed line, summed segment by segment as GEOS does (the same float)."""
+    return _line_lengths(np.ascontiguousarray(xy, dtype=np.float64), np.asarray(ptr, dtype=np.int64))
+
+
+def hilbert_key(x: NDArray[np.float64], y: NDArray[np.float64], bits: int = 16) -> NDArray[np.int64]:
+    """Position of each point along a Hilbert curve over the points' bounding box (``2**bits``
+    cells a side): points near each other on the curve are near each other on the ground."""
+    n = len(x)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    side = (1 << bits) - 1
+
+    def scale(a: NDArray) -> NDArray[np.int64]:
+        lo, span = float(a.min()), float(np.ptp(a))
+        return np.zeros(n, np.int64) if span == 0 else np.floor((a - lo) / span * side).astype(np.int64)
+
+    xi, yi = scale(np.asarray(x, float)), scale(np.asarray(y, float))
+    d = np.zeros(n, dtype=np.int64)
+    s = 1 << (bits - 1)
+    while s > 0:
+        rx = (xi & s) > 0
+        ry = (yi & s) > 0
+        d += s * s * ((3 * rx.astype(np.int64)) ^ ry.astype(np.int64))
+        # rotate the quadrant
+        flip = ~ry & rx
+        xi = np.where(flip, side - xi, xi)
+        yi = np.where(flip, side - yi, yi)
+        swap = ~ry
+        xi, yi = np.where(swap, yi, xi), np.where(swap, xi, yi)
+        s >>= 1
+    return d
 
 
 def local_metric_crs(lon: float, lat: float) -> CRS:
@@ -36,8 +110,9 @@ class WalkNetwork:
     """An undirected walking network.
 
     Coordinates ``node_x, node_y`` are metres in ``crs``; ``edge_len`` is metres along the edge's
-    geometry. ``edge_geom`` holds one projected LineString per edge, running from ``edge_u`` to
-    ``edge_v``.
+    geometry. Edge ``e``'s geometry (projected, from ``edge_u`` to ``edge_v``) is the coordinates
+    ``edge_xy[edge_ptr[e]:edge_ptr[e + 1]]`` (at least two per edge); :attr:`edge_geom` and
+    :meth:`edge_lines` make shapely LineStrings of them on demand (never kept).
     """
 
     crs: CRS
@@ -46,7 +121,8 @@ class WalkNetwork:
     edge_u: NDArray[np.int32]
     edge_v: NDArray[np.int32]
     edge_len: NDArray[np.float64]
-    edge_geom: NDArray[np.object_]
+    edge_xy: NDArray[np.float64]
+    edge_ptr: NDArray[np.int64]
     node_id: NDArray[np.int64] = field(default=None)  # type: ignore[arg-type]  # filled in __post_init__
     source: str = ""
     # pieces removed by lifecircle.network.islands.drop_small_pieces (a DataFrame), and the limit used
@@ -62,6 +138,10 @@ class WalkNetwork:
         self.edge_u = np.asarray(self.edge_u, dtype=np.int32)
         self.edge_v = np.asarray(self.edge_v, dtype=np.int32)
         self.edge_len = np.asarray(self.edge_len, dtype=np.float64)
+        self.edge_xy = np.ascontiguousarray(self.edge_xy, dtype=np.float64).reshape(-1, 2)
+        self.edge_ptr = np.asarray(self.edge_ptr, dtype=np.int64)
+        if len(self.edge_ptr) != len(self.edge_u) + 1 or (len(self.edge_u) and self.edge_ptr[-1] != len(self.edge_xy)):
+            raise ValueError("edge_ptr must have one entry per edge plus one, ending at len(edge_xy)")
         if len(self.edge_u) == 0:
             raise InputError(
                 t(
@@ -129,19 +209,21 @@ class WalkNetwork:
             used, inv = np.unique(np.concatenate([u, v]), return_inverse=True)
             node_xy = node_xy[used]
             u, v = inv[: len(u)], inv[len(u) :]
-            geoms = shapely.linestrings(np.stack([a, b], axis=1))
+            xy = np.stack([a, b], axis=1).reshape(-1, 2)
+            ptr = np.arange(0, 2 * len(u) + 1, 2, dtype=np.int64)
             return cls(
                 crs=crs,
                 node_x=node_xy[:, 0].copy(),
                 node_y=node_xy[:, 1].copy(),
                 edge_u=u.astype(np.int32),
                 edge_v=v.astype(np.int32),
-                edge_len=shapely.length(geoms),
-                edge_geom=geoms,
+                edge_len=line_lengths(xy, ptr),
+                edge_xy=xy,
+                edge_ptr=ptr,
                 source=source,
                 edge_level=None if seg_lev is None else seg_lev.astype(np.int16),
-            )
-        return cls._from_chains(crs, node_xy, u, v, a, b, seg_lev, source)
+            ).renumbered()
+        return cls._from_chains(crs, node_xy, u, v, a, b, seg_lev, source).renumbered()
 
     @classmethod
     def _from_chains(
@@ -163,11 +245,9 @@ class WalkNetwork:
         ab = np.stack([a, b], axis=1)
         p_start = ab[seg, start]
         p_end = ab[seg, 1 - start]
-        eid = np.repeat(np.arange(len(e_u)), np.diff(ptr))
         heads = ptr[:-1]
         xy = np.insert(p_end, heads, p_start[heads], axis=0)
-        gid = np.insert(eid, heads, np.arange(len(e_u)))
-        geoms = shapely.linestrings(xy, indices=gid)
+        xy_ptr = (ptr + np.arange(len(ptr))).astype(np.int64)  # one more point than segments per edge
         used = np.flatnonzero(kept)
         deg = np.bincount(np.concatenate([u, v]), minlength=len(node_xy)) if len(u) else np.zeros(len(node_xy), int)
         has = deg[used] > 0
@@ -180,8 +260,9 @@ class WalkNetwork:
             node_y=node_xy[used, 1].copy(),
             edge_u=new_id[e_u].astype(np.int32),
             edge_v=new_id[e_v].astype(np.int32),
-            edge_len=shapely.length(geoms),
-            edge_geom=geoms,
+            edge_len=line_lengths(xy, xy_ptr),
+            edge_xy=xy,
+            edge_ptr=xy_ptr,
             source=source,
             edge_level=None if seg_lev is None else seg_lev[seg[heads]].astype(np.int16),
         )
@@ -211,13 +292,15 @@ class WalkNetwork:
 
     @cached_property
     def components(self) -> NDArray[np.int32]:
-        """Connected-component label of every node (0 = the largest component)."""
+        """Connected-component label of every node: 0 = the largest component (most nodes, then most
+        metres of street), and so on."""
         n = self.n_nodes
         g = coo_matrix((np.ones(self.n_edges), (self.edge_u, self.edge_v)), shape=(n, n))
         _, labels = connected_components(g, directed=False)
         sizes = np.bincount(labels)
+        metres = np.bincount(labels[self.edge_u], weights=self.edge_len, minlength=len(sizes))
         rank = np.empty_like(sizes)
-        rank[np.argsort(-sizes, kind="stable")] = np.arange(len(sizes))
+        rank[np.lexsort((-metres, -sizes))] = np.arange(len(sizes))
         return rank[labels].astype(np.int32)
 
     def component_summary(self) -> dict[str, float]:
@@ -230,10 +313,77 @@ class WalkNetwork:
             "share_outside_largest": float(1 - sizes[0] / self.n_nodes),
         }
 
+    @property
+    def edge_geom(self) -> NDArray[np.object_]:
+        """One projected shapely LineString per edge, made now from the packed coordinates (for
+        output and tests; not kept, so the network holds no per-edge Python object)."""
+        return self.edge_lines()
+
+    def edge_lines(self, edges: NDArray[np.integer] | None = None) -> NDArray[np.object_]:
+        """Projected shapely LineStrings of ``edges`` (indices; default every edge), in that order."""
+        if edges is None:
+            xy, ptr = self.edge_xy, self.edge_ptr
+        else:
+            xy, ptr = take_lines(self.edge_xy, self.edge_ptr, np.asarray(edges, dtype=np.int64).ravel())
+        out = np.empty(len(ptr) - 1, dtype=object)
+        if len(out):
+            out[:] = shapely.linestrings(xy, indices=np.repeat(np.arange(len(out)), np.diff(ptr)))
+        return out
+
     @cached_property
     def edge_tree(self) -> shapely.STRtree:
-        """Spatial index of edge geometries, for snapping."""
+        """STRtree of the edges' LineStrings (made on first use; the engine's snapping does not use
+        it, see :attr:`segment_index`)."""
         return shapely.STRtree(self.edge_geom)
+
+    @cached_property
+    def segment_index(self) -> SegmentIndex:
+        """Grid index of the edges' straight segments, for snapping (:mod:`lifecircle.network.spatial`)."""
+        from lifecircle.network.spatial import SegmentIndex
+
+        return SegmentIndex.build(self.edge_xy, self.edge_ptr)
+
+    def array_nbytes(self) -> int:
+        """Bytes held in the network's numpy arrays (nodes, edges, packed geometry and whatever
+        derived array has been built: adjacency, components, segment index)."""
+        total = 0
+        for v in vars(self).values():
+            for a in v if isinstance(v, tuple) else (v,):
+                if isinstance(a, np.ndarray):
+                    total += a.nbytes
+                elif hasattr(a, "nbytes_total"):
+                    total += a.nbytes_total()
+        return total
+
+    def renumbered(self, order: NDArray[np.integer] | None = None) -> WalkNetwork:
+        """The same network with its nodes in ``order`` (default: along a Hilbert curve over the
+        node coordinates) and its edges sorted by their first node, so that nearby nodes and their
+        edges sit close in memory. ``node_id`` moves with the nodes: the caller's ids stay
+        attached to the same places (``node_id`` is the caller's id of each new node index)."""
+        if order is None:
+            order = np.argsort(hilbert_key(self.node_x, self.node_y), kind="stable")
+        order = np.asarray(order, dtype=np.int64)
+        new_index = np.empty(self.n_nodes, dtype=np.int64)
+        new_index[order] = np.arange(self.n_nodes)
+        u, v = new_index[self.edge_u], new_index[self.edge_v]
+        e_order = np.lexsort((np.maximum(u, v), np.minimum(u, v)))
+        xy, ptr = take_lines(self.edge_xy, self.edge_ptr, e_order)
+        return WalkNetwork(
+            crs=self.crs,
+            node_x=self.node_x[order],
+            node_y=self.node_y[order],
+            edge_u=u[e_order].astype(np.int32),
+            edge_v=v[e_order].astype(np.int32),
+            edge_len=self.edge_len[e_order],
+            edge_xy=xy,
+            edge_ptr=ptr,
+            node_id=self.node_id[order],
+            source=self.source,
+            dropped_pieces=self.dropped_pieces,
+            min_piece_m=self.min_piece_m,
+            edge_level=None if self.edge_level is None else self.edge_level[e_order],
+            noding=self.noding,
+        )
 
     @cached_property
     def to_wgs84(self) -> Transformer:

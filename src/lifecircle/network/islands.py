@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from lifecircle.i18n import t
-from lifecircle.network.graph import WalkNetwork
+from lifecircle.network.graph import WalkNetwork, take_lines
 from lifecircle.network.snap import Snapped, snap_lonlat
 
 PIECE_COLUMNS = ["piece", "nodes", "edges", "length_m"]
@@ -61,6 +61,7 @@ def drop_small_pieces(net: WalkNetwork, min_piece_m: float) -> tuple[WalkNetwork
     new_index = np.full(net.n_nodes, -1, dtype=np.int64)
     new_index[keep_node] = np.arange(int(keep_node.sum()))
     keep_edge = keep_node[net.edge_u]
+    xy, ptr = take_lines(net.edge_xy, net.edge_ptr, np.flatnonzero(keep_edge))
     kept = WalkNetwork(
         crs=net.crs,
         node_x=net.node_x[keep_node].copy(),
@@ -68,7 +69,8 @@ def drop_small_pieces(net: WalkNetwork, min_piece_m: float) -> tuple[WalkNetwork
         edge_u=new_index[net.edge_u[keep_edge]].astype(np.int32),
         edge_v=new_index[net.edge_v[keep_edge]].astype(np.int32),
         edge_len=net.edge_len[keep_edge].copy(),
-        edge_geom=net.edge_geom[keep_edge],
+        edge_xy=xy,
+        edge_ptr=ptr,
         node_id=net.node_id[keep_node].copy(),
         source=net.source,
         edge_level=None if net.edge_level is None else net.edge_level[keep_edge].copy(),

@@ -45,17 +45,20 @@ def reached_streets(net: WalkNetwork, dist: np.ndarray, radius_m: float, edge: i
     L = net.edge_len
     ru = np.clip(radius_m - du, 0, None)  # metres reachable along the edge from u
     rv = np.clip(radius_m - dv, 0, None)
-    pieces = []
+    pieces: list = []
     full = (ru + rv >= L) & (np.isfinite(du) | np.isfinite(dv))
-    pieces.extend(net.edge_geom[full])
+    pieces.extend(net.edge_lines(np.flatnonzero(full)))
     part = ~full
-    for e in np.flatnonzero(part & (ru > 0)):
-        pieces.append(substring(net.edge_geom[e], 0.0, float(ru[e])))
-    for e in np.flatnonzero(part & (rv > 0)):
-        pieces.append(substring(net.edge_geom[e], float(L[e] - rv[e]), float(L[e])))
+    from_u = np.flatnonzero(part & (ru > 0))
+    from_v = np.flatnonzero(part & (rv > 0))
+    for e, g in zip(from_u, net.edge_lines(from_u), strict=True):
+        pieces.append(substring(g, 0.0, float(ru[e])))
+    for e, g in zip(from_v, net.edge_lines(from_v), strict=True):
+        pieces.append(substring(g, float(L[e] - rv[e]), float(L[e])))
     left = radius_m - off
     if left > 0:  # along the start edge itself, directly from the point
-        pieces.append(substring(net.edge_geom[edge], max(0.0, pos - left), min(float(L[edge]), pos + left)))
+        g = net.edge_lines(np.array([edge]))[0]
+        pieces.append(substring(g, max(0.0, pos - left), min(float(L[edge]), pos + left)))
     return pieces
 
 

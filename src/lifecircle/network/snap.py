@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import shapely
 from numpy.typing import NDArray
 
 from lifecircle.network.graph import WalkNetwork
@@ -60,24 +59,19 @@ class Snapped:
 
 
 def snap_points(net: WalkNetwork, x: NDArray, y: NDArray, *, max_m: float = 300.0) -> Snapped:
-    """Snap projected points (metres in ``net.crs``) to their nearest edge within ``max_m`` metres."""
+    """Snap projected points (metres in ``net.crs``) to their nearest edge within ``max_m`` metres.
+
+    Compiled and vectorised over the network's packed coordinates (:mod:`lifecircle.network.spatial`):
+    the same edge, distance and position as shapely's ``STRtree.query_nearest`` and
+    ``line_locate_point``; of edges exactly as near, the one whose nearest point comes first by x, then y
+    (see :mod:`lifecircle.network.spatial`)."""
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
-    n = len(x)
-    pts = shapely.points(x, y)
-    edge = np.zeros(n, dtype=np.int32)
-    offset = np.full(n, np.inf)
-    ok = np.zeros(n, dtype=bool)
-    if n:
-        (pi, ei), dist = net.edge_tree.query_nearest(pts, max_distance=max_m, return_distance=True, all_matches=False)
-        edge[pi] = ei
-        offset[pi] = dist
-        ok[pi] = True
-    pos = np.zeros(n)
-    if ok.any():
-        pos[ok] = shapely.line_locate_point(net.edge_geom[edge[ok]], pts[ok])
-        # geometry length and edge_len agree to rounding; clamp so pos stays on the edge
-        pos[ok] = np.clip(pos[ok], 0.0, net.edge_len[edge[ok]])
+    e, offset, pos = net.segment_index.nearest(x, y, max_m)
+    ok = e >= 0
+    edge = np.where(ok, e, 0).astype(np.int32)
+    # geometry length and edge_len agree to rounding; clamp so pos stays on the edge
+    pos = np.where(ok, np.clip(pos, 0.0, net.edge_len[edge]), 0.0)
     return Snapped(edge, pos, offset, ok, x, y)
 
 

@@ -370,7 +370,7 @@ def connect_links(
     ``max_m`` metres from every vertex is an :class:`InputError` (all such ends reported together)."""
     from scipy.spatial import cKDTree
 
-    vertices = shapely.get_coordinates(net.edge_geom)
+    vertices = net.edge_xy
     tree = cKDTree(vertices)
     bag = ProblemCollector(file=t(f"情景 {scenario}", f"scenario {scenario}"))
     out: list[LineString] = []

@@ -39,7 +39,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import shapely
 
 from lifecircle.errors import ConfigError, InputError
 from lifecircle.i18n import t
@@ -58,11 +57,10 @@ Progress = Callable[[int, int], None]
 class NetworkPayload:
     """A :class:`WalkNetwork` as it travels to the workers: plain arrays only.
 
-    Edge geometries go as one coordinate array plus offsets (``shapely.get_coordinates`` /
-    ``shapely.linestrings``, exact float round trip) instead of one pickled object per edge,
-    which is an order of magnitude faster for millions of edges. Unpickling rebuilds the network
-    once per worker; its adjacency and spatial index are then built on first use and kept for
-    every task on that worker (the scattered object stays in the worker's memory).
+    Edge geometries are already one coordinate array plus offsets (``edge_xy, edge_ptr``), never
+    one pickled object per edge, which is an order of magnitude faster for millions of edges.
+    Unpickling rebuilds the network once per worker; its adjacency and spatial index are then
+    built on first use and kept for every task on that worker (the scattered object stays in the worker's memory).
     """
 
     def __init__(self, net: WalkNetwork):
@@ -70,7 +68,6 @@ class NetworkPayload:
 
     def __getstate__(self) -> dict[str, Any]:
         n = self.net
-        coords, idx = shapely.get_coordinates(n.edge_geom, return_index=True)
         return {
             "crs": n.crs,
             "node_x": n.node_x,
@@ -78,16 +75,13 @@ class NetworkPayload:
             "edge_u": n.edge_u,
             "edge_v": n.edge_v,
             "edge_len": n.edge_len,
-            "coords": coords,
-            "coord_edge": idx.astype(np.int64),
+            "edge_xy": n.edge_xy,
+            "edge_ptr": n.edge_ptr,
             "node_id": n.node_id,
             "source": n.source,
         }
 
     def __setstate__(self, st: dict[str, Any]) -> None:
-        geoms = np.empty(len(st["edge_u"]), dtype=object)
-        if len(st["coords"]):
-            geoms[:] = shapely.linestrings(st["coords"], indices=st["coord_edge"])
         self.net = WalkNetwork(
             crs=st["crs"],
             node_x=st["node_x"],
@@ -95,7 +89,8 @@ class NetworkPayload:
             edge_u=st["edge_u"],
             edge_v=st["edge_v"],
             edge_len=st["edge_len"],
-            edge_geom=geoms,
+            edge_xy=st["edge_xy"],
+            edge_ptr=st["edge_ptr"],
             node_id=st["node_id"],
             source=st["source"],
         )
@@ -119,8 +114,7 @@ def network_hash(net: WalkNetwork) -> str:
     h = hashlib.blake2b(digest_size=16)
     h.update(net.crs.to_wkt().encode())
     h.update(str(net.source).encode())
-    coords, idx = shapely.get_coordinates(net.edge_geom, return_index=True)
-    for part in (net.node_x, net.node_y, net.edge_u, net.edge_v, net.edge_len, net.node_id, coords, idx):
+    for part in (net.node_x, net.node_y, net.edge_u, net.edge_v, net.edge_len, net.node_id, net.edge_xy, net.edge_ptr):
         a = np.ascontiguousarray(part)
         h.update(f"{a.dtype.str}{a.shape}".encode())
         h.update(a.tobytes())

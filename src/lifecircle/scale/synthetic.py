@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import shapely
 from pyproj import CRS
 
-from lifecircle.network.graph import WalkNetwork
+from lifecircle.network.graph import WalkNetwork, line_lengths
 from lifecircle.profile import Profile
 
 SOURCE = "合成网格 / synthetic grid"
@@ -32,16 +31,17 @@ def grid_network(nx: int, ny: int, *, block_m: float = 90.0, drop: float = 0.1, 
     keep = rng.random(len(u)) >= drop
     u, v = u[keep], v[keep]
     x, y = gx.ravel(), gy.ravel()
-    coords = np.stack([np.stack([x[u], y[u]], axis=1), np.stack([x[v], y[v]], axis=1)], axis=1)
-    geoms = shapely.linestrings(coords)
+    xy = np.stack([np.stack([x[u], y[u]], axis=1), np.stack([x[v], y[v]], axis=1)], axis=1).reshape(-1, 2)
+    ptr = np.arange(0, 2 * len(u) + 1, 2, dtype=np.int64)
     return WalkNetwork(
         crs=CRS.from_epsg(32649),
         node_x=x,
         node_y=y,
         edge_u=u.astype(np.int32),
         edge_v=v.astype(np.int32),
-        edge_len=shapely.length(geoms),
-        edge_geom=geoms,
+        edge_len=line_lengths(xy, ptr),
+        edge_xy=xy,
+        edge_ptr=ptr,
         source=SOURCE,
     )
 
