@@ -98,6 +98,7 @@ def test_tile_size_must_be_positive(client, grid):
 
 def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(grid):
     net, nf, outlets, origins = grid
+    origins = origins.iloc[:600]
     single = access_table(net, origins, outlets, SMALL, speed_kmh=SPEED)
     c = get_client(n_workers=2, threads_per_worker=1, memory_limit="2GiB")
     try:
@@ -121,3 +122,21 @@ def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(grid):
     assert set(ids) | set(tiled.unsnapped_origins["id"]) == set(origins["id"])
     assert (ids.value_counts() == len(SMALL.formats)).all()  # each origin once (one row per format)
     _same(single, tiled)
+
+
+def test_cli_scale_access_in_tiles_writes_the_single_machine_table(cli, client, helsinki_pbf, tmp_path):
+    from lifecircle.sources.osm import osm_outlets, read_osm_network
+
+    out = tmp_path / "acc.parquet"
+    args = ["--osm", helsinki_pbf, "--out", out, "--scheduler", client.scheduler.address, "--tile-m", "400"]
+    code, stdout, stderr = cli("--lang", "en", "scale", "access", *args, "--formats", "pharmacy,supermarket")
+    assert code == 0, stderr
+    net = read_osm_network(helsinki_pbf)
+    want = access_table(net, None, osm_outlets(helsinki_pbf, PROFILE), PROFILE, formats=["pharmacy", "supermarket"])
+    pd.testing.assert_frame_equal(pd.read_parquet(out), want.table, check_exact=True)
+    assert "tiles" in stdout
+
+
+def test_cli_tile_size_must_be_positive_and_out_a_file(cli, tmp_path, helsinki_pbf):
+    code, _, stderr = cli("scale", "access", "--osm", helsinki_pbf, "--out", tmp_path / "a.csv", "--tile-m", "-5")
+    assert code == 2 and "--tile-m" in stderr and len(stderr.strip().splitlines()) <= 2

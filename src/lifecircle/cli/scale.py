@@ -67,6 +67,18 @@ def scale_access_cmd(
     profile: str = typer.Option("yichang-2022", "--profile", help="业态配置名或 .toml 路径 / profile"),
     speed: float = typer.Option(None, "--speed", help="步行速度 km/h（默认取配置）/ walking speed km/h"),
     formats: str = typer.Option(None, "--formats", help="只计算这些业态代码，逗号分隔 / only these format codes"),
+    tile_m: float = typer.Option(
+        None,
+        "--tile-m",
+        help="按此边长（米）分块，每块加缓冲区为一个任务，只读取本块路网 / "
+        "square tiles of this side in metres, each with its buffer one task reading only its part",
+    ),
+    network_dir: Path = typer.Option(
+        None,
+        "--network-dir",
+        help="与 --tile-m 同用：路网 parquet 写到此文件夹（远程集群须为共享目录；默认临时目录）/ "
+        "with --tile-m: folder for the network parquet (shared with remote workers; default a temporary one)",
+    ),
 ) -> None:
     """集群上的步行可达性：与 `lifecircle access` 结果相同，按起点分块并行。
     Walking accessibility on a cluster: the same table as `lifecircle access`, origins in chunks."""
@@ -99,6 +111,13 @@ def scale_access_cmd(
     codes = [c.strip() for c in formats.split(",") if c.strip()] if formats else None
     for c in codes or []:
         prof.format(c)
+    if tile_m is not None and (to_folder or not tile_m > 0):
+        raise ConfigError(
+            t(
+                f"--tile-m 须为正数（米），且 --out 须为文件（收到 {tile_m}，{out_path}）",
+                f"--tile-m must be positive metres and --out a file (got {tile_m}, {out_path})",
+            )
+        )
     origin_df = None
     if origins is not None:
         from lifecircle.sources.points import read_points
@@ -116,7 +135,8 @@ def scale_access_cmd(
         with _client(scheduler, workers) as client:
             console.print(_describe(client))
             task = p.add_task(t("集群计算步行可达性", "computing walking access on the cluster"), total=None)
-            res = access_table_dask(
+            res = _tiled(net, origin_df, outlets, prof, client, tile_m, network_dir, speed, codes, p, task)
+            res = res or access_table_dask(
                 net,
                 origin_df,
                 outlets,
@@ -144,6 +164,52 @@ def scale_access_cmd(
     else:
         _print_streamed(res, speed or prof.walking.speed_kmh)
     out.print(t(f"用时 {time.perf_counter() - t0:.1f} 秒", f"took {time.perf_counter() - t0:.1f} s"))
+
+
+def _tiled(
+    net: Any,
+    origins: Any,
+    outlets: Any,
+    prof: Any,
+    client: Any,
+    tile_m: float | None,
+    network_dir: Path | None,
+    speed: float | None,
+    codes: list[str] | None,
+    p: Any,
+    task: Any,
+) -> Any:
+    """The tiled run (:func:`lifecircle.scale.tiles.access_table_tiles`) when ``tile_m`` (metres)
+    is given, else None."""
+    if tile_m is None:
+        return None
+    import tempfile
+
+    from lifecircle.scale.tiles import access_table_tiles, write_network
+
+    with tempfile.TemporaryDirectory(prefix="lifecircle-net-") as tmp:
+        nf = write_network(net, network_dir or tmp)
+        res, run = access_table_tiles(
+            nf,
+            origins,
+            outlets,
+            prof,
+            client,
+            tile_m=tile_m,
+            speed_kmh=speed,
+            formats=codes,
+            on_progress=lambda d, n: p.update(task, completed=d, total=n),
+        )
+    console.print(
+        t(
+            f"{run.n_tiles} 个分块，{len(run.rounds)} 轮；"
+            f"单块最多读取 {run.max_edges_read[0]:,} / {run.n_edges:,} 条边",
+            f"{run.n_tiles} tiles, {len(run.rounds)} rounds; a tile read at most "
+            f"{run.max_edges_read[0]:,} of {run.n_edges:,} edges",
+        ),
+        highlight=False,
+    )
+    return res
 
 
 def _print_streamed(res: Any, speed: float) -> None:
