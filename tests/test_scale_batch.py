@@ -6,6 +6,7 @@ reported by name with its reason while the others finish."""
 from __future__ import annotations
 
 import json
+import sys
 
 import pandas as pd
 import pytest
@@ -132,3 +133,35 @@ def test_province_file_errors_name_the_file_and_row(cli, tmp_path, monkeypatch):
     code, _, stderr = cli("--lang", "en", "scale", "cities", "--province", prov, "--out", tmp_path / "o")
     assert code == 2 and "row 2" in stderr and "mars" in stderr and "Traceback" not in stderr
     assert read_province.__doc__
+
+
+def _flaky(folder: str, src, lang):
+    """Fails once for 'flaky' and always for 'doomed' (attempts counted in files under ``folder``)."""
+    from pathlib import Path
+
+    from lifecircle.scale.batch import _evaluate_task
+
+    n = len(list(Path(folder).glob(f"{src.title}-*"))) + 1
+    (Path(folder) / f"{src.title}-{n}").touch()
+    if src.title == "doomed" or (src.title == "flaky" and n == 1):
+        raise RuntimeError(f"attempt {n} broke")
+    return _evaluate_task(src, lang)
+
+
+def test_failing_tasks_are_retried_and_reported_by_name(client, tmp_path):
+    import functools
+
+    import cloudpickle
+
+    from lifecircle.scale.batch import run_batch
+    from lifecircle.scale.cities import CitySource
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    tries = tmp_path / "tries"
+    tries.mkdir()
+    srcs = [CitySource("demo", label=lab, seed=i, scale=0.01) for i, lab in enumerate(("flaky", "doomed"), start=1)]
+    res = run_batch(srcs, client, tmp_path / "out", retries=2, task=functools.partial(_flaky, str(tries)))
+    assert res.done == ["flaky"]
+    assert res.failed == {"doomed": "RuntimeError: attempt 3 broke"}  # tried 1 + 2 retries, then reported
+    assert len(list(tries.glob("flaky-*"))) == 2 and len(list(tries.glob("doomed-*"))) == 3
+    assert res.report.set_index("label")["status"].to_dict() == {"flaky": "done", "doomed": "failed"}

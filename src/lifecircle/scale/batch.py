@@ -174,10 +174,13 @@ def run_batch(
     *,
     retries: int = 2,
     on_progress: Callable[[int, int], None] | None = None,
+    task: Callable[[CitySource, str | None], tuple[dict[str, Any], Any]] | None = None,
 ) -> BatchResult:
     """Evaluate every city of ``sources`` not done yet into ``out_dir`` (see the module), on the
     cluster behind ``client``; ``retries`` re-runs of a failed task. ``on_progress(done, total)``
-    as cities finish. Returns a :class:`BatchResult`; failures are in ``failed``, never raised."""
+    as cities finish. ``task(source, lang) -> (row, city)`` replaces the evaluation of one city
+    (tests use it to fail on purpose). Returns a :class:`BatchResult`; failures are in
+    ``failed``, never raised."""
     from distributed import as_completed
 
     from lifecircle.city.store import city_names, save_city
@@ -201,7 +204,7 @@ def run_batch(
         else:
             rows[s.title] = {**row, "status": "skipped"}
             res.skipped.append(s.title)
-    futures = {client.submit(_evaluate_task, s, get_lang(), retries=retries, pure=False): s for s in todo}
+    futures = {client.submit(task or _evaluate_task, s, get_lang(), retries=retries, pure=False): s for s in todo}
     for n_done, fut in enumerate(as_completed(list(futures)), start=1):
         s = futures[fut]
         try:
