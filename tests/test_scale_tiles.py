@@ -60,7 +60,7 @@ def test_a_box_reads_only_its_edges_with_the_same_geometry(grid):
 def test_grid_tiles_equal_single_machine_given_origins(client, grid):
     net, nf, outlets, origins = grid
     single = access_table(net, origins, outlets, SMALL, speed_kmh=SPEED)
-    tiled, run = access_table_tiles(nf, origins, outlets, SMALL, client, tile_m=450, speed_kmh=SPEED)
+    tiled, run = access_table_tiles(nf, origins, outlets, SMALL, client, tile_m=450, speed_kmh=SPEED, net=net)
     assert metres(15, SPEED) > 450  # every tile is narrower than a 15-minute walk
     assert run.n_tiles >= 30
     assert run.max_edges_read[0] < net.n_edges * 0.6  # a first-round tile reads only its part
@@ -73,7 +73,7 @@ def test_grid_tiles_equal_single_machine_given_origins(client, grid):
 def test_grid_tiles_equal_single_machine_for_every_node(client, grid):
     net, nf, outlets, _ = grid
     single = access_table(net, None, outlets, SMALL, speed_kmh=SPEED)
-    tiled, _ = access_table_tiles(nf, None, outlets, SMALL, client, tile_m=450, speed_kmh=SPEED)
+    tiled, _ = access_table_tiles(nf, None, outlets, SMALL, client, tile_m=450, speed_kmh=SPEED, net=net)
     _same(single, tiled)
 
 
@@ -84,10 +84,24 @@ def test_helsinki_tiles_equal_single_machine(client, helsinki_pbf, tmp_path):
     outlets = osm_outlets(helsinki_pbf, PROFILE)
     nf = write_network(net, tmp_path / "hel")
     single = access_table(net, None, outlets, PROFILE)
-    tiled, run = access_table_tiles(nf, None, outlets, PROFILE, client, tile_m=250)
+    tiled, run = access_table_tiles(nf, None, outlets, PROFILE, client, tile_m=250, net=net)
     assert run.n_tiles >= 10 and metres(15, PROFILE.walking.speed_kmh) > 250
     assert single.table["nearest_m"].notna().any() and (single.table["n_15min"] > 0).any()
     _same(single, tiled)
+
+
+def test_without_the_whole_network_tasks_snap_on_their_part(client, grid):
+    """From the parquet alone (no process holds the whole network) every count is exact and a
+    distance differs at most in its last bits (a point at a junction may take another of the
+    equally near streets there)."""
+    net, nf, outlets, origins = grid
+    single = access_table(net, origins, outlets, SMALL, speed_kmh=SPEED)
+    tiled, _ = access_table_tiles(nf, origins, outlets, SMALL, client, tile_m=900, speed_kmh=SPEED)
+    a, b = single.table, tiled.table
+    pd.testing.assert_frame_equal(
+        a.drop(columns=["nearest_m", "nearest_min"]), b.drop(columns=["nearest_m", "nearest_min"])
+    )
+    np.testing.assert_allclose(a["nearest_m"], b["nearest_m"], rtol=1e-12, atol=1e-9)
 
 
 def test_tile_size_must_be_positive(client, grid):
@@ -112,7 +126,7 @@ def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(grid):
                 killed.append(victim)
 
         tiled, run = access_table_tiles(
-            nf, origins, outlets, SMALL, c, tile_m=400, speed_kmh=SPEED, retries=3, on_progress=kill_one
+            nf, origins, outlets, SMALL, c, tile_m=400, speed_kmh=SPEED, retries=3, on_progress=kill_one, net=net
         )
         assert killed, "the worker was not killed while tasks were running"
         assert run.rounds[0] == run.n_tiles

@@ -199,6 +199,7 @@ def _tiled(
             speed_kmh=speed,
             formats=codes,
             on_progress=lambda d, n: p.update(task, completed=d, total=n),
+            net=net,
         )
     console.print(
         t(

@@ -200,6 +200,23 @@ class TileJob:
     n_cat: int
     snap_max_m: float
     thresholds_m: list[float]
+    o_snapped: Snapped | None = None  # snapped on the whole network (edges: whole-network indices)
+    s_snapped: Snapped | None = None
+
+
+def _localise(sn: Snapped, gedge: np.ndarray, *, every: bool) -> Snapped:
+    """Points snapped on the whole network, on the tile's network: whole-network edge indices
+    become the tile's. A point whose street is not in the tile is off the streets there; with
+    ``every`` that is a bug (a core origin's street always lies in its buffered tile)."""
+    if len(gedge) == 0:
+        return Snapped(np.zeros(len(sn), np.int32), sn.pos_m, sn.offset_m, np.zeros(len(sn), bool), sn.x, sn.y)
+    order = np.argsort(gedge)
+    i = np.clip(np.searchsorted(gedge[order], sn.edge), 0, len(order) - 1)
+    loc = order[i]
+    here = sn.ok & (gedge[loc] == sn.edge)
+    if every and (sn.ok & ~here).any():
+        raise RuntimeError("tiled access: an origin's street lies outside its buffered tile")
+    return Snapped(np.where(here, loc, 0).astype(np.int32), sn.pos_m, sn.offset_m, here, sn.x, sn.y)
 
 
 def run_tile(nf: NetworkFile, job: TileJob) -> dict[str, Any]:
@@ -210,12 +227,17 @@ def run_tile(nf: NetworkFile, job: TileJob) -> dict[str, Any]:
     if not pq.read_table(nf.folder / EDGES, filters=_box_filter(job.box), columns=["e"]).num_rows:
         return _empty_tile(job)
     net, gedge = read_network_box(nf, job.box)
-    if job.o_node is not None:
+    if job.o_snapped is not None:
+        o_snap = _localise(job.o_snapped, gedge, every=True)
+    elif job.o_node is not None:
         local = np.searchsorted(net.node_id, job.o_node)
         o_snap = Snapped.at_nodes(net, local)
     else:
         o_snap = snap_points(net, np.asarray(job.o_x), np.asarray(job.o_y), max_m=job.snap_max_m)
-    s_snap = snap_points(net, job.s_x, job.s_y, max_m=job.snap_max_m)
+    if job.s_snapped is not None:
+        s_snap = _localise(job.s_snapped, gedge, every=False)
+    else:
+        s_snap = snap_points(net, job.s_x, job.s_y, max_m=job.snap_max_m)
     dist, lab = nearest_per_category(net, s_snap, job.s_cat, job.n_cat, o_snap)
     src = np.where(lab >= 0, job.s_pos[np.clip(lab, 0, None)] if len(job.s_pos) else -1, -1).astype(np.int64)
     counts = count_within(net, s_snap, job.s_cat, job.n_cat, o_snap, job.thresholds_m) if job.thresholds_m else None
@@ -293,13 +315,20 @@ def access_table_tiles(
     formats: list[str] | None = None,
     retries: int = 2,
     on_progress: Progress | None = None,
+    net: WalkNetwork | None = None,
 ) -> tuple[AccessTable, TiledRun]:
     """:func:`lifecircle.network.table.access_table` in tiles of ``tile_m`` metres on the cluster
     behind ``client``, each task reading only its buffered part of ``network`` (a folder written by
     :func:`write_network`, which every worker must be able to read). ``origins``: ``id, lon, lat``
     (WGS-84) or None for every node; ``outlets``: ``id, name, format, lon, lat``; ``speed_kmh``
     (km/h) defaults to the profile's; ``retries``: re-runs of a failed task. Returns the table
-    (equal to the single-machine one) and a :class:`TiledRun`."""
+    (equal to the single-machine one) and a :class:`TiledRun`.
+
+    ``net``: the whole network the folder was written from, if the caller holds it. The origins and
+    outlets are then placed on their streets once, here, exactly as the single-machine run places
+    them, and the tasks only search. Without it each task places the points on its own part: the
+    same streets, except that a point whose nearest street point is a junction may take another
+    of the equally near streets there, which can change a distance in its last bit."""
     if not tile_m > 0:
         raise ConfigError(
             t(f"分块边长须为正数（米），收到 {tile_m}", f"the tile size must be positive metres, got {tile_m}")
@@ -324,6 +353,20 @@ def access_table_tiles(
     else:
         ox, oy = fwd.transform(origins["lon"].to_numpy(float), origins["lat"].to_numpy(float))
     sx, sy = fwd.transform(outlets["lon"].to_numpy(float), outlets["lat"].to_numpy(float))
+    o_full = s_full = None
+    if net is not None and (net.n_nodes, net.n_edges) != (nf.n_nodes, nf.n_edges):
+        raise ConfigError(
+            t(
+                f"{nf.folder}: 路网文件夹与给出的路网不是同一个（节点或边数不同）",
+                f"{nf.folder}: the network folder was not written from the network given (other node or edge count)",
+            )
+        )
+    if net is not None:  # placed as access_table places them
+        if not all_nodes:
+            ox, oy = net.project(origins["lon"].to_numpy(float), origins["lat"].to_numpy(float))
+        sx, sy = net.project(outlets["lon"].to_numpy(float), outlets["lat"].to_numpy(float))
+        o_full = Snapped.at_nodes(net, np.arange(net.n_nodes)) if all_nodes else snap_points(net, ox, oy, max_m=snap)
+        s_full = snap_points(net, sx, sy, max_m=snap)
     n, nc = len(origins), len(codes)
     gx0 = min(nf.bounds[0], np.min(ox, initial=np.inf), np.min(sx, initial=np.inf))
     gy0 = min(nf.bounds[1], np.min(oy, initial=np.inf), np.min(sy, initial=np.inf))
@@ -352,6 +395,8 @@ def access_table_tiles(
             n_cat=nc,
             snap_max_m=snap,
             thresholds_m=thresholds if first else [],
+            o_snapped=None if o_full is None else o_full.subset(o_pos),
+            s_snapped=None if s_full is None else s_full.subset(s_in),
         )
 
     dist = np.full((n, nc), np.inf)
@@ -395,6 +440,8 @@ def access_table_tiles(
         todo, first = nxt, False
     if (seen != 1).any():
         raise RuntimeError(f"tiled access: origins computed {sorted(set(seen.tolist()))} times, expected once each")
+    if o_full is not None and s_full is not None:
+        ok, offset, s_ok = o_full.ok, o_full.offset_m, s_full.ok
     o_snap = Snapped(np.zeros(n, np.int32), np.zeros(n), offset, ok, ox, oy)
     table, unsnapped_o = build_access_table(
         origins, o_snap, dist, src, counts, fmts, outlet_names(outlets), layer_min, speed
