@@ -278,6 +278,17 @@ def _empty_tile(job: TileJob) -> dict[str, Any]:
 Progress = Callable[[int, int], None]
 
 
+def _tile_keys(x: np.ndarray, y: np.ndarray, x0: float, y0: float, tile_m: float) -> np.ndarray:
+    """The tile of each point (metres): column × 1,000,000 + row, counted from ``x0, y0``."""
+    return np.floor((x - x0) / tile_m).astype(np.int64) * 1_000_000 + np.floor((y - y0) / tile_m).astype(np.int64)
+
+
+def _core(key: int, x0: float, y0: float, tile_m: float) -> Box:
+    """The square (metres) of tile ``key`` (see :func:`_tile_keys`)."""
+    i, j = divmod(int(key), 1_000_000)
+    return (x0 + i * tile_m, y0 + j * tile_m, x0 + (i + 1) * tile_m, y0 + (j + 1) * tile_m)
+
+
 def _grow(box: Box, m: float) -> Box:
     return (box[0] - m, box[1] - m, box[2] + m, box[3] + m)
 
@@ -343,42 +354,15 @@ def access_table_tiles(
     layer_min = sorted(set(profile.walking.layers_min))
     thresholds = [float(metres(m, speed)) for m in layer_min]
     reach0 = max(thresholds) * (1 + 1e-6) + 1.0  # the longest layer, and a hair for the within-tolerance
-    fwd = Transformer.from_crs(4326, nf.crs, always_xy=True)
     all_nodes = origins is None
-    if origins is None:
-        nodes = pq.read_table(nf.folder / NODES).to_pandas()
-        ox, oy = nodes["x"].to_numpy(), nodes["y"].to_numpy()
-        lon, lat = Transformer.from_crs(nf.crs, 4326, always_xy=True).transform(ox, oy)
-        origins = pd.DataFrame({"id": nodes["node_id"].astype(str), "lon": lon, "lat": lat})
-    else:
-        ox, oy = fwd.transform(origins["lon"].to_numpy(float), origins["lat"].to_numpy(float))
-    sx, sy = fwd.transform(outlets["lon"].to_numpy(float), outlets["lat"].to_numpy(float))
-    o_full = s_full = None
-    if net is not None and (net.n_nodes, net.n_edges) != (nf.n_nodes, nf.n_edges):
-        raise ConfigError(
-            t(
-                f"{nf.folder}: 路网文件夹与给出的路网不是同一个（节点或边数不同）",
-                f"{nf.folder}: the network folder was not written from the network given (other node or edge count)",
-            )
-        )
-    if net is not None:  # placed as access_table places them
-        if not all_nodes:
-            ox, oy = net.project(origins["lon"].to_numpy(float), origins["lat"].to_numpy(float))
-        sx, sy = net.project(outlets["lon"].to_numpy(float), outlets["lat"].to_numpy(float))
-        o_full = Snapped.at_nodes(net, np.arange(net.n_nodes)) if all_nodes else snap_points(net, ox, oy, max_m=snap)
-        s_full = snap_points(net, sx, sy, max_m=snap)
+    origins, ox, oy, sx, sy, o_full, s_full = _place_points(nf, origins, outlets, net, snap)
     n, nc = len(origins), len(codes)
     gx0 = min(nf.bounds[0], np.min(ox, initial=np.inf), np.min(sx, initial=np.inf))
     gy0 = min(nf.bounds[1], np.min(oy, initial=np.inf), np.min(sy, initial=np.inf))
-    o_tile = np.floor((ox - gx0) / tile_m).astype(np.int64) * 1_000_000 + np.floor((oy - gy0) / tile_m).astype(np.int64)
-    s_tile = np.floor((sx - gx0) / tile_m).astype(np.int64) * 1_000_000 + np.floor((sy - gy0) / tile_m).astype(np.int64)
-
-    def core(key: int) -> Box:
-        i, j = divmod(int(key), 1_000_000)
-        return (gx0 + i * tile_m, gy0 + j * tile_m, gx0 + (i + 1) * tile_m, gy0 + (j + 1) * tile_m)
+    o_tile, s_tile = _tile_keys(ox, oy, gx0, gy0, tile_m), _tile_keys(sx, sy, gx0, gy0, tile_m)
 
     def job(key: int, o_pos: np.ndarray, reach: float, first: bool) -> TileJob:
-        box = _grow(core(key), reach + 3 * snap)
+        box = _grow(_core(key, gx0, gy0, tile_m), reach + 3 * snap)
         s_in = np.flatnonzero(_inside(sx, sy, box))
         return TileJob(
             tile=f"tile-{key}",
@@ -447,6 +431,38 @@ def access_table_tiles(
         origins, o_snap, dist, src, counts, fmts, outlet_names(outlets), layer_min, speed
     )
     return AccessTable(table, unsnapped_o, outlets.iloc[np.flatnonzero(~s_ok)].copy()), run
+
+
+def _place_points(
+    nf: NetworkFile, origins: pd.DataFrame | None, outlets: pd.DataFrame, net: WalkNetwork | None, snap: float
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray, np.ndarray, Snapped | None, Snapped | None]:
+    """Origins (every node when None) and outlets in the network's CRS (metres), and — when the
+    whole network ``net`` is given — snapped on it as :func:`access_table` snaps them."""
+    fwd = Transformer.from_crs(4326, nf.crs, always_xy=True)
+    all_nodes = origins is None
+    if origins is None:
+        nodes = pq.read_table(nf.folder / NODES).to_pandas()
+        ox, oy = nodes["x"].to_numpy(), nodes["y"].to_numpy()
+        lon, lat = Transformer.from_crs(nf.crs, 4326, always_xy=True).transform(ox, oy)
+        origins = pd.DataFrame({"id": nodes["node_id"].astype(str), "lon": lon, "lat": lat})
+    else:
+        ox, oy = fwd.transform(origins["lon"].to_numpy(float), origins["lat"].to_numpy(float))
+    sx, sy = fwd.transform(outlets["lon"].to_numpy(float), outlets["lat"].to_numpy(float))
+    o_full = s_full = None
+    if net is not None and (net.n_nodes, net.n_edges) != (nf.n_nodes, nf.n_edges):
+        raise ConfigError(
+            t(
+                f"{nf.folder}: 路网文件夹与给出的路网不是同一个（节点或边数不同）",
+                f"{nf.folder}: the network folder was not written from the network given (other node or edge count)",
+            )
+        )
+    if net is not None:  # placed as access_table places them
+        if not all_nodes:
+            ox, oy = net.project(origins["lon"].to_numpy(float), origins["lat"].to_numpy(float))
+        sx, sy = net.project(outlets["lon"].to_numpy(float), outlets["lat"].to_numpy(float))
+        o_full = Snapped.at_nodes(net, np.arange(net.n_nodes)) if all_nodes else snap_points(net, ox, oy, max_m=snap)
+        s_full = snap_points(net, sx, sy, max_m=snap)
+    return origins, ox, oy, sx, sy, o_full, s_full
 
 
 def _run_jobs(
