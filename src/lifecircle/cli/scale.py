@@ -67,6 +67,18 @@ def scale_access_cmd(
     profile: str = typer.Option("yichang-2022", "--profile", help="业态配置名或 .toml 路径 / profile"),
     speed: float = typer.Option(None, "--speed", help="步行速度 km/h（默认取配置）/ walking speed km/h"),
     formats: str = typer.Option(None, "--formats", help="只计算这些业态代码，逗号分隔 / only these format codes"),
+    tile_m: float = typer.Option(
+        None,
+        "--tile-m",
+        help="按此边长（米）分块，每块加缓冲区为一个任务，只读取本块路网 / "
+        "square tiles of this side in metres, each with its buffer one task reading only its part",
+    ),
+    network_dir: Path = typer.Option(
+        None,
+        "--network-dir",
+        help="与 --tile-m 同用：路网 parquet 写到此文件夹（远程集群须为共享目录；默认临时目录）/ "
+        "with --tile-m: folder for the network parquet (shared with remote workers; default a temporary one)",
+    ),
 ) -> None:
     """集群上的步行可达性：与 `lifecircle access` 结果相同，按起点分块并行。
     Walking accessibility on a cluster: the same table as `lifecircle access`, origins in chunks."""
@@ -99,6 +111,13 @@ def scale_access_cmd(
     codes = [c.strip() for c in formats.split(",") if c.strip()] if formats else None
     for c in codes or []:
         prof.format(c)
+    if tile_m is not None and (to_folder or not tile_m > 0):
+        raise ConfigError(
+            t(
+                f"--tile-m 须为正数（米），且 --out 须为文件（收到 {tile_m}，{out_path}）",
+                f"--tile-m must be positive metres and --out a file (got {tile_m}, {out_path})",
+            )
+        )
     origin_df = None
     if origins is not None:
         from lifecircle.sources.points import read_points
@@ -116,7 +135,8 @@ def scale_access_cmd(
         with _client(scheduler, workers) as client:
             console.print(_describe(client))
             task = p.add_task(t("集群计算步行可达性", "computing walking access on the cluster"), total=None)
-            res = access_table_dask(
+            res = _tiled(net, origin_df, outlets, prof, client, tile_m, network_dir, speed, codes, p, task)
+            res = res or access_table_dask(
                 net,
                 origin_df,
                 outlets,
@@ -146,6 +166,53 @@ def scale_access_cmd(
     out.print(t(f"用时 {time.perf_counter() - t0:.1f} 秒", f"took {time.perf_counter() - t0:.1f} s"))
 
 
+def _tiled(
+    net: Any,
+    origins: Any,
+    outlets: Any,
+    prof: Any,
+    client: Any,
+    tile_m: float | None,
+    network_dir: Path | None,
+    speed: float | None,
+    codes: list[str] | None,
+    p: Any,
+    task: Any,
+) -> Any:
+    """The tiled run (:func:`lifecircle.scale.tiles.access_table_tiles`) when ``tile_m`` (metres)
+    is given, else None."""
+    if tile_m is None:
+        return None
+    import tempfile
+
+    from lifecircle.scale.tiles import access_table_tiles, write_network
+
+    with tempfile.TemporaryDirectory(prefix="lifecircle-net-") as tmp:
+        nf = write_network(net, network_dir or tmp)
+        res, run = access_table_tiles(
+            nf,
+            origins,
+            outlets,
+            prof,
+            client,
+            tile_m=tile_m,
+            speed_kmh=speed,
+            formats=codes,
+            on_progress=lambda d, n: p.update(task, completed=d, total=n),
+            net=net,
+        )
+    console.print(
+        t(
+            f"{run.n_tiles} 个分块，{len(run.rounds)} 轮；"
+            f"单块最多读取 {run.max_edges_read[0]:,} / {run.n_edges:,} 条边",
+            f"{run.n_tiles} tiles, {len(run.rounds)} rounds; a tile read at most "
+            f"{run.max_edges_read[0]:,} of {run.n_edges:,} edges",
+        ),
+        highlight=False,
+    )
+    return res
+
+
 def _print_streamed(res: Any, speed: float) -> None:
     """Coverage by format of a result streamed to a folder (from the tasks' summaries; speed in km/h)."""
     tab = Table(title=t(f"各业态覆盖（步速 {speed:g} km/h）", f"Coverage by format (walking {speed:g} km/h)"))
@@ -165,28 +232,47 @@ def _print_streamed(res: Any, speed: float) -> None:
 
 @command("cities", target=scale_app)
 def scale_cities_cmd(
-    out_path: Path = typer.Option(..., "--out", help="输出文件 .csv | .parquet | .xlsx / output file"),
+    out_path: Path = typer.Option(
+        ...,
+        "--out",
+        help="输出文件 .csv | .parquet | .xlsx；或文件夹：城市库、对比报告与完成标记，重跑时跳过已完成的城市 / "
+        "output file, or a folder (city store, report, done-markers; a rerun skips finished cities)",
+    ),
     demo: int = typer.Option(
         None, "--demo", help="评估 N 个演示城市（合成数据，种子与规模各不相同）/ N synthetic demo cities"
     ),
     demo_scale: float = typer.Option(0.05, "--demo-scale", help="演示城市基准规模 / base scale of the demo cities"),
     db: str = typer.Option(None, "--db", help="数据库文件或 URL：评估其中的城市 / city store"),
     cities: str = typer.Option(None, "--cities", help="与 --db 同用：城市名，逗号分隔（默认全部）/ city names"),
+    province: Path = typer.Option(
+        None, "--province", help="省份城市清单 CSV（label,kind,seed,scale,store,name,profile）/ province file"
+    ),
     scheduler: str = typer.Option(None, "--scheduler", help=_SCHED_HELP),
     workers: int = typer.Option(None, "--workers", help="本机集群的工作进程数 / local workers"),
+    retries: int = typer.Option(2, "--retries", help="失败任务的重试次数 / re-runs of a failed task"),
 ) -> None:
     """并行评估多个城市（每城一个任务），输出各城市的总体指标。
     Evaluate many cities in parallel (one task per city); write the city-level figures."""
     from lifecircle.errors import ConfigError
     from lifecircle.scale.cities import demo_sources, evaluate_many, store_sources
 
-    out_path = check_output_path(out_path, (".csv", ".parquet", ".xlsx"))
-    if (demo is None) == (db is None):
-        raise ConfigError(t("请给出 --demo N 或 --db 之一", "give exactly one of --demo N or --db"))
+    batch = out_path.is_dir() or not out_path.suffix
+    if not batch:
+        out_path = check_output_path(out_path, (".csv", ".parquet", ".xlsx"))
+    if sum(x is not None for x in (demo, db, province)) != 1:
+        raise ConfigError(
+            t("请给出 --demo N、--db 或 --province 之一", "give exactly one of --demo N, --db or --province")
+        )
     if workers is not None and workers < 1:
         raise ConfigError(t(f"--workers 须至少为 1（收到 {workers}）", f"--workers must be at least 1 (got {workers})"))
+    if retries < 0:
+        raise ConfigError(t(f"--retries 不能为负（收到 {retries}）", f"--retries cannot be negative (got {retries})"))
     if demo is not None:
         sources = demo_sources(demo, scale=demo_scale)
+    elif province is not None:
+        from lifecircle.scale.batch import read_province
+
+        sources = read_province(province)
     else:
         from lifecircle.city.store import list_cities
 
@@ -194,6 +280,9 @@ def scale_cities_cmd(
         if not names:
             raise ConfigError(t(f"{db}: 库中没有城市", f"{db}: the store holds no city"))
         sources = store_sources(db, names)
+    if batch:
+        _run_batch(sources, out_path, scheduler, workers, retries)
+        return
     t0 = time.perf_counter()
     with progress() as p:
         with _client(scheduler, workers) as client:
@@ -202,12 +291,7 @@ def scale_cities_cmd(
             df = evaluate_many(sources, client, on_progress=lambda d, n: p.update(task, completed=d, total=n))
         write_table(df, out_path, layer="cities")
     _print_cities(df)
-    bad = df[df["error"].astype(str) != ""]
-    for r in bad.itertuples():
-        console.print(
-            t(f"警告：{r.label} 未能评估：{r.error}", f"warning: {r.label} could not be evaluated: {r.error}"),
-            highlight=False,
-        )
+    _warn_failed(df)
     out.print(
         t(
             f"已写出 {len(df)} 个城市到 {out_path}，用时 {time.perf_counter() - t0:.1f} 秒",
@@ -216,8 +300,52 @@ def scale_cities_cmd(
     )
 
 
+def _warn_failed(df: pd.DataFrame) -> None:
+    bad = df[df["error"].fillna("").astype(str) != ""]
+    for r in bad.itertuples():
+        console.print(
+            t(f"警告：{r.label} 未能评估：{r.error}", f"warning: {r.label} could not be evaluated: {r.error}"),
+            highlight=False,
+        )
+
+
+def _run_batch(sources: list, out_dir: Path, scheduler: str | None, workers: int | None, retries: int) -> None:
+    """The province batch into the folder ``out_dir`` (see :mod:`lifecircle.scale.batch`); exit 1 if a city failed."""
+    from lifecircle.errors import InputError
+    from lifecircle.scale.batch import run_batch
+
+    if not out_dir.parent.exists():
+        raise InputError(
+            t(
+                f"{out_dir}: 上级目录 {out_dir.parent} 不存在",
+                f"{out_dir}: parent folder {out_dir.parent} does not exist",
+            )
+        )
+    t0 = time.perf_counter()
+    with progress() as p, _client(scheduler, workers) as client:
+        console.print(_describe(client))
+        task = p.add_task(t("评估城市", "evaluating cities"), total=len(sources))
+        res = run_batch(
+            sources, client, out_dir, retries=retries, on_progress=lambda d, n: p.update(task, completed=d, total=n)
+        )
+    if len(res.report):
+        _print_cities(res.report)
+    _warn_failed(res.report)
+    out.print(
+        t(
+            f"新完成 {len(res.done)} 个，跳过已完成 {len(res.skipped)} 个，失败 {len(res.failed)} 个；"
+            f"城市库 {res.store}，报告 {', '.join(str(f) for f in res.files)}；用时 {time.perf_counter() - t0:.1f} 秒",
+            f"{len(res.done)} done, {len(res.skipped)} skipped as already done, {len(res.failed)} failed; "
+            f"store {res.store}, report {', '.join(str(f) for f in res.files)}; took {time.perf_counter() - t0:.1f} s",
+        ),
+        highlight=False,
+    )
+    if res.failed:
+        raise typer.Exit(1)
+
+
 def _print_cities(df: pd.DataFrame) -> None:
-    if df["synthetic"].any():
+    if "synthetic" in df.columns and df["synthetic"].any():
         out.print(
             t(
                 "[bold yellow]※ 含合成数据（演示用，非真实统计）[/]",
@@ -250,6 +378,6 @@ def _print_cities(df: pd.DataFrame) -> None:
             num(r.get("n_circles")),
             pct(r.get("basic_format_coverage")),
             pct(r.get("chain_share")),
-            f"{r.get('seconds', 0):.1f} s",
+            "—" if pd.isna(r.get("seconds")) else f"{r.get('seconds', 0):.1f} s",
         )
     out.print(tab)

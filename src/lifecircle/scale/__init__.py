@@ -7,6 +7,10 @@ country on a real cluster, the same code on a laptop with a local cluster.
 - :func:`distribute_network` keeps a network on the workers across calls (:class:`DistributedNetwork`).
 - ``access_table_dask(..., out_dir=...)`` streams the table to parquet parts; :func:`read_parts` reads them.
 - :func:`evaluate_many` evaluates many cities in parallel, one task per city.
+- :func:`access_table_tiles` is the same table in square tiles with buffers, each task reading only
+  its part of a network written once by :func:`write_network` (:mod:`lifecircle.scale.tiles`).
+- :func:`run_batch` is the province batch: many cities into one store and one report, rerunnable
+  (:mod:`lifecircle.scale.batch`).
 """
 
 from lifecircle.scale.access import (
@@ -16,18 +20,27 @@ from lifecircle.scale.access import (
     distribute_network,
     read_parts,
 )
+from lifecircle.scale.batch import BatchResult, read_province, run_batch
 from lifecircle.scale.cities import CitySource, demo_sources, evaluate_many
 from lifecircle.scale.cluster import SCHEDULER_ENV, get_client
+from lifecircle.scale.tiles import NetworkFile, access_table_tiles, open_network, write_network
 
 __all__ = [
     "SCHEDULER_ENV",
+    "BatchResult",
     "CitySource",
     "DistributedNetwork",
+    "NetworkFile",
     "StreamedAccess",
     "access_table_dask",
+    "access_table_tiles",
     "demo_sources",
     "distribute_network",
     "evaluate_many",
     "get_client",
+    "open_network",
     "read_parts",
+    "read_province",
+    "run_batch",
+    "write_network",
 ]

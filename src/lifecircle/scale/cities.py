@@ -78,6 +78,12 @@ def demo_sources(n: int, *, scale: float = 0.05, first_seed: int = 1) -> list[Ci
 def evaluate_source(src: CitySource, lang: str | None = None) -> dict[str, Any]:
     """Load or build one city, build its network and evaluate it; one row of headline figures.
     Runs on a worker (or anywhere)."""
+    return evaluate_source_city(src, lang)[0]
+
+
+def evaluate_source_city(src: CitySource, lang: str | None = None) -> tuple[dict[str, Any], Any]:
+    """:func:`evaluate_source`, and the city itself (a :class:`lifecircle.city.model.City`, None
+    when it could not be loaded or built), for a batch that stores it."""
     from lifecircle.indicators.evaluate import evaluate_city
     from lifecircle.profile import load_profile
     from lifecircle.sources.network_loader import network_from_city
@@ -91,6 +97,7 @@ def evaluate_source(src: CitySource, lang: str | None = None) -> dict[str, Any]:
         "scale": src.scale if src.kind == DEMO else None,
         "error": "",
     }
+    city = None
     with use_lang(lang):
         try:
             if src.kind == DEMO:
@@ -105,7 +112,7 @@ def evaluate_source(src: CitySource, lang: str | None = None) -> dict[str, Any]:
             ev = evaluate_city(city, net, load_profile(src.profile or city.profile))
         except LifecircleError as exc:
             row.update(synthetic=src.kind == DEMO, seconds=time.perf_counter() - t0, error=str(exc))
-            return row
+            return row, None
     row["source"] = "synthetic" if ev.synthetic else ""
     row["n_nodes"] = net.n_nodes
     row["n_edges"] = net.n_edges
@@ -113,7 +120,7 @@ def evaluate_source(src: CitySource, lang: str | None = None) -> dict[str, Any]:
         if isinstance(v, str | bool | int | float) or v is None:
             row[k] = v
     row["seconds"] = time.perf_counter() - t0
-    return row
+    return row, city
 
 
 def evaluate_many(

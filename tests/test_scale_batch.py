@@ -1,0 +1,167 @@
+"""The province batch (issue 13 part 3): `lifecircle scale cities --province FILE --out DIR` on a
+local 2-worker cluster writes one city store, one report and a done-marker per city; a rerun skips
+the finished cities (by content key, not by the marker's existence); a city with bad input is
+reported by name with its reason while the others finish."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pandas as pd
+import pytest
+
+from lifecircle.city.store import city_names
+from lifecircle.scale import get_client
+from lifecircle.scale.batch import DONE, read_province
+from lifecircle.scale.cluster import close_client
+
+
+@pytest.fixture(scope="module")
+def client():
+    c = get_client(n_workers=2, threads_per_worker=1, memory_limit="2GiB")
+    yield c
+    close_client(c)
+
+
+def _province(path, rows) -> None:
+    lines = ["label,kind,seed,scale,store,name"] + [",".join(str(v) for v in r) for r in rows]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _run(cli, client, *args):
+    """The CLI in English; stdout with its line wrapping undone."""
+    code, stdout, stderr = cli("--lang", "en", "scale", "cities", *args, "--scheduler", client.scheduler.address)
+    return code, " ".join(stdout.split()), stderr
+
+
+LABELS = [f"city-{i:02d}" for i in range(1, 21)]
+
+
+@pytest.fixture(scope="module")
+def twenty(cli, client, tmp_path_factory):
+    """20 small generated cities evaluated once into a batch folder (about 2,000 nodes each)."""
+    tmp = tmp_path_factory.mktemp("province")
+    prov = tmp / "province.csv"
+    rows = [(lab, "demo", i, 0.01, "", "") for i, lab in enumerate(LABELS, start=1)]
+    _province(prov, rows)
+    out = tmp / "batch"
+    code, stdout, stderr = _run(cli, client, "--province", prov, "--out", out)
+    return prov, rows, out, code, stdout, stderr
+
+
+def test_twenty_cities_go_into_one_store_one_report_and_markers(twenty):
+    _, _, out, code, stdout, stderr = twenty
+    assert code == 0, stderr
+    assert "20 done, 0 skipped" in stdout
+    assert sorted(city_names(out / "cities.db")) == LABELS
+    rep = pd.read_csv(out / "cities.csv")
+    assert rep["label"].tolist() == LABELS and (rep["status"] == "done").all()
+    assert rep["population"].gt(0).all() and rep["synthetic"].all()
+    assert (out / "cities.xlsx").exists()
+    assert len(list((out / DONE).glob("*.json"))) == 20
+
+
+def test_a_rerun_skips_the_finished_cities(cli, client, twenty):
+    prov, _, out, *_ = twenty
+    code, stdout, _ = _run(cli, client, "--province", prov, "--out", out)
+    assert code == 0 and "0 done, 20 skipped" in stdout
+    assert (pd.read_csv(out / "cities.csv")["status"] == "skipped").all()
+
+
+def test_a_changed_input_or_marker_is_evaluated_again(cli, client, twenty):
+    """city-03's scale changes and city-07's marker holds another content key: those two run
+    again, the 18 others are skipped with their figures unchanged."""
+    prov, rows, out, *_ = twenty
+    rep = pd.read_csv(out / "cities.csv")
+    rows = list(rows)
+    rows[2] = ("city-03", "demo", 3, 0.02, "", "")
+    _province(prov, rows)
+    marker = next(m for m in (out / DONE).glob("*.json") if json.loads(m.read_text())["label"] == "city-07")
+    marker.write_text(json.dumps({**json.loads(marker.read_text()), "key": "0" * 32}))
+    code, stdout, _ = _run(cli, client, "--province", prov, "--out", out)
+    assert code == 0 and "2 done, 18 skipped" in stdout
+    rep2 = pd.read_csv(out / "cities.csv")
+    again = ("city-03", "city-07")
+    assert rep2.set_index("label")["status"].to_dict() == {
+        lab: ("done" if lab in again else "skipped") for lab in LABELS
+    }
+    assert rep2.loc[2, "scale"] == 0.02
+    keep = ~rep["label"].isin(again)
+    cols = [c for c in rep.columns if c != "status"]
+    pd.testing.assert_frame_equal(rep.loc[keep, cols], rep2.loc[keep, cols])  # skipped rows keep their figures
+    assert sorted(city_names(out / "cities.db")) == LABELS  # nothing duplicated in the store
+
+
+def test_a_bad_city_is_reported_by_name_and_the_others_finish(cli, client, tmp_path):
+    from lifecircle.city.demo import build_demo_city
+    from lifecircle.city.store import save_city
+
+    db = tmp_path / "in.db"
+    save_city(build_demo_city(seed=9, scale=0.01), db)
+    stored = city_names(db)[0]
+    prov = tmp_path / "province.csv"
+    _province(
+        prov,
+        [
+            ("good-a", "demo", 1, 0.01, "", ""),
+            ("broken", "store", "", "", db, "no-such-city"),
+            ("good-b", "store", "", "", db, stored),
+        ],
+    )
+    out = tmp_path / "batch"
+    code, stdout, stderr = _run(cli, client, "--province", prov, "--out", out)
+    assert code == 1
+    assert "2 done, 0 skipped as already done, 1 failed" in stdout, stdout[-600:]
+    assert "broken" in stderr + stdout and "no-such-city" in stderr + stdout
+    rep = pd.read_csv(out / "cities.csv", keep_default_na=False).set_index("label")
+    assert rep.loc["broken", "status"] == "failed" and "no-such-city" in rep.loc["broken", "error"]
+    assert rep.loc[["good-a", "good-b"], "status"].tolist() == ["done", "done"]
+    assert sorted(city_names(out / "cities.db")) == ["good-a", "good-b"]
+    # a rerun tries only the failed city again
+    code, stdout, _ = _run(cli, client, "--province", prov, "--out", out)
+    assert code == 1 and "0 done, 2 skipped as already done, 1 failed" in stdout
+
+
+def test_province_file_errors_name_the_file_and_row(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    prov = tmp_path / "p.csv"
+    _province(prov, [("a", "demo", 1, 0.01, "", ""), ("a", "demo", 2, 0.01, "", "")])
+    code, _, stderr = cli("scale", "cities", "--province", prov, "--out", tmp_path / "o")
+    assert code == 2 and "a" in stderr and len(stderr.strip().splitlines()) <= 2
+    _province(prov, [("x", "mars", 1, 0.01, "", "")])
+    code, _, stderr = cli("--lang", "en", "scale", "cities", "--province", prov, "--out", tmp_path / "o")
+    assert code == 2 and "row 2" in stderr and "mars" in stderr and "Traceback" not in stderr
+    assert read_province.__doc__
+
+
+def _flaky(folder: str, src, lang):
+    """Fails once for 'flaky' and always for 'doomed' (attempts counted in files under ``folder``)."""
+    from pathlib import Path
+
+    from lifecircle.scale.batch import _evaluate_task
+
+    n = len(list(Path(folder).glob(f"{src.title}-*"))) + 1
+    (Path(folder) / f"{src.title}-{n}").touch()
+    if src.title == "doomed" or (src.title == "flaky" and n == 1):
+        raise RuntimeError(f"attempt {n} broke")
+    return _evaluate_task(src, lang)
+
+
+def test_failing_tasks_are_retried_and_reported_by_name(client, tmp_path):
+    import functools
+
+    import cloudpickle
+
+    from lifecircle.scale.batch import run_batch
+    from lifecircle.scale.cities import CitySource
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    tries = tmp_path / "tries"
+    tries.mkdir()
+    srcs = [CitySource("demo", label=lab, seed=i, scale=0.01) for i, lab in enumerate(("flaky", "doomed"), start=1)]
+    res = run_batch(srcs, client, tmp_path / "out", retries=2, task=functools.partial(_flaky, str(tries)))
+    assert res.done == ["flaky"]
+    assert res.failed == {"doomed": "RuntimeError: attempt 3 broke"}  # tried 1 + 2 retries, then reported
+    assert len(list(tries.glob("flaky-*"))) == 2 and len(list(tries.glob("doomed-*"))) == 3
+    assert res.report.set_index("label")["status"].to_dict() == {"flaky": "done", "doomed": "failed"}
