@@ -50,7 +50,7 @@ from pyproj import CRS, Transformer
 from lifecircle.errors import ConfigError, InputError
 from lifecircle.i18n import t
 from lifecircle.network.engine import count_within, metres, nearest_per_category
-from lifecircle.network.graph import WalkNetwork
+from lifecircle.network.graph import WalkNetwork, pack_lines
 from lifecircle.network.snap import Snapped, snap_points
 from lifecircle.network.table import AccessTable, build_access_table, outlet_names
 from lifecircle.profile import Profile
@@ -87,7 +87,7 @@ def write_network(net: WalkNetwork, folder: str | Path, *, sort_cell_m: float = 
     bounding box's centre, so a tile reads few row groups."""
     p = Path(folder)
     p.mkdir(parents=True, exist_ok=True)
-    geoms = np.asarray(net.edge_geom, dtype=object)
+    geoms = net.edge_lines()  # shapely lines built from the packed coordinates, for the WKB column
     b = shapely.bounds(geoms)
     cx, cy = (b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2
     x0, y0 = float(net.node_x.min()), float(net.node_y.min())
@@ -159,6 +159,7 @@ def read_network_box(nf: NetworkFile, box: Box) -> tuple[WalkNetwork, np.ndarray
     ny_ = np.empty(len(nodes))
     nx_[inv] = np.concatenate([df["ux"].to_numpy(), df["vx"].to_numpy()])
     ny_[inv] = np.concatenate([df["uy"].to_numpy(), df["vy"].to_numpy()])
+    xy, ptr = pack_lines(np.asarray(shapely.from_wkb(df["wkb"].to_numpy()), dtype=object))
     net = WalkNetwork(
         crs=nf.crs,
         node_x=nx_,
@@ -166,7 +167,8 @@ def read_network_box(nf: NetworkFile, box: Box) -> tuple[WalkNetwork, np.ndarray
         edge_u=inv[: len(gu)].astype(np.int32),
         edge_v=inv[len(gu) :].astype(np.int32),
         edge_len=df["len_m"].to_numpy(np.float64),
-        edge_geom=shapely.from_wkb(df["wkb"].to_numpy()),
+        edge_xy=xy,
+        edge_ptr=ptr,
         node_id=nodes,
         source=nf.source,
     )
