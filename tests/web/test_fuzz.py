@@ -20,6 +20,9 @@ fuzz_api = sys.modules.setdefault("fuzz_api", importlib.util.module_from_spec(_s
 _spec.loader.exec_module(fuzz_api)
 
 EXAMPLES = 3  # generated cases per operation, each sent as every role (the boundary cases as the admin)
+# On PostgreSQL (what differs there is the database: types, limits, locks) a few roles suffice; every
+# role is fuzzed on SQLite. Keeps ``make test`` inside its 15 minutes.
+PG_ROLES = ["admin", "xiling", "merchant"]
 
 
 @pytest.mark.fuzz
@@ -27,18 +30,20 @@ def test_schemathesis_finds_no_5xx_as_any_role(platform):
     from lifecircle.web.ratelimit import TokenBucket
 
     platform.app.state.public_bucket = TokenBucket(1e6, 10**6)  # one address sends everything: no 429
+    pg = platform.url.startswith("postgresql")
+    accounts = PG_ROLES if pg else ACCOUNTS
     with fuzz_api.serve(platform.app) as base:
         res = fuzz_api.fuzz(
             platform.app,
             base,
             dict.fromkeys(ACCOUNTS, PASSWORD),
-            examples=EXAMPLES,
+            examples=1 if pg else EXAMPLES,
             seed=1,
-            roles=["anonymous", *ACCOUNTS],
-            coverage_roles=["admin", "anonymous"],
+            roles=["anonymous", *accounts],
+            coverage_roles=["admin"] if pg else ["admin", "anonymous"],
         )
     print("\n" + "\n".join(t.line(role) for role, t in res.items()))
-    assert set(res) == {"anonymous", *ACCOUNTS, "pages"}
+    assert set(res) == {"anonymous", *accounts, "pages"}
     for role, tally in res.items():
         assert tally.requests > 0, role
         assert not tally.failures, (role, tally.failures[:5])
