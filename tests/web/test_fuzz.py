@@ -19,7 +19,7 @@ assert _spec is not None and _spec.loader is not None
 fuzz_api = sys.modules.setdefault("fuzz_api", importlib.util.module_from_spec(_spec))
 _spec.loader.exec_module(fuzz_api)
 
-EXAMPLES = 3  # generated cases per operation, each sent as every role (the boundary cases as the admin)
+EXAMPLES = 2  # generated cases per operation, each sent as every role (the boundary cases as the admin)
 # On PostgreSQL (what differs there is the database: types, limits, locks) a few roles suffice; every
 # role is fuzzed on SQLite. Keeps ``make test`` inside its 15 minutes.
 PG_ROLES = ["admin", "xiling", "merchant"]
