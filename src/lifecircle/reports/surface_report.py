@@ -162,8 +162,7 @@ def workbook_tables(
         tr(lang, "层级", "Level"),
         tr(lang, "单元", "Unit"),
         tr(lang, "业态代码", "Format code"),
-        *fairness_head(lang)[:2],
-        *fairness_head(lang)[2:],
+        *fairness_head(lang),
     ]
     blind = blind_spots(s, profile, None, dnames)
     blind = blind[blind["blind_cells"] > 0].copy()

@@ -46,10 +46,10 @@ class Photo:
 
 
 def _format_name(code: str) -> str | None:
-    from lifecircle.profile import load_profile
+    """The format's display name in the registry's catalogue (cached), None for an unknown code."""
+    from lifecircle.platform.service.outlets import catalogue
 
-    names = {f.code: f.name() for f in load_profile().formats}
-    return names.get(code)
+    return next((f.name() for f in catalogue().formats if f.code == code), None)
 
 
 def _receipt(s: Session, kind: str, number: str, district: str | None, circle_id: str | None) -> dict[str, Any]:
