@@ -5,9 +5,12 @@ the links removed), one outlet per five nodes in the profile's 25 formats; each 
 subprocess, so that its peak memory (ru_maxrss, the whole process: Python, numba, the network, the
 outlets table) is its own. Timed: network build (grid + Hilbert renumbering), snap outlets
 (projection, segment index, snapping), nearest x 25 (nearest distance to each format from every
-node). Locality: nearest x 25 is also timed on the same network before renumbering (row-major
-nodes, as generated) and with its nodes in random order, in the same run. Printed: time and peak
-memory per million nodes, and the 4M / 1M time ratio.
+node: ``nearest_distance_nodes``, float32 metres without outlet labels, what the surface needs;
+the peak is taken right after it). Then the same with labels (``nearest_per_category``: float64
+metres and int64 outlet ids, 4x the result memory), timed and its peak printed apart.
+Locality: nearest x 25 is also timed on the same network before renumbering (row-major nodes,
+as generated) and with its nodes in random order, in the same run. Printed: time and peak memory
+per million nodes, and the 4M / 1M time ratio.
 
     .venv/bin/python benchmarks/bench_scale.py [--sizes 0.25,1,4]
 
@@ -118,7 +121,7 @@ def one_size(n_nodes: int, locality: bool) -> dict[str, float]:
     """The scale table's row for a grid of about ``n_nodes`` nodes (run in a fresh process)."""
     import numpy as np
 
-    from lifecircle.network.engine import nearest_per_category
+    from lifecircle.network.engine import nearest_distance_nodes, nearest_per_category
     from lifecircle.network.snap import snap_lonlat
 
     prof = load_profile("yichang-2022")
@@ -142,7 +145,7 @@ def one_size(n_nodes: int, locality: bool) -> dict[str, float]:
         snapped = snap_lonlat(n, lon, lat, prof.walking.snap_max_m)
         gc.collect()
         t = time.perf_counter()
-        nearest_per_category(n, snapped, cat, len(codes))
+        nearest_distance_nodes(n, snapped, cat, len(codes))
         return time.perf_counter() - t
 
     if locality:
@@ -158,9 +161,10 @@ def one_size(n_nodes: int, locality: bool) -> dict[str, float]:
     t0 = time.perf_counter()
     snapped = snap_lonlat(net, lon, lat, prof.walking.snap_max_m)
     row["snap_s"] = time.perf_counter() - t0
+    row["peak_before_nearest_mb"] = peak_mb()
     gc.collect()
     t0 = time.perf_counter()
-    dist, _ = nearest_per_category(net, snapped, cat, len(codes))
+    dist = nearest_distance_nodes(net, snapped, cat, len(codes))  # float32 metres, no labels
     row["nearest_s"] = time.perf_counter() - t0
     assert np.isfinite(dist).mean() > 0.99
     row.update(
@@ -170,7 +174,15 @@ def one_size(n_nodes: int, locality: bool) -> dict[str, float]:
         snapped=int(snapped.ok.sum()),
         network_mb=net.array_nbytes() / 2**20,
         peak_mb=peak_mb(),
+        result_mb=dist.nbytes / 2**20,
     )
+    del dist
+    gc.collect()
+    t0 = time.perf_counter()
+    full, lab = nearest_per_category(net, snapped, cat, len(codes))  # float64 metres and int64 labels
+    row["nearest_labels_s"] = time.perf_counter() - t0
+    row["peak_labels_mb"] = peak_mb()
+    row["result_labels_mb"] = (full.nbytes + lab.nbytes) / 2**20
     return row
 
 
@@ -189,7 +201,12 @@ def table_main(sizes: list[float], locality_at: float) -> int:
             f"{r['nodes']:>10,} nodes {r['edges']:>10,} edges | build {r['build_s']:6.2f} s | snap "
             f"{r['outlets']:,} outlets {r['snap_s']:6.2f} s | nearest x 25 {r['nearest_s']:6.2f} s | "
             f"peak {r['peak_mb']:6.0f} MB (before the grid {r['base_mb']:.0f} MB; "
-            f"network arrays {r['network_mb']:.0f} MB)",
+            f"network arrays {r['network_mb']:.0f} MB; result {r['result_mb']:.0f} MB float32)",
+            flush=True,
+        )
+        print(
+            f"{'':>10}  with labels (float64 metres + int64 outlet ids, {r['result_labels_mb']:.0f} MB): "
+            f"nearest x 25 {r['nearest_labels_s']:6.2f} s, peak {r['peak_labels_mb']:6.0f} MB",
             flush=True,
         )
     print("per million nodes:")

@@ -137,6 +137,28 @@ def nearest_per_category(
     return kernels.resolve_origins(node_dist, node_lab, g, starts, src.points, src.cat, float(max_m))
 
 
+def nearest_distance_nodes(
+    net: WalkNetwork,
+    sources: Snapped,
+    category: NDArray[np.integer],
+    n_cat: int,
+    *,
+    max_m: float = np.inf,
+    dtype: type[np.floating] = np.float32,
+) -> NDArray[np.floating]:
+    """Nearest walking distance (metres) from every network node to a source of each category,
+    as :func:`nearest_per_category` without origins gives it but lean: no source labels, and the
+    distances in ``dtype`` (float32 by default: a quarter of the memory of a float64 distance and
+    an int64 label, within about 1 mm at 10 km). Shape ``(n_nodes, n_cat)``, Fortran-ordered
+    (a transposed view of the category-major result); ``inf`` = no source within ``max_m``."""
+    g = kernel_graph(net)
+    src = _prepare_sources(net, sources, category, n_cat)
+    width, n_ring = kernels.bucket_width(g.weight_m)
+    out = np.empty((n_cat, net.n_nodes), dtype=dtype)
+    kernels.nearest_dist_nodes(g, src.seeds, src.cat_ptr, float(max_m), width, n_ring, numba.get_num_threads(), out)
+    return out.T
+
+
 def nearest(
     net: WalkNetwork, sources: Snapped, origins: Snapped | None = None, *, max_m: float = np.inf
 ) -> NDArray[np.float64]:

@@ -69,6 +69,61 @@ def line_lengths(xy: NDArray[np.float64], ptr: NDArray[np.int64]) -> NDArray[np.
     return _line_lengths(np.ascontiguousarray(xy, dtype=np.float64), np.asarray(ptr, dtype=np.int64))
 
 
+@nb.njit(cache=True)
+def _csr_arrays(n_nodes, u, v, length):
+    """CSR adjacency by counting sort: node ``a``'s half-edges are its edges as ``u`` (in edge
+    order), then as ``v`` — the order a stable argsort of ``concat(u, v)`` gives — without the
+    argsort's temporary arrays (the 4-million-node network would need about 600 MB of them)."""
+    m = u.shape[0]
+    indptr = np.zeros(n_nodes + 1, dtype=np.int64)
+    for e in range(m):
+        indptr[u[e] + 1] += 1
+        indptr[v[e] + 1] += 1
+    for a in range(n_nodes):
+        indptr[a + 1] += indptr[a]
+    fill = indptr[:-1].copy()
+    nbr = np.empty(2 * m, dtype=np.int32)
+    weight = np.empty(2 * m, dtype=np.float64)
+    eid = np.empty(2 * m, dtype=np.int32)
+    for ends in range(2):
+        for e in range(m):
+            a, b = (u[e], v[e]) if ends == 0 else (v[e], u[e])
+            k = fill[a]
+            nbr[k] = b
+            weight[k] = length[e]
+            eid[k] = e
+            fill[a] = k + 1
+    return indptr, nbr, weight, eid
+
+
+@nb.njit(cache=True)
+def _edge_order(n_nodes, u, v):
+    """Edges ordered by their lower end, then their higher end (ties keep their order) — what
+    ``np.lexsort((max(u, v), min(u, v)))`` gives, by a counting sort in linear time."""
+    m = u.shape[0]
+    ptr = np.zeros(n_nodes + 1, dtype=np.int64)
+    for e in range(m):
+        ptr[min(u[e], v[e]) + 1] += 1
+    for a in range(n_nodes):
+        ptr[a + 1] += ptr[a]
+    fill = ptr[:-1].copy()
+    order = np.empty(m, dtype=np.int64)
+    for e in range(m):
+        a = min(u[e], v[e])
+        order[fill[a]] = e
+        fill[a] += 1
+    for a in range(n_nodes):  # insertion sort by the higher end within each (short) bucket
+        for i in range(ptr[a] + 1, ptr[a + 1]):
+            e = order[i]
+            key = max(u[e], v[e])
+            j = i - 1
+            while j >= ptr[a] and max(u[order[j]], v[order[j]]) > key:
+                order[j + 1] = order[j]
+                j -= 1
+            order[j + 1] = e
+    return order
+
+
 def hilbert_key(x: NDArray[np.float64], y: NDArray[np.float64], bits: int = 16) -> NDArray[np.int64]:
     """Position of each point along a Hilbert curve over the points' bounding box (``2**bits``
     cells a side): points near each other on the curve are near each other on the ground."""
@@ -279,16 +334,7 @@ class WalkNetwork:
     @cached_property
     def csr(self) -> tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.float64], NDArray[np.int32]]:
         """Adjacency in CSR form, both directions: ``(indptr, neighbour, weight_m, edge_idx)``."""
-        n = self.n_nodes
-        src = np.concatenate([self.edge_u, self.edge_v])
-        dst = np.concatenate([self.edge_v, self.edge_u])
-        w = np.concatenate([self.edge_len, self.edge_len])
-        eid = np.concatenate([np.arange(self.n_edges, dtype=np.int32)] * 2)
-        order = np.argsort(src, kind="stable")
-        indptr = np.zeros(n + 1, dtype=np.int64)
-        np.add.at(indptr, src + 1, 1)
-        indptr = np.cumsum(indptr)
-        return indptr, dst[order].astype(np.int32), w[order], eid[order]
+        return _csr_arrays(self.n_nodes, self.edge_u, self.edge_v, self.edge_len)
 
     @cached_property
     def components(self) -> NDArray[np.int32]:
@@ -366,7 +412,7 @@ class WalkNetwork:
         new_index = np.empty(self.n_nodes, dtype=np.int64)
         new_index[order] = np.arange(self.n_nodes)
         u, v = new_index[self.edge_u], new_index[self.edge_v]
-        e_order = np.lexsort((np.maximum(u, v), np.minimum(u, v)))
+        e_order = _edge_order(self.n_nodes, u, v)
         xy, ptr = take_lines(self.edge_xy, self.edge_ptr, e_order)
         return WalkNetwork(
             crs=self.crs,

@@ -285,6 +285,39 @@ def dial_seeded(g, seeds, max_d, w, width):
     return n_exp
 
 
+@nb.njit(cache=True)
+def _nearest_one_category(g, cat_seeds, max_d, width, dist, lab, done, pool, head, max_pool):
+    """:func:`dial_seeded` from ``cat_seeds`` into ``dist`` / ``lab`` (reset here), growing the
+    entry ``pool`` to ``max_pool`` entries if it overflows, and falling back to a heap Dijkstra if
+    even that does not do. Returns the pool (grown or not) for the next category."""
+    while True:
+        dist[:] = INF
+        lab[:] = -1
+        done[:] = -1.0
+        if dial_seeded(g, cat_seeds, max_d, BucketWork(dist, lab, done, pool, head), width) >= 0:
+            return pool
+        if pool.shape[0] >= max_pool:
+            break
+        pool = np.empty(max_pool, dtype=np.int64)
+    dist[:] = INF
+    lab[:] = -1
+    n_nodes = dist.shape[0]
+    settled = np.empty(2 * n_nodes + 1, dtype=np.int32)
+    heap_cap = g.nbr.shape[0] + cat_seeds.node.shape[0] + 1  # a heap entry per half-edge and seed at most
+    hw = HeapWork(dist, lab, np.empty(heap_cap), np.empty(heap_cap, dtype=np.int32), settled)
+    dijkstra_seeded(g, cat_seeds, max_d, hw)
+    return pool
+
+
+@nb.njit(cache=True)
+def _pool_caps(n_nodes, n_half_edges, n_seeds):
+    """Entry pools of :func:`dial_seeded`: ``(first, full)``. An entry is pushed per improvement
+    of a node, which on street networks is about once per node, so the first pool holds two per
+    node plus the seeds; the full one (one per half-edge and seed) can never overflow."""
+    full = n_half_edges + n_seeds + 1
+    return min(full, 2 * n_nodes + n_seeds + 1), full
+
+
 @nb.njit(cache=True, parallel=True)
 def nearest_all_nodes(g, seeds, cat_ptr, max_d, width, n_ring, n_threads):
     """For each category ``c`` (seeds ``cat_ptr[c]:cat_ptr[c+1]`` of ``seeds``), the distance
@@ -299,33 +332,55 @@ def nearest_all_nodes(g, seeds, cat_ptr, max_d, width, n_ring, n_threads):
     n_cat = cat_ptr.shape[0] - 1
     dist = np.empty((n_cat, n_nodes))
     lab = np.empty((n_cat, n_nodes), dtype=np.int64)
-    cap = g.nbr.shape[0] + seeds.node.shape[0] + 1
+    first_cap, full_cap = _pool_caps(n_nodes, g.nbr.shape[0], seeds.node.shape[0])
     n_work = max(1, min(n_cat, n_threads))
     for wk in nb.prange(n_work):
         # one set of work arrays per worker, reused for its categories wk, wk + n_work, ...
-        pool = np.empty(cap, dtype=np.int64)
+        pool = np.empty(first_cap, dtype=np.int64)
         head = np.empty(n_ring, dtype=np.int64)
         done = np.empty(n_nodes, dtype=np.float64)
         for c in range(wk, n_cat, n_work):
             dc = dist[c]
             lc = lab[c]
-            dc[:] = INF  # first touch inside the parallel loop
-            lc[:] = -1
             a = cat_ptr[c]
             b = cat_ptr[c + 1]
             if b == a:
-                continue
-            done[:] = -1.0
-            cat_seeds = Seeds(seeds.node[a:b], seeds.dist_m[a:b], seeds.label[a:b])
-            res = dial_seeded(g, cat_seeds, max_d, BucketWork(dc, lc, done, pool, head), width)
-            if res < 0:
-                dc[:] = INF
+                dc[:] = INF  # first touch inside the parallel loop
                 lc[:] = -1
-                settled = np.empty(2 * n_nodes + 1, dtype=np.int32)
-                dijkstra_seeded(
-                    g, cat_seeds, max_d, HeapWork(dc, lc, np.empty(cap), np.empty(cap, dtype=np.int32), settled)
-                )
+                continue
+            cat_seeds = Seeds(seeds.node[a:b], seeds.dist_m[a:b], seeds.label[a:b])
+            pool = _nearest_one_category(g, cat_seeds, max_d, width, dc, lc, done, pool, head, full_cap)
     return dist, lab
+
+
+@nb.njit(cache=True, parallel=True)
+def nearest_dist_nodes(g, seeds, cat_ptr, max_d, width, n_ring, n_threads, out):
+    """:func:`nearest_all_nodes` without the labels, each category's distances (metres) written
+    into ``out[c, node]`` — e.g. float32, 4 bytes a value (about 1 mm at 10 km) instead of the 16
+    of a float64 distance and an int64 label. The search itself runs in float64 in one work array
+    per worker, so every value is the float64 result rounded once. Returns ``out``."""
+    n_nodes = g.indptr.shape[0] - 1
+    n_cat = cat_ptr.shape[0] - 1
+    first_cap, full_cap = _pool_caps(n_nodes, g.nbr.shape[0], seeds.node.shape[0])
+    n_work = max(1, min(n_cat, n_threads))
+    for wk in nb.prange(n_work):
+        pool = np.empty(first_cap, dtype=np.int64)
+        head = np.empty(n_ring, dtype=np.int64)
+        done = np.empty(n_nodes, dtype=np.float64)
+        dc = np.empty(n_nodes, dtype=np.float64)
+        lc = np.empty(n_nodes, dtype=np.int64)
+        for c in range(wk, n_cat, n_work):
+            oc = out[c]
+            a = cat_ptr[c]
+            b = cat_ptr[c + 1]
+            if b == a:
+                oc[:] = INF
+                continue
+            cat_seeds = Seeds(seeds.node[a:b], seeds.dist_m[a:b], seeds.label[a:b])
+            pool = _nearest_one_category(g, cat_seeds, max_d, width, dc, lc, done, pool, head, full_cap)
+            for i in range(n_nodes):
+                oc[i] = dc[i]
+    return out
 
 
 def bucket_width(weight_m: np.ndarray, max_buckets: int = 1 << 16) -> tuple[float, int]:

@@ -51,7 +51,7 @@ def _build(xy, seg, x0, y0, cell, nx, ny):
         if pas == 1:
             count = np.cumsum(count)
             fill = count[:-1].copy()
-            out = np.empty(count[-1], np.int64)
+            out = np.empty(count[-1], np.int32)  # segment = coordinate row: < 2**31 rows
         for s in seg:
             ax, ay, bx, by = xy[s, 0], xy[s, 1], xy[s + 1, 0], xy[s + 1, 1]
             i0, i1 = _cell_range(min(ax, bx), max(ax, bx), x0, cell, nx)
@@ -182,7 +182,7 @@ class SegmentIndex:
     nx: int
     ny: int
     cell_ptr: NDArray[np.int64]
-    cell_seg: NDArray[np.int64]
+    cell_seg: NDArray[np.int32]
 
     def nbytes_total(self) -> int:
         """Bytes of the index's own arrays (the coordinates belong to the network)."""

@@ -1,0 +1,75 @@
+"""The lean paths of the engine at scale (issue 13): adjacency and edge order built by counting sorts
+equal the sorts they replace; distances without labels in float32 equal the full search rounded
+once; the search's entry pool grows (and falls back to a heap) without changing any result."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lifecircle.network import kernels, nearest_per_category, snap_points
+from lifecircle.network.engine import _prepare_sources, kernel_graph, nearest_distance_nodes
+from lifecircle.network.graph import _csr_arrays, _edge_order
+from lifecircle.scale.synthetic import grid_network
+
+
+def _argsort_csr(n, u, v, length):
+    """The adjacency as the stable argsort built it before (the reference)."""
+    src = np.concatenate([u, v])
+    order = np.argsort(src, kind="stable")
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.add.at(indptr, src + 1, 1)
+    return np.cumsum(indptr), np.concatenate([v, u])[order], np.concatenate([length, length])[order], order % len(u)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(2, 40), st.integers(1, 120), st.integers(0, 10_000))
+def test_counting_sorts_equal_the_sorts_they_replace(n, m, seed):
+    rng = np.random.default_rng(seed)
+    u = rng.integers(0, n, m).astype(np.int32)
+    v = rng.integers(0, n, m).astype(np.int32)  # loops and parallel edges included
+    length = rng.uniform(1, 100, m)
+    for got, want in zip(_csr_arrays(n, u, v, length), _argsort_csr(n, u, v, length), strict=True):
+        np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(_edge_order(n, u, v), np.lexsort((np.maximum(u, v), np.minimum(u, v))))
+
+
+def _city(seed: int):
+    net = grid_network(40, 30, seed=seed, drop=0.25)  # dropped links: some nodes unreachable
+    rng = np.random.default_rng(seed)
+    k = rng.integers(0, net.n_edges, 300)
+    x = (net.node_x[net.edge_u[k]] + net.node_x[net.edge_v[k]]) / 2 + rng.normal(0, 20, 300)
+    y = (net.node_y[net.edge_u[k]] + net.node_y[net.edge_v[k]]) / 2 + rng.normal(0, 20, 300)
+    return net, snap_points(net, x, y, max_m=300.0), rng.integers(0, 5, 300) % 4  # category 4 empty
+
+
+def test_float32_distances_are_the_full_search_rounded_once():
+    net, src, cat = _city(3)
+    full, _ = nearest_per_category(net, src, cat, 5, max_m=1500.0)
+    lean = nearest_distance_nodes(net, src, cat, 5, max_m=1500.0)
+    assert lean.dtype == np.float32 and lean.shape == (net.n_nodes, 5)
+    np.testing.assert_array_equal(lean, full.astype(np.float32))
+    assert np.isinf(lean[:, 4]).all() and np.isinf(lean).any() and np.isfinite(lean).mean() > 0.5
+    np.testing.assert_array_equal(nearest_distance_nodes(net, src, cat, 5, max_m=1500.0, dtype=np.float64), full)
+
+
+def test_a_small_entry_pool_grows_and_then_falls_back_to_a_heap_with_the_same_result():
+    net, src, cat = _city(5)
+    g = kernel_graph(net)
+    prep = _prepare_sources(net, src, cat, 5)
+    want, want_lab = nearest_per_category(net, src, cat, 5)
+    width, n_ring = kernels.bucket_width(g.weight_m)
+    a, b = prep.cat_ptr[1], prep.cat_ptr[2]
+    seeds = kernels.Seeds(prep.seeds.node[a:b], prep.seeds.dist_m[a:b], prep.seeds.label[a:b])
+    n = net.n_nodes
+    full = g.nbr.shape[0] + (b - a) + 1
+    for pool_size, cap in ((1, full), (1, 2)):  # grows to the full pool; cannot grow enough: heap
+        dist, lab, done = np.empty(n), np.empty(n, dtype=np.int64), np.empty(n)
+        pool = np.empty(pool_size, dtype=np.int64)
+        pool = kernels._nearest_one_category(
+            g, seeds, np.inf, width, dist, lab, done, pool, np.empty(n_ring, dtype=np.int64), cap
+        )
+        assert len(pool) == cap
+        np.testing.assert_array_equal(dist, want[:, 1])
+        np.testing.assert_array_equal(lab, want_lab[:, 1])
