@@ -163,7 +163,7 @@ def k_nearest_all_nodes(g, seeds, cat_ptr, k, max_d, n_threads):
     return dist, lab
 
 
-@nb.njit(cache=True, parallel=True)
+@nb.njit(cache=True)
 def k_resolve_origins(node_dist, node_lab, g, origins, sources, source_cat, max_d):
     """The k nearest distinct sources of each category from each of the ``origins``
     (:class:`~lifecircle.network.kernels.EdgePoints`), given every node's k nearest
@@ -175,7 +175,7 @@ def k_resolve_origins(node_dist, node_lab, g, origins, sources, source_cat, max_
     n_o = origins.edge.shape[0]
     out = np.full((n_o, n_cat, k), INF)
     lab = np.full((n_o, n_cat, k), -1, dtype=np.int32)
-    for o in nb.prange(n_o):
+    for o in range(n_o):  # serial: cheap per origin, and a parallel loop costs seconds to compile
         if not origins.ok[o]:
             continue
         e = origins.edge[o]
