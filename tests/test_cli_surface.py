@@ -40,6 +40,18 @@ def test_formats_resolution_and_parquet(cli, tmp_path):
     assert [c for c in g.columns if c.startswith("min_")] == ["min_wet_market", "min_elderly_wet_market"]
 
 
+def test_k_th_nearest_on_the_demo_city(cli, tmp_path):
+    code, stdout, _ = cli(
+        "surface", "--demo", "--scale", SCALE, "--k", "2", "--formats", "wet_market", "--out", tmp_path / "s.parquet"
+    )
+    assert code == 0, stdout
+    assert "k2_min_" in stdout
+    g = gpd.read_parquet(tmp_path / "s.parquet")
+    assert {"min_wet_market", "k2_min_wet_market", "k2_min_elderly_wet_market"} <= set(g.columns)
+    both = g["k2_min_wet_market"].notna()
+    assert both.any() and (g.loc[both, "k2_min_wet_market"] >= g.loc[both, "min_wet_market"]).all()
+
+
 def test_population_grid(cli, tmp_path):
     c = build_demo_city(2022, float(SCALE))
     grid = c.communities[["lon", "lat", "population"]].head(5)
@@ -55,7 +67,7 @@ def test_population_grid(cli, tmp_path):
     ("args", "words"),
     [
         (["--formats", "nope"], "nope"),
-        (["--k", "3"], "k"),
+        (["--k", "11"], "--k 11"),
         (["--population", "missing.csv"], "missing.csv"),
         (["--against", "x"], "--compare"),
     ],

@@ -10,7 +10,13 @@ import pytest
 
 from lifecircle.city.demo import build_demo_city
 from lifecircle.errors import InputError
-from lifecircle.indicators.surface import blind_spots, build_surface, node_distances, write_surface
+from lifecircle.indicators.surface import (
+    blind_spots,
+    build_surface,
+    node_distances,
+    node_distances_k,
+    write_surface,
+)
 from lifecircle.network.engine import minutes
 from lifecircle.profile import load_profile
 from lifecircle.sources.network_loader import network_from_city
@@ -59,7 +65,30 @@ def test_written_to_geopackage_and_geoparquet_in_wgs84(demo, tmp_path):
     assert gpd.read_parquet(tmp_path / "s.parquet").crs.to_epsg() == 4326
 
 
-def test_k_other_than_one_is_refused_clearly(demo):
+def test_k_th_nearest_columns_and_the_nearest_unchanged(demo, tmp_path):
+    city, net, prof, s = demo
+    s3 = build_surface(city, net, prof, k=3)
+    assert s.k == 1 and s.dist_k_m is None and s3.k == 3
+    np.testing.assert_array_equal(s3.dist_m, s.dist_m)  # nearest, blind spots and fairness as with k = 1
+    np.testing.assert_array_equal(s3.blind(), s.blind())
+    fin = np.isfinite(s3.dist_k_m)
+    assert fin.any() and (~fin).any() and (s3.dist_k_m >= s3.dist_m).all()
+    _, node_k = node_distances_k(net, city.outlets, prof, 3)
+    node_2, _ = node_distances_k(net, city.outlets, prof, 2)
+    np.testing.assert_array_equal(node_2, node_distances(net, city.outlets, prof))
+    i = int(np.flatnonzero(fin.any(axis=1))[0])
+    nodes = np.flatnonzero(s3.node_cell == i)
+    np.testing.assert_array_equal(s3.dist_k_m[i], node_k[nodes].min(axis=0))
+    write_surface(s3, tmp_path / "s.parquet", prof, ["wet_market"])
+    g = gpd.read_parquet(tmp_path / "s.parquet")
+    assert {"min_wet_market", "k3_min_wet_market", "k3_min_elderly_wet_market"} <= set(g.columns)
+    np.testing.assert_allclose(
+        g["k3_min_wet_market"], np.where(fin, s3.minutes_k(), np.nan)[:, s3.column("wet_market")]
+    )
+
+
+@pytest.mark.parametrize("k", [0, 11])
+def test_k_outside_1_to_10_is_refused_clearly(demo, k):
     city, net, prof, _ = demo
-    with pytest.raises(InputError, match="k"):
-        build_surface(city, net, prof, k=2)
+    with pytest.raises(InputError, match=f"--k {k}：应在 1–10"):
+        build_surface(city, net, prof, k=k)

@@ -68,7 +68,9 @@ def surface_cmd(
     scale: float = typer.Option(DEMO_SCALE, "--scale", help="演示城市规模 / demo city scale"),
     formats: str = typer.Option(None, "--formats", help="只输出这些业态，逗号分隔 / only these format codes"),
     resolution: int = typer.Option(9, "--resolution", help="H3 分辨率（9 约 0.1 km²）/ H3 resolution"),
-    k: int = typer.Option(1, "--k", help="第 k 近的网点（目前仅 1）/ k-th nearest outlet (1 only so far)"),
+    k: int = typer.Option(
+        1, "--k", help="另给出到第 k 近网点的步行时间（1–10）/ also the walk to the k-th nearest outlet (1–10)"
+    ),
     population: Path = typer.Option(
         None, "--population", help="人口网格 CSV（lon,lat,population）代替小区人口 / population grid CSV"
     ),
@@ -77,14 +79,18 @@ def surface_cmd(
     folder: Path = typer.Option(Path("scenarios"), "--dir", help="情景文件夹 / folder of scenario files"),
     profile: str = typer.Option(None, "--profile", help="业态配置（默认取城市的）/ profile"),
 ) -> None:
-    """步行时间面：H3 六边形网格上到各业态最近网点的步行分钟、盲区与公平性（F15、基尼系数）。
+    """步行时间面：H3 六边形网格上到各业态最近网点的步行分钟、盲区与公平性（F15、基尼系数）；
+    --k N 另给出到第 N 近网点的步行分钟。
     Walking-time surface: minutes to the nearest outlet of each format on H3 hexagons, blind
-    spots and fairness (F15, Gini); --compare SCENARIO writes the gain/loss surface instead."""
+    spots and fairness (F15, Gini); --k N adds the walk to the N-th nearest outlet (columns
+    kN_min_<format>; blind spots and fairness stay on the nearest); --compare SCENARIO writes the
+    gain/loss surface instead."""
     from lifecircle.cli.plan_circles import load_city_for_plan, network_for_city
-    from lifecircle.indicators.surface import build_surface, read_population_grid
+    from lifecircle.indicators.surface import build_surface, check_k, read_population_grid
     from lifecircle.sources.files import check_input_file, check_output_path
 
     out_path = check_output_path(out_path, _SUFFIXES)
+    check_k(k)
     if against is not None and compare is None:
         raise InputError(t("--against 需要与 --compare 一起使用", "--against needs --compare"))
     grid = read_population_grid(check_input_file(population, (".csv",))) if population is not None else None
@@ -127,6 +133,15 @@ def _write_surface(c, prof, s, codes, out_path: Path) -> None:
                 f"注意：{r.left_out} 处人口点距道路过远，未计入（{r.left_out_population:,.0f} 人）",
                 f"note: {r.left_out} population points too far from every street were left out "
                 f"({r.left_out_population:,.0f} residents)",
+            ),
+            highlight=False,
+        )
+    if s.k > 1:
+        out.print(
+            t(
+                f"第 {s.k} 近网点的步行分钟见列 k{s.k}_min_<业态>（盲区与公平性仍按最近网点）",
+                f"minutes to the {s.k}th nearest outlet: columns k{s.k}_min_<format> "
+                "(blind spots and fairness stay on the nearest)",
             ),
             highlight=False,
         )

@@ -16,8 +16,11 @@ the city's population-weighted share; a grid row without it, the same).
 A blind spot of a format is a cell with residents whose value is beyond the format's walking layer
 (``layer_min``), or that reaches no outlet at all.
 
-Only the nearest outlet is offered (``k = 1``): the engine gives the nearest per category in one
-pass; the k-th nearest would need another kernel.
+With ``k > 1`` each cell also gets the walk to the *k-th nearest* distinct outlet of each format
+(the minimum over the cell's nodes of their k-th nearest, :mod:`lifecircle.network.knearest`):
+"k outlets within t minutes", the choice a resident has, as in the 15-minute-city literature's
+k-th nearest (a mean of the k nearest would blur one close outlet with a far second). ``k`` is
+1–10. Blind spots and the fairness figures stay on the nearest outlet (``k = 1``) whatever ``k``.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from lifecircle.i18n import t
 from lifecircle.indicators.access import explode_outlets
 from lifecircle.network.engine import metres, minutes, nearest_per_category, within
 from lifecircle.network.graph import WalkNetwork
+from lifecircle.network.knearest import MAX_K, k_nearest_per_category
 from lifecircle.network.snap import snap_lonlat
 from lifecircle.profile import Profile
 
@@ -75,10 +79,18 @@ class Surface:
     dist_m: NDArray[np.float64]
     node_cell: NDArray[np.int64]
     residents: Residents
+    k: int = 1
+    dist_k_m: NDArray[np.float64] | None = None  # [i, f]: metres to the k-th nearest (k > 1)
 
     def minutes(self, elderly: bool = False) -> NDArray[np.float64]:
         """Minutes to the nearest outlet per cell and format (``inf`` = unreachable)."""
         return minutes(self.dist_m, self.elderly_speed_kmh if elderly else self.speed_kmh)
+
+    def minutes_k(self, elderly: bool = False) -> NDArray[np.float64]:
+        """Minutes to the k-th nearest distinct outlet per cell and format (``inf`` = fewer than
+        ``k`` reachable); the nearest when ``k = 1``."""
+        d = self.dist_m if self.dist_k_m is None else self.dist_k_m
+        return minutes(d, self.elderly_speed_kmh if elderly else self.speed_kmh)
 
     def column(self, code: str) -> int:
         if code not in self.codes:
@@ -116,6 +128,20 @@ def node_distances(net: WalkNetwork, outlets: pd.DataFrame, profile: Profile) ->
         return np.full((net.n_nodes, n_fmt), np.inf)
     dist, _ = nearest_per_category(net, sources, cat, n_fmt)
     return np.ascontiguousarray(dist)
+
+
+def node_distances_k(
+    net: WalkNetwork, outlets: pd.DataFrame, profile: Profile, k: int
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Metres from every network node to the nearest and to the ``k``-th nearest distinct outlet of
+    each format (two ``(n_nodes, n_fmt)`` arrays; ``inf`` = none / fewer than ``k`` reachable)."""
+    n_fmt = len(profile.codes)
+    sources, cat = _outlet_sources(net, outlets, profile)
+    if len(cat) == 0 or not sources.ok.any():
+        none = np.full((net.n_nodes, n_fmt), np.inf)
+        return none, none.copy()
+    dist, _ = k_nearest_per_category(net, sources, cat, n_fmt, k)
+    return np.ascontiguousarray(dist[:, :, 0]), np.ascontiguousarray(dist[:, :, k - 1])
 
 
 def _place(
@@ -231,6 +257,17 @@ def _cell_districts(cells: pd.DataFrame, city: City) -> NDArray[np.object_]:
     return out
 
 
+def check_k(k: int) -> None:
+    """Refuse a ``k`` (the k-th nearest outlet) outside 1–:data:`MAX_K` in one line."""
+    if not 1 <= k <= MAX_K:
+        raise InputError(
+            t(
+                f"--k {k}：应在 1–{MAX_K} 之间（第 k 近的网点）",
+                f"--k {k}: must be 1–{MAX_K} (the k-th nearest outlet)",
+            )
+        )
+
+
 def build_surface(
     city: City,
     net: WalkNetwork,
@@ -242,25 +279,21 @@ def build_surface(
     grid_name: str = "",
 ) -> Surface:
     """The walking-time surface of ``city`` on ``net`` (see the module's notes)."""
-    if k != 1:
-        raise InputError(
-            t(
-                f"--k {k}：目前只支持最近的网点（k = 1）",
-                f"--k {k}: only the nearest outlet (k = 1) is supported so far",
-            )
-        )
+    check_k(k)
     if not 0 <= resolution <= 15:
         raise InputError(t(f"--resolution {resolution} 应在 0–15 之间", f"--resolution {resolution} must be 0–15"))
-    node_d = node_distances(net, city.outlets, profile)
+    if k == 1:
+        node_d, node_k = node_distances(net, city.outlets, profile), None
+    else:
+        node_d, node_k = node_distances_k(net, city.outlets, profile, k)
     lon, lat = net.node_lonlat()
     node_h3 = _cells_of(np.atleast_1d(lon), np.atleast_1d(lat), resolution)
     ids, node_cell = np.unique(node_h3.astype(str), return_inverse=True)
     node_cell = node_cell.astype(np.int64)
     order = np.argsort(node_cell, kind="stable")
     starts = np.searchsorted(node_cell[order], np.arange(len(ids)))
-    dist = (
-        np.minimum.reduceat(node_d[order], starts, axis=0) if len(ids) else np.zeros((0, len(profile.codes)))
-    )  # per cell: the minimum over its nodes
+    dist = _cell_min(node_d, order, starts)
+    dist_k = None if node_k is None else _cell_min(node_k, order, starts)
     centre = [h3.cell_to_latlng(c) for c in ids]
     cells = pd.DataFrame(
         {
@@ -287,21 +320,37 @@ def build_surface(
         dist,
         node_cell,
         res,
+        k,
+        dist_k,
     )
+
+
+def _cell_min(node_d: NDArray[np.float64], order: NDArray, starts: NDArray) -> NDArray[np.float64]:
+    """Per cell, the minimum over its nodes (``order``: nodes sorted by cell, ``starts``: each
+    cell's first position in ``order``) of ``node_d`` (``(n_nodes, n_fmt)`` metres)."""
+    if len(starts) == 0:
+        return np.zeros((0, node_d.shape[1]))
+    return np.minimum.reduceat(node_d[order], starts, axis=0)
 
 
 def surface_table(s: Surface, formats: list[str] | None = None):  # -> GeoDataFrame
     """The surface as hexagons (WGS-84): h3, district, population, elderly, n_nodes, and per
-    format ``min_<code>``, ``min_elderly_<code>`` (minutes; empty = unreachable), ``blind_<code>``."""
+    format ``min_<code>``, ``min_elderly_<code>`` (minutes to the nearest; empty = unreachable),
+    ``blind_<code>``; with ``k > 1`` also ``k<k>_min_<code>``, ``k<k>_min_elderly_<code>`` (minutes
+    to the k-th nearest distinct outlet, e.g. ``k3_min_wet_market``; empty = fewer than k)."""
     import geopandas as gpd
 
     cols = [s.column(c) for c in formats] if formats else list(range(len(s.codes)))
     df = s.cells[["h3", "district", "population", "elderly", "n_nodes"]].copy()
     m, me, b = s.minutes(), s.minutes(elderly=True), s.blind()
+    mk, mke = (s.minutes_k(), s.minutes_k(elderly=True)) if s.k > 1 else (None, None)
     for f in cols:
         code = s.codes[f]
         df[f"min_{code}"] = np.where(np.isfinite(m[:, f]), m[:, f], np.nan)
         df[f"min_elderly_{code}"] = np.where(np.isfinite(me[:, f]), me[:, f], np.nan)
+        if mk is not None and mke is not None:
+            df[f"k{s.k}_min_{code}"] = np.where(np.isfinite(mk[:, f]), mk[:, f], np.nan)
+            df[f"k{s.k}_min_elderly_{code}"] = np.where(np.isfinite(mke[:, f]), mke[:, f], np.nan)
         df[f"blind_{code}"] = b[:, f]
     geoms = [shapely.Polygon([(p[1], p[0]) for p in h3.cell_to_boundary(c)]) for c in s.cells["h3"]]
     return gpd.GeoDataFrame(df, geometry=geoms, crs=4326)
