@@ -446,7 +446,13 @@ def load_scenario(name_or_path: str | Path, folder: str | Path | None = None) ->
         p = Path(folder) / scenario_filename(str(name_or_path))
     if not p.is_file():
         where = t(f"（在 {folder} 中）", f" (in {folder})") if folder is not None else ""
-        raise InputFileError(t(f"找不到情景 {name_or_path}{where}", f"scenario {name_or_path} not found{where}"))
+        known = [str(n) for n in list_scenarios(folder)["name"]] if folder is not None else []
+        have = t(f"；现有情景：{'、'.join(known)}", f"; there: {', '.join(known)}") if known else ""
+        if folder is not None and not known:
+            have = t("；该文件夹中没有情景", "; the folder holds no scenario")
+        raise InputFileError(
+            t(f"找不到情景 {name_or_path}{where}{have}", f"scenario {name_or_path} not found{where}{have}")
+        )
     try:
         data = json.loads(p.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
