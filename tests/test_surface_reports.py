@@ -67,10 +67,9 @@ def test_dashboard_map_has_one_coloured_hexagon_per_cell_and_blind_spots_outline
     assert len(fills) == len(s.cells) and set(fills) <= RAMP and len(set(fills)) > 1
     assert len(re.findall(r'<polygon class="blind"', m)) == int(s.blind()[:, s.column("wet_market")].sum())
     assert 'id="fairness"' in html and "F15" in html
-    # without a surface the dashboard is as before
-    assert 'class="hex"' not in render_dashboard(ev, city=city) and 'id="fairness"' not in render_dashboard(
-        ev, city=city
-    )
+    # without a surface (or a comparison) the dashboard is as before
+    plain = render_dashboard(ev, city=city)
+    assert 'class="hex"' not in plain and 'id="fairness"' not in plain and 'id="compare"' not in plain
 
 
 def test_workbook_sheets_and_plan_document_table(world):
@@ -132,13 +131,12 @@ def test_dashboard_surface_in_headless_chromium(world, tmp_path):
 
 def test_dashboard_comparison_section_and_sheet(world, comparison):
     city, _, _, ev, s = world
-    html = render_dashboard(ev, city=city, surface=s, comparison=comparison)
+    html = render_dashboard(ev, city=city, comparison=comparison)
     sec = html[html.index('<section id="compare">') : html.index("</section>", html.index('<section id="compare">'))]
     assert "情景对比：基准 → 加菜场" in sec and "菜市场" in sec  # the format with most residents gaining
     fills = re.findall(r'<polygon class="gain" points="[^"]+" fill="(#[0-9a-f]{6})"', sec)
     assert len(fills) == len(s.cells) and GAINS & set(fills) and not LOSSES & set(fills)
     assert 'id="gain-histogram"' in sec and 'id="gain-histogram-all"' in sec and "节省 5 分钟以上" in sec
-    assert 'id="compare"' not in render_dashboard(ev, city=city, surface=s)
     g = comparison.gain_loss()
     gaining = g.loc[g["gain_wet_market"] > 0.05, "population"].sum()
     rows = {
