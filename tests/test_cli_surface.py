@@ -13,6 +13,21 @@ from lifecircle.plans.scenarios import Scenario, make_outlets, save_scenario
 SCALE = "0.05"
 
 
+@pytest.fixture(scope="module")
+def demo_city():
+    """The demo city the commands build (scale SCALE, default seed), built once for the module."""
+    return build_demo_city(2022, float(SCALE))
+
+
+def _add_market(c, folder) -> None:
+    """Save the scenario 加菜场: a wet market at the last community of ``c`` (synthetic)."""
+    far = c.communities.iloc[-1]
+    add = make_outlets(
+        [{"id": "new-1", "name": "新菜场", "formats": "wet_market", "lon": far["lon"], "lat": far["lat"]}]
+    )
+    save_scenario(Scenario("加菜场", added_outlets=add, city=c.name, city_provenance=c.provenance), folder)
+
+
 def test_surface_on_the_demo_city(cli, tmp_path):
     code, stdout, _ = cli("surface", "--demo", "--scale", SCALE, "--out", tmp_path / "s.gpkg")
     assert code == 0, stdout
@@ -52,8 +67,8 @@ def test_k_th_nearest_on_the_demo_city(cli, tmp_path):
     assert both.any() and (g.loc[both, "k2_min_wet_market"] >= g.loc[both, "min_wet_market"]).all()
 
 
-def test_population_grid(cli, tmp_path):
-    c = build_demo_city(2022, float(SCALE))
+def test_population_grid(cli, tmp_path, demo_city):
+    c = demo_city
     grid = c.communities[["lon", "lat", "population"]].head(5)
     grid.to_csv(tmp_path / "pop.csv", index=False)
     code, stdout, _ = cli(
@@ -87,13 +102,8 @@ def test_bad_population_field_is_named(cli, tmp_path):
     assert code == 2 and "pop.csv" in stderr and "population" in stderr and "2" in stderr
 
 
-def test_compare_a_scenario_gain_loss_and_histograms(cli, tmp_path):
-    c = build_demo_city(2022, float(SCALE))
-    far = c.communities.iloc[-1]
-    add = make_outlets(
-        [{"id": "new-1", "name": "新菜场", "formats": "wet_market", "lon": far["lon"], "lat": far["lat"]}]
-    )
-    save_scenario(Scenario("加菜场", added_outlets=add, city=c.name, city_provenance=c.provenance), tmp_path)
+def test_compare_a_scenario_gain_loss_and_histograms(cli, tmp_path, demo_city):
+    _add_market(demo_city, tmp_path)
     code, stdout, _ = cli(
         "surface", "--demo", "--scale", SCALE, "--compare", "加菜场", "--dir", tmp_path, "--out", tmp_path / "g.gpkg"
     )
@@ -132,20 +142,34 @@ def _gain_page_in_chromium(page, tmp_path, n_cells: int) -> None:
     assert len(re.findall(r'<rect class="bar (before|after)"', dom)) > 0
 
 
-def test_demo_with_surface_adds_the_layer_and_sheets(cli, tmp_path):
+def test_demo_with_surface_and_compare_adds_the_layer_section_and_sheets(cli, tmp_path, demo_city):
     import openpyxl
 
-    code, stdout, _ = cli("demo", "--scale", SCALE, "--out", tmp_path, "--surface")
+    _add_market(demo_city, tmp_path / "scn")
+    args = ("--surface", "--compare", "加菜场", "--dir", tmp_path / "scn")
+    code, stdout, _ = cli("demo", "--scale", SCALE, "--out", tmp_path / "out", *args)
     assert code == 0, stdout
-    html = (tmp_path / "dashboard.html").read_text(encoding="utf-8")
+    html = (tmp_path / "out" / "dashboard.html").read_text(encoding="utf-8")
     assert 'class="hex"' in html and 'id="fairness"' in html
-    assert "可达公平性" in openpyxl.load_workbook(tmp_path / "evaluation.xlsx", read_only=True).sheetnames
+    assert 'id="compare"' in html and "情景对比：基准 → 加菜场" in html and 'id="gain-map"' in html
+    sheets = openpyxl.load_workbook(tmp_path / "out" / "evaluation.xlsx", read_only=True).sheetnames
+    assert "可达公平性" in sheets and "情景对比" in sheets
 
 
-def test_surface_of_a_stored_city(cli, tmp_path):
+def test_a_missing_scenario_is_named_with_those_there(cli, tmp_path, demo_city):
+    _add_market(demo_city, tmp_path / "scn")
+    code, _, stderr = cli(
+        "demo", "--scale", SCALE, "--out", tmp_path / "out", "--compare", "西陵方案", "--dir", tmp_path / "scn"
+    )
+    assert code == 2 and len(stderr.strip().splitlines()) == 1
+    assert "找不到情景 西陵方案" in stderr and "现有情景：加菜场" in stderr
+    assert not (tmp_path / "out").exists()  # refused before the city is built
+
+
+def test_surface_of_a_stored_city(cli, tmp_path, demo_city):
     from lifecircle.city.store import save_city
 
-    c = build_demo_city(2022, float(SCALE))
+    c = demo_city
     save_city(c, tmp_path / "city.db")
     code, stdout, _ = cli("surface", "--db", tmp_path / "city.db", "--city", c.name, "--out", tmp_path / "s.parquet")
     assert code == 0, stdout

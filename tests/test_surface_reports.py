@@ -1,6 +1,7 @@
 """The surface and fairness figures in the reports: the dashboard's map layer (rendered in headless
 chromium: coloured hexagons in the map area), its fairness table, the workbook's sheets and the
-一圈一策 document's table."""
+一圈一策 document's table; the 情景对比 section and sheet of a scenario (synthetic: a wet market
+added at the demo city's last community) against the base."""
 
 from __future__ import annotations
 
@@ -16,10 +17,13 @@ from lifecircle.city.demo import build_demo_city
 from lifecircle.indicators.evaluate import evaluate_city
 from lifecircle.indicators.fairness import fairness_table
 from lifecircle.indicators.surface import build_surface
+from lifecircle.indicators.surface_compare import Comparison
 from lifecircle.plans.policy import circle_plan
+from lifecircle.plans.scenarios import Scenario, apply_scenario, make_outlets
 from lifecircle.profile import load_profile
 from lifecircle.reports.dashboard import render_dashboard, write_dashboard
 from lifecircle.reports.excel import build_workbook
+from lifecircle.reports.gain_loss import GAIN_CLASSES
 from lifecircle.reports.plan_report import render_plan_html
 from lifecircle.reports.surface_report import MINUTE_CLASSES, UNREACHABLE
 from lifecircle.sources.network_loader import network_from_city
@@ -35,6 +39,22 @@ def world():
     return city, net, prof, evaluate_city(city, net, prof), build_surface(city, net, prof)
 
 
+GAINS = {c for u, c in GAIN_CLASSES if u > 0.05}
+LOSSES = {c for u, c in GAIN_CLASSES if u < 0}
+
+
+@pytest.fixture(scope="module")
+def comparison(world):
+    """The base against a synthetic scenario that adds one wet market at the last community."""
+    city, net, prof, _, s = world
+    far = city.communities.iloc[-1]
+    add = make_outlets(
+        [{"id": "new-1", "name": "新菜场", "formats": "wet_market", "lon": far["lon"], "lat": far["lat"]}]
+    )
+    c2, n2 = apply_scenario(city, net, Scenario("加菜场", added_outlets=add), profile=prof)
+    return Comparison(s, build_surface(c2, n2, prof), "基准", "加菜场")
+
+
 def _map(html: str) -> str:
     return html[html.index('<svg id="map"') : html.index("</svg>", html.index('<svg id="map"'))]
 
@@ -47,10 +67,9 @@ def test_dashboard_map_has_one_coloured_hexagon_per_cell_and_blind_spots_outline
     assert len(fills) == len(s.cells) and set(fills) <= RAMP and len(set(fills)) > 1
     assert len(re.findall(r'<polygon class="blind"', m)) == int(s.blind()[:, s.column("wet_market")].sum())
     assert 'id="fairness"' in html and "F15" in html
-    # without a surface the dashboard is as before
-    assert 'class="hex"' not in render_dashboard(ev, city=city) and 'id="fairness"' not in render_dashboard(
-        ev, city=city
-    )
+    # without a surface (or a comparison) the dashboard is as before
+    plain = render_dashboard(ev, city=city)
+    assert 'class="hex"' not in plain and 'id="fairness"' not in plain and 'id="compare"' not in plain
 
 
 def test_workbook_sheets_and_plan_document_table(world):
@@ -108,3 +127,63 @@ def test_dashboard_surface_in_headless_chromium(world, tmp_path):
 
     with_surface, without = ramp_pixels(page, "surface"), ramp_pixels(plain, "plain")
     assert with_surface > 2 * without + 5000, (with_surface, without)
+
+
+def test_dashboard_comparison_section_and_sheet(world, comparison):
+    city, _, _, ev, s = world
+    html = render_dashboard(ev, city=city, comparison=comparison)
+    sec = html[html.index('<section id="compare">') : html.index("</section>", html.index('<section id="compare">'))]
+    assert "情景对比：基准 → 加菜场" in sec and "菜市场" in sec  # the format with most residents gaining
+    fills = re.findall(r'<polygon class="gain" points="[^"]+" fill="(#[0-9a-f]{6})"', sec)
+    assert len(fills) == len(s.cells) and GAINS & set(fills) and not LOSSES & set(fills)
+    assert 'id="gain-histogram"' in sec and 'id="gain-histogram-all"' in sec and "节省 5 分钟以上" in sec
+    g = comparison.gain_loss()
+    gaining = g.loc[g["gain_wet_market"] > 0.05, "population"].sum()
+    rows = {
+        r[0]: r for r in build_workbook(ev, city=city, comparison=comparison)["情景对比"].iter_rows(values_only=True)
+    }
+    wm = rows["wet_market"]
+    assert wm[2] == round(gaining) > 0 and wm[3] == 0 and wm[4] > 0 and wm[6] >= wm[5]
+    assert rows["pharmacy"][2:4] == (0, 0) and rows["pharmacy"][5] == rows["pharmacy"][6]
+
+
+def test_dashboard_comparison_in_chromium_desktop_and_phone(world, comparison, tmp_path):
+    """The gain/loss map shows gain colours (and no loss colour) in its area, the histogram bars
+    have a size, and the section fits the screen: at 1400 px and on a 390 px phone."""
+    from PIL import Image
+    from playwright.sync_api import sync_playwright
+
+    from web.browser import ARGS, CHROMIUM, require_chromium
+
+    require_chromium()
+    city, _, _, ev, _ = world
+    page_path = write_dashboard(ev, tmp_path / "d.html", city=city, comparison=comparison)
+
+    def near(png, colours) -> int:
+        px = np.asarray(Image.open(png).convert("RGB")).reshape(-1, 3).astype(int)
+        hit = np.zeros(len(px), bool)
+        for c in colours:
+            hit |= np.abs(px - [int(c[i : i + 2], 16) for i in (1, 3, 5)]).sum(axis=1) < 30
+        return int(hit.sum())
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.goto(page_path.as_uri())
+        page.add_style_tag(content=".synthetic-banner { position: static; }")  # not over the element shots
+        for width, height in ((1400, 900), (390, 844)):
+            page.set_viewport_size({"width": width, "height": height})
+            shots = {}
+            for sel in ("#gain-map", "#gain-histogram"):
+                box = page.locator(sel).bounding_box()
+                assert box and box["width"] > 200 and box["x"] + box["width"] <= width, (width, sel, box)
+                shots[sel] = tmp_path / f"{sel[1:]}-{width}.png"
+                page.locator(sel).screenshot(path=str(shots[sel]))
+            assert near(shots["#gain-map"], GAINS) > 100 and near(shots["#gain-map"], LOSSES) == 0, width
+            assert near(shots["#gain-histogram"], ["#2166ac"]) > 100, width  # the 'after' bars
+            bars = page.eval_on_selector_all(
+                "#gain-histogram rect.bar", "els => els.filter(e => e.getBoundingClientRect().height > 0).length"
+            )
+            assert bars > 4, width
+            assert page.evaluate("document.documentElement.scrollWidth") <= width
+        browser.close()

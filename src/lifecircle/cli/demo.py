@@ -8,6 +8,7 @@ the same for a city already in a store (real data brought with ``lifecircle impo
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -27,27 +28,83 @@ def _check_out_dir(out_dir: Path) -> None:
 
 
 _SURFACE_HELP = "同时计算步行时间面并加入仪表板与 Excel（公平性、盲区）/ add the walking-time surface and fairness"
+_COMPARE_HELP = "仪表板与 Excel 加入该情景与基准的对比（含 --surface）/ compare this scenario with the base"
+_AGAINST_HELP = "与另一情景而非基准对比 / compare with this scenario instead of the base"
+_FORMAT_HELP = "对比图显示的业态（默认：变快居民最多的业态）/ format of the gain/loss map"
 
 
-def _evaluate_and_write(city, out_dir: Path, profile: str | None, rules: str | None, p, surface: bool = False) -> tuple:
+@dataclass
+class CompareOptions:
+    """``--compare SCENARIO [--against OTHER] [--compare-format CODE] --dir FOLDER``: the scenarios
+    (read before any work), the format of the gain/loss map and the name of the 'before' side."""
+
+    scenarios: list = field(default_factory=list)
+    format: str | None = None
+
+    @classmethod
+    def read(cls, compare: str | None, against: str | None, folder: Path, code: str | None) -> CompareOptions:
+        from lifecircle.cli.surface import load_compared
+        from lifecircle.errors import InputError
+
+        if compare is None:
+            if against is not None or code is not None:
+                flag = "--against" if against is not None else "--compare-format"
+                raise InputError(t(f"{flag} 需要与 --compare 一起使用", f"{flag} needs --compare"))
+            return cls()
+        return cls(load_compared(compare, against, folder), code)
+
+    def comparison(self, city, net, prof, base):  # -> Comparison | None
+        """The two surfaces compared (``base``: the base city's surface), or None without --compare."""
+        if not self.scenarios:
+            return None
+        from lifecircle.cli.surface import compared_surfaces
+        from lifecircle.indicators.surface_compare import Comparison
+
+        before, after = compared_surfaces(city, net, prof, base, self.scenarios)
+        name = self.scenarios[0].name if len(self.scenarios) > 1 else t("基准", "base")
+        return Comparison(before, after, name, self.scenarios[-1].name, self.format)
+
+    def check(self, city, prof) -> None:
+        """Before the evaluation: the scenarios were made on ``city``; the format is known."""
+        from lifecircle.cli.surface import check_compared
+
+        check_compared(self.scenarios, city)
+        if self.format is not None:
+            prof.format(self.format)  # unknown code: one line naming the known ones
+
+
+def _evaluate_and_write(
+    city,
+    out_dir: Path,
+    profile: str | None,
+    rules: str | None,
+    p,
+    surface: bool = False,
+    cmp: CompareOptions | None = None,
+) -> tuple:
     from lifecircle.indicators.evaluate import evaluate_city
     from lifecircle.profile import load_profile
     from lifecircle.reports import write_outputs
     from lifecircle.sources.network_loader import network_from_city
 
+    cmp = cmp or CompareOptions()
     prof = load_profile(profile or city.profile)
+    cmp.check(city, prof)
     with step(p, t("构建步行路网", "building the walking network")):
         net = network_from_city(city)
     with step(p, t("计算可达性与指标、评级", "computing access, indicators and grades")):
         ev = evaluate_city(city, net, prof, rules=rules)
-    surf = None
-    if surface:
+    surf = comparison = None
+    if surface or cmp.scenarios:
         from lifecircle.indicators.surface import build_surface
 
         with step(p, t("计算步行时间面", "computing the walking-time surface")):
             surf = build_surface(city, net, prof)
+        if cmp.scenarios:
+            with step(p, t("计算情景的步行时间面", "computing the scenarios' surfaces")):
+                comparison = cmp.comparison(city, net, prof, surf)
     with step(p, t("写出仪表板、Excel 与 GeoPackage", "writing dashboard, Excel and GeoPackage")):
-        files = write_outputs(ev, out_dir, city=city, lang=get_lang(), surface=surf)
+        files = write_outputs(ev, out_dir, city=city, lang=get_lang(), surface=surf, comparison=comparison)
     return net, ev, files
 
 
@@ -157,6 +214,10 @@ def demo_cmd(
     seed: int = typer.Option(DEMO_SEED, "--seed", help="随机种子 / random seed"),
     db: str = typer.Option(None, "--db", help="内嵌数据库文件（默认 OUT/lifecircle.db）/ store file"),
     surface: bool = typer.Option(False, "--surface", help=_SURFACE_HELP),
+    compare: str = typer.Option(None, "--compare", help=_COMPARE_HELP),
+    against: str = typer.Option(None, "--against", help=_AGAINST_HELP),
+    folder: Path = typer.Option(Path("scenarios"), "--dir", help="情景文件夹 / folder of scenario files"),
+    compare_format: str = typer.Option(None, "--compare-format", help=_FORMAT_HELP),
 ) -> None:
     """演示：生成宜昌演示城市（合成数据）入库、评估并输出报告。
     Demo: build the synthetic Yichang demo city into the store, evaluate it and write the reports."""
@@ -165,6 +226,7 @@ def demo_cmd(
 
     t0 = time.perf_counter()
     _check_out_dir(out_dir)
+    cmp = CompareOptions.read(compare, against, folder, compare_format)
     db = db or str(out_dir / "lifecircle.db")
     with progress() as p:
         with step(p, t("生成宜昌演示城市（合成数据）", "building the Yichang demo city (synthetic)")):
@@ -174,7 +236,7 @@ def demo_cmd(
             save_city(city, db, replace=True)
             built, city = city, load_city(db, city.name)
             city.provenance = city.provenance or dict(built.provenance)  # a store without the field
-        net, ev, files = _evaluate_and_write(city, out_dir, None, None, p, surface)
+        net, ev, files = _evaluate_and_write(city, out_dir, None, None, p, surface, cmp)
     _print_summary(city, net, ev, files, time.perf_counter() - t0)
 
 
@@ -186,6 +248,10 @@ def evaluate_cmd(
     profile: str = typer.Option(None, "--profile", help="业态配置（默认取城市的配置）/ profile"),
     rules: str = typer.Option(None, "--rules", help="评级规则 .toml / grading rules"),
     surface: bool = typer.Option(False, "--surface", help=_SURFACE_HELP),
+    compare: str = typer.Option(None, "--compare", help=_COMPARE_HELP),
+    against: str = typer.Option(None, "--against", help=_AGAINST_HELP),
+    folder: Path = typer.Option(Path("scenarios"), "--dir", help="情景文件夹 / folder of scenario files"),
+    compare_format: str = typer.Option(None, "--compare-format", help=_FORMAT_HELP),
 ) -> None:
     """评估库中的一个城市：指标、评级、缺口，输出仪表板、Excel 与 GeoPackage。
     Evaluate a stored city: indicators, grades, gaps; write dashboard, Excel and GeoPackage."""
@@ -193,8 +259,9 @@ def evaluate_cmd(
 
     t0 = time.perf_counter()
     _check_out_dir(out_dir)
+    cmp = CompareOptions.read(compare, against, folder, compare_format)
     city = load_city(str(db), city_name)
     _check_can_evaluate(city, str(db))
     with progress() as p:
-        net, ev, files = _evaluate_and_write(city, out_dir, profile, rules, p, surface)
+        net, ev, files = _evaluate_and_write(city, out_dir, profile, rules, p, surface, cmp)
     _print_summary(city, net, ev, files, time.perf_counter() - t0)

@@ -94,6 +94,7 @@ def surface_cmd(
     if against is not None and compare is None:
         raise InputError(t("--against 需要与 --compare 一起使用", "--against needs --compare"))
     grid = read_population_grid(check_input_file(population, (".csv",))) if population is not None else None
+    scns = load_compared(compare, against, folder) if compare is not None else []
     with progress() as p:
         with step(p, t("读取城市数据", "loading the city")):
             c = load_city_for_plan(db, city, demo, seed, scale)
@@ -105,7 +106,7 @@ def surface_cmd(
             opts = {"resolution": resolution, "k": k, "population_grid": grid, "grid_name": str(population or "")}
             s = build_surface(c, net, prof, **opts)
             if compare is not None:
-                _compare(c, net, prof, s, compare, against, folder, codes, out_path, opts)
+                _compare(c, net, prof, s, scns, codes, out_path, opts)
                 return
     _write_surface(c, prof, s, codes, out_path)
 
@@ -160,22 +161,43 @@ def _write_surface(c, prof, s, codes, out_path: Path) -> None:
     out.print(t(f"已写出：{out_path}", f"written: {out_path}"), highlight=False)
 
 
-def _compare(c, net, prof, base, compare, against, folder, codes, out_path: Path, opts) -> None:
-    from lifecircle.indicators.surface import build_surface
-    from lifecircle.indicators.surface_compare import gain_loss, histograms
-    from lifecircle.plans.scenarios import apply_scenario, city_problem, load_scenario
-    from lifecircle.reports.gain_loss import pick_format, write_gain_page
-    from lifecircle.sources.files import atomic_output, write_table
+def load_compared(compare: str, against: str | None, folder: Path) -> list:
+    """The scenarios of ``--compare`` (and ``--against``), read before any work: ``[against,]
+    compare``; a name not in ``folder`` is one line listing the scenarios there."""
+    from lifecircle.plans.scenarios import load_scenario
 
-    scns = [load_scenario(n, folder) for n in ([against] if against else []) + [compare]]
+    return [load_scenario(n, folder) for n in ([against] if against else []) + [compare]]
+
+
+def check_compared(scns: list, c) -> None:
+    """Every scenario was made on city ``c`` (else one line naming each that was not)."""
+    from lifecircle.plans.scenarios import city_problem
+
     wrong = [f"{x.name}: {why}" for x in scns if (why := city_problem(x, c))]
     if wrong:
         raise InputError("; ".join(wrong))
+
+
+def compared_surfaces(c, net, prof, base, scns: list, opts: dict | None = None) -> tuple:
+    """(before, after) surfaces: ``base`` (or the first of two scenarios) and the last scenario."""
+    from lifecircle.indicators.surface import build_surface
+    from lifecircle.plans.scenarios import apply_scenario
+
+    check_compared(scns, c)
     surfaces = [base]
     for x in scns:
         c2, n2 = apply_scenario(c, net, x, profile=prof)
-        surfaces.append(build_surface(c2, n2, prof, **opts))
-    before, after = surfaces[-2], surfaces[-1]
+        surfaces.append(build_surface(c2, n2, prof, **(opts or {})))
+    return surfaces[-2], surfaces[-1]
+
+
+def _compare(c, net, prof, base, scns: list, codes, out_path: Path, opts) -> None:
+    from lifecircle.indicators.surface_compare import gain_loss, histograms
+    from lifecircle.reports.gain_loss import pick_format, write_gain_page
+    from lifecircle.sources.files import atomic_output, write_table
+
+    before, after = compared_surfaces(c, net, prof, base, scns, opts)
+    compare, against = scns[-1].name, scns[0].name if len(scns) > 1 else None
     g = gain_loss(before, after, codes)
     with atomic_output(out_path) as tmp:
         if out_path.suffix.lower() == ".parquet":

@@ -6,11 +6,15 @@ the base network; new links can add cells, which are compared where both have a 
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
-from lifecircle.indicators.fairness import histogram
+from lifecircle.indicators.fairness import F15_MIN, histogram, resident_times
 from lifecircle.indicators.surface import ALL_BASIC, Surface, surface_table
+from lifecircle.network.engine import within
 
 
 def gain_loss(before: Surface, after: Surface, formats: list[str] | None = None):  # -> GeoDataFrame
@@ -59,3 +63,80 @@ def histograms(
             )
         )
     return pd.concat(parts, ignore_index=True)
+
+
+GAIN_TOL_MIN = 0.05  # minutes: a smaller change of walking time counts as no change
+
+
+@dataclass
+class Comparison:
+    """Two surfaces of the same city to compare in the reports: ``before`` (the base, or a
+    scenario) named ``before_name`` and ``after`` (a scenario) named ``after_name``; ``format``: the
+    format whose gain/loss surface is drawn (None: :func:`most_gaining_format`)."""
+
+    before: Surface
+    after: Surface
+    before_name: str
+    after_name: str
+    format: str | None = None
+    _g: Any = field(default=None, repr=False)
+
+    def gain_loss(self):  # -> GeoDataFrame
+        """:func:`gain_loss` of every format of ``after`` (computed once)."""
+        if self._g is None:
+            self._g = gain_loss(self.before, self.after)
+        return self._g
+
+    def changes(self) -> pd.DataFrame:
+        """:func:`format_changes` of the two surfaces."""
+        return format_changes(self.before, self.after, self.gain_loss())
+
+    def shown_format(self) -> str:
+        """The format drawn: ``format``, else the one with the most residents gaining."""
+        if self.format is not None:
+            self.after.column(self.format)  # unknown code: one line naming the known ones
+            return self.format
+        return most_gaining_format(self.changes())
+
+
+def format_changes(before: Surface, after: Surface, g=None) -> pd.DataFrame:
+    """Per format of ``after``: ``gaining`` and ``losing`` (residents of cells whose walk gets
+    shorter / longer by more than :data:`GAIN_TOL_MIN` minutes, or who now reach / no longer reach
+    an outlet of it), ``mean_saved_min`` (population-weighted mean minutes saved by the residents
+    whose walk changed and who reach it both before and after; NaN when none), ``f15_before`` and
+    ``f15_after`` (share 0..1 of residents within 15 minutes). ``g``: a :func:`gain_loss` table
+    already computed (of every format)."""
+    g = gain_loss(before, after) if g is None else g
+    pop = g["population"].to_numpy(float)
+    f15 = {}
+    for name, s in (("before", before), ("after", after)):
+        times, codes = resident_times(s)
+        w = s.residents.table["population"].to_numpy(float)
+        total = float(w.sum())
+        f15[name] = {
+            c: float(w[within(times[:, j], F15_MIN)].sum() / total) if total > 0 else np.nan
+            for j, c in enumerate(codes)
+        }
+    rows = []
+    for code in after.codes:
+        gain = g[f"gain_{code}"].to_numpy(float)
+        up, down = np.nan_to_num(gain, nan=0.0) > GAIN_TOL_MIN, np.nan_to_num(gain, nan=0.0) < -GAIN_TOL_MIN
+        moved = (up | down) & np.isfinite(gain)
+        w = pop[moved]
+        rows.append(
+            {
+                "format": code,
+                "gaining": float(pop[up].sum()),
+                "losing": float(pop[down].sum()),
+                "mean_saved_min": float(np.average(gain[moved], weights=w)) if w.sum() > 0 else np.nan,
+                "f15_before": f15["before"].get(code, np.nan),
+                "f15_after": f15["after"][code],
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def most_gaining_format(changes: pd.DataFrame) -> str:
+    """The format with the most residents gaining (a :func:`format_changes` table); ties and no
+    gain at all: the first in the table (the profile's order)."""
+    return str(changes["format"].iloc[int(np.argmax(changes["gaining"].to_numpy(float)))])

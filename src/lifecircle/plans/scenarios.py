@@ -439,6 +439,16 @@ def save_scenario(scenario: Scenario, folder: str | Path, *, overwrite: bool = F
     return p
 
 
+def _scenarios_there(folder: str | Path) -> str:
+    """'；现有情景：A、B' (or that the folder holds none, or is missing), for a scenario not found."""
+    known = [str(n) for n in list_scenarios(folder)["name"]]
+    if known:
+        return t(f"；现有情景：{'、'.join(known)}", f"; there: {', '.join(known)}")
+    if Path(folder).is_dir():
+        return t("；该文件夹中没有情景", "; no scenario there")
+    return t("；该文件夹不存在", "; no such folder")
+
+
 def load_scenario(name_or_path: str | Path, folder: str | Path | None = None) -> Scenario:
     """Read a scenario from a ``.json`` path, or by name from ``folder``."""
     p = Path(name_or_path)
@@ -446,7 +456,10 @@ def load_scenario(name_or_path: str | Path, folder: str | Path | None = None) ->
         p = Path(folder) / scenario_filename(str(name_or_path))
     if not p.is_file():
         where = t(f"（在 {folder} 中）", f" (in {folder})") if folder is not None else ""
-        raise InputFileError(t(f"找不到情景 {name_or_path}{where}", f"scenario {name_or_path} not found{where}"))
+        have = _scenarios_there(folder) if folder is not None else ""
+        raise InputFileError(
+            t(f"找不到情景 {name_or_path}{where}{have}", f"scenario {name_or_path} not found{where}{have}")
+        )
     try:
         data = json.loads(p.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

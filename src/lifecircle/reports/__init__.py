@@ -23,7 +23,13 @@ __all__ = ["OUTPUT_NAMES", "write_outputs"]
 
 
 def write_outputs(
-    evaluation: Evaluation, out_dir: str | Path, *, city: City | None = None, lang: str = "zh", surface: Any = None
+    evaluation: Evaluation,
+    out_dir: str | Path,
+    *,
+    city: City | None = None,
+    lang: str = "zh",
+    surface: Any = None,
+    comparison: Any = None,
 ) -> dict[str, Path]:
     """Write the dashboard, workbook and GeoPackage of ``evaluation`` into ``out_dir``.
 
@@ -31,7 +37,8 @@ def write_outputs(
     gives the base map (district boundaries, streets), district polygons for the GeoPackage and
     the data credits. ``lang`` is ``"zh"`` (default) or ``"en"``. The folder is created if
     needed. A walking-time ``surface`` (:class:`lifecircle.indicators.surface.Surface`) adds its
-    map layer and the fairness figures to the dashboard and the workbook. Returns
+    map layer and the fairness figures to the dashboard and the workbook; a ``comparison``
+    (:class:`lifecircle.indicators.surface_compare.Comparison`) their 情景对比 section and sheet. Returns
     ``{"html": path, "xlsx": path, "gpkg": path}``.
     """
     from lifecircle.reports.dashboard import write_dashboard
@@ -40,8 +47,9 @@ def write_outputs(
 
     check_lang(lang)
     out = make_output_dir(out_dir)
+    extra = {"city": city, "lang": lang, "surface": surface, "comparison": comparison}
     return {
-        "html": write_dashboard(evaluation, out / OUTPUT_NAMES["html"], city=city, lang=lang, surface=surface),
-        "xlsx": write_workbook(evaluation, out / OUTPUT_NAMES["xlsx"], city=city, lang=lang, surface=surface),
+        "html": write_dashboard(evaluation, out / OUTPUT_NAMES["html"], **extra),
+        "xlsx": write_workbook(evaluation, out / OUTPUT_NAMES["xlsx"], **extra),
         "gpkg": write_geopackage(evaluation, out / OUTPUT_NAMES["gpkg"], city=city),
     }

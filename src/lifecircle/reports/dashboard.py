@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from lifecircle.city.model import City
     from lifecircle.indicators.evaluate import Evaluation
     from lifecircle.indicators.surface import Surface
+    from lifecircle.indicators.surface_compare import Comparison
 
 # Headline figures shown as cards, in this order, when the evaluation's city dict has them.
 CARD_KEYS = (
@@ -338,6 +339,7 @@ def render_dashboard(
     lang: str = "zh",
     surface: Surface | None = None,
     surface_format: str | None = None,
+    comparison: Comparison | None = None,
 ) -> str:
     """The dashboard of an evaluation as one self-contained HTML document (a string).
 
@@ -345,6 +347,8 @@ def render_dashboard(
     shows only circles and communities. With a walking-time ``surface``, the map shows it for
     ``surface_format`` (default: the basic format with most residents in blind spots) and a
     fairness section lists F15, Gini and mean time per format for everyone and older residents.
+    A ``comparison`` (two surfaces: the base or a scenario, and a scenario) adds the 情景对比
+    section: the gain/loss map, before/after histograms and a row per format changed.
     """
     check_lang(lang)
     circles: gpd.GeoDataFrame = evaluation.circles
@@ -416,6 +420,7 @@ def render_dashboard(
         "elderly_speed_kmh": float(evaluation.elderly_speed_kmh),
         "version": lifecircle.__version__,
         **_surface_context(surface, surface_format, evaluation, fnames, lang),
+        **_comparison_context(comparison, fnames, lang),
     }
     return _env().get_template("dashboard.html.j2").render(**ctx)
 
@@ -446,6 +451,14 @@ def _surface_context(
     }
 
 
+def _comparison_context(comparison: Comparison | None, fnames: dict[str, str], lang: str) -> dict[str, Any]:
+    if comparison is None:
+        return {"cmp_title": ""}
+    from lifecircle.reports.gain_loss import dashboard_section
+
+    return dashboard_section(comparison, fnames, lang)
+
+
 def write_dashboard(
     evaluation: Evaluation,
     path: str | Path,
@@ -454,9 +467,12 @@ def write_dashboard(
     lang: str = "zh",
     surface: Surface | None = None,
     surface_format: str | None = None,
+    comparison: Comparison | None = None,
 ) -> Path:
     """Write the dashboard to ``path`` (UTF-8 HTML, atomically); return the path."""
-    html = render_dashboard(evaluation, city=city, lang=lang, surface=surface, surface_format=surface_format)
+    html = render_dashboard(
+        evaluation, city=city, lang=lang, surface=surface, surface_format=surface_format, comparison=comparison
+    )
     p = Path(path)
     with atomic_output(p) as tmp:
         tmp.write_text(html, encoding="utf-8")

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from lifecircle.city.model import City
     from lifecircle.indicators.evaluate import Evaluation
     from lifecircle.indicators.surface import Surface
+    from lifecircle.indicators.surface_compare import Comparison
 
 # (sheet key, 中文 name, English name)
 SHEETS: list[tuple[str, str, str]] = [
@@ -181,10 +182,17 @@ def _district_names(evaluation: Evaluation, city: City | None) -> dict[str, str]
 
 
 def build_workbook(
-    evaluation: Evaluation, *, city: City | None = None, lang: str = "zh", surface: Surface | None = None
+    evaluation: Evaluation,
+    *,
+    city: City | None = None,
+    lang: str = "zh",
+    surface: Surface | None = None,
+    comparison: Comparison | None = None,
 ) -> Workbook:
     """The workbook of an evaluation (not yet saved); with a walking-time ``surface``, two more
-    sheets before 说明: the fairness figures (city, districts, circles) and the blind spots."""
+    sheets before 说明: the fairness figures (city, districts, circles) and the blind spots; with a
+    ``comparison`` of two surfaces, 情景对比 (a row per format: residents gaining and losing, mean
+    minutes saved, F15 before and after)."""
     check_lang(lang)
     synthetic = bool(evaluation.synthetic)
     dnames = _district_names(evaluation, city)
@@ -243,6 +251,10 @@ def build_workbook(
 
     if surface is not None:
         _surface_sheets(wb, surface, evaluation, dnames, fnames, cnames, lang, synthetic)
+    if comparison is not None:
+        from lifecircle.reports.gain_loss import workbook_table
+
+        _styled_sheet(wb, workbook_table(comparison, fnames, lang), lang, synthetic)
 
     # 说明
     prof = evaluation.profile
@@ -312,14 +324,20 @@ def _islands_frame(evaluation: Evaluation, lang: str) -> tuple[pd.DataFrame, lis
 def _surface_sheets(wb, surface, evaluation, dnames, fnames, cnames, lang: str, synthetic: bool) -> None:
     from lifecircle.reports.surface_report import workbook_tables
 
-    for name, df, cols, heads, shares in workbook_tables(surface, evaluation.profile, fnames, dnames, cnames, lang):
-        ws = wb.create_sheet(name)
-        _write_table(ws, df, cols, lang=lang, synthetic=synthetic, headers=heads)
-        top = 3 if synthetic else 2
-        for j, c in enumerate(cols, start=1):
-            if c in shares:
-                for i in range(top, top + len(df)):
-                    ws.cell(row=i, column=j).number_format = "0.0%"
+    for table in workbook_tables(surface, evaluation.profile, fnames, dnames, cnames, lang):
+        _styled_sheet(wb, table, lang, synthetic)
+
+
+def _styled_sheet(wb, table: tuple, lang: str, synthetic: bool) -> None:
+    """A sheet from (name, table, columns, headers, share columns): shares shown as percentages."""
+    name, df, cols, heads, shares = table
+    ws = wb.create_sheet(name)
+    _write_table(ws, df, cols, lang=lang, synthetic=synthetic, headers=heads)
+    top = 3 if synthetic else 2
+    for j, c in enumerate(cols, start=1):
+        if c in shares:
+            for i in range(top, top + len(df)):
+                ws.cell(row=i, column=j).number_format = "0.0%"
 
 
 def write_workbook(
@@ -329,9 +347,10 @@ def write_workbook(
     city: City | None = None,
     lang: str = "zh",
     surface: Surface | None = None,
+    comparison: Comparison | None = None,
 ) -> Path:
     """Write the workbook to ``path`` (.xlsx, atomically); return the path."""
-    wb = build_workbook(evaluation, city=city, lang=lang, surface=surface)
+    wb = build_workbook(evaluation, city=city, lang=lang, surface=surface, comparison=comparison)
     p = Path(path)
     with atomic_output(p) as tmp:
         wb.save(tmp)
