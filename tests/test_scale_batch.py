@@ -135,7 +135,7 @@ def test_province_file_errors_name_the_file_and_row(cli, tmp_path, monkeypatch):
     assert read_province.__doc__
 
 
-def _flaky(folder: str, src, lang):
+def _flaky(folder: str, src, lang, tiling=None):
     """Fails once for 'flaky' and always for 'doomed' (attempts counted in files under ``folder``)."""
     from pathlib import Path
 
@@ -145,7 +145,7 @@ def _flaky(folder: str, src, lang):
     (Path(folder) / f"{src.title}-{n}").touch()
     if src.title == "doomed" or (src.title == "flaky" and n == 1):
         raise RuntimeError(f"attempt {n} broke")
-    return _evaluate_task(src, lang)
+    return _evaluate_task(src, lang, tiling)
 
 
 def test_failing_tasks_are_retried_and_reported_by_name(client, tmp_path):
@@ -165,3 +165,72 @@ def test_failing_tasks_are_retried_and_reported_by_name(client, tmp_path):
     assert res.failed == {"doomed": "RuntimeError: attempt 3 broke"}  # tried 1 + 2 retries, then reported
     assert len(list(tries.glob("flaky-*"))) == 2 and len(list(tries.glob("doomed-*"))) == 3
     assert res.report.set_index("label")["status"].to_dict() == {"flaky": "done", "doomed": "failed"}
+
+
+# ---------------------------------------------------------------------------- a large city cut into tiles
+def _marker_rows(out) -> dict[str, dict]:
+    rows = [json.loads(m.read_text(encoding="utf-8")) for m in (out / DONE).glob("*.json")]
+    return {r["label"]: r["row"] for r in rows}
+
+
+def test_a_city_above_the_threshold_is_tiled_with_the_same_figures(cli, client, twenty, tmp_path):
+    """city-05 and city-06 of the twenty (about 2,000 nodes) forced into 8 km tiles: every figure
+    of their rows equals the untiled evaluation's (in the twenty's markers); the networks written
+    for the tiles are gone afterwards, and a rerun skips both."""
+    _, _, untiled_out, *_ = twenty
+    untiled = _marker_rows(untiled_out)
+    prov = tmp_path / "province.csv"
+    _province(prov, [("city-05", "demo", 5, 0.01, "", ""), ("city-06", "demo", 6, 0.01, "", "")])
+    out = tmp_path / "batch"
+    args = ("--province", prov, "--out", out, "--tile-above", "1000", "--tile-m", "8000")
+    code, stdout, stderr = _run(cli, client, *args)
+    assert code == 0, stderr
+    assert "2 done, 0 skipped" in stdout
+    tiled = _marker_rows(out)
+    for lab in ("city-05", "city-06"):
+        assert tiled[lab]["tiles"] > 1 and untiled[lab]["tiles"] == 0
+        same = {k: v for k, v in tiled[lab].items() if k not in ("seconds", "tiles")}
+        assert same == {k: v for k, v in untiled[lab].items() if k not in ("seconds", "tiles")}, lab
+    assert sorted(city_names(out / "cities.db")) == ["city-05", "city-06"]
+    assert not (out / "networks").exists()
+    code, stdout, _ = _run(cli, client, *args)
+    assert code == 0 and "0 done, 2 skipped" in stdout
+
+
+def _torn_tiles(src, lang, tiling):
+    """The first step of a city, then its network file for the tiles removed (every tile fails)."""
+    from lifecircle.scale.city_tiles import CityPlan, city_task
+
+    got = city_task(src, lang, tiling)
+    if isinstance(got, CityPlan):
+        (got.network.folder / "edges.parquet").unlink()
+    return got
+
+
+def test_a_tiled_city_whose_tile_fails_is_named_and_redone_cleanly(client, tmp_path):
+    """A tile that fails after its retries fails its city by name and tile, nothing of it stored,
+    its network removed; the rerun (with a stale file left where its network goes) evaluates it
+    once into the store."""
+    from lifecircle.scale.batch import run_batch
+    from lifecircle.scale.cities import CitySource
+    from lifecircle.scale.city_tiles import Tiling, network_folder
+
+    cloudpickle = pytest.importorskip("cloudpickle")
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    tiling = Tiling(1000, 12000.0, tmp_path / "nets")
+    srcs = [CitySource("demo", label="torn", seed=5, scale=0.01)]
+    out = tmp_path / "out"
+    res = run_batch(srcs, client, out, retries=0, task=_torn_tiles, tiling=tiling)
+    assert list(res.failed) == ["torn"] and res.failed["torn"].startswith("tile-"), res.failed
+    assert "edges.parquet" in res.failed["torn"]
+    assert res.report.loc[0, "status"] == "failed" and not list((out / DONE).glob("*.json"))
+    assert not (out / "cities.db").exists() or city_names(out / "cities.db") == []
+    assert not list((tmp_path / "nets").iterdir())
+    stale = network_folder(tiling, "torn")
+    stale.mkdir()
+    (stale / "stale.parquet").write_text("left by a crash")
+    res = run_batch(srcs, client, out, retries=0, tiling=tiling)
+    assert res.done == ["torn"] and not res.failed
+    assert res.report.loc[0, "tiles"] > 1
+    assert city_names(out / "cities.db") == ["torn"] and len(list((out / DONE).glob("*.json"))) == 1
+    assert not stale.exists()

@@ -136,9 +136,7 @@ class AccessInputs:
     thresholds_m: list[float]
 
 
-def access_inputs(
-    net: WalkNetwork, communities: pd.DataFrame, outlets: pd.DataFrame, profile: Profile
-) -> AccessInputs:
+def access_inputs(net: WalkNetwork, communities: pd.DataFrame, outlets: pd.DataFrame, profile: Profile) -> AccessInputs:
     """Snap the communities and outlets (``profile.walking.snap_max_m`` metres at most) and
     explode the outlets by format, as :func:`compute_access` does before its engine pass."""
     w = profile.walking
