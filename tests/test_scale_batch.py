@@ -6,6 +6,7 @@ reported by name with its reason while the others finish."""
 from __future__ import annotations
 
 import json
+import re
 import sys
 
 import pandas as pd
@@ -60,6 +61,9 @@ def test_twenty_cities_go_into_one_store_one_report_and_markers(twenty):
     assert rep["population"].gt(0).all() and rep["synthetic"].all()
     assert (out / "cities.xlsx").exists()
     assert len(list((out / DONE).glob("*.json"))) == 20
+    page = (out / "cities.html").read_text(encoding="utf-8")  # the run was in English
+    assert re.findall(r'<tr data-label="([^"]+)"', page) == LABELS
+    assert page.count(">synthetic</span>") == 20 and "SYNTHETIC DATA" in page and "<svg" in page
 
 
 def test_a_rerun_skips_the_finished_cities(cli, client, twenty):
@@ -118,6 +122,14 @@ def test_a_bad_city_is_reported_by_name_and_the_others_finish(cli, client, tmp_p
     assert rep.loc["broken", "status"] == "failed" and "no-such-city" in rep.loc["broken", "error"]
     assert rep.loc[["good-a", "good-b"], "status"].tolist() == ["done", "done"]
     assert sorted(city_names(out / "cities.db")) == ["good-a", "good-b"]
+    page = (out / "cities.html").read_text(encoding="utf-8")
+    assert re.findall(r'<tr data-label="([^"]+)" data-status="([^"]+)"', page) == [
+        ("good-a", "done"),
+        ("broken", "failed"),
+        ("good-b", "done"),
+    ]
+    failed = re.findall(r'<li data-label="([^"]+)"><strong>[^<]+</strong>: ([^<]+)</li>', page)
+    assert len(failed) == 1 and failed[0][0] == "broken" and "no-such-city" in failed[0][1]
     # a rerun tries only the failed city again
     code, stdout, _ = _run(cli, client, "--province", prov, "--out", out)
     assert code == 1 and "0 done, 2 skipped as already done, 1 failed" in stdout
@@ -234,3 +246,30 @@ def test_a_tiled_city_whose_tile_fails_is_named_and_redone_cleanly(client, tmp_p
     assert res.report.loc[0, "tiles"] > 1
     assert city_names(out / "cities.db") == ["torn"] and len(list((out / DONE).glob("*.json"))) == 1
     assert not stale.exists()
+
+
+def test_the_comparison_page_in_chinese_orders_the_chart_and_names_failures():
+    """Rendered from a report frame (no cluster): Chinese headers, the province order in the
+    table, the bars best first with the failed city last, synthetic cities labelled 合成数据."""
+    from lifecircle.reports.comparison import render_comparison_html
+
+    rep = pd.DataFrame(
+        {
+            "label": ["甲市", "乙市（合成）", "丙市"],
+            "status": ["done", "skipped", "failed"],
+            "error": ["", "", "InputError: 找不到城市 丙市"],
+            "synthetic": [False, True, False],
+            "n_circles": [12, 7, None],
+            "n_quality": [2, 0, None],
+            "n_none": [1, 3, None],
+            "basic_format_coverage": [0.61, 0.83, None],
+            "basic_coverage": [0.4, 0.7, None],
+            "population": [120000, 80000, None],
+        }
+    )
+    page = render_comparison_html(rep, lang="zh")
+    assert re.findall(r'<tr data-label="([^"]+)"', page) == ["甲市", "乙市（合成）", "丙市"]
+    assert re.findall(r'<text class="name"[^>]*>([^<]+)</text>', page) == ["乙市（合成）（合成数据）", "甲市", "丙市"]
+    assert "基本业态平均覆盖率" in page and "品质型" in page and "83.0%" in page and "合成数据</span>" in page
+    assert re.findall(r'<li data-label="([^"]+)">', page) == ["丙市"] and "找不到城市 丙市" in page
+    assert "SYNTHETIC DATA" in page and "已完成（上次运行）" in page

@@ -11,7 +11,8 @@ one output folder that a rerun continues.
   if its marker's key equals the key computed now **and** the store holds the city; anything else
   is evaluated again;
 - ``cities.csv`` and ``cities.xlsx``: the comparison report, one row per city in the order given,
-  with ``status`` (``done`` / ``skipped`` = done by an earlier run / ``failed``) and ``error``.
+  with ``status`` (``done`` / ``skipped`` = done by an earlier run / ``failed``) and ``error``;
+  ``cities.html`` the same as a page (bar chart, sortable table; in the process language).
 
 Tasks are submitted with ``retries``; a city whose task still fails, or whose data cannot be
 evaluated, is reported by name with a one-line reason and gets no marker (a rerun tries it again);
@@ -61,6 +62,7 @@ STORE_FILE = "cities.db"
 DONE = "done"
 NETWORKS = "networks"  # the networks of tiled cities while their tiles run (removed after)
 REPORT = ("cities.csv", "cities.xlsx")
+HTML_REPORT = "cities.html"  # the same comparison as a page (lifecircle.reports.comparison)
 BATCH_VERSION = 1  # bump when a marker's meaning changes: every city is then evaluated again
 PROVINCE_COLUMNS = ("label", "kind", "seed", "scale", "store", "name", "profile")
 
@@ -269,6 +271,7 @@ def run_batch(
     from distributed import as_completed
 
     from lifecircle.city.store import city_names
+    from lifecircle.reports.comparison import write_comparison_html
 
     srcs = list(sources)
     check_labels(srcs, str(out_dir))
@@ -317,6 +320,7 @@ def run_batch(
         shutil.rmtree(tiling.folder, ignore_errors=True)  # every city is settled: no tile reads it any more
     b.res.report = _report(b.rows, srcs)
     b.res.files = [write_table(b.res.report, out / name, layer="cities") for name in REPORT]
+    b.res.files.append(write_comparison_html(b.res.report, out / HTML_REPORT, lang=b.lang))
     return b.res
 
 
