@@ -116,7 +116,8 @@ def _cell(col: str, r: dict[str, Any], lang: str) -> Cell:
     if col in (KEY, "basic_coverage", "f15"):
         return Cell(fmt_pct(v), _num(v), "num")
     if col == "seconds":
-        return Cell("—" if is_missing(v) else f"{float(v):.1f}", _num(v), "num")
+        n = _num(v)
+        return Cell("—" if n is None else f"{n:.1f}", n, "num")
     return Cell(fmt_num(v), _num(v), "num")
 
 
