@@ -144,6 +144,15 @@ def test_province_file_errors_name_the_file_and_row(cli, tmp_path, monkeypatch):
     _province(prov, [("x", "mars", 1, 0.01, "", "")])
     code, _, stderr = cli("--lang", "en", "scale", "cities", "--province", prov, "--out", tmp_path / "o")
     assert code == 2 and "row 2" in stderr and "mars" in stderr and "Traceback" not in stderr
+    _province(prov, [("x", "demo", 1, 0.01, "", "")])
+    code, _, stderr = cli(
+        "--lang", "en", "scale", "cities", "--province", prov, "--out", tmp_path / "o", "--tile-m", "0"
+    )
+    assert code == 2 and "tile size must be positive" in stderr and not (tmp_path / "o").exists()
+    code, _, stderr = cli(
+        "--lang", "en", "scale", "cities", "--demo", "1", "--out", tmp_path / "c.csv", "--tile-above", "5"
+    )
+    assert code == 2 and "province batch only" in stderr
     assert read_province.__doc__
 
 
@@ -186,27 +195,27 @@ def _marker_rows(out) -> dict[str, dict]:
 
 
 def test_a_city_above_the_threshold_is_tiled_with_the_same_figures(cli, client, twenty, tmp_path):
-    """city-05 and city-06 of the twenty (about 2,000 nodes) forced into 8 km tiles: every figure
-    of their rows equals the untiled evaluation's (in the twenty's markers); the networks written
-    for the tiles are gone afterwards, and a rerun skips both."""
+    """city-05 of the twenty (about 2,000 nodes) forced into 8 km tiles: every figure of its row
+    equals the untiled evaluation's (in the twenty's markers); the network written for the tiles
+    is gone afterwards, and a rerun skips the city."""
     _, _, untiled_out, *_ = twenty
     untiled = _marker_rows(untiled_out)
     prov = tmp_path / "province.csv"
-    _province(prov, [("city-05", "demo", 5, 0.01, "", ""), ("city-06", "demo", 6, 0.01, "", "")])
+    _province(prov, [("city-05", "demo", 5, 0.01, "", "")])
     out = tmp_path / "batch"
     args = ("--province", prov, "--out", out, "--tile-above", "1000", "--tile-m", "8000")
     code, stdout, stderr = _run(cli, client, *args)
     assert code == 0, stderr
-    assert "2 done, 0 skipped" in stdout
-    tiled = _marker_rows(out)
-    for lab in ("city-05", "city-06"):
-        assert tiled[lab]["tiles"] > 1 and untiled[lab]["tiles"] == 0
-        same = {k: v for k, v in tiled[lab].items() if k not in ("seconds", "tiles")}
-        assert same == {k: v for k, v in untiled[lab].items() if k not in ("seconds", "tiles")}, lab
-    assert sorted(city_names(out / "cities.db")) == ["city-05", "city-06"]
+    assert "1 done, 0 skipped" in stdout
+    tiled, plain = _marker_rows(out)["city-05"], untiled["city-05"]
+    assert tiled["tiles"] > 1 and plain["tiles"] == 0
+    skip = ("seconds", "tiles")
+    assert {k: v for k, v in tiled.items() if k not in skip} == {k: v for k, v in plain.items() if k not in skip}
+    assert len(tiled) > 30 and tiled["population"] > 0
+    assert city_names(out / "cities.db") == ["city-05"]
     assert not (out / "networks").exists()
     code, stdout, _ = _run(cli, client, *args)
-    assert code == 0 and "0 done, 2 skipped" in stdout
+    assert code == 0 and "0 done, 1 skipped" in stdout
 
 
 def _torn_tiles(src, lang, tiling):

@@ -234,7 +234,9 @@ class _Batch:
         try:
             walks, _ = walk_city(self.client, plan, self.tiling, retries=self.retries)
         except Exception as exc:  # noqa: BLE001 - a tile that failed after its retries: the city is reported
-            return {**plan.row, "error": str(exc) if isinstance(exc, TileError) else _one_line(exc)}, None
+            error = str(exc) if isinstance(exc, TileError) else _one_line(exc)
+            size = {"n_nodes": plan.n_nodes, "n_edges": plan.n_edges, "synthetic": s.kind == DEMO}
+            return {**plan.row, **size, "error": error}, None
         finally:
             shutil.rmtree(plan.network.folder, ignore_errors=True)
         seconds = plan.seconds + time.perf_counter() - t0
