@@ -6,6 +6,7 @@ reported by name with its reason while the others finish."""
 from __future__ import annotations
 
 import json
+import re
 import sys
 
 import pandas as pd
@@ -60,6 +61,9 @@ def test_twenty_cities_go_into_one_store_one_report_and_markers(twenty):
     assert rep["population"].gt(0).all() and rep["synthetic"].all()
     assert (out / "cities.xlsx").exists()
     assert len(list((out / DONE).glob("*.json"))) == 20
+    page = (out / "cities.html").read_text(encoding="utf-8")  # the run was in English
+    assert re.findall(r'<tr data-label="([^"]+)"', page) == LABELS
+    assert page.count(">synthetic</span>") == 20 and "SYNTHETIC DATA" in page and "<svg" in page
 
 
 def test_a_rerun_skips_the_finished_cities(cli, client, twenty):
@@ -118,6 +122,14 @@ def test_a_bad_city_is_reported_by_name_and_the_others_finish(cli, client, tmp_p
     assert rep.loc["broken", "status"] == "failed" and "no-such-city" in rep.loc["broken", "error"]
     assert rep.loc[["good-a", "good-b"], "status"].tolist() == ["done", "done"]
     assert sorted(city_names(out / "cities.db")) == ["good-a", "good-b"]
+    page = (out / "cities.html").read_text(encoding="utf-8")
+    assert re.findall(r'<tr data-label="([^"]+)" data-status="([^"]+)"', page) == [
+        ("good-a", "done"),
+        ("broken", "failed"),
+        ("good-b", "done"),
+    ]
+    failed = re.findall(r'<li data-label="([^"]+)"><strong>[^<]+</strong>: ([^<]+)</li>', page)
+    assert len(failed) == 1 and failed[0][0] == "broken" and "no-such-city" in failed[0][1]
     # a rerun tries only the failed city again
     code, stdout, _ = _run(cli, client, "--province", prov, "--out", out)
     assert code == 1 and "0 done, 2 skipped as already done, 1 failed" in stdout
@@ -132,10 +144,19 @@ def test_province_file_errors_name_the_file_and_row(cli, tmp_path, monkeypatch):
     _province(prov, [("x", "mars", 1, 0.01, "", "")])
     code, _, stderr = cli("--lang", "en", "scale", "cities", "--province", prov, "--out", tmp_path / "o")
     assert code == 2 and "row 2" in stderr and "mars" in stderr and "Traceback" not in stderr
+    _province(prov, [("x", "demo", 1, 0.01, "", "")])
+    code, _, stderr = cli(
+        "--lang", "en", "scale", "cities", "--province", prov, "--out", tmp_path / "o", "--tile-m", "0"
+    )
+    assert code == 2 and "tile size must be positive" in stderr and not (tmp_path / "o").exists()
+    code, _, stderr = cli(
+        "--lang", "en", "scale", "cities", "--demo", "1", "--out", tmp_path / "c.csv", "--tile-above", "5"
+    )
+    assert code == 2 and "province batch only" in stderr
     assert read_province.__doc__
 
 
-def _flaky(folder: str, src, lang):
+def _flaky(folder: str, src, lang, tiling=None):
     """Fails once for 'flaky' and always for 'doomed' (attempts counted in files under ``folder``)."""
     from pathlib import Path
 
@@ -145,7 +166,7 @@ def _flaky(folder: str, src, lang):
     (Path(folder) / f"{src.title}-{n}").touch()
     if src.title == "doomed" or (src.title == "flaky" and n == 1):
         raise RuntimeError(f"attempt {n} broke")
-    return _evaluate_task(src, lang)
+    return _evaluate_task(src, lang, tiling)
 
 
 def test_failing_tasks_are_retried_and_reported_by_name(client, tmp_path):
@@ -165,3 +186,99 @@ def test_failing_tasks_are_retried_and_reported_by_name(client, tmp_path):
     assert res.failed == {"doomed": "RuntimeError: attempt 3 broke"}  # tried 1 + 2 retries, then reported
     assert len(list(tries.glob("flaky-*"))) == 2 and len(list(tries.glob("doomed-*"))) == 3
     assert res.report.set_index("label")["status"].to_dict() == {"flaky": "done", "doomed": "failed"}
+
+
+# ---------------------------------------------------------------------------- a large city cut into tiles
+def _marker_rows(out) -> dict[str, dict]:
+    rows = [json.loads(m.read_text(encoding="utf-8")) for m in (out / DONE).glob("*.json")]
+    return {r["label"]: r["row"] for r in rows}
+
+
+def test_a_city_above_the_threshold_is_tiled_with_the_same_figures(cli, client, twenty, tmp_path):
+    """city-05 of the twenty (about 2,000 nodes) forced into 8 km tiles: every figure of its row
+    equals the untiled evaluation's (in the twenty's markers); the network written for the tiles
+    is gone afterwards, and a rerun skips the city."""
+    _, _, untiled_out, *_ = twenty
+    untiled = _marker_rows(untiled_out)
+    prov = tmp_path / "province.csv"
+    _province(prov, [("city-05", "demo", 5, 0.01, "", "")])
+    out = tmp_path / "batch"
+    args = ("--province", prov, "--out", out, "--tile-above", "1000", "--tile-m", "8000")
+    code, stdout, stderr = _run(cli, client, *args)
+    assert code == 0, stderr
+    assert "1 done, 0 skipped" in stdout
+    tiled, plain = _marker_rows(out)["city-05"], untiled["city-05"]
+    assert tiled["tiles"] > 1 and plain["tiles"] == 0
+    skip = ("seconds", "tiles")
+    assert {k: v for k, v in tiled.items() if k not in skip} == {k: v for k, v in plain.items() if k not in skip}
+    assert len(tiled) > 30 and tiled["population"] > 0
+    assert city_names(out / "cities.db") == ["city-05"]
+    assert not (out / "networks").exists()
+    code, stdout, _ = _run(cli, client, *args)
+    assert code == 0 and "0 done, 1 skipped" in stdout
+
+
+def _torn_tiles(src, lang, tiling):
+    """The first step of a city, then its network file for the tiles removed (every tile fails)."""
+    from lifecircle.scale.city_tiles import CityPlan, city_task
+
+    got = city_task(src, lang, tiling)
+    if isinstance(got, CityPlan):
+        (got.network.folder / "edges.parquet").unlink()
+    return got
+
+
+def test_a_tiled_city_whose_tile_fails_is_named_and_redone_cleanly(client, tmp_path):
+    """A tile that fails after its retries fails its city by name and tile, nothing of it stored,
+    its network removed; the rerun (with a stale file left where its network goes) evaluates it
+    once into the store."""
+    from lifecircle.scale.batch import run_batch
+    from lifecircle.scale.cities import CitySource
+    from lifecircle.scale.city_tiles import Tiling, network_folder
+
+    cloudpickle = pytest.importorskip("cloudpickle")
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    tiling = Tiling(1000, 12000.0, tmp_path / "nets")
+    srcs = [CitySource("demo", label="torn", seed=5, scale=0.01)]
+    out = tmp_path / "out"
+    res = run_batch(srcs, client, out, retries=0, task=_torn_tiles, tiling=tiling)
+    assert list(res.failed) == ["torn"] and res.failed["torn"].startswith("tile-"), res.failed
+    assert "edges.parquet" in res.failed["torn"]
+    assert res.report.loc[0, "status"] == "failed" and not list((out / DONE).glob("*.json"))
+    assert not (out / "cities.db").exists() or city_names(out / "cities.db") == []
+    assert not list((tmp_path / "nets").iterdir())
+    stale = network_folder(tiling, "torn")
+    stale.mkdir()
+    (stale / "stale.parquet").write_text("left by a crash")
+    res = run_batch(srcs, client, out, retries=0, tiling=tiling)
+    assert res.done == ["torn"] and not res.failed
+    assert res.report.loc[0, "tiles"] > 1
+    assert city_names(out / "cities.db") == ["torn"] and len(list((out / DONE).glob("*.json"))) == 1
+    assert not stale.exists()
+
+
+def test_the_comparison_page_in_chinese_orders_the_chart_and_names_failures():
+    """Rendered from a report frame (no cluster): Chinese headers, the province order in the
+    table, the bars best first with the failed city last, synthetic cities labelled 合成数据."""
+    from lifecircle.reports.comparison import render_comparison_html
+
+    rep = pd.DataFrame(
+        {
+            "label": ["甲市", "乙市（合成）", "丙市"],
+            "status": ["done", "skipped", "failed"],
+            "error": ["", "", "InputError: 找不到城市 丙市"],
+            "synthetic": [False, True, False],
+            "n_circles": [12, 7, None],
+            "n_quality": [2, 0, None],
+            "n_none": [1, 3, None],
+            "basic_format_coverage": [0.61, 0.83, None],
+            "basic_coverage": [0.4, 0.7, None],
+            "population": [120000, 80000, None],
+        }
+    )
+    page = render_comparison_html(rep, lang="zh")
+    assert re.findall(r'<tr data-label="([^"]+)"', page) == ["甲市", "乙市（合成）", "丙市"]
+    assert re.findall(r'<text class="name"[^>]*>([^<]+)</text>', page) == ["乙市（合成）（合成数据）", "甲市", "丙市"]
+    assert "基本业态平均覆盖率" in page and "品质型" in page and "83.0%" in page and "合成数据</span>" in page
+    assert re.findall(r'<li data-label="([^"]+)">', page) == ["丙市"] and "找不到城市 丙市" in page
+    assert "SYNTHETIC DATA" in page and "已完成（上次运行）" in page

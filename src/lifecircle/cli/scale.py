@@ -250,6 +250,21 @@ def scale_cities_cmd(
     scheduler: str = typer.Option(None, "--scheduler", help=_SCHED_HELP),
     workers: int = typer.Option(None, "--workers", help="本机集群的工作进程数 / local workers"),
     retries: int = typer.Option(2, "--retries", help="失败任务的重试次数 / re-runs of a failed task"),
+    tile_above: int = typer.Option(
+        None,
+        "--tile-above",
+        help="与 --out 文件夹同用：路网节点数超过此值的城市分块计算步行可达（默认取 scale-batch.toml）/ "
+        "with a folder --out: tile a city whose network has more nodes (default from scale-batch.toml)",
+    ),
+    tile_m: float = typer.Option(
+        None, "--tile-m", help="分块边长（米，默认取 scale-batch.toml）/ tile side in metres (default from the config)"
+    ),
+    network_dir: Path = typer.Option(
+        None,
+        "--network-dir",
+        help="分块城市的路网 parquet 写到此文件夹（远程集群须为共享目录；默认 --out/networks）/ "
+        "folder for tiled cities' networks (shared with remote workers; default --out/networks)",
+    ),
 ) -> None:
     """并行评估多个城市（每城一个任务），输出各城市的总体指标。
     Evaluate many cities in parallel (one task per city); write the city-level figures."""
@@ -267,6 +282,13 @@ def scale_cities_cmd(
         raise ConfigError(t(f"--workers 须至少为 1（收到 {workers}）", f"--workers must be at least 1 (got {workers})"))
     if retries < 0:
         raise ConfigError(t(f"--retries 不能为负（收到 {retries}）", f"--retries cannot be negative (got {retries})"))
+    if not batch and any(x is not None for x in (tile_above, tile_m, network_dir)):
+        raise ConfigError(
+            t(
+                "--tile-above、--tile-m、--network-dir 只用于省级批量（--out 为文件夹）",
+                "--tile-above, --tile-m and --network-dir are for the province batch only (--out a folder)",
+            )
+        )
     if demo is not None:
         sources = demo_sources(demo, scale=demo_scale)
     elif province is not None:
@@ -281,7 +303,10 @@ def scale_cities_cmd(
             raise ConfigError(t(f"{db}: 库中没有城市", f"{db}: the store holds no city"))
         sources = store_sources(db, names)
     if batch:
-        _run_batch(sources, out_path, scheduler, workers, retries)
+        from lifecircle.scale.batch import batch_tiling
+
+        tiling = batch_tiling(out_path, tile_above, tile_m, network_dir)  # bad values refused before any work
+        _run_batch(sources, out_path, scheduler, workers, retries, tiling)
         return
     t0 = time.perf_counter()
     with progress() as p:
@@ -309,7 +334,9 @@ def _warn_failed(df: pd.DataFrame) -> None:
         )
 
 
-def _run_batch(sources: list, out_dir: Path, scheduler: str | None, workers: int | None, retries: int) -> None:
+def _run_batch(
+    sources: list, out_dir: Path, scheduler: str | None, workers: int | None, retries: int, tiling: Any
+) -> None:
     """The province batch into the folder ``out_dir`` (see :mod:`lifecircle.scale.batch`); exit 1 if a city failed."""
     from lifecircle.errors import InputError
     from lifecircle.scale.batch import run_batch
@@ -326,7 +353,12 @@ def _run_batch(sources: list, out_dir: Path, scheduler: str | None, workers: int
         console.print(_describe(client))
         task = p.add_task(t("评估城市", "evaluating cities"), total=len(sources))
         res = run_batch(
-            sources, client, out_dir, retries=retries, on_progress=lambda d, n: p.update(task, completed=d, total=n)
+            sources,
+            client,
+            out_dir,
+            retries=retries,
+            on_progress=lambda d, n: p.update(task, completed=d, total=n),
+            tiling=tiling,
         )
     if len(res.report):
         _print_cities(res.report)

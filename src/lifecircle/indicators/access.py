@@ -12,6 +12,7 @@ one :func:`count_within` call at the walking layers (5/10/15 minutes at the defa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -97,17 +98,73 @@ class CityAccess:
         return self.nearest_m / (self.elderly_speed_kmh * 1000.0 / 60.0)
 
 
-def compute_access(net: WalkNetwork, communities: pd.DataFrame, outlets: pd.DataFrame, profile: Profile) -> CityAccess:
-    """Nearest distance and counts within the walking layers from every community to every format.
+Walks = Callable[
+    [WalkNetwork, Snapped, NDArray[np.int64], int, Snapped, list[float]],
+    tuple[NDArray[np.float64], NDArray[np.int32]],
+]
+"""``walks(net, sources, category, n_cat, origins, thresholds_m) -> (nearest, counts)``: the engine
+pass of :func:`compute_access` — nearest metres per origin and category (``inf`` = none) and the
+counts within each threshold (metres), as :func:`engine_walks` computes them on the whole network.
+The province batch passes one holding the same figures computed in tiles
+(:mod:`lifecircle.scale.city_tiles`)."""
 
-    Distances in metres along the network (including the walk to and from the street); minutes at
-    ``profile.walking.speed_kmh`` and ``elderly_speed_kmh`` (km/h).
-    """
+
+def engine_walks(
+    net: WalkNetwork,
+    sources: Snapped,
+    category: NDArray[np.int64],
+    n_cat: int,
+    origins: Snapped,
+    thresholds_m: list[float],
+) -> tuple[NDArray[np.float64], NDArray[np.int32]]:
+    """The one engine pass on the whole network: :func:`nearest_per_category` (metres) and
+    :func:`count_within` at ``thresholds_m`` (metres)."""
+    dist, _ = nearest_per_category(net, sources, category, n_cat, origins)
+    return dist, count_within(net, sources, category, n_cat, origins, thresholds_m)
+
+
+@dataclass
+class AccessInputs:
+    """What the engine pass of :func:`compute_access` starts from: the communities and outlets
+    snapped to the network (metres in its CRS), the outlets exploded by format, the sources (one
+    snapped point per outlet × format) and the walking layers as metres at the default speed."""
+
+    communities: Snapped
+    outlets: Snapped
+    exploded: ExplodedOutlets
+    sources: Snapped
+    thresholds_m: list[float]
+
+
+def access_inputs(net: WalkNetwork, communities: pd.DataFrame, outlets: pd.DataFrame, profile: Profile) -> AccessInputs:
+    """Snap the communities and outlets (``profile.walking.snap_max_m`` metres at most) and
+    explode the outlets by format, as :func:`compute_access` does before its engine pass."""
     w = profile.walking
-    n_fmt = len(profile.codes)
     comm = snap_lonlat(net, communities["lon"].to_numpy(float), communities["lat"].to_numpy(float), w.snap_max_m)
     outl = snap_lonlat(net, outlets["lon"].to_numpy(float), outlets["lat"].to_numpy(float), w.snap_max_m)
     ex = explode_outlets(outlets, profile)
+    sources = outl.subset(ex.outlet) if len(ex) else outl.subset(np.zeros(len(outl), dtype=bool))
+    return AccessInputs(comm, outl, ex, sources, [float(metres(float(m), w.speed_kmh)) for m in w.layers_min])
+
+
+def compute_access(
+    net: WalkNetwork,
+    communities: pd.DataFrame,
+    outlets: pd.DataFrame,
+    profile: Profile,
+    *,
+    walks: Walks | None = None,
+) -> CityAccess:
+    """Nearest distance and counts within the walking layers from every community to every format.
+
+    Distances in metres along the network (including the walk to and from the street); minutes at
+    ``profile.walking.speed_kmh`` and ``elderly_speed_kmh`` (km/h). ``walks`` replaces the engine
+    pass (default :func:`engine_walks`; see :data:`Walks`).
+    """
+    w = profile.walking
+    n_fmt = len(profile.codes)
+    inputs = access_inputs(net, communities, outlets, profile)
+    comm, outl, ex, sources = inputs.communities, inputs.outlets, inputs.exploded, inputs.sources
     n_c = len(communities)
     layers = tuple(float(x) for x in w.layers_min)
     if n_c == 0:
@@ -125,10 +182,8 @@ def compute_access(net: WalkNetwork, communities: pd.DataFrame, outlets: pd.Data
             outl,
             ex,
         )
-    sources = outl.subset(ex.outlet) if len(ex) else outl.subset(np.zeros(len(outl), dtype=bool))
     if len(ex) and sources.ok.any():
-        dist, _ = nearest_per_category(net, sources, ex.cat, n_fmt, comm)
-        counts = count_within(net, sources, ex.cat, n_fmt, comm, [float(metres(m, w.speed_kmh)) for m in layers])
+        dist, counts = (walks or engine_walks)(net, sources, ex.cat, n_fmt, comm, inputs.thresholds_m)
     else:
         dist = np.full((n_c, n_fmt), np.inf)
         counts = np.zeros((n_c, n_fmt, len(layers)), dtype=np.int32)

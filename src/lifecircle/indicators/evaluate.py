@@ -46,7 +46,7 @@ import pandas as pd
 
 from lifecircle.city.check import check_city
 from lifecircle.city.model import City
-from lifecircle.indicators.access import access_table
+from lifecircle.indicators.access import Walks, access_table
 from lifecircle.indicators.grades import GradingRules, load_rules
 from lifecircle.indicators.levels import (
     circle_indicator_stage,
@@ -127,16 +127,19 @@ def evaluate_city(
     profile: Profile,
     *,
     rules: GradingRules | str | Path | None = None,
+    walks: Walks | None = None,
 ) -> Evaluation:
     """Evaluate every community, circle, district and the city; grade the circles.
 
     ``net`` is the city's walking network (metric CRS); ``profile`` gives the formats, their walking
     layers (minutes) and speeds (km/h); ``rules`` the grading rules (default: the profile's
-    ``grading`` entry or ``grading-yichang-2022``). Runs the engine once for all formats.
+    ``grading`` entry or ``grading-yichang-2022``). Runs the engine once for all formats;
+    ``walks`` replaces that pass (the same figures computed in tiles on a cluster, see
+    :mod:`lifecircle.scale.city_tiles`).
     """
     rules = resolve_rules(rules, profile)
     checked = check_city(city).indicator_notes()  # what a partial city cannot give yet, and why
-    access = access_stage(city, net, profile)
+    access = access_stage(city, net, profile, walks=walks)
     communities = community_stage(access, profile, rules)
     circles = circle_stage(city, access, communities)
     outlets = outlet_stage(city, net, access, circles, profile)

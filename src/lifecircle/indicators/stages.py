@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 
 from lifecircle.city.model import City
 from lifecircle.i18n import t
-from lifecircle.indicators.access import CityAccess, compute_access, unsnapped_report
+from lifecircle.indicators.access import CityAccess, Walks, compute_access, unsnapped_report
 from lifecircle.indicators.aggregate import CommunityValues, codes, column, ratio
 from lifecircle.indicators.grades import GradingRules
 from lifecircle.indicators.membership import outlet_circles, point_in_polygons, valid_geom
@@ -109,15 +109,16 @@ class AccessStage:
     notes: list[str] = field(default_factory=list)
 
 
-def access_stage(city: City, net: WalkNetwork, profile: Profile) -> AccessStage:
+def access_stage(city: City, net: WalkNetwork, profile: Profile, *, walks: Walks | None = None) -> AccessStage:
     """Stage 1: one engine pass for all formats of ``profile`` from every community of ``city``
-    over ``net`` (metric CRS); notes unknown format codes, street repairs and islands."""
+    over ``net`` (metric CRS); notes unknown format codes, street repairs and islands. ``walks``
+    replaces the engine pass (:data:`lifecircle.indicators.access.Walks`, e.g. computed in tiles)."""
     w = profile.walking
     aliases = district_aliases(city.districts)
     comm = with_district_codes(city.communities.reset_index(drop=True), aliases)
     outl = with_district_codes(city.outlets.reset_index(drop=True), aliases)
     notes: list[str] = []
-    acc = compute_access(net, comm, outl, profile)
+    acc = compute_access(net, comm, outl, profile, walks=walks)
     if acc.exploded.unknown:
         bad = sorted({code for _, code in acc.exploded.unknown})
         notes.append(

@@ -10,7 +10,8 @@ country on a real cluster, the same code on a laptop with a local cluster.
 - :func:`access_table_tiles` is the same table in square tiles with buffers, each task reading only
   its part of a network written once by :func:`write_network` (:mod:`lifecircle.scale.tiles`).
 - :func:`run_batch` is the province batch: many cities into one store and one report, rerunnable
-  (:mod:`lifecircle.scale.batch`).
+  (:mod:`lifecircle.scale.batch`); a very large city in it is computed in tiles
+  (:mod:`lifecircle.scale.city_tiles`).
 """
 
 from lifecircle.scale.access import (

@@ -11,11 +11,20 @@ one output folder that a rerun continues.
   if its marker's key equals the key computed now **and** the store holds the city; anything else
   is evaluated again;
 - ``cities.csv`` and ``cities.xlsx``: the comparison report, one row per city in the order given,
-  with ``status`` (``done`` / ``skipped`` = done by an earlier run / ``failed``) and ``error``.
+  with ``status`` (``done`` / ``skipped`` = done by an earlier run / ``failed``) and ``error``;
+  ``cities.html`` the same as a page (bar chart, sortable table; in the process language).
 
 Tasks are submitted with ``retries``; a city whose task still fails, or whose data cannot be
 evaluated, is reported by name with a one-line reason and gets no marker (a rerun tries it again);
 the other cities finish. Shares are 0..1, times in seconds.
+
+A city whose walking network has more nodes than the threshold (``Tiling.above_nodes``, default
+in ``scale-batch.toml``) is computed in tiles (:mod:`lifecircle.scale.city_tiles`): its network
+is written under ``networks/`` (or the folder given) while its tiles run, then removed; a failed
+tile fails the city with the tile's name. Its figures are those of the untiled evaluation, so its
+key is the same: a city done either way is skipped by a rerun; a tiled city stopped half-way has
+no marker and is evaluated again from the start (nothing of it was stored). Column ``tiles``:
+the number of tiles, 0 for a city evaluated whole.
 """
 
 from __future__ import annotations
@@ -24,6 +33,8 @@ import csv
 import dataclasses
 import hashlib
 import json
+import shutil
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,12 +45,24 @@ import pandas as pd
 from lifecircle import __version__
 from lifecircle.errors import ConfigError, InputFileError
 from lifecircle.i18n import get_lang, t
-from lifecircle.scale.cities import DEMO, STORE, CitySource, evaluate_source_city
+from lifecircle.scale.cities import DEMO, STORE, CitySource
+from lifecircle.scale.city_tiles import (
+    CityPlan,
+    Tiling,
+    city_task,
+    finish_task,
+    submit_key,
+    tiling_defaults,
+    walk_city,
+)
+from lifecircle.scale.tiles import TileError
 from lifecircle.sources.files import atomic_output, write_table
 
 STORE_FILE = "cities.db"
 DONE = "done"
+NETWORKS = "networks"  # the networks of tiled cities while their tiles run (removed after)
 REPORT = ("cities.csv", "cities.xlsx")
+HTML_REPORT = "cities.html"  # the same comparison as a page (lifecircle.reports.comparison)
 BATCH_VERSION = 1  # bump when a marker's meaning changes: every city is then evaluated again
 PROVINCE_COLUMNS = ("label", "kind", "seed", "scale", "store", "name", "profile")
 
@@ -155,16 +178,79 @@ def _done_before(out: Path, src: CitySource, key: str, stored: set[str]) -> dict
     return row if isinstance(row, dict) else None
 
 
-def _evaluate_task(src: CitySource, lang: str | None) -> tuple[dict[str, Any], Any]:
-    """One city on a worker: its row and the city renamed to its label (None if it failed)."""
-    row, city = evaluate_source_city(src, lang)
-    if city is not None:
-        city = dataclasses.replace(city, name=src.title)
-    return row, city
+def _evaluate_task(src: CitySource, lang: str | None, tiling: Tiling | None = None) -> Any:
+    """One city on a worker: its row and the city renamed to its label (None if it failed), or a
+    :class:`CityPlan` when its network is large enough to be tiled (see :mod:`.city_tiles`)."""
+    return city_task(src, lang, tiling)
 
 
 def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+
+
+def batch_tiling(
+    out: Path, tile_above: int | None = None, tile_m: float | None = None, network_dir: str | Path | None = None
+) -> Tiling:
+    """When the batch into ``out`` tiles a city: more than ``tile_above`` nodes, tiles of
+    ``tile_m`` metres (defaults from ``scale-batch.toml``), networks written under
+    ``network_dir`` (default ``out/networks``; every worker must be able to read it)."""
+    above, side = tiling_defaults()
+    folder = Path(network_dir) if network_dir else out / NETWORKS
+    return Tiling(above if tile_above is None else int(tile_above), side if tile_m is None else float(tile_m), folder)
+
+
+@dataclass
+class _Batch:
+    """The state of one :func:`run_batch`: where it writes, what it found and how it runs tiles."""
+
+    client: Any
+    out: Path
+    keys: dict[str, str]
+    tiling: Tiling
+    retries: int
+    lang: str
+    res: BatchResult
+    rows: dict[str, dict[str, Any]]
+
+    def settle(self, s: CitySource, row: dict[str, Any], city: Any) -> None:
+        """Store a finished city, then its marker; or record its failure (nothing stored)."""
+        from lifecircle.city.store import save_city
+
+        if city is None or row.get("error"):
+            self.res.failed[s.title] = str(row.get("error") or "?")
+            self.rows[s.title] = {**row, "status": "failed"}
+            return
+        save_city(city, self.res.store, replace=True)  # first the city, then its marker
+        with atomic_output(_marker(self.out, s.title)) as tmp:
+            marker = {"label": s.title, "key": self.keys[s.title], "version": __version__, "row": row}
+            tmp.write_text(json.dumps(marker, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+        self.rows[s.title] = {**row, "status": "done"}
+        self.res.done.append(s.title)
+
+    def tiles(self, s: CitySource, plan: CityPlan) -> Any:
+        """Run a tiled city's tiles here, then submit its last step: that step's future, or
+        ``(row, None)`` when a tile failed (named in the row's error)."""
+        t0 = time.perf_counter()
+        try:
+            walks, _ = walk_city(self.client, plan, self.tiling, retries=self.retries)
+        except Exception as exc:  # noqa: BLE001 - a tile that failed after its retries: the city is reported
+            error = str(exc) if isinstance(exc, TileError) else _one_line(exc)
+            size = {"n_nodes": plan.n_nodes, "n_edges": plan.n_edges, "synthetic": s.kind == DEMO}
+            return {**plan.row, **size, "error": error}, None
+        finally:
+            shutil.rmtree(plan.network.folder, ignore_errors=True)
+        seconds = plan.seconds + time.perf_counter() - t0
+        return self.client.submit(
+            finish_task,
+            s,
+            self.lang,
+            plan.city,
+            walks,
+            seconds,
+            retries=self.retries,
+            pure=False,
+            key=submit_key(s.title, "finish"),
+        )
 
 
 def run_batch(
@@ -174,60 +260,76 @@ def run_batch(
     *,
     retries: int = 2,
     on_progress: Callable[[int, int], None] | None = None,
-    task: Callable[[CitySource, str | None], tuple[dict[str, Any], Any]] | None = None,
+    task: Callable[[CitySource, str | None, Tiling | None], Any] | None = None,
+    tiling: Tiling | None = None,
 ) -> BatchResult:
     """Evaluate every city of ``sources`` not done yet into ``out_dir`` (see the module), on the
     cluster behind ``client``; ``retries`` re-runs of a failed task. ``on_progress(done, total)``
-    as cities finish. ``task(source, lang) -> (row, city)`` replaces the evaluation of one city
+    as cities finish. ``tiling`` says which cities are computed in tiles (default
+    :func:`batch_tiling` of ``out_dir``: the shipped thresholds; see :mod:`lifecircle.scale.city_tiles`).
+    ``task(source, lang, tiling) -> (row, city) | CityPlan`` replaces the first step of one city
     (tests use it to fail on purpose). Returns a :class:`BatchResult`; failures are in
     ``failed``, never raised."""
     from distributed import as_completed
 
-    from lifecircle.city.store import city_names, save_city
+    from lifecircle.city.store import city_names
+    from lifecircle.reports.comparison import write_comparison_html
 
     srcs = list(sources)
     check_labels(srcs, str(out_dir))
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ConfigError(t(f"{out}: 不是文件夹", f"{out}: not a folder"))
+    tiling = tiling or batch_tiling(out)
     (out / DONE).mkdir(parents=True, exist_ok=True)
     store = out / STORE_FILE
     stored = set(city_names(store)) if store.exists() else set()
-    res = BatchResult(pd.DataFrame(), store=store)
-    rows: dict[str, dict[str, Any]] = {}
     keys = {s.title: city_key(s) for s in srcs}
+    b = _Batch(client, out, keys, tiling, retries, get_lang(), BatchResult(pd.DataFrame(), store=store), {})
     todo = []
     for s in srcs:
         row = _done_before(out, s, keys[s.title], stored)
         if row is None:
             todo.append(s)
         else:
-            rows[s.title] = {**row, "status": "skipped"}
-            res.skipped.append(s.title)
-    futures = {client.submit(task or _evaluate_task, s, get_lang(), retries=retries, pure=False): s for s in todo}
-    for n_done, fut in enumerate(as_completed(list(futures)), start=1):
-        s = futures[fut]
+            b.rows[s.title] = {**row, "status": "skipped"}
+            b.res.skipped.append(s.title)
+    first = task or _evaluate_task
+    futures = {
+        client.submit(first, s, b.lang, tiling, retries=retries, pure=False, key=submit_key(s.title, "city")): s
+        for s in todo
+    }
+    pending = as_completed(list(futures))
+    n_done = 0
+    for fut in pending:
+        s = futures.pop(fut)
         try:
-            row, city = fut.result()
+            got = fut.result()
         except Exception as exc:  # noqa: BLE001 - a task that failed even after its retries: reported by name
-            row, city = {"label": s.title, "kind": s.kind, "error": _one_line(exc)}, None
-        if city is None or row.get("error"):
-            res.failed[s.title] = str(row.get("error") or "?")
-            rows[s.title] = {**row, "status": "failed"}
-        else:
-            save_city(city, store, replace=True)  # first the city, then its marker
-            with atomic_output(_marker(out, s.title)) as tmp:
-                marker = {"label": s.title, "key": keys[s.title], "version": __version__, "row": row}
-                tmp.write_text(json.dumps(marker, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
-            rows[s.title] = {**row, "status": "done"}
-            res.done.append(s.title)
+            got = {"label": s.title, "kind": s.kind, "error": _one_line(exc)}, None
         fut.release()
+        if isinstance(got, CityPlan):
+            got = b.tiles(s, got)
+            if not isinstance(got, tuple):  # the last step is running: it comes back through `pending`
+                futures[got] = s
+                pending.add(got)
+                continue
+        b.settle(s, *got)
+        n_done += 1
         if on_progress:
-            on_progress(n_done, len(futures))
+            on_progress(n_done, len(todo))
+    if tiling.folder == out / NETWORKS:
+        shutil.rmtree(tiling.folder, ignore_errors=True)  # every city is settled: no tile reads it any more
+    b.res.report = _report(b.rows, srcs)
+    b.res.files = [write_table(b.res.report, out / name, layer="cities") for name in REPORT]
+    b.res.files.append(write_comparison_html(b.res.report, out / HTML_REPORT, lang=b.lang))
+    return b.res
+
+
+def _report(rows: dict[str, dict[str, Any]], srcs: list[CitySource]) -> pd.DataFrame:
+    """One row per city in the order given, ``label, status, error`` first."""
     report = pd.DataFrame([rows[s.title] for s in srcs])
     if "synthetic" in report.columns:
         report["synthetic"] = report["synthetic"].astype("boolean").fillna(False).astype(bool)
     first = ["label", "status", "error"]
-    res.report = report[[*first, *(c for c in report.columns if c not in first)]]
-    res.files = [write_table(res.report, out / name, layer="cities") for name in REPORT]
-    return res
+    return report[[*first, *(c for c in report.columns if c not in first)]]

@@ -90,29 +90,49 @@ def evaluate_source_city(src: CitySource, lang: str | None = None) -> tuple[dict
 
     use_worker_threads()
     t0 = time.perf_counter()
-    row: dict[str, Any] = {
+    row = base_row(src)
+    with use_lang(lang):
+        try:
+            city = source_city(src)
+            net = network_from_city(city)
+            ev = evaluate_city(city, net, load_profile(src.profile or city.profile))
+        except LifecircleError as exc:
+            return failed_row(row, src, exc, t0), None
+    return evaluation_row(row, net, ev, t0), city
+
+
+def base_row(src: CitySource) -> dict[str, Any]:
+    """The first columns of a city's row: ``label, kind, seed, scale, error``."""
+    return {
         "label": src.title,
         "kind": src.kind,
         "seed": src.seed if src.kind == DEMO else None,
         "scale": src.scale if src.kind == DEMO else None,
         "error": "",
     }
-    city = None
-    with use_lang(lang):
-        try:
-            if src.kind == DEMO:
-                from lifecircle.city.demo import build_demo_city
 
-                city = build_demo_city(seed=src.seed, scale=src.scale)
-            else:
-                from lifecircle.city.store import load_city
 
-                city = load_city(src.store, src.name)
-            net = network_from_city(city)
-            ev = evaluate_city(city, net, load_profile(src.profile or city.profile))
-        except LifecircleError as exc:
-            row.update(synthetic=src.kind == DEMO, seconds=time.perf_counter() - t0, error=str(exc))
-            return row, None
+def source_city(src: CitySource) -> Any:
+    """The city of ``src`` (a :class:`lifecircle.city.model.City`): built by the demo generator
+    or loaded from its store. Raises a :class:`LifecircleError` when it cannot be."""
+    if src.kind == DEMO:
+        from lifecircle.city.demo import build_demo_city
+
+        return build_demo_city(seed=src.seed, scale=src.scale)
+    from lifecircle.city.store import load_city
+
+    return load_city(src.store, src.name)
+
+
+def failed_row(row: dict[str, Any], src: CitySource, exc: BaseException, t0: float) -> dict[str, Any]:
+    """``row`` of a city that could not be evaluated: the message in ``error``, seconds since ``t0``."""
+    row.update(synthetic=src.kind == DEMO, seconds=time.perf_counter() - t0, error=str(exc))
+    return row
+
+
+def evaluation_row(row: dict[str, Any], net: Any, ev: Any, t0: float) -> dict[str, Any]:
+    """``row`` completed from an evaluation ``ev`` on ``net``: ``source``, network size, the
+    city-level figures (scalars) and ``seconds`` since ``t0``."""
     row["source"] = "synthetic" if ev.synthetic else ""
     row["n_nodes"] = net.n_nodes
     row["n_edges"] = net.n_edges
@@ -120,7 +140,7 @@ def evaluate_source_city(src: CitySource, lang: str | None = None) -> tuple[dict
         if isinstance(v, str | bool | int | float) or v is None:
             row[k] = v
     row["seconds"] = time.perf_counter() - t0
-    return row, city
+    return row
 
 
 def evaluate_many(

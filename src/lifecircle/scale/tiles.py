@@ -342,10 +342,7 @@ def access_table_tiles(
     them, and the tasks only search. Without it each task places the points on its own part: the
     same streets, except that a point whose nearest street point is a junction may take another
     of the equally near streets there, which can change a distance in its last bit."""
-    if not tile_m > 0:
-        raise ConfigError(
-            t(f"分块边长须为正数（米），收到 {tile_m}", f"the tile size must be positive metres, got {tile_m}")
-        )
+    check_tile_m(tile_m)
     nf = network if isinstance(network, NetworkFile) else open_network(network)
     speed = speed_kmh or profile.walking.speed_kmh
     fmts = [profile.format(c) for c in dict.fromkeys(formats)] if formats else list(profile.formats)
@@ -355,10 +352,88 @@ def access_table_tiles(
     snap = float(profile.walking.snap_max_m)
     layer_min = sorted(set(profile.walking.layers_min))
     thresholds = [float(metres(m, speed)) for m in layer_min]
-    reach0 = max(thresholds) * (1 + 1e-6) + 1.0  # the longest layer, and a hair for the within-tolerance
     all_nodes = origins is None
     origins, ox, oy, sx, sy, o_full, s_full = _place_points(nf, origins, outlets, net, snap)
-    n, nc = len(origins), len(codes)
+    pts = TilePoints(ox, oy, sx, sy, cat, len(codes), thresholds, snap, all_nodes, o_full, s_full)
+    res, run = tiled_walks(nf, pts, client, tile_m=tile_m, retries=retries, on_progress=on_progress)
+    ok, offset, s_ok = res.ok, res.offset, res.s_ok
+    if o_full is not None and s_full is not None:
+        ok, offset, s_ok = o_full.ok, o_full.offset_m, s_full.ok
+    o_snap = Snapped(np.zeros(len(origins), np.int32), np.zeros(len(origins)), offset, ok, ox, oy)
+    table, unsnapped_o = build_access_table(
+        origins, o_snap, res.dist, res.src, res.counts, fmts, outlet_names(outlets), layer_min, speed
+    )
+    return AccessTable(table, unsnapped_o, outlets.iloc[np.flatnonzero(~s_ok)].copy()), run
+
+
+def check_tile_m(tile_m: float) -> None:
+    """Refuse a tile side (metres) that is not a positive number."""
+    if not tile_m > 0:
+        raise ConfigError(
+            t(f"分块边长须为正数（米），收到 {tile_m}", f"the tile size must be positive metres, got {tile_m}")
+        )
+
+
+@dataclass
+class TilePoints:
+    """The points of a tiled run in the network's CRS (metres): origins ``ox, oy`` (with
+    ``all_nodes`` the origins are the network's nodes, in node order), sources ``sx, sy`` of
+    category ``cat`` (``n_cat`` categories), the thresholds to count within (metres, the longest
+    sets the buffer), the snapping limit (metres) and, optionally, the origins and sources already
+    snapped on the whole network (then every task uses those streets)."""
+
+    ox: np.ndarray
+    oy: np.ndarray
+    sx: np.ndarray
+    sy: np.ndarray
+    cat: np.ndarray
+    n_cat: int
+    thresholds_m: list[float]
+    snap_max_m: float
+    all_nodes: bool = False
+    o_snapped: Snapped | None = None
+    s_snapped: Snapped | None = None
+
+
+@dataclass
+class TiledWalks:
+    """What the tiles found, in the caller's order: nearest metres per origin and category
+    (``inf`` = none) and the source it is (``-1``), counts within each threshold, whether each
+    origin is on the streets and how far from them (metres), and whether each source is."""
+
+    dist: np.ndarray
+    src: np.ndarray
+    counts: np.ndarray
+    ok: np.ndarray
+    offset: np.ndarray
+    s_ok: np.ndarray
+
+
+class TileError(RuntimeError):
+    """A tile task that failed even after its retries; the message names the tile."""
+
+
+def tiled_walks(
+    nf: NetworkFile,
+    pts: TilePoints,
+    client: Any,
+    *,
+    tile_m: float,
+    retries: int = 2,
+    on_progress: Progress | None = None,
+    name: str = "",
+    priority: int = 0,
+) -> tuple[TiledWalks, TiledRun]:
+    """The nearest distances and counts of ``pts`` in tiles of ``tile_m`` metres with buffers (see
+    the module), one task per tile on the cluster behind ``client`` reading only its part of ``nf``;
+    wider rounds for the nearest distances a tile could not settle. ``name`` prefixes the tasks'
+    keys (a city in the province batch), ``priority`` is their Dask priority. Raises
+    :class:`TileError` naming the tile whose task failed after ``retries`` re-runs."""
+    check_tile_m(tile_m)
+    ox, oy, sx, sy, cat, snap = pts.ox, pts.oy, pts.sx, pts.sy, pts.cat, pts.snap_max_m
+    thresholds = list(pts.thresholds_m)
+    reach0 = max(thresholds, default=0.0) * (1 + 1e-6) + 1.0  # the longest layer, and a hair for the tolerance
+    n, nc = len(ox), pts.n_cat
     gx0 = min(nf.bounds[0], np.min(ox, initial=np.inf), np.min(sx, initial=np.inf))
     gy0 = min(nf.bounds[1], np.min(oy, initial=np.inf), np.min(sy, initial=np.inf))
     o_tile, s_tile = _tile_keys(ox, oy, gx0, gy0, tile_m), _tile_keys(sx, sy, gx0, gy0, tile_m)
@@ -370,9 +445,9 @@ def access_table_tiles(
             tile=f"tile-{key}",
             box=box,
             o_pos=o_pos,
-            o_x=None if all_nodes else ox[o_pos],
-            o_y=None if all_nodes else oy[o_pos],
-            o_node=o_pos if all_nodes else None,
+            o_x=None if pts.all_nodes else ox[o_pos],
+            o_y=None if pts.all_nodes else oy[o_pos],
+            o_node=o_pos if pts.all_nodes else None,
             s_pos=s_in,
             s_x=sx[s_in],
             s_y=sy[s_in],
@@ -381,16 +456,18 @@ def access_table_tiles(
             n_cat=nc,
             snap_max_m=snap,
             thresholds_m=thresholds if first else [],
-            o_snapped=None if o_full is None else o_full.subset(o_pos),
-            s_snapped=None if s_full is None else s_full.subset(s_in),
+            o_snapped=None if pts.o_snapped is None else pts.o_snapped.subset(o_pos),
+            s_snapped=None if pts.s_snapped is None else pts.s_snapped.subset(s_in),
         )
 
-    dist = np.full((n, nc), np.inf)
-    src = np.full((n, nc), -1, np.int64)
-    counts = np.zeros((n, nc, len(thresholds)), np.int32)
-    ok = np.zeros(n, bool)
-    offset = np.full(n, np.inf)
-    s_ok = np.zeros(len(outlets), bool)
+    res = TiledWalks(
+        dist=np.full((n, nc), np.inf),
+        src=np.full((n, nc), -1, np.int64),
+        counts=np.zeros((n, nc, len(thresholds)), np.int32),
+        ok=np.zeros(n, bool),
+        offset=np.full(n, np.inf),
+        s_ok=np.zeros(len(sx), bool),
+    )
     seen = np.zeros(n, np.int64)
     keys = sorted(set(o_tile.tolist()) | set(s_tile.tolist()))
     todo = {k: (np.flatnonzero(o_tile == k), reach0) for k in keys}
@@ -399,7 +476,7 @@ def access_table_tiles(
     first = True
     while todo:
         jobs = [job(k, pos, reach, first) for k, (pos, reach) in todo.items()]
-        results = _run_jobs(client, nf, jobs, retries, on_progress)
+        results = _run_jobs(client, nf, jobs, retries, on_progress, name=name, priority=priority)
         run.rounds.append(len(jobs))
         run.max_edges_read.append(max(int(r["n_edges"]) for r in results))
         nxt: dict[int, tuple[np.ndarray, float]] = {}
@@ -407,14 +484,15 @@ def access_table_tiles(
             pos = r["o_pos"]
             if first:
                 seen[pos] += 1
-                ok[pos], offset[pos] = r["o_ok"], r["o_offset"]
-                counts[pos] = r["counts"]
-                s_ok[r["s_core_pos"]] = r["s_core_ok"]
+                res.ok[pos], res.offset[pos] = r["o_ok"], r["o_offset"]
+                if thresholds:
+                    res.counts[pos] = r["counts"]
+                res.s_ok[r["s_core_pos"]] = r["s_core_ok"]
                 pending[pos] &= r["o_ok"][:, None]
             fix = pending[pos]
             exact = fix & ((r["dist"] <= reach) | _covers(j.box, nf.bounds))
-            dist[pos] = np.where(exact, r["dist"], dist[pos])
-            src[pos] = np.where(exact, r["src"], src[pos])
+            res.dist[pos] = np.where(exact, r["dist"], res.dist[pos])
+            res.src[pos] = np.where(exact, r["src"], res.src[pos])
             left = fix & ~exact
             pending[pos] = left
             rows = left.any(axis=1)
@@ -426,13 +504,7 @@ def access_table_tiles(
         todo, first = nxt, False
     if (seen != 1).any():
         raise RuntimeError(f"tiled access: origins computed {sorted(set(seen.tolist()))} times, expected once each")
-    if o_full is not None and s_full is not None:
-        ok, offset, s_ok = o_full.ok, o_full.offset_m, s_full.ok
-    o_snap = Snapped(np.zeros(n, np.int32), np.zeros(n), offset, ok, ox, oy)
-    table, unsnapped_o = build_access_table(
-        origins, o_snap, dist, src, counts, fmts, outlet_names(outlets), layer_min, speed
-    )
-    return AccessTable(table, unsnapped_o, outlets.iloc[np.flatnonzero(~s_ok)].copy()), run
+    return res, run
 
 
 def _place_points(
@@ -468,18 +540,42 @@ def _place_points(
 
 
 def _run_jobs(
-    client: Any, nf: NetworkFile, jobs: list[TileJob], retries: int, on_progress: Progress | None
+    client: Any,
+    nf: NetworkFile,
+    jobs: list[TileJob],
+    retries: int,
+    on_progress: Progress | None,
+    *,
+    name: str = "",
+    priority: int = 0,
 ) -> list[dict[str, Any]]:
-    """Submit one task per job (``retries`` re-runs each) and gather them in order."""
+    """Submit one task per job (``retries`` re-runs each; keys ``lifecircle-<name>-<tile>-…``) and
+    gather them in order; a task that still fails raises :class:`TileError` naming its tile."""
     from distributed import as_completed
 
+    prefix = f"lifecircle-{name}-" if name else "lifecircle-"
     futs = [
-        client.submit(run_tile, nf, j, retries=retries, pure=False, key=f"lifecircle-{j.tile}-{uuid.uuid4().hex[:12]}")
+        client.submit(
+            run_tile,
+            nf,
+            j,
+            retries=retries,
+            pure=False,
+            priority=priority,
+            key=f"{prefix}{j.tile}-{uuid.uuid4().hex[:12]}",
+        )
         for j in jobs
     ]
-    for done, _ in enumerate(as_completed(futs), start=1):
-        if on_progress:
-            on_progress(done, len(futs))
-    out = client.gather(futs)
-    client.cancel(futs)
-    return out
+    try:
+        for done, _ in enumerate(as_completed(futs), start=1):
+            if on_progress:
+                on_progress(done, len(futs))
+        out = []
+        for j, f in zip(jobs, futs, strict=True):
+            try:
+                out.append(f.result())
+            except Exception as exc:  # a tile that failed after its retries: named for the report
+                raise TileError(f"{j.tile}: {type(exc).__name__}: {' '.join(str(exc).split())}") from exc
+        return out
+    finally:
+        client.cancel(futs)

@@ -1,0 +1,205 @@
+"""The province batch's comparison report as one self-contained HTML page (``cities.html``).
+
+One row per city in the batch's order (click a column head to sort): status (done, done by an
+earlier run, failed with its one-line error), circles, circles per grade, the mean basic-format
+coverage and the residents reaching every basic format (shares 0..1 shown in %), residents, F15
+(the residents' share within 15 minutes) when the report has it, network nodes, tiles and seconds.
+A horizontal bar chart (SVG) shows the mean basic-format coverage per city, best first; failed
+cities are listed by name with their error. Synthetic cities are labelled 合成数据 and the page
+carries the synthetic-data banner when any is. The dashboard's CSS and sorting script are reused;
+the table scrolls inside its box, so the page fits a 390 px phone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from markupsafe import Markup, escape
+
+import lifecircle
+from lifecircle.reports.common import (
+    GRADE_ORDER,
+    GRADES,
+    SYNTHETIC_TITLE,
+    check_lang,
+    fmt_num,
+    fmt_pct,
+    generated_at,
+    is_missing,
+    label,
+    synthetic_note,
+    tr,
+)
+from lifecircle.reports.dashboard import _env, _static
+from lifecircle.sources.files import atomic_output
+
+KEY = "basic_format_coverage"  # the indicator of the bar chart
+STATUS = {
+    "done": ("完成", "done"),
+    "skipped": ("已完成（上次运行）", "done (earlier run)"),
+    "failed": ("失败", "failed"),
+}
+PAGE_CSS = """
+header.top { padding: 16px 18px 12px; }
+header.top h1 { font-size: 24px; }
+main { padding: 8px 12px 20px; }
+section { padding: 14px 14px; }
+.status-failed { color: var(--warn); font-weight: 700; }
+.status-done, .status-skipped { color: #1a7f37; }
+td.error { min-width: 16em; color: var(--warn); font-size: 12.5px; }
+ul.failed li { margin: 4px 0; overflow-wrap: anywhere; }
+svg.bars .fail { fill: var(--warn); font-weight: 600; }
+svg.cities { width: 480px; }
+svg.cities .name { font-size: 12.5px; }
+@media (max-width: 600px) {
+  header.top h1 { font-size: 20px; } html { font-size: 14px; }
+  .cards { grid-template-columns: repeat(2, minmax(0, 1fr)); gap: 8px; }
+  .synthetic-banner { flex-wrap: wrap; gap: 2px 10px; padding: 6px 12px; font-size: 12.5px; }
+  .synthetic-banner strong { font-size: 16px; white-space: normal; letter-spacing: 1px; }
+}
+"""
+
+
+@dataclass
+class Cell:
+    """A table cell: its text, the value it sorts by (number or text), and a CSS class."""
+
+    text: str
+    sort: Any = None
+    cls: str = ""
+    html: Markup | None = None
+
+
+def _is_synthetic(r: dict[str, Any]) -> bool:
+    return bool(r.get("synthetic")) and not is_missing(r.get("synthetic"))
+
+
+def _num(v: Any) -> float | None:
+    """The sort value of a number; None (no ``data-sort``: sorted by its text "—", after the numbers) if missing."""
+    return None if is_missing(v) else float(v)
+
+
+def _columns(report: pd.DataFrame, lang: str) -> list[tuple[str, str]]:
+    """(column, header) of the table, the grade counts and F15 only when the report has them."""
+    cols = [("label", tr(lang, "城市", "City")), ("status", tr(lang, "状态", "Status"))]
+    cols.append(("n_circles", label("n_circles", lang)))
+    cols += [(f"n_{g}", tr(lang, GRADES[g].zh, GRADES[g].en)) for g in GRADE_ORDER if f"n_{g}" in report.columns]
+    cols += [
+        (KEY, label(KEY, lang)),
+        ("basic_coverage", label("basic_coverage", lang)),
+        ("population", label("population", lang)),
+    ]
+    if "f15" in report.columns:
+        cols.append(("f15", tr(lang, "15 分钟内居民占比（F15）", "Residents within 15 min (F15)")))
+    cols += [
+        ("n_nodes", tr(lang, "路网节点", "Network nodes")),
+        ("tiles", tr(lang, "分块数", "Tiles")),
+        ("seconds", tr(lang, "用时（秒）", "Time (s)")),
+        ("error", tr(lang, "错误", "Error")),
+    ]
+    return cols
+
+
+def _cell(col: str, r: dict[str, Any], lang: str) -> Cell:
+    v = r.get(col)
+    if col == "label":
+        tag = f' <span class="tag-synthetic">{tr(lang, "合成数据", "synthetic")}</span>' if _is_synthetic(r) else ""
+        return Cell(str(v), str(v), "name", Markup(f"{escape(str(v))}{tag}"))
+    if col == "status":
+        s = str(v or "failed")
+        return Cell(tr(lang, *STATUS.get(s, (s, s))), s, f"nowrap status-{s}")
+    if col == "error":
+        return Cell("" if is_missing(v) else str(v), None, "error")
+    if col in (KEY, "basic_coverage", "f15"):
+        return Cell(fmt_pct(v), _num(v), "num")
+    if col == "seconds":
+        n = _num(v)
+        return Cell("—" if n is None else f"{n:.1f}", n, "num")
+    return Cell(fmt_num(v), _num(v), "num")
+
+
+def coverage_chart(report: pd.DataFrame, lang: str) -> str:
+    """Bars of the mean basic-format coverage per city (0..1 shown in %), best first, each city's
+    name above its bar (narrow enough for a phone); a city without the figure (failed) at the end,
+    marked. Synthetic cities say 合成数据."""
+    recs = report.to_dict("records")
+    recs.sort(key=lambda r: (is_missing(r.get(KEY)), -float(0 if is_missing(r.get(KEY)) else r[KEY])))
+    row_h, bar_w, width = 40, 330, 400
+    parts: list[str] = []
+    for i, r in enumerate(recs):
+        y = 4 + i * row_h
+        lab = str(r.get("label")) + (tr(lang, "（合成数据）", " (synthetic)") if _is_synthetic(r) else "")
+        v = r.get(KEY)
+        parts.append(f'<g class="bar-row"><title>{escape(lab)}: {fmt_pct(v)}</title>')
+        parts.append(f'<text class="name" x="0" y="{y + 13}">{escape(lab)}</text>')
+        parts.append(f'<rect class="track" x="0" y="{y + 18}" width="{bar_w}" height="16"/>')
+        if is_missing(v):
+            text = tr(lang, "失败", "failed") if r.get("status") == "failed" else "—"
+            parts.append(f'<text class="val fail" x="6" y="{y + 31}">{escape(text)}</text></g>')
+            continue
+        w = bar_w * min(max(float(v), 0.0), 1.0)
+        parts.append(f'<rect x="0" y="{y + 18}" width="{w:.1f}" height="16" fill="#2b8cbe"/>')
+        parts.append(f'<text class="val" x="{bar_w + 6}" y="{y + 31}">{fmt_pct(v)}</text></g>')
+    height = 4 + len(recs) * row_h
+    grid = "".join(
+        f'<line x1="{bar_w * q}" x2="{bar_w * q}" y1="0" y2="{height}"/>'
+        f'<text x="{min(max(bar_w * q, 10), bar_w - 10)}" y="{height + 14}">{int(q * 100)}%</text>'
+        for q in (0, 0.25, 0.5, 0.75, 1.0)
+    )
+    title = escape(label(KEY, lang))
+    return (
+        f'<svg class="chart bars cities" viewBox="0 0 {width} {height + 20}" width="{width}" role="img" '
+        f'aria-label="{title}"><g class="grid">{grid}</g>{"".join(parts)}</svg>'
+    )
+
+
+def render_comparison_html(report: pd.DataFrame, *, lang: str = "zh", title: str = "") -> str:
+    """The comparison page of a batch report (:attr:`lifecircle.scale.batch.BatchResult.report`:
+    one row per city with ``label``, ``status``, ``error`` and the city-level figures)."""
+    check_lang(lang)
+    recs = report.to_dict("records")
+    cols = _columns(report, lang)
+    synthetic = any(_is_synthetic(r) for r in recs)
+    status = [str(r.get("status") or "failed") for r in recs]
+    residents = sum(float(r["population"]) for r in recs if not is_missing(r.get("population")))
+    cards = [
+        (tr(lang, "城市", "Cities"), fmt_num(len(recs))),
+        (tr(lang, "已完成", "Done"), fmt_num(sum(s != "failed" for s in status))),
+        (tr(lang, "失败", "Failed"), fmt_num(status.count("failed"))),
+        (tr(lang, "居民合计（人）", "Residents in all"), fmt_num(residents)),
+    ]
+    ctx = {
+        "lang": lang,
+        "L": lambda zh, en: tr(lang, zh, en),
+        "title": title or tr(lang, "各城市一刻钟便民生活圈对比", "15-minute living circles: city comparison"),
+        "synthetic": synthetic,
+        "synthetic_title": SYNTHETIC_TITLE,
+        "synthetic_note": synthetic_note(lang),
+        "css": Markup(_static("dashboard.css") + PAGE_CSS),
+        "js": Markup(_static("dashboard.js")),
+        "cards": cards,
+        "chart": Markup(coverage_chart(report, lang)) if recs else "",
+        "chart_title": label(KEY, lang),
+        "head": [h for _, h in cols],
+        "numeric": [c not in ("label", "status", "error") for c, _ in cols],
+        "rows": [[_cell(c, r, lang) for c, _ in cols] for r in recs],
+        "failed": [
+            (str(r.get("label")), str(r.get("error") or "")) for r, s in zip(recs, status, strict=True) if s == "failed"
+        ],
+        "has_f15": "f15" in report.columns,
+        "generated_at": generated_at(),
+        "version": lifecircle.__version__,
+    }
+    return _env().get_template("comparison.html.j2").render(**ctx)
+
+
+def write_comparison_html(report: pd.DataFrame, path: str | Path, *, lang: str = "zh", title: str = "") -> Path:
+    """Write :func:`render_comparison_html` to ``path`` atomically; returns the path."""
+    html = render_comparison_html(report, lang=lang, title=title)
+    p = Path(path)
+    with atomic_output(p) as tmp:
+        tmp.write_text(html, encoding="utf-8")
+    return p
