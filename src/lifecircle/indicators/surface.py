@@ -1,10 +1,10 @@
 """A city-wide walking-time surface on an H3 hexagon grid, and its blind spots (盲区).
 
 A cell's value is the walk from the *network nodes inside it*, not from its centre: the minimum,
-over the cell's nodes, of the engine's nearest distance (:func:`nearest_per_category` with every
-node as an origin) to an outlet of each format, in minutes at the profile's speed (and at the
-older residents' speed). Cells are those holding at least one node, so the surface covers the
-city's streets.
+over the cell's nodes, of the engine's nearest distance (:func:`nearest_distance_nodes`, equal to
+:func:`nearest_per_category` with every node as an origin) to an outlet of each format, in minutes
+at the profile's speed (and at the older residents' speed). Cells are those holding at least one
+node, so the surface covers the city's streets.
 
 Residents are placed, not spread: each community's residents (or each row of a user's population
 grid, ``lon, lat, population``) go to the cell of their point *snapped to the street* (the point the
@@ -38,7 +38,7 @@ from lifecircle.city.model import City
 from lifecircle.errors import InputError
 from lifecircle.i18n import t
 from lifecircle.indicators.access import explode_outlets
-from lifecircle.network.engine import metres, minutes, nearest_per_category, within
+from lifecircle.network.engine import metres, minutes, nearest_distance_nodes, within
 from lifecircle.network.graph import WalkNetwork
 from lifecircle.network.knearest import MAX_K, k_nearest_per_category
 from lifecircle.network.snap import snap_lonlat
@@ -126,8 +126,8 @@ def node_distances(net: WalkNetwork, outlets: pd.DataFrame, profile: Profile) ->
     sources, cat = _outlet_sources(net, outlets, profile)
     if len(cat) == 0 or not sources.ok.any():
         return np.full((net.n_nodes, n_fmt), np.inf)
-    dist, _ = nearest_per_category(net, sources, cat, n_fmt)
-    return np.ascontiguousarray(dist)
+    # distances only (no outlet labels: half the memory), float64 as every other path gives them
+    return np.ascontiguousarray(nearest_distance_nodes(net, sources, cat, n_fmt, dtype=np.float64))
 
 
 def node_distances_k(
