@@ -136,7 +136,8 @@ def _district_names(city: Any) -> dict[str, str]:
 
 def _blind_by_district(cells: pd.DataFrame, blind: np.ndarray, names: dict[str, str]) -> list[dict[str, Any]]:
     """Blind spots per district (of the cells shown): cells, residents and older residents in
-    blind cells, and the district's residents; districts with blind residents first."""
+    blind cells, and the district's residents; most blind residents first; districts without
+    residents left out."""
     df = pd.DataFrame(
         {
             "district": cells["district"].to_numpy(),
@@ -148,6 +149,8 @@ def _blind_by_district(cells: pd.DataFrame, blind: np.ndarray, names: dict[str, 
     rows = []
     for d, g in df.groupby("district", sort=True):
         b = g[g["blind"]]
+        if not len(b) and not g["population"].sum() > 0:
+            continue  # no residents, no blind spots: nothing to say
         rows.append(
             {
                 "district": str(d),
