@@ -92,16 +92,18 @@ def legend_pixels(png: bytes, legend: list[dict], opacity: float) -> tuple[int, 
     import numpy as np
     from PIL import Image
 
-    img = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).reshape(-1, 3).astype(int)
+    img = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).reshape(-1, 3).astype(np.int32)
+    colours, counts = np.unique((img[:, 0] << 16) | (img[:, 1] << 8) | img[:, 2], return_counts=True)
+    rgbs = np.stack([colours >> 16, (colours >> 8) & 255, colours & 255], axis=1)  # each colour once: fast
     bg = np.array([0xEE, 0xF1, 0xF4])
-    near = np.zeros(len(img), bool)
+    near = np.zeros(len(rgbs), bool)
     present = 0
     for row in legend[:-1]:  # the last: unreachable (grey)
         rgb = np.array([int(row["colour"][i : i + 2], 16) for i in (1, 3, 5)])
-        hit = np.abs(img - (opacity * rgb + (1 - opacity) * bg)).sum(axis=1) < 30
+        hit = np.abs(rgbs - (opacity * rgb + (1 - opacity) * bg)).sum(axis=1) < 30
         near |= hit
-        present += int(hit.sum() >= 200)
-    return int(near.sum()), present
+        present += int(counts[hit].sum() >= 200)
+    return int(counts[near].sum()), present
 
 
 def show_surface(page, fmt: str, speed: str = "default") -> bytes:

@@ -19,7 +19,7 @@
     if (layer) { map.removeLayer(layer); layer = null; }
     legend.hidden = true; section.hidden = true; el.dataset.surface = '';
   }
-  function cell(tr, text, cls) { var td = document.createElement('td'); td.textContent = text; if (cls) { td.className = cls; } tr.appendChild(td); return td; }
+  function cell(tr, text, cls) { var td = document.createElement('td'); td.textContent = text; if (cls) { td.className = cls; } tr.appendChild(td); }
   function drawLegend(rows) {
     legend.textContent = '';
     rows.concat([{colour: '', label: T.blind_outline}]).forEach(function (r) {
@@ -30,7 +30,6 @@
     legend.hidden = false;
   }
   function drawTable(data) {
-    var heads = [].map.call(document.querySelectorAll('#surface-blind-table thead th'), function (th) { return th.textContent; });
     tbody.textContent = '';
     var rows = data.blind_spots.concat([{district_name: T.total, blind_cells: data.totals.blind_cells, blind_residents: data.totals.blind_residents,
       blind_elderly: data.totals.blind_elderly, residents: data.totals.residents, total: true}]);
@@ -38,7 +37,7 @@
       var tr = document.createElement('tr');
       if (r.total) { tr.className = 'total'; }
       [r.district_name, num(r.blind_cells), num(r.blind_residents), num(r.blind_elderly), num(r.residents)].forEach(function (v, i) {
-        cell(tr, v, i ? 'n' : '').dataset.label = heads[i];
+        cell(tr, v, i ? 'n' : '');
       });
       tbody.appendChild(tr);
     });
