@@ -42,7 +42,7 @@ from lifecircle.reports.surface_report import minutes_colour, surface_legend
 
 SPEEDS = ("default", "elderly")
 RESOLUTIONS = (7, 8, 9, 10)  # H3 resolutions offered: cells of about 5 km² down to 0.015 km²
-MAX_ANSWERS = 64  # answers kept per engine (formats × speeds × scopes × languages)
+MAX_ANSWERS = 16  # answers kept per engine (formats × speeds × scopes × languages; ~1 KB per cell each)
 
 
 @dataclass

@@ -7,12 +7,12 @@
   var form = document.getElementById('surface-form'), select = document.getElementById('surface-format');
   var status = document.getElementById('surface-status'), legend = document.getElementById('surface-legend');
   var section = document.getElementById('surface-blind'), tbody = document.querySelector('#surface-blind-table tbody');
-  var OPACITY = 0.75;
+  var OPACITY = 0.75, EN = T.lang === 'en', COMMA = EN ? ', ' : '，', OPEN = EN ? ' (' : '（', CLOSE = EN ? ')' : '）';
   el.dataset.surfaceOpacity = String(OPACITY);
   map.createPane('surface').style.zIndex = 350;  // under the streets, districts and circles (400)
   var renderer = L.canvas({pane: 'surface'});
   var layer = null, request = 0, retry = null;
-  function num(x) { return Math.round(x).toLocaleString(T.lang === 'en' ? 'en' : 'zh-CN'); }
+  function num(x) { return Math.round(x).toLocaleString(EN ? 'en' : 'zh-CN'); }
   function esc(s) { return String(s).replace(/[&<>"']/g, function (c) { return {'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;'}[c]; }); }
   function speed() { return form.querySelector('input[name=speed]:checked').value; }
   function clear() {
@@ -41,8 +41,8 @@
       });
       tbody.appendChild(tr);
     });
-    document.getElementById('surface-blind-title').textContent = T.blind_title + ' · ' + data.format_name + '（' + data.layer_min + ' ' + T.layer + '，' +
-      (data.speed === 'elderly' ? T.speed_elderly : T.speed_default) + ' ' + data.speed_kmh + ' km/h）';
+    document.getElementById('surface-blind-title').textContent = T.blind_title + ' · ' + data.format_name + OPEN + data.layer_min + (EN ? '' : ' ') + T.layer + COMMA +
+      (data.speed === 'elderly' ? T.speed_elderly : T.speed_default) + ' ' + data.speed_kmh + ' km/h' + CLOSE;
     section.hidden = false;
   }
   function popup(p) {
@@ -58,8 +58,8 @@
       onEachFeature: function (f, l) { l.bindPopup(popup(f.properties)); }}).addTo(map);
     drawLegend(data.legend);
     drawTable(data);
-    status.textContent = num(data.features.length) + ' ' + T.cells + '，' + num(data.totals.blind_cells) + ' ' + T.blind_cells +
-      '（' + T.residents + ' ' + num(data.totals.blind_residents) + ' ' + T.persons + '）' + (data.synthetic ? ' · ' + T.synthetic : '');
+    status.textContent = num(data.features.length) + ' ' + T.cells + COMMA + num(data.totals.blind_cells) + ' ' + T.blind_cells +
+      OPEN + T.residents + ' ' + num(data.totals.blind_residents) + (EN ? '' : ' ' + T.persons) + CLOSE + (data.synthetic ? ' · ' + T.synthetic : '');
     el.dataset.surface = data.format + ':' + data.speed;
     el.dataset.surfaceCells = String(data.features.length);
   }
