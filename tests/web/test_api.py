@@ -67,6 +67,7 @@ ENDPOINTS = [
     ("GET", "/api/reports/1", None),
     ("POST", "/api/reports/1/versions", {"body": "x"}),
     ("GET", "/api/map/streets", None),
+    ("GET", "/api/surface?format=wet_market", None),
     ("GET", "/api/audit", None),
     ("GET", f"/api/circles/{XL}/committee", None),
     ("POST", f"/api/circles/{XL}/committee", {"role": "operator", "name": "x"}),

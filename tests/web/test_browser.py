@@ -78,3 +78,84 @@ def test_officer_logs_in_changes_status_and_sees_the_map(server):
     with transaction(app.state.factory) as s:
         assert s.get(Circle, cid).status == "building"
     assert os.path.getsize(ARTIFACTS / "map.png") > 10_000
+
+
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
+
+
+def legend_pixels(png: bytes, legend: list[dict], opacity: float) -> tuple[int, int]:
+    """Pixels of a screenshot of the map near a legend colour laid at ``opacity`` over the map's
+    background, and how many legend colours are present (≥ 200 pixels each). The grey of the
+    unreachable cells is left out: the streets are grey too."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    img = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).reshape(-1, 3).astype(np.int32)
+    colours, counts = np.unique((img[:, 0] << 16) | (img[:, 1] << 8) | img[:, 2], return_counts=True)
+    rgbs = np.stack([colours >> 16, (colours >> 8) & 255, colours & 255], axis=1)  # each colour once: fast
+    bg = np.array([0xEE, 0xF1, 0xF4])
+    near = np.zeros(len(rgbs), bool)
+    present = 0
+    for row in legend[:-1]:  # the last: unreachable (grey)
+        rgb = np.array([int(row["colour"][i : i + 2], 16) for i in (1, 3, 5)])
+        hit = np.abs(rgbs - (opacity * rgb + (1 - opacity) * bg)).sum(axis=1) < 30
+        near |= hit
+        present += int(counts[hit].sum() >= 200)
+    return int(counts[near].sum()), present
+
+
+def show_surface(page, fmt: str, speed: str = "default") -> bytes:
+    """Choose ``fmt`` on /map, wait until its hexagons are drawn; a screenshot of the map area."""
+    page.select_option("#surface-format", fmt)
+    page.wait_for_selector(f"#map[data-surface='{fmt}:{speed}']", timeout=30_000)
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+    return page.locator("#map").screenshot()
+
+
+def test_map_draws_the_walking_time_surface_with_legend_and_blind_spots(server):
+    """/map on a desktop and on a 390 × 844 phone: choose a format, the hexagons appear in the
+    legend's colours in the map area (counted in a screenshot, against the map without them); the
+    older residents' speed redraws them; the blind spots by district are listed; no sideways scroll."""
+    from playwright.sync_api import sync_playwright
+
+    base, app = server
+    app.state.live.engine(wait_s=180)  # the live city is built before the page asks for it
+    fmt = "convenience_store"
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        desk = browser.new_context(locale="zh-CN", viewport={"width": 1366, "height": 900})
+        page = desk.new_page()
+        page.goto(f"{base}/map")
+        page.fill("#username", "admin")
+        page.fill("#password", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_selector("#map[data-ready='1']", timeout=20_000)
+        plain = page.locator("#map").screenshot()
+        shot = show_surface(page, fmt)
+        legend = page.request.get(f"{base}/api/surface?format={fmt}").json()["legend"]
+        opacity = float(page.get_attribute("#map", "data-surface-opacity"))
+        (with_layer, colours), (without, _) = (
+            legend_pixels(shot, legend, opacity),
+            legend_pixels(plain, legend, opacity),
+        )
+        assert with_layer > 2 * without + 3000 and colours >= 2, (with_layer, without, colours)
+        assert legend[-1]["label"] == "不可达" and page.locator("#surface-legend span").count() == len(legend) + 1
+        assert page.locator("#surface-blind-table tbody tr").count() >= 2  # districts and the total
+        page.screenshot(path=str(ARTIFACTS / "map-surface-desktop.png"), full_page=True)
+        page.check("input[name=speed][value=elderly]")
+        page.wait_for_selector(f"#map[data-surface='{fmt}:elderly']", timeout=30_000)
+        assert "老年人步速" in page.locator("#surface-blind-title").inner_text()
+
+        phone = browser.new_context(locale="zh-CN", storage_state=desk.storage_state(), **PHONE).new_page()
+        phone.goto(f"{base}/map")
+        phone.wait_for_selector("#map[data-ready='1']", timeout=20_000)
+        with_layer, colours = legend_pixels(show_surface(phone, fmt), legend, opacity)
+        assert with_layer > 3000 and colours >= 2, (with_layer, colours)
+        assert phone.locator("#surface-blind-table tbody tr").count() >= 2
+        w, iw = phone.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+        assert w <= iw, (w, iw)  # no sideways scrolling on a phone
+        phone.screenshot(path=str(ARTIFACTS / "map-surface-phone.png"), full_page=True)
+        browser.close()

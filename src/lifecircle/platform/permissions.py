@@ -370,3 +370,24 @@ def require_issue_codes(user: User, circle_id: str, district: str | None) -> Non
 
 def can_issue_codes(user: User, circle_id: str, district: str | None) -> bool:
     return _allowed(require_issue_codes, user, circle_id, district)
+
+
+# ------------------------------------------------------------------ walking-time surface (issue 14)
+
+
+def require_see_surface(user: User) -> None:
+    """The walking-time surface and its blind spots (``/api/surface``, the map's hexagon layer):
+    every official; merchants are refused. Which cells: see :func:`can_see_surface_cell`."""
+    if user.role == "merchant":
+        raise deny("商户账号无权查看步行时间面和盲区", "a merchant account cannot see the walking-time surface")
+
+
+def can_see_surface(user: User) -> bool:
+    return _allowed(require_see_surface, user)
+
+
+def can_see_surface_cell(user: User, district: str | None) -> bool:
+    """A cell of the surface (and its blind-spot row) is shown as the map shows circles: the whole
+    city to the bureau, leaders and evaluators; a district-bound role (district officer, inspector,
+    community officer) sees the cells of its own district only (cells outside every district: none)."""
+    return can_see_district(user, district)

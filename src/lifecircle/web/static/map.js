@@ -3,6 +3,7 @@
   var el = document.getElementById('map');
   var T = JSON.parse(document.getElementById('lc-text').textContent);
   var map = L.map(el, {preferCanvas: false, zoomSnap: 0.25});
+  window.lcMap = map;  // surface.js adds the walking-time surface to it
   var colours = {planned: '#78909c', building: '#2e75b6', self_assessed: '#6a5acd', pre_accepted: '#b26a00', accepted: '#2e7d32', returned: '#c62828'};
   var tileUrl = el.dataset.tileUrl;
   if (tileUrl) { L.tileLayer(tileUrl, {attribution: el.dataset.tileAttribution || '', maxZoom: 19}).addTo(map); }
