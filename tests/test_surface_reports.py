@@ -5,6 +5,7 @@ added at the demo city's last community) against the base."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -59,6 +60,11 @@ def _map(html: str) -> str:
     return html[html.index('<svg id="map"') : html.index("</svg>", html.index('<svg id="map"'))]
 
 
+def _surface_data(html: str) -> dict:
+    start = html.index('<script type="application/json" id="surface-data">')
+    return json.loads(html[html.index(">", start) + 1 : html.index("</script>", start)])
+
+
 def test_dashboard_map_has_one_coloured_hexagon_per_cell_and_blind_spots_outlined(world):
     city, _, _, ev, s = world
     html = render_dashboard(ev, city=city, surface=s, surface_format="wet_market")
@@ -67,6 +73,17 @@ def test_dashboard_map_has_one_coloured_hexagon_per_cell_and_blind_spots_outline
     assert len(fills) == len(s.cells) and set(fills) <= RAMP and len(set(fills)) > 1
     assert len(re.findall(r'<polygon class="blind"', m)) == int(s.blind()[:, s.column("wet_market")].sum())
     assert 'id="fairness"' in html and "F15" in html
+    # the page's menu and speed switch: every format's classes at both speeds, one character a cell
+    data = _surface_data(html)
+    assert [f["code"] for f in data["formats"]] == s.codes and data["default"] == "wet_market"
+    assert all(len(f[sp]) == len(s.cells) for f in data["formats"] for sp in "ne")
+    wm = next(f for f in data["formats"] if f["code"] == "wet_market")
+    assert [data["colours"][ord(c) - (65 if c >= "A" else 48)] for c in wm["n"]] == fills
+    assert sum(c >= "A" for c in wm["n"]) == int(s.blind()[:, s.column("wet_market")].sum())
+    assert sum(c >= "A" for c in wm["e"]) == int(s.blind(elderly=True)[:, s.column("wet_market")].sum())
+    menu = html[html.index('<select id="surface-format">') : html.index("</select>")]
+    assert re.findall(r'<option value="([^"]+)"', menu) == s.codes and "菜市场" in menu
+    assert html.count('name="surface-speed"') == 2
     # without a surface (or a comparison) the dashboard is as before
     plain = render_dashboard(ev, city=city)
     assert 'class="hex"' not in plain and 'id="fairness"' not in plain and 'id="compare"' not in plain
@@ -185,5 +202,59 @@ def test_dashboard_comparison_in_chromium_desktop_and_phone(world, comparison, t
                 "#gain-histogram rect.bar", "els => els.filter(e => e.getBoundingClientRect().height > 0).length"
             )
             assert bars > 4, width
+            assert page.evaluate("document.documentElement.scrollWidth") <= width
+        browser.close()
+
+
+def test_dashboard_surface_format_and_speed_switch_in_chromium(world, tmp_path):
+    """Choosing another format, then the older residents' speed, recolours the map's hexagons
+    (other counts of ramp-coloured pixels) and the legend's caption; at 1400 px and on a 390 px
+    phone, without sideways scroll."""
+    from PIL import Image
+    from playwright.sync_api import sync_playwright
+
+    from web.browser import ARGS, CHROMIUM, require_chromium
+
+    require_chromium()
+    city, _, _, ev, s = world
+    page_path = write_dashboard(ev, tmp_path / "d.html", city=city, surface=s)
+    data = _surface_data(page_path.read_text(encoding="utf-8"))
+
+    def hist(codes: str) -> np.ndarray:
+        return np.bincount([ord(c) - (65 if c >= "A" else 48) for c in codes], minlength=7)
+
+    default = next(f for f in data["formats"] if f["code"] == data["default"])
+    other = max(data["formats"], key=lambda f: np.abs(hist(f["n"]) - hist(default["n"])).sum())
+    assert other["n"] != other["e"]
+    ramp = [np.array([int(c[i : i + 2], 16) for i in (1, 3, 5)]) for c in data["colours"]]
+
+    def ramp_pixels(page, png) -> np.ndarray:
+        page.locator("#map").screenshot(path=str(png))
+        px = np.asarray(Image.open(png).convert("RGB")).reshape(-1, 3).astype(int)
+        return np.array([int((np.abs(px - rgb).sum(axis=1) < 60).sum()) for rgb in ramp])
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.goto(page_path.as_uri())
+        page.add_style_tag(content=".synthetic-banner { position: static; }")  # not over the element shots
+        for width, height in ((1400, 900), (390, 844)):
+            page.set_viewport_size({"width": width, "height": height})
+            page.select_option("#surface-format", data["default"])
+            page.check("input[name=surface-speed][value=n]")
+            before = ramp_pixels(page, tmp_path / f"default-{width}.png")
+            page.select_option("#surface-format", other["code"])
+            after = ramp_pixels(page, tmp_path / f"other-{width}.png")
+            assert np.abs(after - before).sum() > 500, (width, before, after)
+            assert page.get_attribute("#surface", "data-format") == other["code"]
+            assert page.text_content("#surface-caption") == other["name"]
+            page.check("input[name=surface-speed][value=e]")
+            older = ramp_pixels(page, tmp_path / f"older-{width}.png")
+            assert np.abs(older - after).sum() > 50, (width, after, older)
+            assert page.text_content("#surface-caption") == other["name"] + "（老年人步速）"
+            blind = page.eval_on_selector_all("#blind-spots polygon", "els => els.length")
+            assert blind == sum(c >= "A" for c in other["e"])
+            box = page.locator("#surface-controls").bounding_box()
+            assert box and box["height"] > 0 and box["x"] + box["width"] <= width, (width, box)
             assert page.evaluate("document.documentElement.scrollWidth") <= width
         browser.close()

@@ -24,6 +24,7 @@ from markupsafe import Markup
 import lifecircle
 from lifecircle.reports import svg
 from lifecircle.reports.common import (
+    CLASS_NAMES,
     GRADE_ORDER,
     GRADES,
     SYNTHETIC_TITLE,
@@ -345,7 +346,8 @@ def render_dashboard(
 
     ``city`` supplies the base map (district boundaries, streets) and credits; without it the map
     shows only circles and communities. With a walking-time ``surface``, the map shows it for
-    ``surface_format`` (default: the basic format with most residents in blind spots) and a
+    ``surface_format`` (default: the basic format with most residents in blind spots; a menu and a
+    speed switch above the map redraw it for any format, at either speed, in the page) and a
     fairness section lists F15, Gini and mean time per format for everyone and older residents.
     A ``comparison`` (two surfaces: the base or a scenario, and a scenario) adds the 情景对比
     section: the gain/loss map, before/after histograms and a row per format changed.
@@ -440,15 +442,37 @@ def _surface_context(
     if surface is None:
         return {"fair_rows": []}
     from lifecircle.indicators.fairness import fairness_table
-    from lifecircle.reports.surface_report import fairness_head, fairness_rows, map_format, surface_legend
+    from lifecircle.reports.surface_report import (
+        fairness_head,
+        fairness_rows,
+        map_format,
+        surface_data,
+        surface_legend,
+    )
 
     shown = code or map_format(surface)
+    surface.column(shown)  # an unknown code: one clear error
     return {
         "fair_head": fairness_head(lang),
         "fair_rows": fairness_rows(fairness_table(surface, evaluation.profile), fnames, lang),
         "surface_legend": surface_legend(lang),
         "surface_format_name": fnames.get(shown, shown),
+        "surface_default": shown,
+        "surface_groups": _format_groups(surface.codes, evaluation, fnames, lang),
+        "surface_data": Markup(surface_data(surface, shown, fnames, lang)),
+        "surface_js": Markup(_static("surface.js")),
     }
+
+
+def _format_groups(
+    codes: list[str], evaluation: Evaluation, fnames: dict[str, str], lang: str
+) -> list[tuple[str, list[tuple[str, str]]]]:
+    """The surface's formats for the map's menu, by class (基本保障类 first): (class name, [(code, name)])."""
+    classes = {f.code: f.cls for f in evaluation.profile.formats}
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for c in codes:
+        groups.setdefault(classes.get(c, "basic"), []).append((c, fnames.get(c, c)))
+    return [(tr(lang, *CLASS_NAMES.get(k, (k, k))), v) for k, v in groups.items()]
 
 
 def _comparison_context(comparison: Comparison | None, fnames: dict[str, str], lang: str) -> dict[str, Any]:

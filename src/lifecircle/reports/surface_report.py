@@ -1,9 +1,11 @@
 """The walking-time surface and the fairness figures in the reports: the hexagon layer of the
-dashboard's map (one format, coloured by minutes, blind spots outlined), and table rows of the
+dashboard's map (one format, coloured by minutes, blind spots outlined; the classes of every
+format at both speeds embedded for the page's format and speed switch), and table rows of the
 fairness figures shared by the dashboard, the workbook and the 一圈一策 document."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import h3
@@ -35,6 +37,47 @@ def minutes_colour(m: float) -> str:
         if m <= upper:
             return colour
     return UNREACHABLE  # pragma: no cover - the last class is open
+
+
+def minute_classes(m: np.ndarray) -> np.ndarray:
+    """The class of each value of minutes: the index into :data:`MINUTE_CLASSES`, or
+    ``len(MINUTE_CLASSES)`` for unreachable (as :func:`minutes_colour`)."""
+    uppers = np.array([u for u, _ in MINUTE_CLASSES])
+    k = np.searchsorted(uppers, np.where(np.isfinite(m), m, 0.0), side="left")
+    return np.where(np.isfinite(m), k, len(MINUTE_CLASSES))
+
+
+def class_codes(m: np.ndarray, blind: np.ndarray) -> str:
+    """One character per cell: its class of minutes as ``0``–``6``, or ``A``–``G`` in a blind spot."""
+    k = minute_classes(m) + np.where(blind, ord("A"), ord("0"))
+    return "".join(map(chr, k.tolist()))
+
+
+def surface_data(s: Surface, default: str, fnames: dict[str, str], lang: str) -> str:
+    """The JSON the dashboard's format and speed switch reads: the colours and labels of the
+    classes, and per format (profile order) its name and one string of :func:`class_codes` per
+    speed (``n``: the profile's, ``e``: older residents'). Safe inside a ``<script>`` element."""
+    m, me = s.minutes(), s.minutes(elderly=True)
+    b, be = s.blind(), s.blind(elderly=True)
+    formats = [
+        {
+            "code": c,
+            "name": fnames.get(c, c),
+            "basic": bool(s.basic[f]),
+            "layer": float(s.layer_min[f]),
+            "n": class_codes(m[:, f], b[:, f]),
+            "e": class_codes(me[:, f], be[:, f]),
+        }
+        for f, c in enumerate(s.codes)
+    ]
+    data = {
+        "default": default,
+        "colours": [c for _, c in MINUTE_CLASSES] + [UNREACHABLE],
+        "labels": [label for _, label in surface_legend(lang)],
+        "formats": formats,
+    }
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 def surface_legend(lang: str) -> list[tuple[str, str]]:
