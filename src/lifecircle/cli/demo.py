@@ -223,6 +223,7 @@ def demo_cmd(
     Demo: build the synthetic Yichang demo city into the store, evaluate it and write the reports."""
     from lifecircle.city.demo import build_demo_city
     from lifecircle.city.store import load_city, save_city
+    from lifecircle.profile import load_profile
 
     t0 = time.perf_counter()
     _check_out_dir(out_dir)
@@ -231,6 +232,7 @@ def demo_cmd(
     with progress() as p:
         with step(p, t("生成宜昌演示城市（合成数据）", "building the Yichang demo city (synthetic)")):
             city = build_demo_city(seed=seed, scale=scale)
+        cmp.check(city, load_profile(city.profile))  # a misspelt --compare-format: nothing written yet
         out_dir.mkdir(parents=True, exist_ok=True)  # only once the arguments proved good
         with step(p, t(f"写入内嵌数据库 {db}", f"saving into the embedded store {db}")):
             save_city(city, db, replace=True)

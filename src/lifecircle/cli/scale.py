@@ -306,6 +306,7 @@ def scale_cities_cmd(
         from lifecircle.scale.batch import batch_tiling
 
         tiling = batch_tiling(out_path, tile_above, tile_m, network_dir)  # bad values refused before any work
+        _check_inputs_outside(out_path, [province, db, *(s.store for s in sources if s.store)])
         _run_batch(sources, out_path, scheduler, workers, retries, tiling)
         return
     t0 = time.perf_counter()
@@ -334,6 +335,23 @@ def _warn_failed(df: pd.DataFrame) -> None:
         )
 
 
+def _check_inputs_outside(out_dir: Path, inputs: list) -> None:
+    """The batch writes cities.db, cities.csv, cities.xlsx and cities.html into ``out_dir``: an
+    input file of the same path (a province list saved there as cities.csv) would be overwritten."""
+    from lifecircle.errors import InputError
+    from lifecircle.scale.batch import HTML_REPORT, REPORT, STORE_FILE
+
+    written = {(out_dir / name).resolve() for name in (STORE_FILE, *REPORT, HTML_REPORT)}
+    for f in inputs:
+        if f and "://" not in str(f) and Path(f).resolve() in written:
+            raise InputError(
+                t(
+                    f"{f}: 是输入文件，但批量评估会把结果写到这个位置；请把它移出 {out_dir} 或改名",
+                    f"{f}: is an input, but the batch writes its results there; move it out of {out_dir} or rename it",
+                )
+            )
+
+
 def _run_batch(
     sources: list, out_dir: Path, scheduler: str | None, workers: int | None, retries: int, tiling: Any
 ) -> None:
@@ -346,6 +364,14 @@ def _run_batch(
             t(
                 f"{out_dir}: 上级目录 {out_dir.parent} 不存在",
                 f"{out_dir}: parent folder {out_dir.parent} does not exist",
+            )
+        )
+    if not out_dir.parent.is_dir() or (out_dir.exists() and not out_dir.is_dir()):
+        bad = out_dir if out_dir.exists() else out_dir.parent
+        raise InputError(
+            t(
+                f"{out_dir}: {bad} 是文件，不是文件夹；--out 须为文件夹",
+                f"{out_dir}: {bad} is a file, not a folder; --out must be a folder",
             )
         )
     t0 = time.perf_counter()

@@ -166,7 +166,17 @@ def load_compared(compare: str, against: str | None, folder: Path) -> list:
     compare``; a name not in ``folder`` is one line listing the scenarios there."""
     from lifecircle.plans.scenarios import load_scenario
 
-    return [load_scenario(n, folder) for n in ([against] if against else []) + [compare]]
+    scns = [load_scenario(n, folder) for n in ([against] if against else []) + [compare]]
+    if len(scns) == 2 and scns[0].name == scns[1].name:
+        raise InputError(
+            t(
+                f"--against 与 --compare 是同一个情景 {compare}：对比结果全为零；"
+                "与基准对比请去掉 --against，或给出另一个情景",
+                f"--against and --compare name the same scenario {compare}: nothing would differ; "
+                "drop --against to compare with the base, or name another scenario",
+            )
+        )
+    return scns
 
 
 def check_compared(scns: list, c) -> None:
@@ -192,6 +202,7 @@ def compared_surfaces(c, net, prof, base, scns: list, opts: dict | None = None) 
 
 
 def _compare(c, net, prof, base, scns: list, codes, out_path: Path, opts) -> None:
+    from lifecircle.indicators.surface import mark_city
     from lifecircle.indicators.surface_compare import gain_loss, histograms
     from lifecircle.reports.gain_loss import pick_format, write_gain_page
     from lifecircle.sources.files import atomic_output, write_table
@@ -199,18 +210,29 @@ def _compare(c, net, prof, base, scns: list, codes, out_path: Path, opts) -> Non
     before, after = compared_surfaces(c, net, prof, base, scns, opts)
     compare, against = scns[-1].name, scns[0].name if len(scns) > 1 else None
     g = gain_loss(before, after, codes)
+    meta = mark_city(c, g)  # column synthetic (合成数据 for the demo city), the city named in the GeoPackage
     with atomic_output(out_path) as tmp:
         if out_path.suffix.lower() == ".parquet":
             g.to_parquet(tmp, index=False)
         else:
-            g.to_file(tmp, layer="gain_loss", driver="GPKG", engine="pyogrio")
+            g.to_file(tmp, layer="gain_loss", driver="GPKG", engine="pyogrio", layer_metadata=meta)
     h = histograms(before, after, codes)
     h_path = out_path.with_name(out_path.stem + "_histogram.csv")
     write_table(h, h_path)
     base_name = against or t("基准", "base")
     page = out_path.with_suffix(".html")
     shown = pick_format(g, codes or list(after.codes))
-    write_gain_page(g, h, shown, page, before=base_name, after=compare, lang=get_lang())
+    write_gain_page(
+        g,
+        h,
+        shown,
+        page,
+        before=base_name,
+        after=compare,
+        lang=get_lang(),
+        city=meta["lifecircle_city"] if meta else "",
+        synthetic=bool(c.synthetic),
+    )
     tab = Table(
         title=t(f"居民步行时间分布：{base_name} → {compare}", f"residents by walking time: {base_name} → {compare}")
     )

@@ -398,18 +398,32 @@ def write_surface(
     s: Surface, path: str | Path, profile: Profile, formats: list[str] | None = None, city: City | None = None
 ) -> Path:
     """Write the surface (layer ``surface``) and, for .gpkg, the blind spots by district (layer
-    ``blind_spots``) to GeoPackage or GeoParquet (WGS-84), atomically."""
+    ``blind_spots``) to GeoPackage or GeoParquet (WGS-84), atomically. With ``city``, a column
+    ``synthetic`` (1 for the demo city) and, in a GeoPackage, layer metadata naming the city."""
+    import pyogrio
+
     from lifecircle.sources.files import atomic_output, check_output_path
 
     p = check_output_path(path, (".gpkg", ".parquet"))
     gdf = surface_table(s, formats)
+    blind = blind_spots(s, profile, formats, district_names(city) if city is not None else None)
+    meta = mark_city(city, gdf, blind)
     with atomic_output(p) as tmp:
         if p.suffix.lower() == ".parquet":
             gdf.to_parquet(tmp, index=False)
         else:
-            gdf.to_file(tmp, layer="surface", driver="GPKG", engine="pyogrio")
-            blind = blind_spots(s, profile, formats, district_names(city) if city is not None else None)
-            import pyogrio
-
-            pyogrio.write_dataframe(blind, tmp, layer="blind_spots", driver="GPKG", append=True)
+            pyogrio.write_dataframe(gdf, tmp, layer="surface", driver="GPKG", layer_metadata=meta)
+            pyogrio.write_dataframe(blind, tmp, layer="blind_spots", driver="GPKG", append=True, layer_metadata=meta)
     return p
+
+
+def mark_city(city: City | None, *tables: pd.DataFrame) -> dict[str, str] | None:
+    """Add the column ``synthetic`` (1: computed on the generated demo city, 合成数据) to each of
+    ``tables`` in place; the GeoPackage layer metadata naming ``city`` (None without a city)."""
+    if city is None:
+        return None
+    from lifecircle.city.model import city_label
+
+    for df in tables:
+        df["synthetic"] = int(bool(city.synthetic))
+    return {"lifecircle_city": city_label(city.name, city.provenance), "synthetic": str(bool(city.synthetic))}

@@ -17,7 +17,7 @@ import shapely
 from lifecircle.indicators.surface import ALL_BASIC
 from lifecircle.indicators.surface_compare import Comparison, histograms
 from lifecircle.network.graph import local_metric_crs
-from lifecircle.reports.common import fmt_pct, tr
+from lifecircle.reports.common import fmt_pct, synthetic_note, tr
 from lifecircle.sources.files import atomic_output
 
 # minutes saved (upper bound, colour): losses red, no change grey, gains blue
@@ -112,17 +112,38 @@ def histogram_svg(
     return f'<svg id="{svg_id}" viewBox="0 0 {W} {H}" style="max-width:100%">{legend}{"".join(bars)}</svg>'
 
 
-def write_gain_page(g, h: pd.DataFrame, code: str, path: str | Path, *, before: str, after: str, lang: str) -> Path:
-    """Write the comparison page (map and histogram of ``code``) to ``path`` atomically."""
+def write_gain_page(
+    g,
+    h: pd.DataFrame,
+    code: str,
+    path: str | Path,
+    *,
+    before: str,
+    after: str,
+    lang: str,
+    city: str = "",
+    synthetic: bool = False,
+) -> Path:
+    """Write the comparison page (map and histogram of ``code``) to ``path`` atomically; ``city``
+    names the city computed on, ``synthetic`` marks the page 合成数据 (title and a banner)."""
     legend = "".join(
         f'<li><span style="display:inline-block;width:14px;height:14px;border:1px solid #ccc;background:{c}"></span> '
         f"{escape(text)}</li>"
         for c, text in gain_legend(lang)
     )
     title = tr(lang, f"情景对比：{before} → {after}", f"Scenario comparison: {before} → {after}")
+    tag = f"[{tr(lang, '合成数据', 'SYNTHETIC')}] " if synthetic else ""
+    banner = (
+        f'<p class="synthetic-banner" style="background:#b91c1c;color:#fff;padding:8px 12px;font-weight:bold">'
+        f"{escape(synthetic_note(lang))}</p>"
+        if synthetic
+        else ""
+    )
+    origin = f"<p>{escape(tr(lang, f'计算所用城市：{city}', f'Computed on the city: {city}'))}</p>" if city else ""
     html = (
-        f'<!doctype html><html lang="{lang}"><meta charset="utf-8"><title>{escape(title)}</title>'
-        f"<body style=\"font-family:'Noto Sans CJK SC',sans-serif;margin:24px\"><h1>{escape(title)}</h1>"
+        f'<!doctype html><html lang="{lang}"><meta charset="utf-8"><title>{escape(tag + title)}</title>'
+        f"<body style=\"font-family:'Noto Sans CJK SC',sans-serif;margin:24px\">{banner}<h1>{escape(title)}</h1>"
+        f"{origin}"
         f"<h2>{escape(tr(lang, '步行时间节省（分钟；负值为变慢）', 'Minutes saved (negative: longer)'))}</h2>"
         f'<div style="display:flex;gap:16px"><div style="flex:1">{gain_map_svg(g, code, lang)}</div>'
         f'<ul style="list-style:none">{legend}</ul></div>'

@@ -29,7 +29,7 @@ the number of tiles, 0 for a city evaluated whole.
 
 from __future__ import annotations
 
-import csv
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -81,45 +81,85 @@ class BatchResult:
 
 
 def read_province(path: str | Path) -> list[CitySource]:
-    """The cities of a province file: CSV (UTF-8) with a ``label`` per row and the columns of
-    :class:`CitySource` — ``kind`` (``demo`` or ``store``), ``seed``, ``scale`` for a demo city,
-    ``store`` (file or URL) and ``name`` for a stored city, optional ``profile``. Labels must be
-    unique (they name the cities in the store and the report)."""
+    """The cities of a province file: CSV (UTF-8 or GBK, as Excel saves it) or .xlsx with a
+    ``label`` per row and the columns of :class:`CitySource` — ``kind`` (``demo`` or ``store``),
+    ``seed``, ``scale`` (0.01–4) for a demo city, ``store`` (file or URL) and ``name`` for a stored
+    city, optional ``profile``. Labels must be unique (they name the cities in the store and the
+    report); a misspelt column or a bad value is one line naming the file, row and field."""
+    from lifecircle.sources.tables import TABLE_SUFFIXES, read_table
+
     p = Path(path)
     if not p.is_file():
         raise InputFileError(t(f"{p}: 省份城市清单不存在", f"{p}: the province file does not exist"))
-    with p.open(encoding="utf-8-sig", newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    if not rows or "label" not in rows[0]:
+    raw = read_table(p, allowed=TABLE_SUFFIXES)
+    cols = [str(c) for c in raw.df.columns]
+    if "label" not in cols:
         raise InputFileError(
             t(
                 f"{p}: 需要表头含 label 的 CSV（列：{', '.join(PROVINCE_COLUMNS)}）",
                 f"{p}: needs a CSV with a label column ({', '.join(PROVINCE_COLUMNS)})",
             )
         )
-    out: list[CitySource] = []
-    base = CitySource(DEMO)
-    for i, r in enumerate(rows, start=2):
-        label = (r.get("label") or "").strip()
-        try:
-            if not label:
-                raise ConfigError(t("label 为空", "empty label"))
-            kind = (r.get("kind") or DEMO).strip()
-            out.append(
-                CitySource(
-                    kind,
-                    label=label,
-                    seed=int(r.get("seed") or base.seed),
-                    scale=float(r.get("scale") or base.scale),
-                    store=(r.get("store") or "").strip(),
-                    name=(r.get("name") or "").strip(),
-                    profile=(r.get("profile") or "").strip() or None,
-                )
+    unknown = [c for c in cols if c not in PROVINCE_COLUMNS]
+    if unknown:
+        raise InputFileError(
+            t(
+                f"{p}: 未知的列 {', '.join(unknown)}；可用的列：{', '.join(PROVINCE_COLUMNS)}",
+                f"{p}: unknown column {', '.join(unknown)}; the columns are {', '.join(PROVINCE_COLUMNS)}",
             )
-        except (ConfigError, ValueError) as exc:
-            raise InputFileError(t(f"{p} 第 {i} 行：{exc}", f"{p} row {i}: {exc}")) from None
+        )
+    out = [_province_row(p, int(i), {c: _cell(v) for c, v in r.items()}) for i, r in raw.df.iterrows()]
     check_labels(out, str(p))
     return out
+
+
+def _cell(v: Any) -> str:
+    """A province-file cell as text ('' for an empty one; 3.0 from Excel as '3')."""
+    if v is None or (isinstance(v, float) and v != v):
+        return ""
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v).strip()
+
+
+def _province_row(p: Path, row: int, r: dict[str, str]) -> CitySource:
+    """One row of a province file (``row``: its spreadsheet number) as a :class:`CitySource`."""
+    from lifecircle.errors import Problem
+
+    def bad(fld: str | None, zh: str, en: str) -> InputFileError:
+        return InputFileError(Problem(t(zh, en), file=str(p), row=row, field=fld))
+
+    base = CitySource(DEMO)
+    label = r.get("label", "")
+    if not label:
+        raise bad("label", "label 为空：每行需要城市标签", "empty label: every row needs a city label")
+    try:
+        seed = int(r.get("seed") or base.seed)
+    except ValueError:
+        raise bad(
+            "seed", f"应为整数（收到 '{r.get('seed')}'）", f"must be a whole number (got '{r.get('seed')}')"
+        ) from None
+    try:
+        scale = float(r.get("scale") or base.scale)
+    except ValueError:
+        scale = float("nan")
+    kind = r.get("kind") or DEMO
+    if kind == DEMO and not 0.01 <= scale <= 4.0:
+        raise bad(
+            "scale", f"应为 0.01 到 4 之间的数（收到 '{r.get('scale')}'）", f"must be 0.01–4 (got '{r.get('scale')}')"
+        )
+    try:
+        return CitySource(
+            kind,
+            label=label,
+            seed=seed,
+            scale=scale if scale == scale else base.scale,
+            store=r.get("store", ""),
+            name=r.get("name", ""),
+            profile=r.get("profile") or None,
+        )
+    except ConfigError as exc:
+        raise bad(None, str(exc), str(exc)) from None
 
 
 def check_labels(sources: Sequence[CitySource], what: str = "") -> None:
@@ -196,6 +236,13 @@ def batch_tiling(
     ``network_dir`` (default ``out/networks``; every worker must be able to read it)."""
     above, side = tiling_defaults()
     folder = Path(network_dir) if network_dir else out / NETWORKS
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(
+            t(
+                f"--network-dir {folder}: 是文件，不是文件夹；请给出一个文件夹（远程集群须为共享目录）",
+                f"--network-dir {folder}: is a file, not a folder; give a folder (shared with remote workers)",
+            )
+        )
     return Tiling(above if tile_above is None else int(tile_above), side if tile_m is None else float(tile_m), folder)
 
 
@@ -318,12 +365,21 @@ def run_batch(
         n_done += 1
         if on_progress:
             on_progress(n_done, len(todo))
-    if tiling.folder == out / NETWORKS:
-        shutil.rmtree(tiling.folder, ignore_errors=True)  # every city is settled: no tile reads it any more
+    if tiling.folder == out / NETWORKS:  # every city is settled: no tile reads them any more
+        _remove_networks(tiling.folder)
     b.res.report = _report(b.rows, srcs)
     b.res.files = [write_table(b.res.report, out / name, layer="cities") for name in REPORT]
     b.res.files.append(write_comparison_html(b.res.report, out / HTML_REPORT, lang=b.lang))
     return b.res
+
+
+def _remove_networks(folder: Path) -> None:
+    """Remove the tiled cities' networks (``net-*``, also those an interrupted run left) from
+    ``folder``, then the folder if that left it empty: anything else there is the user's."""
+    for d in folder.glob("net-*"):
+        shutil.rmtree(d, ignore_errors=True)
+    with contextlib.suppress(OSError):  # missing, or holds files that are not ours
+        folder.rmdir()
 
 
 def _report(rows: dict[str, dict[str, Any]], srcs: list[CitySource]) -> pd.DataFrame:

@@ -10,9 +10,13 @@ from outside the machine. Dask's own log chatter is kept to errors.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import signal
+import threading
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 from lifecircle.errors import ConfigError
@@ -93,18 +97,39 @@ def get_client(
         # "port 8787 in use" of the scheduler's small HTTP endpoint (health checks, no dashboard):
         # it then takes another loopback port, which is fine
         warnings.simplefilter("ignore", UserWarning)
-        cluster = LocalCluster(
-            n_workers=n_workers or (os.cpu_count() or 1),
-            threads_per_worker=threads_per_worker,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-            memory_limit=memory_limit,
-            silence_logs=logging.ERROR,
-        )
+        with _workers_ignore_ctrl_c():
+            cluster = _local_cluster(LocalCluster, n_workers, threads_per_worker, memory_limit)
     client = Client(cluster)
     client._lifecircle_owns_cluster = True  # type: ignore[attr-defined]  # close() of the client then also closes the cluster
     return client
+
+
+def _local_cluster(LocalCluster: Any, n_workers: int | None, threads_per_worker: int, memory_limit: Any) -> Any:
+    return LocalCluster(
+        n_workers=n_workers or (os.cpu_count() or 1),
+        threads_per_worker=threads_per_worker,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        memory_limit=memory_limit,
+        silence_logs=logging.ERROR,
+    )
+
+
+@contextlib.contextmanager
+def _workers_ignore_ctrl_c() -> Iterator[None]:
+    """Start worker processes with SIGINT ignored (an ignored signal stays ignored in a spawned
+    process, and Python then installs no KeyboardInterrupt handler): Ctrl-C in the terminal goes
+    to every process of the foreground group, and each worker would print its own traceback. The
+    command itself stops on Ctrl-C ("已中断") and closes the cluster, which ends the workers."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 def close_client(client: Any) -> None:
