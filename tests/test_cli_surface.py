@@ -114,6 +114,7 @@ def test_compare_a_scenario_gain_loss_and_histograms(cli, tmp_path, demo_city):
     wm = h[h["format"] == "wet_market"]
     assert wm["before"].sum() == pytest.approx(wm["after"].sum())
     assert wm["after"].iloc[0] >= wm["before"].iloc[0]
+    assert "步行时间变化（分钟）：菜市场" in (tmp_path / "g.html").read_text(encoding="utf-8")  # the name, not the code
     _gain_page_in_chromium(tmp_path / "g.html", tmp_path, len(g))
 
 

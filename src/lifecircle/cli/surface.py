@@ -232,6 +232,7 @@ def _compare(c, net, prof, base, scns: list, codes, out_path: Path, opts) -> Non
         lang=get_lang(),
         city=meta["lifecircle_city"] if meta else "",
         synthetic=bool(c.synthetic),
+        name=next((f.en if get_lang() == "en" else f.zh for f in prof.formats if f.code == shown), None),
     )
     tab = Table(
         title=t(f"居民步行时间分布：{base_name} → {compare}", f"residents by walking time: {base_name} → {compare}")

@@ -56,7 +56,9 @@ def gain_legend(lang: str) -> list[tuple[str, str]]:
     return [*rows, (NO_VALUE, tr(lang, "前后均不可达", "reached neither time"))]
 
 
-def gain_map_svg(g, code: str, lang: str, width: int = 900, svg_id: str = "gain-map") -> str:
+def gain_map_svg(
+    g, code: str, lang: str, width: int = 900, svg_id: str = "gain-map", *, name: str | None = None
+) -> str:
     """The gain/loss surface of ``code`` (a :func:`~lifecircle.indicators.surface_compare.gain_loss`
     table) as SVG: one polygon per cell."""
     if not len(g):
@@ -73,7 +75,8 @@ def gain_map_svg(g, code: str, lang: str, width: int = 900, svg_id: str = "gain-
         pts = " ".join(f"{(x - minx) * k:.1f},{(maxy - y) * k:.1f}" for x, y in xy)
         label = "—" if np.isnan(v) else f"{v:+.1f}"
         polys.append(f'<polygon class="gain" points="{pts}" fill="{gain_colour(v)}"><title>{label}</title></polygon>')
-    title = tr(lang, f"步行时间变化（分钟）：{code}", f"Change in walking time (minutes): {code}")
+    shown = name or code  # the format's name in the page's language, else its code
+    title = tr(lang, f"步行时间变化（分钟）：{shown}", f"Change in walking time (minutes): {shown}")
     return (
         f'<svg id="{svg_id}" viewBox="0 0 {width} {H}" role="img" aria-label="{escape(title)}" '
         f'style="background:#f4f6f8;max-width:100%">' + "".join(polys) + "</svg>"
@@ -123,9 +126,11 @@ def write_gain_page(
     lang: str,
     city: str = "",
     synthetic: bool = False,
+    name: str | None = None,
 ) -> Path:
     """Write the comparison page (map and histogram of ``code``) to ``path`` atomically; ``city``
-    names the city computed on, ``synthetic`` marks the page 合成数据 (title and a banner)."""
+    names the city computed on, ``synthetic`` marks the page 合成数据 (title and a banner), ``name`` is
+    the format's name shown for ``code``."""
     legend = "".join(
         f'<li><span style="display:inline-block;width:14px;height:14px;border:1px solid #ccc;background:{c}"></span> '
         f"{escape(text)}</li>"
@@ -145,7 +150,7 @@ def write_gain_page(
         f"<body style=\"font-family:'Noto Sans CJK SC',sans-serif;margin:24px\">{banner}<h1>{escape(title)}</h1>"
         f"{origin}"
         f"<h2>{escape(tr(lang, '步行时间节省（分钟；负值为变慢）', 'Minutes saved (negative: longer)'))}</h2>"
-        f'<div style="display:flex;gap:16px"><div style="flex:1">{gain_map_svg(g, code, lang)}</div>'
+        f'<div style="display:flex;gap:16px"><div style="flex:1">{gain_map_svg(g, code, lang, name=name)}</div>'
         f'<ul style="list-style:none">{legend}</ul></div>'
         f"<h2>{escape(tr(lang, '居民步行时间分布', 'Residents by walking time'))}</h2>"
         f"{histogram_svg(h, code, before, after, lang)}</body></html>"
@@ -215,7 +220,7 @@ def dashboard_section(cmp: Comparison, fnames: dict[str, str], lang: str) -> dic
         "cmp_after": a,
         "cmp_format_name": names.get(code, code),
         "cmp_all_name": names[ALL_BASIC],
-        "cmp_map": Markup(gain_map_svg(cmp.gain_loss(), code, lang)),
+        "cmp_map": Markup(gain_map_svg(cmp.gain_loss(), code, lang, name=names.get(code))),
         "cmp_legend": gain_legend(lang),
         "cmp_hist": Markup(histogram_svg(h, code, b, a, lang)),
         "cmp_hist_all": Markup(histogram_svg(h, ALL_BASIC, b, a, lang, svg_id="gain-histogram-all")),
