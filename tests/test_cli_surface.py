@@ -85,6 +85,7 @@ def test_population_grid(cli, tmp_path, demo_city):
         (["--k", "11"], "--k 11"),
         (["--population", "missing.csv"], "missing.csv"),
         (["--against", "x"], "--compare"),
+        (["--resolution", "16"], "--resolution 16"),
     ],
 )
 def test_one_line_errors(cli, tmp_path, args, words):

@@ -10,7 +10,7 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from lifecircle.city.demo import DEMO_SCALE, DEMO_SEED
+from lifecircle.city.demo import DEMO_PROFILE, DEMO_SCALE, DEMO_SEED
 from lifecircle.cli.app import command, console, out, progress, step
 from lifecircle.errors import InputError
 from lifecircle.i18n import get_lang, t
@@ -86,7 +86,7 @@ def surface_cmd(
     kN_min_<format>; blind spots and fairness stay on the nearest); --compare SCENARIO writes the
     gain/loss surface instead."""
     from lifecircle.cli.plan_circles import load_city_for_plan, network_for_city
-    from lifecircle.indicators.surface import build_surface, check_k, read_population_grid
+    from lifecircle.indicators.surface import build_surface, check_k, check_resolution, read_population_grid
     from lifecircle.sources.files import check_input_file, check_output_path
 
     out_path = check_output_path(out_path, _SUFFIXES)
@@ -95,6 +95,9 @@ def surface_cmd(
         raise InputError(t("--against 需要与 --compare 一起使用", "--against needs --compare"))
     grid = read_population_grid(check_input_file(population, (".csv",))) if population is not None else None
     scns = load_compared(compare, against, folder) if compare is not None else []
+    check_resolution(resolution)
+    if profile is not None or demo:  # the profile is known before the city: check --formats at once
+        _codes(formats, load_profile(profile or DEMO_PROFILE))
     with progress() as p:
         with step(p, t("读取城市数据", "loading the city")):
             c = load_city_for_plan(db, city, demo, seed, scale)

@@ -109,6 +109,12 @@ class Surface:
         return beyond & (self.cells["population"].to_numpy(float) > 0)[:, None]
 
 
+def check_resolution(resolution: int) -> None:
+    """Refuse an H3 resolution outside 0–15 with a one-line message."""
+    if not 0 <= resolution <= 15:
+        raise InputError(t(f"--resolution {resolution} 应在 0–15 之间", f"--resolution {resolution} must be 0–15"))
+
+
 def _cells_of(lon: NDArray, lat: NDArray, resolution: int) -> NDArray[np.object_]:
     return np.array([h3.latlng_to_cell(float(b), float(a), resolution) for a, b in zip(lon, lat, strict=True)], object)
 
@@ -280,8 +286,7 @@ def build_surface(
 ) -> Surface:
     """The walking-time surface of ``city`` on ``net`` (see the module's notes)."""
     check_k(k)
-    if not 0 <= resolution <= 15:
-        raise InputError(t(f"--resolution {resolution} 应在 0–15 之间", f"--resolution {resolution} must be 0–15"))
+    check_resolution(resolution)
     if k == 1:
         node_d, node_k = node_distances(net, city.outlets, profile), None
     else:
