@@ -132,15 +132,19 @@ def running_server() -> Iterator[str]:
             check=True,
             capture_output=True,
         )
-        opts = (
-            f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off"
-            " -c full_page_writes=off"
-        )
-        subprocess.run(
-            [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", opts, "-w", "-t", "60", "start"],
-            check=True,
-            capture_output=True,
-        )
+        for attempt in range(3):  # the port may be taken meanwhile (a parallel pytest worker): another one
+            opts = (
+                f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off"
+                " -c full_page_writes=off"
+            )
+            start = [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", opts, "-w", "-t", "60"]
+            try:
+                subprocess.run([*start, "start"], check=True, capture_output=True)
+                break
+            except subprocess.CalledProcessError:
+                if attempt == 2:
+                    raise
+                port = _free_port()
     except BaseException:
         shutil.rmtree(root, ignore_errors=True)
         raise
