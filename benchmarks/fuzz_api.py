@@ -54,14 +54,16 @@ class Tally:
 
 @contextlib.contextmanager
 def serve(app: Any) -> Iterator[str]:
-    """``app`` served by uvicorn in a thread on a free localhost port; yields the base URL."""
+    """``app`` served by uvicorn in a thread on a free localhost port; yields the base URL. The
+    socket is bound here and handed to uvicorn: no other process (a parallel pytest worker) can take
+    the port in between and answer in its place."""
     import uvicorn
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical", lifespan="off"))
-    th = threading.Thread(target=srv.run, daemon=True)
+    th = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
     th.start()
     base = f"http://127.0.0.1:{port}"
     for _ in range(400):
@@ -74,6 +76,7 @@ def serve(app: Any) -> Iterator[str]:
     finally:
         srv.should_exit = True
         th.join(10)
+        sock.close()
 
 
 def _login(base: str, user: str, password: str) -> str:

@@ -127,6 +127,22 @@ def quotas_db_url(request, tmp_path, templates) -> Iterator[str]:
         yield url
 
 
+SMALL_DEMO_SCALE = 0.05
+
+
+def _small_demo(url: str, data_dir: Path) -> None:
+    seeded(url, data_dir, scale=SMALL_DEMO_SCALE)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def small_demo_db_url(request, tmp_path, templates) -> Iterator[str]:
+    """A database of this test alone seeded from the small demo city (``SMALL_DEMO_SCALE``; its
+    outlets are the registry) and one account per role, once per backend (a copy of a template
+    seeded once per session)."""
+    with templates.copy(request, tmp_path, "small_demo", _small_demo) as url:
+        yield url
+
+
 @dataclass
 class Platform:
     """A running app (TestClient) on a seeded database, with a login helper."""
