@@ -14,7 +14,9 @@ from lifecircle.platform.db import transaction, utcnow
 from lifecircle.platform.db_operations import Outlet, OutletEvent
 from lifecircle.platform.outlet_rows import city_outlets_table, with_outlets
 
-from .conftest import Platform, make_settings
+from .conftest import SMALL_DEMO_SCALE, Platform, make_settings
+
+SCALE = SMALL_DEMO_SCALE  # the demo city's scale (test_feedback builds the same city)
 
 
 @pytest.fixture
