@@ -30,8 +30,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
+# the suite on TEST_WORKERS pytest-xdist workers (one file stays on one worker, so module fixtures
+# are built once); TEST_WORKERS=0 runs it in this one process
+TEST_WORKERS ?= 2
+
 test: setup lint typecheck
-	$(VENV)/bin/python -m pytest -q
+	$(VENV)/bin/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 bench: setup
 	$(PY) benchmarks/bench_access.py

@@ -54,14 +54,18 @@ class Tally:
 
 @contextlib.contextmanager
 def serve(app: Any) -> Iterator[str]:
-    """``app`` served by uvicorn in a thread on a free localhost port; yields the base URL."""
+    """``app`` served by uvicorn in a thread on a free localhost port; yields the base URL. The
+    socket is bound here and handed to uvicorn: no other process (a parallel pytest worker) can take
+    the port in between and answer in its place."""
     import uvicorn
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    # IPPROTO_TCP as asyncio's own sockets: asyncio then sets TCP_NODELAY on each connection
+    # (without it, Nagle and delayed ACKs add ~40 ms to each request)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical", lifespan="off"))
-    th = threading.Thread(target=srv.run, daemon=True)
+    th = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
     th.start()
     base = f"http://127.0.0.1:{port}"
     for _ in range(400):
@@ -74,6 +78,7 @@ def serve(app: Any) -> Iterator[str]:
     finally:
         srv.should_exit = True
         th.join(10)
+        sock.close()
 
 
 def _login(base: str, user: str, password: str) -> str:

@@ -3,6 +3,7 @@ PostgreSQL server (started once per session, see :mod:`pg_server`) with a city s
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +18,17 @@ from pg_server import (
     fresh_database,
     running_server,
 )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (``make test`` runs two workers) each worker keeps its own numba cache:
+    two processes compiling one function for different signatures at the same moment could both
+    pick the same cache file name, and a later process would then load the one's code for the
+    other's signature. Set before the test modules import numba (it reads the variable once);
+    subprocesses (the CLI, dask workers) inherit it."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker and "NUMBA_CACHE_DIR" not in os.environ:
+        os.environ["NUMBA_CACHE_DIR"] = str(config.rootpath / ".pytest_cache" / "numba" / worker)
 
 
 @pytest.fixture(scope="session")

@@ -132,15 +132,19 @@ def running_server() -> Iterator[str]:
             check=True,
             capture_output=True,
         )
-        opts = (
-            f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off"
-            " -c full_page_writes=off"
-        )
-        subprocess.run(
-            [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", opts, "-w", "-t", "60", "start"],
-            check=True,
-            capture_output=True,
-        )
+        for attempt in range(3):  # the port may be taken meanwhile (a parallel pytest worker): another one
+            opts = (
+                f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off"
+                " -c full_page_writes=off"
+            )
+            start = [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", opts, "-w", "-t", "60"]
+            try:
+                subprocess.run([*start, "start"], check=True, capture_output=True)
+                break
+            except subprocess.CalledProcessError:
+                if attempt == 2:
+                    raise
+                port = _free_port()
     except BaseException:
         shutil.rmtree(root, ignore_errors=True)
         raise
@@ -182,15 +186,19 @@ def _postgis_template(server_url: str) -> str | None:
 
 
 @contextmanager
-def fresh_database(server_url: str, prefix: str = "lc_test", *, postgis: bool = True) -> Iterator[str]:
+def fresh_database(
+    server_url: str, prefix: str = "lc_test", *, postgis: bool = True, template: str | None = None
+) -> Iterator[str]:
     """Create an empty database on the server at ``server_url`` (with the ``postgis`` extension
-    when ``postgis`` and the server has it); yield its URL; drop it afterwards (``WITH (FORCE)``:
-    connections a failing test left open do not keep it alive)."""
+    when ``postgis`` and the server has it) — or a copy of the database ``template`` (which nobody
+    may be connected to) —; yield its URL; drop it afterwards (``WITH (FORCE)``: connections a
+    failing test left open do not keep it alive)."""
     name = f"{prefix}_{os.getpid()}_{next(_COUNTER)}"
     url = sa.make_url(server_url).set(database=name)
     admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
     try:
-        template = _postgis_template(server_url) if postgis else None
+        if template is None and postgis:
+            template = _postgis_template(server_url)
         with admin.connect() as c:
             c.exec_driver_sql(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
         try:

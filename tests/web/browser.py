@@ -39,20 +39,21 @@ def require_chromium() -> None:
     pytest.importorskip("playwright.sync_api")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextmanager
 def served(app: Any) -> Iterator[str]:
-    """Serve ``app`` with uvicorn on a free localhost port; yields the base URL; stops at the end."""
+    """Serve ``app`` with uvicorn on a free localhost port; yields the base URL; stops at the end.
+
+    The socket is bound here and handed to uvicorn, so no other process (a parallel pytest worker)
+    can take the port between choosing it and listening on it."""
     import uvicorn
 
-    port = free_port()
+    # IPPROTO_TCP as asyncio's own sockets: asyncio then sets TCP_NODELAY on each connection
+    # (without it, Nagle and delayed ACKs add ~40 ms to each request)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    th = threading.Thread(target=srv.run, daemon=True)
+    th = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
     th.start()
     for _ in range(200):
         if srv.started:
@@ -63,6 +64,7 @@ def served(app: Any) -> Iterator[str]:
     finally:
         srv.should_exit = True
         th.join(timeout=10)
+        sock.close()
 
 
 def serious_violations(page: Any) -> list[dict[str, Any]]:

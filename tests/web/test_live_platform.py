@@ -13,25 +13,23 @@ from sqlalchemy import select
 from lifecircle.platform.db import transaction, utcnow
 from lifecircle.platform.db_operations import Outlet, OutletEvent
 from lifecircle.platform.outlet_rows import city_outlets_table, with_outlets
-from lifecircle.platform.seed import seed_demo
 
-from .conftest import ACCOUNTS, PASSWORD, Platform, make_settings
+from .conftest import SMALL_DEMO_SCALE, Platform, make_settings
 
-SCALE = 0.05
+SCALE = SMALL_DEMO_SCALE  # the demo city's scale (test_feedback builds the same city)
 
 
 @pytest.fixture
-def live_platform(db_url, tmp_path):
+def live_platform(small_demo_db_url, tmp_path):
     """The app on a database seeded from the small demo city (its outlets are the registry)."""
     from fastapi.testclient import TestClient
 
     from lifecircle.web.app import create_app
 
-    settings = make_settings(db_url, tmp_path / "data")
+    settings = make_settings(small_demo_db_url, tmp_path / "data")
     app = create_app(settings)
-    seed_demo(app.state.factory, settings, app.state.prog, scale=SCALE, passwords=dict.fromkeys(ACCOUNTS, PASSWORD))
     with TestClient(app) as client:
-        yield Platform(client, app, settings, db_url, {})
+        yield Platform(client, app, settings, small_demo_db_url, {})
     app.state.engine.dispose()
 
 

@@ -17,7 +17,6 @@ from sqlalchemy import func, select
 
 from lifecircle.platform.db import AuditLog, transaction, utcnow
 from lifecircle.platform.db_operations import Outlet, OutletEvent
-from lifecircle.platform.seed import seed_demo
 from lifecircle.sources.coords import wgs84_to_gcj02
 
 from .conftest import ACCOUNTS, PASSWORD, Platform, make_settings
@@ -35,7 +34,7 @@ PRIVATE = {
 
 
 @pytest.fixture
-def public_platform(db_url, tmp_path, request):
+def public_platform(small_demo_db_url, tmp_path, request):
     """The app on a database seeded from the small demo city; ``public_burst`` from the test's mark."""
     from fastapi.testclient import TestClient
 
@@ -43,11 +42,10 @@ def public_platform(db_url, tmp_path, request):
 
     mark = request.node.get_closest_marker("public_burst")
     kw = {"public_burst": mark.args[0], "public_rate_per_minute": 1} if mark else {"public_burst": 10_000}
-    settings = make_settings(db_url, tmp_path / "data", **kw)
+    settings = make_settings(small_demo_db_url, tmp_path / "data", **kw)
     app = create_app(settings)
-    seed_demo(app.state.factory, settings, app.state.prog, scale=0.05, passwords=dict.fromkeys(ACCOUNTS, PASSWORD))
     with TestClient(app) as client:
-        yield Platform(client, app, settings, db_url, {})
+        yield Platform(client, app, settings, small_demo_db_url, {})
     app.state.engine.dispose()
 
 
