@@ -282,3 +282,5 @@ def test_the_comparison_page_in_chinese_orders_the_chart_and_names_failures():
     assert "基本业态平均覆盖率" in page and "品质型" in page and "83.0%" in page and "合成数据</span>" in page
     assert re.findall(r'<li data-label="([^"]+)">', page) == ["丙市"] and "找不到城市 丙市" in page
     assert "SYNTHETIC DATA" in page and "已完成（上次运行）" in page
+    # only one city of three is synthetic: the banner says which, not that the whole page is
+    assert "含合成数据 / PARTLY SYNTHETIC DATA" in page and "<title>[含合成数据]" in page and "其余城市来自" in page

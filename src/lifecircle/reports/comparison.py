@@ -73,6 +73,15 @@ class Cell:
     html: Markup | None = None
 
 
+def _mixed_note(lang: str) -> str:
+    """The banner's sentence when only some cities are synthetic: which ones it applies to."""
+    return tr(
+        lang,
+        "标注「合成数据」的城市由程序生成的演示数据计算，仅用于演示；其余城市来自各自的数据库。",
+        "the cities marked synthetic are computed from generated demonstration data; the others from their stores.",
+    )
+
+
 def _is_synthetic(r: dict[str, Any]) -> bool:
     return bool(r.get("synthetic")) and not is_missing(r.get("synthetic"))
 
@@ -163,6 +172,7 @@ def render_comparison_html(report: pd.DataFrame, *, lang: str = "zh", title: str
     recs = report.to_dict("records")
     cols = _columns(report, lang)
     synthetic = any(_is_synthetic(r) for r in recs)
+    mixed = synthetic and not all(_is_synthetic(r) for r in recs)  # real stores beside demo cities
     status = [str(r.get("status") or "failed") for r in recs]
     residents = sum(float(r["population"]) for r in recs if not is_missing(r.get("population")))
     cards = [
@@ -176,8 +186,9 @@ def render_comparison_html(report: pd.DataFrame, *, lang: str = "zh", title: str
         "L": lambda zh, en: tr(lang, zh, en),
         "title": title or tr(lang, "各城市一刻钟便民生活圈对比", "15-minute living circles: city comparison"),
         "synthetic": synthetic,
-        "synthetic_title": SYNTHETIC_TITLE,
-        "synthetic_note": synthetic_note(lang),
+        "synthetic_title": "含合成数据 / PARTLY SYNTHETIC DATA" if mixed else SYNTHETIC_TITLE,
+        "synthetic_note": _mixed_note(lang) if mixed else synthetic_note(lang),
+        "synthetic_tag": tr(lang, "含合成数据", "PARTLY SYNTHETIC") if mixed else tr(lang, "合成数据", "SYNTHETIC"),
         "css": Markup(_static("dashboard.css") + PAGE_CSS),
         "js": Markup(_static("dashboard.js")),
         "cards": cards,
