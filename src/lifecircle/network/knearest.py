@@ -30,58 +30,12 @@ from numpy.typing import NDArray
 
 from lifecircle.network.engine import _prepare_sources, edge_points, kernel_graph
 from lifecircle.network.graph import WalkNetwork
-from lifecircle.network.kernels import Seeds
+from lifecircle.network.kernels import Seeds, _pop, _push  # the engine's 4-ary heap (payload here: source << 32 | node)
 from lifecircle.network.snap import Snapped
 
 INF = np.inf
 MAX_K = 10  # the kernel works for any k; the heap grows with k (about k entries per half-edge)
 _LOW = np.int64(0xFFFFFFFF)
-
-
-@nb.njit(cache=True, inline="always")
-def _push(hd, hp, size, d, payload):
-    """Push ``(d, payload)`` on the 4-ary min-heap ``hd`` (metres) / ``hp`` (``source << 32 | node``)."""
-    i = size
-    while i > 0:
-        p = (i - 1) >> 2
-        if hd[p] <= d:
-            break
-        hd[i] = hd[p]
-        hp[i] = hp[p]
-        i = p
-    hd[i] = d
-    hp[i] = payload
-    return size + 1
-
-
-@nb.njit(cache=True, inline="always")
-def _pop(hd, hp, size):
-    """Pop the smallest entry; returns ``(d, payload, new_size)``."""
-    d0 = hd[0]
-    p0 = hp[0]
-    size -= 1
-    if size > 0:
-        d = hd[size]
-        payload = hp[size]
-        i = 0
-        while True:
-            c = 4 * i + 1
-            if c >= size:
-                break
-            m = c
-            dm = hd[c]
-            for j in range(c + 1, min(c + 4, size)):
-                if hd[j] < dm:
-                    dm = hd[j]
-                    m = j
-            if dm >= d:
-                break
-            hd[i] = dm
-            hp[i] = hp[m]
-            i = m
-        hd[i] = d
-        hp[i] = payload
-    return d0, p0, size
 
 
 @nb.njit(cache=True, inline="always")
