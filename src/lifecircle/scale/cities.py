@@ -85,20 +85,27 @@ def evaluate_source_city(src: CitySource, lang: str | None = None) -> tuple[dict
     """:func:`evaluate_source`, and the city itself (a :class:`lifecircle.city.model.City`, None
     when it could not be loaded or built), for a batch that stores it."""
     from lifecircle.indicators.evaluate import evaluate_city
-    from lifecircle.profile import load_profile
-    from lifecircle.sources.network_loader import network_from_city
 
     use_worker_threads()
     t0 = time.perf_counter()
     row = base_row(src)
     with use_lang(lang):
         try:
-            city = source_city(src)
-            net = network_from_city(city)
-            ev = evaluate_city(city, net, load_profile(src.profile or city.profile))
+            city, net, profile = source_city_network(src)
+            ev = evaluate_city(city, net, profile)
         except LifecircleError as exc:
             return failed_row(row, src, exc, t0), None
     return evaluation_row(row, net, ev, t0), city
+
+
+def source_city_network(src: CitySource) -> tuple[Any, Any, Any]:
+    """The city of ``src``, its walking network and its profile (the row's ``profile``, else the
+    city's own): what every batch step evaluates. Raises :class:`LifecircleError` on bad input."""
+    from lifecircle.profile import load_profile
+    from lifecircle.sources.network_loader import network_from_city
+
+    city = source_city(src)
+    return city, network_from_city(city), load_profile(src.profile or city.profile)
 
 
 def base_row(src: CitySource) -> dict[str, Any]:

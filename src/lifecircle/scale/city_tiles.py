@@ -42,7 +42,7 @@ from lifecircle.config import read_config, unknown_keys
 from lifecircle.errors import ConfigError, LifecircleError
 from lifecircle.i18n import t, use_lang
 from lifecircle.network.snap import Snapped
-from lifecircle.scale.cities import CitySource, base_row, evaluation_row, failed_row, source_city
+from lifecircle.scale.cities import CitySource, base_row, evaluation_row, failed_row, source_city_network
 from lifecircle.scale.cluster import use_worker_threads
 from lifecircle.scale.tiles import NetworkFile, TiledRun, TilePoints, check_tile_m, tiled_walks, write_network
 
@@ -136,17 +136,13 @@ def city_task(src: CitySource, lang: str | None, tiling: Tiling | None) -> tuple
     """Step 1 on a worker: the city's row and the city renamed to its label (None when it failed),
     or a :class:`CityPlan` when its network has more than ``tiling.above_nodes`` nodes."""
     from lifecircle.indicators.evaluate import evaluate_city
-    from lifecircle.profile import load_profile
-    from lifecircle.sources.network_loader import network_from_city
 
     use_worker_threads()
     t0 = time.perf_counter()
     row = base_row(src)
     with use_lang(lang):
         try:
-            city = source_city(src)
-            net = network_from_city(city)
-            profile = load_profile(src.profile or city.profile)
+            city, net, profile = source_city_network(src)
             if tiling is not None and net.n_nodes > tiling.above_nodes and len(city.communities):
                 return _plan(src, city, net, profile, tiling, row, t0)
             ev = evaluate_city(city, net, profile)
