@@ -72,6 +72,13 @@ def _within_layer(s: Surface, elderly: bool) -> NDArray[np.bool_]:
     return np.column_stack([inside, every])
 
 
+def f15(times: NDArray, w: NDArray) -> float:
+    """F15: the share (0..1) of residents (weights ``w``) whose walk ``times`` (minutes; inf =
+    none reachable) is within 15 minutes; NaN without residents."""
+    total = float(w.sum())
+    return float(w[within(times, F15_MIN)].sum() / total) if total > 0 else np.nan
+
+
 def _figures(times: NDArray, in_layer: NDArray, w: NDArray) -> dict[str, float]:
     total = float(w.sum())
     reach = np.isfinite(times)
@@ -79,7 +86,7 @@ def _figures(times: NDArray, in_layer: NDArray, w: NDArray) -> dict[str, float]:
     return {
         "residents": total,
         "mean_min": float(np.average(times[reach], weights=wr)) if wr.sum() > 0 else np.nan,
-        "f15": float(w[within(times, F15_MIN)].sum() / total) if total > 0 else np.nan,
+        "f15": f15(times, w),
         "f_layer": float(w[in_layer].sum() / total) if total > 0 else np.nan,
         "gini": gini(times[reach], wr) if wr.sum() > 0 else np.nan,
         "unreachable": float(w[~reach].sum() / total) if total > 0 else np.nan,

@@ -12,9 +12,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lifecircle.indicators.fairness import F15_MIN, histogram, resident_times
+from lifecircle.indicators.fairness import f15, histogram, resident_times
 from lifecircle.indicators.surface import ALL_BASIC, Surface, surface_table
-from lifecircle.network.engine import within
 
 
 def gain_loss(before: Surface, after: Surface, formats: list[str] | None = None):  # -> GeoDataFrame
@@ -108,15 +107,11 @@ def format_changes(before: Surface, after: Surface, g=None) -> pd.DataFrame:
     already computed (of every format)."""
     g = gain_loss(before, after) if g is None else g
     pop = g["population"].to_numpy(float)
-    f15 = {}
+    shares: dict[str, dict[str, float]] = {}
     for name, s in (("before", before), ("after", after)):
         times, codes = resident_times(s)
         w = s.residents.table["population"].to_numpy(float)
-        total = float(w.sum())
-        f15[name] = {
-            c: float(w[within(times[:, j], F15_MIN)].sum() / total) if total > 0 else np.nan
-            for j, c in enumerate(codes)
-        }
+        shares[name] = {c: f15(times[:, j], w) for j, c in enumerate(codes)}
     rows = []
     for code in after.codes:
         gain = g[f"gain_{code}"].to_numpy(float)
@@ -129,8 +124,8 @@ def format_changes(before: Surface, after: Surface, g=None) -> pd.DataFrame:
                 "gaining": float(pop[up].sum()),
                 "losing": float(pop[down].sum()),
                 "mean_saved_min": float(np.average(gain[moved], weights=w)) if w.sum() > 0 else np.nan,
-                "f15_before": f15["before"].get(code, np.nan),
-                "f15_after": f15["after"][code],
+                "f15_before": shares["before"].get(code, np.nan),
+                "f15_after": shares["after"][code],
             }
         )
     return pd.DataFrame(rows)
