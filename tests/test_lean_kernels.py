@@ -68,7 +68,7 @@ def test_a_small_entry_pool_grows_and_then_falls_back_to_a_heap_with_the_same_re
         dist, lab, done = np.empty(n), np.empty(n, dtype=np.int64), np.empty(n)
         pool = np.empty(pool_size, dtype=np.int64)
         pool = kernels._nearest_one_category(
-            g, seeds, np.inf, width, dist, lab, done, pool, np.empty(n_ring, dtype=np.int64), cap
+            g, seeds, np.inf, width, dist, lab, done, pool, np.empty(n_ring, dtype=np.int64), cap, kernels._NO_START
         )
         assert len(pool) == cap
         np.testing.assert_array_equal(dist, want[:, 1])

@@ -25,6 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 INF = np.inf
+_NO_START = np.empty(0, dtype=np.float64)  # _nearest_one_category: start every node at inf
 
 
 class Graph(NamedTuple):
@@ -285,13 +286,26 @@ def dial_seeded(g, seeds, max_d, w, width):
     return n_exp
 
 
+@nb.njit(cache=True, inline="always")
+def _reset(dist, start):
+    """``dist[:] = start``, or ``inf`` everywhere when ``start`` is empty."""
+    if start.shape[0] == 0:
+        dist[:] = INF
+    else:
+        dist[:] = start
+
+
 @nb.njit(cache=True)
-def _nearest_one_category(g, cat_seeds, max_d, width, dist, lab, done, pool, head, max_pool):
+def _nearest_one_category(g, cat_seeds, max_d, width, dist, lab, done, pool, head, max_pool, start):
     """:func:`dial_seeded` from ``cat_seeds`` into ``dist`` / ``lab`` (reset here), growing the
     entry ``pool`` to ``max_pool`` entries if it overflows, and falling back to a heap Dijkstra if
-    even that does not do. Returns the pool (grown or not) for the next category."""
+    even that does not do. Returns the pool (grown or not) for the next category.
+
+    ``start`` (float64 metres, one per node, or empty): what ``dist`` is reset to — ``inf``
+    everywhere when empty; a node set to a negative number is closed (never entered), which is
+    how :mod:`lifecircle.network.tiled` searches only the nodes its tiles left open."""
     while True:
-        dist[:] = INF
+        _reset(dist, start)
         lab[:] = -1
         done[:] = -1.0
         if dial_seeded(g, cat_seeds, max_d, BucketWork(dist, lab, done, pool, head), width) >= 0:
@@ -299,7 +313,7 @@ def _nearest_one_category(g, cat_seeds, max_d, width, dist, lab, done, pool, hea
         if pool.shape[0] >= max_pool:
             break
         pool = np.empty(max_pool, dtype=np.int64)
-    dist[:] = INF
+    _reset(dist, start)
     lab[:] = -1
     n_nodes = dist.shape[0]
     settled = np.empty(2 * n_nodes + 1, dtype=np.int32)
@@ -350,7 +364,7 @@ def nearest_all_nodes(g, seeds, cat_ptr, max_d, width, n_ring, n_threads):
                 lc[:] = -1
                 continue
             cat_seeds = Seeds(seeds.node[a:b], seeds.dist_m[a:b], seeds.label[a:b])
-            pool = _nearest_one_category(g, cat_seeds, max_d, width, dc, lc, done, pool, head, full_cap)
+            pool = _nearest_one_category(g, cat_seeds, max_d, width, dc, lc, done, pool, head, full_cap, _NO_START)
     return dist, lab
 
 
@@ -378,10 +392,26 @@ def nearest_dist_nodes(g, seeds, cat_ptr, max_d, width, n_ring, n_threads, out):
                 oc[:] = INF
                 continue
             cat_seeds = Seeds(seeds.node[a:b], seeds.dist_m[a:b], seeds.label[a:b])
-            pool = _nearest_one_category(g, cat_seeds, max_d, width, dc, lc, done, pool, head, full_cap)
+            pool = _nearest_one_category(g, cat_seeds, max_d, width, dc, lc, done, pool, head, full_cap, _NO_START)
             for i in range(n_nodes):
                 oc[i] = dc[i]
     return out
+
+
+@nb.njit(cache=True, nogil=True)
+def counting_order(key, n_keys):
+    """The order that sorts ``key`` (integers ``0..n_keys-1``) stably, as
+    ``np.argsort(key, kind="stable")`` gives it, by a counting sort: linear in ``len(key) + n_keys``."""
+    ptr = np.zeros(n_keys + 1, dtype=np.int64)
+    for i in range(key.shape[0]):
+        ptr[key[i] + 1] += 1
+    for k in range(n_keys):
+        ptr[k + 1] += ptr[k]
+    order = np.empty(key.shape[0], dtype=np.int64)
+    for i in range(key.shape[0]):
+        order[ptr[key[i]]] = i
+        ptr[key[i]] += 1
+    return order
 
 
 def bucket_width(weight_m: np.ndarray, max_buckets: int = 1 << 16) -> tuple[float, int]:
