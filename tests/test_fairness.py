@@ -14,7 +14,7 @@ from shapely.geometry import LineString, box
 
 from lifecircle.city.demo import build_demo_city
 from lifecircle.city.model import City
-from lifecircle.indicators.fairness import fairness_table, gini, histogram, lorenz, lorenz_table
+from lifecircle.indicators.fairness import city_f15, fairness_table, gini, histogram, lorenz, lorenz_table
 from lifecircle.indicators.surface import ALL_BASIC, build_surface
 from lifecircle.network.graph import WalkNetwork
 from lifecircle.plans.scenarios import Scenario, apply_scenario, make_outlets
@@ -98,6 +98,18 @@ def test_f15_mean_and_gini_by_hand(tiny):
     # no other basic format anywhere: nobody reaches all of them
     b = _row(t, ALL_BASIC, "all")
     assert b["unreachable"] == 1 and b["f15"] == 0
+
+
+def test_city_f15_is_the_city_row_for_every_basic_format():
+    """city_f15 (the province batch's F15) is the fairness table's city row for all_basic, for
+    everyone and for older residents at their speed; on a city where it is neither 0 nor 1."""
+    city = build_demo_city(2, 0.3)
+    prof = load_profile(city.profile)
+    s = build_surface(city, network_from_city(city), prof)
+    t = fairness_table(s, prof)
+    want = {g: _row(t, ALL_BASIC, g)["f15"] for g in ("all", "elderly")}
+    assert city_f15(s) == want["all"] and city_f15(s, elderly=True) == want["elderly"]
+    assert 0 < want["elderly"] < want["all"] < 1
 
 
 def test_per_district_and_per_circle(tiny):

@@ -9,7 +9,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lifecircle.network import kernels, nearest_per_category, snap_points
-from lifecircle.network.engine import _prepare_sources, kernel_graph, nearest_distance_nodes
+from lifecircle.network.engine import (
+    _prepare_sources,
+    kernel_graph,
+    nearest_distance_nodes,
+    nearest_per_category_nodes,
+)
 from lifecircle.network.graph import _csr_arrays, _edge_order
 from lifecircle.scale.synthetic import grid_network
 
@@ -52,6 +57,19 @@ def test_float32_distances_are_the_full_search_rounded_once():
     np.testing.assert_array_equal(lean, full.astype(np.float32))
     assert np.isinf(lean[:, 4]).all() and np.isinf(lean).any() and np.isfinite(lean).mean() > 0.5
     np.testing.assert_array_equal(nearest_distance_nodes(net, src, cat, 5, max_m=1500.0, dtype=np.float64), full)
+
+
+def test_the_origins_pass_also_gives_the_node_distances_it_resolved_them_from():
+    """One search for both: the origins' rows equal nearest_per_category's, the node distances
+    equal nearest_distance_nodes in float64 (what the batch's walking-time surface reuses)."""
+    net, src, cat = _city(4)
+    origins = snap_points(net, net.node_x[:200] + 7.0, net.node_y[:200] - 5.0, max_m=300.0)
+    dist, lab, node_m = nearest_per_category_nodes(net, src, cat, 5, origins, max_m=1500.0)
+    want, want_lab = nearest_per_category(net, src, cat, 5, origins, max_m=1500.0)
+    np.testing.assert_array_equal(dist, want)
+    np.testing.assert_array_equal(lab, want_lab)
+    assert node_m.shape == (net.n_nodes, 5) and node_m.dtype == np.float64
+    np.testing.assert_array_equal(node_m, nearest_distance_nodes(net, src, cat, 5, max_m=1500.0, dtype=np.float64))
 
 
 def test_a_small_entry_pool_grows_and_then_falls_back_to_a_heap_with_the_same_result():

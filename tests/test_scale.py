@@ -244,6 +244,8 @@ def test_out_dir_with_other_files_is_refused_untouched(client, grid, tmp_path):
 def test_evaluate_many_matches_one_by_one_and_is_labelled_synthetic(client):
     from lifecircle.city.demo import build_demo_city
     from lifecircle.indicators.evaluate import evaluate_city
+    from lifecircle.indicators.fairness import city_f15
+    from lifecircle.indicators.surface import build_surface
     from lifecircle.sources.network_loader import network_from_city
 
     sources = demo_sources(3, scale=0.03)
@@ -255,9 +257,12 @@ def test_evaluate_many_matches_one_by_one_and_is_labelled_synthetic(client):
     assert (df["error"] == "").all()
     for s, row in zip(sources, df.to_dict("records"), strict=True):
         city = build_demo_city(seed=s.seed, scale=s.scale)
-        ev = evaluate_city(city, network_from_city(city), PROFILE)
+        net = network_from_city(city)
+        ev = evaluate_city(city, net, PROFILE)
         for k in ("population", "n_communities", "n_circles", "basic_coverage", "basic_format_coverage", "chain_share"):
             assert row[k] == pytest.approx(ev.city[k], nan_ok=True), k
+        surface = build_surface(city, net, PROFILE)  # F15 of the row: the city's own surface's
+        assert row["f15"] == city_f15(surface) and row["f15_elderly"] == city_f15(surface, elderly=True)
 
 
 def test_evaluate_many_reports_a_bad_city_without_stopping_the_others(client, tmp_path):
@@ -346,6 +351,7 @@ def test_cli_scale_cities_writes_one_row_per_demo_city(cli, client, tmp_path):
     assert len(df) == 2 and df["synthetic"].all()
     assert "合成数据" in stdout
     assert np.isfinite(df["basic_format_coverage"]).all()
+    assert df["f15"].between(0, 1).all() and df["f15_elderly"].between(0, 1).all()
 
 
 @pytest.mark.parametrize(

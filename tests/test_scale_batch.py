@@ -212,6 +212,8 @@ def test_a_city_above_the_threshold_is_tiled_with_the_same_figures(cli, client, 
     skip = ("seconds", "tiles")
     assert {k: v for k, v in tiled.items() if k not in skip} == {k: v for k, v in plain.items() if k not in skip}
     assert len(tiled) > 30 and tiled["population"] > 0
+    for col in ("f15", "f15_elderly"):  # F15 from the city's surface: the same, tiled or not
+        assert col in tiled and tiled[col] == plain[col]
     assert city_names(out / "cities.db") == ["city-05"]
     assert not (out / "networks").exists()
     code, stdout, _ = _run(cli, client, *args)
@@ -257,6 +259,80 @@ def test_a_tiled_city_whose_tile_fails_is_named_and_redone_cleanly(client, tmp_p
     assert not stale.exists()
 
 
+def _page_table(page: str) -> list[dict[str, tuple[str, str | None]]]:
+    """The city table of a comparison page: per row, header → (cell text, its data-sort or None)."""
+    heads = re.findall(r'<th class="[^"]*" scope="col">([^<]*)</th>', page)
+    rows = re.findall(r"<tr data-label=.*?</tr>", page, flags=re.S)
+    cells = [re.findall(r'<td class="[^"]*"(?: data-sort="([^"]*)")?>(.*?)</td>', r, flags=re.S) for r in rows]
+    return [
+        {h: (re.sub(r"<[^>]+>", "", text), sort or None) for h, (sort, text) in zip(heads, c, strict=True)}
+        for c in cells
+    ]
+
+
+F15_ZH, F15_OLD_ZH = "F15（15分钟全覆盖居民占比）", "F15 老年步速（15分钟全覆盖老年居民占比）"
+
+
+def test_f15_in_the_row_is_f15_on_the_city_s_own_surface_whole_or_tiled(client, tmp_path):
+    """The batch's F15 equals fairness.f15 on the walking-time surface built here with the
+    existing functions, for a generated city where it is neither 0 nor 1, evaluated whole and in
+    tiles; it is in the report, the CSV, the marker and the page (Chinese head, sortable)."""
+    from lifecircle.indicators.fairness import f15, resident_times
+    from lifecircle.indicators.surface import ALL_BASIC, build_surface
+    from lifecircle.scale.batch import run_batch
+    from lifecircle.scale.cities import CitySource, source_city_network
+    from lifecircle.scale.city_tiles import Tiling
+
+    src = CitySource("demo", label="f15-city", seed=2, scale=0.3)
+    city, net, profile = source_city_network(src)
+    s = build_surface(city, net, profile)
+    want = {}
+    for col, old in (("f15", False), ("f15_elderly", True)):
+        times, codes = resident_times(s, old)
+        want[col] = f15(times[:, codes.index(ALL_BASIC)], s.residents.table["elderly" if old else "population"])
+    assert 0 < want["f15_elderly"] < want["f15"] < 1
+    whole = run_batch([src], client, tmp_path / "whole", tiling=Tiling(10**9, 5000.0, tmp_path / "nets"))
+    tiled = run_batch([src], client, tmp_path / "tiled", tiling=Tiling(1000, 4000.0, tmp_path / "nets"))
+    assert whole.report.loc[0, "tiles"] == 0 and tiled.report.loc[0, "tiles"] > 1
+    for res in (whole, tiled):
+        assert res.done == ["f15-city"]
+        assert {c: res.report.loc[0, c] for c in want} == want
+        assert {c: _marker_rows(res.store.parent)["f15-city"][c] for c in want} == want
+        csv = pd.read_csv(res.store.parent / "cities.csv")
+        assert csv.loc[0, "f15"] == pytest.approx(want["f15"], rel=1e-12)
+        assert csv.loc[0, "f15_elderly"] == pytest.approx(want["f15_elderly"], rel=1e-12)
+        row = _page_table((res.store.parent / "cities.html").read_text(encoding="utf-8"))[0]
+        assert row[F15_ZH] == (f"{want['f15'] * 100:.1f}%", repr(want["f15"]))
+        assert row[F15_OLD_ZH] == (f"{want['f15_elderly'] * 100:.1f}%", repr(want["f15_elderly"]))
+
+
+def test_a_rerun_reading_rows_written_before_f15_shows_a_dash(client, tmp_path):
+    """A city done by a version without F15 (its marker's row has no f15) is skipped by a rerun:
+    the report has no value for it and the page shows "—" and says why; the other city keeps its."""
+    from lifecircle.scale.batch import run_batch
+    from lifecircle.scale.cities import CitySource
+
+    srcs = [CitySource("demo", label=lab, seed=i, scale=0.01) for i, lab in enumerate(("old", "new"), start=1)]
+    out = tmp_path / "out"
+    run_batch(srcs, client, out)
+    marker = next(m for m in (out / DONE).glob("*.json") if json.loads(m.read_text())["label"] == "old")
+    data = json.loads(marker.read_text(encoding="utf-8"))
+    data["row"] = {k: v for k, v in data["row"].items() if not k.startswith("f15")}
+    marker.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    res = run_batch(srcs, client, out)
+    assert res.skipped == ["old", "new"]
+    rep = res.report.set_index("label")
+    assert pd.isna(rep.loc["old", "f15"]) and pd.isna(rep.loc["old", "f15_elderly"])
+    assert rep.loc["new", "f15"] == 0.0  # a small generated city: nobody reaches every basic format
+    page = (out / "cities.html").read_text(encoding="utf-8")
+    rows = {r["城市"][0].replace("合成数据", "").strip(): r for r in _page_table(page)}
+    assert rows["old"][F15_ZH] == ("—", None) and rows["old"][F15_OLD_ZH] == ("—", None)
+    assert rows["new"][F15_ZH] == ("0.0%", "0.0")
+    assert "未计算 F15 的早期版本" in page
+    csv = pd.read_csv(out / "cities.csv").set_index("label")
+    assert pd.isna(csv.loc["old", "f15"]) and csv.loc["new", "f15"] == 0
+
+
 def test_the_comparison_page_in_chinese_orders_the_chart_and_names_failures():
     """Rendered from a report frame (no cluster): Chinese headers, the province order in the
     table, the bars best first with the failed city last, synthetic cities labelled 合成数据."""
@@ -284,3 +360,15 @@ def test_the_comparison_page_in_chinese_orders_the_chart_and_names_failures():
     assert "SYNTHETIC DATA" in page and "已完成（上次运行）" in page
     # only one city of three is synthetic: the banner says which, not that the whole page is
     assert "含合成数据 / PARTLY SYNTHETIC DATA" in page and "<title>[含合成数据]" in page and "其余城市来自" in page
+    # a report without F15 (rows of an earlier version): its columns are there, every value "—"
+    table = _page_table(page)
+    assert [r[F15_ZH] for r in table] == [("—", None)] * 3 and [r[F15_OLD_ZH] for r in table] == [("—", None)] * 3
+    assert "未计算 F15 的早期版本" in page  # said for the two evaluated cities; the failed one has nothing
+    # with F15 for one city only: a share in %, sortable by its value; the old row "—"
+    rep["f15"] = [0.42, None, None]
+    rep["f15_elderly"] = [0.3, None, None]
+    table = _page_table(render_comparison_html(rep, lang="zh"))
+    assert [r[F15_ZH] for r in table] == [("42.0%", "0.42"), ("—", None), ("—", None)]
+    en = _page_table(render_comparison_html(rep, lang="en"))
+    assert en[0]["F15 (residents within 15 min of every basic format)"] == ("42.0%", "0.42")
+    assert en[0]["F15 at the elderly speed (older residents within 15 min of every basic format)"][0] == "30.0%"

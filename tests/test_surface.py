@@ -44,6 +44,35 @@ def test_cell_value_is_the_minimum_over_its_nodes_from_the_engine(demo):
     assert (s.minutes(elderly=True)[np.isfinite(s.dist_m)] >= s.minutes()[np.isfinite(s.dist_m)]).all()
 
 
+def test_node_distances_kept_from_the_evaluation_give_the_same_surface_without_a_walk(demo, monkeypatch):
+    """The evaluation's engine pass keeps its per-node distances (NodeKeepingWalks); a surface
+    built from them walks nothing and equals the one that walks; the evaluation is unchanged."""
+    import pandas as pd
+
+    from lifecircle.indicators import surface as surface_mod
+    from lifecircle.indicators.access import NodeKeepingWalks
+    from lifecircle.indicators.evaluate import evaluate_city
+
+    city, net, prof, s = demo
+    keep = NodeKeepingWalks()
+    ev = evaluate_city(city, net, prof, walks=keep)
+    pd.testing.assert_frame_equal(ev.access, evaluate_city(city, net, prof).access)
+    assert keep.node_m is not None and keep.node_m.shape == (net.n_nodes, len(prof.codes))
+
+    def no_walk(*args, **kwargs):
+        raise AssertionError("walked the network again")
+
+    monkeypatch.setattr(surface_mod, "node_distances", no_walk)
+    kept = build_surface(city, net, prof, node_m=keep.node_m)
+    np.testing.assert_array_equal(kept.dist_m, s.dist_m)
+    pd.testing.assert_frame_equal(kept.cells, s.cells)
+    pd.testing.assert_frame_equal(kept.residents.table, s.residents.table)
+    with pytest.raises(ValueError, match="node_m"):
+        build_surface(city, net, prof, node_m=keep.node_m[:10])
+    with pytest.raises(ValueError, match="node_m"):
+        build_surface(city, net, prof, k=2, node_m=keep.node_m)
+
+
 def test_every_resident_is_placed_and_blind_spots_add_up(demo):
     city, _, prof, s = demo
     assert s.cells["population"].sum() + s.residents.left_out_population == city.communities["population"].sum()

@@ -1,7 +1,7 @@
 """The province batch's comparison page (``cities.html``) on a 390 × 844 phone in Debian's chromium:
 no sideways page scroll (the table scrolls inside its box), the bar chart fits, a click on a column
-head sorts the rows, and axe-core finds no serious or critical violation. Screenshot in
-``test-artifacts/comparison-phone.png``."""
+head sorts the rows (F15 too, "—" after the numbers), and axe-core finds no serious or critical
+violation. Screenshot in ``test-artifacts/comparison-phone.png``."""
 
 from __future__ import annotations
 
@@ -27,6 +27,9 @@ def test_the_comparison_page_fits_a_390px_phone(tmp_path):
             "n_quality": [i % 3 for i in range(n - 1)] + [None],
             "basic_format_coverage": [0.3 + 0.05 * i for i in range(n - 1)] + [None],
             "basic_coverage": [0.2 + 0.05 * i for i in range(n - 1)] + [None],
+            # F15: the second to last city's row is an earlier version's (no F15), the last failed
+            "f15": [((7 * i) % 10) / 20 for i in range(n - 2)] + [None, None],
+            "f15_elderly": [((7 * i) % 10) / 40 for i in range(n - 2)] + [None, None],
             "population": [100000 + 5000 * i for i in range(n - 1)] + [None],
             "n_nodes": [2000 + i for i in range(n - 1)] + [None],
             "tiles": [0] * (n - 1) + [None],
@@ -54,6 +57,12 @@ def test_the_comparison_page_fits_a_390px_phone(tmp_path):
         assert page.evaluate(labels)[:3] == rep["label"].tolist()[:3]
         page.locator("#city-table thead th").nth(4).click()  # descending: the best city first (after "—")
         assert next(x for x in page.evaluate(labels) if x != rep["label"].iloc[-1]) == rep["label"].iloc[n - 2]
+        f15_head = page.locator("#city-table thead th").nth(6)
+        assert f15_head.inner_text().startswith("F15（15分钟全覆盖居民占比）")
+        f15_head.click()  # ascending by F15, the two cities without it ("—") last
+        want = [*rep.iloc[: n - 2].sort_values("f15", kind="stable")["label"], *rep["label"].iloc[n - 2 :]]
+        got = page.evaluate(labels)
+        assert got[: n - 2] == want[: n - 2] and set(got[n - 2 :]) == set(want[n - 2 :])
         page.screenshot(path=str(ARTIFACTS / "comparison-phone.png"), full_page=True)
         assert not serious_violations(page)
         ctx.close()

@@ -417,6 +417,7 @@ def _print_cities(df: pd.DataFrame) -> None:
         t("路网节点", "nodes"),
         t("生活圈", "circles"),
         t("基本业态平均覆盖", "mean basic coverage"),
+        "F15",
         t("连锁化率", "chain share"),
         t("用时", "time"),
     ):
@@ -435,6 +436,7 @@ def _print_cities(df: pd.DataFrame) -> None:
             num(r.get("n_nodes")),
             num(r.get("n_circles")),
             pct(r.get("basic_format_coverage")),
+            pct(r.get("f15")),
             pct(r.get("chain_share")),
             "—" if pd.isna(r.get("seconds")) else f"{r.get('seconds', 0):.1f} s",
         )

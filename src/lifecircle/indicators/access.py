@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 from lifecircle.city.schema import split_formats
 from lifecircle.i18n import t
 from lifecircle.network import Snapped, WalkNetwork, count_within, nearest_per_category
-from lifecircle.network.engine import metres, within
+from lifecircle.network.engine import metres, nearest_per_category_nodes, within
 from lifecircle.network.snap import snap_lonlat
 from lifecircle.profile import Profile
 
@@ -121,6 +121,29 @@ def engine_walks(
     :func:`count_within` at ``thresholds_m`` (metres)."""
     dist, _ = nearest_per_category(net, sources, category, n_cat, origins)
     return dist, count_within(net, sources, category, n_cat, origins, thresholds_m)
+
+
+@dataclass
+class NodeKeepingWalks:
+    """:func:`engine_walks` that also keeps what its search found at every network node:
+    ``node_m``, metres from each node to the nearest source of each category (``(n_nodes,
+    n_cat)``, ``inf`` = none; None until called — e.g. a city without communities or outlets is
+    never walked). A walking-time surface built after the evaluation takes it
+    (:func:`lifecircle.indicators.surface.build_surface`'s ``node_m``) instead of walking again."""
+
+    node_m: NDArray[np.float64] | None = None
+
+    def __call__(
+        self,
+        net: WalkNetwork,
+        sources: Snapped,
+        category: NDArray[np.int64],
+        n_cat: int,
+        origins: Snapped,
+        thresholds_m: list[float],
+    ) -> tuple[NDArray[np.float64], NDArray[np.int32]]:
+        dist, _, self.node_m = nearest_per_category_nodes(net, sources, category, n_cat, origins)
+        return dist, count_within(net, sources, category, n_cat, origins, thresholds_m)
 
 
 @dataclass

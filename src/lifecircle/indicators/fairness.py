@@ -79,6 +79,15 @@ def f15(times: NDArray, w: NDArray) -> float:
     return float(w[within(times, F15_MIN)].sum() / total) if total > 0 else np.nan
 
 
+def city_f15(s: Surface, elderly: bool = False) -> float:
+    """The city's F15 for every basic format (``all_basic``): :func:`f15` of each resident's walk
+    (minutes) to the farthest of their nearest basic outlets, weighted by residents — older
+    residents (``elderly``) at their own speed; 0..1, NaN without residents. The figure of
+    :func:`fairness_table`'s city row for ``all_basic``."""
+    times, _ = resident_times(s, elderly)
+    return f15(times[:, -1], s.residents.table["elderly" if elderly else "population"].to_numpy(float))
+
+
 def _figures(times: NDArray, in_layer: NDArray, w: NDArray) -> dict[str, float]:
     total = float(w.sum())
     reach = np.isfinite(times)

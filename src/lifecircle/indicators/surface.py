@@ -283,11 +283,21 @@ def build_surface(
     k: int = 1,
     population_grid: pd.DataFrame | None = None,
     grid_name: str = "",
+    node_m: NDArray[np.float64] | None = None,
 ) -> Surface:
-    """The walking-time surface of ``city`` on ``net`` (see the module's notes)."""
+    """The walking-time surface of ``city`` on ``net`` (see the module's notes).
+
+    ``node_m``: metres from every node to the nearest outlet of each format (``(n_nodes, n_fmt)``,
+    float64), when already walked for the same outlets — e.g. kept from the evaluation's engine
+    pass (:class:`lifecircle.indicators.access.NodeKeepingWalks`); the surface then does not walk
+    the network (only ``k = 1``). Without it, one nearest search per format over every node."""
     check_k(k)
     check_resolution(resolution)
-    if k == 1:
+    if node_m is not None:
+        if k != 1 or np.shape(node_m) != (net.n_nodes, len(profile.codes)):
+            raise ValueError("node_m: one row per network node and one column per format, and only with k = 1")
+        node_d, node_k = node_m, None
+    elif k == 1:
         node_d, node_k = node_distances(net, city.outlets, profile), None
     else:
         node_d, node_k = node_distances_k(net, city.outlets, profile, k)

@@ -130,19 +130,48 @@ def nearest_per_category(
     Without ``origins``, every network node (junction, dead end) is an origin (shape ``(n_nodes, n_cat)``, returned
     as Fortran-ordered arrays, i.e. transposed views of category-major results).
     """
+    if origins is None:
+        # a node's own distance is exact: a source on an edge is reached through an end of that
+        # edge, which the seeds already express; the kernel never keeps a distance above max_m.
+        # Transposed views (Fortran order), not copies: copying 2 x n_nodes x n_cat is slow.
+        _, _, node_dist, node_lab = _node_pass(net, sources, category, n_cat, max_m)
+        return node_dist.T, node_lab.T
+    dist, lab, _ = nearest_per_category_nodes(net, sources, category, n_cat, origins, max_m=max_m)
+    return dist, lab
+
+
+def _node_pass(
+    net: WalkNetwork, sources: Snapped, category: NDArray[np.integer], n_cat: int, max_m: float
+) -> tuple[kernels.Graph, _Sources, NDArray[np.float64], NDArray[np.int64]]:
+    """The kernel graph, the prepared sources, and the nearest distance (metres) and source of each
+    category from every node (``[c, node]``, category-major)."""
     g = kernel_graph(net)
     src = _prepare_sources(net, sources, category, n_cat)
     width, n_ring = kernels.bucket_width(g.weight_m)
     node_dist, node_lab = kernels.nearest_all_nodes(
         g, src.seeds, src.cat_ptr, float(max_m), width, n_ring, numba.get_num_threads()
     )
-    if origins is None:
-        # a node's own distance is exact: a source on an edge is reached through an end of that
-        # edge, which the seeds already express; the kernel never keeps a distance above max_m.
-        # Transposed views (Fortran order), not copies: copying 2 x n_nodes x n_cat is slow.
-        return node_dist.T, node_lab.T
+    return g, src, node_dist, node_lab
+
+
+def nearest_per_category_nodes(
+    net: WalkNetwork,
+    sources: Snapped,
+    category: NDArray[np.integer],
+    n_cat: int,
+    origins: Snapped,
+    *,
+    max_m: float = np.inf,
+) -> tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.float64]]:
+    """:func:`nearest_per_category` from ``origins`` — ``(dist, source)``, shape ``(n_origins,
+    n_cat)``, metres — and the per-node distances it resolved them from: metres from every network
+    node to the nearest source of each category, ``(n_nodes, n_cat)`` float64, Fortran-ordered
+    (``inf`` = none within ``max_m``). Those are the values :func:`nearest_distance_nodes` gives in
+    float64 (the same search), so a caller needing both walks the network once."""
+    g, src, node_dist, node_lab = _node_pass(net, sources, category, n_cat, max_m)
     starts = edge_points(origins, net.n_edges, group=False)
-    return kernels.resolve_origins(node_dist, node_lab, g, starts, src.points, src.cat, float(max_m))
+    dist, lab = kernels.resolve_origins(node_dist, node_lab, g, starts, src.points, src.cat, float(max_m))
+    return dist, lab, node_dist.T
 
 
 def nearest_distance_nodes(

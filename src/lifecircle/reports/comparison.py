@@ -2,8 +2,10 @@
 
 One row per city in the batch's order (click a column head to sort): status (done, done by an
 earlier run, failed with its one-line error), circles, circles per grade, the mean basic-format
-coverage and the residents reaching every basic format (shares 0..1 shown in %), residents, F15
-(the residents' share within 15 minutes) when the report has it, network nodes, tiles and seconds.
+coverage, the residents reaching every basic format, F15 (the residents within 15 minutes' walk of
+every basic format) and F15 of the older residents at their speed (shares 0..1 shown in %),
+residents, network nodes, tiles and seconds. A figure a row lacks — a failed city, or a row written
+by an earlier version without F15 that a rerun skipped — shows "—" and sorts after the numbers.
 A horizontal bar chart (SVG) shows the mean basic-format coverage per city, best first; failed
 cities are listed by name with their error. Synthetic cities are labelled 合成数据 and the page
 carries the synthetic-data banner when any is. The dashboard's CSS and sorting script are reused;
@@ -42,6 +44,16 @@ STATUS = {
     "skipped": ("已完成（上次运行）", "done (earlier run)"),
     "failed": ("失败", "failed"),
 }
+# F15 of the batch row (every basic format; lifecircle.scale.cities.city_evaluation), not the
+# per-format f15 of the fairness tables: its own headers, Chinese first
+F15_COLUMNS = {
+    "f15": ("F15（15分钟全覆盖居民占比）", "F15 (residents within 15 min of every basic format)"),
+    "f15_elderly": (
+        "F15 老年步速（15分钟全覆盖老年居民占比）",
+        "F15 at the elderly speed (older residents within 15 min of every basic format)",
+    ),
+}
+SHARES = (KEY, "basic_coverage", *F15_COLUMNS)
 PAGE_CSS = """
 header.top { padding: 16px 18px 12px; }
 header.top h1 { font-size: 24px; }
@@ -91,18 +103,21 @@ def _num(v: Any) -> float | None:
     return None if is_missing(v) else float(v)
 
 
+def _old_row(r: dict[str, Any], status: str) -> bool:
+    """A city evaluated with residents but without F15: a row written before the batch had it."""
+    pop = _num(r.get("population"))
+    return status != "failed" and is_missing(r.get("f15")) and pop is not None and pop > 0
+
+
 def _columns(report: pd.DataFrame, lang: str) -> list[tuple[str, str]]:
-    """(column, header) of the table, the grade counts and F15 only when the report has them."""
+    """(column, header) of the table; the grade counts only when the report has them, F15 always
+    (a report of rows written before F15 shows "—")."""
     cols = [("label", tr(lang, "城市", "City")), ("status", tr(lang, "状态", "Status"))]
     cols.append(("n_circles", label("n_circles", lang)))
     cols += [(f"n_{g}", tr(lang, GRADES[g].zh, GRADES[g].en)) for g in GRADE_ORDER if f"n_{g}" in report.columns]
-    cols += [
-        (KEY, label(KEY, lang)),
-        ("basic_coverage", label("basic_coverage", lang)),
-        ("population", label("population", lang)),
-    ]
-    if "f15" in report.columns:
-        cols.append(("f15", tr(lang, "15 分钟内居民占比（F15）", "Residents within 15 min (F15)")))
+    cols += [(KEY, label(KEY, lang)), ("basic_coverage", label("basic_coverage", lang))]
+    cols += [(c, tr(lang, *pair)) for c, pair in F15_COLUMNS.items()]
+    cols.append(("population", label("population", lang)))
     cols += [
         ("n_nodes", tr(lang, "路网节点", "Network nodes")),
         ("tiles", tr(lang, "分块数", "Tiles")),
@@ -122,7 +137,7 @@ def _cell(col: str, r: dict[str, Any], lang: str) -> Cell:
         return Cell(tr(lang, *STATUS.get(s, (s, s))), s, f"nowrap status-{s}")
     if col == "error":
         return Cell("" if is_missing(v) else str(v), None, "error")
-    if col in (KEY, "basic_coverage", "f15"):
+    if col in SHARES:
         return Cell(fmt_pct(v), _num(v), "num")
     if col == "seconds":
         n = _num(v)
@@ -200,7 +215,7 @@ def render_comparison_html(report: pd.DataFrame, *, lang: str = "zh", title: str
         "failed": [
             (str(r.get("label")), str(r.get("error") or "")) for r, s in zip(recs, status, strict=True) if s == "failed"
         ],
-        "has_f15": "f15" in report.columns,
+        "f15_missing": any(_old_row(r, s) for r, s in zip(recs, status, strict=True)),
         "generated_at": generated_at(),
         "version": lifecircle.__version__,
     }

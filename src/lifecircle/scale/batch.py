@@ -13,6 +13,10 @@ one output folder that a rerun continues.
 - ``cities.csv`` and ``cities.xlsx``: the comparison report, one row per city in the order given,
   with ``status`` (``done`` / ``skipped`` = done by an earlier run / ``failed``) and ``error``;
   ``cities.html`` the same as a page (bar chart, sortable table; in the process language).
+  Columns ``f15`` and ``f15_elderly``: the residents' share (0..1) within 15 minutes' walk of
+  every basic format, and the older residents' at their speed
+  (:func:`lifecircle.scale.cities.city_evaluation`). A city skipped by a rerun keeps the row of its
+  marker: one written by a version without F15 has none (empty in the tables, "—" on the page).
 
 Tasks are submitted with ``retries``; a city whose task still fails, or whose data cannot be
 evaluated, is reported by name with a one-line reason and gets no marker (a rerun tries it again);

@@ -3,6 +3,10 @@ its city, building its walking network and running
 :func:`lifecircle.indicators.evaluate.evaluate_city`; the client gets one row of headline figures
 per city (shares 0..1, speeds km/h, times in seconds).
 
+Each row also carries ``f15`` and ``f15_elderly`` (:func:`city_evaluation`): the residents' share
+within 15 minutes' walk of every basic format, from the city's walking-time surface, as the
+fairness table gives it (older residents at their speed, weighted by older residents).
+
 A city that cannot be evaluated because of its data (a :class:`LifecircleError`) does not stop
 the others: its row carries the one-line message in ``error``. Anything else is a bug and is
 raised.
@@ -84,18 +88,40 @@ def evaluate_source(src: CitySource, lang: str | None = None) -> dict[str, Any]:
 def evaluate_source_city(src: CitySource, lang: str | None = None) -> tuple[dict[str, Any], Any]:
     """:func:`evaluate_source`, and the city itself (a :class:`lifecircle.city.model.City`, None
     when it could not be loaded or built), for a batch that stores it."""
-    from lifecircle.indicators.evaluate import evaluate_city
-
     use_worker_threads()
     t0 = time.perf_counter()
     row = base_row(src)
     with use_lang(lang):
         try:
             city, net, profile = source_city_network(src)
-            ev = evaluate_city(city, net, profile)
+            ev, fair = city_evaluation(city, net, profile)
         except LifecircleError as exc:
             return failed_row(row, src, exc, t0), None
-    return evaluation_row(row, net, ev, t0), city
+    return evaluation_row(row, net, ev, t0, fair), city
+
+
+def city_evaluation(city: Any, net: Any, profile: Any, *, walks: Any = None) -> tuple[Any, dict[str, float]]:
+    """:func:`lifecircle.indicators.evaluate.evaluate_city` of ``city`` on ``net``, and its F15:
+    ``{"f15": ..., "f15_elderly": ...}`` (shares 0..1, NaN without residents), the city row of
+    :func:`lifecircle.indicators.fairness.city_f15` on the city's walking-time surface
+    (:func:`lifecircle.indicators.surface.build_surface`, H3 resolution 9).
+
+    Cost: the surface is built once per city. Evaluated whole, it takes the per-node nearest
+    distances of the evaluation's own engine pass (:class:`NodeKeepingWalks`), so the network is
+    walked once; what it adds is an H3 cell per node, the communities snapped again and the
+    per-node distances kept (``n_nodes × n_formats`` × 8 bytes) until the surface is built. With
+    ``walks`` (a city computed in tiles, whose tiles walk from the communities only) the surface
+    walks the whole network once more: one nearest search per format over every node, no counts."""
+    from lifecircle.indicators.access import NodeKeepingWalks
+    from lifecircle.indicators.evaluate import evaluate_city
+    from lifecircle.indicators.fairness import city_f15
+    from lifecircle.indicators.surface import build_surface
+
+    keep = NodeKeepingWalks() if walks is None else None
+    ev = evaluate_city(city, net, profile, walks=walks or keep)
+    node_m = keep.node_m if keep is not None else None
+    surface = build_surface(city, net, profile, node_m=node_m)
+    return ev, {"f15": city_f15(surface), "f15_elderly": city_f15(surface, elderly=True)}
 
 
 def source_city_network(src: CitySource) -> tuple[Any, Any, Any]:
@@ -137,15 +163,19 @@ def failed_row(row: dict[str, Any], src: CitySource, exc: BaseException, t0: flo
     return row
 
 
-def evaluation_row(row: dict[str, Any], net: Any, ev: Any, t0: float) -> dict[str, Any]:
+def evaluation_row(
+    row: dict[str, Any], net: Any, ev: Any, t0: float, fairness: dict[str, float] | None = None
+) -> dict[str, Any]:
     """``row`` completed from an evaluation ``ev`` on ``net``: ``source``, network size, the
-    city-level figures (scalars) and ``seconds`` since ``t0``."""
+    city-level figures (scalars), the ``fairness`` figures (``f15``, ``f15_elderly``: shares 0..1,
+    see :func:`city_evaluation`) and ``seconds`` since ``t0``."""
     row["source"] = "synthetic" if ev.synthetic else ""
     row["n_nodes"] = net.n_nodes
     row["n_edges"] = net.n_edges
     for k, v in ev.city.items():
         if isinstance(v, str | bool | int | float) or v is None:
             row[k] = v
+    row.update(fairness or {})
     row["seconds"] = time.perf_counter() - t0
     return row
 

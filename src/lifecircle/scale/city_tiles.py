@@ -16,10 +16,15 @@ A city runs in three steps, each a Dask task or tasks submitted with retries:
 3. :func:`finish_task` (a worker) builds the network again from the city (the same network: the
    build is deterministic) and runs :func:`lifecircle.indicators.evaluate.evaluate_city` with the
    tiles' distances and counts in place of its engine pass (:class:`CityWalks`); everything
-   else — membership, circles, grades, districts — runs as for any city.
+   else — membership, circles, grades, districts — runs as for any city. F15 (``f15``,
+   ``f15_elderly``) comes from the city's walking-time surface
+   (:func:`lifecircle.scale.cities.city_evaluation`): the tiles walk from the communities only, so
+   this step walks the whole network once for it (one nearest search per format over every node,
+   no counts; ``n_nodes × n_formats`` × 8 bytes on this worker).
 
 The tiles give the same nearest distances (metres) and counts as the whole network (see
-:mod:`lifecircle.scale.tiles`), so the row of figures equals the untiled one. Nothing of a tiled
+:mod:`lifecircle.scale.tiles`), and the surface's search is the one the untiled evaluation makes,
+so the row of figures equals the untiled one, F15 included. Nothing of a tiled
 city is stored until step 3 has finished; the batch then stores it and writes its marker.
 """
 
@@ -42,7 +47,14 @@ from lifecircle.config import read_config, unknown_keys
 from lifecircle.errors import ConfigError, LifecircleError
 from lifecircle.i18n import t, use_lang
 from lifecircle.network.snap import Snapped
-from lifecircle.scale.cities import CitySource, base_row, evaluation_row, failed_row, source_city_network
+from lifecircle.scale.cities import (
+    CitySource,
+    base_row,
+    city_evaluation,
+    evaluation_row,
+    failed_row,
+    source_city_network,
+)
 from lifecircle.scale.cluster import use_worker_threads
 from lifecircle.scale.tiles import NetworkFile, TiledRun, TilePoints, check_tile_m, tiled_walks, write_network
 
@@ -135,8 +147,6 @@ class CityWalks:
 def city_task(src: CitySource, lang: str | None, tiling: Tiling | None) -> tuple[dict[str, Any], Any] | CityPlan:
     """Step 1 on a worker: the city's row and the city renamed to its label (None when it failed),
     or a :class:`CityPlan` when its network has more than ``tiling.above_nodes`` nodes."""
-    from lifecircle.indicators.evaluate import evaluate_city
-
     use_worker_threads()
     t0 = time.perf_counter()
     row = base_row(src)
@@ -145,10 +155,10 @@ def city_task(src: CitySource, lang: str | None, tiling: Tiling | None) -> tuple
             city, net, profile = source_city_network(src)
             if tiling is not None and net.n_nodes > tiling.above_nodes and len(city.communities):
                 return _plan(src, city, net, profile, tiling, row, t0)
-            ev = evaluate_city(city, net, profile)
+            ev, fair = city_evaluation(city, net, profile)
         except LifecircleError as exc:
             return failed_row(row, src, exc, t0), None
-    row = evaluation_row(row, net, ev, t0)
+    row = evaluation_row(row, net, ev, t0, fair)
     row["tiles"] = 0
     return row, dataclasses.replace(city, name=src.title)
 
@@ -200,9 +210,10 @@ def walk_city(client: Any, plan: CityPlan, tiling: Tiling, *, retries: int = 2) 
 def finish_task(
     src: CitySource, lang: str | None, city: Any, walks: CityWalks, seconds: float
 ) -> tuple[dict[str, Any], Any]:
-    """Step 3 on a worker: the city evaluated with the tiles' engine pass; its row (``seconds``
-    includes the earlier steps', ``tiles`` the number of tiles) and the city renamed to its label."""
-    from lifecircle.indicators.evaluate import evaluate_city
+    """Step 3 on a worker: the city evaluated with the tiles' engine pass, and its F15 from its
+    walking-time surface (one more nearest search over the whole network, see the module); its row
+    (``seconds`` includes the earlier steps', ``tiles`` the number of tiles) and the city renamed
+    to its label."""
     from lifecircle.profile import load_profile
     from lifecircle.sources.network_loader import network_from_city
 
@@ -212,10 +223,10 @@ def finish_task(
     with use_lang(lang):
         try:
             net = network_from_city(city)
-            ev = evaluate_city(city, net, load_profile(src.profile or city.profile), walks=walks)
+            ev, fair = city_evaluation(city, net, load_profile(src.profile or city.profile), walks=walks)
         except LifecircleError as exc:
             return failed_row(row, src, exc, t0), None
-    row = evaluation_row(row, net, ev, t0)
+    row = evaluation_row(row, net, ev, t0, fair)
     row["tiles"] = walks.n_tiles
     return row, dataclasses.replace(city, name=src.title)
 
