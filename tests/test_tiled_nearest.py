@@ -83,6 +83,24 @@ def test_far_outlets_islands_and_the_fix_up_are_all_exercised():
     np.testing.assert_array_equal(nearest_distance_nodes(net, src, cat, 6, dtype=np.float64, tiling=til), whole)
 
 
+def test_the_fix_up_searches_few_open_nodes_alone_and_many_on_the_whole_network():
+    """Category 0's outlets are all in the west three quarters of the city, so only its east edge
+    is beyond the bound (few open nodes: searched on their own streets); category 1 has three
+    outlets (most nodes open: searched on the whole network with the known ones closed)."""
+    net, src, cat = _city(60, 50, 5, 0.05, n_out=400, spread_m=20.0)
+    x = net.node_x[net.edge_u[np.where(src.ok, src.edge, 0)]]
+    west = x < net.node_x.min() + 0.7 * np.ptp(net.node_x)
+    cat = np.where(west, 0, 2)
+    cat[np.flatnonzero(west)[:3]] = 1
+    bound = 400.0
+    til, n_tiles = _tiles(net, bound, 300)
+    assert n_tiles > 4
+    whole = nearest_distance_nodes(net, src, cat, 6, dtype=np.float64, tiling=None)
+    beyond = (whole > bound).mean(axis=0)
+    assert 0 < beyond[0] < 1 / 3 and beyond[1] > 1 / 3
+    np.testing.assert_array_equal(nearest_distance_nodes(net, src, cat, 6, dtype=np.float64, tiling=til), whole)
+
+
 def test_the_region_must_widen_by_the_shortest_edge_ratio():
     """Where edges are shorter than their straight line, the regions widen by 1 / ratio; a plan
     that trusts straight lines (ratio 1) misses walks and gets distances wrong. So the widening

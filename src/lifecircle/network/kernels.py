@@ -25,7 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 INF = np.inf
-_NO_START = np.empty(0, dtype=np.float64)  # _nearest_one_category: start every node at inf
+_NO_START = np.empty(0, dtype=np.float64)  # _nearest_one_category: no node known, all start at inf
 
 
 class Graph(NamedTuple):
@@ -287,25 +287,27 @@ def dial_seeded(g, seeds, max_d, w, width):
 
 
 @nb.njit(cache=True, inline="always")
-def _reset(dist, start):
-    """``dist[:] = start``, or ``inf`` everywhere when ``start`` is empty."""
-    if start.shape[0] == 0:
+def _reset(dist, known):
+    """``dist`` all ``inf`` — but ``-1`` (closed) where ``known`` (when not empty) is finite."""
+    if known.shape[0] == 0:
         dist[:] = INF
     else:
-        dist[:] = start
+        for i in range(dist.shape[0]):
+            dist[i] = INF if known[i] == INF else -1.0
 
 
 @nb.njit(cache=True)
-def _nearest_one_category(g, cat_seeds, max_d, width, dist, lab, done, pool, head, max_pool, start):
+def _nearest_one_category(g, cat_seeds, max_d, width, dist, lab, done, pool, head, max_pool, known):
     """:func:`dial_seeded` from ``cat_seeds`` into ``dist`` / ``lab`` (reset here), growing the
     entry ``pool`` to ``max_pool`` entries if it overflows, and falling back to a heap Dijkstra if
     even that does not do. Returns the pool (grown or not) for the next category.
 
-    ``start`` (float64 metres, one per node, or empty): what ``dist`` is reset to — ``inf``
-    everywhere when empty; a node set to a negative number is closed (never entered), which is
-    how :mod:`lifecircle.network.tiled` searches only the nodes its tiles left open."""
+    ``known`` (metres, one per node, any float dtype; or empty): nodes already known (finite)
+    are closed — their ``dist`` starts at ``-1``, so the search never enters them — and the rest
+    start at ``inf``; empty, every node starts at ``inf``. This is how
+    :mod:`lifecircle.network.tiled` searches only the nodes its tiles left open."""
     while True:
-        _reset(dist, start)
+        _reset(dist, known)
         lab[:] = -1
         done[:] = -1.0
         if dial_seeded(g, cat_seeds, max_d, BucketWork(dist, lab, done, pool, head), width) >= 0:
@@ -313,7 +315,7 @@ def _nearest_one_category(g, cat_seeds, max_d, width, dist, lab, done, pool, hea
         if pool.shape[0] >= max_pool:
             break
         pool = np.empty(max_pool, dtype=np.int64)
-    _reset(dist, start)
+    _reset(dist, known)
     lab[:] = -1
     n_nodes = dist.shape[0]
     settled = np.empty(2 * n_nodes + 1, dtype=np.int32)

@@ -21,7 +21,7 @@ The result is exact, equal to the whole-city search bit for bit (float64), by th
 3. **Fix-up.** On the shortest walk to an open node, the last node within ``B`` is some tile's
    core node ``u``, known exactly, and the next node ``v`` is open with ``d(v) = d(u) + w(u, v) > B``.
    The tile pass records every such ``(v, d(u) + w)`` (and every outlet seed already beyond ``B``).
-   One search per category from those, through open nodes only (closed nodes start at ``-1``
+   One search per category from those, through open nodes only (known nodes start at ``-1``
    metres, so no step improves them), gives every open node its exact distance.
 
 Bounded searches (``max_m <= B``) need no fix-up. The plan falls back to the whole-city search
@@ -251,7 +251,7 @@ def _tile_pass(g, core, region, loc, t, n_x, n_y, reach_tiles, seeds, tc_ptr, bo
     lg = _local_graph(g, region, loc)
     local_seeds, ptr = _region_seeds(t, n_x, n_y, reach_tiles, seeds, tc_ptr, n_cat, loc)
     dist = np.empty(m)
-    lab = np.empty(m, dtype=np.int32)
+    lab = np.empty(m, dtype=np.int8)  # labels are not kept: a byte of scratch each
     done = np.empty(m)
     head = np.empty(n_ring, dtype=np.int64)
     first_cap, full_cap = kernels._pool_caps(m, lg.nbr.shape[0], local_seeds.node.shape[0])
@@ -285,6 +285,9 @@ def _tile_pass(g, core, region, loc, t, n_x, n_y, reach_tiles, seeds, tc_ptr, bo
             if fix and d > reach_out[j] and d < INF:
                 for q in range(g.indptr[v], g.indptr[v + 1]):
                     nd = d + g.weight_m[q]
+                    lw = loc[g.nbr[q]]
+                    if lw >= 0 and dist[lw] < INF:
+                        continue  # the neighbour is within bound (a walk in the region): not open
                     if nd > bound and nd <= max_d:
                         if n_f == f_d.shape[0]:
                             f_cat, f_node, f_d = _grow(f_cat, n_f), _grow(f_node, n_f), _grow(f_d, n_f)
@@ -292,25 +295,71 @@ def _tile_pass(g, core, region, loc, t, n_x, n_y, reach_tiles, seeds, tc_ptr, bo
                         n_f += 1
     for i in range(m):
         loc[region[i]] = -1
-    return f_cat[:n_f], f_node[:n_f], f_d[:n_f]
+    return f_cat[:n_f].copy(), f_node[:n_f].copy(), f_d[:n_f].copy()  # not the grown buffers
+
+
+@nb.njit(cache=True)
+def _fix_few(g, cs, oc, n_open, loc, max_d, width, head):
+    """The fix-up of one category whose open nodes (``inf`` in ``oc``) are few: searched on the
+    streets between them only (renumbered, so its arrays are as small as the open part)."""
+    nodes = np.empty(n_open, dtype=np.int32)
+    k = 0
+    for i in range(oc.shape[0]):
+        if oc[i] == INF:
+            nodes[k] = i
+            loc[i] = k
+            k += 1
+    lg = _local_graph(g, nodes, loc)
+    n_in = 0
+    for i in range(cs.node.shape[0]):
+        if loc[cs.node[i]] >= 0:
+            n_in += 1
+    ls = kernels.Seeds(np.empty(n_in, dtype=np.int32), np.empty(n_in), np.full(n_in, -1, dtype=np.int64))
+    k = 0
+    for i in range(cs.node.shape[0]):
+        if loc[cs.node[i]] >= 0:
+            ls.node[k] = loc[cs.node[i]]
+            ls.dist_m[k] = cs.dist_m[i]
+            k += 1
+    dist, done, lab = np.empty(n_open), np.empty(n_open), np.empty(n_open, dtype=np.int8)
+    first_cap, full_cap = kernels._pool_caps(n_open, lg.nbr.shape[0], n_in)
+    pool = np.empty(first_cap, dtype=np.int64)
+    kernels._nearest_one_category(lg, ls, max_d, width, dist, lab, done, pool, head, full_cap, kernels._NO_START)
+    for j in range(n_open):
+        oc[nodes[j]] = dist[j]
+        loc[nodes[j]] = -1
+
+
+@nb.njit(cache=True)
+def _fix_many(g, cs, oc, n_open, max_d, width, head, dist, done, lab):
+    """The fix-up of one category whose open nodes are many: searched on the whole network with
+    the known nodes closed (``dist``, ``done``, ``lab``: work arrays, one per node)."""
+    full_cap = g.nbr.shape[0] + cs.node.shape[0] + 1
+    pool = np.empty(min(full_cap, n_open + n_open // 2 + cs.node.shape[0] + 1), dtype=np.int64)
+    kernels._nearest_one_category(g, cs, max_d, width, dist, lab, done, pool, head, full_cap, oc)
+    for i in range(oc.shape[0]):
+        if dist[i] >= 0:  # an open node (closed ones stay at -1)
+            oc[i] = dist[i]
 
 
 @nb.njit(cache=True, parallel=True)
 def _fix_up(g, fix_seeds, fix_ptr, max_d, width, n_ring, n_threads, out):
     """For each category ``c`` with fix-up seeds (``fix_ptr[c]:fix_ptr[c+1]`` of ``fix_seeds``),
     the exact distance (metres) of its open nodes (``inf`` in ``out[c]``) within ``max_d``,
-    searched through open nodes only. Categories run in parallel."""
+    searched through open nodes only. Categories run in parallel. Where open nodes are under a
+    third of the network (the usual case) the search runs on them alone; else on the whole
+    network with one set of node-sized work arrays per worker."""
     n = g.indptr.shape[0] - 1
     n_cat = out.shape[0]
     n_work = max(1, min(n_cat, n_threads))
     for wk in nb.prange(n_work):
-        start = np.empty(0)
+        loc = np.full(n, -1, dtype=np.int32)
         dist = np.empty(0)
         done = np.empty(0)
-        lab = np.empty(0, dtype=np.int32)
+        lab = np.empty(0, dtype=np.int8)  # labels are not kept: a byte of scratch each
         head = np.empty(n_ring, dtype=np.int64)
         for c in range(wk, n_cat, n_work):
-            oc = out[c]
+            oc = out[c]  # finite = known, inf = open
             a, b = fix_ptr[c], fix_ptr[c + 1]
             n_in = 0
             for i in range(a, b):
@@ -318,22 +367,17 @@ def _fix_up(g, fix_seeds, fix_ptr, max_d, width, n_ring, n_threads, out):
                     n_in += 1
             if n_in == 0:
                 continue
-            if start.shape[0] == 0:  # the first category that needs it: n-sized arrays
-                start, dist, done, lab = np.empty(n), np.empty(n), np.empty(n), np.empty(n, dtype=np.int32)
             n_open = 0
             for i in range(n):
                 if oc[i] == INF:
-                    start[i] = INF
                     n_open += 1
-                else:
-                    start[i] = -1.0  # closed: already exact
             cs = kernels.Seeds(fix_seeds.node[a:b], fix_seeds.dist_m[a:b], fix_seeds.label[a:b])
-            full_cap = g.nbr.shape[0] + (b - a) + 1
-            pool = np.empty(min(full_cap, n_open + n_open // 2 + (b - a) + 1), dtype=np.int64)
-            kernels._nearest_one_category(g, cs, max_d, width, dist, lab, done, pool, head, full_cap, start)
-            for i in range(n):
-                if start[i] == INF:
-                    oc[i] = dist[i]
+            if 3 * n_open <= n:
+                _fix_few(g, cs, oc, n_open, loc, max_d, width, head)
+                continue
+            if dist.shape[0] == 0:  # the first category that needs them
+                dist, done, lab = np.empty(n), np.empty(n), np.empty(n, dtype=np.int8)
+            _fix_many(g, cs, oc, n_open, max_d, width, head, dist, done, lab)
     return out
 
 
@@ -363,23 +407,17 @@ def _fix_seeds(parts: list[tuple[NDArray, NDArray, NDArray]], seeds: kernels.See
     return kernels.Seeds(node[order].astype(np.int32), dist[order], label), ptr
 
 
-def nearest_dist_tiled(
-    g: kernels.Graph,
-    plan: TilePlan,
-    seeds: kernels.Seeds,
-    cat_ptr: NDArray[np.int64],
-    max_m: float,
-    out: NDArray[np.floating],
-    n_threads: int,
-) -> NDArray[np.floating]:
-    """:func:`kernels.nearest_dist_nodes` tile by tile (``plan``): the same distances (metres)
-    into ``out[c, node]``. Tiles run on ``n_threads`` threads (the kernels release the GIL)."""
+def _all_tiles(
+    g: kernels.Graph, plan: TilePlan, seeds: kernels.Seeds, cat_ptr: NDArray, max_m: float, out: NDArray, n_threads: int
+) -> list[tuple[NDArray, NDArray, NDArray]]:
+    """The tile pass of every tile on ``n_threads`` threads (the kernel releases the GIL), largest
+    region first; returns each tile's fix-up seeds. Its work arrays are freed on return."""
     n_tiles = plan.n_x * plan.n_y
     n_nodes = len(plan.node_tile)
     by_tile, tc_ptr = _by_tile_and_category(seeds, cat_ptr, plan.node_tile, n_tiles)
     width, n_ring = kernels.bucket_width(g.weight_m)
     busy = [t for t in range(n_tiles) if plan.core_ptr[t + 1] > plan.core_ptr[t]]
-    busy.sort(key=lambda t: -(plan.region_ptr[t + 1] - plan.region_ptr[t]))  # largest first
+    busy.sort(key=lambda t: -(plan.region_ptr[t + 1] - plan.region_ptr[t]))
     per_thread = local()
 
     def one(t: int) -> tuple[NDArray, NDArray, NDArray]:
@@ -393,8 +431,24 @@ def nearest_dist_tiled(
         )  # fmt: skip
 
     with ThreadPoolExecutor(max(1, n_threads)) as pool:
-        parts = list(pool.map(one, busy))
+        return list(pool.map(one, busy))
+
+
+def nearest_dist_tiled(
+    g: kernels.Graph,
+    plan: TilePlan,
+    seeds: kernels.Seeds,
+    cat_ptr: NDArray[np.int64],
+    max_m: float,
+    out: NDArray[np.floating],
+    n_threads: int,
+) -> NDArray[np.floating]:
+    """:func:`kernels.nearest_dist_nodes` tile by tile (``plan``): the same distances (metres)
+    into ``out[c, node]``, on ``n_threads`` threads."""
+    parts = _all_tiles(g, plan, seeds, cat_ptr, max_m, out, n_threads)
     if max_m > plan.bound_m:
         fix_seeds, fix_ptr = _fix_seeds(parts, seeds, cat_ptr, plan.bound_m)
+        del parts
+        width, n_ring = kernels.bucket_width(g.weight_m)
         _fix_up(g, fix_seeds, fix_ptr, float(max_m), width, n_ring, n_threads, out)
     return out
