@@ -25,6 +25,7 @@ from scipy.sparse.csgraph import connected_components
 
 from lifecircle.errors import InputError
 from lifecircle.i18n import t
+from lifecircle.network.kernels import counting_order
 
 if TYPE_CHECKING:
     from lifecircle.network.noding import NodingReport
@@ -44,11 +45,26 @@ def take_lines(
     xy: NDArray[np.float64], ptr: NDArray[np.int64], idx: NDArray[np.int64]
 ) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
     """The packed lines ``idx`` (in that order, repeats allowed) of packed lines ``(xy, ptr)``."""
-    n = np.diff(ptr)[idx]
-    new_ptr = np.zeros(len(idx) + 1, dtype=np.int64)
-    np.cumsum(n, out=new_ptr[1:])
-    rows = np.arange(new_ptr[-1], dtype=np.int64) - np.repeat(new_ptr[:-1] - ptr[idx], n)
-    return xy[rows], new_ptr
+    return _take_lines(
+        np.ascontiguousarray(xy, dtype=np.float64), np.asarray(ptr, dtype=np.int64), np.asarray(idx, dtype=np.int64)
+    )
+
+
+@nb.njit(cache=True)
+def _take_lines(xy, ptr, idx):
+    """:func:`take_lines` in one pass: no temporaries the size of the coordinates."""
+    m = idx.shape[0]
+    new_ptr = np.zeros(m + 1, dtype=np.int64)
+    for i in range(m):
+        new_ptr[i + 1] = new_ptr[i] + ptr[idx[i] + 1] - ptr[idx[i]]
+    out = np.empty((new_ptr[m], 2))
+    for i in range(m):
+        a = ptr[idx[i]]
+        b = new_ptr[i]
+        for k in range(new_ptr[i + 1] - b):
+            out[b + k, 0] = xy[a + k, 0]
+            out[b + k, 1] = xy[a + k, 1]
+    return out, new_ptr
 
 
 @nb.njit(cache=True)
@@ -127,30 +143,50 @@ def _edge_order(n_nodes, u, v):
 def hilbert_key(x: NDArray[np.float64], y: NDArray[np.float64], bits: int = 16) -> NDArray[np.int64]:
     """Position of each point along a Hilbert curve over the points' bounding box (``2**bits``
     cells a side): points near each other on the curve are near each other on the ground."""
-    n = len(x)
-    if n == 0:
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if len(x) == 0:
         return np.zeros(0, dtype=np.int64)
-    side = (1 << bits) - 1
+    x_lo, x_span = float(x.min()), float(np.ptp(x))
+    y_lo, y_span = float(y.min()), float(np.ptp(y))
+    return _hilbert_key(x, y, x_lo, x_span, y_lo, y_span, bits)
 
-    def scale(a: NDArray) -> NDArray[np.int64]:
-        lo, span = float(a.min()), float(np.ptp(a))
-        return np.zeros(n, np.int64) if span == 0 else np.floor((a - lo) / span * side).astype(np.int64)
 
-    xi, yi = scale(np.asarray(x, float)), scale(np.asarray(y, float))
-    d = np.zeros(n, dtype=np.int64)
-    s = 1 << (bits - 1)
-    while s > 0:
-        rx = (xi & s) > 0
-        ry = (yi & s) > 0
-        d += s * s * ((3 * rx.astype(np.int64)) ^ ry.astype(np.int64))
-        # rotate the quadrant
-        flip = ~ry & rx
-        xi = np.where(flip, side - xi, xi)
-        yi = np.where(flip, side - yi, yi)
-        swap = ~ry
-        xi, yi = np.where(swap, yi, xi), np.where(swap, xi, yi)
-        s >>= 1
-    return d
+@nb.njit(cache=True, inline="always")
+def _cell(a, lo, span, side):
+    """The cell (``0..side``) of coordinate ``a`` along an axis from ``lo`` over ``span``."""
+    return 0 if span == 0 else np.int64(np.floor((a - lo) / span * side))
+
+
+@nb.njit(cache=True)
+def _hilbert_key(x, y, x_lo, x_span, y_lo, y_span, bits):
+    """:func:`hilbert_key` point by point (no temporaries): the classic quadrant walk, flipping and
+    swapping the coordinates as the curve turns."""
+    side = (np.int64(1) << bits) - 1
+    out = np.empty(x.shape[0], dtype=np.int64)
+    for i in range(x.shape[0]):
+        xi = _cell(x[i], x_lo, x_span, side)
+        yi = _cell(y[i], y_lo, y_span, side)
+        d = np.int64(0)
+        s = np.int64(1) << (bits - 1)
+        while s > 0:
+            rx = 1 if (xi & s) > 0 else 0
+            ry = 1 if (yi & s) > 0 else 0
+            d += s * s * ((3 * rx) ^ ry)
+            if ry == 0:
+                if rx == 1:
+                    xi, yi = side - xi, side - yi
+                xi, yi = yi, xi
+            s >>= 1
+        out[i] = d
+    return out
+
+
+def hilbert_order(x: NDArray[np.float64], y: NDArray[np.float64]) -> NDArray[np.int64]:
+    """The points in Hilbert-curve order (ties in their own order): a stable sort of
+    :func:`hilbert_key` by two 16-bit counting passes, linear in the number of points."""
+    key = hilbert_key(x, y)  # < 2**32 with 16 bits a side
+    low = counting_order(key & 0xFFFF, 1 << 16)
+    return low[counting_order(key[low] >> 16, 1 << 16)]
 
 
 def local_metric_crs(lon: float, lat: float) -> CRS:
@@ -407,7 +443,7 @@ class WalkNetwork:
         edges sit close in memory. ``node_id`` moves with the nodes: the caller's ids stay
         attached to the same places (``node_id`` is the caller's id of each new node index)."""
         if order is None:
-            order = np.argsort(hilbert_key(self.node_x, self.node_y), kind="stable")
+            order = hilbert_order(self.node_x, self.node_y)
         order = np.asarray(order, dtype=np.int64)
         new_index = np.empty(self.n_nodes, dtype=np.int64)
         new_index[order] = np.arange(self.n_nodes)

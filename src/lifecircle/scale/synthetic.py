@@ -7,6 +7,7 @@ and a share of links is removed so that paths are not all Manhattan.
 
 from __future__ import annotations
 
+import numba as nb
 import numpy as np
 import pandas as pd
 from pyproj import CRS
@@ -24,26 +25,49 @@ def grid_network(nx: int, ny: int, *, block_m: float = 90.0, drop: float = 0.1, 
     rng = np.random.default_rng(seed)
     xs = np.cumsum(rng.uniform(0.8, 1.2, nx)) * block_m + _X0
     ys = np.cumsum(rng.uniform(0.8, 1.2, ny)) * block_m + _Y0
-    gx, gy = np.meshgrid(xs, ys, indexing="xy")
-    node = np.arange(nx * ny, dtype=np.int64).reshape(ny, nx)
-    u = np.concatenate([node[:, :-1].ravel(), node[:-1, :].ravel()])
-    v = np.concatenate([node[:, 1:].ravel(), node[1:, :].ravel()])
-    keep = rng.random(len(u)) >= drop
-    u, v = u[keep], v[keep]
-    x, y = gx.ravel(), gy.ravel()
-    xy = np.stack([np.stack([x[u], y[u]], axis=1), np.stack([x[v], y[v]], axis=1)], axis=1).reshape(-1, 2)
+    n_links = ny * (nx - 1) + (ny - 1) * nx  # the east links row by row, then the north ones
+    keep = rng.random(n_links) >= drop
+    u, v, xy = _grid_links(xs, ys, keep)
     ptr = np.arange(0, 2 * len(u) + 1, 2, dtype=np.int64)
     return WalkNetwork(
         crs=CRS.from_epsg(32649),
-        node_x=x,
-        node_y=y,
-        edge_u=u.astype(np.int32),
-        edge_v=v.astype(np.int32),
+        node_x=np.tile(xs, ny),
+        node_y=np.repeat(ys, nx),
+        edge_u=u,
+        edge_v=v,
         edge_len=line_lengths(xy, ptr),
         edge_xy=xy,
         edge_ptr=ptr,
         source=SOURCE,
     )
+
+
+@nb.njit(cache=True)
+def _grid_links(xs, ys, keep):
+    """The kept links of the grid (node ``row * nx + col`` at ``xs[col], ys[row]``): the links to
+    the east neighbour row by row, then to the north neighbour; each a straight line ``u`` → ``v``.
+    One pass, no temporaries the size of the grid."""
+    nx, ny = xs.shape[0], ys.shape[0]
+    m = 0
+    for k in range(keep.shape[0]):
+        m += keep[k]
+    u = np.empty(m, dtype=np.int32)
+    v = np.empty(m, dtype=np.int32)
+    xy = np.empty((2 * m, 2))
+    k = 0
+    e = 0
+    for north in range(2):
+        for r in range(ny - north):
+            for c in range(nx - 1 + north):
+                if keep[k]:
+                    a = r * nx + c
+                    b = a + nx if north else a + 1
+                    u[e], v[e] = a, b
+                    xy[2 * e, 0], xy[2 * e, 1] = xs[c], ys[r]
+                    xy[2 * e + 1, 0], xy[2 * e + 1, 1] = xs[c + 1 - north], ys[r + north]
+                    e += 1
+                k += 1
+    return u, v, xy
 
 
 def random_points(net: WalkNetwork, n: int, *, seed: int = 0, prefix: str = "p", margin_m: float = 0.0) -> pd.DataFrame:
