@@ -62,6 +62,7 @@ import numba
 import pandas as pd
 
 from lifecircle.network.table import access_table
+from lifecircle.network.tiled import DEFAULT_TILING
 from lifecircle.profile import load_profile
 from lifecircle.scale import access_table_dask, get_client, read_parts
 from lifecircle.scale.cluster import close_client
@@ -119,8 +120,9 @@ def fmt(ts: list[float]) -> str:
     return "[" + ", ".join(f"{x:.2f}" for x in ts) + "]"
 
 
-def one_size(n_nodes: int, locality: bool) -> dict[str, float]:
-    """The scale table's row for a grid of about ``n_nodes`` nodes (run in a fresh process)."""
+def one_size(n_nodes: int, locality: bool, runs: int = 3) -> dict[str, float]:
+    """The scale table's row for a grid of about ``n_nodes`` nodes (run in a fresh process): build,
+    snap and nearest each the median of ``runs``."""
     import numpy as np
 
     from lifecircle.network.engine import nearest_distance_nodes, nearest_per_category
@@ -133,15 +135,7 @@ def one_size(n_nodes: int, locality: bool) -> dict[str, float]:
     nearest_per_category(warm, w_snap, np.arange(80) % len(prof.formats), len(prof.formats))
     side = int(round(n_nodes**0.5))
     row: dict[str, float] = {"base_mb": peak_mb()}  # Python, numpy, numba, shapely, pyproj loaded
-    gc.collect()
-    t0 = time.perf_counter()
-    net = grid_network(side, side, seed=1)
-    t_grid = time.perf_counter() - t0
-    outlets = random_outlets(net, prof, net.n_nodes // 5, seed=1)
     codes = [f.code for f in prof.formats]
-    cat = outlets["format"].map({c: i for i, c in enumerate(codes)}).to_numpy(np.int64)
-    lon, lat = outlets["lon"].to_numpy(float), outlets["lat"].to_numpy(float)
-    del outlets
 
     def nearest_s(n) -> float:
         snapped = snap_lonlat(n, lon, lat, prof.walking.snap_max_m)
@@ -150,24 +144,46 @@ def one_size(n_nodes: int, locality: bool) -> dict[str, float]:
         nearest_distance_nodes(n, snapped, cat, len(codes))
         return time.perf_counter() - t
 
-    if locality:
-        row["nearest_rowmajor_s"] = nearest_s(net)
-        shuffled = net.renumbered(np.random.default_rng(0).permutation(net.n_nodes))
-        row["nearest_random_s"] = nearest_s(shuffled)
-        del shuffled
-    gc.collect()
-    t0 = time.perf_counter()
-    net = net.renumbered()  # what a network built from lines gets (WalkNetwork.from_lines)
-    row["build_s"] = t_grid + time.perf_counter() - t0
-    gc.collect()
-    t0 = time.perf_counter()
-    snapped = snap_lonlat(net, lon, lat, prof.walking.snap_max_m)
-    row["snap_s"] = time.perf_counter() - t0
+    build_times, net = [], None
+    for i in range(runs):  # network build: the grid, then renumbered along a Hilbert curve
+        net = None
+        gc.collect()
+        t0 = time.perf_counter()
+        raw = grid_network(side, side, seed=1)
+        t_grid = time.perf_counter() - t0
+        if i == 0:
+            outlets = random_outlets(raw, prof, raw.n_nodes // 5, seed=1)
+            cat = outlets["format"].map({c: i for i, c in enumerate(codes)}).to_numpy(np.int64)
+            lon, lat = outlets["lon"].to_numpy(float), outlets["lat"].to_numpy(float)
+            del outlets
+            if locality:
+                row["nearest_rowmajor_s"] = nearest_s(raw)
+                shuffled = raw.renumbered(np.random.default_rng(0).permutation(raw.n_nodes))
+                row["nearest_random_s"] = nearest_s(shuffled)
+                del shuffled
+        gc.collect()
+        t0 = time.perf_counter()
+        net = raw.renumbered()  # what a network built from lines gets (WalkNetwork.from_lines)
+        build_times.append(t_grid + time.perf_counter() - t0)
+        del raw
+    row["build_s"] = statistics.median(build_times)
+    snap_times = []
+    for _ in range(runs):
+        gc.collect()
+        t0 = time.perf_counter()
+        snapped = snap_lonlat(net, lon, lat, prof.walking.snap_max_m)
+        snap_times.append(time.perf_counter() - t0)
+    row["snap_s"] = statistics.median(snap_times)
     row["peak_before_nearest_mb"] = peak_mb()
-    gc.collect()
-    t0 = time.perf_counter()
-    dist = nearest_distance_nodes(net, snapped, cat, len(codes))  # float32 metres, no labels
-    row["nearest_s"] = time.perf_counter() - t0
+    near_times = []
+    for _ in range(runs):
+        dist = None
+        gc.collect()
+        t0 = time.perf_counter()
+        dist = nearest_distance_nodes(net, snapped, cat, len(codes))  # float32 metres, no labels
+        near_times.append(time.perf_counter() - t0)
+    row["nearest_s"] = statistics.median(near_times)
+    row["runs"] = runs
     assert np.isfinite(dist).mean() > 0.99
     row.update(
         nodes=net.n_nodes,
@@ -193,12 +209,13 @@ def one_size(n_nodes: int, locality: bool) -> dict[str, float]:
     return row
 
 
-def table_main(sizes: list[float], locality_at: float) -> int:
+def table_main(sizes: list[float], locality_at: float, runs: int) -> int:
     """Run every size in its own subprocess and print the scale table."""
     print(f"machine: {describe_machine()}")
+    print(f"times: median of {runs} runs each (build, snap, nearest); the rest one run")
     rows = []
     for m in sizes:
-        cmd = [sys.executable, __file__, "--one", str(int(m * 1e6))]
+        cmd = [sys.executable, __file__, "--one", str(int(m * 1e6)), "--runs", str(runs)]
         if m == locality_at:
             cmd.append("--locality")
         out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
@@ -211,9 +228,14 @@ def table_main(sizes: list[float], locality_at: float) -> int:
             f"network arrays {r['network_mb']:.0f} MB; result {r['result_mb']:.0f} MB float32)",
             flush=True,
         )
+        tiled = (
+            f"tile by tile is {r['nearest_whole_s'] / r['nearest_s']:.2f}x faster"
+            if r["nodes"] >= DEFAULT_TILING.min_nodes
+            else f"under {DEFAULT_TILING.min_nodes:,} nodes both search the whole city"
+        )
         print(
             f"{'':>10}  whole-city search (tiling=None, same values checked equal): nearest x 25 "
-            f"{r['nearest_whole_s']:6.2f} s; tile by tile is {r['nearest_whole_s'] / r['nearest_s']:.2f}x faster",
+            f"{r['nearest_whole_s']:6.2f} s; {tiled}",
             flush=True,
         )
         print(
@@ -264,10 +286,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--chunk", type=int, default=None, help="origins per task (default automatic)")
     a = ap.parse_args(argv)
     if a.one is not None:
-        print(json.dumps(one_size(a.one, a.locality)))
+        print(json.dumps(one_size(a.one, a.locality, a.runs)))
         return 0
     if not a.dask:
-        return table_main([float(v) for v in a.sizes.split(",")], a.locality_at)
+        return table_main([float(v) for v in a.sizes.split(",")], a.locality_at, a.runs)
     if a.small:
         a.side, a.origins, a.outlets = 300, 20_000, 20_000
     prof = load_profile("yichang-2022")
