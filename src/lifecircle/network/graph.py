@@ -25,7 +25,6 @@ from scipy.sparse.csgraph import connected_components
 
 from lifecircle.errors import InputError
 from lifecircle.i18n import t
-from lifecircle.network.kernels import counting_order
 
 if TYPE_CHECKING:
     from lifecircle.network.noding import NodingReport
@@ -140,6 +139,29 @@ def _edge_order(n_nodes, u, v):
     return order
 
 
+@nb.njit(cache=True)
+def _renumber_edges(order, edge_u, edge_v):
+    """Edge ends under the new node numbers (node ``order[i]`` becomes ``i``), the edges sorted by
+    :func:`_edge_order`: ``(u, v, e_order)``, the ends int32 and already in the new edge order."""
+    n = order.shape[0]
+    new_index = np.empty(n, dtype=np.int32)
+    for i in range(n):
+        new_index[order[i]] = i
+    m = edge_u.shape[0]
+    u = np.empty(m, dtype=np.int32)
+    v = np.empty(m, dtype=np.int32)
+    for e in range(m):
+        u[e] = new_index[edge_u[e]]
+        v[e] = new_index[edge_v[e]]
+    e_order = _edge_order(n, u, v)
+    su = np.empty(m, dtype=np.int32)
+    sv = np.empty(m, dtype=np.int32)
+    for e in range(m):
+        su[e] = u[e_order[e]]
+        sv[e] = v[e_order[e]]
+    return su, sv, e_order
+
+
 def hilbert_key(x: NDArray[np.float64], y: NDArray[np.float64], bits: int = 16) -> NDArray[np.int64]:
     """Position of each point along a Hilbert curve over the points' bounding box (``2**bits``
     cells a side): points near each other on the curve are near each other on the ground."""
@@ -184,9 +206,28 @@ def _hilbert_key(x, y, x_lo, x_span, y_lo, y_span, bits):
 def hilbert_order(x: NDArray[np.float64], y: NDArray[np.float64]) -> NDArray[np.int64]:
     """The points in Hilbert-curve order (ties in their own order): a stable sort of
     :func:`hilbert_key` by two 16-bit counting passes, linear in the number of points."""
-    key = hilbert_key(x, y)  # < 2**32 with 16 bits a side
-    low = counting_order(key & 0xFFFF, 1 << 16)
-    return low[counting_order(key[low] >> 16, 1 << 16)]
+    return _radix_order_32(hilbert_key(x, y))  # keys < 2**32 with 16 bits a side
+
+
+@nb.njit(cache=True)
+def _radix_order_32(key):
+    """Stable order of ``key`` (integers below ``2**32``): a counting sort by the low 16 bits,
+    then a stable one by the high 16 bits (least significant digit first)."""
+    n = key.shape[0]
+    first = np.empty(n, dtype=np.int64)
+    order = np.empty(n, dtype=np.int64)
+    for shift, src, dst in ((0, np.arange(n), first), (16, first, order)):
+        ptr = np.zeros((1 << 16) + 1, dtype=np.int64)
+        for i in range(n):
+            ptr[((key[i] >> shift) & 0xFFFF) + 1] += 1
+        for b in range(1 << 16):
+            ptr[b + 1] += ptr[b]
+        for i in range(n):
+            j = src[i]
+            b = (key[j] >> shift) & 0xFFFF
+            dst[ptr[b]] = j
+            ptr[b] += 1
+    return order
 
 
 def local_metric_crs(lon: float, lat: float) -> CRS:
@@ -445,17 +486,14 @@ class WalkNetwork:
         if order is None:
             order = hilbert_order(self.node_x, self.node_y)
         order = np.asarray(order, dtype=np.int64)
-        new_index = np.empty(self.n_nodes, dtype=np.int64)
-        new_index[order] = np.arange(self.n_nodes)
-        u, v = new_index[self.edge_u], new_index[self.edge_v]
-        e_order = _edge_order(self.n_nodes, u, v)
+        u, v, e_order = _renumber_edges(order, self.edge_u, self.edge_v)
         xy, ptr = take_lines(self.edge_xy, self.edge_ptr, e_order)
         return WalkNetwork(
             crs=self.crs,
             node_x=self.node_x[order],
             node_y=self.node_y[order],
-            edge_u=u[e_order].astype(np.int32),
-            edge_v=v[e_order].astype(np.int32),
+            edge_u=u,
+            edge_v=v,
             edge_len=self.edge_len[e_order],
             edge_xy=xy,
             edge_ptr=ptr,
