@@ -15,7 +15,7 @@ from lifecircle.network.engine import (
     nearest_distance_nodes,
     nearest_per_category_nodes,
 )
-from lifecircle.network.graph import _csr_arrays, _edge_order
+from lifecircle.network.graph import _csr_arrays, _edge_order, _edge_order_as
 from lifecircle.scale.synthetic import grid_network
 
 
@@ -38,6 +38,10 @@ def test_counting_sorts_equal_the_sorts_they_replace(n, m, seed):
     for got, want in zip(_csr_arrays(n, u, v, length), _argsort_csr(n, u, v, length), strict=True):
         np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(_edge_order(n, u, v), np.lexsort((np.maximum(u, v), np.minimum(u, v))))
+    relabel = rng.permutation(n).astype(np.int32)  # the order of the ends under new node numbers
+    ru, rv = relabel[u], relabel[v]
+    want = np.lexsort((np.maximum(ru, rv), np.minimum(ru, rv)))
+    np.testing.assert_array_equal(_edge_order_as(n, u, v, relabel), want)
 
 
 def _city(seed: int):

@@ -115,27 +115,41 @@ def _csr_arrays(n_nodes, u, v, length):
 def _edge_order(n_nodes, u, v):
     """Edges ordered by their lower end, then their higher end (ties keep their order) — what
     ``np.lexsort((max(u, v), min(u, v)))`` gives, by a counting sort in linear time."""
+    return _edge_order_as(n_nodes, u, v, np.empty(0, dtype=np.int32))
+
+
+@nb.njit(cache=True, inline="always")
+def _end(node, relabel):
+    """``node`` under ``relabel`` (unchanged when it is empty)."""
+    return node if relabel.shape[0] == 0 else relabel[node]
+
+
+@nb.njit(cache=True)
+def _edge_order_as(n_nodes, u, v, relabel):
+    """:func:`_edge_order` of the edges with their ends relabelled (``relabel[node]``, or as they
+    are when ``relabel`` is empty), reading the new labels on the fly rather than storing them."""
     m = u.shape[0]
     ptr = np.zeros(n_nodes + 1, dtype=np.int64)
     for e in range(m):
-        ptr[min(u[e], v[e]) + 1] += 1
+        ptr[min(_end(u[e], relabel), _end(v[e], relabel)) + 1] += 1
     for a in range(n_nodes):
         ptr[a + 1] += ptr[a]
-    fill = ptr[:-1].copy()
     order = np.empty(m, dtype=np.int64)
-    for e in range(m):
-        a = min(u[e], v[e])
-        order[fill[a]] = e
-        fill[a] += 1
+    for e in range(m):  # ptr[a] walks through bucket a, ending where bucket a + 1 starts
+        a = min(_end(u[e], relabel), _end(v[e], relabel))
+        order[ptr[a]] = e
+        ptr[a] += 1
+    start = 0
     for a in range(n_nodes):  # insertion sort by the higher end within each (short) bucket
-        for i in range(ptr[a] + 1, ptr[a + 1]):
+        for i in range(start + 1, ptr[a]):
             e = order[i]
-            key = max(u[e], v[e])
+            key = max(_end(u[e], relabel), _end(v[e], relabel))
             j = i - 1
-            while j >= ptr[a] and max(u[order[j]], v[order[j]]) > key:
+            while j >= start and max(_end(u[order[j]], relabel), _end(v[order[j]], relabel)) > key:
                 order[j + 1] = order[j]
                 j -= 1
             order[j + 1] = e
+        start = ptr[a]
     return order
 
 
@@ -147,18 +161,13 @@ def _renumber_edges(order, edge_u, edge_v):
     new_index = np.empty(n, dtype=np.int32)
     for i in range(n):
         new_index[order[i]] = i
+    e_order = _edge_order_as(n, edge_u, edge_v, new_index)
     m = edge_u.shape[0]
-    u = np.empty(m, dtype=np.int32)
-    v = np.empty(m, dtype=np.int32)
-    for e in range(m):
-        u[e] = new_index[edge_u[e]]
-        v[e] = new_index[edge_v[e]]
-    e_order = _edge_order(n, u, v)
     su = np.empty(m, dtype=np.int32)
     sv = np.empty(m, dtype=np.int32)
     for e in range(m):
-        su[e] = u[e_order[e]]
-        sv[e] = v[e_order[e]]
+        su[e] = new_index[edge_u[e_order[e]]]
+        sv[e] = new_index[edge_v[e_order[e]]]
     return su, sv, e_order
 
 
@@ -216,16 +225,19 @@ def _radix_order_32(key):
     n = key.shape[0]
     first = np.empty(n, dtype=np.int64)
     order = np.empty(n, dtype=np.int64)
-    for shift, src, dst in ((0, np.arange(n), first), (16, first, order)):
+    for shift in (0, 16):
         ptr = np.zeros((1 << 16) + 1, dtype=np.int64)
         for i in range(n):
             ptr[((key[i] >> shift) & 0xFFFF) + 1] += 1
         for b in range(1 << 16):
             ptr[b + 1] += ptr[b]
         for i in range(n):
-            j = src[i]
+            j = i if shift == 0 else first[i]  # the first pass starts from the points' own order
             b = (key[j] >> shift) & 0xFFFF
-            dst[ptr[b]] = j
+            if shift == 0:
+                first[ptr[b]] = j
+            else:
+                order[ptr[b]] = j
             ptr[b] += 1
     return order
 
