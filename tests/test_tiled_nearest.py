@@ -186,3 +186,14 @@ def test_tiles_stay_few_whatever_the_coordinates():
     plan = plan_tiles(net.node_x, net.node_y, 1.0, Tiling(core_nodes=100, bound_m=50.0, min_nodes=0))
     assert plan is not None and plan.n_x * plan.n_y <= MAX_TILES + plan.n_x + plan.n_y
 
+
+def test_a_nan_bound_reaches_nothing_tiled_or_whole():
+    net, src, cat = _city(40, 40, 1, 0.05, n_out=60, spread_m=20.0)
+    til, n_tiles = _tiles(net, 200.0, 100)
+    assert n_tiles > 1
+    for max_m in (np.nan, -1.0, 0.0):
+        whole = nearest_distance_nodes(net, src, cat, 6, max_m=max_m, dtype=np.float64, tiling=None)
+        assert np.isinf(whole).all()
+        np.testing.assert_array_equal(
+            nearest_distance_nodes(net, src, cat, 6, max_m=max_m, dtype=np.float64, tiling=til), whole
+        )

@@ -302,7 +302,7 @@ def _tile_pass(g, core, region, loc, t, n_x, n_y, reach_tiles, seeds, tc_ptr, bo
     head = np.empty(n_ring, dtype=np.int64)
     first_cap, full_cap = kernels._pool_caps(m, lg.nbr.shape[0], local_seeds.node.shape[0])
     pool = np.empty(first_cap, dtype=np.int64)
-    search_d = min(bound, max_d)
+    search_d = bound if max_d > bound else max_d  # not min(): a NaN max_d reaches nothing, as whole
     fix = max_d > bound
     reach_out = np.empty(core.shape[0])  # a core node within bound - its longest edge adds no fix-up seed
     for j in range(core.shape[0]):
