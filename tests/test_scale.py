@@ -360,6 +360,9 @@ def test_cli_scale_cities_writes_one_row_per_demo_city(cli, client, tmp_path):
         (["scale", "access", "--osm", "nope.pbf", "--out", "x.txt"], "x.txt"),
         (["scale", "cities", "--demo", "0", "--out", "c.csv"], "--demo"),
         (["scale", "cities", "--out", "c.csv"], "--demo"),
+        # checked before any city runs: 0 failed every city, NaN ran the largest ones (scale 4)
+        (["scale", "cities", "--demo", "2", "--demo-scale", "0", "--out", "c.csv"], "--demo-scale"),
+        (["scale", "cities", "--demo", "2", "--demo-scale", "nan", "--out", "c.csv"], "--demo-scale"),
         (["scale", "cities", "--demo", "2", "--out", "c.csv", "--workers", "0"], "--workers"),
     ],
 )

@@ -73,6 +73,25 @@ def test_node_distances_kept_from_the_evaluation_give_the_same_surface_without_a
         build_surface(city, net, prof, k=2, node_m=keep.node_m)
 
 
+def test_residents_are_placed_without_a_line_per_street(demo, monkeypatch):
+    """Placing the residents makes lines for the communities' own streets only, not every edge's
+    (``edge_geom``: about 2 s and 500 MB at a million nodes, paid by every city of the province
+    batch for its F15); the surface is the same."""
+    import pandas as pd
+
+    from lifecircle.network.graph import WalkNetwork
+
+    city, net, prof, s = demo
+
+    def every_line(self):
+        raise AssertionError("made a line for every edge")
+
+    monkeypatch.setattr(WalkNetwork, "edge_geom", property(every_line))
+    again = build_surface(city, net, prof)
+    pd.testing.assert_frame_equal(again.residents.table, s.residents.table)
+    pd.testing.assert_frame_equal(again.cells, s.cells)
+
+
 def test_every_resident_is_placed_and_blind_spots_add_up(demo):
     city, _, prof, s = demo
     assert s.cells["population"].sum() + s.residents.left_out_population == city.communities["population"].sum()

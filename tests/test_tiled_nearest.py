@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from lifecircle.network import kernels, snap_points
 from lifecircle.network.engine import _prepare_sources, kernel_graph, nearest_distance_nodes
 from lifecircle.network.graph import WalkNetwork
-from lifecircle.network.tiled import MIN_RATIO, Tiling, edge_ratio, nearest_dist_tiled, plan_tiles
+from lifecircle.network.tiled import MAX_TILES, MIN_RATIO, Tiling, edge_ratio, nearest_dist_tiled, plan_tiles
 from lifecircle.scale.synthetic import grid_network
 
 
@@ -143,3 +143,57 @@ def test_no_tiles_when_they_cannot_pay():
 def test_counting_order_is_a_stable_argsort(keys, n_keys):
     key = np.asarray(keys, dtype=np.int64)
     np.testing.assert_array_equal(kernels.counting_order(key, n_keys), np.argsort(key, kind="stable"))
+
+
+def _with_far_island(net: WalkNetwork, far_m: float) -> WalkNetwork:
+    """``net`` and a 3 x 3 island ``far_m`` metres north-east of it (a ferry's far end, an offshore
+    county, or a stray way in the extract)."""
+    isl = grid_network(3, 3, seed=3, drop=0.0)
+    dx, dy = far_m + np.ptp(net.node_x), far_m + np.ptp(net.node_y)
+    return WalkNetwork(
+        crs=net.crs,
+        node_x=np.concatenate([net.node_x, isl.node_x + dx]),
+        node_y=np.concatenate([net.node_y, isl.node_y + dy]),
+        edge_u=np.concatenate([net.edge_u, isl.edge_u + net.n_nodes]),
+        edge_v=np.concatenate([net.edge_v, isl.edge_v + net.n_nodes]),
+        edge_len=np.concatenate([net.edge_len, isl.edge_len]),
+        edge_xy=np.concatenate([net.edge_xy, isl.edge_xy + [dx, dy]]),
+        edge_ptr=np.concatenate([net.edge_ptr, isl.edge_ptr[1:] + net.edge_ptr[-1]]),
+    )
+
+
+def test_a_far_island_does_not_make_the_tiles_bigger():
+    """Tiles are sized by the density around the nodes, not over their bounding box: a few nodes
+    200 km away (mostly empty extent) leave the city's tiles at about ``core_nodes`` nodes. Sized
+    over the box, the whole city fell into one tile and was searched whole — or, with a nearer
+    island, into a few tiles of several cores each, slower than the whole search."""
+    net, src, cat = _city(120, 100, 4, 0.05, n_out=300, spread_m=30.0)
+    til = Tiling(core_nodes=600, bound_m=200.0, min_nodes=0)
+    sizes = []
+    for far in (0.0, 20_000.0, 200_000.0):
+        far_net = _with_far_island(net, far)
+        plan = plan_tiles(far_net.node_x, far_net.node_y, 1.0, til)
+        assert plan is not None
+        sizes.append(int(np.diff(plan.core_ptr).max()))
+    assert max(sizes) < 2 * min(sizes) and max(sizes) < 3 * til.core_nodes, sizes
+    whole = nearest_distance_nodes(far_net, src, cat, 6, dtype=np.float64, tiling=None)
+    np.testing.assert_array_equal(nearest_distance_nodes(far_net, src, cat, 6, dtype=np.float64, tiling=til), whole)
+
+
+def test_tiles_stay_few_whatever_the_coordinates():
+    """A stray node 10,000 km away does not cut the extent into millions of empty tiles."""
+    net = _with_far_island(grid_network(60, 60, seed=1), 1e7)
+    plan = plan_tiles(net.node_x, net.node_y, 1.0, Tiling(core_nodes=100, bound_m=50.0, min_nodes=0))
+    assert plan is not None and plan.n_x * plan.n_y <= MAX_TILES + plan.n_x + plan.n_y
+
+
+def test_a_nan_bound_reaches_nothing_tiled_or_whole():
+    net, src, cat = _city(40, 40, 1, 0.05, n_out=60, spread_m=20.0)
+    til, n_tiles = _tiles(net, 200.0, 100)
+    assert n_tiles > 1
+    for max_m in (np.nan, -1.0, 0.0):
+        whole = nearest_distance_nodes(net, src, cat, 6, max_m=max_m, dtype=np.float64, tiling=None)
+        assert np.isinf(whole).all()
+        np.testing.assert_array_equal(
+            nearest_distance_nodes(net, src, cat, 6, max_m=max_m, dtype=np.float64, tiling=til), whole
+        )

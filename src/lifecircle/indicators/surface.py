@@ -166,7 +166,7 @@ def _place(
     if len(ok) == 0:
         return out
     e = snapped.edge[ok]
-    pts = shapely.line_interpolate_point(net.edge_geom[e], snapped.pos_m[ok])
+    pts = shapely.line_interpolate_point(net.edge_lines(e), snapped.pos_m[ok])  # these edges only
     plon, plat = net.to_wgs84.transform(shapely.get_x(pts), shapely.get_y(pts))
     near_end = np.where(snapped.pos_m[ok] <= net.edge_len[e] / 2, net.edge_u[e], net.edge_v[e])
     for j, c in enumerate(_cells_of(np.atleast_1d(plon), np.atleast_1d(plat), res)):

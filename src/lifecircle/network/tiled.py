@@ -45,6 +45,9 @@ from lifecircle.network import kernels
 
 INF = np.inf
 MIN_RATIO = 0.25  # below this edge-length / straight-line ratio, tiles do not pay: search whole
+# at most about this many tiles over the nodes' extent (most of them empty where it is mostly empty
+# land or sea): the per-tile arrays (tiles x categories) stay small whatever the coordinates
+MAX_TILES = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,8 @@ class Tiling:
     """When and how to search tile by tile.
 
     ``core_nodes``: about how many nodes a tile's core holds (the tile side follows from the
-    network's mean density); ``bound_m``: the bound ``B`` in metres (walks up to it are found in
+    density around the average node, :func:`node_density`; at least twice the reach of a walk
+    of ``bound_m``); ``bound_m``: the bound ``B`` in metres (walks up to it are found in
     the tile pass, longer ones by the fix-up); ``min_nodes``: networks with fewer nodes are
     searched whole (tiling only pays when the arrays outgrow the cache).
 
@@ -112,13 +116,55 @@ def plan_tiles(node_x: NDArray, node_y: NDArray, ratio: float, tiling: Tiling) -
     reach_m = tiling.bound_m / ratio * (1 + 1e-9) + 1e-6  # a hair wider: rounding never cuts a walk
     x0, y0 = float(node_x.min()), float(node_y.min())
     w, h = float(node_x.max()) - x0, float(node_y.max()) - y0
-    side = max(math.sqrt(max(w * h, 1.0) * tiling.core_nodes / n), 2 * reach_m)
+    density = node_density(node_x, node_y, x0, y0, w, h, 2 * reach_m)
+    side = max(
+        math.sqrt(tiling.core_nodes / density),
+        2 * reach_m,
+        math.sqrt(w * h / MAX_TILES),
+    )
     n_x, n_y = int(w // side) + 1, int(h // side) + 1
     if n_x * n_y == 1:
         return None
     core_ptr, core, region_ptr, region, node_tile = _plan_arrays(node_x, node_y, x0, y0, side, n_x, n_y, reach_m)
     reach_tiles = int(math.ceil(reach_m / side))
     return TilePlan(core_ptr, core, region_ptr, region, node_tile, n_x, n_y, reach_tiles, float(tiling.bound_m))
+
+
+def node_density(node_x: NDArray, node_y: NDArray, x0: float, y0: float, w: float, h: float, cell_m: float) -> float:
+    """Nodes per square metre around the average node: the nodes counted in square cells of
+    ``cell_m`` metres from ``(x0, y0)`` (the nodes' extent is ``w`` × ``h`` metres), each cell's
+    density weighted by its nodes. Unlike the mean over the nodes' bounding box it ignores empty
+    land, so a dense city with a few far-away islands or sparse suburbs still gets tiles of about
+    ``core_nodes`` nodes where its nodes are."""
+    n_cx, n_cy = int(w // cell_m) + 1, int(h // cell_m) + 1
+    n = len(node_x)
+    if n_cx * n_cy <= 4 * n + 1024:
+        counts = _cell_counts(node_x, node_y, x0, y0, cell_m, n_cx, n_cy)
+    else:  # a sparse extent (far-away nodes): count the occupied cells only
+        counts = np.unique(_cell_keys(node_x, node_y, x0, y0, cell_m, n_cx, n_cy), return_counts=True)[1]
+    counts = counts.astype(np.float64)
+    return float(np.dot(counts, counts)) / (n * cell_m * cell_m)
+
+
+@nb.njit(cache=True, nogil=True)
+def _cell_of(x, y, x0, y0, cell, n_cx, n_cy):
+    return min(int((y - y0) / cell), n_cy - 1) * n_cx + min(int((x - x0) / cell), n_cx - 1)
+
+
+@nb.njit(cache=True, nogil=True)
+def _cell_counts(x, y, x0, y0, cell, n_cx, n_cy):
+    counts = np.zeros(n_cx * n_cy, dtype=np.int64)
+    for i in range(x.shape[0]):
+        counts[_cell_of(x[i], y[i], x0, y0, cell, n_cx, n_cy)] += 1
+    return counts
+
+
+@nb.njit(cache=True, nogil=True)
+def _cell_keys(x, y, x0, y0, cell, n_cx, n_cy):
+    key = np.empty(x.shape[0], dtype=np.int64)
+    for i in range(x.shape[0]):
+        key[i] = _cell_of(x[i], y[i], x0, y0, cell, n_cx, n_cy)
+    return key
 
 
 @nb.njit(cache=True, nogil=True)
@@ -256,7 +302,7 @@ def _tile_pass(g, core, region, loc, t, n_x, n_y, reach_tiles, seeds, tc_ptr, bo
     head = np.empty(n_ring, dtype=np.int64)
     first_cap, full_cap = kernels._pool_caps(m, lg.nbr.shape[0], local_seeds.node.shape[0])
     pool = np.empty(first_cap, dtype=np.int64)
-    search_d = min(bound, max_d)
+    search_d = bound if max_d > bound else max_d  # not min(): a NaN max_d reaches nothing, as whole
     fix = max_d > bound
     reach_out = np.empty(core.shape[0])  # a core node within bound - its longest edge adds no fix-up seed
     for j in range(core.shape[0]):

@@ -67,6 +67,13 @@ def demo_sources(n: int, *, scale: float = 0.05, first_seed: int = 1) -> list[Ci
     ``scale`` (×1, ×1.5, ×2) so the cities differ in size as well as layout."""
     if n < 1:
         raise ConfigError(t(f"--demo 须至少为 1（收到 {n}）", f"--demo must be at least 1 (got {n})"))
+    if not 0.01 <= scale <= 4.0:  # NaN too: min(4, nan) below would run the largest cities
+        raise ConfigError(
+            t(
+                f"--demo-scale 须在 0.01 到 4 之间（收到 {scale}）",
+                f"--demo-scale must be between 0.01 and 4 (got {scale})",
+            )
+        )
     factors = (1.0, 1.5, 2.0)
     return [
         CitySource(
