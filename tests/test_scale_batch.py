@@ -354,7 +354,12 @@ def test_the_comparison_page_in_chinese_orders_the_chart_and_names_failures():
     )
     page = render_comparison_html(rep, lang="zh")
     assert re.findall(r'<tr data-label="([^"]+)"', page) == ["甲市", "乙市（合成）", "丙市"]
-    assert re.findall(r'<text class="name"[^>]*>([^<]+)</text>', page) == ["乙市（合成）（合成数据）", "甲市", "丙市"]
+    # a label that already says synthetic is not marked twice
+    assert re.findall(r'<text class="name"[^>]*>([^<]+)</text>', page) == ["乙市（合成）", "甲市", "丙市"]
+    rep2 = rep.assign(label=["甲市", "demo-1 (synthetic)", "乙市"], synthetic=[True, True, False])
+    en = render_comparison_html(rep2, lang="en")
+    names = re.findall(r'<text class="name"[^>]*>([^<]+)</text>', en)
+    assert names == ["demo-1 (synthetic)", "甲市 (synthetic)", "乙市"]
     assert "基本业态平均覆盖率" in page and "品质型" in page and "83.0%" in page and "合成数据</span>" in page
     assert re.findall(r'<li data-label="([^"]+)">', page) == ["丙市"] and "找不到城市 丙市" in page
     assert "SYNTHETIC DATA" in page and "已完成（上次运行）" in page

@@ -145,6 +145,13 @@ def _cell(col: str, r: dict[str, Any], lang: str) -> Cell:
     return Cell(fmt_num(v), _num(v), "num")
 
 
+def _chart_label(r: dict[str, Any], lang: str) -> str:
+    """A city's name on the chart, marked synthetic once: demo labels already say so."""
+    lab = str(r.get("label"))
+    said = "合成" in lab or "synthetic" in lab.lower()
+    return lab + (tr(lang, "（合成数据）", " (synthetic)") if _is_synthetic(r) and not said else "")
+
+
 def coverage_chart(report: pd.DataFrame, lang: str) -> str:
     """Bars of the mean basic-format coverage per city (0..1 shown in %), best first, each city's
     name above its bar (narrow enough for a phone); a city without the figure (failed) at the end,
@@ -155,7 +162,7 @@ def coverage_chart(report: pd.DataFrame, lang: str) -> str:
     parts: list[str] = []
     for i, r in enumerate(recs):
         y = 4 + i * row_h
-        lab = str(r.get("label")) + (tr(lang, "（合成数据）", " (synthetic)") if _is_synthetic(r) else "")
+        lab = _chart_label(r, lang)
         v = r.get(KEY)
         parts.append(f'<g class="bar-row"><title>{escape(lab)}: {fmt_pct(v)}</title>')
         parts.append(f'<text class="name" x="0" y="{y + 13}">{escape(lab)}</text>')
