@@ -186,3 +186,24 @@ def test_hilbert_key_and_order_equal_the_numpy_reference(n, seed, flat):
     y = np.zeros(n) if flat else rng.uniform(-50, 50, n)
     np.testing.assert_array_equal(hilbert_key(x, y), _hilbert_reference(x, y))
     np.testing.assert_array_equal(hilbert_order(x, y), np.argsort(_hilbert_reference(x, y), kind="stable"))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(2, 6), min_size=1, max_size=30), st.integers(0, 10_000))
+def test_segment_pass_equals_the_numpy_reference(n_points, seed):
+    """The segment index's one compiled pass gives the segments (every coordinate row but each
+    line's last), the bounds and the total segment length of the numpy code it replaced (lines
+    of 2 to 6 points, repeated points included)."""
+    from lifecircle.network.spatial import _segments
+
+    rng = np.random.default_rng(seed)
+    ptr = np.concatenate([[0], np.cumsum(n_points)]).astype(np.int64)
+    xy = np.round(rng.uniform(-1_000, 1_000, (ptr[-1], 2)), 0 if seed % 2 else 3)
+    start = np.ones(len(xy), dtype=bool)
+    start[ptr[1:] - 1] = False
+    ref_seg = np.flatnonzero(start)
+    seg, bounds, total = _segments(xy, ptr)
+    np.testing.assert_array_equal(seg, ref_seg)
+    np.testing.assert_array_equal(bounds, (*xy.min(axis=0), *xy.max(axis=0)))
+    d = xy[ref_seg + 1] - xy[ref_seg]
+    assert total == pytest.approx(np.sqrt((d * d).sum(axis=1)).sum(), rel=1e-12)
