@@ -15,7 +15,8 @@ from lifecircle.network.engine import (
     nearest_distance_nodes,
     nearest_per_category_nodes,
 )
-from lifecircle.network.graph import _csr_arrays, _edge_order, _edge_order_as
+from lifecircle.network.graph import _csr_arrays
+from lifecircle.network.ordering import _edge_order, _edge_order_as
 from lifecircle.scale.synthetic import grid_network
 
 

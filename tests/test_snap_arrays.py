@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lifecircle.network import WalkNetwork, nearest_per_category, snap_points
-from lifecircle.network.graph import hilbert_key, hilbert_order, pack_lines, take_lines
+from lifecircle.network.graph import pack_lines, take_lines
+from lifecircle.network.ordering import hilbert_key, hilbert_order
 from lifecircle.network.snap import Snapped
 from lifecircle.scale.synthetic import grid_network
 
@@ -207,3 +208,20 @@ def test_segment_pass_equals_the_numpy_reference(n_points, seed):
     np.testing.assert_array_equal(bounds, (*xy.min(axis=0), *xy.max(axis=0)))
     d = xy[ref_seg + 1] - xy[ref_seg]
     assert total == pytest.approx(np.sqrt((d * d).sum(axis=1)).sum(), rel=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 25), st.integers(0, 10_000), st.sampled_from([0, 2, 3]))
+def test_take_lines_equals_the_numpy_reference(n_lines, seed, width):
+    """Taking packed lines (a subset, repeats, a permutation, more lines than there were) equals
+    concatenating the chosen lines, whether every line has ``width`` points (the row-copy path,
+    pointers a view) or they differ (``width`` 0: 2 to 5 points each)."""
+    rng = np.random.default_rng(seed)
+    n_points = np.full(n_lines, width) if width else rng.integers(2, 6, n_lines)
+    ptr = np.concatenate([[0], np.cumsum(n_points)]).astype(np.int64)
+    xy = rng.uniform(-100, 100, (ptr[-1], 2))
+    for idx in (rng.permutation(n_lines), rng.integers(0, n_lines, rng.integers(0, 2 * n_lines + 1))):
+        got_xy, got_ptr = take_lines(xy, ptr, idx)
+        want = [xy[ptr[i] : ptr[i + 1]] for i in idx]
+        np.testing.assert_array_equal(got_xy, np.concatenate(want) if want else np.zeros((0, 2)))
+        np.testing.assert_array_equal(got_ptr, np.concatenate([[0], np.cumsum([len(p) for p in want])]))

@@ -25,6 +25,7 @@ from scipy.sparse.csgraph import connected_components
 
 from lifecircle.errors import InputError
 from lifecircle.i18n import t
+from lifecircle.network.ordering import hilbert_order, is_identity, renumber_edges
 
 if TYPE_CHECKING:
     from lifecircle.network.noding import NodingReport
@@ -43,10 +44,39 @@ def pack_lines(lines: NDArray[np.object_]) -> tuple[NDArray[np.float64], NDArray
 def take_lines(
     xy: NDArray[np.float64], ptr: NDArray[np.int64], idx: NDArray[np.int64]
 ) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
-    """The packed lines ``idx`` (in that order, repeats allowed) of packed lines ``(xy, ptr)``."""
-    return _take_lines(
-        np.ascontiguousarray(xy, dtype=np.float64), np.asarray(ptr, dtype=np.int64), np.asarray(idx, dtype=np.int64)
-    )
+    """The packed lines ``idx`` (in that order, repeats allowed) of packed lines ``(xy, ptr)``.
+
+    When every line has the same number of points (``ptr`` is ``0, w, 2w, ...``: straight edges of
+    two points, as a generated grid's), the lines are copied as rows of ``2 w`` numbers and the
+    result's pointers are a view of ``ptr`` (no new array the size of the edges)."""
+    xy = np.ascontiguousarray(xy, dtype=np.float64)
+    ptr, idx = np.asarray(ptr, dtype=np.int64), np.asarray(idx, dtype=np.int64)
+    w = _uniform_width(ptr)
+    if w > 0 and len(idx) < len(ptr):
+        return _take_rows(xy.reshape(-1, 2 * w), idx).reshape(-1, 2), ptr[: len(idx) + 1]
+    return _take_lines(xy, ptr, idx)
+
+
+@nb.njit(cache=True)
+def _uniform_width(ptr):
+    """``w`` if ``ptr`` is ``0, w, 2w, ...`` (every line of ``w`` points), else -1."""
+    if ptr.shape[0] < 2 or ptr[0] != 0 or ptr[1] <= 0:
+        return -1
+    w = ptr[1]
+    for i in range(2, ptr.shape[0]):
+        if ptr[i] != i * w:
+            return -1
+    return w
+
+
+@nb.njit(cache=True)
+def _take_rows(a, idx):
+    """``a[idx]`` for a 2-D array, in one pass."""
+    out = np.empty((idx.shape[0], a.shape[1]), dtype=a.dtype)
+    for i in range(idx.shape[0]):
+        for c in range(a.shape[1]):
+            out[i, c] = a[idx[i], c]
+    return out
 
 
 @nb.njit(cache=True)
@@ -109,137 +139,6 @@ def _csr_arrays(n_nodes, u, v, length):
             eid[k] = e
             fill[a] = k + 1
     return indptr, nbr, weight, eid
-
-
-@nb.njit(cache=True)
-def _edge_order(n_nodes, u, v):
-    """Edges ordered by their lower end, then their higher end (ties keep their order) — what
-    ``np.lexsort((max(u, v), min(u, v)))`` gives, by a counting sort in linear time."""
-    return _edge_order_as(n_nodes, u, v, np.empty(0, dtype=np.int32))
-
-
-@nb.njit(cache=True, inline="always")
-def _end(node, relabel):
-    """``node`` under ``relabel`` (unchanged when it is empty)."""
-    return node if relabel.shape[0] == 0 else relabel[node]
-
-
-@nb.njit(cache=True)
-def _edge_order_as(n_nodes, u, v, relabel):
-    """:func:`_edge_order` of the edges with their ends relabelled (``relabel[node]``, or as they
-    are when ``relabel`` is empty), reading the new labels on the fly rather than storing them."""
-    m = u.shape[0]
-    ptr = np.zeros(n_nodes + 1, dtype=np.int64)
-    for e in range(m):
-        ptr[min(_end(u[e], relabel), _end(v[e], relabel)) + 1] += 1
-    for a in range(n_nodes):
-        ptr[a + 1] += ptr[a]
-    order = np.empty(m, dtype=np.int64)
-    for e in range(m):  # ptr[a] walks through bucket a, ending where bucket a + 1 starts
-        a = min(_end(u[e], relabel), _end(v[e], relabel))
-        order[ptr[a]] = e
-        ptr[a] += 1
-    start = 0
-    for a in range(n_nodes):  # insertion sort by the higher end within each (short) bucket
-        for i in range(start + 1, ptr[a]):
-            e = order[i]
-            key = max(_end(u[e], relabel), _end(v[e], relabel))
-            j = i - 1
-            while j >= start and max(_end(u[order[j]], relabel), _end(v[order[j]], relabel)) > key:
-                order[j + 1] = order[j]
-                j -= 1
-            order[j + 1] = e
-        start = ptr[a]
-    return order
-
-
-@nb.njit(cache=True)
-def _renumber_edges(order, edge_u, edge_v):
-    """Edge ends under the new node numbers (node ``order[i]`` becomes ``i``), the edges sorted by
-    :func:`_edge_order`: ``(u, v, e_order)``, the ends int32 and already in the new edge order."""
-    n = order.shape[0]
-    new_index = np.empty(n, dtype=np.int32)
-    for i in range(n):
-        new_index[order[i]] = i
-    e_order = _edge_order_as(n, edge_u, edge_v, new_index)
-    m = edge_u.shape[0]
-    su = np.empty(m, dtype=np.int32)
-    sv = np.empty(m, dtype=np.int32)
-    for e in range(m):
-        su[e] = new_index[edge_u[e_order[e]]]
-        sv[e] = new_index[edge_v[e_order[e]]]
-    return su, sv, e_order
-
-
-def hilbert_key(x: NDArray[np.float64], y: NDArray[np.float64], bits: int = 16) -> NDArray[np.int64]:
-    """Position of each point along a Hilbert curve over the points' bounding box (``2**bits``
-    cells a side): points near each other on the curve are near each other on the ground."""
-    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    if len(x) == 0:
-        return np.zeros(0, dtype=np.int64)
-    x_lo, x_span = float(x.min()), float(np.ptp(x))
-    y_lo, y_span = float(y.min()), float(np.ptp(y))
-    return _hilbert_key(x, y, x_lo, x_span, y_lo, y_span, bits)
-
-
-@nb.njit(cache=True, inline="always")
-def _cell(a, lo, span, side):
-    """The cell (``0..side``) of coordinate ``a`` along an axis from ``lo`` over ``span``."""
-    return 0 if span == 0 else np.int64(np.floor((a - lo) / span * side))
-
-
-@nb.njit(cache=True)
-def _hilbert_key(x, y, x_lo, x_span, y_lo, y_span, bits):
-    """:func:`hilbert_key` point by point (no temporaries): the classic quadrant walk, flipping and
-    swapping the coordinates as the curve turns."""
-    side = (np.int64(1) << bits) - 1
-    out = np.empty(x.shape[0], dtype=np.int64)
-    for i in range(x.shape[0]):
-        xi = _cell(x[i], x_lo, x_span, side)
-        yi = _cell(y[i], y_lo, y_span, side)
-        d = np.int64(0)
-        s = np.int64(1) << (bits - 1)
-        while s > 0:
-            rx = 1 if (xi & s) > 0 else 0
-            ry = 1 if (yi & s) > 0 else 0
-            d += s * s * ((3 * rx) ^ ry)
-            if ry == 0:
-                if rx == 1:
-                    xi, yi = side - xi, side - yi
-                xi, yi = yi, xi
-            s >>= 1
-        out[i] = d
-    return out
-
-
-def hilbert_order(x: NDArray[np.float64], y: NDArray[np.float64]) -> NDArray[np.int64]:
-    """The points in Hilbert-curve order (ties in their own order): a stable sort of
-    :func:`hilbert_key` by two 16-bit counting passes, linear in the number of points."""
-    return _radix_order_32(hilbert_key(x, y))  # keys < 2**32 with 16 bits a side
-
-
-@nb.njit(cache=True)
-def _radix_order_32(key):
-    """Stable order of ``key`` (integers below ``2**32``): a counting sort by the low 16 bits,
-    then a stable one by the high 16 bits (least significant digit first)."""
-    n = key.shape[0]
-    first = np.empty(n, dtype=np.int64)
-    order = np.empty(n, dtype=np.int64)
-    for shift in (0, 16):
-        ptr = np.zeros((1 << 16) + 1, dtype=np.int64)
-        for i in range(n):
-            ptr[((key[i] >> shift) & 0xFFFF) + 1] += 1
-        for b in range(1 << 16):
-            ptr[b + 1] += ptr[b]
-        for i in range(n):
-            j = i if shift == 0 else first[i]  # the first pass starts from the points' own order
-            b = (key[j] >> shift) & 0xFFFF
-            if shift == 0:
-                first[ptr[b]] = j
-            else:
-                order[ptr[b]] = j
-            ptr[b] += 1
-    return order
 
 
 def local_metric_crs(lon: float, lat: float) -> CRS:
@@ -495,11 +394,12 @@ class WalkNetwork:
         node coordinates) and its edges sorted by their first node, so that nearby nodes and their
         edges sit close in memory. ``node_id`` moves with the nodes: the caller's ids stay
         attached to the same places (``node_id`` is the caller's id of each new node index)."""
-        if order is None:
-            order = hilbert_order(self.node_x, self.node_y)
-        order = np.asarray(order, dtype=np.int64)
-        u, v, e_order = _renumber_edges(order, self.edge_u, self.edge_v)
+        own = order is None
+        order = hilbert_order(self.node_x, self.node_y) if own else np.asarray(order, dtype=np.int64)
+        u, v, e_order = renumber_edges(order, self.edge_u, self.edge_v)
         xy, ptr = take_lines(self.edge_xy, self.edge_ptr, e_order)
+        # node ids 0..n-1 (the default) become the order itself: no gather, no new array
+        node_id = order if own and is_identity(self.node_id) else self.node_id[order]
         return WalkNetwork(
             crs=self.crs,
             node_x=self.node_x[order],
@@ -509,7 +409,7 @@ class WalkNetwork:
             edge_len=self.edge_len[e_order],
             edge_xy=xy,
             edge_ptr=ptr,
-            node_id=self.node_id[order],
+            node_id=node_id,
             source=self.source,
             dropped_pieces=self.dropped_pieces,
             min_piece_m=self.min_piece_m,
