@@ -85,6 +85,7 @@ def test_a_changed_input_or_marker_is_evaluated_again(cli, client, twenty):
     marker.write_text(json.dumps({**json.loads(marker.read_text()), "key": "0" * 32}))
     code, stdout, _ = _run(cli, client, "--province", prov, "--out", out)
     assert code == 0 and "2 done, 18 skipped" in stdout
+    assert "earlier version" not in stdout  # same batch version: not named as outdated
     rep2 = pd.read_csv(out / "cities.csv")
     again = ("city-03", "city-07")
     assert rep2.set_index("label")["status"].to_dict() == {
@@ -271,6 +272,7 @@ def _page_table(page: str) -> list[dict[str, tuple[str, str | None]]]:
 
 
 F15_ZH, F15_OLD_ZH = "F15（15分钟全覆盖居民占比）", "F15 老年步速（15分钟全覆盖老年居民占比）"
+F15_EN = "F15 (residents within 15 min of every basic format)"
 
 
 def test_f15_in_the_row_is_f15_on_the_city_s_own_surface_whole_or_tiled(client, tmp_path):
@@ -306,31 +308,39 @@ def test_f15_in_the_row_is_f15_on_the_city_s_own_surface_whole_or_tiled(client, 
         assert row[F15_OLD_ZH] == (f"{want['f15_elderly'] * 100:.1f}%", repr(want["f15_elderly"]))
 
 
-def test_a_rerun_reading_rows_written_before_f15_shows_a_dash(client, tmp_path):
-    """A city done by a version without F15 (its marker's row has no f15) is skipped by a rerun:
-    the report has no value for it and the page shows "—" and says why; the other city keeps its."""
-    from lifecircle.scale.batch import run_batch
-    from lifecircle.scale.cities import CitySource
+def test_a_city_done_by_an_earlier_batch_version_is_evaluated_again_and_named(cli, client, tmp_path, monkeypatch):
+    """'old' was done by batch version 1 (its marker without a batch version, its row without F15,
+    as that version wrote them), 'new' by this one: the rerun evaluates 'old' again and says so,
+    its row gets F15; 'new' is skipped. The run after that skips both and names nobody."""
+    from lifecircle.scale import batch
 
-    srcs = [CitySource("demo", label=lab, seed=i, scale=0.01) for i, lab in enumerate(("old", "new"), start=1)]
-    out = tmp_path / "out"
-    run_batch(srcs, client, out)
+    prov = tmp_path / "province.csv"
+    _province(prov, [("old", "demo", 1, 0.01, "", ""), ("new", "demo", 2, 0.01, "", "")])
+    out = tmp_path / "batch"
+    srcs = read_province(prov)
+    batch.run_batch(srcs[1:], client, out)
+    with monkeypatch.context() as m:
+        m.setattr(batch, "BATCH_VERSION", 1)  # the key version 1 computed
+        batch.run_batch(srcs[:1], client, out)
     marker = next(m for m in (out / DONE).glob("*.json") if json.loads(m.read_text())["label"] == "old")
     data = json.loads(marker.read_text(encoding="utf-8"))
+    data.pop("batch", None)
     data["row"] = {k: v for k, v in data["row"].items() if not k.startswith("f15")}
     marker.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
-    res = run_batch(srcs, client, out)
-    assert res.skipped == ["old", "new"]
-    rep = res.report.set_index("label")
-    assert pd.isna(rep.loc["old", "f15"]) and pd.isna(rep.loc["old", "f15_elderly"])
-    assert rep.loc["new", "f15"] == 0.0  # a small generated city: nobody reaches every basic format
-    page = (out / "cities.html").read_text(encoding="utf-8")
-    rows = {r["城市"][0].replace("合成数据", "").strip(): r for r in _page_table(page)}
-    assert rows["old"][F15_ZH] == ("—", None) and rows["old"][F15_OLD_ZH] == ("—", None)
-    assert rows["new"][F15_ZH] == ("0.0%", "0.0")
-    assert "未计算 F15 的早期版本" in page
-    csv = pd.read_csv(out / "cities.csv").set_index("label")
-    assert pd.isna(csv.loc["old", "f15"]) and csv.loc["new", "f15"] == 0
+    code, stdout, stderr = _run(cli, client, "--province", prov, "--out", out)
+    assert code == 0, stderr
+    assert "1 done, 1 skipped" in stdout
+    assert "evaluated again as an earlier version of the batch had done them" in stdout and "1: old" in stdout
+    rep = pd.read_csv(out / "cities.csv").set_index("label")
+    assert rep["status"].to_dict() == {"old": "done", "new": "skipped"}
+    assert rep.loc["old", "f15"] == 0 and rep.loc["old", "f15_elderly"] == 0  # small city: nobody reaches all
+    again = json.loads(marker.read_text(encoding="utf-8"))
+    assert again["batch"] == batch.BATCH_VERSION == 2 and again["row"]["f15"] == 0
+    page = (out / "cities.html").read_text(encoding="utf-8")  # the run was in English
+    f15 = {r["City"][0].replace("synthetic", "").strip(): r[F15_EN] for r in _page_table(page)}
+    assert f15 == {"old": ("0.0%", "0.0"), "new": ("0.0%", "0.0")} and "earlier version" not in page
+    code, stdout, _ = _run(cli, client, "--province", prov, "--out", out)
+    assert code == 0 and "0 done, 2 skipped" in stdout and "earlier version" not in stdout
 
 
 def test_the_comparison_page_in_chinese_orders_the_chart_and_names_failures():

@@ -7,16 +7,18 @@ one output folder that a rerun continues.
   label;
 - ``done/city-<hash>.json``: a done-marker per finished city, holding the city's *key* (a hash of
   its source — kind, seed, scale, store, name, profile —, the store's content for a stored city,
-  the profile file and the lifecircle version) and its row of figures. A rerun skips a city only
+  the profile file, the lifecircle version and :data:`BATCH_VERSION`), the batch version that
+  wrote it (``batch``; none before version 2) and its row of figures. A rerun skips a city only
   if its marker's key equals the key computed now **and** the store holds the city; anything else
-  is evaluated again;
+  is evaluated again. A city whose marker an earlier batch version wrote is evaluated again and
+  named in :attr:`BatchResult.outdated` (the CLI says so);
 - ``cities.csv`` and ``cities.xlsx``: the comparison report, one row per city in the order given,
   with ``status`` (``done`` / ``skipped`` = done by an earlier run / ``failed``) and ``error``;
   ``cities.html`` the same as a page (bar chart, sortable table; in the process language).
   Columns ``f15`` and ``f15_elderly``: the residents' share (0..1) within 15 minutes' walk of
   every basic format, and the older residents' at their speed
   (:func:`lifecircle.scale.cities.city_evaluation`). A city skipped by a rerun keeps the row of its
-  marker: one written by a version without F15 has none (empty in the tables, "—" on the page).
+  marker; one done by batch version 1 (rows without F15) is evaluated again.
 
 Tasks are submitted with ``retries``; a city whose task still fails, or whose data cannot be
 evaluated, is reported by name with a one-line reason and gets no marker (a rerun tries it again);
@@ -67,19 +69,24 @@ DONE = "done"
 NETWORKS = "networks"  # the networks of tiled cities while their tiles run (removed after)
 REPORT = ("cities.csv", "cities.xlsx")
 HTML_REPORT = "cities.html"  # the same comparison as a page (lifecircle.reports.comparison)
-BATCH_VERSION = 1  # bump when a marker's meaning changes: every city is then evaluated again
+# bump when a marker's meaning changes: every city is then evaluated again.
+# 1: rows without F15; 2: rows with f15 and f15_elderly
+BATCH_VERSION = 2
 PROVINCE_COLUMNS = ("label", "kind", "seed", "scale", "store", "name", "profile")
 
 
 @dataclass
 class BatchResult:
     """What :func:`run_batch` did: the report (one row per city, in order), the labels evaluated
-    now, skipped (done by an earlier run) and failed (label → one-line reason), and the files."""
+    now, skipped (done by an earlier run) and failed (label → one-line reason), and the files.
+    ``outdated``: the labels whose marker an earlier :data:`BATCH_VERSION` wrote, evaluated again
+    for that (each also in ``done`` or ``failed``)."""
 
     report: pd.DataFrame
     done: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+    outdated: list[str] = field(default_factory=list)
     store: Path = Path()
     files: list[Path] = field(default_factory=list)
 
@@ -209,17 +216,33 @@ def _marker(out: Path, label: str) -> Path:
     return out / DONE / f"city-{hashlib.blake2b(label.encode(), digest_size=8).hexdigest()}.json"
 
 
-def _done_before(out: Path, src: CitySource, key: str, stored: set[str]) -> dict[str, Any] | None:
-    """The row of an earlier run if the city's marker matches ``key`` and the store holds it."""
-    m = _marker(out, src.title)
+def _read_marker(out: Path, src: CitySource) -> dict[str, Any] | None:
+    """The city's marker (None without one, or when it is unreadable or another city's)."""
     try:
-        data = json.loads(m.read_text(encoding="utf-8"))
+        data = json.loads(_marker(out, src.title).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if data.get("key") != key or data.get("label") != src.title or src.title not in stored:
+    return data if isinstance(data, dict) and data.get("label") == src.title else None
+
+
+def _done_before(out: Path, src: CitySource, key: str, stored: set[str]) -> dict[str, Any] | None:
+    """The row of an earlier run if the city's marker matches ``key`` and the store holds it."""
+    data = _read_marker(out, src)
+    if data is None or data.get("key") != key or src.title not in stored:
         return None
     row = data.get("row")
     return row if isinstance(row, dict) else None
+
+
+def _outdated(out: Path, src: CitySource) -> bool:
+    """The city has a marker written by an earlier :data:`BATCH_VERSION` (version 1 wrote none)."""
+    data = _read_marker(out, src)
+    if data is None:
+        return False
+    try:
+        return int(data.get("batch", 1)) < BATCH_VERSION
+    except (TypeError, ValueError):
+        return False
 
 
 def _evaluate_task(src: CitySource, lang: str | None, tiling: Tiling | None = None) -> Any:
@@ -273,7 +296,13 @@ class _Batch:
             return
         save_city(city, self.res.store, replace=True)  # first the city, then its marker
         with atomic_output(_marker(self.out, s.title)) as tmp:
-            marker = {"label": s.title, "key": self.keys[s.title], "version": __version__, "row": row}
+            marker = {
+                "label": s.title,
+                "key": self.keys[s.title],
+                "version": __version__,
+                "batch": BATCH_VERSION,
+                "row": row,
+            }
             tmp.write_text(json.dumps(marker, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
         self.rows[s.title] = {**row, "status": "done"}
         self.res.done.append(s.title)
@@ -342,6 +371,8 @@ def run_batch(
         row = _done_before(out, s, keys[s.title], stored)
         if row is None:
             todo.append(s)
+            if _outdated(out, s):
+                b.res.outdated.append(s.title)
         else:
             b.rows[s.title] = {**row, "status": "skipped"}
             b.res.skipped.append(s.title)
