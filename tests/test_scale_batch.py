@@ -343,6 +343,36 @@ def test_a_city_done_by_an_earlier_batch_version_is_evaluated_again_and_named(cl
     assert code == 0 and "0 done, 2 skipped" in stdout and "earlier version" not in stdout
 
 
+def test_a_city_without_residents_on_its_streets_is_not_called_an_earlier_version(client, tmp_path):
+    """A stored city whose communities all lie beyond the snapping distance of every street has
+    residents (population > 0) but none placed on its surface: F15 is NaN. The page says so for
+    that city, in Chinese, and does not call its row an earlier version's; a normal city beside it
+    keeps its F15."""
+    import dataclasses
+
+    from lifecircle.city.demo import build_demo_city
+    from lifecircle.city.store import save_city
+    from lifecircle.scale.batch import run_batch
+    from lifecircle.scale.cities import CitySource
+
+    city = build_demo_city(seed=1, scale=0.01)
+    far = city.communities.assign(lon=city.communities["lon"] + 0.5)  # about 50 km east of every street
+    db = tmp_path / "in.db"
+    save_city(dataclasses.replace(city, name="far", tables={**city.tables, "communities": far}), db)
+    srcs = [CitySource("store", label="远郊市", store=str(db), name="far"), CitySource("demo", label="近郊市", seed=2)]
+    res = run_batch(srcs, client, tmp_path / "out")
+    assert res.done == ["远郊市", "近郊市"] and not res.failed
+    rep = res.report.set_index("label")
+    assert rep.loc["远郊市", "population"] > 0 and pd.isna(rep.loc["远郊市", "f15"])
+    assert rep.loc["近郊市", "f15"] == 0
+    page = (tmp_path / "out" / "cities.html").read_text(encoding="utf-8")
+    rows = {r["城市"][0].replace("合成数据", "").strip(): r for r in _page_table(page)}
+    assert rows["远郊市"][F15_ZH] == ("—", None) and rows["近郊市"][F15_ZH] == ("0.0%", "0.0")
+    assert "早期版本" not in page
+    notes = re.findall(r'<span class="f15-note">([^<]*)</span>', page)
+    assert notes == ["“—”（远郊市）：没有居民能落到街道上（如各小区离街道都超过吸附距离），F15 无定义。"]
+
+
 def test_the_comparison_page_in_chinese_orders_the_chart_and_names_failures():
     """Rendered from a report frame (no cluster): Chinese headers, the province order in the
     table, the bars best first with the failed city last, synthetic cities labelled 合成数据."""
@@ -387,3 +417,16 @@ def test_the_comparison_page_in_chinese_orders_the_chart_and_names_failures():
     en = _page_table(render_comparison_html(rep, lang="en"))
     assert en[0]["F15 (residents within 15 min of every basic format)"] == ("42.0%", "0.42")
     assert en[0]["F15 at the elderly speed (older residents within 15 min of every basic format)"][0] == "30.0%"
+    # a row of this version without F15 (no residents placed) told from a row of an earlier version
+    rep = rep.assign(f15=[None, None, None], f15_elderly=[None, None, None], batch_version=[2, None, 2])
+    notes = re.findall(r'<span class="f15-note">([^<]*)</span>', render_comparison_html(rep, lang="zh"))
+    assert notes == [
+        "“—”（乙市（合成））：该城市的结果由未计算 F15 的早期版本写出，没有此项；重跑批量评估会重新评估它。",
+        "“—”（甲市）：没有居民能落到街道上（如各小区离街道都超过吸附距离），F15 无定义。",
+    ]
+    notes = re.findall(r'<span class="f15-note">([^<]*)</span>', render_comparison_html(rep, lang="en"))
+    assert notes[0].startswith("“—” (乙市（合成）): the city’s row was written by an earlier version")
+    assert notes[1].startswith("“—” (甲市): no residents could be placed on the streets")
+    many = pd.concat([rep.iloc[[0]]] * 12, ignore_index=True).assign(label=[f"市{i}" for i in range(12)])
+    (note,) = re.findall(r'<span class="f15-note">([^<]*)</span>', render_comparison_html(many, lang="zh"))
+    assert note.startswith("“—”（市0、市1、") and "市9 等 12 个城市）" in note and "市10" not in note

@@ -18,7 +18,9 @@ one output folder that a rerun continues.
   Columns ``f15`` and ``f15_elderly``: the residents' share (0..1) within 15 minutes' walk of
   every basic format, and the older residents' at their speed
   (:func:`lifecircle.scale.cities.city_evaluation`). A city skipped by a rerun keeps the row of its
-  marker; one done by batch version 1 (rows without F15) is evaluated again.
+  marker; one done by batch version 1 (rows without F15) is evaluated again. Column
+  ``batch_version``: :data:`BATCH_VERSION`, so that the page tells a city without F15 because
+  none of its residents could be placed on its streets (NaN) from a row of an earlier version.
 
 Tasks are submitted with ``retries``; a city whose task still fails, or whose data cannot be
 evaluated, is reported by name with a one-line reason and gets no marker (a rerun tries it again);
@@ -418,8 +420,10 @@ def _remove_networks(folder: Path) -> None:
 
 
 def _report(rows: dict[str, dict[str, Any]], srcs: list[CitySource]) -> pd.DataFrame:
-    """One row per city in the order given, ``label, status, error`` first."""
+    """One row per city in the order given, ``label, status, error`` first, ``batch_version`` last
+    (every row is this version's: done now, or skipped with a key of this version)."""
     report = pd.DataFrame([rows[s.title] for s in srcs])
+    report["batch_version"] = BATCH_VERSION
     if "synthetic" in report.columns:
         report["synthetic"] = report["synthetic"].astype("boolean").fillna(False).astype(bool)
     first = ["label", "status", "error"]
