@@ -98,6 +98,32 @@ def test_a_changed_input_or_marker_is_evaluated_again(cli, client, twenty):
     assert sorted(city_names(out / "cities.db")) == LABELS  # nothing duplicated in the store
 
 
+def test_a_rerun_in_another_language_skips_every_demo_city(cli, client, tmp_path):
+    """A demo city's label follows the UI language (演示-1（合成） / demo-1 (synthetic)), its identity
+    in the batch does not: a --demo batch run in Chinese, then again in English, skips every city;
+    the English report names them in English with the Chinese run's figures, and the store holds
+    each city once, under a name of no language."""
+    out = tmp_path / "batch"
+    args = ("--demo", "3", "--demo-scale", "0.01", "--out", out)
+    code, _, stderr = cli("--lang", "zh", "scale", "cities", *args, "--scheduler", client.scheduler.address)
+    assert code == 0, stderr
+    zh = pd.read_csv(out / "cities.csv")
+    assert zh["label"].tolist() == ["演示-1（合成）", "演示-2（合成）", "演示-3（合成）"]
+    code, stdout, stderr = _run(cli, client, *args)
+    assert code == 0, stderr
+    assert "0 done, 3 skipped" in stdout
+    en = pd.read_csv(out / "cities.csv")
+    labels = ["demo-1 (synthetic)", "demo-2 (synthetic)", "demo-3 (synthetic)"]
+    assert en["label"].tolist() == labels and (en["status"] == "skipped").all()
+    same = [c for c in zh.columns if c not in ("label", "status")]
+    pd.testing.assert_frame_equal(zh[same], en[same])  # the Chinese run's figures
+    assert sorted(city_names(out / "cities.db")) == ["demo-1", "demo-2", "demo-3"]
+    assert len(list((out / DONE).glob("*.json"))) == 3
+    page = (out / "cities.html").read_text(encoding="utf-8")
+    assert re.findall(r'<tr data-label="([^"]+)" data-status="([^"]+)"', page) == [(x, "skipped") for x in labels]
+    assert "done (earlier run)" in page and "演示" not in page
+
+
 def test_a_bad_city_is_reported_by_name_and_the_others_finish(cli, client, tmp_path):
     from lifecircle.city.demo import build_demo_city
     from lifecircle.city.store import save_city
