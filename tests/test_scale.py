@@ -248,7 +248,7 @@ def test_evaluate_many_matches_one_by_one_and_is_labelled_synthetic(client):
     from lifecircle.indicators.surface import build_surface
     from lifecircle.sources.network_loader import network_from_city
 
-    sources = demo_sources(3, scale=0.03)
+    sources = demo_sources(3, scale=0.1)  # seeds 1-3 at scales 0.1, 0.15, 0.2: F15 0, then strictly inside 0..1
     df = evaluate_many(sources, client)
     assert list(df["seed"]) == [1, 2, 3]
     assert len(set(df["scale"])) == 3 and len(set(df["n_nodes"])) == 3
@@ -263,6 +263,9 @@ def test_evaluate_many_matches_one_by_one_and_is_labelled_synthetic(client):
             assert row[k] == pytest.approx(ev.city[k], nan_ok=True), k
         surface = build_surface(city, net, PROFILE)  # F15 of the row: the city's own surface's
         assert row["f15"] == city_f15(surface) and row["f15_elderly"] == city_f15(surface, elderly=True)
+    # not only the trivial 0: some city has residents both within and beyond 15 minutes, old ones too
+    assert (df["f15"] == 0).any() and df["f15"].between(0, 1, inclusive="neither").any()
+    assert df["f15_elderly"].between(0, 1, inclusive="neither").any()
 
 
 def test_evaluate_many_reports_a_bad_city_without_stopping_the_others(client, tmp_path):

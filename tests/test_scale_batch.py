@@ -85,6 +85,7 @@ def test_a_changed_input_or_marker_is_evaluated_again(cli, client, twenty):
     marker.write_text(json.dumps({**json.loads(marker.read_text()), "key": "0" * 32}))
     code, stdout, _ = _run(cli, client, "--province", prov, "--out", out)
     assert code == 0 and "2 done, 18 skipped" in stdout
+    assert "earlier version" not in stdout  # same batch version: not named as outdated
     rep2 = pd.read_csv(out / "cities.csv")
     again = ("city-03", "city-07")
     assert rep2.set_index("label")["status"].to_dict() == {
@@ -95,6 +96,32 @@ def test_a_changed_input_or_marker_is_evaluated_again(cli, client, twenty):
     cols = [c for c in rep.columns if c != "status"]
     pd.testing.assert_frame_equal(rep.loc[keep, cols], rep2.loc[keep, cols])  # skipped rows keep their figures
     assert sorted(city_names(out / "cities.db")) == LABELS  # nothing duplicated in the store
+
+
+def test_a_rerun_in_another_language_skips_every_demo_city(cli, client, tmp_path):
+    """A demo city's label follows the UI language (演示-1（合成） / demo-1 (synthetic)), its identity
+    in the batch does not: a --demo batch run in Chinese, then again in English, skips every city;
+    the English report names them in English with the Chinese run's figures, and the store holds
+    each city once, under a name of no language."""
+    out = tmp_path / "batch"
+    args = ("--demo", "3", "--demo-scale", "0.01", "--out", out)
+    code, _, stderr = cli("--lang", "zh", "scale", "cities", *args, "--scheduler", client.scheduler.address)
+    assert code == 0, stderr
+    zh = pd.read_csv(out / "cities.csv")
+    assert zh["label"].tolist() == ["演示-1（合成）", "演示-2（合成）", "演示-3（合成）"]
+    code, stdout, stderr = _run(cli, client, *args)
+    assert code == 0, stderr
+    assert "0 done, 3 skipped" in stdout
+    en = pd.read_csv(out / "cities.csv")
+    labels = ["demo-1 (synthetic)", "demo-2 (synthetic)", "demo-3 (synthetic)"]
+    assert en["label"].tolist() == labels and (en["status"] == "skipped").all()
+    same = [c for c in zh.columns if c not in ("label", "status")]
+    pd.testing.assert_frame_equal(zh[same], en[same])  # the Chinese run's figures
+    assert sorted(city_names(out / "cities.db")) == ["demo-1", "demo-2", "demo-3"]
+    assert len(list((out / DONE).glob("*.json"))) == 3
+    page = (out / "cities.html").read_text(encoding="utf-8")
+    assert re.findall(r'<tr data-label="([^"]+)" data-status="([^"]+)"', page) == [(x, "skipped") for x in labels]
+    assert "done (earlier run)" in page and "演示" not in page
 
 
 def test_a_bad_city_is_reported_by_name_and_the_others_finish(cli, client, tmp_path):
@@ -271,6 +298,7 @@ def _page_table(page: str) -> list[dict[str, tuple[str, str | None]]]:
 
 
 F15_ZH, F15_OLD_ZH = "F15（15分钟全覆盖居民占比）", "F15 老年步速（15分钟全覆盖老年居民占比）"
+F15_EN = "F15 (residents within 15 min of every basic format)"
 
 
 def test_f15_in_the_row_is_f15_on_the_city_s_own_surface_whole_or_tiled(client, tmp_path):
@@ -306,31 +334,69 @@ def test_f15_in_the_row_is_f15_on_the_city_s_own_surface_whole_or_tiled(client, 
         assert row[F15_OLD_ZH] == (f"{want['f15_elderly'] * 100:.1f}%", repr(want["f15_elderly"]))
 
 
-def test_a_rerun_reading_rows_written_before_f15_shows_a_dash(client, tmp_path):
-    """A city done by a version without F15 (its marker's row has no f15) is skipped by a rerun:
-    the report has no value for it and the page shows "—" and says why; the other city keeps its."""
+def test_a_city_done_by_an_earlier_batch_version_is_evaluated_again_and_named(cli, client, tmp_path, monkeypatch):
+    """'old' was done by batch version 1 (its marker without a batch version, its row without F15,
+    as that version wrote them), 'new' by this one: the rerun evaluates 'old' again and says so,
+    its row gets F15; 'new' is skipped. The run after that skips both and names nobody."""
+    from lifecircle.scale import batch
+
+    prov = tmp_path / "province.csv"
+    _province(prov, [("old", "demo", 1, 0.01, "", ""), ("new", "demo", 2, 0.01, "", "")])
+    out = tmp_path / "batch"
+    srcs = read_province(prov)
+    batch.run_batch(srcs[1:], client, out)
+    with monkeypatch.context() as m:
+        m.setattr(batch, "BATCH_VERSION", 1)  # the key version 1 computed
+        batch.run_batch(srcs[:1], client, out)
+    marker = next(m for m in (out / DONE).glob("*.json") if json.loads(m.read_text())["label"] == "old")
+    data = json.loads(marker.read_text(encoding="utf-8"))
+    data.pop("batch", None)
+    data["row"] = {k: v for k, v in data["row"].items() if not k.startswith("f15")}
+    marker.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    code, stdout, stderr = _run(cli, client, "--province", prov, "--out", out)
+    assert code == 0, stderr
+    assert "1 done, 1 skipped" in stdout
+    assert "evaluated again as an earlier version of the batch had done them" in stdout and "1: old" in stdout
+    rep = pd.read_csv(out / "cities.csv").set_index("label")
+    assert rep["status"].to_dict() == {"old": "done", "new": "skipped"}
+    assert rep.loc["old", "f15"] == 0 and rep.loc["old", "f15_elderly"] == 0  # small city: nobody reaches all
+    again = json.loads(marker.read_text(encoding="utf-8"))
+    assert again["batch"] == batch.BATCH_VERSION == 2 and again["row"]["f15"] == 0
+    page = (out / "cities.html").read_text(encoding="utf-8")  # the run was in English
+    f15 = {r["City"][0].replace("synthetic", "").strip(): r[F15_EN] for r in _page_table(page)}
+    assert f15 == {"old": ("0.0%", "0.0"), "new": ("0.0%", "0.0")} and "earlier version" not in page
+    code, stdout, _ = _run(cli, client, "--province", prov, "--out", out)
+    assert code == 0 and "0 done, 2 skipped" in stdout and "earlier version" not in stdout
+
+
+def test_a_city_without_residents_on_its_streets_is_not_called_an_earlier_version(client, tmp_path):
+    """A stored city whose communities all lie beyond the snapping distance of every street has
+    residents (population > 0) but none placed on its surface: F15 is NaN. The page says so for
+    that city, in Chinese, and does not call its row an earlier version's; a normal city beside it
+    keeps its F15."""
+    import dataclasses
+
+    from lifecircle.city.demo import build_demo_city
+    from lifecircle.city.store import save_city
     from lifecircle.scale.batch import run_batch
     from lifecircle.scale.cities import CitySource
 
-    srcs = [CitySource("demo", label=lab, seed=i, scale=0.01) for i, lab in enumerate(("old", "new"), start=1)]
-    out = tmp_path / "out"
-    run_batch(srcs, client, out)
-    marker = next(m for m in (out / DONE).glob("*.json") if json.loads(m.read_text())["label"] == "old")
-    data = json.loads(marker.read_text(encoding="utf-8"))
-    data["row"] = {k: v for k, v in data["row"].items() if not k.startswith("f15")}
-    marker.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
-    res = run_batch(srcs, client, out)
-    assert res.skipped == ["old", "new"]
+    city = build_demo_city(seed=1, scale=0.01)
+    far = city.communities.assign(lon=city.communities["lon"] + 0.5)  # about 50 km east of every street
+    db = tmp_path / "in.db"
+    save_city(dataclasses.replace(city, name="far", tables={**city.tables, "communities": far}), db)
+    srcs = [CitySource("store", label="远郊市", store=str(db), name="far"), CitySource("demo", label="近郊市", seed=2)]
+    res = run_batch(srcs, client, tmp_path / "out")
+    assert sorted(res.done) == sorted(["远郊市", "近郊市"]) and not res.failed  # in the order they finished
     rep = res.report.set_index("label")
-    assert pd.isna(rep.loc["old", "f15"]) and pd.isna(rep.loc["old", "f15_elderly"])
-    assert rep.loc["new", "f15"] == 0.0  # a small generated city: nobody reaches every basic format
-    page = (out / "cities.html").read_text(encoding="utf-8")
+    assert rep.loc["远郊市", "population"] > 0 and pd.isna(rep.loc["远郊市", "f15"])
+    assert rep.loc["近郊市", "f15"] == 0
+    page = (tmp_path / "out" / "cities.html").read_text(encoding="utf-8")
     rows = {r["城市"][0].replace("合成数据", "").strip(): r for r in _page_table(page)}
-    assert rows["old"][F15_ZH] == ("—", None) and rows["old"][F15_OLD_ZH] == ("—", None)
-    assert rows["new"][F15_ZH] == ("0.0%", "0.0")
-    assert "未计算 F15 的早期版本" in page
-    csv = pd.read_csv(out / "cities.csv").set_index("label")
-    assert pd.isna(csv.loc["old", "f15"]) and csv.loc["new", "f15"] == 0
+    assert rows["远郊市"][F15_ZH] == ("—", None) and rows["近郊市"][F15_ZH] == ("0.0%", "0.0")
+    assert "早期版本" not in page
+    notes = re.findall(r'<span class="f15-note">([^<]*)</span>', page)
+    assert notes == ["“—”（远郊市）：没有居民能落到街道上（如各小区离街道都超过吸附距离），F15 无定义。"]
 
 
 def test_the_comparison_page_in_chinese_orders_the_chart_and_names_failures():
@@ -377,3 +443,16 @@ def test_the_comparison_page_in_chinese_orders_the_chart_and_names_failures():
     en = _page_table(render_comparison_html(rep, lang="en"))
     assert en[0]["F15 (residents within 15 min of every basic format)"] == ("42.0%", "0.42")
     assert en[0]["F15 at the elderly speed (older residents within 15 min of every basic format)"][0] == "30.0%"
+    # a row of this version without F15 (no residents placed) told from a row of an earlier version
+    rep = rep.assign(f15=[None, None, None], f15_elderly=[None, None, None], batch_version=[2, None, 2])
+    notes = re.findall(r'<span class="f15-note">([^<]*)</span>', render_comparison_html(rep, lang="zh"))
+    assert notes == [
+        "“—”（乙市（合成））：该城市的结果由未计算 F15 的早期版本写出，没有此项；重跑批量评估会重新评估它。",
+        "“—”（甲市）：没有居民能落到街道上（如各小区离街道都超过吸附距离），F15 无定义。",
+    ]
+    notes = re.findall(r'<span class="f15-note">([^<]*)</span>', render_comparison_html(rep, lang="en"))
+    assert notes[0].startswith("“—” (乙市（合成）): the city’s row was written by an earlier version")
+    assert notes[1].startswith("“—” (甲市): no residents could be placed on the streets")
+    many = pd.concat([rep.iloc[[0]]] * 12, ignore_index=True).assign(label=[f"市{i}" for i in range(12)])
+    (note,) = re.findall(r'<span class="f15-note">([^<]*)</span>', render_comparison_html(many, lang="zh"))
+    assert note.startswith("“—”（市0、市1、") and "市9 等 12 个城市）" in note and "市10" not in note

@@ -335,6 +335,22 @@ def _warn_failed(df: pd.DataFrame) -> None:
         )
 
 
+def _say_outdated(labels: list[str], shown: int = 10) -> None:
+    """Name the cities evaluated again because an earlier batch version had done them (the first ``shown``)."""
+    if not labels:
+        return
+    names = "、".join(labels[:shown]) + ("……" if len(labels) > shown else "")
+    names_en = ", ".join(labels[:shown]) + (", ..." if len(labels) > shown else "")
+    out.print(
+        t(
+            f"以下 {len(labels)} 个城市由较早版本的批量评估完成（结果缺少新版的列），已重新评估：{names}",
+            f"evaluated again as an earlier version of the batch had done them (their rows lack newer columns), "
+            f"{len(labels)}: {names_en}",
+        ),
+        highlight=False,
+    )
+
+
 def _check_inputs_outside(out_dir: Path, inputs: list) -> None:
     """The batch writes cities.db, cities.csv, cities.xlsx and cities.html into ``out_dir``: an
     input file of the same path (a province list saved there as cities.csv) would be overwritten."""
@@ -389,6 +405,7 @@ def _run_batch(
     if len(res.report):
         _print_cities(res.report)
     _warn_failed(res.report)
+    _say_outdated(res.outdated)
     out.print(
         t(
             f"新完成 {len(res.done)} 个，跳过已完成 {len(res.skipped)} 个，失败 {len(res.failed)} 个；"

@@ -4,8 +4,10 @@ One row per city in the batch's order (click a column head to sort): status (don
 earlier run, failed with its one-line error), circles, circles per grade, the mean basic-format
 coverage, the residents reaching every basic format, F15 (the residents within 15 minutes' walk of
 every basic format) and F15 of the older residents at their speed (shares 0..1 shown in %),
-residents, network nodes, tiles and seconds. A figure a row lacks — a failed city, or a row written
-by an earlier version without F15 that a rerun skipped — shows "—" and sorts after the numbers.
+residents, network nodes, tiles and seconds. A figure a row lacks — a failed city, a row written
+by an earlier version without F15, or F15 of a city none of whose residents could be placed on its
+streets — shows "—" and sorts after the numbers; the page names the cities of the last two cases
+apart (a row records the batch version that wrote it in ``batch_version``: none before F15).
 A horizontal bar chart (SVG) shows the mean basic-format coverage per city, best first; failed
 cities are listed by name with their error. Synthetic cities are labelled 合成数据 and the page
 carries the synthetic-data banner when any is. The dashboard's CSS and sorting script are reused;
@@ -54,6 +56,8 @@ F15_COLUMNS = {
     ),
 }
 SHARES = (KEY, "basic_coverage", *F15_COLUMNS)
+F15_SINCE_BATCH = 2  # the first lifecircle.scale.batch.BATCH_VERSION whose rows carry F15
+NAMES_SHOWN = 10  # cities named in a note, then "and n more"
 PAGE_CSS = """
 header.top { padding: 16px 18px 12px; }
 header.top h1 { font-size: 24px; }
@@ -103,10 +107,57 @@ def _num(v: Any) -> float | None:
     return None if is_missing(v) else float(v)
 
 
-def _old_row(r: dict[str, Any], status: str) -> bool:
-    """A city evaluated with residents but without F15: a row written before the batch had it."""
+def _f15_gap(r: dict[str, Any], status: str) -> str:
+    """Why an evaluated city shows "—" for F15: ``old`` (a row with residents written before the
+    batch had F15: no ``batch_version``, or one before :data:`F15_SINCE_BATCH`), ``unplaced`` (a
+    row of a version with F15 whose city had no residents to place on its streets: F15 is NaN),
+    or "" (it has F15, or it failed)."""
+    if status == "failed" or not is_missing(r.get("f15")):
+        return ""
+    version = _num(r.get("batch_version"))
+    if version is not None and version >= F15_SINCE_BATCH:
+        return "unplaced"
     pop = _num(r.get("population"))
-    return status != "failed" and is_missing(r.get("f15")) and pop is not None and pop > 0
+    return "old" if pop is not None and pop > 0 else ""
+
+
+def _names(labels: list[str], lang: str) -> str:
+    """The first :data:`NAMES_SHOWN` of ``labels``, then how many more."""
+    more = len(labels) - NAMES_SHOWN
+    if more <= 0:
+        return tr(lang, "、".join(labels), ", ".join(labels))
+    shown = labels[:NAMES_SHOWN]
+    return tr(lang, f"{'、'.join(shown)} 等 {len(labels)} 个城市", f"{', '.join(shown)} and {more} more")
+
+
+def _f15_notes(recs: list[dict[str, Any]], status: list[str], lang: str) -> list[str]:
+    """The page's notes on the F15 "—" of evaluated cities, each naming its cities: rows of an
+    earlier version, and cities without residents on their streets (see :func:`_f15_gap`)."""
+    gap = [_f15_gap(r, s) for r, s in zip(recs, status, strict=True)]
+    old = [str(r.get("label")) for r, g in zip(recs, gap, strict=True) if g == "old"]
+    unplaced = [str(r.get("label")) for r, g in zip(recs, gap, strict=True) if g == "unplaced"]
+    notes = []
+    if old:
+        names = _names(old, lang)
+        notes.append(
+            tr(
+                lang,
+                f"“—”（{names}）：该城市的结果由未计算 F15 的早期版本写出，没有此项；重跑批量评估会重新评估它。",
+                f"“—” ({names}): the city’s row was written by an earlier version without F15 and lacks it; "
+                "rerunning the batch evaluates it again.",
+            )
+        )
+    if unplaced:
+        names = _names(unplaced, lang)
+        notes.append(
+            tr(
+                lang,
+                f"“—”（{names}）：没有居民能落到街道上（如各小区离街道都超过吸附距离），F15 无定义。",
+                f"“—” ({names}): no residents could be placed on the streets (e.g. every community is "
+                "beyond the snapping distance of every street), so F15 is not defined.",
+            )
+        )
+    return notes
 
 
 def _columns(report: pd.DataFrame, lang: str) -> list[tuple[str, str]]:
@@ -222,7 +273,7 @@ def render_comparison_html(report: pd.DataFrame, *, lang: str = "zh", title: str
         "failed": [
             (str(r.get("label")), str(r.get("error") or "")) for r, s in zip(recs, status, strict=True) if s == "failed"
         ],
-        "f15_missing": any(_old_row(r, s) for r, s in zip(recs, status, strict=True)),
+        "f15_notes": _f15_notes(recs, status, lang),
         "generated_at": generated_at(),
         "version": lifecircle.__version__,
     }

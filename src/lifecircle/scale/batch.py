@@ -4,19 +4,25 @@ one output folder that a rerun continues.
 ``out_dir`` holds:
 
 - ``cities.db``: one city store (:mod:`lifecircle.city.store`) with every city evaluated, under its
-  label;
-- ``done/city-<hash>.json``: a done-marker per finished city, holding the city's *key* (a hash of
-  its source — kind, seed, scale, store, name, profile —, the store's content for a stored city,
-  the profile file and the lifecircle version) and its row of figures. A rerun skips a city only
+  batch identity (:attr:`CitySource.city_id`: its label, or ``demo-<seed>`` for a ``--demo`` city,
+  whose label is in the UI language: a rerun in the other language finds the same cities);
+- ``done/city-<hash>.json``: a done-marker per finished city (named by its identity), holding the
+  city's *key* (a hash of its source — identity, kind, seed, scale, store, name, profile, not the
+  label shown —, the store's content for a stored city, the profile file, the lifecircle version
+  and :data:`BATCH_VERSION`), the batch version that wrote it (``batch``; none before version 2)
+  and its row of figures. A rerun skips a city only
   if its marker's key equals the key computed now **and** the store holds the city; anything else
-  is evaluated again;
+  is evaluated again. A city whose marker an earlier batch version wrote is evaluated again and
+  named in :attr:`BatchResult.outdated` (the CLI says so);
 - ``cities.csv`` and ``cities.xlsx``: the comparison report, one row per city in the order given,
   with ``status`` (``done`` / ``skipped`` = done by an earlier run / ``failed``) and ``error``;
   ``cities.html`` the same as a page (bar chart, sortable table; in the process language).
   Columns ``f15`` and ``f15_elderly``: the residents' share (0..1) within 15 minutes' walk of
   every basic format, and the older residents' at their speed
   (:func:`lifecircle.scale.cities.city_evaluation`). A city skipped by a rerun keeps the row of its
-  marker: one written by a version without F15 has none (empty in the tables, "—" on the page).
+  marker (labelled in this run's language); one done by batch version 1 (rows without F15) is evaluated again. Column
+  ``batch_version``: :data:`BATCH_VERSION`, so that the page tells a city without F15 because
+  none of its residents could be placed on its streets (NaN) from a row of an earlier version.
 
 Tasks are submitted with ``retries``; a city whose task still fails, or whose data cannot be
 evaluated, is reported by name with a one-line reason and gets no marker (a rerun tries it again);
@@ -67,19 +73,24 @@ DONE = "done"
 NETWORKS = "networks"  # the networks of tiled cities while their tiles run (removed after)
 REPORT = ("cities.csv", "cities.xlsx")
 HTML_REPORT = "cities.html"  # the same comparison as a page (lifecircle.reports.comparison)
-BATCH_VERSION = 1  # bump when a marker's meaning changes: every city is then evaluated again
+# bump when a marker's meaning changes: every city is then evaluated again.
+# 1: rows without F15; 2: rows with f15 and f15_elderly
+BATCH_VERSION = 2
 PROVINCE_COLUMNS = ("label", "kind", "seed", "scale", "store", "name", "profile")
 
 
 @dataclass
 class BatchResult:
     """What :func:`run_batch` did: the report (one row per city, in order), the labels evaluated
-    now, skipped (done by an earlier run) and failed (label → one-line reason), and the files."""
+    now, skipped (done by an earlier run) and failed (label → one-line reason), and the files.
+    ``outdated``: the labels whose marker an earlier :data:`BATCH_VERSION` wrote, evaluated again
+    for that (each also in ``done`` or ``failed``)."""
 
     report: pd.DataFrame
     done: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+    outdated: list[str] = field(default_factory=list)
     store: Path = Path()
     files: list[Path] = field(default_factory=list)
 
@@ -167,12 +178,12 @@ def _province_row(p: Path, row: int, r: dict[str, str]) -> CitySource:
 
 
 def check_labels(sources: Sequence[CitySource], what: str = "") -> None:
-    """Refuse two cities with the same label (they would share a marker and a store entry)."""
+    """Refuse two cities with the same label or identity (they would share a marker and a store entry)."""
     seen: set[str] = set()
     for s in sources:
-        if s.title in seen:
+        if s.city_id in seen:
             raise ConfigError(t(f"{what}: 城市标签重复：{s.title}", f"{what}: duplicate city label: {s.title}"))
-        seen.add(s.title)
+        seen.add(s.city_id)
 
 
 def _file_digest(path: Path) -> str:
@@ -187,7 +198,9 @@ def city_key(src: CitySource) -> str:
     """The content key of a city's evaluation: its source, the content of its inputs (a stored
     city's store file, or its entry's creation time and row counts for a database URL), the
     profile file given and the versions; equal keys mean the same result."""
-    parts: dict[str, Any] = {"source": dataclasses.asdict(src), "lifecircle": __version__, "batch": BATCH_VERSION}
+    source = {k: v for k, v in dataclasses.asdict(src).items() if k != "label"}  # the label is only shown
+    source["ident"] = src.city_id
+    parts: dict[str, Any] = {"source": source, "lifecircle": __version__, "batch": BATCH_VERSION}
     if src.kind == STORE:
         sp = Path(src.store)
         if sp.is_file():
@@ -209,17 +222,34 @@ def _marker(out: Path, label: str) -> Path:
     return out / DONE / f"city-{hashlib.blake2b(label.encode(), digest_size=8).hexdigest()}.json"
 
 
-def _done_before(out: Path, src: CitySource, key: str, stored: set[str]) -> dict[str, Any] | None:
-    """The row of an earlier run if the city's marker matches ``key`` and the store holds it."""
-    m = _marker(out, src.title)
+def _read_marker(out: Path, name: str) -> dict[str, Any] | None:
+    """The marker of the city ``name`` (None without one, or when it is unreadable or another city's)."""
     try:
-        data = json.loads(m.read_text(encoding="utf-8"))
+        data = json.loads(_marker(out, name).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if data.get("key") != key or data.get("label") != src.title or src.title not in stored:
+    return data if isinstance(data, dict) and data.get("label") == name else None
+
+
+def _done_before(out: Path, src: CitySource, key: str, stored: set[str]) -> dict[str, Any] | None:
+    """The row of an earlier run if the city's marker matches ``key`` and the store holds it."""
+    data = _read_marker(out, src.city_id)
+    if data is None or data.get("key") != key or src.city_id not in stored:
         return None
     row = data.get("row")
     return row if isinstance(row, dict) else None
+
+
+def _outdated(out: Path, src: CitySource) -> bool:
+    """The city has a marker written by an earlier :data:`BATCH_VERSION` (version 1 wrote none; it
+    named a demo city's marker by its label)."""
+    data = _read_marker(out, src.city_id) or _read_marker(out, src.title)
+    if data is None:
+        return False
+    try:
+        return int(data.get("batch", 1)) < BATCH_VERSION
+    except (TypeError, ValueError):
+        return False
 
 
 def _evaluate_task(src: CitySource, lang: str | None, tiling: Tiling | None = None) -> Any:
@@ -269,13 +299,19 @@ class _Batch:
 
         if city is None or row.get("error"):
             self.res.failed[s.title] = str(row.get("error") or "?")
-            self.rows[s.title] = {**row, "status": "failed"}
+            self.rows[s.city_id] = {**row, "status": "failed"}
             return
         save_city(city, self.res.store, replace=True)  # first the city, then its marker
-        with atomic_output(_marker(self.out, s.title)) as tmp:
-            marker = {"label": s.title, "key": self.keys[s.title], "version": __version__, "row": row}
+        with atomic_output(_marker(self.out, s.city_id)) as tmp:
+            marker = {
+                "label": s.city_id,
+                "key": self.keys[s.city_id],
+                "version": __version__,
+                "batch": BATCH_VERSION,
+                "row": row,
+            }
             tmp.write_text(json.dumps(marker, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
-        self.rows[s.title] = {**row, "status": "done"}
+        self.rows[s.city_id] = {**row, "status": "done"}
         self.res.done.append(s.title)
 
     def tiles(self, s: CitySource, plan: CityPlan) -> Any:
@@ -300,7 +336,7 @@ class _Batch:
             seconds,
             retries=self.retries,
             pure=False,
-            key=submit_key(s.title, "finish"),
+            key=submit_key(s.city_id, "finish"),
         )
 
 
@@ -335,19 +371,21 @@ def run_batch(
     (out / DONE).mkdir(parents=True, exist_ok=True)
     store = out / STORE_FILE
     stored = set(city_names(store)) if store.exists() else set()
-    keys = {s.title: city_key(s) for s in srcs}
+    keys = {s.city_id: city_key(s) for s in srcs}
     b = _Batch(client, out, keys, tiling, retries, get_lang(), BatchResult(pd.DataFrame(), store=store), {})
     todo = []
     for s in srcs:
-        row = _done_before(out, s, keys[s.title], stored)
+        row = _done_before(out, s, keys[s.city_id], stored)
         if row is None:
             todo.append(s)
+            if _outdated(out, s):
+                b.res.outdated.append(s.title)
         else:
-            b.rows[s.title] = {**row, "status": "skipped"}
+            b.rows[s.city_id] = {**row, "label": s.title, "status": "skipped"}  # shown in this language
             b.res.skipped.append(s.title)
     first = task or _evaluate_task
     futures = {
-        client.submit(first, s, b.lang, tiling, retries=retries, pure=False, key=submit_key(s.title, "city")): s
+        client.submit(first, s, b.lang, tiling, retries=retries, pure=False, key=submit_key(s.city_id, "city")): s
         for s in todo
     }
     pending = as_completed(list(futures))
@@ -387,8 +425,10 @@ def _remove_networks(folder: Path) -> None:
 
 
 def _report(rows: dict[str, dict[str, Any]], srcs: list[CitySource]) -> pd.DataFrame:
-    """One row per city in the order given, ``label, status, error`` first."""
-    report = pd.DataFrame([rows[s.title] for s in srcs])
+    """One row per city in the order given, ``label, status, error`` first, ``batch_version`` last
+    (every row is this version's: done now, or skipped with a key of this version)."""
+    report = pd.DataFrame([rows[s.city_id] for s in srcs])
+    report["batch_version"] = BATCH_VERSION
     if "synthetic" in report.columns:
         report["synthetic"] = report["synthetic"].astype("boolean").fillna(False).astype(bool)
     first = ["label", "status", "error"]

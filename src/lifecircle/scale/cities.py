@@ -34,7 +34,9 @@ STORE = "store"
 class CitySource:
     """Where one city comes from: the synthetic demo generator (``seed``, ``scale``) or a city
     ``name`` in a city store (``store``: SQLite file or database URL). ``profile`` overrides the
-    city's own profile; ``label`` names the row (default: the city name or ``demo-<seed>``)."""
+    city's own profile; ``label`` names the row (default: the city name or ``demo-<seed>``).
+    ``ident`` names the city in a batch (its marker, its entry in the batch's store, see
+    :attr:`city_id`) when the label is only for display: a demo city's label is in the UI language."""
 
     kind: str
     label: str = ""
@@ -43,6 +45,7 @@ class CitySource:
     store: str = ""
     name: str = ""
     profile: str | None = None
+    ident: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in (DEMO, STORE):
@@ -57,9 +60,15 @@ class CitySource:
 
     @property
     def title(self) -> str:
+        """The name shown for the city (its row's label)."""
         if self.label:
             return self.label
         return f"demo-{self.seed}" if self.kind == DEMO else self.name
+
+    @property
+    def city_id(self) -> str:
+        """The city's identity in a batch, the same in every UI language: ``ident``, else the title."""
+        return self.ident or self.title
 
 
 def demo_sources(n: int, *, scale: float = 0.05, first_seed: int = 1) -> list[CitySource]:
@@ -79,6 +88,7 @@ def demo_sources(n: int, *, scale: float = 0.05, first_seed: int = 1) -> list[Ci
         CitySource(
             DEMO,
             label=t(f"演示-{first_seed + i}（合成）", f"demo-{first_seed + i} (synthetic)"),
+            ident=f"demo-{first_seed + i}",  # a rerun in the other language is the same city
             seed=first_seed + i,
             scale=min(4.0, scale * factors[i % len(factors)]),
         )

@@ -107,7 +107,7 @@ def task_name(label: str) -> str:
 class CityPlan:
     """A city too large for one task (step 1's answer): its first columns (``row``), the city as
     built (not renamed), its network on disk, the points to walk from and to, the network's size
-    and the seconds spent so far."""
+    and the seconds spent so far. ``label``: the city's :attr:`CitySource.city_id` (names its tiles)."""
 
     label: str
     row: dict[str, Any]
@@ -145,8 +145,9 @@ class CityWalks:
 
 
 def city_task(src: CitySource, lang: str | None, tiling: Tiling | None) -> tuple[dict[str, Any], Any] | CityPlan:
-    """Step 1 on a worker: the city's row and the city renamed to its label (None when it failed),
-    or a :class:`CityPlan` when its network has more than ``tiling.above_nodes`` nodes."""
+    """Step 1 on a worker: the city's row and the city renamed to its batch identity
+    (:attr:`CitySource.city_id`; None when it failed), or a :class:`CityPlan` when its network has
+    more than ``tiling.above_nodes`` nodes."""
     use_worker_threads()
     t0 = time.perf_counter()
     row = base_row(src)
@@ -160,7 +161,7 @@ def city_task(src: CitySource, lang: str | None, tiling: Tiling | None) -> tuple
             return failed_row(row, src, exc, t0), None
     row = evaluation_row(row, net, ev, t0, fair)
     row["tiles"] = 0
-    return row, dataclasses.replace(city, name=src.title)
+    return row, dataclasses.replace(city, name=src.city_id)
 
 
 def network_folder(tiling: Tiling, label: str) -> Path:
@@ -172,7 +173,7 @@ def _plan(src: CitySource, city: Any, net: Any, profile: Any, tiling: Tiling, ro
     """Write the network (an earlier attempt's files removed first) and place the points."""
     from lifecircle.indicators.access import access_inputs
 
-    folder = network_folder(tiling, src.title)
+    folder = network_folder(tiling, src.city_id)
     shutil.rmtree(folder, ignore_errors=True)
     nf = write_network(net, folder)
     inp = access_inputs(net, city.communities.reset_index(drop=True), city.outlets.reset_index(drop=True), profile)
@@ -189,7 +190,7 @@ def _plan(src: CitySource, city: Any, net: Any, profile: Any, tiling: Tiling, ro
         o_snapped=c,
         s_snapped=s,
     )
-    return CityPlan(src.title, row, city, nf, pts, net.n_nodes, net.n_edges, time.perf_counter() - t0)
+    return CityPlan(src.city_id, row, city, nf, pts, net.n_nodes, net.n_edges, time.perf_counter() - t0)
 
 
 def walk_city(client: Any, plan: CityPlan, tiling: Tiling, *, retries: int = 2) -> tuple[CityWalks, TiledRun]:
@@ -213,7 +214,7 @@ def finish_task(
     """Step 3 on a worker: the city evaluated with the tiles' engine pass, and its F15 from its
     walking-time surface (one more nearest search over the whole network, see the module); its row
     (``seconds`` includes the earlier steps', ``tiles`` the number of tiles) and the city renamed
-    to its label."""
+    to its batch identity (:attr:`CitySource.city_id`)."""
     from lifecircle.profile import load_profile
     from lifecircle.sources.network_loader import network_from_city
 
@@ -228,7 +229,7 @@ def finish_task(
             return failed_row(row, src, exc, t0), None
     row = evaluation_row(row, net, ev, t0, fair)
     row["tiles"] = walks.n_tiles
-    return row, dataclasses.replace(city, name=src.title)
+    return row, dataclasses.replace(city, name=src.city_id)
 
 
 def submit_key(label: str, step: str) -> str:
