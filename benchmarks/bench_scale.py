@@ -14,7 +14,12 @@ Locality: nearest x 25 is also timed on the same network before renumbering (row
 as generated) and with its nodes in random order, in the same run. Printed: time and peak memory
 per million nodes, and the 4M / 1M time ratio.
 
-    .venv/bin/python benchmarks/bench_scale.py [--sizes 0.25,1,4]
+    .venv/bin/python benchmarks/bench_scale.py [--sizes 0.25,1,4] [--runs 3] [--rounds 3]
+
+The sizes are measured in turn, ``--rounds`` times (0.25M, 1M, 4M, 0.25M, ...), each in a fresh
+subprocess: these virtual machines are noisy over minutes (a fresh process touches new memory at
+350-9,000 MB/s depending on the host's state, see :func:`first_touch_speed`), so the 4M / 1M ratio
+is given per round (runs made side by side) and as the median of those.
 
 **The Dask layer** (``--dask``): the long accessibility table computed in one process vs.
 partitioned on a LocalCluster of worker processes.
@@ -230,62 +235,100 @@ def first_touch_speed(mb: int = 400) -> float:
     return float(out.strip())
 
 
-def table_main(sizes: list[float], locality_at: float, runs: int) -> int:
-    """Run every size in its own subprocess and print the scale table."""
+def _run_size(m: float, runs: int, locality: bool) -> dict:
+    """One size's row, measured in its own subprocess."""
+    cmd = [sys.executable, __file__, "--one", str(int(m * 1e6)), "--runs", str(runs)]
+    if locality:
+        cmd.append("--locality")
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def _print_row(r: dict) -> None:
+    print(
+        f"{r['nodes']:>10,} nodes {r['edges']:>10,} edges | build {r['build_s']:6.2f} s | snap "
+        f"{r['outlets']:,} outlets {r['snap_s']:6.2f} s | nearest x 25 {r['nearest_s']:6.2f} s | "
+        f"peak {r['peak_mb']:6.0f} MB (before the grid {r['base_mb']:.0f} MB; "
+        f"network arrays {r['network_mb']:.0f} MB; result {r['result_mb']:.0f} MB float32)",
+        flush=True,
+    )
+    tiled = (
+        f"tile by tile is {r['nearest_whole_s'] / r['nearest_s']:.2f}x faster"
+        if r["nodes"] >= DEFAULT_TILING.min_nodes
+        else f"under {DEFAULT_TILING.min_nodes:,} nodes both search the whole city"
+    )
+    print(
+        f"{'':>10}  whole-city search (tiling=None, same values checked equal): nearest x 25 "
+        f"{r['nearest_whole_s']:6.2f} s; {tiled}",
+        flush=True,
+    )
+    print(
+        f"{'':>10}  with labels (float64 metres + int64 outlet ids, {r['result_labels_mb']:.0f} MB): "
+        f"nearest x 25 {r['nearest_labels_s']:6.2f} s, peak {r['peak_labels_mb']:6.0f} MB",
+        flush=True,
+    )
+
+
+def _all_three(r: dict) -> float:
+    return r["build_s"] + r["snap_s"] + r["nearest_s"]
+
+
+def _median_row(rows: list[dict]) -> dict:
+    """The rows of one size over the rounds: times the median, peaks the largest."""
+    out = dict(rows[0])
+    for k, v in rows[0].items():
+        if not all(k in r for r in rows):
+            continue  # the locality timings: round 1 only
+        if isinstance(v, float) and k.endswith("_s"):
+            out[k] = statistics.median(r[k] for r in rows)
+        elif k.startswith("peak"):
+            out[k] = max(r[k] for r in rows)
+    return out
+
+
+def table_main(sizes: list[float], locality_at: float, runs: int, rounds: int) -> int:
+    """Run every size in its own subprocess, ``rounds`` times in turn (1M, 4M, 1M, 4M, ...: the
+    machine's noise drifts over minutes, so each round's 4M / 1M ratio compares runs made side by
+    side), and print the scale table of the medians."""
     print(f"machine: {describe_machine()}")
-    print(f"times: median of {runs} runs each (build, snap, nearest); the rest one run")
+    print(f"times: median of {runs} runs each (build, snap, nearest) in each of {rounds} rounds; the rest one run")
     print(f"first touch of new memory in a fresh process: {first_touch_speed():,.0f} MB/s (see first_touch_speed)")
-    rows = []
-    for m in sizes:
-        cmd = [sys.executable, __file__, "--one", str(int(m * 1e6)), "--runs", str(runs)]
-        if m == locality_at:
-            cmd.append("--locality")
-        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-        rows.append(json.loads(out.strip().splitlines()[-1]))
-        r = rows[-1]
-        print(
-            f"{r['nodes']:>10,} nodes {r['edges']:>10,} edges | build {r['build_s']:6.2f} s | snap "
-            f"{r['outlets']:,} outlets {r['snap_s']:6.2f} s | nearest x 25 {r['nearest_s']:6.2f} s | "
-            f"peak {r['peak_mb']:6.0f} MB (before the grid {r['base_mb']:.0f} MB; "
-            f"network arrays {r['network_mb']:.0f} MB; result {r['result_mb']:.0f} MB float32)",
-            flush=True,
-        )
-        tiled = (
-            f"tile by tile is {r['nearest_whole_s'] / r['nearest_s']:.2f}x faster"
-            if r["nodes"] >= DEFAULT_TILING.min_nodes
-            else f"under {DEFAULT_TILING.min_nodes:,} nodes both search the whole city"
-        )
-        print(
-            f"{'':>10}  whole-city search (tiling=None, same values checked equal): nearest x 25 "
-            f"{r['nearest_whole_s']:6.2f} s; {tiled}",
-            flush=True,
-        )
-        print(
-            f"{'':>10}  with labels (float64 metres + int64 outlet ids, {r['result_labels_mb']:.0f} MB): "
-            f"nearest x 25 {r['nearest_labels_s']:6.2f} s, peak {r['peak_labels_mb']:6.0f} MB",
-            flush=True,
-        )
+    by_size: dict[float, list[dict]] = {m: [] for m in sizes}
+    for k in range(rounds):
+        print(f"round {k + 1} of {rounds}:", flush=True)
+        for m in sizes:
+            by_size[m].append(_run_size(m, runs, locality=(m == locality_at and k == 0)))
+            _print_row(by_size[m][-1])
+        if 1.0 in by_size and 4.0 in by_size:
+            ratio = _all_three(by_size[4.0][k]) / _all_three(by_size[1.0][k])
+            print(f"  round {k + 1}: 4M / 1M all three {ratio:.2f}x")
+    rows = [_median_row(by_size[m]) for m in sizes]
+    print(f"medians over {rounds} rounds (peaks: the largest):")
+    for r in rows:
+        _print_row(r)
     print("per million nodes:")
     for r in rows:
         mn = r["nodes"] / 1e6
-        total = r["build_s"] + r["snap_s"] + r["nearest_s"]
         print(
             f"  {r['nodes']:>10,} nodes: build {r['build_s'] / mn:.2f} s, snap {r['snap_s'] / mn:.2f} s, "
-            f"nearest x 25 {r['nearest_s'] / mn:.2f} s, all {total / mn:.2f} s; peak {r['peak_mb'] / mn:.0f} MB "
+            f"nearest x 25 {r['nearest_s'] / mn:.2f} s, all {_all_three(r) / mn:.2f} s; "
+            f"peak {r['peak_mb'] / mn:.0f} MB "
             f"({(r['peak_mb'] - r['base_mb']) / mn:.0f} MB above the process before the grid), "
             f"network arrays {r['network_mb'] / mn:.0f} MB"
         )
-    by = {round(r["nodes"] / 1e6, 2): r for r in rows}
-    if 1.0 in by and 4.0 in by:
-        for k in ("build_s", "snap_s", "nearest_s"):
-            print(f"4M / 1M {k[:-2]}: {by[4.0][k] / by[1.0][k]:.2f}x")
-        print(f"4M / 1M nearest, whole-city search: {by[4.0]['nearest_whole_s'] / by[1.0]['nearest_whole_s']:.2f}x")
-        tot = {m: by[m]["build_s"] + by[m]["snap_s"] + by[m]["nearest_s"] for m in (1.0, 4.0)}
-        print(f"4M / 1M all three: {tot[4.0] / tot[1.0]:.2f}x (aim <= 4.6x)")
-    for r in rows:
+    if 1.0 in by_size and 4.0 in by_size:
+        big, one = _median_row(by_size[4.0]), _median_row(by_size[1.0])
+        for key in ("build_s", "snap_s", "nearest_s", "nearest_whole_s"):
+            print(f"4M / 1M {key[:-2].replace('_', ', ')}: {big[key] / one[key]:.2f}x (medians)")
+        paired = [_all_three(a) / _all_three(b) for a, b in zip(by_size[4.0], by_size[1.0], strict=True)]
+        print(
+            f"4M / 1M all three: {_all_three(big) / _all_three(one):.2f}x of the medians; rounds "
+            f"{', '.join(f'{p:.2f}' for p in paired)}, median {statistics.median(paired):.2f}x (aim <= 4.6x)"
+        )
+    for r in by_size.get(locality_at, []):
         if "nearest_rowmajor_s" in r:
             print(
-                f"locality at {r['nodes']:,} nodes, nearest x 25 (same run): nodes in random order "
+                f"locality at {r['nodes']:,} nodes, nearest x 25 (round 1): nodes in random order "
                 f"{r['nearest_random_s']:.2f} s, row-major as generated {r['nearest_rowmajor_s']:.2f} s, "
                 f"Hilbert order {r['nearest_s']:.2f} s"
             )
@@ -305,13 +348,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--outlets", type=int, default=200_000)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--runs", type=int, default=3, help="timed runs (median reported)")
+    ap.add_argument("--rounds", type=int, default=3, help="scale table: every size measured this many times in turn")
     ap.add_argument("--chunk", type=int, default=None, help="origins per task (default automatic)")
     a = ap.parse_args(argv)
     if a.one is not None:
         print(json.dumps(one_size(a.one, a.locality, a.runs)))
         return 0
     if not a.dask:
-        return table_main([float(v) for v in a.sizes.split(",")], a.locality_at, a.runs)
+        return table_main([float(v) for v in a.sizes.split(",")], a.locality_at, a.runs, a.rounds)
     if a.small:
         a.side, a.origins, a.outlets = 300, 20_000, 20_000
     prof = load_profile("yichang-2022")
