@@ -426,7 +426,8 @@ def test_the_comparison_page_in_chinese_orders_the_chart_and_names_failures():
     en = render_comparison_html(rep2, lang="en")
     names = re.findall(r'<text class="name"[^>]*>([^<]+)</text>', en)
     assert names == ["demo-1 (synthetic)", "甲市 (synthetic)", "乙市"]
-    assert "基本业态平均覆盖率" in page and "品质型" in page and "83.0%" in page and "合成数据</span>" in page
+    assert "基本业态平均覆盖率" in page and "品质型" in page and "83.0%" in page
+    assert "合成数据</span>" in render_comparison_html(rep.assign(label=["甲市", "乙市", "丙市"]), lang="zh")
     assert re.findall(r'<li data-label="([^"]+)">', page) == ["丙市"] and "找不到城市 丙市" in page
     assert "SYNTHETIC DATA" in page and "已完成（上次运行）" in page
     # only one city of three is synthetic: the banner says which, not that the whole page is
@@ -456,3 +457,23 @@ def test_the_comparison_page_in_chinese_orders_the_chart_and_names_failures():
     many = pd.concat([rep.iloc[[0]]] * 12, ignore_index=True).assign(label=[f"市{i}" for i in range(12)])
     (note,) = re.findall(r'<span class="f15-note">([^<]*)</span>', render_comparison_html(many, lang="zh"))
     assert note.startswith("“—”（市0、市1、") and "市9 等 12 个城市）" in note and "市10" not in note
+
+
+def test_a_synthetic_city_is_marked_synthetic_once_in_the_table():
+    """A demo city's label already says so (演示-1（合成） / demo-1 (synthetic)): its table cell adds
+    no second 合成数据 tag; a synthetic city whose label does not say so gets the tag."""
+    from lifecircle.reports.comparison import render_comparison_html
+
+    rep = pd.DataFrame(
+        {
+            "label": ["演示-1（合成）", "甲市", "乙市"],
+            "status": ["done", "done", "done"],
+            "synthetic": [True, True, False],
+            "basic_format_coverage": [0.5, 0.6, 0.7],
+        }
+    )
+    names = [r["城市"][0] for r in _page_table(render_comparison_html(rep, lang="zh"))]
+    assert names == ["演示-1（合成）", "甲市 合成数据", "乙市"]
+    en = rep.assign(label=["demo-1 (synthetic)", "甲市", "乙市"])
+    names = [r["City"][0] for r in _page_table(render_comparison_html(en, lang="en"))]
+    assert names == ["demo-1 (synthetic)", "甲市 synthetic", "乙市"]

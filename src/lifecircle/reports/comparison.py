@@ -181,7 +181,8 @@ def _columns(report: pd.DataFrame, lang: str) -> list[tuple[str, str]]:
 def _cell(col: str, r: dict[str, Any], lang: str) -> Cell:
     v = r.get(col)
     if col == "label":
-        tag = f' <span class="tag-synthetic">{tr(lang, "合成数据", "synthetic")}</span>' if _is_synthetic(r) else ""
+        marked = _is_synthetic(r) and not _says_synthetic(str(v))  # a demo label says so already
+        tag = f' <span class="tag-synthetic">{tr(lang, "合成数据", "synthetic")}</span>' if marked else ""
         return Cell(str(v), str(v), "name", Markup(f"{escape(str(v))}{tag}"))
     if col == "status":
         s = str(v or "failed")
@@ -196,11 +197,15 @@ def _cell(col: str, r: dict[str, Any], lang: str) -> Cell:
     return Cell(fmt_num(v), _num(v), "num")
 
 
+def _says_synthetic(lab: str) -> bool:
+    """The label itself says the city is synthetic (a demo city's: 演示-1（合成） / demo-1 (synthetic))."""
+    return "合成" in lab or "synthetic" in lab.lower()
+
+
 def _chart_label(r: dict[str, Any], lang: str) -> str:
     """A city's name on the chart, marked synthetic once: demo labels already say so."""
     lab = str(r.get("label"))
-    said = "合成" in lab or "synthetic" in lab.lower()
-    return lab + (tr(lang, "（合成数据）", " (synthetic)") if _is_synthetic(r) and not said else "")
+    return lab + (tr(lang, "（合成数据）", " (synthetic)") if _is_synthetic(r) and not _says_synthetic(lab) else "")
 
 
 def coverage_chart(report: pd.DataFrame, lang: str) -> str:
