@@ -477,3 +477,29 @@ def test_a_synthetic_city_is_marked_synthetic_once_in_the_table():
     en = rep.assign(label=["demo-1 (synthetic)", "甲市", "乙市"])
     names = [r["City"][0] for r in _page_table(render_comparison_html(en, lang="en"))]
     assert names == ["demo-1 (synthetic)", "甲市 synthetic", "乙市"]
+
+
+def test_province_row_errors_name_the_row_and_field(tmp_path):
+    """A duplicate label names both rows and the field label; an unknown kind names the field kind,
+    a store row without its store or name that field; in Chinese, and in English when asked."""
+    from lifecircle.errors import InputError
+    from lifecircle.i18n import use_lang
+
+    prov = tmp_path / "省 份.csv"
+    _province(prov, [(lab, "demo", i, 0.01, "", "") for i, lab in enumerate(("宜昌", "荆州", "宜昌"), start=1)])
+    with pytest.raises(InputError) as exc:
+        read_province(prov)
+    assert str(exc.value).startswith(f"{prov}，第4行，字段 'label': ") and "宜昌" in str(exc.value)
+    assert "第2行" in str(exc.value)
+    with use_lang("en"):
+        with pytest.raises(InputError) as exc:
+            read_province(prov)
+        assert str(exc.value).startswith(f"{prov}, row 4, field 'label': ") and "row 2" in str(exc.value)
+    for row, fld in ((("x", "Demo", 1, 0.01, "", ""), "kind"), (("x", "store", "", "", "", "yc"), "store")):
+        _province(prov, [row])
+        with pytest.raises(InputError) as exc:
+            read_province(prov)
+        assert str(exc.value).startswith(f"{prov}，第2行，字段 '{fld}': "), str(exc.value)
+    _province(prov, [("x", "store", "", "", tmp_path / "a.db", "")])
+    with pytest.raises(InputError, match="字段 'name'"):
+        read_province(prov)

@@ -53,7 +53,7 @@ from typing import Any
 import pandas as pd
 
 from lifecircle import __version__
-from lifecircle.errors import ConfigError, InputFileError
+from lifecircle.errors import ConfigError, InputFileError, Problem
 from lifecircle.i18n import get_lang, t
 from lifecircle.scale.cities import DEMO, STORE, CitySource
 from lifecircle.scale.city_tiles import (
@@ -123,8 +123,24 @@ def read_province(path: str | Path) -> list[CitySource]:
                 f"{p}: unknown column {', '.join(unknown)}; the columns are {', '.join(PROVINCE_COLUMNS)}",
             )
         )
-    out = [_province_row(p, int(i), {c: _cell(v) for c, v in r.items()}) for i, r in raw.df.iterrows()]
-    check_labels(out, str(p))
+    out: list[CitySource] = []
+    first: dict[str, int] = {}  # a city's identity -> the row that first gave it
+    for i, r in raw.df.iterrows():
+        src = _province_row(p, int(i), {c: _cell(v) for c, v in r.items()})
+        if src.city_id in first:
+            raise InputFileError(
+                Problem(
+                    t(
+                        f"城市标签 '{src.title}' 与第{first[src.city_id]}行重复：每个城市须有自己的标签",
+                        f"city label '{src.title}' already in row {first[src.city_id]}: every city needs its own label",
+                    ),
+                    file=str(p),
+                    row=int(i),
+                    field="label",
+                )
+            )
+        first[src.city_id] = int(i)
+        out.append(src)
     return out
 
 
@@ -139,7 +155,6 @@ def _cell(v: Any) -> str:
 
 def _province_row(p: Path, row: int, r: dict[str, str]) -> CitySource:
     """One row of a province file (``row``: its spreadsheet number) as a :class:`CitySource`."""
-    from lifecircle.errors import Problem
 
     def bad(fld: str | None, zh: str, en: str) -> InputFileError:
         return InputFileError(Problem(t(zh, en), file=str(p), row=row, field=fld))
@@ -173,8 +188,9 @@ def _province_row(p: Path, row: int, r: dict[str, str]) -> CitySource:
             name=r.get("name", ""),
             profile=r.get("profile") or None,
         )
-    except ConfigError as exc:
-        raise bad(None, str(exc), str(exc)) from None
+    except ConfigError as exc:  # the kind, or a store row's store or name
+        fld = "kind" if kind not in (DEMO, STORE) else "store" if not r.get("store") else "name"
+        raise bad(fld, str(exc), str(exc)) from None
 
 
 def check_labels(sources: Sequence[CitySource], what: str = "") -> None:
