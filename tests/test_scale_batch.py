@@ -503,3 +503,19 @@ def test_province_row_errors_name_the_row_and_field(tmp_path):
     _province(prov, [("x", "store", "", "", tmp_path / "a.db", "")])
     with pytest.raises(InputError, match="字段 'name'"):
         read_province(prov)
+
+
+def test_a_file_where_the_batch_keeps_its_markers_is_one_line(tmp_path):
+    """--out an existing folder of the user's that holds a file named done: a one-line error naming
+    it (no traceback), before any city is evaluated; nothing written."""
+    from lifecircle.errors import InputError
+    from lifecircle.scale.batch import run_batch
+    from lifecircle.scale.cities import CitySource
+
+    out = tmp_path / "我的 文件夹"
+    out.mkdir()
+    (out / DONE).write_text("the user's notes")
+    with pytest.raises(InputError, match="done") as exc:
+        run_batch([CitySource("demo", label="a", seed=1, scale=0.01)], None, out)
+    assert str(out / DONE) in str(exc.value)
+    assert sorted(p.name for p in out.iterdir()) == [DONE] and (out / DONE).read_text() == "the user's notes"

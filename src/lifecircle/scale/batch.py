@@ -53,7 +53,7 @@ from typing import Any
 import pandas as pd
 
 from lifecircle import __version__
-from lifecircle.errors import ConfigError, InputFileError, Problem
+from lifecircle.errors import ConfigError, InputError, InputFileError, Problem
 from lifecircle.i18n import get_lang, t
 from lifecircle.scale.cities import DEMO, STORE, CitySource
 from lifecircle.scale.city_tiles import (
@@ -384,6 +384,14 @@ def run_batch(
     if out.exists() and not out.is_dir():
         raise ConfigError(t(f"{out}: 不是文件夹", f"{out}: not a folder"))
     tiling = tiling or batch_tiling(out)
+    if (out / DONE).exists() and not (out / DONE).is_dir():  # the user's own file in a folder given as --out
+        raise InputError(
+            t(
+                f"{out / DONE}: 是文件，但批量评估要在这里建完成标记文件夹；请换一个 --out 文件夹或移走它",
+                f"{out / DONE}: is a file, but the batch keeps its done-markers in a folder there; "
+                "choose another --out folder or move it",
+            )
+        )
     (out / DONE).mkdir(parents=True, exist_ok=True)
     store = out / STORE_FILE
     stored = set(city_names(store)) if store.exists() else set()
