@@ -265,3 +265,22 @@ def test_unreachable_server_is_a_one_line_error():
         list_cities("postgresql+psycopg://someone:secret@127.0.0.1:9/nowhere")
     msg = str(e.value)
     assert "127.0.0.1" in msg and "secret" not in msg
+
+
+def test_a_file_that_is_not_a_store_is_named_by_its_path(tmp_path):
+    """A city store given as a file that is not a database (a CSV saved as .db), in a folder with
+    Chinese characters and spaces: the message shows the path as the user wrote it, not a
+    percent-encoded URL, and says in Chinese what is wrong (English when asked)."""
+    from lifecircle.i18n import use_lang
+
+    folder = tmp_path / "数据 目录"
+    folder.mkdir()
+    fake = folder / "宜昌 城市库.db"
+    fake.write_text("label,kind\n宜昌,store\n", encoding="utf-8")
+    with pytest.raises(InputError) as e:
+        load_city(fake, "宜昌")
+    msg = str(e.value)
+    assert str(fake) in msg and "%E6" not in msg and "不是数据库文件" in msg, msg
+    with use_lang("en"), pytest.raises(InputError) as e:
+        list_cities(fake)
+    assert str(fake) in str(e.value) and "not a database" in str(e.value)

@@ -215,11 +215,18 @@ def _engine(url_or_path: str | Path, *, write: bool = False) -> sa.Engine:
     except sa.exc.DatabaseError as exc:  # OperationalError, and sqlite's "file is not a database"
         engine.dispose()
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        # a file by its path as given (the URL percent-encodes Chinese characters and spaces)
+        path = _is_sqlite_path(url_or_path)
+        where = str(path) if path is not None else engine.url.render_as_string(hide_password=True)
+        if path is not None and reason == "file is not a database":
+            raise InputError(
+                t(
+                    f"{where}: 不是数据库文件（城市库须为 lifecircle 写出的 SQLite 文件）",
+                    f"{where}: not a database file (a city store is an SQLite file lifecircle wrote)",
+                )
+            ) from None
         raise InputError(
-            t(
-                f"无法连接数据库 {engine.url.render_as_string(hide_password=True)}：{reason}",
-                f"cannot connect to the database {engine.url.render_as_string(hide_password=True)}: {reason}",
-            )
+            t(f"无法连接数据库 {where}：{reason}", f"cannot connect to the database {where}: {reason}")
         ) from None
     return engine
 
