@@ -519,3 +519,40 @@ def test_a_file_where_the_batch_keeps_its_markers_is_one_line(tmp_path):
         run_batch([CitySource("demo", label="a", seed=1, scale=0.01)], None, out)
     assert str(out / DONE) in str(exc.value)
     assert sorted(p.name for p in out.iterdir()) == [DONE] and (out / DONE).read_text() == "the user's notes"
+
+
+def test_the_workbook_reads_in_chinese_with_shares_as_percentages(tmp_path):
+    """cities.xlsx is for people: headers in the report language (Chinese first, the page's F15
+    heads), status and source kind in words, shares 0..1 formatted as %, the synthetic note on top
+    once; English when asked. The CSV keeps the column codes for programs."""
+    from openpyxl import load_workbook
+
+    from lifecircle.reports.comparison import write_comparison_xlsx
+
+    rep = pd.DataFrame(
+        {
+            "label": ["演示-1（合成）", "丙市"],
+            "status": ["skipped", "failed"],
+            "error": ["", "InputError: 找不到城市 丙市"],
+            "kind": ["demo", "store"],
+            "synthetic": [True, False],
+            "basic_format_coverage": [0.61, None],
+            "f15": [0.42, None],
+            "f15_elderly": [0.3, None],
+            "population": [120000, None],
+            "seconds": [1.5, 0.1],
+            "batch_version": [2, 2],
+        }
+    )
+    ws = load_workbook(write_comparison_xlsx(rep, tmp_path / "cities.xlsx", lang="zh")).active
+    rows = [[c.value for c in r] for r in ws.iter_rows()]
+    assert "合成数据" in str(rows[0][0]) and sum("合成数据 / SYNTHETIC" in str(v) for r in rows for v in r) == 1
+    heads = dict(zip(rows[1], ws[3], strict=True))
+    assert {"城市", "状态", "错误", "来源类型", F15_ZH, F15_OLD_ZH, "人口（人）"} <= set(heads)
+    assert heads["城市"].value == "演示-1（合成）" and heads["状态"].value == "已完成（上次运行）"
+    assert heads[F15_ZH].value == 0.42 and heads[F15_ZH].number_format == "0.0%"
+    assert heads["基本业态平均覆盖率"].number_format == "0.0%" and heads["来源类型"].value == "演示"
+    assert rows[3][rows[1].index("状态")] == "失败" and ws.title == "城市对比"
+    en = load_workbook(write_comparison_xlsx(rep, tmp_path / "en.xlsx", lang="en")).active
+    heads = [c.value for c in en[2]]
+    assert heads[:3] == ["City", "Status", "Error"] and F15_EN in heads and en.title == "Cities"

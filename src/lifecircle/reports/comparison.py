@@ -12,6 +12,9 @@ A horizontal bar chart (SVG) shows the mean basic-format coverage per city, best
 cities are listed by name with their error. Synthetic cities are labelled 合成数据 and the page
 carries the synthetic-data banner when any is. The dashboard's CSS and sorting script are reused;
 the table scrolls inside its box, so the page fits a 390 px phone.
+
+The same report as a workbook for people (``cities.xlsx``, :func:`write_comparison_xlsx`): heads
+in the page's language, status in words, shares formatted as percentages, the synthetic note on top.
 """
 
 from __future__ import annotations
@@ -56,6 +59,17 @@ F15_COLUMNS = {
     ),
 }
 SHARES = (KEY, "basic_coverage", *F15_COLUMNS)
+# the workbook's heads of the batch's own columns (the city figures have theirs in reports.common)
+BATCH_HEADS = {
+    "kind": ("来源类型", "Source kind"),
+    "seed": ("随机种子", "Seed"),
+    "scale": ("演示规模", "Demo scale"),
+    "source": ("数据来源", "Data source"),
+    "name": ("库中城市名", "Name in the store"),
+    "n_edges": ("路网边数", "Network edges"),
+    "batch_version": ("批量评估版本", "Batch version"),
+}
+KINDS = {"demo": ("演示", "demo"), "store": ("城市库", "city store")}  # synthetic: said by the label
 F15_SINCE_BATCH = 2  # the first lifecircle.scale.batch.BATCH_VERSION whose rows carry F15
 NAMES_SHOWN = 10  # cities named in a note, then "and n more"
 PAGE_CSS = """
@@ -291,4 +305,40 @@ def write_comparison_html(report: pd.DataFrame, path: str | Path, *, lang: str =
     p = Path(path)
     with atomic_output(p) as tmp:
         tmp.write_text(html, encoding="utf-8")
+    return p
+
+
+def write_comparison_xlsx(report: pd.DataFrame, path: str | Path, *, lang: str = "zh") -> Path:
+    """Write the batch report as a workbook for people to ``path`` atomically (one sheet, 城市对比 /
+    Cities): every column with its head in ``lang`` (the page's, else the report labels), status
+    and source kind in words, shares 0..1 (F15 too) formatted as percentages, the synthetic note
+    in the first row when a city is synthetic. Returns the path."""
+    from openpyxl import Workbook
+
+    from lifecircle.reports.excel import _write_table
+
+    check_lang(lang)
+    cols = [str(c) for c in report.columns]
+    page = dict(_columns(report, lang))
+    heads = [page.get(c) or (tr(lang, *BATCH_HEADS[c]) if c in BATCH_HEADS else label(c, lang)) for c in cols]
+    df = report.copy()
+    if "status" in df.columns:
+        df["status"] = [tr(lang, *STATUS.get(str(v), (str(v), str(v)))) for v in df["status"]]
+    if "kind" in df.columns:
+        df["kind"] = [tr(lang, *KINDS[v]) if v in KINDS else v for v in df["kind"]]
+    if "source" in df.columns:
+        df["source"] = [tr(lang, "合成数据", "synthetic") if v == "synthetic" else v for v in df["source"]]
+    synthetic = any(_is_synthetic(r) for r in report.to_dict("records"))
+    wb = Workbook()
+    ws = wb.active
+    ws.title = tr(lang, "城市对比", "Cities")
+    _write_table(ws, df, cols, lang=lang, synthetic=synthetic, headers=heads)
+    top = 3 if synthetic else 2
+    for j, c in enumerate(cols, start=1):
+        if c in F15_COLUMNS:  # shares the report labels do not know as such
+            for i in range(top, top + len(df)):
+                ws.cell(row=i, column=j).number_format = "0.0%"
+    p = Path(path)
+    with atomic_output(p) as tmp:
+        wb.save(tmp)
     return p

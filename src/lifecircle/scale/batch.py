@@ -15,8 +15,10 @@ one output folder that a rerun continues.
   is evaluated again. A city whose marker an earlier batch version wrote is evaluated again and
   named in :attr:`BatchResult.outdated` (the CLI says so);
 - ``cities.csv`` and ``cities.xlsx``: the comparison report, one row per city in the order given,
-  with ``status`` (``done`` / ``skipped`` = done by an earlier run / ``failed``) and ``error``;
-  ``cities.html`` the same as a page (bar chart, sortable table; in the process language).
+  with ``status`` (``done`` / ``skipped`` = done by an earlier run / ``failed``) and ``error``; the
+  CSV with the column codes (for programs), the workbook in the process language (heads, status in
+  words, shares as %, the synthetic note on top); ``cities.html`` the same as a page (bar chart,
+  sortable table; in the process language).
   Columns ``f15`` and ``f15_elderly``: the residents' share (0..1) within 15 minutes' walk of
   every basic format, and the older residents' at their speed
   (:func:`lifecircle.scale.cities.city_evaluation`). A city skipped by a rerun keeps the row of its
@@ -376,7 +378,7 @@ def run_batch(
     from distributed import as_completed
 
     from lifecircle.city.store import city_names
-    from lifecircle.reports.comparison import write_comparison_html
+    from lifecircle.reports.comparison import write_comparison_html, write_comparison_xlsx
 
     srcs = list(sources)
     check_labels(srcs, str(out_dir))
@@ -434,8 +436,11 @@ def run_batch(
     if tiling.folder == out / NETWORKS:  # every city is settled: no tile reads them any more
         _remove_networks(tiling.folder)
     b.res.report = _report(b.rows, srcs)
-    b.res.files = [write_table(b.res.report, out / name, layer="cities") for name in REPORT]
-    b.res.files.append(write_comparison_html(b.res.report, out / HTML_REPORT, lang=b.lang))
+    b.res.files = [
+        write_table(b.res.report, out / REPORT[0], layer="cities"),  # column codes, for programs
+        write_comparison_xlsx(b.res.report, out / REPORT[1], lang=b.lang),  # for people, in the UI language
+        write_comparison_html(b.res.report, out / HTML_REPORT, lang=b.lang),
+    ]
     return b.res
 
 
