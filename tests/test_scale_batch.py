@@ -556,3 +556,14 @@ def test_the_workbook_reads_in_chinese_with_shares_as_percentages(tmp_path):
     en = load_workbook(write_comparison_xlsx(rep, tmp_path / "en.xlsx", lang="en")).active
     heads = [c.value for c in en[2]]
     assert heads[:3] == ["City", "Status", "Error"] and F15_EN in heads and en.title == "Cities"
+
+
+def test_a_province_file_without_cities_is_one_line_and_writes_nothing(cli, tmp_path):
+    """A province file with its header only (or blank rows only): one line naming the file, exit
+    status 2, no traceback and no output folder (it failed after the cluster, leaving done/)."""
+    prov = tmp_path / "p.csv"
+    for text in ("label,kind,seed,scale,store,name\n", "label,kind,seed,scale,store,name\n,,,,,\n\n"):
+        prov.write_text(text, encoding="utf-8")
+        code, _, stderr = cli("scale", "cities", "--province", prov, "--out", tmp_path / "o")
+        assert code == 2 and str(prov) in stderr and "没有城市" in stderr and "Traceback" not in stderr, stderr
+        assert not (tmp_path / "o").exists()

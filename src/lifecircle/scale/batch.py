@@ -143,6 +143,14 @@ def read_province(path: str | Path) -> list[CitySource]:
             )
         first[src.city_id] = int(i)
         out.append(src)
+    if not out:  # a header only, or blank rows: refused before a cluster starts or a folder is made
+        raise InputFileError(
+            t(
+                f"{p}: 省份城市清单没有城市：表头下每行一个城市（列：{', '.join(PROVINCE_COLUMNS)}）",
+                f"{p}: the province file lists no city: one city per row below the header "
+                f"({', '.join(PROVINCE_COLUMNS)})",
+            )
+        )
     return out
 
 
