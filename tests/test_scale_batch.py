@@ -567,3 +567,33 @@ def test_a_province_file_without_cities_is_one_line_and_writes_nothing(cli, tmp_
         code, _, stderr = cli("scale", "cities", "--province", prov, "--out", tmp_path / "o")
         assert code == 2 and str(prov) in stderr and "没有城市" in stderr and "Traceback" not in stderr, stderr
         assert not (tmp_path / "o").exists()
+
+
+def test_relative_paths_in_a_province_file_are_read_from_its_folder(tmp_path, monkeypatch):
+    """A store or profile named relative to the province file is found from any current folder, as
+    the same absolute file (so a rerun from elsewhere keys the city the same); a file that exists
+    only from the current folder (files written before this rule) is still found; URLs are kept."""
+    from lifecircle.scale.batch import city_key
+
+    here = tmp_path / "省份 数据"
+    here.mkdir()
+    (here / "宜昌.db").write_bytes(b"")
+    (here / "p.yaml").write_text("x", encoding="utf-8")
+    prov = here / "province.csv"
+    prov.write_text(
+        "label,kind,store,name,profile\n宜昌,store,宜昌.db,yc,p.yaml\n库,store,postgresql://h/db,yc,\n",
+        encoding="utf-8",
+    )
+    keys = []
+    for cwd in (here, tmp_path):
+        monkeypatch.chdir(cwd)
+        yc, url = read_province(prov if cwd == tmp_path else "province.csv")
+        assert yc.store == str((here / "宜昌.db").resolve()) and yc.profile == str((here / "p.yaml").resolve())
+        assert url.store == "postgresql://h/db"
+        keys.append(city_key(yc))
+    assert keys[0] == keys[1]
+    old = tmp_path / "old"
+    old.mkdir()
+    (tmp_path / "旧.db").write_bytes(b"")  # beside the current folder, not beside the file
+    (old / "province.csv").write_text("label,kind,store,name\n旧,store,旧.db,yc\n", encoding="utf-8")
+    assert read_province(old / "province.csv")[0].store == str((tmp_path / "旧.db").resolve())

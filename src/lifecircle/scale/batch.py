@@ -194,13 +194,27 @@ def _province_row(p: Path, row: int, r: dict[str, str]) -> CitySource:
             label=label,
             seed=seed,
             scale=scale if scale == scale else base.scale,
-            store=r.get("store", ""),
+            store=_beside(p, r.get("store", "")),
             name=r.get("name", ""),
-            profile=r.get("profile") or None,
+            profile=_beside(p, r.get("profile", "")) or None,
         )
     except ConfigError as exc:  # the kind, or a store row's store or name
         fld = "kind" if kind not in (DEMO, STORE) else "store" if not r.get("store") else "name"
         raise bad(fld, str(exc), str(exc)) from None
+
+
+def _beside(province: Path, value: str) -> str:
+    """A file named in the province file: a relative path is read from the province file's own
+    folder (as a spreadsheet's links are), so the batch finds the same files from wherever it is
+    run; one that exists only from the current folder is still found there (files written before
+    this rule). Absolute paths and database URLs are kept; the result is absolute, so a city's key
+    does not depend on the current folder."""
+    if not value or "://" in value or Path(value).is_absolute():
+        return value
+    beside = (province.parent / value).resolve()
+    if not beside.exists() and Path(value).exists():
+        return str(Path(value).resolve())
+    return str(beside)
 
 
 def check_labels(sources: Sequence[CitySource], what: str = "") -> None:
