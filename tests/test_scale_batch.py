@@ -454,6 +454,14 @@ def test_the_comparison_page_in_chinese_orders_the_chart_and_names_failures():
     notes = re.findall(r'<span class="f15-note">([^<]*)</span>', render_comparison_html(rep, lang="en"))
     assert notes[0].startswith("“—” (乙市（合成）): the city’s row was written by an earlier version")
     assert notes[1].startswith("“—” (甲市): no residents could be placed on the streets")
+    # F15 defined, no older residents: the elderly figure's "—" has its own note, F15 none
+    no_old = rep.assign(f15=[0.5, 0.4, None], f15_elderly=[0.2, None, None], batch_version=[2, 2, 2])
+    notes = re.findall(r'<span class="f15-note">([^<]*)</span>', render_comparison_html(no_old, lang="zh"))
+    assert notes == [
+        "F15 老年步速“—”（乙市（合成））：该城市的小区数据没有老年居民（老年人口为 0 或缺失），此项无定义。"
+    ]
+    notes = re.findall(r'<span class="f15-note">([^<]*)</span>', render_comparison_html(no_old, lang="en"))
+    assert notes[0].startswith("F15 at the elderly speed “—” (乙市（合成）): the city’s communities record no older")
     many = pd.concat([rep.iloc[[0]]] * 12, ignore_index=True).assign(label=[f"市{i}" for i in range(12)])
     (note,) = re.findall(r'<span class="f15-note">([^<]*)</span>', render_comparison_html(many, lang="zh"))
     assert note.startswith("“—”（市0、市1、") and "市9 等 12 个城市）" in note and "市10" not in note

@@ -146,7 +146,8 @@ def _names(labels: list[str], lang: str) -> str:
 
 def _f15_notes(recs: list[dict[str, Any]], status: list[str], lang: str) -> list[str]:
     """The page's notes on the F15 "—" of evaluated cities, each naming its cities: rows of an
-    earlier version, and cities without residents on their streets (see :func:`_f15_gap`)."""
+    earlier version, cities without residents on their streets (see :func:`_f15_gap`), and cities
+    with F15 but no older residents (F15 at the elderly speed undefined)."""
     gap = [_f15_gap(r, s) for r, s in zip(recs, status, strict=True)]
     old = [str(r.get("label")) for r, g in zip(recs, gap, strict=True) if g == "old"]
     unplaced = [str(r.get("label")) for r, g in zip(recs, gap, strict=True) if g == "unplaced"]
@@ -169,6 +170,21 @@ def _f15_notes(recs: list[dict[str, Any]], status: list[str], lang: str) -> list
                 f"“—”（{names}）：没有居民能落到街道上（如各小区离街道都超过吸附距离），F15 无定义。",
                 f"“—” ({names}): no residents could be placed on the streets (e.g. every community is "
                 "beyond the snapping distance of every street), so F15 is not defined.",
+            )
+        )
+    no_old = [
+        str(r.get("label"))
+        for r, s in zip(recs, status, strict=True)
+        if s != "failed" and not is_missing(r.get("f15")) and is_missing(r.get("f15_elderly"))
+    ]
+    if no_old:  # F15 defined, its elderly figure not: no older residents among those placed
+        names = _names(no_old, lang)
+        notes.append(
+            tr(
+                lang,
+                f"F15 老年步速“—”（{names}）：该城市的小区数据没有老年居民（老年人口为 0 或缺失），此项无定义。",
+                f"F15 at the elderly speed “—” ({names}): the city’s communities record no older residents "
+                "(elderly population 0 or missing), so it is not defined.",
             )
         )
     return notes
