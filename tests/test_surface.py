@@ -7,12 +7,15 @@ import h3
 import numpy as np
 import pyogrio
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lifecircle.city.demo import build_demo_city
 from lifecircle.errors import InputError
 from lifecircle.indicators.surface import (
     blind_spots,
     build_surface,
+    node_cells,
     node_distances,
     node_distances_k,
     write_surface,
@@ -140,3 +143,20 @@ def test_k_outside_1_to_10_is_refused_clearly(demo, k):
     city, net, prof, _ = demo
     with pytest.raises(InputError, match=f"--k {k}：应在 1–10"):
         build_surface(city, net, prof, k=k)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 15), st.integers(0, 10_000), st.integers(1, 200))
+def test_node_cells_equal_the_sorted_cell_strings(resolution, seed, n):
+    """Cells made on H3's integers equal ``np.unique`` of each point's cell string (ids in the same
+    order, every point's index), at any resolution and anywhere on the globe."""
+    rng = np.random.default_rng(seed)
+    lon, lat = rng.uniform(-180, 180, n), rng.uniform(-89, 89, n)
+    lon[n // 2 :] = 111.3 + rng.normal(0, 0.01, n - n // 2)  # many points in few cells too
+    lat[n // 2 :] = 30.7 + rng.normal(0, 0.01, n - n // 2)
+    want_ids, want_cell = np.unique(
+        [h3.latlng_to_cell(b, a, resolution) for a, b in zip(lon, lat, strict=True)], return_inverse=True
+    )
+    ids, cell = node_cells(lon, lat, resolution)
+    assert ids.tolist() == want_ids.tolist()
+    np.testing.assert_array_equal(cell, want_cell.ravel())

@@ -119,6 +119,21 @@ def _cells_of(lon: NDArray, lat: NDArray, resolution: int) -> NDArray[np.object_
     return np.array([h3.latlng_to_cell(float(b), float(a), resolution) for a, b in zip(lon, lat, strict=True)], object)
 
 
+def node_cells(lon: NDArray, lat: NDArray, resolution: int) -> tuple[NDArray[np.str_], NDArray[np.int64]]:
+    """The H3 cells (``ids``, ascending) holding the points (degrees) and each point's cell
+    (``ids[node_cell[i]]``): what ``np.unique`` of their cell strings gives, computed on H3's
+    integer indexes (cheaper to make and to sort; the cell strings of one resolution have equal
+    length, so their order is the integers' order) and turned into strings once per cell."""
+    from h3.api import numpy_int
+
+    cell = numpy_int.latlng_to_cell
+    xs, ys = np.asarray(lon, float).tolist(), np.asarray(lat, float).tolist()
+    ints = np.fromiter((cell(b, a, resolution) for a, b in zip(xs, ys, strict=True)), dtype=np.uint64, count=len(xs))
+    uniq, node_cell = np.unique(ints, return_inverse=True)
+    ids = np.array([h3.int_to_str(int(c)) for c in uniq], dtype=str)
+    return ids, node_cell.astype(np.int64).ravel()
+
+
 def _outlet_sources(net: WalkNetwork, outlets: pd.DataFrame, profile: Profile):
     ex = explode_outlets(outlets.reset_index(drop=True), profile)
     w = profile.walking
@@ -302,9 +317,7 @@ def build_surface(
     else:
         node_d, node_k = node_distances_k(net, city.outlets, profile, k)
     lon, lat = net.node_lonlat()
-    node_h3 = _cells_of(np.atleast_1d(lon), np.atleast_1d(lat), resolution)
-    ids, node_cell = np.unique(node_h3.astype(str), return_inverse=True)
-    node_cell = node_cell.astype(np.int64)
+    ids, node_cell = node_cells(np.atleast_1d(lon), np.atleast_1d(lat), resolution)
     order = np.argsort(node_cell, kind="stable")
     starts = np.searchsorted(node_cell[order], np.arange(len(ids)))
     dist = _cell_min(node_d, order, starts)
