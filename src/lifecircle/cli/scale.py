@@ -15,7 +15,7 @@ import typer
 from rich.table import Table
 
 from lifecircle.cli.app import app, command, console, out, progress, step
-from lifecircle.i18n import t
+from lifecircle.i18n import get_lang, t
 from lifecircle.sources.files import check_output_path, write_table
 
 scale_app = typer.Typer(
@@ -335,17 +335,18 @@ def _warn_failed(df: pd.DataFrame) -> None:
         )
 
 
-def _say_outdated(labels: list[str], shown: int = 10) -> None:
-    """Name the cities evaluated again because an earlier batch version had done them (the first ``shown``)."""
+def _say_outdated(labels: list[str]) -> None:
+    """Name the cities evaluated again because an earlier batch version had done them."""
     if not labels:
         return
-    names = "、".join(labels[:shown]) + ("……" if len(labels) > shown else "")
-    names_en = ", ".join(labels[:shown]) + (", ..." if len(labels) > shown else "")
+    from lifecircle.reports.comparison import name_list
+
+    names = name_list(labels, get_lang())
     out.print(
         t(
             f"以下 {len(labels)} 个城市由较早版本的批量评估完成（结果缺少新版的列），已重新评估：{names}",
             f"evaluated again as an earlier version of the batch had done them (their rows lack newer columns), "
-            f"{len(labels)}: {names_en}",
+            f"{len(labels)}: {names}",
         ),
         highlight=False,
     )

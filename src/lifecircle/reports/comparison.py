@@ -135,8 +135,9 @@ def _f15_gap(r: dict[str, Any], status: str) -> str:
     return "old" if pop is not None and pop > 0 else ""
 
 
-def _names(labels: list[str], lang: str) -> str:
-    """The first :data:`NAMES_SHOWN` of ``labels``, then how many more."""
+def name_list(labels: list[str], lang: str) -> str:
+    """The first :data:`NAMES_SHOWN` of ``labels``, then how many more (the page's notes, the
+    CLI's lines)."""
     more = len(labels) - NAMES_SHOWN
     if more <= 0:
         return tr(lang, "、".join(labels), ", ".join(labels))
@@ -149,44 +150,36 @@ def _f15_notes(recs: list[dict[str, Any]], status: list[str], lang: str) -> list
     earlier version, cities without residents on their streets (see :func:`_f15_gap`), and cities
     with F15 but no older residents (F15 at the elderly speed undefined)."""
     gap = [_f15_gap(r, s) for r, s in zip(recs, status, strict=True)]
-    old = [str(r.get("label")) for r, g in zip(recs, gap, strict=True) if g == "old"]
-    unplaced = [str(r.get("label")) for r, g in zip(recs, gap, strict=True) if g == "unplaced"]
-    notes = []
-    if old:
-        names = _names(old, lang)
-        notes.append(
-            tr(
-                lang,
-                f"“—”（{names}）：该城市的结果由未计算 F15 的早期版本写出，没有此项；重跑批量评估会重新评估它。",
-                f"“—” ({names}): the city’s row was written by an earlier version without F15 and lacks it; "
-                "rerunning the batch evaluates it again.",
-            )
-        )
-    if unplaced:
-        names = _names(unplaced, lang)
-        notes.append(
-            tr(
-                lang,
-                f"“—”（{names}）：没有居民能落到街道上（如各小区离街道都超过吸附距离），F15 无定义。",
-                f"“—” ({names}): no residents could be placed on the streets (e.g. every community is "
-                "beyond the snapping distance of every street), so F15 is not defined.",
-            )
-        )
-    no_old = [
-        str(r.get("label"))
+    no_old = [  # F15 defined, its elderly figure not: no older residents among those placed
+        s != "failed" and not is_missing(r.get("f15")) and is_missing(r.get("f15_elderly"))
         for r, s in zip(recs, status, strict=True)
-        if s != "failed" and not is_missing(r.get("f15")) and is_missing(r.get("f15_elderly"))
     ]
-    if no_old:  # F15 defined, its elderly figure not: no older residents among those placed
-        names = _names(no_old, lang)
-        notes.append(
-            tr(
-                lang,
-                f"F15 老年步速“—”（{names}）：该城市的小区数据没有老年居民（老年人口为 0 或缺失），此项无定义。",
-                f"F15 at the elderly speed “—” ({names}): the city’s communities record no older residents "
-                "(elderly population 0 or missing), so it is not defined.",
-            )
-        )
+    cases = (
+        (
+            [g == "old" for g in gap],
+            "“—”（{}）：该城市的结果由未计算 F15 的早期版本写出，没有此项；重跑批量评估会重新评估它。",
+            "“—” ({}): the city’s row was written by an earlier version without F15 and lacks it; "
+            "rerunning the batch evaluates it again.",
+        ),
+        (
+            [g == "unplaced" for g in gap],
+            "“—”（{}）：没有居民能落到街道上（如各小区离街道都超过吸附距离），F15 无定义。",
+            "“—” ({}): no residents could be placed on the streets (e.g. every community is "
+            "beyond the snapping distance of every street), so F15 is not defined.",
+        ),
+        (
+            no_old,
+            "F15 老年步速“—”（{}）：该城市的小区数据没有老年居民（老年人口为 0 或缺失），此项无定义。",
+            "F15 at the elderly speed “—” ({}): the city’s communities record no older residents "
+            "(elderly population 0 or missing), so it is not defined.",
+        ),
+    )
+    notes = []
+    for hit, zh, en in cases:
+        labels = [str(r.get("label")) for r, h in zip(recs, hit, strict=True) if h]
+        if labels:
+            names = name_list(labels, lang)
+            notes.append(tr(lang, zh.format(names), en.format(names)))
     return notes
 
 
