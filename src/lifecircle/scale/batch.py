@@ -125,24 +125,22 @@ def read_province(path: str | Path) -> list[CitySource]:
                 f"{p}: unknown column {', '.join(unknown)}; the columns are {', '.join(PROVINCE_COLUMNS)}",
             )
         )
-    out: list[CitySource] = []
-    first: dict[str, int] = {}  # a city's identity -> the row that first gave it
-    for i, r in raw.df.iterrows():
-        src = _province_row(p, int(i), {c: _cell(v) for c, v in r.items()})
-        if src.city_id in first:
-            raise InputFileError(
-                Problem(
-                    t(
-                        f"城市标签 '{src.title}' 与第{first[src.city_id]}行重复：每个城市须有自己的标签",
-                        f"city label '{src.title}' already in row {first[src.city_id]}: every city needs its own label",
-                    ),
-                    file=str(p),
-                    row=int(i),
-                    field="label",
-                )
+    rows = [int(i) for i in raw.df.index]  # spreadsheet row numbers
+    out = [_province_row(p, int(i), {c: _cell(v) for c, v in r.items()}) for i, r in raw.df.iterrows()]
+    twin = _repeated(out)
+    if twin is not None:
+        a, b = twin
+        raise InputFileError(
+            Problem(
+                t(
+                    f"城市标签 '{out[b].title}' 与第{rows[a]}行重复：每个城市须有自己的标签",
+                    f"city label '{out[b].title}' already in row {rows[a]}: every city needs its own label",
+                ),
+                file=str(p),
+                row=rows[b],
+                field="label",
             )
-        first[src.city_id] = int(i)
-        out.append(src)
+        )
     if not out:  # a header only, or blank rows: refused before a cluster starts or a folder is made
         raise InputFileError(
             t(
@@ -217,13 +215,23 @@ def _beside(province: Path, value: str) -> str:
     return str(beside)
 
 
+def _repeated(sources: Sequence[CitySource]) -> tuple[int, int] | None:
+    """The positions ``(first, repeat)`` of the first city whose identity (:attr:`CitySource.city_id`)
+    an earlier one already has (they would share a marker and a store entry), or None."""
+    first: dict[str, int] = {}
+    for k, s in enumerate(sources):
+        if s.city_id in first:
+            return first[s.city_id], k
+        first[s.city_id] = k
+    return None
+
+
 def check_labels(sources: Sequence[CitySource], what: str = "") -> None:
-    """Refuse two cities with the same label or identity (they would share a marker and a store entry)."""
-    seen: set[str] = set()
-    for s in sources:
-        if s.city_id in seen:
-            raise ConfigError(t(f"{what}: 城市标签重复：{s.title}", f"{what}: duplicate city label: {s.title}"))
-        seen.add(s.city_id)
+    """Refuse two cities with the same label or identity (see :func:`_repeated`)."""
+    twin = _repeated(sources)
+    if twin is not None:
+        title = sources[twin[1]].title
+        raise ConfigError(t(f"{what}: 城市标签重复：{title}", f"{what}: duplicate city label: {title}"))
 
 
 def _file_digest(path: Path) -> str:
