@@ -279,23 +279,20 @@ def _read_marker(out: Path, name: str) -> dict[str, Any] | None:
     return data if isinstance(data, dict) and data.get("label") == name else None
 
 
-def _done_before(out: Path, src: CitySource, key: str, stored: set[str]) -> dict[str, Any] | None:
-    """The row of an earlier run if the city's marker matches ``key`` and the store holds it."""
-    data = _read_marker(out, src.city_id)
-    if data is None or data.get("key") != key or src.city_id not in stored:
+def _done_before(marker: dict[str, Any] | None, src: CitySource, key: str, stored: set[str]) -> dict[str, Any] | None:
+    """The row of an earlier run if the city's ``marker`` matches ``key`` and the store holds it."""
+    if marker is None or marker.get("key") != key or src.city_id not in stored:
         return None
-    row = data.get("row")
+    row = marker.get("row")
     return row if isinstance(row, dict) else None
 
 
-def _outdated(out: Path, src: CitySource) -> bool:
-    """The city has a marker written by an earlier :data:`BATCH_VERSION` (version 1 wrote none; it
-    named a demo city's marker by its label)."""
-    data = _read_marker(out, src.city_id) or _read_marker(out, src.title)
-    if data is None:
+def _outdated(marker: dict[str, Any] | None) -> bool:
+    """The city's marker was written by an earlier :data:`BATCH_VERSION` (version 1 wrote none)."""
+    if marker is None:
         return False
     try:
-        return int(data.get("batch", 1)) < BATCH_VERSION
+        return int(marker.get("batch", 1)) < BATCH_VERSION
     except (TypeError, ValueError):
         return False
 
@@ -431,10 +428,12 @@ def run_batch(
     b = _Batch(client, out, keys, tiling, retries, get_lang(), BatchResult(pd.DataFrame(), store=store), {})
     todo = []
     for s in srcs:
-        row = _done_before(out, s, keys[s.city_id], stored)
+        marker = _read_marker(out, s.city_id)
+        row = _done_before(marker, s, keys[s.city_id], stored)
         if row is None:
             todo.append(s)
-            if _outdated(out, s):
+            # version 1 named a demo city's marker by its label
+            if _outdated(marker or _read_marker(out, s.title)):
                 b.res.outdated.append(s.title)
         else:
             b.rows[s.city_id] = {**row, "label": s.title, "status": "skipped"}  # shown in this language
