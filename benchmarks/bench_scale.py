@@ -302,7 +302,8 @@ def table_main(sizes: list[float], locality_at: float, runs: int, rounds: int) -
         if 1.0 in by_size and 4.0 in by_size:
             ratio = _all_three(by_size[4.0][k]) / _all_three(by_size[1.0][k])
             print(f"  round {k + 1}: 4M / 1M all three {ratio:.2f}x")
-    rows = [_median_row(by_size[m]) for m in sizes]
+    medians = {m: _median_row(by_size[m]) for m in sizes}
+    rows = list(medians.values())
     print(f"medians over {rounds} rounds (peaks: the largest):")
     for r in rows:
         _print_row(r)
@@ -317,7 +318,7 @@ def table_main(sizes: list[float], locality_at: float, runs: int, rounds: int) -
             f"network arrays {r['network_mb'] / mn:.0f} MB"
         )
     if 1.0 in by_size and 4.0 in by_size:
-        big, one = _median_row(by_size[4.0]), _median_row(by_size[1.0])
+        big, one = medians[4.0], medians[1.0]
         for key in ("build_s", "snap_s", "nearest_s", "nearest_whole_s"):
             print(f"4M / 1M {key[:-2].replace('_', ', ')}: {big[key] / one[key]:.2f}x (medians)")
         paired = [_all_three(a) / _all_three(b) for a, b in zip(by_size[4.0], by_size[1.0], strict=True)]
