@@ -49,6 +49,9 @@ def test_the_comparison_page_fits_a_390px_phone(tmp_path):
             "() => { const e = document.querySelector('.scroll'); return [e.scrollWidth, e.clientWidth]; }"
         )
         assert sw > cw  # the wide table scrolls inside its box
+        # the long heads (F15's) get wider columns: the head row stays a few lines, not a column of words
+        head_h = page.evaluate("() => document.querySelector('#city-table thead tr').getBoundingClientRect().height")
+        assert head_h < 90, head_h
         chart = page.evaluate("() => document.querySelector('svg.bars').getBoundingClientRect().right")
         assert chart <= iw
         labels = "() => [...document.querySelectorAll('#city-table tbody tr')].map(r => r.dataset.label)"

@@ -72,6 +72,7 @@ BATCH_HEADS = {
 KINDS = {"demo": ("演示", "demo"), "store": ("城市库", "city store")}  # synthetic: said by the label
 F15_SINCE_BATCH = 2  # the first lifecircle.scale.batch.BATCH_VERSION whose rows carry F15
 NAMES_SHOWN = 10  # cities named in a note, then "and n more"
+LONG_HEAD = 24  # a column head wider than this (in Latin letters; a Chinese character counts 2) gets a wider column
 PAGE_CSS = """
 header.top { padding: 16px 18px 12px; }
 header.top h1 { font-size: 24px; }
@@ -80,6 +81,7 @@ section { padding: 14px 14px; }
 .status-failed { color: var(--warn); font-weight: 700; }
 .status-done, .status-skipped { color: #1a7f37; }
 td.error { min-width: 16em; color: var(--warn); font-size: 12.5px; }
+#city-table th.long { min-width: 11em; }  /* F15's heads wrap to a few lines, not a column of words */
 ul.failed li { margin: 4px 0; overflow-wrap: anywhere; }
 svg.bars .fail { fill: var(--warn); font-weight: 600; }
 svg.cities { width: 480px; }
@@ -220,6 +222,11 @@ def _cell(col: str, r: dict[str, Any], lang: str) -> Cell:
     return Cell(fmt_num(v), _num(v), "num")
 
 
+def _width(text: str) -> int:
+    """The width of ``text`` in Latin letters: a Chinese (full-width) character counts 2."""
+    return sum(2 if ord(ch) > 0x2E7F else 1 for ch in text)
+
+
 def _says_synthetic(lab: str) -> bool:
     """The label itself says the city is synthetic (a demo city's: 演示-1（合成） / demo-1 (synthetic))."""
     return "合成" in lab or "synthetic" in lab.lower()
@@ -297,6 +304,7 @@ def render_comparison_html(report: pd.DataFrame, *, lang: str = "zh", title: str
         "chart_title": label(KEY, lang),
         "head": [h for _, h in cols],
         "numeric": [c not in ("label", "status", "error") for c, _ in cols],
+        "long": [_width(h) > LONG_HEAD for _, h in cols],
         "rows": [[_cell(c, r, lang) for c, _ in cols] for r in recs],
         "failed": [
             (str(r.get("label")), str(r.get("error") or "")) for r, s in zip(recs, status, strict=True) if s == "failed"
