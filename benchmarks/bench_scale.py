@@ -176,7 +176,7 @@ def one_size(n_nodes: int, locality: bool, runs: int = 3) -> dict[str, float]:
     snap_times, near_times = [], []
     for _ in range(runs):  # each run from a cold network: its derived structures built again
         dist = snapped = None
-        for derived in ("csr", "components", "edge_tree", "segment_index"):
+        for derived in ("adjacency", "csr", "components", "edge_tree", "segment_index"):
             net.__dict__.pop(derived, None)
         gc.collect()
         t0 = time.perf_counter()

@@ -15,8 +15,9 @@ from lifecircle.network.engine import (
     nearest_distance_nodes,
     nearest_per_category_nodes,
 )
-from lifecircle.network.graph import _csr_arrays
+from lifecircle.network.graph import _adjacency_arrays
 from lifecircle.network.ordering import _edge_order, _edge_order_as
+from lifecircle.network.tiled import Tiling
 from lifecircle.scale.synthetic import grid_network
 
 
@@ -36,7 +37,9 @@ def test_counting_sorts_equal_the_sorts_they_replace(n, m, seed):
     u = rng.integers(0, n, m).astype(np.int32)
     v = rng.integers(0, n, m).astype(np.int32)  # loops and parallel edges included
     length = rng.uniform(1, 100, m)
-    for got, want in zip(_csr_arrays(n, u, v, length), _argsort_csr(n, u, v, length), strict=True):
+    indptr, nbr, eid = _adjacency_arrays(n, u, v)
+    csr = (indptr, nbr, length[eid], eid)  # as WalkNetwork.csr completes the weightless adjacency
+    for got, want in zip(csr, _argsort_csr(n, u, v, length), strict=True):
         np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(_edge_order(n, u, v), np.lexsort((np.maximum(u, v), np.minimum(u, v))))
     relabel = rng.permutation(n).astype(np.int32)  # the order of the ends under new node numbers
@@ -96,3 +99,17 @@ def test_a_small_entry_pool_grows_and_then_falls_back_to_a_heap_with_the_same_re
         assert len(pool) == cap
         np.testing.assert_array_equal(dist, want[:, 1])
         np.testing.assert_array_equal(lab, want_lab[:, 1])
+
+
+def test_the_tiled_search_makes_no_half_edge_weights():
+    """Tile by tile, a street's length is read by its edge: the network keeps its weightless
+    adjacency only (8 bytes per half-edge less, 110 MB at 4 million nodes), with the same distances
+    as the whole search on the full CSR; the bytes counted once where the two share arrays."""
+    net, src, cat = _city(5)
+    tiled = nearest_distance_nodes(net, src, cat, 5, dtype=np.float64, tiling=Tiling(200, 300.0, 0))
+    assert "adjacency" in vars(net) and "csr" not in vars(net)
+    lean_bytes = net.array_nbytes()
+    whole = nearest_distance_nodes(net, src, cat, 5, dtype=np.float64, tiling=None)
+    np.testing.assert_array_equal(tiled, whole)
+    assert net.csr[0] is net.adjacency[0] and net.csr[3] is net.adjacency[2]
+    assert net.array_nbytes() == lean_bytes + 8 * 2 * net.n_edges  # only the weights were added

@@ -237,7 +237,7 @@ def _local_graph(g, region, loc):
             v = loc[g.nbr[q]]
             if v >= 0:
                 nbr[j] = v
-                weight[j] = g.weight_m[q]
+                weight[j] = g.edge_len_m[g.edge_id[q]]  # the graph may carry no weights
                 j += 1
     no32 = np.empty(0, dtype=np.int32)
     return kernels.Graph(indptr, nbr, weight, no32, no32, no32, np.empty(0, dtype=np.float64))
@@ -308,7 +308,7 @@ def _tile_pass(g, core, region, loc, t, n_x, n_y, reach_tiles, seeds, tc_ptr, bo
     for j in range(core.shape[0]):
         r = 0.0
         for q in range(g.indptr[core[j]], g.indptr[core[j] + 1]):
-            r = max(r, g.weight_m[q])
+            r = max(r, g.edge_len_m[g.edge_id[q]])
         reach_out[j] = bound - r
     f_cat = np.empty(0, dtype=np.int32)
     f_node = np.empty(0, dtype=np.int32)
@@ -330,7 +330,7 @@ def _tile_pass(g, core, region, loc, t, n_x, n_y, reach_tiles, seeds, tc_ptr, bo
             out[c, v] = d
             if fix and d > reach_out[j] and d < INF:
                 for q in range(g.indptr[v], g.indptr[v + 1]):
-                    nd = d + g.weight_m[q]
+                    nd = d + g.edge_len_m[g.edge_id[q]]
                     lw = loc[g.nbr[q]]
                     if lw >= 0 and dist[lw] < INF:
                         continue  # the neighbour is within bound (a walk in the region): not open
@@ -388,6 +388,34 @@ def _fix_many(g, cs, oc, n_open, max_d, width, head, dist, done, lab):
             oc[i] = dist[i]
 
 
+@nb.njit(cache=True, nogil=True)
+def _open_to_fix(oc, seed_node):
+    """How many nodes of one category are open (``inf`` in ``oc``), or 0 when none of its fix-up
+    seeds (``seed_node``) is at an open node: then nothing is left to fix."""
+    n_in = 0
+    for i in range(seed_node.shape[0]):
+        if oc[seed_node[i]] == INF:
+            n_in += 1
+    if n_in == 0:
+        return 0
+    n_open = 0
+    for i in range(oc.shape[0]):
+        if oc[i] == INF:
+            n_open += 1
+    return n_open
+
+
+@nb.njit(cache=True)
+def _fix_walks_whole(out, fix_seeds, fix_ptr):
+    """Whether :func:`_fix_up` will search some category on the whole network (a third of the
+    nodes or more open): only then does it need every half-edge's length."""
+    n = out.shape[1]
+    for c in range(out.shape[0]):  # noqa: SIM110 - a generator in any() does not compile in numba
+        if 3 * _open_to_fix(out[c], fix_seeds.node[fix_ptr[c] : fix_ptr[c + 1]]) > n:
+            return True
+    return False
+
+
 @nb.njit(cache=True, parallel=True)
 def _fix_up(g, fix_seeds, fix_ptr, max_d, width, n_ring, n_threads, out):
     """For each category ``c`` with fix-up seeds (``fix_ptr[c]:fix_ptr[c+1]`` of ``fix_seeds``),
@@ -407,16 +435,9 @@ def _fix_up(g, fix_seeds, fix_ptr, max_d, width, n_ring, n_threads, out):
         for c in range(wk, n_cat, n_work):
             oc = out[c]  # finite = known, inf = open
             a, b = fix_ptr[c], fix_ptr[c + 1]
-            n_in = 0
-            for i in range(a, b):
-                if oc[fix_seeds.node[i]] == INF:
-                    n_in += 1
-            if n_in == 0:
+            n_open = _open_to_fix(oc, fix_seeds.node[a:b])
+            if n_open == 0:
                 continue
-            n_open = 0
-            for i in range(n):
-                if oc[i] == INF:
-                    n_open += 1
             cs = kernels.Seeds(fix_seeds.node[a:b], fix_seeds.dist_m[a:b], fix_seeds.label[a:b])
             if 3 * n_open <= n:
                 _fix_few(g, cs, oc, n_open, loc, max_d, width, head)
@@ -461,7 +482,7 @@ def _all_tiles(
     n_tiles = plan.n_x * plan.n_y
     n_nodes = len(plan.node_tile)
     by_tile, tc_ptr = _by_tile_and_category(seeds, cat_ptr, plan.node_tile, n_tiles)
-    width, n_ring = kernels.bucket_width(g.weight_m)
+    width, n_ring = kernels.bucket_width(g.edge_len_m)
     busy = [t for t in range(n_tiles) if plan.core_ptr[t + 1] > plan.core_ptr[t]]
     busy.sort(key=lambda t: -(plan.region_ptr[t + 1] - plan.region_ptr[t]))
     per_thread = local()
@@ -490,11 +511,16 @@ def nearest_dist_tiled(
     n_threads: int,
 ) -> NDArray[np.floating]:
     """:func:`kernels.nearest_dist_nodes` tile by tile (``plan``): the same distances (metres)
-    into ``out[c, node]``, on ``n_threads`` threads."""
+    into ``out[c, node]``, on ``n_threads`` threads. ``g`` may come without its half-edges'
+    weights (:func:`lifecircle.network.engine.kernel_graph` with ``weights=False``): the tiles
+    read each street's length by its edge, and the half-edge weights are made only for a fix-up
+    that walks the whole network."""
     parts = _all_tiles(g, plan, seeds, cat_ptr, max_m, out, n_threads)
     if max_m > plan.bound_m:
         fix_seeds, fix_ptr = _fix_seeds(parts, seeds, cat_ptr, plan.bound_m)
         del parts
-        width, n_ring = kernels.bucket_width(g.weight_m)
+        width, n_ring = kernels.bucket_width(g.edge_len_m)
+        if g.weight_m.shape[0] != g.nbr.shape[0] and _fix_walks_whole(out, fix_seeds, fix_ptr):
+            g = g._replace(weight_m=g.edge_len_m[g.edge_id])  # made for this search only
         _fix_up(g, fix_seeds, fix_ptr, float(max_m), width, n_ring, n_threads, out)
     return out
