@@ -6,10 +6,12 @@ subprocess, so that its peak memory (ru_maxrss, the whole process: Python, numba
 outlets table) is its own. Timed: network build (grid + Hilbert renumbering), snap outlets
 (projection, segment index, snapping), nearest x 25 (nearest distance to each format from every
 node: ``nearest_distance_nodes``, float32 metres without outlet labels, what the surface needs,
-searched tile by tile as it is by default above 200,000 nodes; the peak is taken right after it).
-Then the same search over the whole city at once (``tiling=None``), checked equal, for the
-effect of the tiles. Then the same with labels (``nearest_per_category``: float64
-metres and int64 outlet ids, 4x the result memory), timed and its peak printed apart.
+searched as it is by default: tile by tile from :func:`lifecircle.network.tiled.cache_min_nodes`
+nodes (200,000, or more where the machine's last-level cache holds more), whole below; the peak is
+taken right after it). Then the same search over the whole city at once (``tiling=None``) and tile by
+tile at any size, both checked equal, for the effect of the tiles. Then the same with labels
+(``nearest_per_category``: float64 metres and int64 outlet ids, 4x the result memory), timed and
+its peak printed apart.
 Locality: nearest x 25 is also timed on the same network before renumbering (row-major nodes,
 as generated) and with its nodes in random order, in the same run. Printed: time and peak memory
 per million nodes, and the 4M / 1M time ratio.
@@ -67,7 +69,7 @@ import numba
 import pandas as pd
 
 from lifecircle.network.table import access_table
-from lifecircle.network.tiled import DEFAULT_TILING
+from lifecircle.network.tiled import DEFAULT_TILING, Tiling, last_level_cache_bytes
 from lifecircle.profile import load_profile
 from lifecircle.scale import access_table_dask, get_client, read_parts
 from lifecircle.scale.cluster import close_client
@@ -141,6 +143,8 @@ def one_size(n_nodes: int, locality: bool, runs: int = 3) -> dict[str, float]:
     w_out = random_outlets(warm, prof, 80, seed=1)
     w_snap = snap_lonlat(warm, w_out["lon"].to_numpy(float), w_out["lat"].to_numpy(float), 300.0)
     nearest_per_category(warm, w_snap, np.arange(80) % len(prof.formats), len(prof.formats))
+    w_tiles = Tiling(core_nodes=50, bound_m=200.0, min_nodes=0)  # the tiled kernels too
+    nearest_distance_nodes(warm, w_snap, np.arange(80) % len(prof.formats), len(prof.formats), tiling=w_tiles)
     side = int(round(n_nodes**0.5))
     row: dict[str, float] = {"base_mb": peak_mb()}  # Python, numpy, numba, shapely, pyproj loaded
     codes = [f.code for f in prof.formats]
@@ -206,7 +210,12 @@ def one_size(n_nodes: int, locality: bool, runs: int = 3) -> dict[str, float]:
     t0 = time.perf_counter()
     whole = nearest_distance_nodes(net, snapped, cat, len(codes), tiling=None)  # the whole-city search
     row["nearest_whole_s"] = time.perf_counter() - t0
-    assert np.array_equal(whole, dist), "tiled and whole-city searches differ"
+    gc.collect()
+    t0 = time.perf_counter()
+    tiles = nearest_distance_nodes(net, snapped, cat, len(codes), tiling=Tiling(min_nodes=0))  # tiles at any size
+    row["nearest_tiled_s"] = time.perf_counter() - t0
+    assert np.array_equal(whole, tiles) and np.array_equal(whole, dist), "tiled and whole-city searches differ"
+    del tiles
     del dist, whole
     gc.collect()
     t0 = time.perf_counter()
@@ -255,9 +264,8 @@ def _print_row(r: dict) -> None:
         flush=True,
     )
     tiled = (
-        f"tile by tile is {r['nearest_whole_s'] / r['nearest_s']:.2f}x faster"
-        if r["nodes"] >= DEFAULT_TILING.min_nodes
-        else f"under {DEFAULT_TILING.min_nodes:,} nodes both search the whole city"
+        f"tile by tile (the default from {DEFAULT_TILING.min_nodes:,} nodes) is "
+        f"{r['nearest_whole_s'] / r['nearest_tiled_s']:.2f}x faster ({r['nearest_tiled_s']:.2f} s)"
     )
     print(
         f"{'':>10}  whole-city search (tiling=None, same values checked equal): nearest x 25 "
@@ -293,6 +301,10 @@ def table_main(sizes: list[float], locality_at: float, runs: int, rounds: int) -
     machine's noise drifts over minutes, so each round's 4M / 1M ratio compares runs made side by
     side), and print the scale table of the medians."""
     print(f"machine: {describe_machine()}")
+    print(
+        f"last-level cache {last_level_cache_bytes() / 2**20:.0f} MiB: nearest is searched tile by tile "
+        f"from {DEFAULT_TILING.min_nodes:,} nodes, whole below (network/tiled.py cache_min_nodes)"
+    )
     print(f"times: median of {runs} runs each (build, snap, nearest) in each of {rounds} rounds; the rest one run")
     print(f"first touch of new memory in a fresh process: {first_touch_speed():,.0f} MB/s (see first_touch_speed)")
     by_size: dict[float, list[dict]] = {m: [] for m in sizes}
@@ -325,7 +337,7 @@ def table_main(sizes: list[float], locality_at: float, runs: int, rounds: int) -
         print(f"peak at 4M nodes with {n_out:,} outlets: {pk / 2**30:.3f} GiB = {pk / 1e9:.3f} GB (aim < 2)")
     if 1.0 in by_size and 4.0 in by_size:
         big, one = medians[4.0], medians[1.0]
-        for key in ("build_s", "snap_s", "nearest_s", "nearest_whole_s"):
+        for key in ("build_s", "snap_s", "nearest_s", "nearest_whole_s", "nearest_tiled_s"):
             print(f"4M / 1M {key[:-2].replace('_', ', ')}: {big[key] / one[key]:.2f}x (medians)")
         paired = [_all_three(a) / _all_three(b) for a, b in zip(by_size[4.0], by_size[1.0], strict=True)]
         print(

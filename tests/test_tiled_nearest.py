@@ -197,3 +197,26 @@ def test_a_nan_bound_reaches_nothing_tiled_or_whole():
         np.testing.assert_array_equal(
             nearest_distance_nodes(net, src, cat, 6, max_m=max_m, dtype=np.float64, tiling=til), whole
         )
+
+
+def _cache_dir(root, caches: dict[str, tuple[str, str]]):
+    for index, (level, size) in caches.items():
+        (root / index).mkdir(parents=True)
+        (root / index / "level").write_text(level + "\n")
+        (root / index / "size").write_text(size + "\n")
+    return root
+
+
+def test_the_tiles_start_where_the_cache_ends(tmp_path, monkeypatch):
+    """The last-level cache as Linux lists it sets where tiles start (300 bytes of cache per
+    node, never under 200,000 nodes); an unlisted or unreadable cache leaves the floor."""
+    from lifecircle.network import tiled
+
+    listed = _cache_dir(tmp_path / "a", {"index0": ("1", "48K"), "index2": ("2", "2M"), "index3": ("3", "307200K")})
+    assert tiled.last_level_cache_bytes(listed) == 300 << 20
+    odd = _cache_dir(tmp_path / "b", {"index0": ("1", "32K"), "index1": ("3", "lots"), "index2": ("2", "1G")})
+    assert tiled.last_level_cache_bytes(odd) == 1 << 30  # the unreadable level skipped
+    assert tiled.last_level_cache_bytes(tmp_path / "none") == 0
+    for cache, want in ((300 << 20, (300 << 20) // 300), (32 << 20, 200_000), (0, 200_000)):
+        monkeypatch.setattr(tiled, "last_level_cache_bytes", lambda c=cache: c)
+        assert tiled.cache_min_nodes() == want == tiled.Tiling().min_nodes
