@@ -59,15 +59,24 @@ CACHE_BYTES_PER_NODE = 300
 MIN_TILED_NODES = 200_000  # never fewer, whatever the cache: below it the tiles' overlap costs more
 
 
+_CACHE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+
+
 def last_level_cache_bytes(cache_dir: Path = Path("/sys/devices/system/cpu/cpu0/cache")) -> int:
-    """The size in bytes of the CPU's largest cache level as Linux lists it (``index*/level`` and
-    ``size``, e.g. ``307200K``), or 0 where it is not listed."""
+    """The size in bytes of the CPU's last (highest) cache level as Linux lists it (``index*/level``
+    and ``size``: ``307200K``; a unit of K, M or G in either case, or none for bytes), or 0 where it
+    is not listed or cannot be read. Never raises: the engine reads it on import."""
     sizes = {}
-    for d in cache_dir.glob("index*"):
+    try:
+        entries = list(cache_dir.glob("index*"))
+    except OSError:  # e.g. a sandbox that denies /sys
+        return 0
+    for d in entries:
         try:
-            level, size = int((d / "level").read_text()), (d / "size").read_text().strip()
-            sizes[level] = int(size[:-1]) * {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}[size[-1]]
-        except (OSError, ValueError, KeyError, IndexError):
+            level, size = int((d / "level").read_text()), (d / "size").read_text().strip().upper()
+            unit = size[-1:] if size[-1:] in ("K", "M", "G") else ""
+            sizes[level] = int(size[: len(size) - len(unit)]) * _CACHE_UNITS[unit]
+        except (OSError, ValueError):
             continue
     return sizes[max(sizes)] if sizes else 0
 
