@@ -220,3 +220,24 @@ def test_the_tiles_start_where_the_cache_ends(tmp_path, monkeypatch):
     for cache, want in ((300 << 20, (300 << 20) // 300), (32 << 20, 200_000), (0, 200_000)):
         monkeypatch.setattr(tiled, "last_level_cache_bytes", lambda c=cache: c)
         assert tiled.cache_min_nodes() == want == tiled.Tiling().min_nodes
+
+
+def test_the_cache_size_is_read_in_every_form_and_never_raises(tmp_path, monkeypatch):
+    """Sizes in bytes without a unit and with a lower-case unit count (``1024``, ``32768k``); a
+    cache folder that cannot even be listed (a sandbox denying ``/sys``) leaves the floor rather
+    than failing the import of the engine, which reads it for ``DEFAULT_TILING``."""
+    from pathlib import Path
+
+    from lifecircle.network import tiled
+
+    bare = _cache_dir(tmp_path / "a", {"index0": ("1", "32768"), "index3": ("3", "33554432")})
+    assert tiled.last_level_cache_bytes(bare) == 32 << 20
+    lower = _cache_dir(tmp_path / "b", {"index0": ("1", "32k"), "index3": ("3", "65536k")})
+    assert tiled.last_level_cache_bytes(lower) == 64 << 20
+
+    def denied(self, pattern):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "glob", denied)
+    assert tiled.last_level_cache_bytes(bare) == 0
+    assert tiled.cache_min_nodes() == tiled.MIN_TILED_NODES == tiled.Tiling().min_nodes

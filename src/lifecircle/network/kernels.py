@@ -34,7 +34,9 @@ class Graph(NamedTuple):
 
     indptr: NDArray[np.int64]  # CSR row pointers, one per node and one more
     nbr: NDArray[np.int32]  # per half-edge: the node at its far end
-    weight_m: NDArray[np.float64]  # per half-edge: its length, metres
+    # per half-edge: its length, metres; empty from kernel_graph(weights=False), which only the tiled
+    # search takes (it reads edge_len_m[edge_id]): every kernel here indexes it unchecked
+    weight_m: NDArray[np.float64]
     edge_id: NDArray[np.int32]  # per half-edge: the edge (street) it runs along
     edge_u: NDArray[np.int32]  # per edge: its u end (node)
     edge_v: NDArray[np.int32]  # per edge: its v end (node)

@@ -59,15 +59,24 @@ CACHE_BYTES_PER_NODE = 300
 MIN_TILED_NODES = 200_000  # never fewer, whatever the cache: below it the tiles' overlap costs more
 
 
+_CACHE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+
+
 def last_level_cache_bytes(cache_dir: Path = Path("/sys/devices/system/cpu/cpu0/cache")) -> int:
-    """The size in bytes of the CPU's largest cache level as Linux lists it (``index*/level`` and
-    ``size``, e.g. ``307200K``), or 0 where it is not listed."""
+    """The size in bytes of the CPU's last (highest) cache level as Linux lists it (``index*/level``
+    and ``size``: ``307200K``; a unit of K, M or G in either case, or none for bytes), or 0 where it
+    is not listed or cannot be read. Never raises: the engine reads it on import."""
     sizes = {}
-    for d in cache_dir.glob("index*"):
+    try:
+        entries = list(cache_dir.glob("index*"))
+    except OSError:  # e.g. a sandbox that denies /sys
+        return 0
+    for d in entries:
         try:
-            level, size = int((d / "level").read_text()), (d / "size").read_text().strip()
-            sizes[level] = int(size[:-1]) * {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}[size[-1]]
-        except (OSError, ValueError, KeyError, IndexError):
+            level, size = int((d / "level").read_text()), (d / "size").read_text().strip().upper()
+            unit = size[-1:] if size[-1:] in ("K", "M", "G") else ""
+            sizes[level] = int(size[: len(size) - len(unit)]) * _CACHE_UNITS[unit]
+        except (OSError, ValueError):
             continue
     return sizes[max(sizes)] if sizes else 0
 
@@ -436,8 +445,8 @@ def _open_to_fix(oc, seed_node):
 
 @nb.njit(cache=True)
 def _fix_walks_whole(out, fix_seeds, fix_ptr):
-    """Whether :func:`_fix_up` will search some category on the whole network (a third of the
-    nodes or more open): only then does it need every half-edge's length."""
+    """Whether :func:`_fix_up` will search some category on the whole network (more than a third
+    of the nodes open): only then does it need every half-edge's length (metres)."""
     n = out.shape[1]
     for c in range(out.shape[0]):  # noqa: SIM110 - a generator in any() does not compile in numba
         if 3 * _open_to_fix(out[c], fix_seeds.node[fix_ptr[c] : fix_ptr[c + 1]]) > n:
@@ -449,9 +458,10 @@ def _fix_walks_whole(out, fix_seeds, fix_ptr):
 def _fix_up(g, fix_seeds, fix_ptr, max_d, width, n_ring, n_threads, out):
     """For each category ``c`` with fix-up seeds (``fix_ptr[c]:fix_ptr[c+1]`` of ``fix_seeds``),
     the exact distance (metres) of its open nodes (``inf`` in ``out[c]``) within ``max_d``,
-    searched through open nodes only. Categories run in parallel. Where open nodes are under a
+    searched through open nodes only. Categories run in parallel. Where open nodes are at most a
     third of the network (the usual case) the search runs on them alone; else on the whole
-    network with one set of node-sized work arrays per worker."""
+    network with one set of node-sized work arrays per worker (``g`` must then carry its
+    half-edges' weights: see :func:`nearest_dist_tiled`)."""
     n = g.indptr.shape[0] - 1
     n_cat = out.shape[0]
     n_work = max(1, min(n_cat, n_threads))
