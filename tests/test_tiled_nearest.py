@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -241,3 +242,12 @@ def test_the_cache_size_is_read_in_every_form_and_never_raises(tmp_path, monkeyp
     monkeypatch.setattr(Path, "glob", denied)
     assert tiled.last_level_cache_bytes(bare) == 0
     assert tiled.cache_min_nodes() == tiled.MIN_TILED_NODES == tiled.Tiling().min_nodes
+
+
+@pytest.mark.parametrize("bad", [{"bound_m": np.inf}, {"bound_m": np.nan}, {"core_nodes": 0}])
+def test_a_tiling_that_cannot_cut_tiles_is_refused_when_made(bad):
+    """An infinite or NaN bound (tiles of infinite side, or none) or an empty core is a
+    ValueError naming the field when the Tiling is made, not a ZeroDivisionError in plan_tiles."""
+    field_name = next(iter(bad))
+    with pytest.raises(ValueError, match=f"Tiling.{field_name}"):
+        Tiling(**bad)

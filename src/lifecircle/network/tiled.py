@@ -108,6 +108,12 @@ class Tiling:
     bound_m: float = 2_000.0
     min_nodes: int = field(default_factory=cache_min_nodes)
 
+    def __post_init__(self) -> None:
+        if not math.isfinite(self.bound_m):  # inf made tiles of infinite side, NaN none
+            raise ValueError(f"Tiling.bound_m must be a finite number of metres, not {self.bound_m}")
+        if self.core_nodes < 1:
+            raise ValueError(f"Tiling.core_nodes must be at least 1, not {self.core_nodes}")
+
 
 DEFAULT_TILING = Tiling()
 
