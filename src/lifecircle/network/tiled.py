@@ -520,14 +520,22 @@ def _fix_seeds(parts: list[tuple[NDArray, NDArray, NDArray]], seeds: kernels.See
 
 
 def _all_tiles(
-    g: kernels.Graph, plan: TilePlan, seeds: kernels.Seeds, cat_ptr: NDArray, max_m: float, out: NDArray, n_threads: int
+    g: kernels.Graph,
+    plan: TilePlan,
+    seeds: kernels.Seeds,
+    cat_ptr: NDArray,
+    max_m: float,
+    ring: tuple[float, int],
+    out: NDArray,
+    n_threads: int,
 ) -> list[tuple[NDArray, NDArray, NDArray]]:
     """The tile pass of every tile on ``n_threads`` threads (the kernel releases the GIL), largest
-    region first; returns each tile's fix-up seeds. Its work arrays are freed on return."""
+    region first, with the queue's bucket width (metres) and ring size ``ring``; returns each
+    tile's fix-up seeds. Its work arrays are freed on return."""
     n_tiles = plan.n_x * plan.n_y
     n_nodes = len(plan.node_tile)
     by_tile, tc_ptr = _by_tile_and_category(seeds, cat_ptr, plan.node_tile, n_tiles)
-    width, n_ring = kernels.bucket_width(g.edge_len_m)
+    width, n_ring = ring
     busy = [t for t in range(n_tiles) if plan.core_ptr[t + 1] > plan.core_ptr[t]]
     busy.sort(key=lambda t: -(plan.region_ptr[t + 1] - plan.region_ptr[t]))
     per_thread = local()
@@ -560,11 +568,11 @@ def nearest_dist_tiled(
     weights (:func:`lifecircle.network.engine.kernel_graph` with ``weights=False``): the tiles
     read each street's length by its edge, and the half-edge weights are made only for a fix-up
     that walks the whole network."""
-    parts = _all_tiles(g, plan, seeds, cat_ptr, max_m, out, n_threads)
+    width, n_ring = kernels.bucket_width(g.edge_len_m)  # the tiles' and the fix-up's queue
+    parts = _all_tiles(g, plan, seeds, cat_ptr, max_m, (width, n_ring), out, n_threads)
     if max_m > plan.bound_m:
         fix_seeds, fix_ptr = _fix_seeds(parts, seeds, cat_ptr, plan.bound_m)
         del parts
-        width, n_ring = kernels.bucket_width(g.edge_len_m)
         if g.weight_m.shape[0] != g.nbr.shape[0] and _fix_walks_whole(out, fix_seeds, fix_ptr):
             g = g._replace(weight_m=g.edge_len_m[g.edge_id])  # made for this search only
         _fix_up(g, fix_seeds, fix_ptr, float(max_m), width, n_ring, n_threads, out)
