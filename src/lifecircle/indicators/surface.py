@@ -115,10 +115,6 @@ def check_resolution(resolution: int) -> None:
         raise InputError(t(f"--resolution {resolution} 应在 0–15 之间", f"--resolution {resolution} must be 0–15"))
 
 
-def _cells_of(lon: NDArray, lat: NDArray, resolution: int) -> NDArray[np.object_]:
-    return np.array([h3.latlng_to_cell(float(b), float(a), resolution) for a, b in zip(lon, lat, strict=True)], object)
-
-
 def node_cells(lon: NDArray, lat: NDArray, resolution: int) -> tuple[NDArray[np.str_], NDArray[np.int64]]:
     """The H3 cells (``ids``, ascending) holding the points (degrees) and each point's cell
     (``ids[node_cell[i]]``): what ``np.unique`` of their cell strings gives, computed on H3's
@@ -184,7 +180,8 @@ def _place(
     pts = shapely.line_interpolate_point(net.edge_lines(e), snapped.pos_m[ok])  # these edges only
     plon, plat = net.to_wgs84.transform(shapely.get_x(pts), shapely.get_y(pts))
     near_end = np.where(snapped.pos_m[ok] <= net.edge_len[e] / 2, net.edge_u[e], net.edge_v[e])
-    for j, c in enumerate(_cells_of(np.atleast_1d(plon), np.atleast_1d(plat), res)):
+    ids, which = node_cells(np.atleast_1d(plon), np.atleast_1d(plat), res)
+    for j, c in enumerate(ids[which]):
         out[ok[j]] = cell_index.get(c, node_cell[near_end[j]])
     return out
 
