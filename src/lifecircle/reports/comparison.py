@@ -206,8 +206,7 @@ def _columns(report: pd.DataFrame, lang: str) -> list[tuple[str, str]]:
 def _cell(col: str, r: dict[str, Any], lang: str) -> Cell:
     v = r.get(col)
     if col == "label":
-        marked = _is_synthetic(r) and not _says_synthetic(str(v))  # a demo label says so already
-        tag = f' <span class="tag-synthetic">{tr(lang, "合成数据", "synthetic")}</span>' if marked else ""
+        tag = f' <span class="tag-synthetic">{tr(lang, "合成数据", "synthetic")}</span>' if _unsaid_synthetic(r) else ""
         return Cell(str(v), str(v), "name", Markup(f"{escape(str(v))}{tag}"))
     if col == "status":
         s = str(v or "failed")
@@ -227,15 +226,16 @@ def _width(text: str) -> int:
     return sum(2 if ord(ch) > 0x2E7F else 1 for ch in text)
 
 
-def _says_synthetic(lab: str) -> bool:
-    """The label itself says the city is synthetic (a demo city's: 演示-1（合成） / demo-1 (synthetic))."""
-    return "合成" in lab or "synthetic" in lab.lower()
+def _unsaid_synthetic(r: dict[str, Any]) -> bool:
+    """The city is synthetic and its label does not say so (a demo city's does: 演示-1（合成） /
+    demo-1 (synthetic)): the table and the chart mark it once."""
+    lab = str(r.get("label"))
+    return _is_synthetic(r) and not ("合成" in lab or "synthetic" in lab.lower())
 
 
 def _chart_label(r: dict[str, Any], lang: str) -> str:
     """A city's name on the chart, marked synthetic once: demo labels already say so."""
-    lab = str(r.get("label"))
-    return lab + (tr(lang, "（合成数据）", " (synthetic)") if _is_synthetic(r) and not _says_synthetic(lab) else "")
+    return str(r.get("label")) + (tr(lang, "（合成数据）", " (synthetic)") if _unsaid_synthetic(r) else "")
 
 
 def coverage_chart(report: pd.DataFrame, lang: str) -> str:
